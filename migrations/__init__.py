@@ -1,0 +1,1 @@
+"""Alembic revisions of yanex's schema, installed as ``yanex._migrations``."""

@@ -1,0 +1,78 @@
+"""Every test gets its own YANEX_HOME (and so its own SQLite file) in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from yanex.db.engine import Database
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def yanex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "yanex-home"
+    monkeypatch.setenv("YANEX_HOME", str(home))
+    for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return home
+
+
+@pytest.fixture
+def db(yanex_home: Path) -> Iterator[Database]:
+    database = Database()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def write_script(tmp_path: Path):
+    """Write a Python script into the test's temp dir; returns its path."""
+
+    def write(name: str, body: str) -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+def yanex_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, **kwargs
+) -> subprocess.CompletedProcess[str]:
+    """The real ``yanex`` command in a subprocess, with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "yanex", *args],
+        cwd=cwd,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "test@example.com")
+    git("config", "user.name", "Test")
+    (repo / "README").write_text("hello\n")
+    git("add", "README")
+    git("commit", "-q", "-m", "initial")
+    return repo

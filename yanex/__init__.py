@@ -1,0 +1,54 @@
+"""yanex: experiment tracking on SQLite.
+
+Importing this package loads only the standard library: experiment scripts import it on every run.
+Everything heavier (pydantic, SQLAlchemy, the runner) is loaded on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ExperimentSpec": "yanex.specs",
+    "ExperimentResult": "yanex.specs",
+    "ExperimentView": "yanex.specs",
+    "Status": "yanex.specs",
+    "YanexError": "yanex.errors",
+}
+
+if TYPE_CHECKING:
+    from yanex.errors import YanexError
+    from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'yanex' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "ExperimentResult",
+    "ExperimentSpec",
+    "ExperimentView",
+    "Status",
+    "YanexError",
+    "__version__",
+    "get_experiment_id",
+    "get_param",
+    "get_params",
+    "is_standalone",
+    "log_metrics",
+]

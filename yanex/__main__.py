@@ -1,0 +1,3 @@
+from yanex.cli.app import main
+
+main()

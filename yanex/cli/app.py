@@ -1,0 +1,62 @@
+"""Assembles the ``yanex`` command from one module per command.
+
+Start-up is a budget: command modules import only Typer at module level and load the store, SQLAlchemy
+and rich inside the command that needs them. User errors (``YanexError``) become one ``Error:`` line
+and a ``Hint:`` line on stderr with the error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from yanex import __version__
+from yanex.errors import YanexError
+
+
+class YanexGroup(TyperGroup):
+    """Translates the error tree once, at the edge, for the real CLI and the test runner alike."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except YanexError as error:
+            typer.echo(f"Error: {error.message}", err=True)
+            if error.hint:
+                typer.echo(f"Hint: {error.hint}", err=True)
+            raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(
+    cls=YanexGroup,
+    name="yanex",
+    help="Track experiments in SQLite: run scripts and sweeps, then query them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"yanex {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Track experiments in SQLite: run scripts and sweeps, then query them."""
+
+
+# Command registrations: one line per command module.
+
+
+def main() -> None:
+    app()

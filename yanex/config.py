@@ -1,0 +1,44 @@
+"""Where yanex keeps its data, read from the environment in one place.
+
+Stdlib only: experiment scripts import this through the run API.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "YANEX_HOME"
+DATABASE_URL_ENV = "YANEX_DATABASE_URL"
+
+# Set by the supervisor in the environment of every experiment it launches.
+EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
+EXPERIMENT_DIR_ENV = "YANEX_EXPERIMENT_DIR"
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+
+
+def yanex_home() -> Path:
+    """The root folder: the default database and one folder per experiment."""
+    raw = os.environ.get(HOME_ENV)
+    return Path(raw).expanduser() if raw else Path.home() / ".yanex"
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of the store; the embedded SQLite file unless overridden."""
+    override = os.environ.get(DATABASE_URL_ENV)
+    if override:
+        return override
+    return f"sqlite:///{yanex_home() / 'yanex.db'}"
+
+
+def experiments_root() -> Path:
+    return yanex_home() / "experiments"
+
+
+def experiment_dir(experiment_id: str) -> Path:
+    """Captured output, metrics journal and files of one experiment."""
+    return experiments_root() / experiment_id

@@ -1,0 +1,1 @@
+"""Storage internals: engine and pragmas, ORM models, schema upgrades. Only ``yanex.store`` uses it."""

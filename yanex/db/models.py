@@ -1,0 +1,164 @@
+"""The public schema as typed SQLAlchemy 2.0 models.
+
+Users query these tables by hand, so names are a contract. Every change to this file needs an
+alembic revision in ``migrations/versions``; a test compares the migrated schema to these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class BatchRow(Base):
+    """One ``run_multiple`` call; owns its queued experiments until a worker takes them."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    parallel: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    owner_host: Mapped[str | None] = mapped_column(String)
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class GitPatchRow(Base):
+    """Uncommitted changes, stored once per distinct patch and shared by every experiment."""
+
+    __tablename__ = "git_patches"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patch: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    script_path: Mapped[str] = mapped_column(String, index=True)
+    script_args: Mapped[list[str]] = mapped_column(JSON)
+    config: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    duration: Mapped[float | None] = mapped_column(Float)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), index=True)
+    retry_of: Mapped[str | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0", index=True)
+    git_commit: Mapped[str | None] = mapped_column(String(40))
+    git_branch: Mapped[str | None] = mapped_column(String)
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    git_patch_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("git_patches.sha256", ondelete="SET NULL")
+    )
+    python_version: Mapped[str | None] = mapped_column(String)
+    platform: Mapped[str | None] = mapped_column(String)
+    hostname: Mapped[str | None] = mapped_column(String)
+    yanex_version: Mapped[str | None] = mapped_column(String)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    # The process answerable for this row while it is queued or running; a reader that finds the
+    # owner gone marks the row failed instead of leaving it active forever.
+    owner_host: Mapped[str | None] = mapped_column(String)
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # `list --status S` newest first is the most common query: one index serves filter and order.
+    __table_args__ = (Index("ix_experiments_status_created_at", "status", "created_at"),)
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String, primary_key=True, index=True)
+
+
+class ParamRow(Base):
+    """One leaf of an experiment's config; nested keys are flattened with dots."""
+
+    __tablename__ = "params"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON text
+    value_number: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_params_key_value_number", "key", "value_number"),
+        Index("ix_params_key_value_text", "key", "value_text"),
+    )
+
+
+class MetricRow(Base):
+    """One value of one key from one ``log_metrics`` call."""
+
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String, index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    value_json: Mapped[str | None] = mapped_column(Text)
+    logged_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_metrics_experiment_id_key_step", "experiment_id", "key", "step"),)
+
+
+class LatestMetricRow(Base):
+    """The last logged value of each metric of each experiment, kept on every ingest."""
+
+    __tablename__ = "latest_metrics"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    value_json: Mapped[str | None] = mapped_column(Text)
+    logged_at: Mapped[datetime] = mapped_column(DateTime)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)

@@ -1,0 +1,47 @@
+"""One exception tree for everything a user can get wrong.
+
+Each error carries the exit code the CLI should use and a hint naming the fix; the CLI prints
+``Error: <message>`` and ``Hint: <hint>`` and never a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class YanexError(Exception):
+    """Base of every error yanex raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class UsageError(YanexError):
+    """Bad arguments or input: the user must change the call."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A spec, config file or parameter cannot be used as given."""
+
+
+class NotFoundError(YanexError):
+    """A reference matched nothing."""
+
+
+class AmbiguousReferenceError(UsageError):
+    """A reference matched more than one experiment."""
+
+
+class DatabaseError(YanexError):
+    """The database cannot be used: foreign file, newer schema, unreachable URL."""
+
+
+class NestedRunError(YanexError):
+    """A batch was started from inside a running experiment."""

@@ -1,0 +1,1 @@
+"""Execution: launching and supervising experiment subprocesses, the worker pool, git capture."""

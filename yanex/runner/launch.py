@@ -1,0 +1,222 @@
+"""Launch one experiment script as a subprocess and supervise it to a recorded outcome.
+
+Both ``yanex run`` and the batch workers go through ``ExperimentProcess``: it writes the config the
+run API reads, captures output to the experiment's folder, pumps the metrics journal into the
+database, and turns the exit status into a status and a useful error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from pydantic import JsonValue
+
+from yanex import config
+from yanex.db.engine import Database
+from yanex.runner.journal import JournalPump
+from yanex.specs import Status
+from yanex.store.experiments import Owner, finish, mark_running
+
+_STDERR_TAIL_BYTES = 64 * 1024
+_TRACEBACK_HEAD = "Traceback (most recent call last):"
+
+
+class OutputMode(StrEnum):
+    ECHO = "echo"  # pass the script's output straight through (yanex run)
+    PREFIX = "prefix"  # each line prefixed by the experiment's name (verbose batches)
+    QUIET = "quiet"  # captured to the experiment's folder only
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    experiment_id: str
+    script_path: Path
+    script_args: tuple[str, ...] = ()
+    config: dict[str, JsonValue] = field(default_factory=dict)
+    name: str | None = None
+    cwd: Path | None = None
+
+
+class Outcome(NamedTuple):
+    experiment_id: str
+    status: Status
+    exit_code: int | None
+    error_message: str | None
+    duration: float | None
+
+
+def describe_failure(returncode: int, stderr_tail: str) -> str:
+    """The line a user wants to see: the exception, the signal, or the exit code."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-returncode} ({name})"
+    lines = stderr_tail.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK_HEAD)]
+    if heads:
+        after = [line for line in lines[heads[-1] + 1 :] if line.strip() and not line[0].isspace()]
+        if after:
+            return after[-1].strip()
+    return f"exit code {returncode}"
+
+
+def shell_exit_code(returncode: int) -> int:
+    """Signals as a shell reports them (128 + signal number)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class _OutputCopier(threading.Thread):
+    """Copies one of the child's pipes to its log file and, per mode, to our own stream."""
+
+    def __init__(
+        self, pipe: IO[bytes], log_path: Path, mode: OutputMode, target: IO[bytes], prefix: bytes
+    ) -> None:
+        super().__init__(daemon=True, name=f"yanex-output-{log_path.name}")
+        self.pipe, self.log_path, self.mode, self.target, self.prefix = pipe, log_path, mode, target, prefix
+        self.tail = bytearray()
+
+    def run(self) -> None:
+        pending = b""
+        with self.log_path.open("ab") as log:
+            while chunk := os.read(self.pipe.fileno(), 65536):
+                log.write(chunk)
+                log.flush()
+                self.tail += chunk
+                del self.tail[:-_STDERR_TAIL_BYTES]
+                if self.mode is OutputMode.ECHO:
+                    self.target.write(chunk)
+                    self.target.flush()
+                elif self.mode is OutputMode.PREFIX:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    if lines:
+                        self.target.write(b"".join(self.prefix + line + b"\n" for line in lines))
+                        self.target.flush()
+            if pending and self.mode is OutputMode.PREFIX:
+                self.target.write(self.prefix + pending + b"\n")
+                self.target.flush()
+        self.pipe.close()
+
+
+class ExperimentProcess:
+    """One experiment's subprocess from launch to recorded outcome.
+
+    ``own_session`` puts the script in its own process group: a batch forwards Ctrl-C itself and
+    can kill a script's whole process tree. ``yanex run`` keeps the terminal's group so that
+    debuggers and prompts in the script keep working.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        request: LaunchRequest,
+        owner: Owner,
+        *,
+        output: OutputMode = OutputMode.QUIET,
+        own_session: bool = False,
+    ) -> None:
+        self.db = db
+        self.request = request
+        self.owner = owner
+        self.output = output
+        self.own_session = own_session
+        self.directory = config.experiment_dir(request.experiment_id)
+        self.interrupted = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._copiers: list[_OutputCopier] = []
+        self._pump = JournalPump(db, request.experiment_id)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config_path = self.directory / config.CONFIG_FILE
+        temporary = config_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.request.config), encoding="utf-8")
+        temporary.replace(config_path)
+        env = dict(os.environ)
+        env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
+        env[config.EXPERIMENT_DIR_ENV] = str(self.directory)
+        env["PYTHONUNBUFFERED"] = "1"
+        self._process = subprocess.Popen(
+            [sys.executable, str(self.request.script_path), *self.request.script_args],
+            cwd=self.request.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL if self.own_session else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=self.own_session,
+        )
+        mark_running(self.db, self.request.experiment_id, self._process.pid, self.owner)
+        prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
+        assert self._process.stdout is not None and self._process.stderr is not None
+        for pipe, filename, target in (
+            (self._process.stdout, config.STDOUT_FILE, sys.stdout.buffer),
+            (self._process.stderr, config.STDERR_FILE, sys.stderr.buffer),
+        ):
+            copier = _OutputCopier(pipe, self.directory / filename, self.output, target, prefix)
+            copier.start()
+            self._copiers.append(copier)
+        self._pump.start()
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the script (its whole group when it has its own session)."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        if signum in (signal.SIGINT, signal.SIGTERM):
+            self.interrupted = True
+        try:
+            if self.own_session:
+                os.killpg(self._process.pid, signum)
+            else:
+                self._process.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    def poll(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def wait(self, timeout: float | None = None) -> Outcome:
+        """Wait for the script to end, ingest its last metrics, and record the outcome."""
+        assert self._process is not None
+        returncode = self._process.wait(timeout)
+        if self.own_session:  # nothing the script started may outlive it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        for copier in self._copiers:
+            copier.join()
+        self._pump.stop()
+        stderr_tail = bytes(self._copiers[1].tail).decode("utf-8", "replace")
+        if returncode == 0:
+            status, message = Status.COMPLETED, None
+        elif self.interrupted:
+            status, message = Status.CANCELLED, "interrupted by the user"
+        else:
+            status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
+        exit_code = shell_exit_code(returncode)
+        duration = finish(
+            self.db, self.request.experiment_id, status, exit_code=exit_code, error_message=message
+        )
+        return Outcome(self.request.experiment_id, status, exit_code, message, duration)
+
+
+def run_experiment(
+    db: Database, request: LaunchRequest, owner: Owner, *, output: OutputMode, own_session: bool
+) -> Outcome:
+    process = ExperimentProcess(db, request, owner, output=output, own_session=own_session)
+    process.start()
+    return process.wait()

@@ -1,0 +1,164 @@
+"""Pydantic models at the edges: what users hand to yanex and what yanex hands back.
+
+ORM rows never leave the store; they are converted to these frozen views while the session is open.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
+
+FinalStatus = Literal["completed", "failed", "cancelled"]
+
+
+def _check_json(value: Any, path: str) -> Any:
+    """Return ``value`` as plain JSON data, or raise naming the first key that is not JSON."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"config key {key!r} at {path or 'top level'} is not a string; use string keys"
+                )
+            out[key] = _check_json(item, f"{path}.{key}" if path else key)
+        return out
+    if isinstance(value, list | tuple):
+        return [_check_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"config key '{path}' is {value}, which JSON cannot store")
+        return value
+    raise ValueError(
+        f"config key '{path}' has a value of type {type(value).__name__}, which is not "
+        "JSON-serialisable; use numbers, strings, booleans, lists or dicts"
+    )
+
+
+class ExperimentSpec(BaseModel):
+    """One experiment to run: a script, its parameters and its arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    script_path: Path
+    config: dict[str, JsonValue] = Field(default_factory=dict)
+    script_args: list[str] = Field(default_factory=list)
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _config_is_json(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(f"config must be a dict, got {type(value).__name__}")
+        return _check_json(value, "")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_words(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag.strip():
+                raise ValueError("tags must be non-empty strings")
+        return tags
+
+    @field_validator("script_args", mode="before")
+    @classmethod
+    def _args_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("script_args must be a list of strings, not one string")
+        return value
+
+
+class ExperimentResult(BaseModel):
+    """The outcome of one experiment of a batch, in the order the specs were given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    experiment_id: str
+    status: FinalStatus
+    error_message: str | None = None
+    duration: float | None = None
+    name: str | None = None
+
+
+class GitInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    patch: str | None = None
+
+
+class EnvironmentInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    python_version: str | None = None
+    platform: str | None = None
+    hostname: str | None = None
+    yanex_version: str | None = None
+
+
+class ExperimentView(BaseModel):
+    """Everything the experiments table knows about one experiment, plus its tags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str | None
+    description: str | None
+    status: Status
+    script_path: str
+    script_args: list[str]
+    config: dict[str, JsonValue]
+    tags: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration: float | None
+    exit_code: int | None
+    error_message: str | None
+    batch_id: str | None
+    retry_of: str | None
+    archived: bool
+    pid: int | None
+    git: GitInfo
+    environment: EnvironmentInfo
+
+
+class MetricPoint(BaseModel):
+    """One logged value; ``value`` is numeric, ``raw`` holds anything else as JSON data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    step: int
+    value: float | None
+    raw: JsonValue = None
+    logged_at: datetime

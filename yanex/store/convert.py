@@ -1,0 +1,93 @@
+"""Pure conversions between user data and table rows (no session, no I/O)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from pydantic import JsonValue
+
+from yanex.db.models import ExperimentRow
+from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, Status
+
+
+class ParamLeaf(NamedTuple):
+    key: str
+    value: str  # JSON text
+    value_number: float | None
+    value_text: str | None
+
+
+def flatten_config(config: dict[str, JsonValue], prefix: str = "") -> list[ParamLeaf]:
+    """One leaf per parameter, nested keys joined with dots; lists stay whole leaves."""
+    leaves: list[ParamLeaf] = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            leaves.extend(flatten_config(value, f"{dotted}."))
+            continue
+        number = float(value) if isinstance(value, int | float) else None
+        text = value if isinstance(value, str) else None
+        leaves.append(ParamLeaf(dotted, json.dumps(value), number, text))
+    return leaves
+
+
+class MetricValue(NamedTuple):
+    value: float | None
+    value_json: str | None
+
+
+def metric_value(raw: JsonValue) -> MetricValue:
+    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON."""
+    if isinstance(raw, bool):
+        return MetricValue(float(raw), json.dumps(raw))
+    if isinstance(raw, int | float):
+        number = float(raw)
+        if math.isnan(number):
+            return MetricValue(None, json.dumps("NaN"))
+        return MetricValue(number, None)
+    return MetricValue(None, json.dumps(raw))
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Columns hold naive UTC; views carry aware datetimes."""
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def now_utc() -> datetime:
+    """Naive UTC for storage, readable as-is in the sqlite3 shell."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def experiment_view(row: ExperimentRow, tags: list[str], patch: str | None) -> ExperimentView:
+    created = utc(row.created_at)
+    assert created is not None
+    return ExperimentView(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        status=Status(row.status),
+        script_path=row.script_path,
+        script_args=list(row.script_args),
+        config=dict(row.config),
+        tags=sorted(tags),
+        created_at=created,
+        started_at=utc(row.started_at),
+        ended_at=utc(row.ended_at),
+        duration=row.duration,
+        exit_code=row.exit_code,
+        error_message=row.error_message,
+        batch_id=row.batch_id,
+        retry_of=row.retry_of,
+        archived=row.archived,
+        pid=row.pid,
+        git=GitInfo(commit=row.git_commit, branch=row.git_branch, dirty=row.git_dirty, patch=patch),
+        environment=EnvironmentInfo(
+            python_version=row.python_version,
+            platform=row.platform,
+            hostname=row.hostname,
+            yanex_version=row.yanex_version,
+        ),
+    )

@@ -1,0 +1,339 @@
+"""Write side of the store: every state change is one short IMMEDIATE transaction.
+
+No transaction stays open while an experiment runs; callers hold ids, never rows or sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from pydantic import JsonValue
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from yanex.db.engine import Database
+from yanex.db.models import (
+    BatchRow,
+    ExperimentRow,
+    GitPatchRow,
+    LatestMetricRow,
+    MetricRow,
+    ParamRow,
+    TagRow,
+)
+from yanex.errors import NotFoundError
+from yanex.specs import (
+    ACTIVE_STATUSES,
+    EnvironmentInfo,
+    ExperimentSpec,
+    ExperimentView,
+    GitInfo,
+    MetricPoint,
+    Status,
+)
+from yanex.store.convert import experiment_view, flatten_config, metric_value, now_utc, utc
+
+
+class Owner(NamedTuple):
+    """The process answerable for queued or running rows (see ``yanex.store.reconcile``)."""
+
+    host: str
+    pid: int
+
+
+class MetricRecord(NamedTuple):
+    """One ``log_metrics`` call as read back from an experiment's journal."""
+
+    step: int
+    logged_at: datetime
+    values: dict[str, JsonValue]
+
+
+def _free_ids(session: Session, count: int) -> list[str]:
+    """Random 8-hex ids not yet in the table (collisions are rare but real at 10^5 rows)."""
+    ids: set[str] = set()
+    while len(ids) < count:
+        wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
+        taken = set(session.scalars(select(ExperimentRow.id).where(ExperimentRow.id.in_(wanted))))
+        ids |= wanted - taken
+    return list(ids)
+
+
+def _store_patch(session: Session, patch: str | None) -> str | None:
+    if not patch:
+        return None
+    sha = hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
+    if session.get(GitPatchRow, sha) is None:
+        session.add(GitPatchRow(sha256=sha, patch=patch, size=len(patch)))
+    return sha
+
+
+def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -> str:
+    with db.write() as session:
+        while True:
+            batch_id = secrets.token_hex(4)
+            if session.get(BatchRow, batch_id) is None:
+                break
+        session.add(
+            BatchRow(
+                id=batch_id,
+                created_at=now_utc(),
+                parallel=parallel,
+                total=total,
+                owner_host=owner.host,
+                owner_pid=owner.pid,
+                heartbeat_at=now_utc(),
+            )
+        )
+    return batch_id
+
+
+def end_batch(db: Database, batch_id: str) -> None:
+    with db.write() as session:
+        session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(ended_at=now_utc()))
+
+
+def create_experiments(
+    db: Database,
+    specs: Sequence[ExperimentSpec],
+    *,
+    status: Status,
+    owner: Owner,
+    git: GitInfo,
+    environment: EnvironmentInfo,
+    batch_id: str | None = None,
+    retry_of: Sequence[str | None] | None = None,
+) -> list[str]:
+    """Insert one row per spec (with tags and params) in one transaction; ids in spec order."""
+    now = now_utc()
+    with db.write() as session:
+        ids = _free_ids(session, len(specs))
+        patch_sha = _store_patch(session, git.patch)
+        rows = []
+        for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
+            rows.append(
+                {
+                    "id": experiment_id,
+                    "name": spec.name,
+                    "description": spec.description,
+                    "status": status.value,
+                    "script_path": str(spec.script_path),
+                    "script_args": list(spec.script_args),
+                    "config": spec.config,
+                    "created_at": now,
+                    "batch_id": batch_id,
+                    "retry_of": retry_of[index] if retry_of else None,
+                    "archived": False,
+                    "git_commit": git.commit,
+                    "git_branch": git.branch,
+                    "git_dirty": git.dirty,
+                    "git_patch_sha256": patch_sha,
+                    "python_version": environment.python_version,
+                    "platform": environment.platform,
+                    "hostname": environment.hostname,
+                    "yanex_version": environment.yanex_version,
+                    "owner_host": owner.host,
+                    "owner_pid": owner.pid,
+                    "heartbeat_at": now,
+                }
+            )
+        session.execute(insert(ExperimentRow), rows)
+        tags = [
+            {"experiment_id": eid, "tag": tag}
+            for eid, spec in zip(ids, specs, strict=True)
+            for tag in dict.fromkeys(spec.tags)
+        ]
+        if tags:
+            session.execute(insert(TagRow), tags)
+        params = [
+            {"experiment_id": eid, **leaf._asdict()}
+            for eid, spec in zip(ids, specs, strict=True)
+            for leaf in flatten_config(spec.config)
+        ]
+        if params:
+            session.execute(insert(ParamRow), params)
+    return ids
+
+
+def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> None:
+    now = now_utc()
+    with db.write() as session:
+        session.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id)
+            .values(
+                status=Status.RUNNING.value,
+                started_at=now,
+                pid=pid,
+                owner_host=owner.host,
+                owner_pid=owner.pid,
+                heartbeat_at=now,
+            )
+        )
+
+
+def finish(
+    db: Database,
+    experiment_id: str,
+    status: Status,
+    *,
+    exit_code: int | None = None,
+    error_message: str | None = None,
+) -> float | None:
+    """Record a final status; returns the duration in seconds (None if it never started)."""
+    now = now_utc()
+    with db.write() as session:
+        started = session.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
+        duration = (now - started).total_seconds() if started is not None else None
+        session.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id)
+            .values(
+                status=status.value,
+                ended_at=now,
+                duration=duration,
+                exit_code=exit_code,
+                error_message=error_message,
+                owner_host=None,
+                owner_pid=None,
+            )
+        )
+    return duration
+
+
+def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
+    """Mark whichever of these rows are still queued or running as cancelled."""
+    now = now_utc()
+    with db.write() as session:
+        session.execute(
+            update(ExperimentRow)
+            .where(
+                ExperimentRow.id.in_(experiment_ids),
+                ExperimentRow.status.in_([s.value for s in ACTIVE_STATUSES]),
+            )
+            .values(
+                status=Status.CANCELLED.value,
+                ended_at=now,
+                error_message=reason,
+                owner_host=None,
+                owner_pid=None,
+            )
+        )
+
+
+def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | None = None) -> None:
+    now = now_utc()
+    with db.write() as session:
+        if experiment_ids:
+            session.execute(
+                update(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)).values(heartbeat_at=now)
+            )
+        if batch_id is not None:
+            session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(heartbeat_at=now))
+
+
+def ingest_metrics(
+    db: Database, experiment_id: str, records: Sequence[MetricRecord], *, beat: bool = False
+) -> None:
+    """Append logged points and refresh ``latest_metrics``, in one transaction."""
+    if not records and not beat:
+        return
+    points = []
+    latest: dict[str, tuple[MetricRecord, int]] = {}
+    for record in records:
+        for key, raw in record.values.items():
+            value, value_json = metric_value(raw)
+            points.append((experiment_id, key, record.step, value, value_json, record.logged_at))
+            count = latest[key][1] + 1 if key in latest else 1
+            latest[key] = (record, count)
+    with db.write() as session:
+        if points:
+            # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
+            session.connection().exec_driver_sql(
+                "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(*p[:5], p[5].isoformat(sep=" ")) for p in points],
+            )
+            session.connection().exec_driver_sql(
+                "INSERT INTO latest_metrics "
+                "(experiment_id, key, step, value, value_json, logged_at, count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
+                "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
+                "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
+                [
+                    (
+                        experiment_id,
+                        key,
+                        record.step,
+                        *metric_value(record.values[key]),
+                        record.logged_at.isoformat(sep=" "),
+                        count,
+                    )
+                    for key, (record, count) in latest.items()
+                ],
+            )
+        if beat:
+            session.execute(
+                update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(heartbeat_at=now_utc())
+            )
+
+
+def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
+    with db.read() as session:
+        row = session.get(ExperimentRow, experiment_id)
+        if row is None:
+            raise NotFoundError(f"no experiment with id {experiment_id}", hint="see `yanex list` for ids")
+        tags = list(session.scalars(select(TagRow.tag).where(TagRow.experiment_id == row.id)))
+        patch = (
+            session.scalar(select(GitPatchRow.patch).where(GitPatchRow.sha256 == row.git_patch_sha256))
+            if row.git_patch_sha256
+            else None
+        )
+        return experiment_view(row, tags, patch)
+
+
+def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[MetricPoint]:
+    """Every logged point of one experiment in logging order, optionally of one key."""
+    import json
+
+    query = select(MetricRow).where(MetricRow.experiment_id == experiment_id)
+    if key is not None:
+        query = query.where(MetricRow.key == key)
+    with db.read() as session:
+        points = []
+        for row in session.scalars(query.order_by(MetricRow.id)):
+            logged_at = utc(row.logged_at)
+            assert logged_at is not None
+            raw = json.loads(row.value_json) if row.value_json is not None else row.value
+            points.append(
+                MetricPoint(key=row.key, step=row.step, value=row.value, raw=raw, logged_at=logged_at)
+            )
+        return points
+
+
+def delete_experiments(db: Database, experiment_ids: Sequence[str]) -> None:
+    """Remove rows; tags, params and metrics follow through ON DELETE CASCADE."""
+    with db.write() as session:
+        session.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)))
+
+
+__all__ = [
+    "LatestMetricRow",
+    "MetricRecord",
+    "Owner",
+    "cancel_active",
+    "create_batch",
+    "create_experiments",
+    "delete_experiments",
+    "end_batch",
+    "finish",
+    "get_experiment",
+    "get_metrics",
+    "heartbeat",
+    "ingest_metrics",
+    "mark_running",
+]
