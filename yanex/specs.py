@@ -135,6 +135,7 @@ class ExperimentView(BaseModel):
     description: str | None
     status: Status
     script_path: str
+    working_dir: str | None
     script_args: list[str]
     config: dict[str, JsonValue]
     tags: list[str]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 19:02:00.684390
+Create Date: 2026-11-28 19:04:59.565885
 """
 
 from collections.abc import Sequence
@@ -43,8 +43,10 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("script_path", sa.String(), nullable=False),
+        sa.Column("working_dir", sa.String(), nullable=True),
         sa.Column("script_args", sa.JSON(), nullable=False),
         sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("spec_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=True),
         sa.Column("ended_at", sa.DateTime(), nullable=True),
@@ -67,10 +69,7 @@ def upgrade() -> None:
         sa.Column("owner_pid", sa.Integer(), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["batches.id"],
-            name=op.f("fk_experiments_batch_id_batches"),
-            ondelete="SET NULL",
+            ["batch_id"], ["batches.id"], name=op.f("fk_experiments_batch_id_batches"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["git_patch_sha256"],
@@ -94,6 +93,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_experiments_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_experiments_retry_of"), ["retry_of"], unique=False)
         batch_op.create_index(batch_op.f("ix_experiments_script_path"), ["script_path"], unique=False)
+        batch_op.create_index(batch_op.f("ix_experiments_spec_sha256"), ["spec_sha256"], unique=False)
         batch_op.create_index(batch_op.f("ix_experiments_started_at"), ["started_at"], unique=False)
         batch_op.create_index("ix_experiments_status_created_at", ["status", "created_at"], unique=False)
 
@@ -197,6 +197,7 @@ def downgrade() -> None:
     with op.batch_alter_table("experiments", schema=None) as batch_op:
         batch_op.drop_index("ix_experiments_status_created_at")
         batch_op.drop_index(batch_op.f("ix_experiments_started_at"))
+        batch_op.drop_index(batch_op.f("ix_experiments_spec_sha256"))
         batch_op.drop_index(batch_op.f("ix_experiments_script_path"))
         batch_op.drop_index(batch_op.f("ix_experiments_retry_of"))
         batch_op.drop_index(batch_op.f("ix_experiments_name"))

@@ -67,9 +67,12 @@ class ExperimentRow(Base):
     name: Mapped[str | None] = mapped_column(String, index=True)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
-    script_path: Mapped[str] = mapped_column(String, index=True)
+    script_path: Mapped[str] = mapped_column(String, index=True)  # absolute
+    working_dir: Mapped[str | None] = mapped_column(String)
     script_args: Mapped[list[str]] = mapped_column(JSON)
     config: Mapped[dict[str, object]] = mapped_column(JSON)
+    # sha256 of (script_path, config, script_args): finds an earlier run of the same spec.
+    spec_sha256: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
@@ -32,6 +33,12 @@ def flatten_config(config: dict[str, JsonValue], prefix: str = "") -> list[Param
         text = value if isinstance(value, str) else None
         leaves.append(ParamLeaf(dotted, json.dumps(value), number, text))
     return leaves
+
+
+def spec_fingerprint(script_path: str, config: dict[str, JsonValue], script_args: list[str]) -> str:
+    """Identity of what runs: equal for two specs that would do the same thing."""
+    canonical = json.dumps([script_path, config, script_args], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class MetricValue(NamedTuple):
@@ -70,6 +77,7 @@ def experiment_view(row: ExperimentRow, tags: list[str], patch: str | None) -> E
         description=row.description,
         status=Status(row.status),
         script_path=row.script_path,
+        working_dir=row.working_dir,
         script_args=list(row.script_args),
         config=dict(row.config),
         tags=sorted(tags),

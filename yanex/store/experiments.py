@@ -9,6 +9,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from pydantic import JsonValue
@@ -35,7 +36,14 @@ from yanex.specs import (
     MetricPoint,
     Status,
 )
-from yanex.store.convert import experiment_view, flatten_config, metric_value, now_utc, utc
+from yanex.store.convert import (
+    experiment_view,
+    flatten_config,
+    metric_value,
+    now_utc,
+    spec_fingerprint,
+    utc,
+)
 
 
 class Owner(NamedTuple):
@@ -113,17 +121,21 @@ def create_experiments(
     with db.write() as session:
         ids = _free_ids(session, len(specs))
         patch_sha = _store_patch(session, git.patch)
+        working_dir = str(Path.cwd())
         rows = []
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
+            script_path = str(spec.script_path.resolve())
             rows.append(
                 {
                     "id": experiment_id,
                     "name": spec.name,
                     "description": spec.description,
                     "status": status.value,
-                    "script_path": str(spec.script_path),
+                    "script_path": script_path,
+                    "working_dir": working_dir,
                     "script_args": list(spec.script_args),
                     "config": spec.config,
+                    "spec_sha256": spec_fingerprint(script_path, spec.config, list(spec.script_args)),
                     "created_at": now,
                     "batch_id": batch_id,
                     "retry_of": retry_of[index] if retry_of else None,
