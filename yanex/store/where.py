@@ -1,0 +1,294 @@
+"""The ``--where`` grammar: a small, safe language over parameters and last metric values.
+
+    expr       := term ("or" term)*
+    term       := factor ("and" factor)*
+    factor     := "not" factor | "(" expr ")" | condition
+    condition  := field op literal | field ["not"] "in" "(" literal ("," literal)* ")"
+    field      := name | "params." name | "metrics." name | `any text`
+    op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+    literal    := number | 'text' | "text" | true | false
+
+A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
+value of metric X. Numbers compare as numbers, text as text, booleans only with ``=``/``!=``. A
+condition holds only for experiments that have the field, so ``not`` also matches those without it.
+
+Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
+SQLAlchemy expressions whose literals are bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select
+
+from yanex.db.models import ExperimentRow, LatestMetricRow, ParamRow
+from yanex.errors import UsageError
+
+Value = float | str | bool
+Op = Literal["=", "!=", "<", "<=", ">", ">="]
+
+_OPS: dict[str, Op] = {
+    "=": "=",
+    "==": "=",
+    "!=": "!=",
+    "<>": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+}
+_COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<quoted>`[^`]+`)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)
+  | (?P<op>==|!=|<>|<=|>=|=|<|>)
+  | (?P<punct>[(),])
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, name, keyword, op, punct, end
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: Literal["param", "metric"]
+    key: str
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: Field
+    op: Op
+    value: Value
+
+
+@dataclass(frozen=True)
+class InList:
+    field: Field
+    values: tuple[Value, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: Literal["and", "or"]
+    operands: tuple[Node, ...]
+
+
+Node = Compare | InList | Not | BoolOp
+
+
+class WhereSyntaxError(UsageError):
+    """A ``--where`` expression the grammar rejects; the message points at the bad token."""
+
+    def __init__(self, expression: str, pos: int, problem: str) -> None:
+        super().__init__(
+            f"invalid --where expression at position {pos + 1}: {problem}\n  {expression}\n  {' ' * pos}^",
+            hint="write conditions like \"lr > 0.01 and (optimizer = 'adam' or not dropout > 0.3)\"; "
+            "quote text values, use metrics.NAME for metrics",
+        )
+        self.pos = pos
+
+
+def tokenize(expression: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(expression):
+        match = _TOKEN.match(expression, pos)
+        if match is None:
+            raise WhereSyntaxError(expression, pos, f"unexpected character {expression[pos]!r}")
+        kind = match.lastgroup
+        assert kind is not None
+        text = match.group()
+        if kind == "name" and text.lower() in _KEYWORDS:
+            tokens.append(Token("keyword", text.lower(), pos))
+        elif kind != "space":
+            tokens.append(Token(kind, text, pos))
+        pos = match.end()
+    tokens.append(Token("end", "", len(expression)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.tokens = tokenize(expression)
+        self.index = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.index]
+
+    def fail(self, problem: str, token: Token | None = None) -> WhereSyntaxError:
+        token = token or self.current
+        found = "the end of the expression" if token.kind == "end" else repr(token.text)
+        return WhereSyntaxError(self.expression, token.pos, f"{problem}, found {found}")
+
+    def take(self, kind: str, text: str | None = None) -> Token | None:
+        token = self.current
+        if token.kind == kind and (text is None or token.text == text):
+            self.index += 1
+            return token
+        return None
+
+    def parse(self) -> Node:
+        if self.current.kind == "end":
+            raise self.fail("expected a condition")
+        node = self.expr()
+        if self.current.kind != "end":
+            raise self.fail("expected 'and', 'or' or the end of the expression")
+        return node
+
+    def expr(self) -> Node:
+        operands = [self.term()]
+        while self.take("keyword", "or"):
+            operands.append(self.term())
+        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
+
+    def term(self) -> Node:
+        operands = [self.factor()]
+        while self.take("keyword", "and"):
+            operands.append(self.factor())
+        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
+
+    def factor(self) -> Node:
+        if self.take("keyword", "not"):
+            return Not(self.factor())
+        if self.take("punct", "("):
+            node = self.expr()
+            if not self.take("punct", ")"):
+                raise self.fail("expected ')'")
+            return node
+        return self.condition()
+
+    def field(self) -> Field:
+        token = self.current
+        if token.kind == "quoted":
+            self.index += 1
+            return Field("param", token.text[1:-1])
+        if token.kind != "name":
+            raise self.fail("expected a parameter name or metrics.NAME")
+        self.index += 1
+        for prefix, kind in (("metrics.", "metric"), ("params.", "param")):
+            if token.text.startswith(prefix):
+                if len(token.text) == len(prefix):
+                    raise self.fail(f"expected a name after {prefix!r}", token)
+                return Field(kind, token.text[len(prefix) :])  # type: ignore[arg-type]
+        return Field("param", token.text)
+
+    def condition(self) -> Node:
+        field = self.field()
+        negated = self.take("keyword", "not") is not None
+        if self.take("keyword", "in"):
+            if not self.take("punct", "("):
+                raise self.fail("expected '(' after 'in'")
+            values = [self.literal()]
+            while self.take("punct", ","):
+                values.append(self.literal())
+            if not self.take("punct", ")"):
+                raise self.fail("expected ',' or ')' in the list")
+            return InList(field, tuple(values), negated)
+        if negated:
+            raise self.fail("expected 'in' after 'not' (write 'not x = 1' to negate a comparison)")
+        op_token = self.take("op")
+        if op_token is None:
+            raise self.fail("expected a comparison (=, !=, <, <=, >, >=) or 'in'")
+        op = _OPS[op_token.text]
+        value_token = self.current
+        value = self.literal()
+        if isinstance(value, bool) and op not in ("=", "!="):
+            raise self.fail("true and false compare only with = or !=", value_token)
+        if field.kind == "metric" and isinstance(value, str) and op not in ("=", "!="):
+            raise self.fail("text metric values compare only with = or !=", value_token)
+        return Compare(field, op, value)
+
+    def literal(self) -> Value:
+        token = self.current
+        if token.kind == "number":
+            self.index += 1
+            return float(token.text)
+        if token.kind == "string":
+            self.index += 1
+            return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+        if token.kind == "keyword" and token.text in ("true", "false"):
+            self.index += 1
+            return token.text == "true"
+        if token.kind == "name":
+            raise self.fail(f"expected a value; quote text values ('{token.text}')")
+        raise self.fail("expected a value (a number, 'quoted text', true or false)")
+
+
+def parse_where(expression: str) -> Node:
+    """The syntax tree of ``expression``; raises ``WhereSyntaxError`` pointing at the bad token."""
+    return _Parser(expression).parse()
+
+
+def _matches(field: Field, condition: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Experiments having ``field`` with a value for which ``condition(table)`` holds."""
+    if field.kind == "param":
+        inner = select(ParamRow.experiment_id).where(ParamRow.key == field.key, condition(ParamRow))
+    else:
+        inner = select(LatestMetricRow.experiment_id).where(
+            LatestMetricRow.key == field.key, condition(LatestMetricRow)
+        )
+    return ExperimentRow.id.in_(inner)
+
+
+def _value_test(field: Field, op: Op, value: Value) -> Callable[[Any], ColumnElement[bool]]:
+    compare = _COMPARE[op]
+    if isinstance(value, bool):
+        literal = json.dumps(value)
+        if field.kind == "param":
+            return lambda t: compare(t.value, literal)
+        return lambda t: compare(t.value_json, literal)
+    if isinstance(value, float):
+        # Booleans are stored as 0/1 too; a number never matches one.
+        if field.kind == "param":
+            return lambda t: and_(compare(t.value_number, value), t.value.notin_(["true", "false"]))
+        return lambda t: and_(compare(t.value, value), t.value_json.is_(None))
+    if field.kind == "param":
+        return lambda t: compare(t.value_text, value)
+    return lambda t: compare(t.value_json, json.dumps(value))
+
+
+def compile_where(node: Node) -> ColumnElement[bool]:
+    """A boolean SQL expression over ``experiments`` with every literal bound as a parameter."""
+    if isinstance(node, Compare):
+        return _matches(node.field, _value_test(node.field, node.op, node.value))
+    if isinstance(node, InList):
+        tests = [_value_test(node.field, "=", value) for value in node.values]
+        member = _matches(node.field, lambda t: or_(false(), *(test(t) for test in tests)))
+        return not_(member) if node.negated else member
+    if isinstance(node, Not):
+        return not_(compile_where(node.operand))
+    parts = [compile_where(operand) for operand in node.operands]
+    return and_(*parts) if node.op == "and" else or_(*parts)
