@@ -6,7 +6,12 @@ Stdlib only: experiment scripts import this through the run API.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+# pathlib is imported only by the functions that return paths: an experiment script that merely
+# imports yanex must not pay for it (a few ms when nothing else has loaded it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HOME_ENV = "YANEX_HOME"
 DATABASE_URL_ENV = "YANEX_DATABASE_URL"
@@ -23,6 +28,8 @@ STDERR_FILE = "stderr.log"
 
 def yanex_home() -> Path:
     """The root folder: the default database and one folder per experiment."""
+    from pathlib import Path
+
     raw = os.environ.get(HOME_ENV)
     return Path(raw).expanduser() if raw else Path.home() / ".yanex"
 

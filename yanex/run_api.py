@@ -8,17 +8,18 @@ tails the journal and writes points to the database in batches.
 
 from __future__ import annotations
 
-import copy
-import json
+import _thread
 import os
-import threading
 import time
-from pathlib import Path
-from typing import Any
 
 from yanex import config as _config
 
-_MISSING = object()
+# Start-up is a budget (see the benchmarks): typing, json, copy and threading cost a few ms each, so
+# json is imported only by a tracked script and the rest is avoided.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 def _to_json(value: Any) -> Any:
@@ -36,7 +37,13 @@ def _to_json(value: Any) -> Any:
     )
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+def _copy(node: Any) -> Any:
+    """A deep copy of JSON data, so that callers cannot change the parameters others read."""
+    if isinstance(node, dict):
+        return {key: _copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy(value) for value in node]
+    return node
 
 
 class _Run:
@@ -45,12 +52,13 @@ class _Run:
     def __init__(self) -> None:
         self.experiment_id = os.environ.get(_config.EXPERIMENT_ID_ENV) or None
         directory = os.environ.get(_config.EXPERIMENT_DIR_ENV)
-        self.directory = Path(directory) if directory and self.experiment_id else None
+        self.directory = directory if directory and self.experiment_id else None
         self._params: dict[str, Any] | None = None
+        self._encode: Callable[[Any], str] | None = None
         self._journal_fd = -1
         self._journal_pid = -1
         self._next_step = 0
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     @property
     def params(self) -> dict[str, Any]:
@@ -58,7 +66,9 @@ class _Run:
             if self.directory is None:
                 self._params = {}
             else:
-                with open(self.directory / _config.CONFIG_FILE, encoding="utf-8") as handle:
+                import json
+
+                with open(os.path.join(self.directory, _config.CONFIG_FILE), encoding="utf-8") as handle:
                     self._params = json.load(handle)
         return self._params
 
@@ -66,20 +76,30 @@ class _Run:
         if self._journal_pid != os.getpid():  # a forked child opens its own descriptor
             assert self.directory is not None
             self._journal_fd = os.open(
-                self.directory / _config.METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+                os.path.join(self.directory, _config.METRICS_FILE),
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                0o644,
             )
             self._journal_pid = os.getpid()
         return self._journal_fd
+
+    def encoder(self) -> Callable[[Any], str]:
+        if self._encode is None:
+            import json
+
+            self._encode = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+        return self._encode
 
     def log(self, data: dict[str, Any], step: int | None) -> None:
         with self._lock:
             if step is None:
                 step = self._next_step
+            # Encoded even when standalone, so that a value yanex cannot store fails the same way
+            # in both modes; and before counting, so that a failed call does not use up a step.
+            line = self.encoder()({"step": step, "t": time.time(), "values": data})
+            if self.directory is not None:
+                os.write(self.journal(), (line + "\n").encode())
             self._next_step = step + 1
-            if self.directory is None:
-                return
-            line = _encode({"step": step, "t": time.time(), "values": data})
-            os.write(self.journal(), (line + "\n").encode())
 
 
 _run = _Run()
@@ -95,18 +115,19 @@ def get_param(name: str, default: Any = None) -> Any:
         if not isinstance(node, dict) or part not in node:
             return default
         node = node[part]
-    return copy.deepcopy(node)
+    return _copy(node)
 
 
 def get_params() -> dict[str, Any]:
     """All parameters of the current experiment as given (nested); empty when standalone."""
-    return copy.deepcopy(_run.params)
+    params: dict[str, Any] = _copy(_run.params)
+    return params
 
 
 def log_metrics(data: dict[str, Any], step: int | None = None) -> None:
     """Record metric values at ``step`` (one past the previous step when omitted, from 0).
 
-    Costs a few microseconds; a no-op apart from step counting when standalone.
+    Costs a few microseconds. Standalone, values are checked and steps counted, but nothing is kept.
     """
     if not isinstance(data, dict):
         raise TypeError(f"log_metrics expects a dict of name to value, got {type(data).__name__}")

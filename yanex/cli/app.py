@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from yanex import __version__
+from yanex.cli import run
 from yanex.errors import YanexError
 
 
@@ -56,6 +57,7 @@ def _root(
 
 
 # Command registrations: one line per command module.
+app.command("run")(run.run)
 
 
 def main() -> None:
