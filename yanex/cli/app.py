@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from yanex import __version__
-from yanex.cli import run
+from yanex.cli import archive, compare, db, delete, get, listing, run, show, sql, update
 from yanex.errors import YanexError
 
 
@@ -58,6 +58,16 @@ def _root(
 
 # Command registrations: one line per command module.
 app.command("run")(run.run)
+app.command("list")(listing.list_command)
+app.command("show")(show.show_command)
+app.command("compare")(compare.compare_command)
+app.command("get")(get.get_command)
+app.command("sql")(sql.sql_command)
+app.command("update")(update.update_command)
+app.command("archive")(archive.archive_command)
+app.command("unarchive")(archive.unarchive_command)
+app.command("delete")(delete.delete_command)
+app.add_typer(db.app)
 
 
 def main() -> None:

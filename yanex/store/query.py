@@ -251,6 +251,12 @@ def _metric_value(value: float | None, value_json: str | None) -> JsonValue:
     return json.loads(value_json) if value_json is not None else value
 
 
+def latest_metrics(db: Database, ids: Sequence[str]) -> dict[str, dict[str, MetricSummary]]:
+    """The last value of every metric of each experiment, by id then metric name."""
+    with db.read() as session:
+        return _latest(session, ids)
+
+
 def _latest(session: Session, ids: Sequence[str]) -> dict[str, dict[str, MetricSummary]]:
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
     for chunk in _chunks(ids):

@@ -1,0 +1,139 @@
+"""``yanex compare``: experiments side by side, differing params and last metric values."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from yanex.cli.filters import (
+    AllOpt,
+    ArchivedOpt,
+    BatchOpt,
+    DescOpt,
+    EndedAfterOpt,
+    EndedBeforeOpt,
+    LimitOpt,
+    NameOpt,
+    ScriptOpt,
+    StartedAfterOpt,
+    StartedBeforeOpt,
+    StatusOpt,
+    TagOpt,
+    WhereOpt,
+    build_filter,
+)
+from yanex.cli.render import FormatOpt, OutputFormat
+
+# Metrics whose best value is the smallest; every other metric is best at its largest.
+LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|time|latency|regret", re.IGNORECASE)
+
+
+def best_rows(values: list[Any], key: str) -> set[int]:
+    """Indexes of the rows holding the best numeric value of metric ``key``."""
+    numbers = {i: v for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)}
+    if len(numbers) < 2:
+        return set()
+    best = min(numbers.values()) if LOWER_IS_BETTER.search(key) else max(numbers.values())
+    return {i for i, v in numbers.items() if v == best}
+
+
+def compare_command(
+    references: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names (all must match)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Show this parameter (repeatable; dotted).")
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="Show this metric (repeatable).")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="Order by a metric's last value (or params.NAME, or a column)."),
+    ] = None,
+    desc: DescOpt = False,
+    limit: LimitOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    name: NameOpt = None,
+    script: ScriptOpt = None,
+    batch: BatchOpt = None,
+    started_after: StartedAfterOpt = None,
+    started_before: StartedBeforeOpt = None,
+    ended_after: EndedAfterOpt = None,
+    ended_before: EndedBeforeOpt = None,
+    where: WhereOpt = None,
+    archived: ArchivedOpt = False,
+    all_: AllOpt = False,
+    fmt: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Compare experiments: one row each, the params that differ and the last value of every metric.
+
+    The best value of each metric column is highlighted on a terminal (the smallest for names
+    with loss, err, mse, mae, time or latency; the largest otherwise). Exits 1 if nothing matches.
+    JSON rows carry id, name, status, params (flat, dotted keys) and metrics (last values).
+
+    Examples:
+
+      yanex compare --tag grid-search
+
+      yanex compare abc12345 def67890
+
+      yanex compare --tag grid-search --sort accuracy --desc --limit 5
+
+      yanex compare -t grid-search -p learning_rate -p batch_size -m accuracy --format csv
+    """
+    from yanex.cli.render import cell, print_rows
+    from yanex.db.engine import Database
+    from yanex.errors import NotFoundError
+    from yanex.store.query import SORT_COLUMNS, compare, resolve_references
+
+    db = Database()
+    ids = resolve_references(db, references) if references else None
+    if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
+        sort = f"metrics.{sort}"
+    flt = build_filter(
+        ids=ids,
+        status=status,
+        tag=tag,
+        name=name,
+        script=script,
+        batch=batch,
+        started_after=started_after,
+        started_before=started_before,
+        ended_after=ended_after,
+        ended_before=ended_before,
+        where=where,
+        archived=archived,
+        all_=all_ or (bool(ids) and not archived),
+        sort=sort,
+        desc=desc,
+        limit=limit,
+    )
+    comparison = compare(db, flt, params=param or (), metrics=metric or ())
+    if not comparison.rows:
+        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
+    clash = set(comparison.params) & set(comparison.metrics)
+    param_heads = [f"params.{k}" if k in clash else k for k in comparison.params]
+    metric_heads = [f"metrics.{k}" if k in clash else k for k in comparison.metrics]
+    columns = ["id", "name", "status", *param_heads, *metric_heads]
+    rows = [
+        [
+            r.id,
+            r.name or "",
+            r.status.value,
+            *(cell(r.params.get(k)) for k in comparison.params),
+            *(cell(r.metrics.get(k)) for k in comparison.metrics),
+        ]
+        for r in comparison.rows
+    ]
+    styles: dict[tuple[int, int], str] = {}
+    for offset, key in enumerate(comparison.metrics):
+        column = 3 + len(comparison.params) + offset
+        for row in best_rows([r.metrics.get(key) for r in comparison.rows], key):
+            styles[(row, column)] = "bold green"
+    records = [r.model_dump(mode="json") for r in comparison.rows]
+    print_rows(fmt, columns, rows, records, styles=styles)

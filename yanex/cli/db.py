@@ -1,0 +1,67 @@
+"""``yanex db``: where the database lives, upgrading it, and checking it."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="db",
+    help="The database: its location, schema upgrades and integrity checks.",
+    no_args_is_help=True,
+)
+
+
+@app.command("path")
+def path_command() -> None:
+    """Print the SQLite file (or database URL) yanex uses: $YANEX_DATABASE_URL or $YANEX_HOME/yanex.db.
+
+    Example:
+
+      sqlite3 "$(yanex db path)" "SELECT count(*) FROM experiments"
+    """
+    from yanex.db.engine import Database
+    from yanex.store.admin import database_status
+
+    status = database_status(Database())
+    typer.echo(status.path or status.url)
+
+
+@app.command("upgrade")
+def upgrade_command() -> None:
+    """Create the database or upgrade its schema to the newest revision (yanex also does this on use).
+
+    Example:
+
+      yanex db upgrade
+    """
+    from yanex.db.engine import Database
+    from yanex.store.admin import database_status, upgrade_database
+
+    db = Database()
+    before = database_status(db).revision
+    status = upgrade_database(db)
+    if before == status.revision:
+        typer.echo(f"Schema revision {status.revision} is current.")
+    else:
+        typer.echo(f"Upgraded schema from {before or 'nothing'} to revision {status.revision}.")
+
+
+@app.command("check")
+def check_command() -> None:
+    """Check the database: SQLite integrity, dangling references and schema revision (exit 1 on problems).
+
+    Example:
+
+      yanex db check
+    """
+    from yanex.db.engine import Database
+    from yanex.store.admin import check_database
+
+    status = check_database(Database())
+    typer.echo(f"database: {status.path or status.url}")
+    typer.echo(f"schema revision: {status.revision or 'none'} (newest: {status.head})")
+    for problem in status.problems:
+        typer.echo(f"problem: {problem}")
+    if status.problems:
+        raise typer.Exit(1)
+    typer.echo("ok")

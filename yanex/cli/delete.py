@@ -1,0 +1,95 @@
+"""``yanex delete``: remove experiments, their rows and their folders, after confirmation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from yanex.cli.filters import (
+    AllOpt,
+    ArchivedOpt,
+    BatchOpt,
+    EndedAfterOpt,
+    EndedBeforeOpt,
+    NameOpt,
+    ScriptOpt,
+    StartedAfterOpt,
+    StartedBeforeOpt,
+    StatusOpt,
+    TagOpt,
+    WhereOpt,
+)
+
+SHOWN = 10
+
+
+def delete_command(
+    references: Annotated[
+        list[str] | None, typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    name: NameOpt = None,
+    script: ScriptOpt = None,
+    batch: BatchOpt = None,
+    started_after: StartedAfterOpt = None,
+    started_before: StartedBeforeOpt = None,
+    ended_after: EndedAfterOpt = None,
+    ended_before: EndedBeforeOpt = None,
+    where: WhereOpt = None,
+    archived: ArchivedOpt = False,
+    all_: AllOpt = False,
+) -> None:
+    """Delete experiments for good: their rows, metrics and folder (asks first unless --yes).
+
+    Refuses, deleting nothing, if any selected experiment is queued or running. Needs ids or at
+    least one filter; without --archived/--all, archived experiments are left alone.
+
+    Examples:
+
+      yanex delete abc12345
+
+      yanex delete --status failed --tag debug --yes
+
+      yanex delete --archived --ended-before "1 week ago"
+    """
+    from yanex.cli.filters import build_filter, has_conditions
+    from yanex.db.engine import Database
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.store.manage import delete_with_files
+    from yanex.store.query import find_experiments, resolve_references
+
+    db = Database()
+    ids = resolve_references(db, references) if references else None
+    flt = build_filter(
+        ids=ids,
+        status=status,
+        tag=tag,
+        name=name,
+        script=script,
+        batch=batch,
+        started_after=started_after,
+        started_before=started_before,
+        ended_after=ended_after,
+        ended_before=ended_before,
+        where=where,
+        archived=archived,
+        all_=all_ or (ids is not None and not archived),
+    )
+    if not has_conditions(flt):
+        raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
+    doomed = find_experiments(db, flt)
+    if not doomed:
+        raise NotFoundError("no experiments match, nothing deleted")
+    typer.echo(f"About to delete {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}:", err=True)
+    for e in doomed[:SHOWN]:
+        typer.echo(f"  {e.id}  {e.name or '-'}  {e.status.value}", err=True)
+    if len(doomed) > SHOWN:
+        typer.echo(f"  ... and {len(doomed) - SHOWN} more", err=True)
+    if not yes and not typer.confirm("Delete them?", default=False, err=True):
+        typer.echo("Nothing deleted.", err=True)
+        raise typer.Exit(1)
+    delete_with_files(db, [e.id for e in doomed])
+    typer.echo(f"Deleted {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}.", err=True)

@@ -1,0 +1,190 @@
+"""``yanex get``: one field, bare, for shell scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from yanex.cli.filters import (
+    AllOpt,
+    ArchivedOpt,
+    BatchOpt,
+    DescOpt,
+    EndedAfterOpt,
+    EndedBeforeOpt,
+    LimitOpt,
+    NameOpt,
+    ScriptOpt,
+    SortOpt,
+    StartedAfterOpt,
+    StartedBeforeOpt,
+    StatusOpt,
+    TagOpt,
+    WhereOpt,
+    build_filter,
+)
+
+if TYPE_CHECKING:
+    from yanex.specs import ExperimentView
+    from yanex.store.query import MetricSummary
+
+FIELDS: dict[str, Callable[[ExperimentView], Any]] = {
+    "id": lambda e: e.id,
+    "name": lambda e: e.name,
+    "status": lambda e: e.status.value,
+    "description": lambda e: e.description,
+    "tags": lambda e: ",".join(e.tags),
+    "script": lambda e: e.script_path,
+    "script_path": lambda e: e.script_path,
+    "script_args": lambda e: e.script_args,
+    "working_dir": lambda e: e.working_dir,
+    "created_at": lambda e: e.created_at,
+    "started_at": lambda e: e.started_at,
+    "ended_at": lambda e: e.ended_at,
+    "duration": lambda e: e.duration,
+    "exit_code": lambda e: e.exit_code,
+    "error_message": lambda e: e.error_message,
+    "batch_id": lambda e: e.batch_id,
+    "retry_of": lambda e: e.retry_of,
+    "archived": lambda e: e.archived,
+    "params": lambda e: e.config,
+    "git.commit": lambda e: e.git.commit,
+    "git.branch": lambda e: e.git.branch,
+    "git.dirty": lambda e: e.git.dirty,
+    "git.patch": lambda e: e.git.patch,
+    "python_version": lambda e: e.environment.python_version,
+    "platform": lambda e: e.environment.platform,
+    "hostname": lambda e: e.environment.hostname,
+}
+_MISSING = object()
+
+
+def _text(value: Any) -> str:
+    """Strings bare, missing values empty, everything else as JSON (so 0.01 stays 0.01)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return json.dumps(value, sort_keys=True)
+
+
+def _param(config: dict[str, Any], dotted: str) -> Any:
+    """A nested parameter by dotted path (a sub-tree comes back whole); keys may contain dots."""
+    if dotted in config:
+        return config[dotted]
+    head, _, rest = dotted.partition(".")
+    while rest:
+        if head in config and isinstance(config[head], dict):
+            found = _param(config[head], rest)
+            if found is not _MISSING:
+                return found
+        more, _, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return _MISSING
+
+
+def _value(field: str, experiment: ExperimentView, metrics: dict[str, MetricSummary]) -> Any:
+    if field.startswith("params."):
+        return _param(experiment.config, field[len("params.") :])
+    if field == "metrics":
+        return {k: m.value for k, m in metrics.items()}
+    if field.startswith("metrics."):
+        summary = metrics.get(field[len("metrics.") :])
+        return _MISSING if summary is None else summary.value
+    return FIELDS[field](experiment)
+
+
+def get_command(
+    field: Annotated[
+        str, typer.Argument(help="id, name, status, params.NAME, metrics.NAME, tags, ... (see below)")
+    ],
+    reference: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="Full id, unique id prefix or exact name.")
+    ] = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    name: NameOpt = None,
+    script: ScriptOpt = None,
+    batch: BatchOpt = None,
+    started_after: StartedAfterOpt = None,
+    started_before: StartedBeforeOpt = None,
+    ended_after: EndedAfterOpt = None,
+    ended_before: EndedBeforeOpt = None,
+    where: WhereOpt = None,
+    archived: ArchivedOpt = False,
+    all_: AllOpt = False,
+    sort: SortOpt = None,
+    desc: DescOpt = False,
+    limit: LimitOpt = None,
+) -> None:
+    """Print one field of one experiment, or of every matching experiment one per line.
+
+    Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
+    when nothing matches, or when the one experiment named by ID lacks the param or metric.
+
+    Fields: id, name, status, description, tags, script, script_args, working_dir, created_at,
+    started_at, ended_at, duration, exit_code, error_message, batch_id, retry_of, archived,
+    params, params.NAME, metrics, metrics.NAME, git.commit, git.branch, git.dirty, git.patch,
+    python_version, platform, hostname.
+
+    Examples:
+
+      yanex get status abc12345
+
+      yanex get params.learning_rate abc12345
+
+      yanex get metrics.accuracy abc12345
+
+      yanex get id --tag grid-search --status completed
+
+      yanex get id --tag grid-search --sort metrics.accuracy --desc --limit 1
+    """
+    from yanex.db.engine import Database
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.store.query import find_experiments, latest_metrics, resolve_reference
+
+    if not (field in FIELDS or field == "metrics" or field.startswith(("params.", "metrics."))):
+        raise UsageError(
+            f"unknown field {field!r}",
+            hint=f"use one of {', '.join(FIELDS)}, params.NAME, metrics, metrics.NAME",
+        )
+    db = Database()
+    ids = [resolve_reference(db, reference)] if reference is not None else None
+    flt = build_filter(
+        ids=ids,
+        status=status,
+        tag=tag,
+        name=name,
+        script=script,
+        batch=batch,
+        started_after=started_after,
+        started_before=started_before,
+        ended_after=ended_after,
+        ended_before=ended_before,
+        where=where,
+        archived=archived,
+        all_=all_ or (ids is not None and not archived),
+        sort=sort,
+        desc=desc,
+        limit=limit,
+    )
+    experiments = find_experiments(db, flt)
+    if not experiments:
+        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
+    metrics = latest_metrics(db, [e.id for e in experiments]) if field.startswith("metrics") else {}
+    for experiment in experiments:
+        value = _value(field, experiment, metrics.get(experiment.id, {}))
+        if value is _MISSING:
+            if reference is not None:
+                kind = "metric" if field.startswith("metrics.") else "parameter"
+                raise NotFoundError(
+                    f"experiment {experiment.id} has no {kind} {field.split('.', 1)[1]!r}",
+                    hint=f"see `yanex show {experiment.id}`",
+                )
+            value = None
+        typer.echo(_text(value))

@@ -1,0 +1,115 @@
+"""``yanex list``: the matching experiments, newest first, one per row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yanex.cli.filters import (
+    AllOpt,
+    ArchivedOpt,
+    BatchOpt,
+    DescOpt,
+    EndedAfterOpt,
+    EndedBeforeOpt,
+    LimitOpt,
+    NameOpt,
+    ScriptOpt,
+    SortOpt,
+    StartedAfterOpt,
+    StartedBeforeOpt,
+    StatusOpt,
+    TagOpt,
+    WhereOpt,
+    build_filter,
+)
+from yanex.cli.render import FormatOpt, OutputFormat
+
+COLUMNS = ["id", "name", "status", "tags", "started", "duration"]
+
+
+def list_command(
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    name: NameOpt = None,
+    script: ScriptOpt = None,
+    batch: BatchOpt = None,
+    started_after: StartedAfterOpt = None,
+    started_before: StartedBeforeOpt = None,
+    ended_after: EndedAfterOpt = None,
+    ended_before: EndedBeforeOpt = None,
+    where: WhereOpt = None,
+    archived: ArchivedOpt = False,
+    all_: AllOpt = False,
+    limit: LimitOpt = None,
+    sort: SortOpt = None,
+    desc: DescOpt = False,
+    fmt: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """List experiments, newest first (archived ones only with --archived or --all).
+
+    Piped output is a plain table with a header line; use --format json/csv/markdown for other
+    tools. An empty match prints just the header (or []) and exits 0.
+
+    Examples:
+
+      yanex list --tag grid-search
+
+      yanex list -s completed -s failed --started-after yesterday
+
+      yanex list --where "learning_rate > 0.01 and metrics.accuracy >= 0.9"
+
+      yanex list --tag grid-search --status completed --sort metrics.accuracy --desc --limit 1
+
+      yanex list --name 'grid-*' --format json
+    """
+    from yanex.cli.render import format_duration, format_time, print_rows, status_style
+    from yanex.db.engine import Database
+    from yanex.store.query import find_experiments
+
+    flt = build_filter(
+        status=status,
+        tag=tag,
+        name=name,
+        script=script,
+        batch=batch,
+        started_after=started_after,
+        started_before=started_before,
+        ended_after=ended_after,
+        ended_before=ended_before,
+        where=where,
+        archived=archived,
+        all_=all_,
+        sort=sort,
+        desc=desc,
+        limit=limit,
+    )
+    experiments = find_experiments(Database(), flt)
+    rows = [
+        [
+            e.id,
+            e.name or "",
+            e.status.value,
+            ",".join(e.tags),
+            format_time(e.started_at),
+            format_duration(e.duration),
+        ]
+        for e in experiments
+    ]
+    records: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "name": e.name,
+            "status": e.status.value,
+            "tags": e.tags,
+            "created_at": e.created_at,
+            "started_at": e.started_at,
+            "ended_at": e.ended_at,
+            "duration": e.duration,
+            "script": e.script_path,
+            "batch_id": e.batch_id,
+            "archived": e.archived,
+        }
+        for e in experiments
+    ]
+    styles = {(r, 2): status_style(e.status.value) for r, e in enumerate(experiments)}
+    print_rows(fmt, COLUMNS, rows, records, styles=styles)

@@ -1,0 +1,190 @@
+"""Output shared by the query commands: tables, JSON, CSV, Markdown and key/value sections.
+
+Piped output is plain and stable (no colour, no wrapping, no box drawing) so scripts can parse it;
+a terminal gets rich tables. rich honours ``NO_COLOR`` itself. rich loads only when a terminal asks
+for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+class DetailFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+DetailFormatOpt = Annotated[DetailFormat, typer.Option("--format", "-f", help="Output format.")]
+
+STATUS_STYLES = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "queued": "blue",
+    "created": "dim",
+}
+
+
+def pretty() -> bool:
+    """Whether stdout is a terminal (rich output) rather than a pipe or file (plain output)."""
+    return sys.stdout.isatty()
+
+
+def format_time(moment: datetime | None) -> str:
+    """Local wall-clock time to the second, as users read it."""
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def cell(value: Any) -> str:
+    """One value as table text: numbers short, JSON for structures, empty for missing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """Stable JSON for scripts: ISO-8601 UTC times, keys in a fixed order."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    return json.dumps(data, indent=2, default=default, ensure_ascii=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(to_json(data))
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    styles: dict[tuple[int, int], str] | None = None,
+) -> None:
+    """Aligned columns; ``styles`` maps (row, column) to a rich style, shown on a terminal only."""
+    if pretty():
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name in columns:
+            table.add_column(name, overflow="fold")
+        for r, row in enumerate(rows):
+            table.add_row(*(Text(value, style=(styles or {}).get((r, c), "")) for c, value in enumerate(row)))
+        Console().print(table)
+        return
+    widths = [max([len(name), *(len(row[c]) for row in rows)]) for c, name in enumerate(columns)]
+    for line in [list(columns), *rows]:
+        typer.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+
+
+def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+
+
+def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    def escape(value: str) -> str:
+        return value.replace("|", "\\|").replace("\n", " ")
+
+    typer.echo("| " + " | ".join(escape(c) for c in columns) + " |")
+    typer.echo("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        typer.echo("| " + " | ".join(escape(v) for v in row) + " |")
+
+
+def print_rows(
+    fmt: OutputFormat,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    records: Any,
+    *,
+    styles: dict[tuple[int, int], str] | None = None,
+) -> None:
+    """``rows`` as a table, CSV or Markdown; ``records`` (the JSON form) for ``--format json``."""
+    if fmt is OutputFormat.JSON:
+        print_json(records)
+    elif fmt is OutputFormat.CSV:
+        print_csv(columns, rows)
+    elif fmt is OutputFormat.MARKDOWN:
+        print_markdown(columns, rows)
+    else:
+        print_table(columns, rows, styles=styles)
+
+
+Section = tuple[str, Sequence[tuple[str, str]]]
+
+
+def print_sections(sections: Sequence[Section]) -> None:
+    """Headed blocks of ``label: value`` lines; multi-line values are indented under their label."""
+    console = None
+    if pretty():
+        from rich.console import Console
+
+        console = Console(highlight=False, soft_wrap=True)
+    first = True
+    for title, items in sections:
+        if not items:
+            continue
+        if not first:
+            typer.echo("")
+        first = False
+        if console is not None:
+            from rich.markup import escape
+
+            console.print(f"[bold]{escape(title)}[/bold]")
+        else:
+            typer.echo(title)
+        width = max(len(label) for label, _ in items)
+        for label, value in items:
+            lines = value.splitlines() or [""]
+            typer.echo(f"  {label.ljust(width)}  {lines[0]}".rstrip())
+            for line in lines[1:]:
+                typer.echo(f"  {' ' * width}  {line}".rstrip())
+
+
+def status_style(status: str) -> str:
+    return STATUS_STYLES.get(status, "")

@@ -1,0 +1,179 @@
+"""``yanex show``: everything known about one experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from yanex.cli.render import DetailFormat, DetailFormatOpt
+
+if TYPE_CHECKING:
+    from yanex.store.query import ExperimentDetail
+
+TAIL_LINES = 10
+
+
+def _tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last lines of a captured output file; reads only its end, however large it is."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]:
+    from yanex.cli.render import cell
+
+    for key, value in config.items():
+        label = "  " * depth + key
+        if isinstance(value, dict) and value:
+            yield label, ""
+            yield from _nested(value, depth + 1)
+        else:
+            yield label, cell(value)
+
+
+def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any]:
+    e = detail.experiment
+    return {
+        "id": e.id,
+        "name": e.name,
+        "description": e.description,
+        "status": e.status.value,
+        "tags": e.tags,
+        "created_at": e.created_at,
+        "started_at": e.started_at,
+        "ended_at": e.ended_at,
+        "duration": e.duration,
+        "exit_code": e.exit_code,
+        "error_message": e.error_message,
+        "script_path": e.script_path,
+        "script_args": e.script_args,
+        "working_dir": e.working_dir,
+        "batch_id": e.batch_id,
+        "retry_of": e.retry_of,
+        "archived": e.archived,
+        "params": e.config,
+        "metrics": {k: m.value for k, m in detail.metrics.items()},
+        "metric_steps": {k: {"step": m.step, "count": m.count} for k, m in detail.metrics.items()},
+        "git": {**e.git.model_dump(), "patch_size": detail.patch_size},
+        "environment": e.environment.model_dump(),
+        "output": {"stdout_tail": stdout, "stderr_tail": stderr},
+    }
+
+
+def show_command(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="Full id, unique id prefix, or exact name.")],
+    fmt: DetailFormatOpt = DetailFormat.TABLE,
+    patch: Annotated[
+        bool, typer.Option("--patch", help="Print only the git patch of uncommitted changes.")
+    ] = False,
+) -> None:
+    """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
+
+    Exits 1 if nothing matches ID, 2 if ID matches several experiments (they are listed).
+
+    Examples:
+
+      yanex show abc12345
+
+      yanex show abc1 --format json
+
+      yanex show grid-lr0_01-bs16
+
+      yanex show abc12345 --patch > changes.patch
+    """
+    from yanex import config
+    from yanex.cli.render import cell, format_duration, format_time, print_json, print_sections
+    from yanex.db.engine import Database
+    from yanex.errors import NotFoundError
+    from yanex.store.query import experiment_detail
+
+    detail = experiment_detail(Database(), reference)
+    e = detail.experiment
+    if patch:
+        if not e.git.patch:
+            raise NotFoundError(
+                f"experiment {e.id} has no git patch (its working tree was clean or not in git)"
+            )
+        typer.echo(e.git.patch, nl=not e.git.patch.endswith("\n"))
+        return
+    folder = config.experiment_dir(e.id)
+    stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
+    if fmt is DetailFormat.JSON:
+        print_json(_record(detail, stdout, stderr))
+        return
+
+    def present(*items: tuple[str, str]) -> list[tuple[str, str]]:
+        return [(label, value) for label, value in items if value]
+
+    metrics = [
+        (key, f"{cell(m.value)}  (step {m.step}, {m.count} value{'s' if m.count != 1 else ''})")
+        for key, m in detail.metrics.items()
+    ]
+    patch_line = f"{detail.patch_size} bytes (yanex show {e.id} --patch)" if detail.patch_size else ""
+    print_sections(
+        [
+            (
+                f"Experiment {e.id}",
+                present(
+                    ("name", e.name or ""),
+                    ("status", e.status.value),
+                    ("description", e.description or ""),
+                    ("tags", ", ".join(e.tags)),
+                    ("batch", e.batch_id or ""),
+                    ("retry of", e.retry_of or ""),
+                    ("archived", "yes" if e.archived else ""),
+                ),
+            ),
+            (
+                "Times",
+                present(
+                    ("created", format_time(e.created_at)),
+                    ("started", format_time(e.started_at)),
+                    ("ended", format_time(e.ended_at)),
+                    ("duration", format_duration(e.duration)),
+                ),
+            ),
+            (
+                "Script",
+                present(
+                    ("path", e.script_path),
+                    ("args", " ".join(e.script_args)),
+                    ("working dir", e.working_dir or ""),
+                    ("exit code", cell(e.exit_code)),
+                    ("error", e.error_message or ""),
+                ),
+            ),
+            ("Params", list(_nested(e.config))),
+            ("Metrics (last value)", metrics),
+            (
+                "Git",
+                present(
+                    ("commit", e.git.commit or ""),
+                    ("branch", e.git.branch or ""),
+                    ("dirty", cell(e.git.dirty)),
+                    ("patch", patch_line),
+                ),
+            ),
+            (
+                "Environment",
+                present(
+                    ("python", e.environment.python_version or ""),
+                    ("platform", e.environment.platform or ""),
+                    ("host", e.environment.hostname or ""),
+                    ("yanex", e.environment.yanex_version or ""),
+                ),
+            ),
+            (f"Output (last {TAIL_LINES} lines of stdout)", present(("stdout", stdout))),
+            (f"Errors (last {TAIL_LINES} lines of stderr)", present(("stderr", stderr))),
+        ]
+    )

@@ -1,0 +1,110 @@
+"""Changing experiments after the fact: rename, describe, tag, archive, delete.
+
+Each call is one IMMEDIATE transaction; ``delete`` checks for running experiments inside it, so an
+experiment that starts meanwhile is never deleted under its supervisor.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, insert, select, update
+
+from yanex import config
+from yanex.db.engine import Database
+from yanex.db.models import ExperimentRow, GitPatchRow, TagRow
+from yanex.errors import UsageError
+from yanex.specs import ACTIVE_STATUSES
+
+_CHUNK = 5_000
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def update_experiments(
+    db: Database,
+    ids: Sequence[str],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+) -> None:
+    """Set name and/or description and add/remove tags on each experiment (None leaves a field)."""
+    for tag in add_tags:
+        if not tag.strip():
+            raise UsageError("tags must be non-empty", hint="pass --add-tag NAME")
+    values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    with db.write() as session:
+        for chunk in _chunks(ids):
+            if values:
+                session.execute(update(ExperimentRow).where(ExperimentRow.id.in_(chunk)).values(**values))
+            if remove_tags:
+                session.execute(
+                    delete(TagRow).where(TagRow.experiment_id.in_(chunk), TagRow.tag.in_(remove_tags))
+                )
+            if add_tags:
+                have = set(
+                    session.execute(
+                        select(TagRow.experiment_id, TagRow.tag).where(
+                            TagRow.experiment_id.in_(chunk), TagRow.tag.in_(add_tags)
+                        )
+                    ).tuples()
+                )
+                new = [
+                    {"experiment_id": i, "tag": t}
+                    for i in chunk
+                    for t in dict.fromkeys(add_tags)
+                    if (i, t) not in have
+                ]
+                if new:
+                    session.execute(insert(TagRow), new)
+
+
+def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
+    """Archive or unarchive; returns how many experiments changed."""
+    changed = 0
+    with db.write() as session:
+        for chunk in _chunks(ids):
+            result = session.execute(
+                update(ExperimentRow)
+                .where(ExperimentRow.id.in_(chunk), ExperimentRow.archived != archived)
+                .values(archived=archived)
+            )
+            changed += result.rowcount  # type: ignore[attr-defined]
+    return changed
+
+
+def delete_with_files(db: Database, ids: Sequence[str]) -> None:
+    """Delete experiments (tags, params and metrics cascade) and their folders.
+
+    Refuses, changing nothing, if any of them is queued or running. Patches no experiment refers to
+    any more are removed too.
+    """
+    active = [s.value for s in ACTIVE_STATUSES]
+    with db.write() as session:
+        busy: list[str] = []
+        for chunk in _chunks(ids):
+            busy += session.scalars(
+                select(ExperimentRow.id).where(ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(active))
+            )
+        if busy:
+            raise UsageError(
+                f"refusing to delete {len(busy)} queued or running experiment(s): {', '.join(sorted(busy)[:10])}",
+                hint="wait for them to finish (or cancel them), or narrow the selection with --status",
+            )
+        for chunk in _chunks(ids):
+            session.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
+        session.execute(
+            delete(GitPatchRow).where(
+                GitPatchRow.sha256.not_in(
+                    select(ExperimentRow.git_patch_sha256).where(ExperimentRow.git_patch_sha256.is_not(None))
+                )
+            )
+        )
+    for experiment_id in ids:
+        shutil.rmtree(config.experiment_dir(experiment_id), ignore_errors=True)

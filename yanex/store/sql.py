@@ -1,0 +1,112 @@
+"""Ad-hoc SQL for ``yanex sql``: a read-only connection that refuses anything that writes.
+
+Three locks, any one of which suffices: the file is opened ``mode=ro``, ``PRAGMA query_only`` is on,
+and an authorizer allows only reads (no ATTACH, no pragma that sets a value).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from yanex.db.engine import sqlite_file
+from yanex.db.schema import ensure_schema
+from yanex.errors import UsageError
+
+# Pragmas that only report; those taking an argument read about the object it names.
+_READ_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "database_list",
+        "collation_list",
+        "function_list",
+        "pragma_list",
+        "compile_options",
+        "user_version",
+        "schema_version",
+        "page_count",
+        "page_size",
+        "journal_mode",
+        "integrity_check",
+        "quick_check",
+        "foreign_key_check",
+    }
+)
+_WITH_ARGUMENT = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "integrity_check",
+        "quick_check",
+        "foreign_key_check",
+    }
+)
+_READ_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+
+
+class SqlResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    columns: list[str]
+    rows: list[list[JsonValue]]
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 is not None:
+        name = arg1.lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _WITH_ARGUMENT):
+            return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def _cell(value: Any) -> JsonValue:
+    return value.hex() if isinstance(value, bytes) else value  # type: ignore[no-any-return]
+
+
+def run_sql(url: str, statement: str) -> SqlResult:
+    """Run one statement on a read-only connection; a statement that would write is refused."""
+    path = sqlite_file(url)
+    if path is None:
+        raise UsageError(
+            "yanex sql works only on SQLite databases", hint="query your server with its own client"
+        )
+    ensure_schema(url)  # so the experiment_summary view of the newest revision exists
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(_authorize)
+        try:
+            cursor = conn.execute(statement)
+            rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
+        except sqlite3.DatabaseError as error:
+            if "not authorized" in str(error) or "readonly" in str(error):
+                raise UsageError(
+                    "yanex sql is read-only: this statement would change the database, so it was refused "
+                    "and nothing changed",
+                    hint="use yanex update/archive/delete to change experiments",
+                ) from None
+            raise UsageError(
+                f"SQL error: {error}", hint="see docs/schema.md for tables and the experiment_summary view"
+            ) from None
+        except sqlite3.ProgrammingError as error:
+            raise UsageError(f"SQL error: {error}", hint="pass one statement") from None
+        columns = [d[0] for d in cursor.description or ()]
+        return SqlResult(columns=columns, rows=rows)
+    finally:
+        conn.close()
