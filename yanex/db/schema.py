@@ -80,12 +80,20 @@ def current_revision(path: Path) -> str | None:
 
 
 def _check_known(version: str, where: str) -> None:
-    if version not in known_revisions():
+    if version in known_revisions():
+        return
+    # Another project's alembic database has revision ids that are not ours at all.
+    if re.fullmatch(r"\d{4}", version) and version > head_revision():
         raise DatabaseError(
             f"the database at {where} has schema revision {version}, newer than this yanex "
             f"knows (newest: {head_revision()})",
-            hint="upgrade yanex to the version that wrote this database",
+            hint="upgrade yanex (`pip install --upgrade yanex`) to the version that wrote this database",
         )
+    raise DatabaseError(
+        f"{where} is not a yanex database (its schema revision {version!r} is not yanex's); "
+        "it was left untouched",
+        hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
+    )
 
 
 @contextmanager

@@ -96,18 +96,24 @@ class _OutputCopier(threading.Thread):
                 self.tail += chunk
                 del self.tail[:-_STDERR_TAIL_BYTES]
                 if self.mode is OutputMode.ECHO:
-                    self.target.write(chunk)
-                    self.target.flush()
+                    self._echo(chunk)
                 elif self.mode is OutputMode.PREFIX:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     if lines:
-                        self.target.write(b"".join(self.prefix + line + b"\n" for line in lines))
-                        self.target.flush()
+                        self._echo(b"".join(self.prefix + line + b"\n" for line in lines))
             if pending and self.mode is OutputMode.PREFIX:
-                self.target.write(self.prefix + pending + b"\n")
-                self.target.flush()
+                self._echo(self.prefix + pending + b"\n")
         self.pipe.close()
+
+    def _echo(self, data: bytes) -> None:
+        # Our own stdout may go away (`yanex run train.py | head`): keep draining the pipe into the
+        # log, or the script would block on a full pipe forever.
+        try:
+            self.target.write(data)
+            self.target.flush()
+        except (OSError, ValueError):
+            self.mode = OutputMode.QUIET
 
 
 class ExperimentProcess:
@@ -134,6 +140,9 @@ class ExperimentProcess:
         self.own_session = own_session
         self.directory = config.experiment_dir(request.experiment_id)
         self.interrupted = False
+        # Recorded as the error message when an interrupt ends the script; a batch that cancels its
+        # remaining experiments (fail_fast) says so instead of blaming the user.
+        self.cancel_reason = "interrupted by the user"
         self._process: subprocess.Popen[bytes] | None = None
         self._copiers: list[_OutputCopier] = []
         self._pump = JournalPump(db, request.experiment_id)
@@ -204,7 +213,7 @@ class ExperimentProcess:
         if returncode == 0:
             status, message = Status.COMPLETED, None
         elif self.interrupted:
-            status, message = Status.CANCELLED, "interrupted by the user"
+            status, message = Status.CANCELLED, self.cancel_reason
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
         exit_code = shell_exit_code(returncode)

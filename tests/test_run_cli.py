@@ -1,0 +1,406 @@
+"""``yanex run`` through Typer's test runner and as the real command in a subprocess."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import yanex_cli
+from yanex import config
+from yanex.cli.app import app
+from yanex.db.engine import Database
+from yanex.specs import ExperimentView, Status
+from yanex.store.experiments import get_experiment, get_metrics
+
+runner = CliRunner()
+
+
+def only_experiment(db: Database) -> ExperimentView:
+    [experiment_id] = [p.name for p in config.experiments_root().iterdir()]
+    return get_experiment(db, experiment_id)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll for something a child process does; the generous timeout only guards against hangs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+ECHO_SCRIPT = """
+import json, sys, yanex
+print(json.dumps({"params": yanex.get_params(), "argv": sys.argv[1:]}))
+print("to stderr", file=sys.stderr)
+yanex.log_metrics({"score": yanex.get_param("score", 0)})
+"""
+
+
+def test_run_records_a_completed_experiment(db: Database, write_script, tmp_path: Path) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    result = runner.invoke(
+        app,
+        ["run", str(script), "-p", "score=0.75", "--name", "first", "-t", "a", "--tag", "b", "-d", "why"],
+    )
+    assert result.exit_code == 0, result.output
+    assert '{"params": {"score": 0.75}, "argv": []}' in result.stdout
+    assert "to stderr" in result.stderr
+    view = only_experiment(db)
+    assert view.status is Status.COMPLETED
+    assert (view.name, view.tags, view.description) == ("first", ["a", "b"], "why")
+    assert (view.exit_code, view.error_message, view.config) == (0, None, {"score": 0.75})
+    assert view.script_path == str(script.resolve())
+    assert view.started_at is not None and view.ended_at is not None and view.duration is not None
+    assert view.environment.python_version and view.environment.yanex_version
+    assert f"yanex: experiment {view.id} completed" in result.stderr
+    assert [p.value for p in get_metrics(db, view.id)] == [0.75]
+    folder = config.experiment_dir(view.id)
+    assert "to stderr" in (folder / config.STDERR_FILE).read_text()
+    assert '"score": 0.75' in (folder / config.STDOUT_FILE).read_text()
+
+
+def test_failure_records_the_exception_line(db: Database, write_script) -> None:
+    script = write_script(
+        "fail.py",
+        """
+        def divide():
+            return 1 / 0
+        divide()
+        """,
+    )
+    result = runner.invoke(app, ["run", str(script)])
+    assert result.exit_code == 1
+    view = only_experiment(db)
+    assert (view.status, view.exit_code) == (Status.FAILED, 1)
+    assert view.error_message == "ZeroDivisionError: division by zero"
+    assert "Traceback" in result.stderr  # the script's own traceback, echoed
+    assert "yanex: experiment" in result.stderr and "ZeroDivisionError: division by zero" in result.stderr
+
+
+def test_sys_exit_code_is_recorded_and_returned(db: Database, write_script) -> None:
+    script = write_script("exit3.py", "import sys\nsys.exit(3)\n")
+    result = runner.invoke(app, ["run", str(script)])
+    assert result.exit_code == 3
+    view = only_experiment(db)
+    assert (view.status, view.exit_code, view.error_message) == (Status.FAILED, 3, "exit code 3")
+
+
+def test_params_override_config_file(db: Database, write_script, tmp_path: Path) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    config_file = tmp_path / "sweep.yaml"
+    config_file.write_text(
+        "lr: 0.1\nepochs: 10\nmodel:\n  layers: [64, 32]\n  act: relu\n  opt: {name: sgd, momentum: 0.9}\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(script),
+            "--config",
+            str(config_file),
+            "--param",
+            "lr=0.01",
+            "-p",
+            "model.act=gelu",
+            "-p",
+            "model.opt.name=adam",
+            "-p",
+            "flags=[1, 2.5, yes]",
+            "-p",
+            "on=true",
+            "-p",
+            "nothing=null",
+            "-p",
+            "day=2024-01-31",
+            "-p",
+            "label=hello world",
+            "-p",
+            "quoted='007'",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert only_experiment(db).config == {
+        "lr": 0.01,
+        "epochs": 10,
+        "model": {"layers": [64, 32], "act": "gelu", "opt": {"name": "adam", "momentum": 0.9}},
+        "flags": [1, 2.5, True],
+        "on": True,
+        "nothing": None,
+        "day": "2024-01-31",
+        "label": "hello world",
+        "quoted": "007",
+    }
+
+
+def test_json_config_file(db: Database, write_script, tmp_path: Path) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    config_file = tmp_path / "params.json"
+    config_file.write_text('{"lr": 0.5, "model": {"depth": 3}}')
+    result = runner.invoke(app, ["run", str(script), "-c", str(config_file), "-p", "model.width=8"])
+    assert result.exit_code == 0, result.output
+    assert only_experiment(db).config == {"lr": 0.5, "model": {"depth": 3, "width": 8}}
+
+
+def test_script_args_reach_sys_argv(db: Database, write_script) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    args = ["--epochs", "5", "--param", "not-ours", "a b"]
+    result = runner.invoke(app, ["run", str(script), "-p", "x=1", "--", *args])
+    assert result.exit_code == 0, result.output
+    assert '"argv": ["--epochs", "5", "--param", "not-ours", "a b"]' in result.stdout
+    view = only_experiment(db)
+    assert (view.script_args, view.config) == (args, {"x": 1})
+
+
+BAD_INPUT = [
+    (["missing.py"], "Error: script missing.py does not exist"),
+    (["{script}", "-p", "lr"], "Error: --param 'lr' is not KEY=VALUE"),
+    (["{script}", "-p", "=3"], "Error: --param '=3' is not KEY=VALUE"),
+    (["{script}", "-p", "a..b=3"], "Error: --param 'a..b=3' is not KEY=VALUE"),
+    (["{script}", "-p", "lr=[1,"], "Error: --param 'lr=[1,': the value is not valid YAML"),
+    (["{script}", "-p", "a=1", "-p", "a.b=2"], "Error: --param 'a.b=2': a is already set to a value"),
+    (["{script}", "-p", "a.b=1", "-p", "a=2"], "Error: --param 'a=2': a already has keys below it"),
+    (["{script}", "-p", "lr=.nan"], "Error: config key 'lr' is nan, which JSON cannot store"),
+    (["{script}", "-t", " "], "Error: tags must be non-empty strings"),
+    (["{script}", "-c", "{dir}/absent.yaml"], "does not exist"),
+    (["{script}", "-c", "{dir}/list.yaml"], "holds a list, not a mapping"),
+    (["{script}", "-c", "{dir}/scalar.json"], "holds a int, not a mapping"),
+    (["{script}", "-c", "{dir}/broken.yaml"], "is not valid YAML"),
+    (["{script}", "-c", "{dir}/broken.json"], "is not valid JSON"),
+    (["{script}", "-c", "{dir}/intkeys.yaml"], "Error: config key 1 at top level is not a string"),
+    (["{script}", "-c", "{dir}"], "Error: cannot read config file"),
+    (["{dir}"], "is not a file"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_is_one_clear_error(args: list[str], message: str, write_script, tmp_path: Path) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "scalar.json").write_text("3")
+    (tmp_path / "broken.yaml").write_text("a: [1,\n")
+    (tmp_path / "broken.json").write_text("{'a': 1}")
+    (tmp_path / "intkeys.yaml").write_text("1: one\n")
+    argv = [arg.format(script=script, dir=tmp_path) for arg in args]
+    result = runner.invoke(app, ["run", *argv])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Error: ") and lines[1].startswith("Hint: ")
+    assert not config.experiments_root().exists()  # nothing ran, nothing was recorded
+
+
+def test_help_documents_every_option() -> None:
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    for option in ("--param", "--config", "--name", "--tag", "--description", "SCRIPT_ARGS"):
+        assert option in result.stdout
+
+
+# ---- the real command, in a subprocess -------------------------------------------------------------
+
+
+def test_real_command_success_and_bad_input(db: Database, write_script) -> None:
+    script = write_script("train.py", ECHO_SCRIPT)
+    done = yanex_cli("run", str(script), "-p", "score=2", "--", "x")
+    assert done.returncode == 0, done.stderr
+    assert '{"params": {"score": 2}, "argv": ["x"]}' in done.stdout
+    assert only_experiment(db).status is Status.COMPLETED
+    bad = yanex_cli("run", str(script), "-p", "oops")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("Error: --param 'oops' is not KEY=VALUE\nHint: ")
+    assert "Traceback" not in bad.stderr
+
+
+def test_sigkilled_script_is_failed_with_its_metrics(db: Database, write_script) -> None:
+    script = write_script(
+        "killed.py",
+        """
+        import os, signal, yanex
+        for step in range(1000):
+            yanex.log_metrics({"step_seen": step, "loss": 1 / (step + 1)})
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+    )
+    result = yanex_cli("run", str(script))
+    assert result.returncode == 137
+    view = only_experiment(db)
+    assert (view.status, view.exit_code) == (Status.FAILED, 137)
+    assert view.error_message == "killed by signal 9 (SIGKILL)"
+    assert "killed by signal 9 (SIGKILL)" in result.stderr
+    steps = [p.value for p in get_metrics(db, view.id, "step_seen")]
+    assert steps == [float(step) for step in range(1000)]
+
+
+INTERRUPTIBLE = """
+import os, signal, sys, time, yanex
+received = []
+signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+yanex.log_metrics({"started": 1})
+open(sys.argv[1], "w").close()
+deadline = time.monotonic() + 60
+while not received and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.5)  # a duplicated SIGINT would arrive within this window
+print("SIGINTs received:", len(received), flush=True)
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def _check_cancelled(db: Database, stdout: str, returncode: int) -> None:
+    assert returncode == 130
+    assert "SIGINTs received: 1" in stdout
+    view = only_experiment(db)
+    assert (view.status, view.exit_code) == (Status.CANCELLED, 130)
+    assert view.error_message == "interrupted by the user"
+    assert [p.key for p in get_metrics(db, view.id)] == ["started"]
+
+
+def test_sigint_to_yanex_run_is_forwarded_once(db: Database, write_script, tmp_path: Path) -> None:
+    """``kill -INT <yanex pid>`` without a terminal: only yanex gets it, so it must forward it."""
+    script = write_script("wait.py", INTERRUPTIBLE)
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # no controlling terminal
+    )
+    wait_for(ready.exists, "the script to start")
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    _check_cancelled(db, stdout, proc.returncode)
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make stdin (a pty) the controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_script_once(db: Database, write_script, tmp_path: Path) -> None:
+    """A real Ctrl-C typed into a pseudo-terminal signals the whole foreground group."""
+    script = write_script("wait.py", INTERRUPTIBLE)
+    ready = tmp_path / "ready"
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        wait_for(ready.exists, "the script to start")
+        os.write(controller, b"\x03")
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    _check_cancelled(db, stdout, proc.returncode)
+
+
+def test_sigterm_to_yanex_run_cancels_the_script(db: Database, write_script, tmp_path: Path) -> None:
+    script = write_script(
+        "sleep.py",
+        """
+        import sys, time
+        open(sys.argv[1], "w").close()
+        time.sleep(120)
+        """,
+    )
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    wait_for(ready.exists, "the script to start")
+    proc.terminate()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    view = only_experiment(db)
+    assert (view.status, view.exit_code, view.error_message) == (
+        Status.CANCELLED,
+        143,
+        "interrupted by the user",
+    )
+
+
+def test_metrics_reach_the_database_while_the_script_runs(db: Database, write_script, tmp_path: Path) -> None:
+    script = write_script(
+        "live.py",
+        """
+        import os, sys, time, yanex
+        for step in range(3):
+            yanex.log_metrics({"loss": 1.0 / (step + 1)})
+        deadline = time.monotonic() + 120
+        while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        """,
+    )
+    stop = tmp_path / "stop"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), "--", str(stop)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: config.experiments_root().exists() and any(config.experiments_root().iterdir()), "a row"
+        )
+        experiment_id = next(config.experiments_root().iterdir()).name
+        wait_for(lambda: len(get_metrics(db, experiment_id)) == 3, "live metrics")
+        assert get_experiment(db, experiment_id).status is Status.RUNNING
+    finally:
+        stop.touch()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert get_experiment(db, experiment_id).status is Status.COMPLETED
+
+
+def test_yanex_run_nests_inside_an_experiment(db: Database, write_script) -> None:
+    inner = write_script(
+        "inner.py",
+        """
+        import yanex
+        yanex.log_metrics({"inner": yanex.get_param("x")})
+        print("inner id", yanex.get_experiment_id())
+        """,
+    )
+    outer = write_script(
+        "outer.py",
+        f"""
+        import subprocess, sys, yanex
+        yanex.log_metrics({{"outer": yanex.get_param("x")}})
+        cmd = [sys.executable, "-m", "yanex", "run", {str(inner)!r}, "-p", "x=2", "--name", "inner"]
+        sys.exit(subprocess.run(cmd).returncode)
+        """,
+    )
+    result = yanex_cli("run", str(outer), "-p", "x=1", "--name", "outer")
+    assert result.returncode == 0, result.stderr
+    views = {
+        v.name: v for v in map(lambda p: get_experiment(db, p.name), config.experiments_root().iterdir())
+    }
+    assert sorted(views) == ["inner", "outer"]
+    assert all(v.status is Status.COMPLETED for v in views.values())
+    assert (views["outer"].config, views["inner"].config) == ({"x": 1}, {"x": 2})
+    assert f"inner id {views['inner'].id}" in result.stdout
+    assert [(p.key, p.value) for p in get_metrics(db, views["outer"].id)] == [("outer", 1.0)]
+    assert [(p.key, p.value) for p in get_metrics(db, views["inner"].id)] == [("inner", 2.0)]

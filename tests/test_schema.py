@@ -1,0 +1,268 @@
+"""Schema creation and upgrades on real SQLite files: old revisions, concurrent first use, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from yanex.cli.app import app
+from yanex.db.engine import Database
+from yanex.db.models import Base
+from yanex.db.schema import head_revision, known_revisions
+from yanex.errors import DatabaseError
+from yanex.runner.environment import this_process
+from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.store.experiments import create_experiments, get_experiment, get_metrics
+
+DATA = Path(__file__).parent / "data"
+# One database per schema revision, each made by that revision's yanex and frozen; a revision that
+# changes the schema adds its own file here.
+FROZEN = sorted(DATA.glob("yanex-*.db"))
+
+
+def dump(path: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """Every table's columns and rows, read-only."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        out = {}
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+            out[table] = (columns, sorted(rows, key=repr))
+        return out
+    finally:
+        conn.close()
+
+
+def new_experiment(db: Database, name: str = "x") -> str:
+    [experiment_id] = create_experiments(
+        db,
+        [ExperimentSpec(script_path=Path("train.py"), name=name, config={"lr": 0.1}, tags=["t"])],
+        status=Status.CREATED,
+        owner=this_process(),
+        git=GitInfo(),
+        environment=EnvironmentInfo(),
+    )
+    return experiment_id
+
+
+def test_there_is_a_frozen_database_for_the_first_revision() -> None:
+    assert DATA / "yanex-0001.db" in FROZEN
+    assert {re.fullmatch(r"yanex-(\d{4})\.db", p.name).group(1) for p in FROZEN} <= set(known_revisions())  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("frozen", FROZEN, ids=lambda p: p.name)
+def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home: Path) -> None:
+    yanex_home.mkdir()
+    path = yanex_home / "yanex.db"
+    shutil.copyfile(frozen, path)
+    before = dump(path)
+    revision = frozen.stem.removeprefix("yanex-")
+    assert before["alembic_version"][1] == [(revision,)]
+    assert all(rows for _, rows in before.values()), "a frozen database needs rows in every table"
+
+    db = Database()
+    experiment_ids = [row[0] for row in before["experiments"][1]]
+    views = [get_experiment(db, experiment_id) for experiment_id in experiment_ids]  # upgrades first
+    after = dump(path)
+    assert after["alembic_version"][1] == [(head_revision(),)]
+    for table, (columns, rows) in before.items():
+        if table == "alembic_version":
+            continue
+        new_columns, new_rows = after[table]
+        kept = [new_columns.index(column) for column in columns]
+        assert sorted((tuple(row[i] for i in kept) for row in new_rows), key=repr) == rows, table
+
+    # The store reads the old rows and writes new ones next to them.
+    tags = before["tags"][1]
+    assert sorted((view.id, tag) for view in views for tag in view.tags) == sorted(tags)
+    points = sum(len(get_metrics(db, view.id)) for view in views)
+    assert points == len(before["metrics"][1])
+    added = new_experiment(db)
+    assert get_experiment(db, added).config == {"lr": 0.1}
+    db.dispose()
+
+
+FIRST_USE = """
+import sys, time
+from pathlib import Path
+from yanex.db.engine import Database
+from yanex.runner.environment import this_process
+from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.store.experiments import create_experiments
+
+go = Path(sys.argv[1])
+Path(sys.argv[2]).touch()
+while not go.exists():
+    time.sleep(0.001)
+create_experiments(
+    Database(),
+    [ExperimentSpec(script_path=Path("train.py"), name=sys.argv[3])],
+    status=Status.CREATED, owner=this_process(), git=GitInfo(), environment=EnvironmentInfo(),
+)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_sixteen_processes_doing_first_use_at_once(tmp_path: Path, yanex_home: Path) -> None:
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRST_USE, str(go), str(tmp_path / f"ready-{i}"), f"worker-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(16)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("ready-*"))) < 16:
+            assert time.monotonic() < deadline, "workers did not start"
+            assert all(p.poll() is None for p in procs), [
+                p.communicate() for p in procs if p.poll() is not None
+            ]
+            time.sleep(0.01)
+        assert not (yanex_home / "yanex.db").exists()
+        go.touch()
+        results = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0] * 16, [err for _, err in results if err]
+    assert [out for out, _ in results] == ["ok\n"] * 16
+    tables = dump(yanex_home / "yanex.db")
+    assert tables["alembic_version"][1] == [(head_revision(),)]
+    assert len(tables["experiments"][1]) == 16
+
+
+def _foreign_sqlite(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO users (email) VALUES ('someone@example.com')")
+    conn.commit()
+    conn.close()
+
+
+def _foreign_alembic(path: Path) -> None:
+    _foreign_sqlite(path)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    conn.execute("INSERT INTO alembic_version VALUES ('3f2a9c1b7d4e')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(os.urandom(4096)), "is not a SQLite database"),
+        (lambda p: p.write_text("name,score\nalice,3\n"), "is not a SQLite database"),
+        (_foreign_sqlite, "is not a yanex database (it has tables users)"),
+        (_foreign_alembic, "is not a yanex database (its schema revision '3f2a9c1b7d4e' is not yanex's)"),
+    ],
+    ids=["random-bytes", "text", "foreign-tables", "foreign-alembic"],
+)
+def test_foreign_file_is_refused_and_left_untouched(
+    make, message: str, yanex_home: Path, write_script
+) -> None:
+    yanex_home.mkdir()
+    path = yanex_home / "yanex.db"
+    make(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    listing = sorted(p.name for p in yanex_home.iterdir())
+
+    with pytest.raises(DatabaseError, match=re.escape(message)):
+        _ = Database().engine
+    result = CliRunner().invoke(app, ["run", str(write_script("s.py", "print('never runs')\n"))])
+    assert result.exit_code == 1
+    assert message in result.stderr and "Hint: set YANEX_HOME or YANEX_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.output and "never runs" not in result.output
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in yanex_home.iterdir()) == listing
+
+
+def test_newer_database_is_refused_naming_the_fix(yanex_home: Path, write_script) -> None:
+    db = Database()
+    new_experiment(db)
+    db.dispose()
+    path = yanex_home / "yanex.db"
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.commit()
+    conn.close()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    with pytest.raises(
+        DatabaseError, match="has schema revision 9999, newer than this yanex knows"
+    ) as caught:
+        _ = Database().engine
+    assert caught.value.hint is not None and "pip install --upgrade yanex" in caught.value.hint
+    result = CliRunner().invoke(app, ["run", str(write_script("s.py", "print('never runs')\n"))])
+    assert result.exit_code == 1
+    assert "newer than this yanex knows" in result.stderr and "Hint: upgrade yanex" in result.stderr
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_migrated_schema_matches_the_models(db: Database) -> None:
+    with db.read() as session:
+        context = MigrationContext.configure(
+            session.connection(), opts={"compare_type": True, "render_as_batch": True}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_pragmas_are_on(db: Database) -> None:
+    with db.read() as session:
+        pragma = {
+            name: session.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        }
+    assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 60_000, "synchronous": 1}
+
+
+def test_an_open_reader_does_not_block_a_writer(db: Database) -> None:
+    first = new_experiment(db, "first")
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
+        second = new_experiment(db, "second")  # another connection writes while the snapshot is open
+        assert session.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
+    assert {get_experiment(db, i).name for i in (first, second)} == {"first", "second"}
+
+
+def test_foreign_keys_cascade(db: Database) -> None:
+    experiment_id = new_experiment(db)
+    with db.write() as session:
+        session.execute(text("DELETE FROM experiments WHERE id = :id"), {"id": experiment_id})
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM tags")).scalar() == 0
+        assert session.execute(text("SELECT count(*) FROM params")).scalar() == 0
+
+
+def test_database_url_overrides_the_home_location(tmp_path: Path, yanex_home: Path, monkeypatch) -> None:
+    elsewhere = tmp_path / "elsewhere" / "store.db"
+    elsewhere.parent.mkdir()
+    monkeypatch.setenv("YANEX_DATABASE_URL", f"sqlite:///{elsewhere}")
+    db = Database()
+    new_experiment(db)
+    db.dispose()
+    assert dump(elsewhere)["alembic_version"][1] == [(head_revision(),)]
+    assert not (yanex_home / "yanex.db").exists()
