@@ -1,0 +1,81 @@
+"""A wheel built from the source tree carries the migrations and works when installed for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from zipfile import ZipFile
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from yanex.db.schema import known_revisions
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_creates_its_database(tmp_path: Path) -> None:
+    # Build from a copy, so that build/ and *.egg-info never appear in the working tree.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    for name in ("yanex", "migrations"):
+        shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    dist = tmp_path / "dist"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), str(source)]
+    subprocess.run(build, check=True, capture_output=True, timeout=300)
+    [wheel] = dist.glob("yanex-*.whl")
+    names = set(ZipFile(wheel).namelist())
+    for revision in known_revisions():
+        assert any(n.startswith(f"yanex/_migrations/versions/{revision}_") for n in names), revision
+    assert {"yanex/_migrations/env.py", "yanex/_migrations/script.py.mako", "yanex/py.typed"} <= names
+
+    # A fresh venv holding only the wheel; its dependencies come from this venv through a .pth
+    # line, which (unlike a site dir) does not run this venv's editable-install hook.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(
+        "import yanex\nprint(yanex.__file__)\nyanex.log_metrics({'x': yanex.get_param('x')})\n"
+    )
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"YANEX_HOME": str(home)}
+    result = subprocess.run(
+        [venv / "bin" / "yanex", "run", "train.py", "-p", "x=3"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(site), result.stdout  # the script ran the installed yanex
+    conn = sqlite3.connect(home / "yanex.db")
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (known_revisions()[-1],)
+        ]
+        assert conn.execute("SELECT status, config FROM experiments").fetchall() == [
+            ("completed", '{"x": 3}')
+        ]
+        assert conn.execute("SELECT key, value FROM metrics").fetchall() == [("x", 3.0)]
+    finally:
+        conn.close()
