@@ -1,0 +1,164 @@
+"""The write side of the store against a real SQLite file: rows, transitions, metrics, orphans."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from yanex.db.engine import Database
+from yanex.runner.environment import this_process
+from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.store.experiments import (
+    MetricRecord,
+    Owner,
+    cancel_active,
+    create_batch,
+    create_experiments,
+    delete_experiments,
+    finish,
+    get_experiment,
+    get_metrics,
+    ingest_metrics,
+    mark_running,
+)
+from yanex.store.reconcile import reconcile_orphans
+
+
+def create(db: Database, *specs: ExperimentSpec, status: Status = Status.CREATED, **kwargs) -> list[str]:
+    return create_experiments(
+        db,
+        list(specs),
+        status=status,
+        owner=kwargs.pop("owner", this_process()),
+        git=kwargs.pop("git", GitInfo()),
+        environment=EnvironmentInfo(),
+        **kwargs,
+    )
+
+
+def sql(yanex_home: Path, query: str, *args: object) -> list[tuple]:
+    """What a user's sqlite3 shell sees."""
+    conn = sqlite3.connect(yanex_home / "yanex.db")
+    try:
+        return conn.execute(query, args).fetchall()
+    finally:
+        conn.close()
+
+
+def spec(**fields) -> ExperimentSpec:
+    return ExperimentSpec(script_path=Path("train.py"), **fields)
+
+
+def test_rows_tags_and_flattened_params(db: Database, yanex_home: Path) -> None:
+    config = {"lr": 0.01, "epochs": 10, "model": {"act": "relu", "layers": [64, 32], "opt": {"beta": 0.9}}}
+    ids = create(db, spec(config=config, tags=["a", "b", "a"], name="one"), spec(config={"lr": 0.1}))
+    assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9a-f]{8}", i) for i in ids)
+    view = get_experiment(db, ids[0])
+    assert (view.status, view.name, view.tags, view.config) == (Status.CREATED, "one", ["a", "b"], config)
+    assert view.script_path == str(Path("train.py").resolve())
+    assert sql(yanex_home, "SELECT key, value FROM params WHERE experiment_id = ? ORDER BY key", ids[0]) == [
+        ("epochs", "10"),
+        ("lr", "0.01"),
+        ("model.act", '"relu"'),
+        ("model.layers", "[64, 32]"),
+        ("model.opt.beta", "0.9"),
+    ]
+    # Numeric params compare as numbers in SQL, not as text ("0.1" > "0.01" > "10" as strings).
+    assert sql(yanex_home, "SELECT value FROM params WHERE key = 'lr' AND value_number > 0.05") == [("0.1",)]
+    assert sql(yanex_home, "SELECT experiment_id FROM params WHERE value_text = 'relu'") == [(ids[0],)]
+
+
+def test_transitions_record_their_times(db: Database) -> None:
+    [experiment_id] = create(db, spec())
+    created = get_experiment(db, experiment_id)
+    assert created.started_at is None and created.ended_at is None and created.duration is None
+    mark_running(db, experiment_id, 4242, this_process())
+    running = get_experiment(db, experiment_id)
+    assert (running.status, running.pid) == (Status.RUNNING, 4242)
+    assert running.started_at is not None and running.started_at >= created.created_at
+    duration = finish(db, experiment_id, Status.FAILED, exit_code=2, error_message="ValueError: x")
+    done = get_experiment(db, experiment_id)
+    assert (done.status, done.exit_code, done.error_message) == (Status.FAILED, 2, "ValueError: x")
+    assert done.ended_at is not None and done.duration == duration
+    assert duration == pytest.approx((done.ended_at - running.started_at).total_seconds())
+    assert done.created_at.tzinfo is UTC
+
+
+def test_cancel_touches_only_active_rows(db: Database) -> None:
+    queued, running, completed = create(db, spec(), spec(), spec(), status=Status.QUEUED)
+    mark_running(db, running, 1, this_process())
+    finish(db, completed, Status.COMPLETED, exit_code=0)
+    cancel_active(db, [queued, running, completed], "batch interrupted")
+    assert [get_experiment(db, i).status for i in (queued, running, completed)] == [
+        Status.CANCELLED,
+        Status.CANCELLED,
+        Status.COMPLETED,
+    ]
+    assert get_experiment(db, queued).error_message == "batch interrupted"
+    assert get_experiment(db, completed).error_message is None
+
+
+def test_ingest_keeps_every_point_and_the_latest_value(db: Database, yanex_home: Path) -> None:
+    [experiment_id] = create(db, spec())
+    t0 = datetime(2026, 1, 1)
+    ingest_metrics(
+        db,
+        experiment_id,
+        [MetricRecord(s, t0 + timedelta(seconds=s), {"loss": 1 / (s + 1), "tag": "x"}) for s in range(3)],
+    )
+    ingest_metrics(db, experiment_id, [MetricRecord(3, t0 + timedelta(seconds=3), {"loss": 0.1})])
+    assert [(p.step, p.value) for p in get_metrics(db, experiment_id, "loss")] == [
+        (0, 1.0),
+        (1, 0.5),
+        (2, pytest.approx(1 / 3)),
+        (3, 0.1),
+    ]
+    assert sql(yanex_home, "SELECT key, step, value, value_json, count FROM latest_metrics ORDER BY key") == [
+        ("loss", 3, 0.1, None, 4),
+        ("tag", 2, None, '"x"', 3),
+    ]
+    assert sql(yanex_home, "SELECT logged_at FROM metrics WHERE step = 3") == [("2026-01-01 00:00:03",)]
+
+
+def test_identical_patches_are_stored_once(db: Database, yanex_home: Path) -> None:
+    git = GitInfo(commit="a" * 40, branch="main", dirty=True, patch="diff --git a/x b/x\n+1\n")
+    first = create(db, spec(), git=git)
+    second = create(db, spec(), git=git)
+    assert sql(yanex_home, "SELECT count(*) FROM git_patches") == [(1,)]
+    assert get_experiment(db, first[0]).git == get_experiment(db, second[0]).git == git
+
+
+def test_delete_removes_tags_params_and_metrics(db: Database, yanex_home: Path) -> None:
+    doomed, kept = create(db, spec(tags=["t"], config={"a": 1}), spec(tags=["t"], config={"a": 2}))
+    for experiment_id in (doomed, kept):
+        ingest_metrics(db, experiment_id, [MetricRecord(0, datetime(2026, 1, 1), {"m": 1})])
+    delete_experiments(db, [doomed])
+    for table in ("tags", "params", "metrics", "latest_metrics"):
+        assert sql(yanex_home, f"SELECT DISTINCT experiment_id FROM {table}") == [(kept,)], table
+
+
+def test_batch_rows_link_their_experiments(db: Database, yanex_home: Path) -> None:
+    batch_id = create_batch(db, total=2, parallel=2, owner=this_process())
+    ids = create(db, spec(), spec(), status=Status.QUEUED, batch_id=batch_id)
+    assert sql(yanex_home, "SELECT total, parallel FROM batches WHERE id = ?", batch_id) == [(2, 2)]
+    assert {get_experiment(db, i).batch_id for i in ids} == {batch_id}
+
+
+def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead = Owner(this_process().host, int(finished.stdout))
+    [orphan] = create(db, spec(), status=Status.QUEUED, owner=dead)
+    [alive] = create(db, spec(), status=Status.QUEUED)
+    [created] = create(db, spec(), owner=dead)  # not started yet: nothing to reconcile
+    assert reconcile_orphans(db) == [orphan]
+    view = get_experiment(db, orphan)
+    assert view.status is Status.FAILED and view.ended_at is not None
+    assert view.error_message is not None and "died" in view.error_message
+    assert get_experiment(db, alive).status is Status.QUEUED
+    assert get_experiment(db, created).status is Status.CREATED
