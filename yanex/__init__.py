@@ -18,6 +18,10 @@ _LAZY = {
     "ExperimentView": "yanex.specs",
     "Status": "yanex.specs",
     "YanexError": "yanex.errors",
+    "find": "yanex.api",
+    "compare_frame": "yanex.api",
+    "run_multiple": "yanex.runner.batch",
+    "rerun": "yanex.runner.batch",
 }
 
 # Not `from typing import TYPE_CHECKING`: importing typing alone costs ~2 ms of every script's start-up.
@@ -25,7 +29,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from yanex.api import compare_frame, find
     from yanex.errors import YanexError
+    from yanex.runner.batch import rerun, run_multiple
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
 
 
@@ -49,9 +55,13 @@ __all__ = [
     "Status",
     "YanexError",
     "__version__",
+    "compare_frame",
+    "find",
     "get_experiment_id",
     "get_param",
     "get_params",
     "is_standalone",
     "log_metrics",
+    "rerun",
+    "run_multiple",
 ]

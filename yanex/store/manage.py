@@ -53,7 +53,7 @@ def update_experiments(
                         select(TagRow.experiment_id, TagRow.tag).where(
                             TagRow.experiment_id.in_(chunk), TagRow.tag.in_(add_tags)
                         )
-                    ).tuples()
+                    )
                 )
                 new = [
                     {"experiment_id": i, "tag": t}
@@ -94,7 +94,8 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
             )
         if busy:
             raise UsageError(
-                f"refusing to delete {len(busy)} queued or running experiment(s): {', '.join(sorted(busy)[:10])}",
+                f"refusing to delete {len(busy)} queued or running experiment(s): "
+                f"{', '.join(sorted(busy)[:10])}",
                 hint="wait for them to finish (or cancel them), or narrow the selection with --status",
             )
         for chunk in _chunks(ids):

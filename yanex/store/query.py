@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
-from sqlalchemy import ColumnElement, Select, and_, literal_column, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from yanex.db.engine import Database
@@ -133,6 +133,8 @@ def _conditions(flt: ExperimentFilter) -> list[ColumnElement[bool]]:
         conds.append(e.id.in_(flt.ids))
     if flt.statuses:
         conds.append(e.status.in_([s.value for s in flt.statuses]))
+    # IN, not EXISTS: a tag names a sweep, usually a small share of all experiments, so reading its
+    # members through the tag index beats walking every experiment.
     for tag in dict.fromkeys(flt.tags):
         conds.append(e.id.in_(select(TagRow.experiment_id).where(TagRow.tag == tag)))
     if flt.name is not None:
@@ -154,8 +156,12 @@ def _conditions(flt: ExperimentFilter) -> list[ColumnElement[bool]]:
             conds.append(column >= bound if after else column < bound)
     if flt.where is not None:
         conds.append(compile_where(parse_where(flt.where)))
-    if flt.archived != "include":
-        conds.append(e.archived == (flt.archived == "only"))
+    if flt.archived == "only":
+        conds.append(e.archived == True)  # noqa: E712 (SQL, not Python)
+    elif flt.archived == "hide":
+        # Wrapped so that SQLite does not pick the archived index for the ~all rows it matches
+        # over the created_at or status index that serves the ORDER BY.
+        conds.append(func.coalesce(e.archived, False) == False)  # noqa: E712
     return conds
 
 
@@ -217,9 +223,9 @@ def _views(session: Session, ids: Sequence[str]) -> list[ExperimentView]:
             tags[experiment_id].append(tag)
     shas = {r.git_patch_sha256 for r in rows.values() if r.git_patch_sha256}
     patches = dict(
-        session.execute(select(GitPatchRow.sha256, GitPatchRow.patch).where(GitPatchRow.sha256.in_(shas)))
-        .tuples()
-        .all()
+        session.execute(
+            select(GitPatchRow.sha256, GitPatchRow.patch).where(GitPatchRow.sha256.in_(shas))
+        ).all()
     )
     return [
         experiment_view(rows[i], tags[i], patches.get(rows[i].git_patch_sha256 or ""))
@@ -259,18 +265,20 @@ def latest_metrics(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Metr
 
 def _latest(session: Session, ids: Sequence[str]) -> dict[str, dict[str, MetricSummary]]:
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+    m = LatestMetricRow
     for chunk in _chunks(ids):
-        for row in session.scalars(select(LatestMetricRow).where(LatestMetricRow.experiment_id.in_(chunk))):
-            logged_at = utc(row.logged_at)
-            assert logged_at is not None
-            found[row.experiment_id][row.key] = MetricSummary(
-                key=row.key,
-                value=_metric_value(row.value, row.value_json),
-                step=row.step,
-                count=row.count,
-                logged_at=logged_at,
+        query = select(m.experiment_id, m.key, m.value, m.value_json, m.step, m.count, m.logged_at)
+        for experiment_id, key, value, value_json, step, count, logged_at in session.execute(
+            query.where(m.experiment_id.in_(chunk))
+        ):
+            found[experiment_id][key] = MetricSummary(
+                key=key,
+                value=_metric_value(value, value_json),
+                step=step,
+                count=count,
+                logged_at=utc(logged_at),
             )
-    return {i: dict(sorted(m.items())) for i, m in found.items()}
+    return {i: dict(sorted(found[i].items())) for i in ids}
 
 
 class ExperimentDetail(BaseModel):
@@ -332,42 +340,43 @@ def compare(
     with db.read() as session:
         ids = _ids(session, flt)
         heads: dict[str, tuple[str | None, str]] = {}
-        values: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
+        raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
+        latest: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
         for chunk in _chunks(ids):
+            heads_query = select(ExperimentRow.id, ExperimentRow.name, ExperimentRow.status)
             heads.update(
-                (i, (n, s))
-                for i, n, s in session.execute(
-                    select(ExperimentRow.id, ExperimentRow.name, ExperimentRow.status).where(
-                        ExperimentRow.id.in_(chunk)
-                    )
-                ).tuples()
+                (i, (n, s)) for i, n, s in session.execute(heads_query.where(ExperimentRow.id.in_(chunk)))
             )
             query = select(ParamRow.experiment_id, ParamRow.key, ParamRow.value).where(
                 ParamRow.experiment_id.in_(chunk)
             )
             if params:
                 query = query.where(ParamRow.key.in_(params))
-            for experiment_id, key, value in session.execute(query).tuples():
-                values[experiment_id][key] = json.loads(value)
-        latest = _latest(session, ids)
+            for experiment_id, key, value in session.execute(query):
+                raw[experiment_id][key] = value
+            metric_query = select(
+                LatestMetricRow.experiment_id,
+                LatestMetricRow.key,
+                LatestMetricRow.value,
+                LatestMetricRow.value_json,
+            ).where(LatestMetricRow.experiment_id.in_(chunk))
+            if metrics:
+                metric_query = metric_query.where(LatestMetricRow.key.in_(metrics))
+            for experiment_id, key, number, text in session.execute(metric_query):
+                latest[experiment_id][key] = _metric_value(number, text)
     if params:
         param_keys = list(params)
     else:
-        every = sorted({k for v in values.values() for k in v})
-        missing = object()
-        param_keys = [
-            k
-            for k in every
-            if len(ids) == 1 or len({json.dumps(values[i].get(k, missing), default=repr) for i in ids}) > 1
-        ]
+        every = sorted({k for v in raw.values() for k in v})
+        param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
     metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
     rows = [
         CompareRow(
             id=i,
             name=heads[i][0],
             status=Status(heads[i][1]),
-            params={k: values[i][k] for k in param_keys if k in values[i]},
-            metrics={k: latest[i][k].value for k in metric_keys if k in latest[i]},
+            params={k: json.loads(raw[i][k]) for k in param_keys if k in raw[i]},
+            metrics={k: latest[i][k] for k in metric_keys if k in latest[i]},
         )
         for i in ids
     ]

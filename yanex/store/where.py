@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_
 
 from yanex.db.models import ExperimentRow, LatestMetricRow, ParamRow
 from yanex.errors import UsageError
@@ -253,14 +253,13 @@ def parse_where(expression: str) -> Node:
 
 
 def _matches(field: Field, condition: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
-    """Experiments having ``field`` with a value for which ``condition(table)`` holds."""
-    if field.kind == "param":
-        inner = select(ParamRow.experiment_id).where(ParamRow.key == field.key, condition(ParamRow))
-    else:
-        inner = select(LatestMetricRow.experiment_id).where(
-            LatestMetricRow.key == field.key, condition(LatestMetricRow)
-        )
-    return ExperimentRow.id.in_(inner)
+    """Experiments having ``field`` with a value for which ``condition(table)`` holds.
+
+    A correlated EXISTS, not IN: value conditions usually match many experiments, and EXISTS lets
+    SQLite walk experiments newest first and stop at the limit instead of collecting every match.
+    """
+    table: Any = ParamRow if field.kind == "param" else LatestMetricRow
+    return exists().where(table.experiment_id == ExperimentRow.id, table.key == field.key, condition(table))
 
 
 def _value_test(field: Field, op: Op, value: Value) -> Callable[[Any], ColumnElement[bool]]:

@@ -1,0 +1,219 @@
+"""Query commands against 10,000 and 100,000 experiments, each compared with a one-experiment
+database and with `python -c pass` (issue 4).
+
+Every experiment has 5 params, 2 tags (`sweep-NNN` shared by 1,000 experiments, and `model-a|b`)
+and 3 metrics of 50 steps. Experiments, tags and params go in through the store
+(`create_experiments`, which batches them in one transaction); final statuses and metric points are
+written with executemany in large transactions, because one `finish`/`ingest_metrics` transaction
+per experiment would make populating 100,000 experiments take minutes. The SQL mirrors those
+store functions, including `latest_metrics`.
+
+Run: `make bench` or `python benchmarks/bench_query.py [--sizes 10000 100000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PYTHON, command_seconds, report, report_value
+
+from yanex.db.engine import Database
+from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.store.experiments import Owner, create_experiments
+
+CHUNK = 5_000
+STEPS = 50
+METRICS = ("accuracy", "loss", "f1")
+SWEEP = 1_000  # experiments per sweep tag
+TAG = "sweep-007"
+RATIO_EMPTY = 1.5
+RATIO_PYTHON = 30.0
+
+
+def _specs(start: int, count: int, rng: random.Random) -> list[ExperimentSpec]:
+    script = Path("train.py")
+    return [
+        ExperimentSpec(
+            script_path=script,
+            name=f"run-{i}",
+            tags=[f"sweep-{i // SWEEP:03d}", "model-a" if i % 2 else "model-b"],
+            config={
+                "learning_rate": rng.choice([0.0001, 0.001, 0.01, 0.1]),
+                "batch_size": rng.choice([16, 32, 64, 128]),
+                "dropout": round(rng.random() * 0.5, 3),
+                "optimizer": rng.choice(["adam", "sgd", "adamw"]),
+                "model": {"depth": rng.randint(2, 12)},
+            },
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def populate(home: Path, total: int, seed: int = 0) -> float:
+    """Fill a fresh YANEX_HOME with ``total`` finished experiments; returns seconds taken."""
+    os.environ["YANEX_HOME"] = str(home)
+    rng = random.Random(seed)
+    db = Database()
+    owner = Owner("bench", os.getpid())
+    start = time.perf_counter()
+    base = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
+    for offset in range(0, total, CHUNK):
+        count = min(CHUNK, total - offset)
+        ids = create_experiments(
+            db,
+            _specs(offset, count, rng),
+            status=Status.QUEUED,
+            owner=owner,
+            git=GitInfo(commit="0" * 40, branch="main", dirty=False),
+            environment=EnvironmentInfo(python_version="3.11", platform="linux", hostname="bench"),
+        )
+        finals, points, latest = [], [], []
+        for n, experiment_id in enumerate(ids):
+            i = offset + n
+            created = base + timedelta(seconds=20 * i)
+            ended = created + timedelta(seconds=10)
+            status = "completed" if i % 10 < 8 else "failed" if i % 10 == 8 else "cancelled"
+            finals.append((status, created, created, ended, 10.0, experiment_id))
+            final_acc = rng.random()
+            for key in METRICS:
+                last = final_acc if key == "accuracy" else rng.random()
+                for step in range(STEPS):
+                    value = last * (step + 1) / STEPS
+                    points.append((experiment_id, key, step, value, None, ended.isoformat(sep=" ")))
+                latest.append((experiment_id, key, STEPS - 1, last, None, ended.isoformat(sep=" "), STEPS))
+        with db.write() as session:
+            conn = session.connection()
+            conn.exec_driver_sql(
+                "UPDATE experiments SET status = ?, created_at = ?, started_at = ?, ended_at = ?, "
+                "duration = ?, owner_host = NULL, owner_pid = NULL WHERE id = ?",
+                [
+                    (s, c.isoformat(sep=" "), b.isoformat(sep=" "), e.isoformat(sep=" "), d, i)
+                    for s, c, b, e, d, i in finals
+                ],
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                points,
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO latest_metrics (experiment_id, key, step, value, value_json, logged_at, count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                latest,
+            )
+    db.dispose()
+    with closing(sqlite3.connect(home / "yanex.db")) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return time.perf_counter() - start
+
+
+def _some_id(home: Path) -> str:
+    with closing(sqlite3.connect(home / "yanex.db")) as conn:
+        row = conn.execute(
+            "SELECT experiment_id FROM tags WHERE tag = ? ORDER BY experiment_id LIMIT 1", (TAG,)
+        ).fetchone()
+    return str(row[0])
+
+
+def commands(home: Path) -> dict[str, list[str]]:
+    return {
+        "list --status completed --limit 50": ["list", "--status", "completed", "--limit", "50"],
+        f"list --tag {TAG} --limit 50": ["list", "--tag", TAG, "--limit", "50"],
+        'list --where "metrics.accuracy > 0.9" --limit 50': [
+            "list",
+            "--where",
+            "metrics.accuracy > 0.9",
+            "--limit",
+            "50",
+        ],
+        f"compare --tag {TAG} (1,000 rows)": ["compare", "--tag", TAG],
+        "show ID": ["show", _some_id(home)],
+    }
+
+
+def query_plans(home: Path) -> None:
+    """EXPLAIN QUERY PLAN of each filter's SELECT, compiled by the query layer itself."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from yanex.store.query import ExperimentFilter, compile_filter
+
+    filters = {
+        "status": ExperimentFilter(statuses=["completed"], limit=50),
+        "tag": ExperimentFilter(tags=[TAG], limit=50),
+        "where metric": ExperimentFilter(where="metrics.accuracy > 0.9", limit=50),
+        "where param": ExperimentFilter(where="learning_rate = 0.01 and optimizer = 'adam'", limit=50),
+        "sort metric": ExperimentFilter(tags=[TAG], sort="metrics.accuracy", desc=True, limit=1),
+    }
+    with closing(sqlite3.connect(home / "yanex.db")) as conn:
+        for label, flt in filters.items():
+            compiled = compile_filter(flt).compile(
+                dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
+            )
+            params = [compiled.params[name] for name in compiled.positiontup or ()]
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {compiled}", params).fetchall()
+            print(f"  plan [{label}]: " + " | ".join(row[3] for row in plan), flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    python = command_seconds([PYTHON, "-c", "pass"], repeat=args.repeat)
+    report_value("python -c pass", python, "s")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
+        small = Path(tmp) / "one"
+        populate(small, 1)
+        # The one experiment carries the sweep tag, so compare/show do the same work on one row.
+        with closing(sqlite3.connect(small / "yanex.db")) as conn:
+            conn.execute("UPDATE tags SET tag = ? WHERE tag LIKE 'sweep-%'", (TAG,))
+            conn.commit()
+        base_commands = commands(small)
+        baselines = {
+            label: command_seconds(
+                [PYTHON, "-m", "yanex", *argv], repeat=args.repeat, env={"YANEX_HOME": str(small)}
+            )
+            for label, argv in base_commands.items()
+        }
+        figures: dict[int, dict[str, float]] = {}
+        for size in args.sizes:
+            home = Path(tmp) / f"n{size}"
+            seconds = populate(home, size)
+            report_value(f"populate {size:,} experiments", seconds, "s")
+            report_value(f"  = experiments per second at {size:,}", size / seconds, "1/s")
+            query_plans(home)
+            figures[size] = {}
+            for label, argv in commands(home).items():
+                measured = command_seconds(
+                    [PYTHON, "-m", "yanex", *argv], repeat=args.repeat, env={"YANEX_HOME": str(home)}
+                )
+                figures[size][label] = measured
+                ok &= report(f"{label} @{size:,} vs 1-experiment DB", measured, baselines[label], RATIO_EMPTY)
+                ok &= report(f"{label} @{size:,} vs python -c pass", measured, python, RATIO_PYTHON)
+        if len(args.sizes) > 1:
+            first, last = args.sizes[0], args.sizes[-1]
+            for label in figures[first]:
+                report_value(
+                    f"growth {first:,} -> {last:,}: {label}",
+                    figures[last][label] / figures[first][label],
+                    "x",
+                    "flat, about 1.0x",
+                )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The one filter layer: every filter, order, reference and comparison, against a known population."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.query_fixtures import PATCH, populate, set_times
+from yanex.db.engine import Database
+from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
+from yanex.specs import Status
+from yanex.store.manage import set_archived
+from yanex.store.query import (
+    ExperimentFilter,
+    compare,
+    experiment_detail,
+    find_experiments,
+    find_ids,
+    resolve_reference,
+    resolve_references,
+)
+from yanex.store.times import parse_time
+
+
+@pytest.fixture
+def ids(db: Database, tmp_path: Path) -> dict[str, str]:
+    return populate(db, tmp_path)
+
+
+def names(db: Database, **filters: object) -> list[str]:
+    return [e.name or "" for e in find_experiments(db, ExperimentFilter(**filters))]
+
+
+def test_default_order_is_newest_first_then_insertion_order(db: Database, ids: dict[str, str]) -> None:
+    assert names(db) == [
+        "live",
+        "baseline",
+        "grid-lr0_1-bs32",
+        "grid-lr0_1-bs16",
+        "grid-lr0_01-bs32",
+        "grid-lr0_01-bs16",
+        "grid-lr0_001-bs32",
+        "grid-lr0_001-bs16",
+    ]
+
+
+def test_statuses_and_tags(db: Database, ids: dict[str, str]) -> None:
+    assert names(db, statuses=["failed"]) == ["grid-lr0_01-bs16"]
+    assert names(db, statuses=["running", "failed"]) == ["live", "grid-lr0_01-bs16"]
+    assert len(names(db, tags=["grid-search"])) == 7
+    assert names(db, tags=["baseline", "eval"]) == ["baseline"]  # every tag must match
+    assert names(db, tags=["baseline", "grid-search"]) == []
+    assert names(db, tags=["nope"]) == []
+
+
+def test_unknown_status_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError) as caught:
+        ExperimentFilter(statuses=["done"])
+    assert "done" in caught.value.message
+    assert (
+        caught.value.hint is not None
+        and "completed" in caught.value.hint
+        and "cancelled" in caught.value.hint
+    )
+
+
+def test_name_glob_script_and_batch(db: Database, ids: dict[str, str], tmp_path: Path) -> None:
+    assert names(db, name="grid-lr0_1-*") == ["grid-lr0_1-bs32", "grid-lr0_1-bs16"]
+    assert names(db, name="GRID-*") == []  # case-sensitive, like the shell
+    assert names(db, script="eval.py") == ["baseline"]
+    assert names(db, script=str(tmp_path / "eval.py")) == ["baseline"]
+    assert names(db, script="val.py") == []  # a file name, not a substring
+    assert names(db, script="%.py") == []  # LIKE wildcards are escaped
+    assert names(db, batch="deadbeef") == []
+
+
+def test_time_filters(db: Database, ids: dict[str, str]) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    set_times(db, ids["baseline"], started_at=now - timedelta(days=3), ended_at=now - timedelta(days=3))
+    recent = names(db, started_after="1 day ago")
+    assert "baseline" not in recent and "grid-lr0_1-bs32" in recent
+    assert names(db, started_before="2 days ago") == ["baseline"]
+    assert names(db, ended_before=now - timedelta(days=2)) == ["baseline"]
+    assert "live" not in names(db, ended_after="1 week ago")  # never ended
+    iso = (now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    assert len(names(db, started_after=iso)) == 8  # every experiment has started
+
+
+def test_where_and_other_filters_combine(db: Database, ids: dict[str, str]) -> None:
+    assert names(db, tags=["grid-search"], statuses=["completed"], where="metrics.accuracy > 0.5") == [
+        "grid-lr0_1-bs32",
+        "grid-lr0_1-bs16",
+        "grid-lr0_01-bs32",
+        "grid-lr0_001-bs32",
+        "grid-lr0_001-bs16",
+    ]
+
+
+def test_archived_hidden_unless_asked(db: Database, ids: dict[str, str]) -> None:
+    set_archived(db, [ids["baseline"]], True)
+    assert "baseline" not in names(db)
+    assert names(db, archived="only") == ["baseline"]
+    assert len(names(db, archived="include")) == 8
+
+
+def test_sort_by_metric_param_and_column(db: Database, ids: dict[str, str]) -> None:
+    best = names(
+        db, tags=["grid-search"], statuses=["completed"], sort="metrics.accuracy", desc=True, limit=1
+    )
+    assert best == ["grid-lr0_1-bs32"]
+    worst_first = names(db, tags=["grid-search"], sort="metrics.accuracy")
+    assert worst_first[0] == "grid-lr0_001-bs16" and worst_first[-1] == "live"  # no metric: last
+    assert names(db, sort="params.learning_rate", desc=True, limit=2) == ["live", "grid-lr0_1-bs32"]
+    assert names(db, sort="name", limit=2) == ["baseline", "grid-lr0_001-bs16"]
+    with pytest.raises(UsageError, match="cannot sort by 'accuracy'"):
+        ExperimentFilter(sort="accuracy")
+    with pytest.raises(UsageError, match="at least 1"):
+        ExperimentFilter(limit=0)
+
+
+def test_ids_filter_and_views(db: Database, ids: dict[str, str]) -> None:
+    wanted = [ids["baseline"], ids["grid-lr0_1-bs16"]]
+    views = find_experiments(db, ExperimentFilter(ids=wanted))
+    assert [v.id for v in views] == [ids["baseline"], ids["grid-lr0_1-bs16"]]
+    baseline = views[0]
+    assert baseline.tags == ["baseline", "eval"]
+    assert baseline.config == {"model": {"depth": 12, "name": "resnet"}, "augment": True, "seed": 7}
+    assert baseline.status is Status.COMPLETED and baseline.git.branch == "dev" and baseline.git.patch is None
+    assert views[1].git.patch == PATCH
+    assert find_ids(db, ExperimentFilter(ids=[])) == []
+
+
+def test_references(db: Database, ids: dict[str, str]) -> None:
+    target = ids["baseline"]
+    assert resolve_reference(db, target) == target
+    assert resolve_reference(db, "baseline") == target
+    prefixes = {i[:n] for i in ids.values() for n in (1, 2, 3)}
+    unique = next(p for p in sorted(prefixes, key=len) if sum(i.startswith(p) for i in ids.values()) == 1)
+    assert resolve_reference(db, unique) == next(i for i in ids.values() if i.startswith(unique))
+    assert resolve_references(db, ["baseline", "live"]) == [target, ids["live"]]
+    with pytest.raises(NotFoundError, match="no experiment matches 'nothing-here'"):
+        resolve_reference(db, "nothing-here")
+
+
+def test_ambiguous_reference_lists_candidates(db: Database, ids: dict[str, str], tmp_path: Path) -> None:
+    again = populate(db, tmp_path)  # a second grid with the same names
+    with pytest.raises(AmbiguousReferenceError) as caught:
+        resolve_reference(db, "baseline")
+    assert caught.value.exit_code == 2
+    assert ids["baseline"] in caught.value.message and again["baseline"] in caught.value.message
+
+
+def test_detail_has_metric_summaries_and_patch_size(db: Database, ids: dict[str, str]) -> None:
+    detail = experiment_detail(db, "grid-lr0_1-bs32")
+    assert detail.metrics["accuracy"].value == pytest.approx(0.95)
+    assert detail.metrics["accuracy"].count == 3 and detail.metrics["accuracy"].step == 2
+    assert detail.patch_size == len(PATCH)
+    other = experiment_detail(db, "baseline")
+    assert other.patch_size is None
+    assert other.metrics["phase"].value == "done" and other.metrics["converged"].value is True
+
+
+def test_compare_shows_differing_params_and_all_metrics(db: Database, ids: dict[str, str]) -> None:
+    result = compare(db, ExperimentFilter(tags=["grid-search"], statuses=["completed", "failed"]))
+    assert result.params == ["batch_size", "learning_rate", "optimizer"]
+    assert result.metrics == ["accuracy", "loss"]
+    first = result.rows[0]
+    assert first.name == "grid-lr0_1-bs32"
+    assert first.params == {"batch_size": 32, "learning_rate": 0.1, "optimizer": "sgd"}
+    assert first.metrics["accuracy"] == pytest.approx(0.95)
+    same_lr = compare(db, ExperimentFilter(name="grid-lr0_1-*"))
+    assert same_lr.params == ["batch_size", "optimizer"]  # learning_rate is equal, so hidden
+    one = compare(db, ExperimentFilter(ids=[ids["baseline"]]))
+    assert one.params == ["augment", "model.depth", "model.name", "seed"]  # a single row shows all
+    chosen = compare(db, ExperimentFilter(tags=["grid-search"]), params=["learning_rate"], metrics=["loss"])
+    assert chosen.params == ["learning_rate"] and chosen.metrics == ["loss"]
+    assert chosen.rows[0].name == "live" and chosen.rows[0].metrics == {}
+
+
+@pytest.mark.parametrize(
+    ("phrase", "delta"),
+    [
+        ("now", timedelta(0)),
+        ("2 hours ago", timedelta(hours=2)),
+        ("3 days ago", timedelta(days=3)),
+        ("1 week ago", timedelta(weeks=1)),
+        ("an hour ago", timedelta(hours=1)),
+        ("45 mins ago", timedelta(minutes=45)),
+        ("  10   Seconds   AGO ", timedelta(seconds=10)),
+    ],
+)
+def test_relative_time_phrases(phrase: str, delta: timedelta) -> None:
+    now = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
+    assert parse_time(phrase, now=now) == (now - delta).replace(tzinfo=None)
+
+
+def test_today_yesterday_and_iso(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    now = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
+    assert parse_time("today", now=now) == datetime(2026, 3, 10)
+    assert parse_time("yesterday", now=now) == datetime(2026, 3, 9)
+    assert parse_time("2026-03-01") == datetime(2026, 3, 1)
+    assert parse_time("2026-03-01T08:15") == datetime(2026, 3, 1, 8, 15)
+    assert parse_time("2026-03-01 08:15:00+02:00") == datetime(2026, 3, 1, 6, 15)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert parse_time("2026-03-01T09:00") == datetime(2026, 3, 1, 0, 0)  # local time, stored UTC
+        assert parse_time("today", now=now) == datetime(2026, 3, 10, 15, 0)  # Tokyo's midnight
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("bad", ["soon", "2 fortnights ago", "2026-13-01", "ago", ""])
+def test_unreadable_times_are_usage_errors(bad: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_time(bad)
+    assert caught.value.hint is not None and "2 hours ago" in caught.value.hint
