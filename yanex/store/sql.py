@@ -76,7 +76,7 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
 
 
 def _cell(value: Any) -> JsonValue:
-    return value.hex() if isinstance(value, bytes) else value  # type: ignore[no-any-return]
+    return value.hex() if isinstance(value, bytes) else value
 
 
 def run_sql(url: str, statement: str) -> SqlResult:
