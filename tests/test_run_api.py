@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import JsonValue
+
 from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
@@ -16,7 +18,9 @@ from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments, get_experiment, get_metrics
 
 
-def run_tracked(db: Database, script: Path, params: dict | None = None) -> tuple[Outcome, str]:
+def run_tracked(
+    db: Database, script: Path, params: dict[str, JsonValue] | None = None
+) -> tuple[Outcome, str]:
     """Run ``script`` as a tracked experiment; returns its outcome and captured stdout."""
     spec = ExperimentSpec(script_path=script, config=params or {})
     [experiment_id] = create_experiments(
@@ -49,7 +53,7 @@ print(json.dumps({
 
 
 def test_tracked_script_reads_its_params(db: Database, write_script) -> None:
-    params = {"lr": 0.01, "model": {"layers": [64, 32], "act": "relu"}}
+    params: dict[str, JsonValue] = {"lr": 0.01, "model": {"layers": [64, 32], "act": "relu"}}
     outcome, stdout = run_tracked(db, write_script("p.py", PARAMS_SCRIPT), params)
     assert outcome.status is Status.COMPLETED
     seen = json.loads(stdout)

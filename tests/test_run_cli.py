@@ -396,7 +396,7 @@ def test_yanex_run_nests_inside_an_experiment(db: Database, write_script) -> Non
     result = yanex_cli("run", str(outer), "-p", "x=1", "--name", "outer")
     assert result.returncode == 0, result.stderr
     views = {
-        v.name: v for v in map(lambda p: get_experiment(db, p.name), config.experiments_root().iterdir())
+        str(v.name): v for v in (get_experiment(db, p.name) for p in config.experiments_root().iterdir())
     }
     assert sorted(views) == ["inner", "outer"]
     assert all(v.status is Status.COMPLETED for v in views.values())

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import JsonValue
 
 from tests.conftest import REPO_ROOT
 from yanex.db.engine import Database
@@ -56,7 +57,7 @@ def populate(db: Database) -> None:
             ingest_metrics(db, experiment_id, curve)
         return experiment_id
 
-    def model(activation: str) -> dict:
+    def model(activation: str) -> dict[str, JsonValue]:
         return {"layers": [64, 32], "activation": activation}
 
     batch_id = create_batch(db, total=6, parallel=2, owner=owner)

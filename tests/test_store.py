@@ -42,7 +42,7 @@ def create(db: Database, *specs: ExperimentSpec, status: Status = Status.CREATED
     )
 
 
-def sql(yanex_home: Path, query: str, *args: object) -> list[tuple]:
+def sql(yanex_home: Path, query: str, *args: object) -> list[tuple[object, ...]]:
     """What a user's sqlite3 shell sees."""
     conn = sqlite3.connect(yanex_home / "yanex.db")
     try:
