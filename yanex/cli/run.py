@@ -135,7 +135,9 @@ def _terminal_signalled_our_group() -> bool:
     """True when our process group is the terminal's foreground group.
 
     Then a Ctrl-C reached the script directly (it shares our group), and forwarding it would deliver
-    a second KeyboardInterrupt while the script is still handling the first.
+    a second KeyboardInterrupt while the script is still handling the first. The price: a
+    ``kill -INT`` aimed at yanex alone while it runs in the foreground is not passed on (SIGTERM
+    always is).
     """
     try:
         tty = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
