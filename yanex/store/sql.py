@@ -95,7 +95,7 @@ def run_sql(url: str, statement: str) -> SqlResult:
             cursor = conn.execute(statement)
             rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
         except sqlite3.DatabaseError as error:
-            if "not authorized" in str(error) or "readonly" in str(error):
+            if any(word in str(error) for word in ("not authorized", "authorization denied", "readonly")):
                 raise UsageError(
                     "yanex sql is read-only: this statement would change the database, so it was refused "
                     "and nothing changed",

@@ -1,0 +1,69 @@
+"""docs/cli.md stays true: every `$ yanex ...` example runs, in order, against a known population.
+
+Each example must succeed (or fail with exit code 2 where the doc shows an ``Error:``), and the
+output lines the doc shows must match the real ones, word for word, except lines showing
+wall-clock times. ``abc12345``/``def67890`` stand for real ids; ``/home/me/.yanex`` for YANEX_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+from tests.query_fixtures import populate
+from yanex.db.engine import Database
+
+DOC = REPO_ROOT / "docs" / "cli.md"
+BLOCKS = re.findall(r"```console\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+CLOCK = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def words(line: str) -> list[str]:
+    return line.split()
+
+
+def test_the_doc_covers_every_command() -> None:
+    commands = {block.splitlines()[0].split()[2] for block in BLOCKS if block.startswith("$ yanex ")}
+    assert {
+        "list",
+        "show",
+        "compare",
+        "get",
+        "sql",
+        "update",
+        "archive",
+        "unarchive",
+        "delete",
+        "db",
+    } <= commands
+
+
+def test_every_example_runs(db: Database, tmp_path: Path, yanex_home: Path) -> None:
+    ids = populate(db, tmp_path)
+    db.dispose()
+    placeholders = {"abc12345": ids["grid-lr0_1-bs32"], "def67890": ids["grid-lr0_001-bs16"]}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def real(text: str) -> str:
+        for placeholder, value in placeholders.items():
+            text = text.replace(placeholder, value)
+        return text.replace("/home/me/.yanex", str(yanex_home))
+
+    assert BLOCKS
+    for block in BLOCKS:
+        command, *shown = block.rstrip("\n").splitlines()
+        assert command.startswith("$ "), block
+        result = subprocess.run(
+            real(command[2:]), shell=True, env=env, capture_output=True, text=True, timeout=120
+        )
+        expect_error = bool(shown) and shown[0].startswith("Error:")
+        assert result.returncode == (2 if expect_error else 0), f"{command}\n{result.stderr}"
+        output = (result.stderr if expect_error else result.stdout).splitlines()
+        assert len(output) >= len(shown), f"{command}: expected at least {len(shown)} lines, got {output}"
+        for doc_line, line in zip(shown, output, strict=False):
+            if not CLOCK.search(doc_line):
+                assert words(real(doc_line)) == words(line), command
