@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -70,6 +69,8 @@ def _text(value: Any) -> str:
         return value
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
+    import json
+
     return json.dumps(value, sort_keys=True)
 
 

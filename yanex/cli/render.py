@@ -1,14 +1,12 @@
 """Output shared by the query commands: tables, JSON, CSV, Markdown and key/value sections.
 
 Piped output is plain and stable (no colour, no wrapping, no box drawing) so scripts can parse it;
-a terminal gets rich tables. rich honours ``NO_COLOR`` itself. rich loads only when a terminal asks
-for it.
+a terminal gets rich tables. rich honours ``NO_COLOR`` itself. rich, json and csv load only when
+used: this module is imported by ``yanex --help``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -76,12 +74,15 @@ def cell(value: Any) -> str:
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, dict | list):
+        import json
+
         return json.dumps(value, sort_keys=True)
     return str(value)
 
 
 def to_json(data: Any) -> str:
     """Stable JSON for scripts: ISO-8601 UTC times, keys in a fixed order."""
+    import json
 
     def default(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -121,6 +122,8 @@ def print_table(
 
 
 def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    import csv
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(rows)
