@@ -70,6 +70,21 @@ class ExperimentSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
 
+    @field_validator("script_path", mode="before")
+    @classmethod
+    def _path_is_given(cls, value: Any) -> Any:
+        # Path("") is the current directory: an empty value is a mistake, not a folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("script_path is empty; give the path of a Python script")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_text(cls, name: str | None) -> str | None:
+        if name is not None and not name.strip():
+            raise ValueError("name must be a non-empty string, or None for no name")
+        return name
+
     @field_validator("config", mode="before")
     @classmethod
     def _config_is_json(cls, value: Any) -> Any:
@@ -100,10 +115,10 @@ class ExperimentResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    experiment_id: str
+    experiment_id: str = Field(pattern=r"^[0-9a-f]{8}$")
     status: FinalStatus
     error_message: str | None = None
-    duration: float | None = None
+    duration: float | None = Field(default=None, ge=0)
     name: str | None = None
 
 

@@ -115,13 +115,18 @@ def create_experiments(
     environment: EnvironmentInfo,
     batch_id: str | None = None,
     retry_of: Sequence[str | None] | None = None,
+    working_dirs: Sequence[str | None] | None = None,
 ) -> list[str]:
-    """Insert one row per spec (with tags and params) in one transaction; ids in spec order."""
+    """Insert one row per spec (with tags and params) in one transaction; ids in spec order.
+
+    Each row records the current directory as its working dir unless ``working_dirs`` gives one
+    (a re-run goes back to where the original ran).
+    """
     now = now_utc()
     with db.write() as session:
         ids = _free_ids(session, len(specs))
         patch_sha = _store_patch(session, git.patch)
-        working_dir = str(Path.cwd())
+        cwd = str(Path.cwd())
         rows = []
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
             script_path = str(spec.script_path.resolve())
@@ -132,7 +137,7 @@ def create_experiments(
                     "description": spec.description,
                     "status": status.value,
                     "script_path": script_path,
-                    "working_dir": working_dir,
+                    "working_dir": (working_dirs[index] if working_dirs else None) or cwd,
                     "script_args": list(spec.script_args),
                     "config": spec.config,
                     "spec_sha256": spec_fingerprint(script_path, spec.config, list(spec.script_args)),
@@ -169,6 +174,33 @@ def create_experiments(
         if params:
             session.execute(insert(ParamRow), params)
     return ids
+
+
+class CompletedRun(NamedTuple):
+    """An earlier completed experiment of the same spec (see ``find_completed``)."""
+
+    id: str
+    name: str | None
+    duration: float | None
+
+
+def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[CompletedRun | None]:
+    """For each spec, the newest completed experiment with the same script, config and args."""
+    fingerprints = [
+        spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
+        for spec in specs
+    ]
+    with db.read() as session:
+        rows = session.execute(
+            select(ExperimentRow.spec_sha256, ExperimentRow.id, ExperimentRow.name, ExperimentRow.duration)
+            .where(
+                ExperimentRow.spec_sha256.in_(set(fingerprints)),
+                ExperimentRow.status == Status.COMPLETED.value,
+            )
+            .order_by(ExperimentRow.ended_at)
+        ).all()
+    newest = {row.spec_sha256: CompletedRun(row.id, row.name, row.duration) for row in rows}
+    return [newest.get(fingerprint) for fingerprint in fingerprints]
 
 
 def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> None:
@@ -334,6 +366,7 @@ def delete_experiments(db: Database, experiment_ids: Sequence[str]) -> None:
 
 
 __all__ = [
+    "CompletedRun",
     "LatestMetricRow",
     "MetricRecord",
     "Owner",
@@ -342,6 +375,7 @@ __all__ = [
     "create_experiments",
     "delete_experiments",
     "end_batch",
+    "find_completed",
     "finish",
     "get_experiment",
     "get_metrics",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -22,13 +23,19 @@ STALE_AFTER = timedelta(minutes=2)
 
 
 def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie counts as dead (an orphan's zombie may never be reaped
+    when PID 1 does not reap, as in many containers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:  # gone since the kill above, or no /proc at all (macOS)
+        return sys.platform != "linux"
 
 
 def reconcile_orphans(db: Database) -> list[str]:

@@ -1,0 +1,341 @@
+"""``run_multiple`` and ``rerun``: a batch of experiments from specs to recorded results.
+
+Everything that can be checked is checked before anything runs. Then every row is written at once
+as ``queued`` under one ``batches`` row (so ``yanex list`` shows the whole batch), the executor runs
+them, and the results come back in input order. The orchestrator owns its queued rows and the batch
+row and keeps their heartbeat; if it is killed outright, the next reader or writer reconciles them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
+from pathlib import Path
+
+from yanex import config
+from yanex.db.engine import Database
+from yanex.errors import ConfigError, NestedRunError
+from yanex.runner.environment import capture_environment, this_process
+from yanex.runner.git import capture_git
+from yanex.runner.journal import HEARTBEAT_INTERVAL
+from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
+from yanex.runner.pool import BOOTSTRAP_ERROR, Executor, InlineExecutor, LocalPool, StopReason, Task
+from yanex.runner.progress import BatchProgress, make_progress
+from yanex.specs import ExperimentResult, ExperimentSpec, Status
+from yanex.store.experiments import (
+    cancel_active,
+    create_batch,
+    create_experiments,
+    end_batch,
+    find_completed,
+    finish,
+    get_experiment,
+    heartbeat,
+)
+from yanex.store.reconcile import reconcile_orphans
+
+INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
+_TICK = 1.0  # seconds between progress refreshes while nothing finishes
+
+
+def run_multiple(
+    experiments: Sequence[ExperimentSpec],
+    parallel: int | None = None,
+    verbose: bool = False,
+    *,
+    retries: int = 0,
+    fail_fast: bool = False,
+    skip_completed: bool = False,
+) -> list[ExperimentResult]:
+    """Run every spec as its own tracked experiment; block until all are done.
+
+    ``parallel``: None runs them one at a time, 0 on one worker process per CPU, N on N workers.
+    Returns one result per spec, in input order, each with a real experiment id; a failure never
+    stops the others. ``retries`` re-runs a failed experiment up to that many times (each try is a
+    row linked to the previous one by ``retry_of``); ``fail_fast`` cancels the rest of the batch at
+    the first failure that has no try left; ``skip_completed`` returns the earlier completed
+    experiment of a spec with the same script, config and args instead of running it again.
+
+    Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script and
+    ``NestedRunError`` inside a running experiment, all before anything runs; KeyboardInterrupt
+    after Ctrl-C, once every script is stopped and its row recorded ``cancelled``.
+    """
+    _preflight(parallel)
+    if isinstance(experiments, ExperimentSpec | str) or not isinstance(experiments, Sequence):
+        raise TypeError("run_multiple expects a list of yanex.ExperimentSpec")
+    for index, spec in enumerate(experiments):
+        if not isinstance(spec, ExperimentSpec):
+            raise TypeError(f"experiments[{index}] is a {type(spec).__name__}, not a yanex.ExperimentSpec")
+    if not experiments:
+        raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
+    return _Batch(experiments, parallel, verbose).run(
+        retries=retries, fail_fast=fail_fast, skip_completed=skip_completed
+    )
+
+
+def rerun(
+    ids_or_results: Sequence[str | ExperimentResult], parallel: int | None = None, verbose: bool = False
+) -> list[ExperimentResult]:
+    """Run stored experiments again from their recorded specs (script, config, args, name, tags).
+
+    Each new experiment is linked to the one it re-runs (``retry_of``) and runs in the original's
+    working directory. Accepts ids or ``ExperimentResult`` objects, e.g. the failed results of a
+    ``run_multiple`` call; results come back in the same order.
+    """
+    _preflight(parallel)
+    if isinstance(ids_or_results, str | ExperimentResult) or not isinstance(ids_or_results, Sequence):
+        raise TypeError("rerun expects a list of experiment ids or ExperimentResult objects")
+    ids = [item.experiment_id if isinstance(item, ExperimentResult) else item for item in ids_or_results]
+    if not ids:
+        raise ValueError("rerun needs at least one experiment; the list is empty")
+    db = Database()
+    reconcile_orphans(db)
+    originals = [get_experiment(db, str(experiment_id)) for experiment_id in ids]
+    for original in originals:
+        if not original.status.is_final:
+            raise ConfigError(
+                f"experiment {original.id} is still {original.status.value}",
+                hint="re-run it once it has finished, or cancel its batch first",
+            )
+    specs = [
+        ExperimentSpec(
+            script_path=Path(original.script_path),
+            config=original.config,
+            script_args=original.script_args,
+            name=original.name,
+            tags=original.tags,
+            description=original.description,
+        )
+        for original in originals
+    ]
+    batch = _Batch(specs, parallel, verbose, db=db)
+    return batch.run(
+        retry_of=[original.id for original in originals],
+        working_dirs=[original.working_dir for original in originals],
+    )
+
+
+def _preflight(parallel: int | None) -> None:
+    """Checks that need no spec and no database, so that a refused call leaves nothing behind."""
+    # With `spawn`, a worker re-imports the main module and unguarded code lands here: refuse it
+    # with the message multiprocessing itself gives (the flag is the one its own check reads).
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            f"{BOOTSTRAP_ERROR} The script that starts this batch was imported again by a worker "
+            'process: put that call under `if __name__ == "__main__":`.'
+        )
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        raise TypeError(f"parallel must be None or an int, got {type(parallel).__name__}")
+    if parallel is not None and parallel < 0:
+        raise ValueError(f"parallel must be None, 0 (one worker per CPU) or positive, got {parallel}")
+    running = os.environ.get(config.EXPERIMENT_ID_ENV)
+    if running:
+        raise NestedRunError(
+            f"a batch cannot start inside running experiment {running}",
+            hint="run the orchestrator script directly (`python grid_search.py`), not through "
+            "`yanex run` or another batch",
+        )
+
+
+def _worker_count(parallel: int | None, tasks: int) -> int | None:
+    if parallel is None:
+        return None
+    return min(parallel or os.cpu_count() or 1, tasks)
+
+
+class _Batch:
+    """One call: validated specs, their rows, the executor, and the bookkeeping of results."""
+
+    def __init__(
+        self, specs: Sequence[ExperimentSpec], parallel: int | None, verbose: bool, db: Database | None = None
+    ) -> None:
+        for index, spec in enumerate(specs):
+            if not spec.script_path.is_file():
+                raise ConfigError(
+                    f"script not found for experiment {index} ({spec.name or 'unnamed'}): "
+                    f"{spec.script_path.resolve()}",
+                    hint="script_path is relative to the current directory "
+                    f"({Path.cwd()}); pass an existing Python file",
+                )
+        self.specs = list(specs)
+        self.parallel = parallel
+        self.output = OutputMode.PREFIX if verbose else OutputMode.QUIET
+        self.progress: BatchProgress = make_progress(verbose)
+        self.db = db or Database()
+        self.results: list[ExperimentResult | None] = [None] * len(specs)
+
+    def run(
+        self,
+        *,
+        retries: int = 0,
+        fail_fast: bool = False,
+        skip_completed: bool = False,
+        retry_of: Sequence[str] | None = None,
+        working_dirs: Sequence[str | None] | None = None,
+    ) -> list[ExperimentResult]:
+        reconcile_orphans(self.db)
+        todo = list(range(len(self.specs)))
+        if skip_completed:
+            for index, earlier in enumerate(find_completed(self.db, self.specs)):
+                if earlier is not None:
+                    self.results[index] = ExperimentResult(
+                        experiment_id=earlier.id,
+                        status="completed",
+                        duration=earlier.duration,
+                        name=earlier.name,
+                    )
+            todo = [index for index in todo if self.results[index] is None]
+        if todo:
+            for stream in (sys.stdout, sys.stderr):  # what the script printed comes first
+                stream.flush()
+            workers = _worker_count(self.parallel, len(todo))
+            # Workers start before any row is written: a script that cannot start them (spawn
+            # without a __main__ guard) fails here and leaves nothing behind.
+            executor: Executor = (
+                InlineExecutor(self.db, this_process()) if workers is None else LocalPool(workers, self.db)
+            )
+            try:
+                self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)
+            finally:
+                self.progress.close()
+        return [result for result in self.results if result is not None]
+
+    def _run(
+        self,
+        executor: Executor,
+        todo: list[int],
+        workers: int | None,
+        retries: int,
+        fail_fast: bool,
+        retry_of: Sequence[str] | None,
+        working_dirs: Sequence[str | None] | None,
+    ) -> None:
+        owner = this_process()
+        self.cwds = {index: working_dirs[index] if working_dirs else None for index in todo}
+        self.rows: list[str] = []
+        self.pending: dict[Future[Outcome], tuple[int, str]] = {}
+        self.stopping: StopReason | None = None
+        batch_id: str | None = None
+        try:
+            git = capture_git(self.specs[todo[0]].script_path.resolve())
+            environment = capture_environment()
+            batch_id = create_batch(self.db, len(todo), self.parallel, owner)
+            self.rows = create_experiments(
+                self.db,
+                [self.specs[index] for index in todo],
+                status=Status.QUEUED,
+                owner=owner,
+                git=git,
+                environment=environment,
+                batch_id=batch_id,
+                retry_of=[retry_of[index] for index in todo] if retry_of else None,
+                working_dirs=[self.cwds[index] for index in todo],
+            )
+            self.progress.started(batch_id, len(self.specs), workers)
+            for result in self.results:
+                if result is not None:
+                    self.progress.skipped(result)
+            for index, row in zip(todo, list(self.rows), strict=True):
+                self._submit(executor, index, row)
+            tries = dict.fromkeys(todo, 1)
+            last_beat = time.monotonic()
+            while self.pending:
+                done, _ = wait(self.pending, timeout=_TICK, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, row = self.pending.pop(future)
+                    result = self._result(future, index, row)
+                    if result.status == "failed" and tries[index] <= retries and self.stopping is None:
+                        tries[index] += 1
+                        self.progress.retrying(result, tries[index], retries + 1)
+                        [retry] = create_experiments(
+                            self.db,
+                            [self.specs[index]],
+                            status=Status.QUEUED,
+                            owner=owner,
+                            git=git,
+                            environment=environment,
+                            batch_id=batch_id,
+                            retry_of=[row],
+                            working_dirs=[self.cwds[index]],
+                        )
+                        self.rows.append(retry)
+                        self._submit(executor, index, retry)
+                        continue
+                    self.results[index] = result
+                    self.progress.finished(result)
+                    if result.status == "failed" and fail_fast and self.stopping is None:
+                        self.progress.note(f"fail_fast: cancelling the rest of batch {batch_id}")
+                        self._stop(executor, StopReason.FAIL_FAST)
+                self.progress.running(sum(future.running() for future in self.pending))
+                if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
+                    heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
+                    last_beat = time.monotonic()
+        except BaseException as error:
+            # Ctrl-C, or a failure of yanex itself: no script may outlive the batch either way.
+            interrupted = isinstance(error, KeyboardInterrupt)
+            if interrupted:
+                self.progress.note("interrupted: stopping the batch (Ctrl-C again to kill at once)")
+            self._stop(executor, StopReason.USER if interrupted else StopReason.ERROR)
+            with contextlib.suppress(KeyboardInterrupt):
+                wait(self.pending, timeout=INTERRUPT_GRACE)
+            executor.shutdown(kill=True)
+            raise
+        else:
+            executor.shutdown()
+        finally:
+            # Rows whose futures were cancelled before they started are still queued.
+            cancel_active(self.db, self.rows, (self.stopping or StopReason.ERROR).value)
+            if batch_id is not None:
+                end_batch(self.db, batch_id)
+
+    def _submit(self, executor: Executor, index: int, experiment_id: str) -> None:
+        spec = self.specs[index]
+        cwd = self.cwds[index]
+        request = LaunchRequest(
+            experiment_id=experiment_id,
+            script_path=spec.script_path.resolve(),
+            script_args=tuple(spec.script_args),
+            config=spec.config,
+            name=spec.name,
+            cwd=Path(cwd) if cwd else None,
+        )
+        self.pending[executor.submit(Task(request, self.output))] = (index, experiment_id)
+
+    def _stop(self, executor: Executor, reason: StopReason) -> None:
+        """Start nothing more and ask what runs to stop; the first reason is the one recorded."""
+        self.stopping = self.stopping or reason
+        executor.interrupt(self.stopping)
+
+    def _result(self, future: Future[Outcome], index: int, experiment_id: str) -> ExperimentResult:
+        name = self.specs[index].name
+        try:
+            outcome = future.result()
+        except CancelledError:  # never started; its row is marked cancelled when the batch ends
+            reason = self.stopping or StopReason.ERROR
+            return ExperimentResult(
+                experiment_id=experiment_id, status="cancelled", error_message=reason.value, name=name
+            )
+        except Exception as error:  # the executor itself failed to run it
+            message = f"yanex could not run it: {type(error).__name__}: {error}"
+            duration = finish(self.db, experiment_id, Status.FAILED, error_message=message)
+            return ExperimentResult(
+                experiment_id=experiment_id,
+                status="failed",
+                error_message=message,
+                duration=duration,
+                name=name,
+            )
+        return ExperimentResult(
+            experiment_id=outcome.experiment_id,
+            status=outcome.status.value,
+            error_message=outcome.error_message,
+            duration=outcome.duration,
+            name=name,
+        )
