@@ -1,0 +1,69 @@
+"""Grid search over learning rate and batch size with yanex.run_multiple().
+
+Run it directly, from this folder: ``python grid_search.py`` (not through ``yanex run``).
+"""
+
+from pathlib import Path
+
+import yanex
+
+LEARNING_RATES = [0.001, 0.01, 0.1]
+BATCH_SIZES = [16, 32]
+EPOCHS = 10
+PARALLEL = 3
+
+
+def main() -> None:
+    print("Grid Search Configuration")
+    print(f"  Learning rates: {LEARNING_RATES}")
+    print(f"  Batch sizes: {BATCH_SIZES}")
+    print(f"  Epochs: {EPOCHS}")
+    print(f"  Total experiments: {len(LEARNING_RATES) * len(BATCH_SIZES)}")
+    print()
+
+    experiments = [
+        yanex.ExperimentSpec(
+            script_path=Path(__file__).with_name("train.py"),
+            config={"learning_rate": lr, "batch_size": bs, "epochs": EPOCHS},
+            name=f"grid-lr{str(lr).replace('.', '_')}-bs{bs}",
+            tags=["grid-search"],
+            description=f"Grid search: learning_rate={lr}, batch_size={bs}",
+        )
+        for lr in LEARNING_RATES
+        for bs in BATCH_SIZES
+    ]
+    print(f"Created {len(experiments)} experiment specifications")
+    print()
+
+    print(f"Running experiments with {PARALLEL} parallel workers...")
+    print()
+    results = yanex.run_multiple(experiments, parallel=PARALLEL)
+
+    completed = [r for r in results if r.status == "completed"]
+    failed = [r for r in results if r.status != "completed"]
+    print("=" * 60)
+    print("GRID SEARCH RESULTS")
+    print("=" * 60)
+    print()
+    print(f"Total: {len(results)}")
+    print(f"Completed: {len(completed)}")
+    print(f"Failed: {len(failed)}")
+    print()
+    if completed:
+        print("Completed experiments:")
+        for result in completed:
+            print(f"  ✓ {result.name}: {result.experiment_id} ({result.duration:.2f}s)")
+        print()
+    if failed:
+        print("Failed experiments:")
+        for result in failed:
+            print(f"  ✗ {result.name}: {result.experiment_id} ({result.status}: {result.error_message})")
+        print()
+    print("To view experiment details:")
+    print(f"  yanex show {results[0].experiment_id}")
+    print("  yanex list --tag grid-search")
+    print("  yanex compare --tag grid-search")
+
+
+if __name__ == "__main__":
+    main()

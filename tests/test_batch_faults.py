@@ -1,0 +1,319 @@
+"""Batches under faults, each orchestrator a real process: Ctrl-C, SIGKILL of the orchestrator, of a
+pool worker and of a script, spawn with and without a ``__main__`` guard, and 16 writers at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from yanex.db.engine import Database
+from yanex.store.reconcile import process_alive, reconcile_orphans
+
+from .conftest import yanex_cli
+
+ORCHESTRATOR = """
+import json, multiprocessing, sys
+import yanex
+
+def main():
+    specs = [yanex.ExperimentSpec(**spec) for spec in json.loads(sys.argv[1])]
+    results = yanex.run_multiple(specs, **json.loads(sys.argv[2]))
+    print(json.dumps([result.model_dump() for result in results]), flush=True)
+"""
+
+GUARDED = ORCHESTRATOR + """
+if __name__ == "__main__":
+    if len(sys.argv) > 3:
+        multiprocessing.set_start_method(sys.argv[3], force=True)
+    main()
+"""
+
+# Run a script that sleeps until a file appears: the test decides when it ends.
+WAIT_FOR_GO = """
+import pathlib, time
+go = pathlib.Path({go!r})
+while not go.exists():
+    time.sleep(0.05)
+"""
+
+SLEEPER = "import time\ntime.sleep(120)\n"
+
+# Ignores Ctrl-C and has a child of its own: both must die with the batch.
+STUBBORN = """
+import pathlib, signal, subprocess, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+child = subprocess.Popen(["sleep", "120"])
+pathlib.Path({pidfile!r}).write_text(str(child.pid))
+time.sleep(120)
+"""
+
+
+def start(tmp_path: Path, specs: list[dict], options: dict, *extra: str, body: str = GUARDED):
+    """Start an orchestrator in its own session, as a terminal would run it; output to files."""
+    script = tmp_path / "orchestrate.py"
+    script.write_text(body)
+    out, err = (tmp_path / "orchestrator.out").open("w"), (tmp_path / "orchestrator.err").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(specs), json.dumps(options), *extra],
+        cwd=tmp_path,
+        stdout=out,
+        stderr=err,
+        start_new_session=True,
+    )
+    return process
+
+
+def finish(process: subprocess.Popen, tmp_path: Path, timeout: float = 120) -> tuple[int, str, str]:
+    returncode = process.wait(timeout)
+    return (
+        returncode,
+        (tmp_path / "orchestrator.out").read_text(),
+        (tmp_path / "orchestrator.err").read_text(),
+    )
+
+
+def rows(home: Path) -> list[sqlite3.Row]:
+    if not (home / "yanex.db").exists():
+        return []
+    with sqlite3.connect(home / "yanex.db", timeout=60) as conn:
+        conn.row_factory = sqlite3.Row
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone():
+            return []  # the schema is being created
+        return conn.execute("SELECT * FROM experiments ORDER BY created_at").fetchall()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def running(home: Path, count: int) -> Callable[[], bool]:
+    return lambda: sum(r["status"] == "running" and r["pid"] is not None for r in rows(home)) >= count
+
+
+def script(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_ctrl_c_cancels_everything_and_leaves_no_process(tmp_path, yanex_home, parallel):
+    pidfile = tmp_path / "grandchild.pid"
+    stubborn = script(tmp_path, "stubborn.py", STUBBORN.format(pidfile=str(pidfile)))
+    sleeper = script(tmp_path, "sleeper.py", SLEEPER)
+    specs = [{"script_path": stubborn, "name": "stubborn"}] + [
+        {"script_path": sleeper, "name": f"sleeper{i}"} for i in range(3)
+    ]
+    process = start(tmp_path, specs, {"parallel": parallel})
+    wait_until(running(yanex_home, 1 if parallel is None else 2), what="experiments to run")
+    wait_until(pidfile.exists, what="the stubborn script's child")
+    workers = {r["owner_pid"] for r in rows(yanex_home) if r["status"] == "running"}
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    returncode, _, err = finish(process, tmp_path)
+    assert returncode != 0 and "KeyboardInterrupt" in err.splitlines()[-1]
+    recorded = rows(yanex_home)
+    assert {r["status"] for r in recorded} == {"cancelled"}
+    assert {r["error_message"] for r in recorded} == {"interrupted by the user"}
+    started = [r for r in recorded if r["pid"] is not None]
+    assert started and all(r["ended_at"] is not None for r in recorded)
+    survivors = [pid for pid in [r["pid"] for r in started] + [int(pidfile.read_text())] if process_alive(pid)]
+    assert survivors == []
+    if parallel is not None:
+        wait_until(lambda: not any(process_alive(pid) for pid in workers), what="workers to exit")
+
+
+def test_killed_orchestrator_is_reconciled_and_takes_its_processes_along(tmp_path, yanex_home):
+    sleeper = script(tmp_path, "sleeper.py", SLEEPER)
+    specs = [{"script_path": sleeper, "name": f"s{i}"} for i in range(4)]
+    process = start(tmp_path, specs, {"parallel": 2})
+    wait_until(running(yanex_home, 2), what="experiments to run")
+    before = rows(yanex_home)
+    scripts = [r["pid"] for r in before if r["pid"] is not None]
+    workers = [r["owner_pid"] for r in before if r["status"] == "running"]
+    process.kill()
+    process.wait(60)
+    wait_until(
+        lambda: not any(process_alive(pid) for pid in scripts + workers),
+        what="workers and scripts to die with the orchestrator",
+    )
+    assert {r["status"] for r in rows(yanex_home)} == {"queued", "running"}  # nobody recorded it yet
+    reconciled = reconcile_orphans(Database())
+    assert sorted(reconciled) == sorted(r["id"] for r in before)
+    after = rows(yanex_home)
+    assert {r["status"] for r in after} == {"failed"}
+    assert all("died" in r["error_message"] for r in after)
+
+
+def test_killed_worker_fails_its_experiment_and_the_batch_carries_on(tmp_path, yanex_home):
+    go = tmp_path / "go"
+    waiter = script(tmp_path, "waiter.py", WAIT_FOR_GO.format(go=str(go)))
+    specs = [{"script_path": waiter, "name": f"w{i}"} for i in range(4)]
+    process = start(tmp_path, specs, {"parallel": 2})
+    wait_until(running(yanex_home, 2), what="experiments to run")
+    victim = next(r for r in rows(yanex_home) if r["status"] == "running")
+    os.kill(victim["owner_pid"], signal.SIGKILL)
+    wait_until(lambda: not process_alive(victim["pid"]), what="the lost script to be stopped")
+    go.touch()
+    returncode, out, err = finish(process, tmp_path)
+    assert returncode == 0, err
+    results = {r["experiment_id"]: r for r in json.loads(out)}
+    assert len(results) == 4
+    lost = results.pop(victim["id"])
+    assert lost["status"] == "failed"
+    assert lost["error_message"] == (
+        "the yanex worker process running it died (killed by signal 9 (SIGKILL)); its script was stopped"
+    )
+    assert {r["status"] for r in results.values()} == {"completed"}
+    assert {r["status"] for r in rows(yanex_home)} == {"completed", "failed"}
+
+
+def test_spawn_start_method_runs_a_guarded_script(tmp_path, yanex_home):
+    ok = script(tmp_path, "ok.py", "import yanex\nprint(yanex.get_param('x'))\n")
+    specs = [{"script_path": ok, "config": {"x": i}, "name": f"n{i}"} for i in range(3)]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": 2}, "spawn"), tmp_path)
+    assert returncode == 0, err
+    results = json.loads(out)
+    assert [(r["name"], r["status"]) for r in results] == [(f"n{i}", "completed") for i in range(3)]
+
+
+def test_spawn_without_main_guard_raises_the_bootstrap_error_without_hanging(tmp_path, yanex_home):
+    ok = script(tmp_path, "ok.py", "pass\n")
+    unguarded = ORCHESTRATOR + "\nmultiprocessing.set_start_method('spawn', force=True)\nmain()\n"
+    process = start(tmp_path, [{"script_path": ok}] * 2, {"parallel": 2}, body=unguarded)
+    returncode, out, err = finish(process, tmp_path, timeout=120)
+    assert returncode == 1 and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "RuntimeError: An attempt has been made to start a new process before the current process "
+        "has finished its bootstrapping phase."
+    )
+    assert 'if __name__ == "__main__":' in last
+    assert rows(yanex_home) == []
+
+
+def test_sequential_batch_needs_no_main_guard_even_with_spawn(tmp_path, yanex_home):
+    ok = script(tmp_path, "ok.py", "pass\n")
+    unguarded = ORCHESTRATOR + "\nmultiprocessing.set_start_method('spawn', force=True)\nmain()\n"
+    process = start(tmp_path, [{"script_path": ok}] * 2, {"parallel": None}, body=unguarded)
+    returncode, out, err = finish(process, tmp_path)
+    assert returncode == 0, err
+    assert [r["status"] for r in json.loads(out)] == ["completed", "completed"]
+
+
+def test_sixteen_workers_log_every_point_without_lock_errors(tmp_path, yanex_home):
+    logger = script(
+        tmp_path,
+        "logger.py",
+        """
+        import yanex
+        for step in range(1500):
+            yanex.log_metrics({"loss": 1 / (step + 1), "step_twice": step * 2})
+        """,
+    )
+    specs = [{"script_path": logger, "name": f"l{i}"} for i in range(16)]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": 16}), tmp_path, timeout=300)
+    assert returncode == 0, err
+    assert {r["status"] for r in json.loads(out)} == {"completed"}
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        per_experiment = conn.execute(
+            "SELECT experiment_id, count(*), count(DISTINCT step) FROM metrics GROUP BY experiment_id"
+        ).fetchall()
+    assert len(per_experiment) == 16
+    assert {(count, steps) for _, count, steps in per_experiment} == {(3000, 1500)}
+    logs = [err] + [p.read_text() for p in (yanex_home / "experiments").glob("*/stderr.log")]
+    assert len(logs) == 17 and not any("locked" in log for log in logs)
+
+
+def test_verbose_streams_child_output_prefixed_by_name(tmp_path, yanex_home):
+    talk = script(tmp_path, "talk.py", "import sys\nprint('out line')\nprint('err line', file=sys.stderr)\n")
+    specs = [{"script_path": talk, "name": "alpha"}, {"script_path": talk}]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": 2, "verbose": True}), tmp_path)
+    assert returncode == 0, err
+    results = json.loads(out.splitlines()[-1])
+    assert "[alpha] out line" in out.splitlines()
+    assert f"[{results[1]['experiment_id']}] out line" in out.splitlines()
+    assert "[alpha] err line" in err.splitlines()
+    for result in results:  # captured to the experiment's folder either way
+        folder = yanex_home / "experiments" / result["experiment_id"]
+        assert (folder / "stdout.log").read_text() == "out line\n"
+
+
+def test_quiet_batch_reports_events_on_stderr_and_leaves_stdout_to_the_script(tmp_path, yanex_home):
+    boom = script(tmp_path, "boom.py", "print('noise'); raise ValueError('bad input')\n")
+    ok = script(tmp_path, "ok.py", "print('noise')\n")
+    specs = [{"script_path": boom, "name": "boom"}, {"script_path": ok, "name": "ok"}]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": 2}), tmp_path)
+    assert returncode == 0
+    assert len(out.splitlines()) == 1  # only the orchestrator's own print
+    lines = err.splitlines()
+    assert lines[0].startswith("yanex: batch ") and lines[0].endswith(": 2 experiments on 2 workers")
+    failed = next(line for line in lines if "boom" in line)
+    assert " ✗ boom (" in failed and failed.endswith(": ValueError: bad input")
+    assert any(" ✓ ok (" in line for line in lines)
+    assert lines[-1].endswith("1 completed, 1 failed or cancelled, in " + lines[-1].rsplit(" ", 1)[1])
+
+
+def test_live_display_on_a_terminal_and_errors_printed_as_they_happen(tmp_path, yanex_home):
+    boom = script(tmp_path, "boom.py", "raise KeyError('missing')\n")
+    slow = script(tmp_path, "slow.py", "import time; time.sleep(1.5)\n")
+    specs = [{"script_path": boom, "name": "boom"}, {"script_path": slow, "name": "slow"}]
+    (tmp_path / "orchestrate.py").write_text(GUARDED)
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "orchestrate.py", json.dumps(specs), json.dumps({"parallel": 2})],
+        cwd=tmp_path,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(secondary)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(primary)
+    assert process.wait(60) == 0
+    text = screen.decode(errors="replace")
+    assert "\x1b[" in text and "batch " in text and "ETA" in text  # the live bar was drawn
+    assert "✗ boom (" in text and "KeyError: 'missing'" in text
+    assert '"status": "completed"' in text
+    assert "yanex: " not in text  # no plain event lines on a terminal
+
+
+def test_yanex_run_refuses_a_script_that_starts_a_batch(tmp_path, yanex_home):
+    inner = script(tmp_path, "inner.py", "pass\n")
+    outer = script(
+        tmp_path,
+        "outer.py",
+        f"""
+        import yanex
+        if __name__ == "__main__":
+            yanex.run_multiple([yanex.ExperimentSpec(script_path={inner!r})], parallel=2)
+        """,
+    )
+    result = yanex_cli("run", outer, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "NestedRunError: a batch cannot start inside running experiment" in result.stderr
+    statuses = [r["status"] for r in rows(yanex_home)]
+    assert statuses == ["failed"]  # the outer experiment only: no batch rows were written

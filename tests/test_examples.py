@@ -1,0 +1,116 @@
+"""Every example runs as a real process, from its own folder, against a temp YANEX_HOME."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT
+
+BATCH = REPO_ROOT / "examples" / "run-api" / "02_batch_execution"
+
+# The spec's expected output, with ids and durations as patterns.
+GRID_OUTPUT = r"""Grid Search Configuration
+  Learning rates: \[0.001, 0.01, 0.1\]
+  Batch sizes: \[16, 32\]
+  Epochs: 10
+  Total experiments: 6
+
+Created 6 experiment specifications
+
+Running experiments with 3 parallel workers...
+
+============================================================
+GRID SEARCH RESULTS
+============================================================
+
+Total: 6
+Completed: 6
+Failed: 0
+
+Completed experiments:
+  ✓ grid-lr0_001-bs16: (?P<first>[0-9a-f]{8}) \(\d+\.\d\ds\)
+  ✓ grid-lr0_001-bs32: [0-9a-f]{8} \(\d+\.\d\ds\)
+  ✓ grid-lr0_01-bs16: [0-9a-f]{8} \(\d+\.\d\ds\)
+  ✓ grid-lr0_01-bs32: [0-9a-f]{8} \(\d+\.\d\ds\)
+  ✓ grid-lr0_1-bs16: [0-9a-f]{8} \(\d+\.\d\ds\)
+  ✓ grid-lr0_1-bs32: [0-9a-f]{8} \(\d+\.\d\ds\)
+
+To view experiment details:
+  yanex show (?P=first)
+  yanex list --tag grid-search
+  yanex compare --tag grid-search
+"""
+
+
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, name],
+        cwd=BATCH,
+        env={**os.environ, "EXAMPLE_EPOCH_SECONDS": "0.01"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def statuses(home: Path, tag: str) -> list[str]:
+    with sqlite3.connect(home / "yanex.db") as conn:
+        query = "SELECT status FROM experiments JOIN tags ON id = experiment_id WHERE tag = ?"
+        return sorted(row[0] for row in conn.execute(query, (tag,)))
+
+
+def test_grid_search_prints_the_expected_output(yanex_home):
+    result = run_example("grid_search.py")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(GRID_OUTPUT, result.stdout), result.stdout
+    assert statuses(yanex_home, "grid-search") == ["completed"] * 6
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        assert conn.execute("SELECT count(*) FROM metrics WHERE key = 'accuracy'").fetchone() == (60,)
+
+
+@pytest.mark.parametrize(
+    ("script", "tag", "count", "expected"),
+    [
+        ("random_search.py", "random-search", 8, "Random search: 8/8 completed"),
+        ("ensemble.py", "ensemble", 6, "Ensemble: 6 of 6 members trained"),
+        ("multi_dataset.py", "multi-dataset", 3, "dataset_C: "),
+    ],
+)
+def test_pattern_examples_complete_every_experiment(yanex_home, script, tag, count, expected):
+    result = run_example(script)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert statuses(yanex_home, tag) == ["completed"] * count
+
+
+def test_multi_dataset_passes_script_args(yanex_home):
+    assert run_example("multi_dataset.py").returncode == 0
+    outputs = sorted(p.read_text() for p in (yanex_home / "experiments").glob("*/stdout.log"))
+    assert [line.split(":")[0] for line in outputs] == ["dataset_A", "dataset_B", "dataset_C"]
+
+
+def test_retry_failures_reruns_the_failed_experiments(yanex_home):
+    result = run_example("retry_failures.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "First run: 1 completed, 2 failed"
+    assert "Re-run: 2/2 completed" in lines
+    assert lines[-1] == "With retries=1: 2/2 completed"
+    # 3 first runs, 2 re-runs, then 2 new specs that failed once and were retried: 9 rows.
+    assert statuses(yanex_home, "retry-demo") == ["completed"] * 5 + ["failed"] * 4
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        assert conn.execute("SELECT count(*) FROM experiments WHERE retry_of IS NOT NULL").fetchone() == (4,)
+
+
+def test_train_script_runs_standalone(yanex_home):
+    result = run_example("train.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dataset_A: lr=0.01 batch_size=32 accuracy=")
+    assert not (yanex_home / "yanex.db").exists()
