@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from yanex import __version__
-from yanex.cli import archive, compare, db, delete, get, listing, run, show, sql, update
+from yanex.cli import archive, compare, db, delete, get, listing, rerun, run, show, sql, update
 from yanex.errors import YanexError
 
 
@@ -67,6 +67,7 @@ app.command("update")(update.update_command)
 app.command("archive")(archive.archive_command)
 app.command("unarchive")(archive.unarchive_command)
 app.command("delete")(delete.delete_command)
+app.command("rerun")(rerun.rerun_command)
 app.add_typer(db.app)
 
 
