@@ -14,7 +14,8 @@ import pytest
 
 import yanex
 from yanex.errors import ConfigError, NestedRunError, NotFoundError
-from yanex.runner import batch
+from yanex.runner import batch, git
+from yanex.specs import GitInfo
 from yanex.store.experiments import get_experiment, get_metrics
 
 # Sleeps shrink along the list, so with workers the later specs finish first.
@@ -57,7 +58,8 @@ def test_results_in_input_order_with_config_args_and_metrics(write_script, db, y
         view = get_experiment(db, result.experiment_id)
         assert view.status == "completed" and view.config == specs[i].config
         assert view.tags == ["echo"] and view.script_args == ["--index", str(i)]
-        assert result.duration == pytest.approx(view.duration) and result.duration > 0
+        assert result.duration is not None and result.duration > 0
+        assert result.duration == pytest.approx(view.duration)
         printed = json.loads((yanex_home / "experiments" / result.experiment_id / "stdout.log").read_text())
         assert printed == {"params": specs[i].config, "argv": ["--index", str(i)]}
         assert [p.value for p in get_metrics(db, result.experiment_id)] == [i * 2]
@@ -110,10 +112,17 @@ def test_failures_are_isolated_with_useful_messages(write_script, yanex_home):
 def test_git_state_is_captured_once_per_batch(write_script, git_repo, monkeypatch, yanex_home):
     script = git_repo / "train.py"
     script.write_text("print('hi')\n")  # untracked: the batch is dirty
-    calls = []
-    real = batch.capture_git
-    monkeypatch.setattr(batch, "capture_git", lambda path: calls.append(path) or real(path))
-    yanex.run_multiple([yanex.ExperimentSpec(script_path=script, config={"i": i}) for i in range(3)], parallel=2)
+    calls: list[Path] = []
+    real = git.capture_git
+
+    def counting(path: Path) -> GitInfo:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(batch, "capture_git", counting)
+    yanex.run_multiple(
+        [yanex.ExperimentSpec(script_path=script, config={"i": i}) for i in range(3)], parallel=2
+    )
     assert len(calls) == 1
     recorded = {(r["git_commit"], r["git_dirty"], r["git_patch_sha256"]) for r in rows(yanex_home)}
     assert len(recorded) == 1
@@ -131,7 +140,9 @@ def test_git_state_is_captured_once_per_batch(write_script, git_repo, monkeypatc
         (["train.py"], {}, TypeError, r"experiments\[0\] is a str"),
     ],
 )
-def test_bad_arguments_raise_before_anything_runs(write_script, yanex_home, experiments, kwargs, error, message):
+def test_bad_arguments_raise_before_anything_runs(
+    write_script, yanex_home, experiments, kwargs, error, message
+):
     if experiments is None:
         experiments = [yanex.ExperimentSpec(script_path=write_script("ok.py", "pass\n"))]
     with pytest.raises(error, match=message):
@@ -144,7 +155,9 @@ def test_missing_script_is_reported_before_anything_runs(write_script, yanex_hom
         yanex.ExperimentSpec(script_path=write_script("ok.py", "pass\n")),
         yanex.ExperimentSpec(script_path=Path("no_such_script.py"), name="ghost"),
     ]
-    with pytest.raises(ConfigError, match=r"script not found for experiment 1 \(ghost\): .*no_such_script.py"):
+    with pytest.raises(
+        ConfigError, match=r"script not found for experiment 1 \(ghost\): .*no_such_script.py"
+    ):
         yanex.run_multiple(specs, parallel=2)
     assert not (yanex_home / "yanex.db").exists() or rows(yanex_home) == []
 
@@ -170,7 +183,7 @@ def test_a_script_that_starts_a_batch_fails_with_the_nested_error(write_script):
     )
     [result] = yanex.run_multiple([yanex.ExperimentSpec(script_path=outer)])
     assert result.status == "failed"
-    assert result.error_message.startswith("yanex.errors.NestedRunError: a batch cannot start inside")
+    assert (result.error_message or "").startswith("yanex.errors.NestedRunError: a batch cannot start inside")
 
 
 FLAKY = """
@@ -211,7 +224,7 @@ def test_fail_fast_cancels_the_rest_of_the_batch(write_script, yanex_home):
     specs = [boom, *(yanex.ExperimentSpec(script_path=slow, name=f"slow{i}") for i in range(3))]
     results = yanex.run_multiple(specs, parallel=2, fail_fast=True)
     assert [r.status for r in results] == ["failed", "cancelled", "cancelled", "cancelled"]
-    assert all("fail_fast" in r.error_message for r in results[1:])
+    assert all("fail_fast" in (r.error_message or "") for r in results[1:])
     assert [row["status"] for row in rows(yanex_home, "status != 'failed'")] == ["cancelled"] * 3
     ran = [row for row in rows(yanex_home, "name = 'slow0'")]
     assert ran[0]["started_at"] is not None  # it was running and was stopped, not left behind

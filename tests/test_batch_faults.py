@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,12 +32,15 @@ def main():
     print(json.dumps([result.model_dump() for result in results]), flush=True)
 """
 
-GUARDED = ORCHESTRATOR + """
+GUARDED = (
+    ORCHESTRATOR
+    + """
 if __name__ == "__main__":
     if len(sys.argv) > 3:
         multiprocessing.set_start_method(sys.argv[3], force=True)
     main()
 """
+)
 
 # Run a script that sleeps until a file appears: the test decides when it ends.
 WAIT_FOR_GO = """
@@ -59,7 +62,13 @@ time.sleep(120)
 """
 
 
-def start(tmp_path: Path, specs: list[dict], options: dict, *extra: str, body: str = GUARDED):
+def start(
+    tmp_path: Path,
+    specs: Sequence[Mapping[str, object]],
+    options: Mapping[str, object],
+    *extra: str,
+    body: str = GUARDED,
+) -> subprocess.Popen[bytes]:
     """Start an orchestrator in its own session, as a terminal would run it; output to files."""
     script = tmp_path / "orchestrate.py"
     script.write_text(body)
@@ -74,7 +83,7 @@ def start(tmp_path: Path, specs: list[dict], options: dict, *extra: str, body: s
     return process
 
 
-def finish(process: subprocess.Popen, tmp_path: Path, timeout: float = 120) -> tuple[int, str, str]:
+def finish(process: subprocess.Popen[bytes], tmp_path: Path, timeout: float = 120) -> tuple[int, str, str]:
     returncode = process.wait(timeout)
     return (
         returncode,
@@ -131,7 +140,9 @@ def test_ctrl_c_cancels_everything_and_leaves_no_process(tmp_path, yanex_home, p
     assert {r["error_message"] for r in recorded} == {"interrupted by the user"}
     started = [r for r in recorded if r["pid"] is not None]
     assert started and all(r["ended_at"] is not None for r in recorded)
-    survivors = [pid for pid in [r["pid"] for r in started] + [int(pidfile.read_text())] if process_alive(pid)]
+    survivors = [
+        pid for pid in [r["pid"] for r in started] + [int(pidfile.read_text())] if process_alive(pid)
+    ]
     assert survivors == []
     if parallel is not None:
         wait_until(lambda: not any(process_alive(pid) for pid in workers), what="workers to exit")
