@@ -81,7 +81,7 @@ class _OutputCopier(threading.Thread):
     """Copies one of the child's pipes to its log file and, per mode, to our own stream."""
 
     def __init__(
-        self, pipe: IO[bytes], log_path: Path, mode: OutputMode, target: IO[bytes], prefix: bytes
+        self, pipe: IO[bytes], log_path: Path, mode: OutputMode, target: IO[str], prefix: bytes
     ) -> None:
         super().__init__(daemon=True, name=f"yanex-output-{log_path.name}")
         self.pipe, self.log_path, self.mode, self.target, self.prefix = pipe, log_path, mode, target, prefix
@@ -110,8 +110,14 @@ class _OutputCopier(threading.Thread):
         # Our own stdout may go away (`yanex run train.py | head`): keep draining the pipe into the
         # log, or the script would block on a full pipe forever.
         try:
-            self.target.write(data)
-            self.target.flush()
+            # A notebook's sys.stdout is text-only (no .buffer): decode for it.
+            binary: IO[bytes] | None = getattr(self.target, "buffer", None)
+            if binary is not None:
+                binary.write(data)
+                binary.flush()
+            else:
+                self.target.write(data.decode(errors="replace"))
+                self.target.flush()
         except (OSError, ValueError):
             self.mode = OutputMode.QUIET
 
@@ -174,8 +180,8 @@ class ExperimentProcess:
         prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
         for pipe, filename, target in (
-            (self._process.stdout, config.STDOUT_FILE, sys.stdout.buffer),
-            (self._process.stderr, config.STDERR_FILE, sys.stderr.buffer),
+            (self._process.stdout, config.STDOUT_FILE, sys.stdout),
+            (self._process.stderr, config.STDERR_FILE, sys.stderr),
         ):
             copier = _OutputCopier(pipe, self.directory / filename, self.output, target, prefix)
             copier.start()
