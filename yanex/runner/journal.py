@@ -71,8 +71,13 @@ class JournalPump:
             records = self.reader.read_new()
             ingest_metrics(self.db, self.experiment_id, records)
 
-    def stop(self) -> None:
-        """Stop the thread, then ingest whatever the script wrote last."""
+    def stop(self) -> list[MetricRecord]:
+        """Stop the thread; return what the script wrote last, for the caller to store with the
+        outcome (all but the last read of a large burst is ingested here)."""
         self._stop.set()
         self._thread.join()
-        self.drain()
+        records = self.reader.read_new()
+        while more := self.reader.read_new():
+            ingest_metrics(self.db, self.experiment_id, records)
+            records = more
+        return records

@@ -214,7 +214,7 @@ class ExperimentProcess:
                 os.killpg(self._process.pid, signal.SIGKILL)
         for copier in self._copiers:
             copier.join()
-        self._pump.stop()
+        last_records = self._pump.stop()
         stderr_tail = bytes(self._copiers[1].tail).decode("utf-8", "replace")
         if returncode == 0:
             status, message = Status.COMPLETED, None
@@ -224,7 +224,12 @@ class ExperimentProcess:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
         exit_code = shell_exit_code(returncode)
         duration = finish(
-            self.db, self.request.experiment_id, status, exit_code=exit_code, error_message=message
+            self.db,
+            self.request.experiment_id,
+            status,
+            exit_code=exit_code,
+            error_message=message,
+            records=last_records,
         )
         return Outcome(self.request.experiment_id, status, exit_code, message, duration)
 

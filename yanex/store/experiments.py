@@ -227,10 +227,13 @@ def finish(
     *,
     exit_code: int | None = None,
     error_message: str | None = None,
+    records: Sequence[MetricRecord] = (),
 ) -> float | None:
-    """Record a final status; returns the duration in seconds (None if it never started)."""
+    """Record a final status, with the last logged ``records`` in the same transaction (one write
+    fewer per experiment); returns the duration in seconds (None if it never started)."""
     now = now_utc()
     with db.write() as session:
+        _insert_points(session, experiment_id, records)
         started = session.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
         duration = (now - started).total_seconds() if started is not None else None
         session.execute(
@@ -286,6 +289,15 @@ def ingest_metrics(
     """Append logged points and refresh ``latest_metrics``, in one transaction."""
     if not records and not beat:
         return
+    with db.write() as session:
+        _insert_points(session, experiment_id, records)
+        if beat:
+            session.execute(
+                update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(heartbeat_at=now_utc())
+            )
+
+
+def _insert_points(session: Session, experiment_id: str, records: Sequence[MetricRecord]) -> None:
     points = []
     latest: dict[str, tuple[MetricRecord, int]] = {}
     for record in records:
@@ -294,36 +306,32 @@ def ingest_metrics(
             points.append((experiment_id, key, record.step, value, value_json, record.logged_at))
             count = latest[key][1] + 1 if key in latest else 1
             latest[key] = (record, count)
-    with db.write() as session:
-        if points:
-            # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
-            session.connection().exec_driver_sql(
-                "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(*p[:5], p[5].isoformat(sep=" ")) for p in points],
+    if not points:
+        return
+    # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
+    session.connection().exec_driver_sql(
+        "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(*p[:5], p[5].isoformat(sep=" ")) for p in points],
+    )
+    session.connection().exec_driver_sql(
+        "INSERT INTO latest_metrics "
+        "(experiment_id, key, step, value, value_json, logged_at, count) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
+        "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
+        "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
+        [
+            (
+                experiment_id,
+                key,
+                record.step,
+                *metric_value(record.values[key]),
+                record.logged_at.isoformat(sep=" "),
+                count,
             )
-            session.connection().exec_driver_sql(
-                "INSERT INTO latest_metrics "
-                "(experiment_id, key, step, value, value_json, logged_at, count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
-                "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
-                "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
-                [
-                    (
-                        experiment_id,
-                        key,
-                        record.step,
-                        *metric_value(record.values[key]),
-                        record.logged_at.isoformat(sep=" "),
-                        count,
-                    )
-                    for key, (record, count) in latest.items()
-                ],
-            )
-        if beat:
-            session.execute(
-                update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(heartbeat_at=now_utc())
-            )
+            for key, (record, count) in latest.items()
+        ],
+    )
 
 
 def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
