@@ -6,8 +6,10 @@ test_batch_faults.py.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +306,13 @@ def test_results_of_a_sequential_batch_run_in_the_original_working_dir(write_scr
     monkeypatch.chdir(tmp_path)
     [again] = yanex.rerun([first])
     assert (first.status, again.status) == ("completed", "completed")
+
+
+def test_verbose_output_reaches_a_text_only_stdout(write_script, monkeypatch):
+    # A notebook's sys.stdout has no binary buffer; the streamed lines must still arrive.
+    notebook = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", notebook)
+    script = write_script("talk.py", "print('hello')\n")
+    [result] = yanex.run_multiple([yanex.ExperimentSpec(script_path=script, name="nb")], verbose=True)
+    assert result.status == "completed"
+    assert notebook.getvalue() == "[nb] hello\n"
