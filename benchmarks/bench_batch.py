@@ -58,9 +58,11 @@ def tracked(script: Path, count: int, workers: int | None) -> None:
     assert all(result.status == "completed" for result in results), results
 
 
-def timed(run: Callable[[], None]) -> float:
+def timed(
+    run: Callable[[Path, int, int | None], None], script: Path, size: int, workers: int | None
+) -> float:
     start = time.perf_counter()
-    run()
+    run(script, size, workers)
     return time.perf_counter() - start
 
 
@@ -71,8 +73,8 @@ def measure(script: Path, workers: int | None) -> dict[tuple[str, int], float]:
     samples: dict[tuple[str, int], list[float]] = {}
     for _ in range(REPEAT):
         for size in SIZES:
-            samples.setdefault(("bare", size), []).append(timed(lambda: bare(script, size, workers)))
-            samples.setdefault(("yanex", size), []).append(timed(lambda: tracked(script, size, workers)))
+            samples.setdefault(("bare", size), []).append(timed(bare, script, size, workers))
+            samples.setdefault(("yanex", size), []).append(timed(tracked, script, size, workers))
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
