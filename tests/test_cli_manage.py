@@ -76,12 +76,12 @@ def test_archive_and_unarchive_by_id_and_filter(db: Database, ids: dict[str, str
     assert "baseline" not in {e.name for e in find_experiments(db, ExperimentFilter())}
     archived = cli("archive", "--tag", "grid-search", "--status", "completed")
     assert archived.exit_code == 0 and "Archived 5 experiments" in archived.stderr
-    visible = [line.split()[1] for line in cli("list").stdout.splitlines()[1:]]
+    visible = [line.split()[1] for line in cli("list").stdout.splitlines()]
     assert visible == ["live", "grid-lr0_01-bs16"]
     again = cli("archive", "--tag", "grid-search", "--status", "completed")
     assert again.exit_code == 1  # nothing left to archive
     assert cli("unarchive", "--tag", "grid-search").exit_code == 0
-    assert len(cli("list").stdout.splitlines()) == 1 + 7
+    assert len(cli("list").stdout.splitlines()) == 7
 
 
 def test_archive_refuses_an_unfiltered_call(ids: dict[str, str]) -> None:
@@ -156,8 +156,8 @@ def test_sql_select_in_every_format(ids: dict[str, str]) -> None:
     )
     table = cli("sql", query)
     assert table.exit_code == 0, table.output
+    assert table.stderr.split() == ["name", "lr"]
     assert [line.split() for line in table.stdout.splitlines()] == [
-        ["name", "lr"],
         ["grid-lr0_1-bs32", "0.1"],
         ["grid-lr0_1-bs16", "0.1"],
     ]

@@ -34,7 +34,7 @@ def ids(db: Database, tmp_path: Path) -> dict[str, str]:
 
 
 def first_column(output: str) -> list[str]:
-    return [line.split()[0] for line in output.splitlines()[1:]]
+    return [line.split()[0] for line in output.splitlines()]
 
 
 # list
@@ -43,9 +43,8 @@ def first_column(output: str) -> list[str]:
 def test_list_plain_table_newest_first(ids: dict[str, str]) -> None:
     result = cli("list", "--tag", "grid-search", "--status", "completed")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "status", "tags", "started", "duration"]
-    assert [line.split()[1] for line in lines[1:]] == [
+    assert result.stderr.split() == ["id", "name", "status", "tags", "started", "duration"]
+    assert [line.split()[1] for line in result.stdout.splitlines()] == [
         "grid-lr0_1-bs32",
         "grid-lr0_1-bs16",
         "grid-lr0_01-bs32",
@@ -105,7 +104,7 @@ def test_list_where_and_archived(ids: dict[str, str], db: Database) -> None:
 
 def test_list_empty_match_is_not_an_error(ids: dict[str, str]) -> None:
     result = cli("list", "--tag", "nothing")
-    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr.split()[0] == "id"
     assert json.loads(cli("list", "--tag", "nothing", "-f", "json").stdout) == []
 
 
@@ -188,7 +187,7 @@ def test_show_missing_and_ambiguous(ids: dict[str, str], db: Database, tmp_path:
 def test_compare_table_and_formats(ids: dict[str, str]) -> None:
     result = cli("compare", "--tag", "grid-search", "--status", "completed")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0].split() == [
+    assert result.stderr.splitlines()[0].split() == [
         "id",
         "name",
         "status",
@@ -294,8 +293,8 @@ def test_subprocess_errors_and_exit_codes(ids: dict[str, str]) -> None:
     assert bad.returncode == 2 and "position 5" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_subprocess_head_of_list_is_the_header(ids: dict[str, str]) -> None:
-    """The spec's `yanex list ... | head -n 1`: a closed pipe must not produce a traceback."""
+def test_subprocess_head_of_list_is_an_experiment(ids: dict[str, str]) -> None:
+    """The spec's `yanex list ... | head -n 1` prints an experiment: piped, the header goes to stderr."""
     listing = subprocess.run(
         f"{sys.executable} -m yanex list --tag grid-search --status completed | head -n 1",
         shell=True,
@@ -304,8 +303,10 @@ def test_subprocess_head_of_list_is_the_header(ids: dict[str, str]) -> None:
         env=dict(os.environ),
         check=True,
     )
-    assert listing.stdout.split() == ["id", "name", "status", "tags", "started", "duration"]
-    assert "Traceback" not in listing.stderr
+    newest = yanex_cli("get", "id", "--tag", "grid-search", "--status", "completed", "--limit", "1")
+    assert listing.stdout.split()[0] == newest.stdout.strip()
+    assert listing.stdout.split()[2] == "completed"
+    assert listing.stderr.split() == ["id", "name", "status", "tags", "started", "duration"]
 
 
 def _on_terminal(*args: str, env: dict[str, str]) -> str:

@@ -58,11 +58,17 @@ def test_every_example_runs(db: Database, tmp_path: Path, yanex_home: Path) -> N
         command, *shown = block.rstrip("\n").splitlines()
         assert command.startswith("$ "), block
         result = subprocess.run(
-            real(command[2:]), shell=True, env=env, capture_output=True, text=True, timeout=120
+            real(command[2:]),
+            shell=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # as a terminal shows it: piped tables put their header on stderr
+            text=True,
+            timeout=120,
         )
         expect_error = bool(shown) and shown[0].startswith("Error:")
-        assert result.returncode == (2 if expect_error else 0), f"{command}\n{result.stderr}"
-        output = (result.stderr if expect_error else result.stdout).splitlines()
+        assert result.returncode == (2 if expect_error else 0), f"{command}\n{result.stdout}"
+        output = result.stdout.splitlines()
         assert len(output) >= len(shown), f"{command}: expected at least {len(shown)} lines, got {output}"
         for doc_line, line in zip(shown, output, strict=False):
             if not CLOCK.search(doc_line):

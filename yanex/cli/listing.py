@@ -47,8 +47,9 @@ def list_command(
 ) -> None:
     """List experiments, newest first (archived ones only with --archived or --all).
 
-    Piped output is a plain table with a header line; use --format json/csv/markdown for other
-    tools. An empty match prints just the header (or []) and exits 0.
+    Piped output is a plain table whose header line goes to stderr, so `| head -n 1` is the first
+    experiment; use --format json/csv/markdown for other tools. An empty match prints no rows (or
+    []) and exits 0.
 
     Examples:
 

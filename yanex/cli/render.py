@@ -102,7 +102,10 @@ def print_table(
     *,
     styles: dict[tuple[int, int], str] | None = None,
 ) -> None:
-    """Aligned columns; ``styles`` maps (row, column) to a rich style, shown on a terminal only."""
+    """Aligned columns; ``styles`` maps (row, column) to a rich style, shown on a terminal only.
+
+    Piped, the header line is written to stderr and the rows to stdout.
+    """
     if pretty():
         from rich import box
         from rich.console import Console
@@ -117,8 +120,15 @@ def print_table(
         Console().print(table)
         return
     widths = [max([len(name), *(len(row[c]) for row in rows)]) for c, name in enumerate(columns)]
-    for line in [list(columns), *rows]:
-        typer.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+
+    def aligned(line: Sequence[str]) -> str:
+        return "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+
+    # The header goes to stderr: a person still sees it, while a pipe gets only rows, so that
+    # `yanex list ... | head -n 1` is an experiment and `| wc -l` counts experiments.
+    typer.echo(aligned(columns), err=True)
+    for row in rows:
+        typer.echo(aligned(row))
 
 
 def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
