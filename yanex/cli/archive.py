@@ -5,41 +5,13 @@ The two commands are one pair of mirror images, so they share this module.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from yanex.cli.filters import (
-    BatchOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    NameOpt,
-    ScriptOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-)
-
-RefsArg = Annotated[list[str] | None, typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names.")]
+from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
 
 
-def _set_archived(
-    archived: bool,
-    references: list[str] | None,
-    status: list[str] | None,
-    tag: list[str] | None,
-    name: str | None,
-    script: str | None,
-    batch: str | None,
-    started_after: str | None,
-    started_before: str | None,
-    ended_after: str | None,
-    ended_before: str | None,
-    where: str | None,
-) -> None:
-    from yanex.cli.filters import build_filter, has_conditions
+def _set_archived(archived: bool, references: list[str] | None, filters: FilterOptions) -> None:
+    from yanex.cli.filters import has_conditions
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import set_archived
@@ -47,19 +19,7 @@ def _set_archived(
 
     verb = "archive" if archived else "unarchive"
     db = Database()
-    flt = build_filter(
-        ids=resolve_references(db, references) if references else None,
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-    )
+    flt = filters.build(resolve_references(db, references) if references else None)
     if not has_conditions(flt):
         raise UsageError(f"say which experiments to {verb}", hint="pass ids or filters such as --tag")
     # Only the rows that would change: unarchived ones to archive, archived ones to unarchive.
@@ -70,19 +30,8 @@ def _set_archived(
     typer.echo(f"{verb.capitalize()}d {changed} experiment{'s' if changed != 1 else ''}.", err=True)
 
 
-def archive_command(
-    references: RefsArg = None,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-) -> None:
+@filter_options()
+def archive_command(references: ReferencesArg = None, *, filters: FilterOptions) -> None:
     """Archive experiments: list, compare and get skip them unless --archived or --all.
 
     Examples:
@@ -91,35 +40,11 @@ def archive_command(
 
       yanex archive --tag debug --ended-before "1 week ago"
     """
-    _set_archived(
-        True,
-        references,
-        status,
-        tag,
-        name,
-        script,
-        batch,
-        started_after,
-        started_before,
-        ended_after,
-        ended_before,
-        where,
-    )
+    _set_archived(True, references, filters)
 
 
-def unarchive_command(
-    references: RefsArg = None,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-) -> None:
+@filter_options()
+def unarchive_command(references: ReferencesArg = None, *, filters: FilterOptions) -> None:
     """Bring archived experiments back into list, compare and get.
 
     Examples:
@@ -128,17 +53,4 @@ def unarchive_command(
 
       yanex unarchive --tag grid-search
     """
-    _set_archived(
-        False,
-        references,
-        status,
-        tag,
-        name,
-        script,
-        batch,
-        started_after,
-        started_before,
-        ended_after,
-        ended_before,
-        where,
-    )
+    _set_archived(False, references, filters)

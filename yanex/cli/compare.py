@@ -7,23 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from yanex.cli.filters import (
-    AllOpt,
-    ArchivedOpt,
-    BatchOpt,
-    DescOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    LimitOpt,
-    NameOpt,
-    ScriptOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-    build_filter,
-)
+from yanex.cli.filters import DescOpt, FilterOptions, LimitOpt, filter_options
 from yanex.cli.render import FormatOpt, OutputFormat
 
 # Metrics whose best value is the smallest; every other metric is best at its largest.
@@ -39,6 +23,7 @@ def best_rows(values: list[Any], key: str) -> set[int]:
     return {i for i, v in numbers.items() if v == best}
 
 
+@filter_options(archive_flags=True)
 def compare_command(
     references: Annotated[
         list[str] | None,
@@ -56,19 +41,9 @@ def compare_command(
     ] = None,
     desc: DescOpt = False,
     limit: LimitOpt = None,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-    archived: ArchivedOpt = False,
-    all_: AllOpt = False,
     fmt: FormatOpt = OutputFormat.TABLE,
+    *,
+    filters: FilterOptions,
 ) -> None:
     """Compare experiments: one row each, the params that differ and the last value of every metric.
 
@@ -95,24 +70,7 @@ def compare_command(
     ids = resolve_references(db, references) if references else None
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
         sort = f"metrics.{sort}"
-    flt = build_filter(
-        ids=ids,
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        all_=all_ or (bool(ids) and not archived),
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
+    flt = filters.build(ids, sort=sort, desc=desc, limit=limit)
     comparison = compare(db, flt, params=param or (), metrics=metric or ())
     if not comparison.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")

@@ -6,41 +6,17 @@ from typing import Annotated
 
 import typer
 
-from yanex.cli.filters import (
-    AllOpt,
-    ArchivedOpt,
-    BatchOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    NameOpt,
-    ScriptOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-)
+from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
 
 SHOWN = 10
 
 
+@filter_options(archive_flags=True)
 def delete_command(
-    references: Annotated[
-        list[str] | None, typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names.")
-    ] = None,
+    references: ReferencesArg = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-    archived: ArchivedOpt = False,
-    all_: AllOpt = False,
+    *,
+    filters: FilterOptions,
 ) -> None:
     """Delete experiments for good: their rows, metrics and folder (asks first unless --yes).
 
@@ -55,7 +31,7 @@ def delete_command(
 
       yanex delete --archived --ended-before "1 week ago"
     """
-    from yanex.cli.filters import build_filter, has_conditions
+    from yanex.cli.filters import has_conditions
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import delete_with_files
@@ -63,21 +39,7 @@ def delete_command(
 
     db = Database()
     ids = resolve_references(db, references) if references else None
-    flt = build_filter(
-        ids=ids,
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        all_=all_ or (ids is not None and not archived),
-    )
+    flt = filters.build(ids)
     if not has_conditions(flt):
         raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
     doomed = find_experiments(db, flt)

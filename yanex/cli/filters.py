@@ -1,29 +1,33 @@
 """The filter options every selecting command shares (list, compare, get, archive, delete, rerun).
 
-Declare them in a command's signature with these ``Annotated`` aliases and pass the values to
-``build_filter``, so each command parses filters the same way into one ``ExperimentFilter``::
+A command takes them by decoration, not by repeating a dozen parameters::
 
-    def my_command(
-        status: StatusOpt = None, tag: TagOpt = None, name: NameOpt = None, script: ScriptOpt = None,
-        batch: BatchOpt = None, started_after: StartedAfterOpt = None,
-        started_before: StartedBeforeOpt = None, ended_after: EndedAfterOpt = None,
-        ended_before: EndedBeforeOpt = None, where: WhereOpt = None,
-        archived: ArchivedOpt = False, all_: AllOpt = False,
-    ) -> None:
-        flt = build_filter(status=status, tag=tag, ...)
+    @filter_options(archive_flags=True, ordering=True)
+    def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions) -> None:
+        flt = filters.build()
 
-Only Typer is imported here: the store loads when ``build_filter`` runs.
+``filter_options`` appends the options to the command's signature (where Typer reads them) and
+hands their values to the command as one ``FilterOptions``, whose ``build`` makes the single
+``ExperimentFilter`` every command and the Python API query through. Only Typer is imported here:
+the store loads when ``build`` runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from yanex.store.query import ExperimentFilter
+
+ReferencesArg = Annotated[
+    list[str] | None, typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names.")
+]
 
 _FILTERS = "Filters"
 _TIME = "ISO date/datetime or a phrase: 'today', 'yesterday', '2 hours ago', '1 week ago'."
@@ -96,51 +100,114 @@ DescOpt = Annotated[bool, typer.Option("--desc", help="Sort descending (largest 
 LimitOpt = Annotated[int | None, typer.Option("--limit", "-l", help="At most this many experiments.")]
 
 
-def build_filter(
-    *,
-    status: Sequence[str] | None = None,
-    tag: Sequence[str] | None = None,
-    name: str | None = None,
-    script: str | None = None,
-    batch: str | None = None,
-    started_after: str | None = None,
-    started_before: str | None = None,
-    ended_after: str | None = None,
-    ended_before: str | None = None,
-    where: str | None = None,
-    archived: bool = False,
-    all_: bool = False,
-    sort: str | None = None,
-    desc: bool = False,
-    limit: int | None = None,
-    ids: Sequence[str] | None = None,
-) -> ExperimentFilter:
-    """One ``ExperimentFilter`` from the shared options; raises ``UsageError`` for bad values.
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values of the shared filter options as one command invocation received them."""
 
-    ``ids`` are exact ids (resolve user references with ``yanex.store.query.resolve_references``).
+    status: Sequence[str] | None = None
+    tag: Sequence[str] | None = None
+    name: str | None = None
+    script: str | None = None
+    batch: str | None = None
+    started_after: str | None = None
+    started_before: str | None = None
+    ended_after: str | None = None
+    ended_before: str | None = None
+    where: str | None = None
+    archived: bool = False
+    all_: bool = False
+    sort: str | None = None
+    desc: bool = False
+    limit: int | None = None
+
+    def build(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        sort: str | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> ExperimentFilter:
+        """One ``ExperimentFilter``; raises ``UsageError`` for bad values.
+
+        ``ids`` are exact ids (resolve user references with ``resolve_references``); experiments
+        named by id are found even when archived. ``sort``, ``desc`` and ``limit`` serve commands
+        that declare their own ordering options.
+        """
+        from yanex.errors import UsageError
+        from yanex.store.query import ExperimentFilter
+
+        if self.archived and self.all_:
+            raise UsageError("--archived and --all contradict each other", hint="pass one of them")
+        include_all = self.all_ or (ids is not None and not self.archived)
+        return ExperimentFilter(
+            ids=tuple(ids) if ids is not None else None,
+            statuses=tuple(self.status or ()),
+            tags=tuple(self.tag or ()),
+            name=self.name,
+            script=self.script,
+            batch=self.batch,
+            started_after=self.started_after,
+            started_before=self.started_before,
+            ended_after=self.ended_after,
+            ended_before=self.ended_before,
+            where=self.where,
+            archived="only" if self.archived else "include" if include_all else "hide",
+            sort=self.sort or sort,
+            desc=self.desc or desc,
+            limit=self.limit if self.limit is not None else limit,
+        )
+
+
+_SELECTION: dict[str, tuple[Any, Any]] = {
+    "status": (StatusOpt, None),
+    "tag": (TagOpt, None),
+    "name": (NameOpt, None),
+    "script": (ScriptOpt, None),
+    "batch": (BatchOpt, None),
+    "started_after": (StartedAfterOpt, None),
+    "started_before": (StartedBeforeOpt, None),
+    "ended_after": (EndedAfterOpt, None),
+    "ended_before": (EndedBeforeOpt, None),
+    "where": (WhereOpt, None),
+}
+_ARCHIVE_FLAGS: dict[str, tuple[Any, Any]] = {"archived": (ArchivedOpt, False), "all_": (AllOpt, False)}
+_ORDERING: dict[str, tuple[Any, Any]] = {
+    "sort": (SortOpt, None),
+    "desc": (DescOpt, False),
+    "limit": (LimitOpt, None),
+}
+
+Command = Callable[..., None]
+
+
+def filter_options(*, archive_flags: bool = False, ordering: bool = False) -> Callable[[Command], Command]:
+    """Give a command the shared filter options; it receives them as ``filters: FilterOptions``.
+
+    ``archive_flags`` adds --archived/--all (commands without them see unarchived experiments,
+    plus any named by id); ``ordering`` adds --sort/--desc/--limit.
     """
-    from yanex.errors import UsageError
-    from yanex.store.query import ExperimentFilter
+    options = {**_SELECTION, **(_ARCHIVE_FLAGS if archive_flags else {}), **(_ORDERING if ordering else {})}
 
-    if archived and all_:
-        raise UsageError("--archived and --all contradict each other", hint="pass one of them")
-    return ExperimentFilter(
-        ids=tuple(ids) if ids is not None else None,
-        statuses=tuple(status or ()),
-        tags=tuple(tag or ()),
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived="only" if archived else "include" if all_ else "hide",
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True)
+
+        @functools.wraps(command)
+        def with_filters(**kwargs: Any) -> None:
+            filters = FilterOptions(**{name: kwargs.pop(name) for name in options})
+            command(filters=filters, **kwargs)
+
+        parameters = [p for p in own.parameters.values() if p.name != "filters"]
+        parameters += [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+            for name, (annotation, default) in options.items()
+        ]
+        signature = own.replace(parameters=parameters)
+        with_filters.__signature__ = signature  # type: ignore[attr-defined]
+        with_filters.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_filters
+
+    return decorate
 
 
 def has_conditions(flt: ExperimentFilter) -> bool:

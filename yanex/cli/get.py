@@ -7,24 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yanex.cli.filters import (
-    AllOpt,
-    ArchivedOpt,
-    BatchOpt,
-    DescOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    LimitOpt,
-    NameOpt,
-    ScriptOpt,
-    SortOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-    build_filter,
-)
+from yanex.cli.filters import FilterOptions, filter_options
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentView
@@ -100,6 +83,7 @@ def _value(field: str, experiment: ExperimentView, metrics: dict[str, MetricSumm
     return FIELDS[field](experiment)
 
 
+@filter_options(archive_flags=True, ordering=True)
 def get_command(
     field: Annotated[
         str, typer.Argument(help="id, name, status, params.NAME, metrics.NAME, tags, ... (see below)")
@@ -107,21 +91,8 @@ def get_command(
     reference: Annotated[
         str | None, typer.Argument(metavar="[ID]", help="Full id, unique id prefix or exact name.")
     ] = None,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-    archived: ArchivedOpt = False,
-    all_: AllOpt = False,
-    sort: SortOpt = None,
-    desc: DescOpt = False,
-    limit: LimitOpt = None,
+    *,
+    filters: FilterOptions,
 ) -> None:
     """Print one field of one experiment, or of every matching experiment one per line.
 
@@ -156,24 +127,7 @@ def get_command(
         )
     db = Database()
     ids = [resolve_reference(db, reference)] if reference is not None else None
-    flt = build_filter(
-        ids=ids,
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        all_=all_ or (ids is not None and not archived),
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
+    flt = filters.build(ids)
     experiments = find_experiments(db, flt)
     if not experiments:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")

@@ -4,47 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from yanex.cli.filters import (
-    AllOpt,
-    ArchivedOpt,
-    BatchOpt,
-    DescOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    LimitOpt,
-    NameOpt,
-    ScriptOpt,
-    SortOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-    build_filter,
-)
+from yanex.cli.filters import FilterOptions, filter_options
 from yanex.cli.render import FormatOpt, OutputFormat
 
 COLUMNS = ["id", "name", "status", "tags", "started", "duration"]
 
 
-def list_command(
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
-    archived: ArchivedOpt = False,
-    all_: AllOpt = False,
-    limit: LimitOpt = None,
-    sort: SortOpt = None,
-    desc: DescOpt = False,
-    fmt: FormatOpt = OutputFormat.TABLE,
-) -> None:
+@filter_options(archive_flags=True, ordering=True)
+def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions) -> None:
     """List experiments, newest first (archived ones only with --archived or --all).
 
     Piped output is a plain table whose header line goes to stderr, so `| head -n 1` is the first
@@ -67,24 +34,7 @@ def list_command(
     from yanex.db.engine import Database
     from yanex.store.query import find_experiments
 
-    flt = build_filter(
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        all_=all_,
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
-    experiments = find_experiments(Database(), flt)
+    experiments = find_experiments(Database(), filters.build())
     rows = [
         [
             e.id,

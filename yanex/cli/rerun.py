@@ -10,20 +10,8 @@ from typing import Annotated
 
 import typer
 
-from yanex.cli.filters import (
-    BatchOpt,
-    EndedAfterOpt,
-    EndedBeforeOpt,
-    NameOpt,
-    ScriptOpt,
-    StartedAfterOpt,
-    StartedBeforeOpt,
-    StatusOpt,
-    TagOpt,
-    WhereOpt,
-)
+from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
 
-RefsArg = Annotated[list[str] | None, typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names.")]
 ParallelOpt = Annotated[
     int | None,
     typer.Option(
@@ -37,20 +25,13 @@ VerboseOpt = Annotated[
 ]
 
 
+@filter_options()
 def rerun_command(
-    references: RefsArg = None,
-    status: StatusOpt = None,
-    tag: TagOpt = None,
-    name: NameOpt = None,
-    script: ScriptOpt = None,
-    batch: BatchOpt = None,
-    started_after: StartedAfterOpt = None,
-    started_before: StartedBeforeOpt = None,
-    ended_after: EndedAfterOpt = None,
-    ended_before: EndedBeforeOpt = None,
-    where: WhereOpt = None,
+    references: ReferencesArg = None,
     parallel: ParallelOpt = None,
     verbose: VerboseOpt = False,
+    *,
+    filters: FilterOptions,
 ) -> None:
     """Re-run finished experiments with their recorded script, config and arguments.
 
@@ -65,7 +46,7 @@ def rerun_command(
 
       yanex rerun abc12345
     """
-    from yanex.cli.filters import build_filter, has_conditions
+    from yanex.cli.filters import has_conditions
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError, UsageError
     from yanex.runner.batch import rerun
@@ -77,19 +58,7 @@ def rerun_command(
             hint="use 0 for one worker per CPU, or leave it out to run one at a time",
         )
     db = Database()
-    flt = build_filter(
-        ids=resolve_references(db, references) if references else None,
-        status=status,
-        tag=tag,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-    )
+    flt = filters.build(resolve_references(db, references) if references else None)
     if not has_conditions(flt):
         raise UsageError(
             "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
