@@ -9,103 +9,82 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from typing_extensions import Unpack
 
 if TYPE_CHECKING:
     import pandas
 
+    from yanex.db.engine import Database
     from yanex.specs import ExperimentView
     from yanex.store.query import ExperimentFilter
 
 
+class Filters(TypedDict, total=False):
+    """The filters ``find`` and ``compare_frame`` take, named as on the command line."""
+
+    status: str | Sequence[str]
+    tags: str | Sequence[str]
+    name: str | None
+    script: str | None
+    batch: str | None
+    started_after: str | datetime | None
+    started_before: str | datetime | None
+    ended_after: str | datetime | None
+    ended_before: str | datetime | None
+    where: str | None
+    archived: Literal["hide", "only", "include"]
+    sort: str | None
+    desc: bool
+    limit: int | None
+
+
 def _filter(
-    ids: Sequence[str] | None,
-    status: str | Sequence[str],
-    tags: str | Sequence[str],
-    *,
-    database_url: str | None,
-    **options: Any,
-) -> tuple[Any, ExperimentFilter]:
+    ids: Sequence[str] | None, database_url: str | None, filters: Filters
+) -> tuple[Database, ExperimentFilter]:
     from yanex.db.engine import Database
     from yanex.store.query import ExperimentFilter, resolve_references
 
     db = Database(database_url)
-    resolved = resolve_references(db, list(ids)) if ids is not None else None
-    statuses = [status] if isinstance(status, str) else list(status)
-    tag_list = [tags] if isinstance(tags, str) else list(tags)
-    return db, ExperimentFilter(ids=resolved, statuses=statuses, tags=tag_list, **options)
+    options: dict[str, Any] = dict(filters)
+    status = options.pop("status", ())
+    tags = options.pop("tags", ())
+    return db, ExperimentFilter(
+        ids=resolve_references(db, list(ids)) if ids is not None else None,
+        statuses=[status] if isinstance(status, str) else list(status),
+        tags=[tags] if isinstance(tags, str) else list(tags),
+        **options,
+    )
 
 
 def find(
-    ids: Sequence[str] | None = None,
-    *,
-    status: str | Sequence[str] = (),
-    tags: str | Sequence[str] = (),
-    name: str | None = None,
-    script: str | None = None,
-    batch: str | None = None,
-    started_after: str | datetime | None = None,
-    started_before: str | datetime | None = None,
-    ended_after: str | datetime | None = None,
-    ended_before: str | datetime | None = None,
-    where: str | None = None,
-    archived: Literal["hide", "only", "include"] = "hide",
-    sort: str | None = None,
-    desc: bool = False,
-    limit: int | None = None,
-    database_url: str | None = None,
+    ids: Sequence[str] | None = None, *, database_url: str | None = None, **filters: Unpack[Filters]
 ) -> list[ExperimentView]:
     """The experiments matching every given filter, newest first unless ``sort`` says otherwise.
 
-    ``ids`` are references as on the command line (full ids, unique prefixes or names); times take
-    datetimes or the phrases the CLI reads ("2 hours ago"); ``where`` is the ``--where`` grammar.
-    Raises ``yanex.YanexError`` subclasses for bad filters or references.
+    ``ids`` are references as on the command line (full ids, unique prefixes or names). Filters:
+    ``status``, ``tags`` (one or several), ``name`` (glob), ``script``, ``batch``,
+    ``started_after``/``started_before``/``ended_after``/``ended_before`` (datetimes or the
+    phrases the CLI reads, "2 hours ago"), ``where`` (the ``--where`` grammar), ``archived``
+    ("hide", "only", "include"), ``sort``, ``desc``, ``limit``. Raises ``yanex.YanexError``
+    subclasses for bad filters or references.
     """
     from yanex.store.query import find_experiments
 
-    db, flt = _filter(
-        ids,
-        status,
-        tags,
-        database_url=database_url,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
+    db, flt = _filter(ids, database_url, filters)
     return find_experiments(db, flt)
 
 
 def compare_frame(
     ids: Sequence[str] | None = None,
     *,
-    status: str | Sequence[str] = (),
-    tags: str | Sequence[str] = (),
-    name: str | None = None,
-    script: str | None = None,
-    batch: str | None = None,
-    started_after: str | datetime | None = None,
-    started_before: str | datetime | None = None,
-    ended_after: str | datetime | None = None,
-    ended_before: str | datetime | None = None,
-    where: str | None = None,
-    archived: Literal["hide", "only", "include"] = "hide",
-    sort: str | None = None,
-    desc: bool = False,
-    limit: int | None = None,
     params: Sequence[str] = (),
     metrics: Sequence[str] = (),
     database_url: str | None = None,
+    **filters: Unpack[Filters],
 ) -> pandas.DataFrame:
-    """``yanex compare`` as a pandas DataFrame indexed by experiment id.
+    """``yanex compare`` as a pandas DataFrame indexed by experiment id, with ``find``'s filters.
 
     Columns: ``name``, ``status``, then ``params.NAME`` for the chosen parameters (by default those
     that differ between the rows) and ``metrics.NAME`` for last metric values (by default all).
@@ -121,24 +100,7 @@ def compare_frame(
         ) from None
     from yanex.store.query import compare
 
-    db, flt = _filter(
-        ids,
-        status,
-        tags,
-        database_url=database_url,
-        name=name,
-        script=script,
-        batch=batch,
-        started_after=started_after,
-        started_before=started_before,
-        ended_after=ended_after,
-        ended_before=ended_before,
-        where=where,
-        archived=archived,
-        sort=sort,
-        desc=desc,
-        limit=limit,
-    )
+    db, flt = _filter(ids, database_url, filters)
     comparison = compare(db, flt, params=params, metrics=metrics)
     columns = ["name", "status", *(f"params.{k}" for k in comparison.params)]
     columns += [f"metrics.{k}" for k in comparison.metrics]
