@@ -202,6 +202,16 @@ def test_spawn_start_method_runs_a_guarded_script(tmp_path, yanex_home):
     assert [(r["name"], r["status"]) for r in results] == [(f"n{i}", "completed") for i in range(3)]
 
 
+def test_forkserver_default_runs_the_batch_on_spawned_workers(tmp_path, yanex_home):
+    """Python 3.14 makes forkserver the default on Linux; a batch must still run (and its workers
+    must still be children of the orchestrator, so they die with it)."""
+    ok = script(tmp_path, "ok.py", "import yanex\nprint(yanex.get_param('x'))\n")
+    specs = [{"script_path": ok, "config": {"x": i}, "name": f"n{i}"} for i in range(2)]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": 2}, "forkserver"), tmp_path)
+    assert returncode == 0, err
+    assert [r["status"] for r in json.loads(out)] == ["completed", "completed"]
+
+
 def test_spawn_without_main_guard_raises_the_bootstrap_error_without_hanging(tmp_path, yanex_home):
     ok = script(tmp_path, "ok.py", "pass\n")
     unguarded = ORCHESTRATOR + "\nmultiprocessing.set_start_method('spawn', force=True)\nmain()\n"

@@ -123,7 +123,9 @@ def test_ingest_keeps_every_point_and_the_latest_value(db: Database, yanex_home:
         ("loss", 3, 0.1, None, 4),
         ("tag", 2, None, '"x"', 3),
     ]
-    assert sql(yanex_home, "SELECT logged_at FROM metrics WHERE step = 3") == [("2026-01-01 00:00:03",)]
+    assert sql(yanex_home, "SELECT logged_at FROM metrics WHERE step = 3") == [
+        ("2026-01-01 00:00:03.000000",)
+    ]  # the format SQLAlchemy writes everywhere
 
 
 def test_identical_patches_are_stored_once(db: Database, yanex_home: Path) -> None:

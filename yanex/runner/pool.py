@@ -278,6 +278,10 @@ class LocalPool:
 
     def __init__(self, workers: int, db: Database, *, context: BaseContext | None = None) -> None:
         self._ctx = context or multiprocessing.get_context()
+        if context is None and self._ctx.get_start_method() == "forkserver":
+            # Python 3.14's default on Linux. A forkserver's workers are children of the server,
+            # not of this process, so they could not die with the orchestrator: spawn them instead.
+            self._ctx = multiprocessing.get_context("spawn")
         if self._ctx.get_start_method() not in ("fork", "spawn"):
             raise ValueError(
                 f"yanex batches run with the 'fork' or 'spawn' start method, not "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,6 @@ from yanex.db.models import (
     BatchRow,
     ExperimentRow,
     GitPatchRow,
-    LatestMetricRow,
     MetricRow,
     ParamRow,
     TagRow,
@@ -298,39 +298,32 @@ def ingest_metrics(
 
 
 def _insert_points(session: Session, experiment_id: str, records: Sequence[MetricRecord]) -> None:
-    points = []
-    latest: dict[str, tuple[MetricRecord, int]] = {}
+    points: list[tuple[object, ...]] = []
+    last_point: dict[str, tuple[object, ...]] = {}
+    counts: Counter[str] = Counter()
     for record in records:
+        logged_at = record.logged_at.isoformat(sep=" ", timespec="microseconds")
         for key, raw in record.values.items():
-            value, value_json = metric_value(raw)
-            points.append((experiment_id, key, record.step, value, value_json, record.logged_at))
-            count = latest[key][1] + 1 if key in latest else 1
-            latest[key] = (record, count)
+            point = (experiment_id, key, record.step, *metric_value(raw), logged_at)
+            points.append(point)
+            last_point[key] = point
+            counts[key] += 1
     if not points:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
-    session.connection().exec_driver_sql(
+    connection = session.connection()
+    connection.exec_driver_sql(
         "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [(*p[:5], p[5].isoformat(sep=" ")) for p in points],
+        points,
     )
-    session.connection().exec_driver_sql(
+    connection.exec_driver_sql(
         "INSERT INTO latest_metrics "
         "(experiment_id, key, step, value, value_json, logged_at, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
         "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
         "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
-        [
-            (
-                experiment_id,
-                key,
-                record.step,
-                *metric_value(record.values[key]),
-                record.logged_at.isoformat(sep=" "),
-                count,
-            )
-            for key, (record, count) in latest.items()
-        ],
+        [(*point, counts[key]) for key, point in last_point.items()],
     )
 
 
@@ -375,7 +368,6 @@ def delete_experiments(db: Database, experiment_ids: Sequence[str]) -> None:
 
 __all__ = [
     "CompletedRun",
-    "LatestMetricRow",
     "MetricRecord",
     "Owner",
     "cancel_active",
