@@ -92,8 +92,7 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                     value = last * (step + 1) / STEPS
                     points.append((experiment_id, key, step, value, None, ended.isoformat(sep=" ")))
                 latest.append((experiment_id, key, STEPS - 1, last, None, ended.isoformat(sep=" "), STEPS))
-        with db.write() as session:
-            conn = session.connection()
+        with db.write() as conn:
             conn.exec_driver_sql(
                 "UPDATE experiments SET status = ?, created_at = ?, started_at = ?, ended_at = ?, "
                 "duration = ?, owner_host = NULL, owner_pid = NULL WHERE id = ?",

@@ -113,5 +113,5 @@ def set_times(db: Database, experiment_id: str, **values: Any) -> None:
 
     from yanex.db.models import ExperimentRow
 
-    with db.write() as session:
-        session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**values))
+    with db.write() as conn:
+        conn.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**values))

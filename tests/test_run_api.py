@@ -29,7 +29,7 @@ def run_tracked(
     request = LaunchRequest(experiment_id, script.resolve(), (), spec.config)
     process = ExperimentProcess(db, request, this_process())
     process.start()
-    outcome = process.wait(timeout=120)
+    outcome = process.wait()
     stdout = (config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text()
     return outcome, stdout
 

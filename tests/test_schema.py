@@ -250,8 +250,8 @@ def test_an_open_reader_does_not_block_a_writer(db: Database) -> None:
 
 def test_foreign_keys_cascade(db: Database) -> None:
     experiment_id = new_experiment(db)
-    with db.write() as session:
-        session.execute(text("DELETE FROM experiments WHERE id = :id"), {"id": experiment_id})
+    with db.write() as conn:
+        conn.execute(text("DELETE FROM experiments WHERE id = :id"), {"id": experiment_id})
     with db.read() as session:
         assert session.execute(text("SELECT count(*) FROM tags")).scalar() == 0
         assert session.execute(text("SELECT count(*) FROM params")).scalar() == 0

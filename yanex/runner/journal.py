@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,39 +42,25 @@ class JournalReader:
 
 
 class JournalPump:
-    """A thread that moves journal lines into the database and keeps the row's heartbeat."""
+    """Moves journal lines into the database for the supervisor, which calls it every
+    ``FLUSH_INTERVAL`` while the script runs and once more when it has ended."""
 
     def __init__(self, db: Database, experiment_id: str) -> None:
         self.db = db
         self.experiment_id = experiment_id
         self.reader = JournalReader(config.experiment_dir(experiment_id) / config.METRICS_FILE)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"yanex-journal-{experiment_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _loop(self) -> None:
-        since_beat = 0.0
-        while not self._stop.wait(FLUSH_INTERVAL):
-            since_beat += FLUSH_INTERVAL
-            beat = since_beat >= HEARTBEAT_INTERVAL
-            self.drain(beat=beat)
-            if beat:
-                since_beat = 0.0
 
     def drain(self, *, beat: bool = False) -> None:
+        """Ingest everything new; with ``beat``, also refresh the row's heartbeat."""
         records = self.reader.read_new()
         ingest_metrics(self.db, self.experiment_id, records, beat=beat)
         while records:  # a burst larger than one read
             records = self.reader.read_new()
             ingest_metrics(self.db, self.experiment_id, records)
 
-    def stop(self) -> list[MetricRecord]:
-        """Stop the thread; return what the script wrote last, for the caller to store with the
-        outcome (all but the last read of a large burst is ingested here)."""
-        self._stop.set()
-        self._thread.join()
+    def last_records(self) -> list[MetricRecord]:
+        """What the script wrote last, for the caller to store with the outcome in one
+        transaction (all but the last read of a large burst is ingested here)."""
         records = self.reader.read_new()
         while more := self.reader.read_new():
             ingest_metrics(self.db, self.experiment_id, records)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
-import threading
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,11 +24,12 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.runner.journal import JournalPump
+from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
 from yanex.specs import Status
 from yanex.store.experiments import Owner, finish, mark_running
 
 _STDERR_TAIL_BYTES = 64 * 1024
+_PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
 _TRACEBACK_HEAD = "Traceback (most recent call last):"
 
 
@@ -77,34 +79,31 @@ def shell_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-class _OutputCopier(threading.Thread):
-    """Copies one of the child's pipes to its log file and, per mode, to our own stream."""
+class _OutputSink:
+    """Where one of the child's pipes goes: its log file and, per mode, our own stream."""
 
-    def __init__(
-        self, pipe: IO[bytes], log_path: Path, mode: OutputMode, target: IO[str], prefix: bytes
-    ) -> None:
-        super().__init__(daemon=True, name=f"yanex-output-{log_path.name}")
-        self.pipe, self.log_path, self.mode, self.target, self.prefix = pipe, log_path, mode, target, prefix
+    def __init__(self, log_path: Path, mode: OutputMode, target: IO[str], prefix: bytes) -> None:
+        self.log = log_path.open("ab")
+        self.mode, self.target, self.prefix = mode, target, prefix
         self.tail = bytearray()
+        self._partial_line = b""
 
-    def run(self) -> None:
-        pending = b""
-        with self.log_path.open("ab") as log:
-            while chunk := os.read(self.pipe.fileno(), 65536):
-                log.write(chunk)
-                log.flush()
-                self.tail += chunk
-                del self.tail[:-_STDERR_TAIL_BYTES]
-                if self.mode is OutputMode.ECHO:
-                    self._echo(chunk)
-                elif self.mode is OutputMode.PREFIX:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    if lines:
-                        self._echo(b"".join(self.prefix + line + b"\n" for line in lines))
-            if pending and self.mode is OutputMode.PREFIX:
-                self._echo(self.prefix + pending + b"\n")
-        self.pipe.close()
+    def write(self, chunk: bytes) -> None:
+        self.log.write(chunk)
+        self.log.flush()
+        self.tail += chunk
+        del self.tail[:-_STDERR_TAIL_BYTES]
+        if self.mode is OutputMode.ECHO:
+            self._echo(chunk)
+        elif self.mode is OutputMode.PREFIX:
+            *lines, self._partial_line = (self._partial_line + chunk).split(b"\n")
+            if lines:
+                self._echo(b"".join(self.prefix + line + b"\n" for line in lines))
+
+    def close(self) -> None:
+        if self._partial_line and self.mode is OutputMode.PREFIX:
+            self._echo(self.prefix + self._partial_line + b"\n")
+        self.log.close()
 
     def _echo(self, data: bytes) -> None:
         # Our own stdout may go away (`yanex run train.py | head`): keep draining the pipe into the
@@ -150,8 +149,8 @@ class ExperimentProcess:
         # remaining experiments (fail_fast) says so instead of blaming the user.
         self.cancel_reason = "interrupted by the user"
         self._process: subprocess.Popen[bytes] | None = None
-        self._copiers: list[_OutputCopier] = []
-        self._pump = JournalPump(db, request.experiment_id)
+        self._sinks: dict[int, _OutputSink] = {}  # by the pipe's file descriptor
+        self._journal = JournalPump(db, request.experiment_id)
 
     @property
     def pid(self) -> int | None:
@@ -183,10 +182,7 @@ class ExperimentProcess:
             (self._process.stdout, config.STDOUT_FILE, sys.stdout),
             (self._process.stderr, config.STDERR_FILE, sys.stderr),
         ):
-            copier = _OutputCopier(pipe, self.directory / filename, self.output, target, prefix)
-            copier.start()
-            self._copiers.append(copier)
-        self._pump.start()
+            self._sinks[pipe.fileno()] = _OutputSink(self.directory / filename, self.output, target, prefix)
 
     def send_signal(self, signum: int) -> None:
         """Signal the script (its whole group when it has its own session)."""
@@ -205,17 +201,59 @@ class ExperimentProcess:
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def wait(self, timeout: float | None = None) -> Outcome:
-        """Wait for the script to end, ingest its last metrics, and record the outcome."""
-        assert self._process is not None
-        returncode = self._process.wait(timeout)
-        if self.own_session:  # nothing the script started may outlive it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-        for copier in self._copiers:
-            copier.join()
-        last_records = self._pump.stop()
-        stderr_tail = bytes(self._copiers[1].tail).decode("utf-8", "replace")
+    def wait(self) -> Outcome:
+        """Supervise the script to its end, then ingest its last metrics and record the outcome.
+
+        One loop in the calling thread copies output, moves metrics from the journal into the
+        database every ``FLUSH_INTERVAL`` and keeps the heartbeat: no helper threads, whose start-up
+        alone cost about a millisecond each per experiment.
+        """
+        process = self._process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+        pipes = {pipe.fileno(): pipe for pipe in (process.stdout, process.stderr)}
+        stderr_sink = self._sinks[process.stderr.fileno()]
+        with selectors.DefaultSelector() as selector:
+            for fd, pipe in pipes.items():
+                selector.register(pipe, selectors.EVENT_READ, fd)
+            next_flush = time.monotonic() + FLUSH_INTERVAL
+            next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+            exited_at: float | None = None
+            while True:
+                now = time.monotonic()
+                if exited_at is None and process.poll() is not None:
+                    exited_at = now
+                    if self.own_session:  # nothing the script started may outlive it
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(process.pid, signal.SIGKILL)
+                # Once the script is gone, its output ends at EOF; a grandchild that kept the
+                # pipes open (yanex run keeps the terminal's group) gets a grace period, not forever.
+                if exited_at is not None and (not selector.get_map() or now - exited_at > _PIPE_GRACE):
+                    break
+                wait_for = max(0.0, next_flush - now)
+                if exited_at is not None:
+                    wait_for = min(wait_for, max(0.0, exited_at + _PIPE_GRACE - now))
+                if selector.get_map():
+                    for key, _ in selector.select(wait_for):
+                        chunk = os.read(key.data, 65536)
+                        if chunk:
+                            self._sinks[key.data].write(chunk)
+                        else:
+                            selector.unregister(key.fileobj)
+                else:  # the script closed its output but runs on
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(wait_for)
+                if time.monotonic() >= next_flush:
+                    beat = time.monotonic() >= next_beat
+                    self._journal.drain(beat=beat)
+                    next_flush = time.monotonic() + FLUSH_INTERVAL
+                    if beat:
+                        next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        returncode = process.wait()
+        for fd, sink in self._sinks.items():
+            sink.close()
+            pipes[fd].close()
+        last_records = self._journal.last_records()
+        stderr_tail = bytes(stderr_sink.tail).decode("utf-8", "replace")
         if returncode == 0:
             status, message = Status.COMPLETED, None
         elif self.interrupted:

@@ -463,8 +463,10 @@ class LocalPool:
     def _record_lost(self, worker: _Worker) -> None:
         """The worker died holding a task: stop its script, record the experiment failed."""
         assert worker.task is not None
-        _kill_group(worker.script_pid)
         task, future = worker.task
+        # A worker killed just after starting its script has not reported the pid yet; the row
+        # has it from the moment the script started.
+        _kill_group(worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid)
         how = describe_failure(worker.process.exitcode or 0, "")
         message = f"the yanex worker process running it died ({how}); its script was stopped"
         future.set_result(self._record_failure(task, message))

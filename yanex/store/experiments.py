@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pydantic import JsonValue
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, delete, insert, select, update
 
 from yanex.db.engine import Database
 from yanex.db.models import (
@@ -61,33 +60,33 @@ class MetricRecord(NamedTuple):
     values: dict[str, JsonValue]
 
 
-def _free_ids(session: Session, count: int) -> list[str]:
+def _free_ids(conn: Connection, count: int) -> list[str]:
     """Random 8-hex ids not yet in the table (collisions are rare but real at 10^5 rows)."""
     ids: set[str] = set()
     while len(ids) < count:
         wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
-        taken = set(session.scalars(select(ExperimentRow.id).where(ExperimentRow.id.in_(wanted))))
+        taken = set(conn.scalars(select(ExperimentRow.id).where(ExperimentRow.id.in_(wanted))))
         ids |= wanted - taken
     return list(ids)
 
 
-def _store_patch(session: Session, patch: str | None) -> str | None:
+def _store_patch(conn: Connection, patch: str | None) -> str | None:
     if not patch:
         return None
     sha = hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
-    if session.get(GitPatchRow, sha) is None:
-        session.add(GitPatchRow(sha256=sha, patch=patch, size=len(patch)))
+    if conn.scalar(select(GitPatchRow.sha256).where(GitPatchRow.sha256 == sha)) is None:
+        conn.execute(insert(GitPatchRow).values(sha256=sha, patch=patch, size=len(patch)))
     return sha
 
 
 def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -> str:
-    with db.write() as session:
+    with db.write() as conn:
         while True:
             batch_id = secrets.token_hex(4)
-            if session.get(BatchRow, batch_id) is None:
+            if conn.scalar(select(BatchRow.id).where(BatchRow.id == batch_id)) is None:
                 break
-        session.add(
-            BatchRow(
+        conn.execute(
+            insert(BatchRow).values(
                 id=batch_id,
                 created_at=now_utc(),
                 parallel=parallel,
@@ -101,8 +100,8 @@ def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -
 
 
 def end_batch(db: Database, batch_id: str) -> None:
-    with db.write() as session:
-        session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(ended_at=now_utc()))
+    with db.write() as conn:
+        conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(ended_at=now_utc()))
 
 
 def create_experiments(
@@ -123,9 +122,9 @@ def create_experiments(
     (a re-run goes back to where the original ran).
     """
     now = now_utc()
-    with db.write() as session:
-        ids = _free_ids(session, len(specs))
-        patch_sha = _store_patch(session, git.patch)
+    with db.write() as conn:
+        ids = _free_ids(conn, len(specs))
+        patch_sha = _store_patch(conn, git.patch)
         cwd = str(Path.cwd())
         rows = []
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
@@ -158,21 +157,21 @@ def create_experiments(
                     "heartbeat_at": now,
                 }
             )
-        session.execute(insert(ExperimentRow), rows)
+        conn.execute(insert(ExperimentRow), rows)
         tags = [
             {"experiment_id": eid, "tag": tag}
             for eid, spec in zip(ids, specs, strict=True)
             for tag in dict.fromkeys(spec.tags)
         ]
         if tags:
-            session.execute(insert(TagRow), tags)
+            conn.execute(insert(TagRow), tags)
         params = [
             {"experiment_id": eid, **leaf._asdict()}
             for eid, spec in zip(ids, specs, strict=True)
             for leaf in flatten_config(spec.config)
         ]
         if params:
-            session.execute(insert(ParamRow), params)
+            conn.execute(insert(ParamRow), params)
     return ids
 
 
@@ -205,8 +204,8 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
 
 def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> None:
     now = now_utc()
-    with db.write() as session:
-        session.execute(
+    with db.write() as conn:
+        conn.execute(
             update(ExperimentRow)
             .where(ExperimentRow.id == experiment_id)
             .values(
@@ -232,11 +231,11 @@ def finish(
     """Record a final status, with the last logged ``records`` in the same transaction (one write
     fewer per experiment); returns the duration in seconds (None if it never started)."""
     now = now_utc()
-    with db.write() as session:
-        _insert_points(session, experiment_id, records)
-        started = session.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
+    with db.write() as conn:
+        _insert_points(conn, experiment_id, records)
+        started = conn.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
         duration = (now - started).total_seconds() if started is not None else None
-        session.execute(
+        conn.execute(
             update(ExperimentRow)
             .where(ExperimentRow.id == experiment_id)
             .values(
@@ -255,8 +254,8 @@ def finish(
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
     """Mark whichever of these rows are still queued or running as cancelled."""
     now = now_utc()
-    with db.write() as session:
-        session.execute(
+    with db.write() as conn:
+        conn.execute(
             update(ExperimentRow)
             .where(
                 ExperimentRow.id.in_(experiment_ids),
@@ -274,13 +273,13 @@ def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> N
 
 def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | None = None) -> None:
     now = now_utc()
-    with db.write() as session:
+    with db.write() as conn:
         if experiment_ids:
-            session.execute(
+            conn.execute(
                 update(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)).values(heartbeat_at=now)
             )
         if batch_id is not None:
-            session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(heartbeat_at=now))
+            conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(heartbeat_at=now))
 
 
 def ingest_metrics(
@@ -289,15 +288,15 @@ def ingest_metrics(
     """Append logged points and refresh ``latest_metrics``, in one transaction."""
     if not records and not beat:
         return
-    with db.write() as session:
-        _insert_points(session, experiment_id, records)
+    with db.write() as conn:
+        _insert_points(conn, experiment_id, records)
         if beat:
-            session.execute(
+            conn.execute(
                 update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(heartbeat_at=now_utc())
             )
 
 
-def _insert_points(session: Session, experiment_id: str, records: Sequence[MetricRecord]) -> None:
+def _insert_points(conn: Connection, experiment_id: str, records: Sequence[MetricRecord]) -> None:
     points: list[tuple[object, ...]] = []
     last_point: dict[str, tuple[object, ...]] = {}
     counts: Counter[str] = Counter()
@@ -311,13 +310,12 @@ def _insert_points(session: Session, experiment_id: str, records: Sequence[Metri
     if not points:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
-    connection = session.connection()
-    connection.exec_driver_sql(
+    conn.exec_driver_sql(
         "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         points,
     )
-    connection.exec_driver_sql(
+    conn.exec_driver_sql(
         "INSERT INTO latest_metrics "
         "(experiment_id, key, step, value, value_json, logged_at, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
@@ -362,8 +360,8 @@ def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> lis
 
 def delete_experiments(db: Database, experiment_ids: Sequence[str]) -> None:
     """Remove rows; tags, params and metrics follow through ON DELETE CASCADE."""
-    with db.write() as session:
-        session.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)))
+    with db.write() as conn:
+        conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)))
 
 
 __all__ = [

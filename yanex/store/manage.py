@@ -39,17 +39,17 @@ def update_experiments(
         if not tag.strip():
             raise UsageError("tags must be non-empty", hint="pass --add-tag NAME")
     values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
-    with db.write() as session:
+    with db.write() as conn:
         for chunk in _chunks(ids):
             if values:
-                session.execute(update(ExperimentRow).where(ExperimentRow.id.in_(chunk)).values(**values))
+                conn.execute(update(ExperimentRow).where(ExperimentRow.id.in_(chunk)).values(**values))
             if remove_tags:
-                session.execute(
+                conn.execute(
                     delete(TagRow).where(TagRow.experiment_id.in_(chunk), TagRow.tag.in_(remove_tags))
                 )
             if add_tags:
                 have = set(
-                    session.execute(
+                    conn.execute(
                         select(TagRow.experiment_id, TagRow.tag).where(
                             TagRow.experiment_id.in_(chunk), TagRow.tag.in_(add_tags)
                         )
@@ -62,20 +62,20 @@ def update_experiments(
                     if (i, t) not in have
                 ]
                 if new:
-                    session.execute(insert(TagRow), new)
+                    conn.execute(insert(TagRow), new)
 
 
 def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
     """Archive or unarchive; returns how many experiments changed."""
     changed = 0
-    with db.write() as session:
+    with db.write() as conn:
         for chunk in _chunks(ids):
-            result = session.execute(
+            result = conn.execute(
                 update(ExperimentRow)
                 .where(ExperimentRow.id.in_(chunk), ExperimentRow.archived != archived)
                 .values(archived=archived)
             )
-            changed += result.rowcount  # type: ignore[attr-defined]
+            changed += result.rowcount
     return changed
 
 
@@ -86,10 +86,10 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
     any more are removed too.
     """
     active = [s.value for s in ACTIVE_STATUSES]
-    with db.write() as session:
+    with db.write() as conn:
         busy: list[str] = []
         for chunk in _chunks(ids):
-            busy += session.scalars(
+            busy += conn.scalars(
                 select(ExperimentRow.id).where(ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(active))
             )
         if busy:
@@ -99,8 +99,8 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
                 hint="wait for them to finish (or cancel them), or narrow the selection with --status",
             )
         for chunk in _chunks(ids):
-            session.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
-        session.execute(
+            conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
+        conn.execute(
             delete(GitPatchRow).where(
                 GitPatchRow.sha256.not_in(
                     select(ExperimentRow.git_patch_sha256).where(ExperimentRow.git_patch_sha256.is_not(None))

@@ -61,9 +61,9 @@ def reconcile_orphans(db: Database) -> list[str]:
             dead.append(row.id)
     if not dead:
         return []
-    with db.write() as session:
+    with db.write() as conn:
         # Re-check inside the write lock: the owner may have finished the row meanwhile.
-        session.execute(
+        conn.execute(
             update(ExperimentRow)
             .where(
                 ExperimentRow.id.in_(dead),
