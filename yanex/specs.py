@@ -6,6 +6,7 @@ ORM rows never leave the store; they are converted to these frozen views while t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -69,6 +70,25 @@ class ExperimentSpec(BaseModel):
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
+
+    def __init__(
+        self,
+        script_path: Path | str,
+        config: Mapping[str, Any] | None = None,
+        script_args: Sequence[str] = (),
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        description: str | None = None,
+    ) -> None:
+        """Arguments by keyword, or by position in the order the fields are documented."""
+        super().__init__(
+            script_path=script_path,
+            config=config,
+            script_args=script_args,
+            name=name,
+            tags=tags,
+            description=description,
+        )
 
     @field_validator("script_path", mode="before")
     @classmethod
