@@ -138,6 +138,7 @@ def test_ctrl_c_cancels_everything_and_leaves_no_process(tmp_path, yanex_home, p
     recorded = rows(yanex_home)
     assert {r["status"] for r in recorded} == {"cancelled"}
     assert {r["error_message"] for r in recorded} == {"interrupted by the user"}
+    assert "0 completed, 4 failed or cancelled" in err  # the summary counts what Ctrl-C ended
     started = [r for r in recorded if r["pid"] is not None]
     assert started and all(r["ended_at"] is not None for r in recorded)
     survivors = [
@@ -191,6 +192,24 @@ def test_killed_worker_fails_its_experiment_and_the_batch_carries_on(tmp_path, y
     )
     assert {r["status"] for r in results.values()} == {"completed"}
     assert {r["status"] for r in rows(yanex_home)} == {"completed", "failed"}
+
+
+def test_retry_after_the_only_worker_died_runs_on_a_replacement(tmp_path, yanex_home):
+    """The lost experiment's retry is submitted after its worker died: a new worker must take it."""
+    go = tmp_path / "go"
+    waiter = script(tmp_path, "waiter.py", WAIT_FOR_GO.format(go=str(go)))
+    process = start(tmp_path, [{"script_path": waiter, "name": "w"}], {"parallel": 1, "retries": 1})
+    wait_until(running(yanex_home, 1), what="the experiment to run")
+    [victim] = rows(yanex_home)
+    os.kill(victim["owner_pid"], signal.SIGKILL)
+    wait_until(lambda: len(rows(yanex_home)) == 2, what="the retry to be queued")
+    go.touch()
+    returncode, out, err = finish(process, tmp_path)
+    assert returncode == 0, err
+    [result] = json.loads(out)
+    assert result["status"] == "completed"
+    first, retry = rows(yanex_home)
+    assert (first["status"], retry["status"], retry["retry_of"]) == ("failed", "completed", first["id"])
 
 
 def test_spawn_start_method_runs_a_guarded_script(tmp_path, yanex_home):

@@ -108,7 +108,7 @@ errors = []
 def expect_type_error(*args, **kwargs):
     try:
         yanex.log_metrics(*args, **kwargs)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         errors.append(str(error))
     else:
         errors.append("no error")
@@ -120,6 +120,7 @@ yanex.log_metrics({"loss": FakeScalar(0.125), "hist": FakeArray([1, 2])})  # ste
 expect_type_error(["loss", 1.0])
 expect_type_error({"loss": 1.0}, step="3")
 expect_type_error({"loss": 1.0}, step=True)
+expect_type_error({"loss": 1.0}, step=2**63)
 expect_type_error({"loss": object()})
 yanex.log_metrics({"phase": "eval", "flag": True, "cm": [[1, 0], [0, 1]], "nan": math.nan})  # 12
 yanex.log_metrics({"empty": None})                                # step 13
@@ -130,6 +131,7 @@ LOG_SCRIPT_REPORT = [
     "log_metrics expects a dict of name to value, got list",
     "log_metrics step must be an int, got str",
     "log_metrics step must be an int, got bool",
+    "log_metrics step 9223372036854775808 is out of range; steps are 64-bit integers",
     "log_metrics got a value of type object, which is not a number, string, list or dict; convert it first",
 ]
 

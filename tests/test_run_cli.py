@@ -404,3 +404,26 @@ def test_yanex_run_nests_inside_an_experiment(db: Database, write_script) -> Non
     assert f"inner id {views['inner'].id}" in result.stdout
     assert [(p.key, p.value) for p in get_metrics(db, views["outer"].id)] == [("outer", 1.0)]
     assert [(p.key, p.value) for p in get_metrics(db, views["inner"].id)] == [("inner", 2.0)]
+
+
+def test_duration_ends_when_the_script_exits(db: Database, write_script, tmp_path: Path) -> None:
+    """A background child that keeps the script's output open delays recording, not the duration."""
+    pidfile = tmp_path / "lingering.pid"
+    script = write_script(
+        "bg.py",
+        f"""
+        import pathlib, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        pathlib.Path({str(pidfile)!r}).write_text(str(child.pid))
+        """,
+    )
+    try:
+        result = yanex_cli("run", str(script))
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert result.returncode == 0, result.stderr
+    view = only_experiment(db)
+    assert view.status is Status.COMPLETED
+    # yanex waits up to 2 s for output still held open by the child; that is not the script's time.
+    assert view.duration is not None and view.duration < 2.0

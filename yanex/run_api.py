@@ -131,8 +131,11 @@ def log_metrics(data: dict[str, Any], step: int | None = None) -> None:
     """
     if not isinstance(data, dict):
         raise TypeError(f"log_metrics expects a dict of name to value, got {type(data).__name__}")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        raise TypeError(f"log_metrics step must be an int, got {type(step).__name__}")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"log_metrics step must be an int, got {type(step).__name__}")
+        if not -(2**63) <= step < 2**63:
+            raise ValueError(f"log_metrics step {step} is out of range; steps are 64-bit integers")
     _run.log(data, step)
 
 

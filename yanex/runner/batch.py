@@ -24,7 +24,15 @@ from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
 from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
-from yanex.runner.pool import BOOTSTRAP_ERROR, Executor, InlineExecutor, LocalPool, StopReason, Task
+from yanex.runner.pool import (
+    BOOTSTRAP_ERROR,
+    Executor,
+    InlineExecutor,
+    LocalPool,
+    StopReason,
+    Task,
+    record_failure,
+)
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.specs import ExperimentResult, ExperimentSpec, Status
 from yanex.store.experiments import (
@@ -33,7 +41,6 @@ from yanex.store.experiments import (
     create_experiments,
     end_batch,
     find_completed,
-    finish,
     get_experiment,
     heartbeat,
 )
@@ -286,6 +293,10 @@ class _Batch:
             with contextlib.suppress(KeyboardInterrupt):
                 wait(self.pending, timeout=INTERRUPT_GRACE)
             executor.shutdown(kill=True)
+            for future, (index, row) in self.pending.items():  # so the summary counts them
+                if not future.done():
+                    future.cancel()
+                self.progress.finished(self._result(future, index, row))
             raise
         else:
             executor.shutdown()
@@ -323,14 +334,8 @@ class _Batch:
                 experiment_id=experiment_id, status="cancelled", error_message=reason.value, name=name
             )
         except Exception as error:  # the executor itself failed to run it
-            message = f"yanex could not run it: {type(error).__name__}: {error}"
-            duration = finish(self.db, experiment_id, Status.FAILED, error_message=message)
-            return ExperimentResult(
-                experiment_id=experiment_id,
-                status="failed",
-                error_message=message,
-                duration=duration,
-                name=name,
+            outcome = record_failure(
+                self.db, experiment_id, f"yanex could not run it: {type(error).__name__}: {error}"
             )
         return ExperimentResult(
             experiment_id=outcome.experiment_id,

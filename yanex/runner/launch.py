@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -26,10 +27,22 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
 from yanex.specs import Status
+from yanex.store.convert import now_utc
 from yanex.store.experiments import Owner, finish, mark_running
 
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
+_EXITED = -1  # selector key data of the script's pidfd
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 _TRACEBACK_HEAD = "Traceback (most recent call last):"
 
 
@@ -201,58 +214,83 @@ class ExperimentProcess:
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def wait(self) -> Outcome:
-        """Supervise the script to its end, then ingest its last metrics and record the outcome.
+    def _supervise(self, process: subprocess.Popen[bytes]) -> datetime:
+        """Copy output, move metrics into the database every ``FLUSH_INTERVAL`` and keep the
+        heartbeat until the script has exited and its output is done; returns the exit time.
 
-        One loop in the calling thread copies output, moves metrics from the journal into the
-        database every ``FLUSH_INTERVAL`` and keeps the heartbeat: no helper threads, whose start-up
-        alone cost about a millisecond each per experiment.
+        One loop in the calling thread, not helper threads (whose start-up alone cost about a
+        millisecond each per experiment). The script's exit wakes the loop at once through a
+        pidfd where the platform has one, even while a grandchild keeps the pipes open.
         """
-        process = self._process
-        assert process is not None and process.stdout is not None and process.stderr is not None
-        pipes = {pipe.fileno(): pipe for pipe in (process.stdout, process.stderr)}
-        stderr_sink = self._sinks[process.stderr.fileno()]
+        assert process.stdout is not None and process.stderr is not None
+        open_pipes = {process.stdout.fileno(), process.stderr.fileno()}
         with selectors.DefaultSelector() as selector:
-            for fd, pipe in pipes.items():
-                selector.register(pipe, selectors.EVENT_READ, fd)
+            for pipe in (process.stdout, process.stderr):
+                selector.register(pipe, selectors.EVENT_READ, pipe.fileno())
+            exit_fd = _pidfd(process.pid)
+            if exit_fd is not None:
+                selector.register(exit_fd, selectors.EVENT_READ, _EXITED)
             next_flush = time.monotonic() + FLUSH_INTERVAL
             next_beat = time.monotonic() + HEARTBEAT_INTERVAL
             exited_at: float | None = None
-            while True:
-                now = time.monotonic()
-                if exited_at is None and process.poll() is not None:
-                    exited_at = now
-                    if self.own_session:  # nothing the script started may outlive it
-                        with contextlib.suppress(ProcessLookupError):
-                            os.killpg(process.pid, signal.SIGKILL)
-                # Once the script is gone, its output ends at EOF; a grandchild that kept the
-                # pipes open (yanex run keeps the terminal's group) gets a grace period, not forever.
-                if exited_at is not None and (not selector.get_map() or now - exited_at > _PIPE_GRACE):
-                    break
-                wait_for = max(0.0, next_flush - now)
-                if exited_at is not None:
-                    wait_for = min(wait_for, max(0.0, exited_at + _PIPE_GRACE - now))
-                if selector.get_map():
-                    for key, _ in selector.select(wait_for):
-                        chunk = os.read(key.data, 65536)
-                        if chunk:
-                            self._sinks[key.data].write(chunk)
-                        else:
-                            selector.unregister(key.fileobj)
-                else:  # the script closed its output but runs on
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        process.wait(wait_for)
-                if time.monotonic() >= next_flush:
-                    beat = time.monotonic() >= next_beat
-                    self._journal.drain(beat=beat)
-                    next_flush = time.monotonic() + FLUSH_INTERVAL
-                    if beat:
-                        next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+            ended_at = now_utc()
+            try:
+                while True:
+                    now = time.monotonic()
+                    if exited_at is None and process.poll() is not None:
+                        exited_at, ended_at = now, now_utc()
+                        if self.own_session:  # nothing the script started may outlive it
+                            with contextlib.suppress(ProcessLookupError):
+                                os.killpg(process.pid, signal.SIGKILL)
+                    # Once the script is gone its output ends at EOF; a grandchild that kept the
+                    # pipes open (yanex run keeps the terminal's group) gets a grace period.
+                    if exited_at is not None and (not open_pipes or now - exited_at > _PIPE_GRACE):
+                        return ended_at
+                    wait_for = max(0.0, next_flush - now)
+                    if exited_at is not None:
+                        wait_for = min(wait_for, max(0.0, exited_at + _PIPE_GRACE - now))
+                    if selector.get_map():
+                        for key, _ in selector.select(wait_for):
+                            if key.data == _EXITED:
+                                selector.unregister(key.fileobj)
+                                continue
+                            chunk = os.read(key.data, 65536)
+                            if chunk:
+                                self._sinks[key.data].write(chunk)
+                            else:
+                                selector.unregister(key.fileobj)
+                                open_pipes.discard(key.data)
+                    else:  # no pidfd, and the script closed its output but runs on
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            process.wait(wait_for)
+                    if time.monotonic() >= next_flush:
+                        beat = time.monotonic() >= next_beat
+                        behind = self._journal.drain(beat=beat)
+                        next_flush = time.monotonic() + (0.0 if behind else FLUSH_INTERVAL)
+                        if beat:
+                            next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+            finally:
+                if exit_fd is not None:
+                    os.close(exit_fd)
+
+    def wait(self) -> Outcome:
+        """Supervise the script to its end, then ingest its last metrics and record the outcome."""
+        process = self._process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+        stderr_sink = self._sinks[process.stderr.fileno()]
+        ended_at = self._supervise(process)
         returncode = process.wait()
-        for fd, sink in self._sinks.items():
+        for sink in self._sinks.values():
             sink.close()
-            pipes[fd].close()
+        process.stdout.close()
+        process.stderr.close()
         last_records = self._journal.last_records()
+        if self._journal.reader.skipped:
+            print(
+                f"yanex: experiment {self.request.experiment_id}: {self._journal.reader.skipped} "
+                f"metric line(s) could not be stored and were skipped (kept in {config.METRICS_FILE})",
+                file=sys.stderr,
+            )
         stderr_tail = bytes(stderr_sink.tail).decode("utf-8", "replace")
         if returncode == 0:
             status, message = Status.COMPLETED, None
@@ -268,13 +306,6 @@ class ExperimentProcess:
             exit_code=exit_code,
             error_message=message,
             records=last_records,
+            ended_at=ended_at,
         )
         return Outcome(self.request.experiment_id, status, exit_code, message, duration)
-
-
-def run_experiment(
-    db: Database, request: LaunchRequest, owner: Owner, *, output: OutputMode, own_session: bool
-) -> Outcome:
-    process = ExperimentProcess(db, request, owner, output=output, own_session=own_session)
-    process.start()
-    return process.wait()

@@ -34,7 +34,7 @@ from enum import StrEnum
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any, Protocol
 
 from yanex.db.engine import Database
@@ -102,6 +102,18 @@ def _kill_group(pid: int | None) -> None:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def record_failure(db: Database, experiment_id: str, message: str) -> Outcome:
+    """Record an experiment that yanex failed to run or lost, unless it recorded its own outcome
+    (a worker that died after writing it, before reporting it)."""
+    recorded = get_experiment(db, experiment_id)
+    if recorded.status.is_final:
+        return Outcome(
+            experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
+        )
+    duration = finish(db, experiment_id, Status.FAILED, error_message=message)
+    return Outcome(experiment_id, Status.FAILED, None, message, duration)
 
 
 class _Supervisor:
@@ -181,8 +193,12 @@ class InlineExecutor:
         self._drop_queued()
 
     def _drop_queued(self) -> None:
-        while not self._queue.empty():
-            item = self._queue.get()
+        # get_nowait, not empty() then get(): the inline thread may take the last item in between.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except Empty:
+                return
             if item is not None:
                 _drop(item[1])
 
@@ -438,7 +454,8 @@ class LocalPool:
         self._workers.remove(worker)
         if worker.task is not None:
             self._record_lost(worker)
-        if worker.ready and not self._closing and not self._stopped and self._queue:
+        # Replace it even with nothing queued: a retry of the lost experiment may be submitted next.
+        if worker.ready and not self._closing and not self._stopped:
             self._workers.append(self._start_worker())
         elif not self._workers:
             while self._queue:
@@ -458,7 +475,11 @@ class LocalPool:
             if kind == "done":
                 future.set_result(message[1])  # type: ignore[arg-type]
             else:
-                future.set_result(self._record_failure(task, f"yanex could not run it: {message[1]}"))
+                future.set_result(
+                    record_failure(
+                        self._db, task.request.experiment_id, f"yanex could not run it: {message[1]}"
+                    )
+                )
 
     def _record_lost(self, worker: _Worker) -> None:
         """The worker died holding a task: stop its script, record the experiment failed."""
@@ -469,14 +490,4 @@ class LocalPool:
         _kill_group(worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid)
         how = describe_failure(worker.process.exitcode or 0, "")
         message = f"the yanex worker process running it died ({how}); its script was stopped"
-        future.set_result(self._record_failure(task, message))
-
-    def _record_failure(self, task: Task, message: str) -> Outcome:
-        experiment_id = task.request.experiment_id
-        recorded = get_experiment(self._db, experiment_id)
-        if recorded.status.is_final:  # the worker recorded its outcome, then died before reporting it
-            return Outcome(
-                experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
-            )
-        duration = finish(self._db, experiment_id, Status.FAILED, error_message=message)
-        return Outcome(experiment_id, Status.FAILED, None, message, duration)
+        future.set_result(record_failure(self._db, task.request.experiment_id, message))

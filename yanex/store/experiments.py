@@ -227,10 +227,14 @@ def finish(
     exit_code: int | None = None,
     error_message: str | None = None,
     records: Sequence[MetricRecord] = (),
+    ended_at: datetime | None = None,
 ) -> float | None:
     """Record a final status, with the last logged ``records`` in the same transaction (one write
-    fewer per experiment); returns the duration in seconds (None if it never started)."""
-    now = now_utc()
+    fewer per experiment); returns the duration in seconds (None if it never started).
+
+    ``ended_at`` (naive UTC) is when the script exited, if known; recording may come a bit later.
+    """
+    now = ended_at or now_utc()
     with db.write() as conn:
         _insert_points(conn, experiment_id, records)
         started = conn.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
