@@ -183,6 +183,10 @@ def _fingerprint() -> str:
         "ATTACH DATABASE ':memory:' AS other",
         "VACUUM",
         "WITH doomed AS (SELECT id FROM experiments) DELETE FROM experiments WHERE id IN doomed",
+        "CREATE INDEX doomed ON experiments (name)",
+        "CREATE TEMP TABLE t (x)",
+        "REINDEX",
+        "ANALYZE",
     ],
 )
 def test_sql_refuses_writes_and_changes_nothing(db: Database, ids: dict[str, str], statement: str) -> None:
@@ -200,7 +204,45 @@ def test_sql_errors_are_usage_errors(ids: dict[str, str]) -> None:
     syntax = cli("sql", "SELEC 1")
     assert syntax.exit_code == 2 and "SQL error" in syntax.stderr
     two = cli("sql", "SELECT 1; SELECT 2")
-    assert two.exit_code == 2 and "one statement" in two.stderr
+    assert two.exit_code == 2 and "Hint: pass one statement" in two.stderr
+    # A read that fails is an SQL error, whatever words its message has.
+    missing = cli("sql", "SELECT * FROM readonly")
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("Error: SQL error: no such table: readonly"), missing.stderr
+
+
+@pytest.mark.parametrize("statement", ["", "   \n\t"])
+def test_sql_needs_a_statement(ids: dict[str, str], statement: str) -> None:
+    result = cli("sql", statement)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: no SQL statement given")
+
+
+def test_sql_table_valued_pragma_reads_and_writes_nothing(db: Database, ids: dict[str, str]) -> None:
+    db.dispose()
+    before = _fingerprint()
+    result = yanex_cli("sql", "SELECT name FROM pragma_table_info('experiments') WHERE pk = 1", "-f", "csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "name\nid\n"
+    # The schema table the pragma reads through stays unwritable.
+    refused = yanex_cli("sql", "UPDATE sqlite_master SET sql = 'x' WHERE name = 'experiments'")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert _fingerprint() == before
+
+
+def test_sql_numbers_exact_in_csv_and_json_rounded_in_the_table(ids: dict[str, str]) -> None:
+    query = "SELECT 0.123456789 AS x, 12345678.5 AS f"
+    assert cli("sql", query, "-f", "csv").stdout == "x,f\n0.123456789,12345678.5\n"
+    assert json.loads(cli("sql", query, "-f", "json").stdout) == [{"x": 0.123456789, "f": 12345678.5}]
+    assert cli("sql", query).stdout.split() == ["0.123457", "1.23457e+07"]
+    assert "| 0.123457 | 1.23457e+07 |" in cli("sql", query, "-f", "markdown").stdout
+
+
+def test_sql_repeated_column_names_become_distinct(ids: dict[str, str]) -> None:
+    assert json.loads(cli("sql", "SELECT 1 AS a, 2 AS a", "-f", "json").stdout) == [{"a": 1, "a_2": 2}]
+    clash = json.loads(cli("sql", "SELECT 1 AS a, 2 AS a, 3 AS a_2", "-f", "json").stdout)
+    assert clash == [{"a": 1, "a_3": 2, "a_2": 3}]
+    assert cli("sql", "SELECT 1 AS a, 2 AS a", "-f", "csv").stdout.splitlines()[0] == "a,a_2"
+    assert "a_2" in " ".join(cli("sql", "--help").stdout.split())
 
 
 # db

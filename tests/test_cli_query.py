@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import pty
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from tests.query_fixtures import PATCH, populate
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
+from yanex.store.experiments import MetricRecord, get_metrics, ingest_metrics
 from yanex.store.manage import set_archived
 
 runner = CliRunner()
@@ -210,6 +213,15 @@ def test_compare_table_and_formats(ids: dict[str, str]) -> None:
         )
     )
     assert rows[0] == ["id", "name", "status", "learning_rate", "loss"]
+    # CSV is for programs: every digit of the value, as JSON gives it (the table rounds to 6).
+    losses = {
+        r["id"]: r["metrics"].get("loss")
+        for r in json.loads(cli("compare", "-t", "grid-search", "-f", "json").stdout)
+    }
+    assert {row[0]: row[4] for row in rows[1:]} == {
+        i: "" if v is None else repr(v) for i, v in losses.items()
+    }
+    assert any(v is not None and repr(v) != f"{v:.6g}" for v in losses.values())  # rounding would show
 
 
 def test_compare_sorts_by_metric_name(ids: dict[str, str]) -> None:
@@ -230,6 +242,68 @@ def test_best_values_by_direction() -> None:
     assert best_rows([0.5, 0.9, None, 0.9], "accuracy") == {1, 3}
     assert best_rows([0.5, 0.2, 0.3], "val_loss") == {1}
     assert best_rows([0.5, "n/a"], "accuracy") == set()  # nothing to compare against
+
+
+# NaN and infinities
+
+
+INFINITE_SCRIPT = """
+import yanex
+yanex.log_metrics({"loss": float("inf"), "gain": float("-inf"), "odd": float("nan"), "acc": 0.5})
+"""
+
+
+def test_infinite_metrics_round_trip_from_a_script_and_keep_json_valid(db: Database, write_script) -> None:
+    run = yanex_cli("run", str(write_script("inf.py", INFINITE_SCRIPT)))
+    assert run.returncode == 0, run.stderr
+    (experiment_id,) = cli("get", "id").stdout.split()
+    points = {p.key: (p.value, p.raw) for p in get_metrics(db, experiment_id)}
+    assert points == {
+        "loss": (None, "Infinity"),
+        "gain": (None, "-Infinity"),
+        "odd": (None, "NaN"),
+        "acc": (0.5, 0.5),
+    }
+    expected = {"loss": "Infinity", "gain": "-Infinity", "odd": "NaN", "acc": 0.5}
+    summary = json.loads(
+        cli("sql", "SELECT json_valid(metrics) AS ok, metrics FROM experiment_summary", "-f", "json").stdout
+    )
+    assert summary[0]["ok"] == 1 and json.loads(summary[0]["metrics"]) == expected
+    assert json.loads(cli("show", experiment_id, "-f", "json").stdout)["metrics"] == expected
+    assert "loss  Infinity  (step 0, 1 value)" in cli("show", experiment_id).stdout
+    assert cli("get", "metrics.loss", experiment_id).stdout == "Infinity\n"
+    assert json.loads(cli("compare", experiment_id, "-f", "json").stdout)[0]["metrics"] == expected
+    rows = list(csv.DictReader(io.StringIO(cli("compare", experiment_id, "-f", "csv").stdout)))
+    assert (rows[0]["loss"], rows[0]["gain"], rows[0]["acc"]) == ("Infinity", "-Infinity", "0.5")
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_non_finite_metric_ingested_by_the_store_leaves_the_view_valid_json(
+    db: Database, ids: dict[str, str], value: float
+) -> None:
+    target = ids["baseline"]
+    ingest_metrics(db, target, [MetricRecord(1, datetime(2026, 1, 2), {"loss": value})])
+    result = cli(
+        "sql",
+        "SELECT id, json_valid(metrics) AS ok, json_extract(metrics, '$.loss') AS loss "
+        "FROM experiment_summary",
+        "-f",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    assert {r["ok"] for r in rows.values()} == {1}
+    assert rows[target]["loss"] == json.dumps(value)  # "Infinity", "-Infinity" or "NaN"
+    assert cli("get", "metrics.loss", target).stdout == f"{json.dumps(value)}\n"
+
+
+def test_json_output_writes_non_finite_numbers_as_null(ids: dict[str, str]) -> None:
+    def strict(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    result = cli("sql", "SELECT 1e999 AS x, -1e999 AS y, 0.5 AS z", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout, parse_constant=strict) == [{"x": None, "y": None, "z": 0.5}]
 
 
 # get

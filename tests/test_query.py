@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import yanex_cli
 from tests.query_fixtures import PATCH, populate, set_times
 from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
@@ -82,10 +84,43 @@ def test_time_filters(db: Database, ids: dict[str, str]) -> None:
     recent = names(db, started_after="1 day ago")
     assert "baseline" not in recent and "grid-lr0_1-bs32" in recent
     assert names(db, started_before="2 days ago") == ["baseline"]
-    assert names(db, ended_before=now - timedelta(days=2)) == ["baseline"]
+    assert names(db, ended_before=now.replace(tzinfo=UTC) - timedelta(days=2)) == ["baseline"]
     assert "live" not in names(db, ended_after="1 week ago")  # never ended
     iso = (now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     assert len(names(db, started_after=iso)) == 8  # every experiment has started
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is New York's (UTC-5 in January), so local and UTC readings differ."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_naive_datetimes_are_local_time_like_strings(
+    db: Database, ids: dict[str, str], new_york: None
+) -> None:
+    set_times(db, ids["baseline"], started_at=datetime(2026, 1, 1, 17, 0))  # 12:00 in New York
+    naive = names(db, started_after=datetime(2026, 1, 1, 13, 0))  # 18:00 UTC: after baseline started
+    assert "baseline" not in naive and len(naive) == 7
+    assert naive == names(db, started_after="2026-01-01T13:00")
+    assert naive == names(db, started_after=datetime(2026, 1, 1, 18, 0, tzinfo=UTC))
+    assert "baseline" in names(db, started_after=datetime(2026, 1, 1, 11, 0))  # 16:00 UTC
+
+
+def test_ambiguous_reference_lists_local_times(
+    db: Database, ids: dict[str, str], tmp_path: Path, new_york: None
+) -> None:
+    populate(db, tmp_path)
+    set_times(db, ids["baseline"], created_at=datetime(2026, 1, 1, 17, 0, 5))
+    with pytest.raises(AmbiguousReferenceError) as caught:
+        resolve_reference(db, "baseline")
+    assert f"{ids['baseline']}  baseline  completed  2026-01-01 12:00:05" in caught.value.message
 
 
 def test_where_and_other_filters_combine(db: Database, ids: dict[str, str]) -> None:
@@ -188,6 +223,10 @@ def test_compare_shows_differing_params_and_all_metrics(db: Database, ids: dict[
         ("1 week ago", timedelta(weeks=1)),
         ("an hour ago", timedelta(hours=1)),
         ("45 mins ago", timedelta(minutes=45)),
+        ("45 m ago", timedelta(minutes=45)),
+        ("3 hrs ago", timedelta(hours=3)),
+        ("2d ago", timedelta(days=2)),
+        ("1 year ago", timedelta(days=365)),
         ("  10   Seconds   AGO ", timedelta(seconds=10)),
     ],
 )
@@ -217,8 +256,38 @@ def test_today_yesterday_and_iso(monkeypatch: pytest.MonkeyPatch) -> None:
         time.tzset()
 
 
-@pytest.mark.parametrize("bad", ["soon", "2 fortnights ago", "2026-13-01", "ago", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "soon",
+        "2 fortnights ago",
+        "2026-13-01",
+        "ago",
+        "",
+        "3 ms ago",
+        "2 hs ago",
+        "1000000 years ago",
+        "99999999999 days ago",
+        "99999999999999999999999 seconds ago",
+    ],
+)
 def test_unreadable_times_are_usage_errors(bad: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_time(bad)
     assert caught.value.hint is not None and "2 hours ago" in caught.value.hint
+
+
+def test_unknown_unit_and_too_far_back_are_named() -> None:
+    with pytest.raises(UsageError, match="unknown time unit 'ms'"):
+        parse_time("3 ms ago")  # not 3 minutes
+    with pytest.raises(UsageError, match="further back than any time"):
+        parse_time("1000000 years ago")
+
+
+def test_out_of_range_time_is_a_clean_cli_error(ids: dict[str, str]) -> None:
+    result = yanex_cli("list", "--started-after", "1000000 years ago")
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.startswith("Error: '1000000 years ago' is further back")
+        and "Traceback" not in result.stderr
+    )

@@ -19,8 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from yanex import config
 from yanex.cli.app import app
-from yanex.db.engine import Database
+from yanex.db.engine import Database, open_read_only
 from yanex.db.models import Base
 from yanex.db.schema import head_revision, known_revisions
 from yanex.errors import DatabaseError
@@ -101,7 +102,7 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 FIRST_USE = """
 import sys, time
 from pathlib import Path
-from yanex.db.engine import Database
+from yanex.db.engine import Database, open_read_only
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments
@@ -237,6 +238,18 @@ def test_pragmas_are_on(db: Database) -> None:
             for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
         }
     assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 60_000, "synchronous": 1}
+
+
+def test_read_only_connections_wait_for_writers_and_cannot_write(db: Database) -> None:
+    new_experiment(db)
+    path = Path(config.yanex_home()) / "yanex.db"
+    conn = open_read_only(path)
+    try:
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (60_000,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("DELETE FROM experiments")
+    finally:
+        conn.close()
 
 
 def test_an_open_reader_does_not_block_a_writer(db: Database) -> None:

@@ -153,13 +153,19 @@ def test_in_not_and_or(grid: Database) -> None:
         "baseline",
         "live",
     }
-    assert names(grid, "optimizer not in ('sgd')") == {
-        "grid-lr0_001-bs16",
-        "grid-lr0_01-bs16",
-        "grid-lr0_1-bs16",
-        "baseline",
-        "live",
-    }
+    # `not in` is a condition like `!=`: it needs the field, so baseline and live (no optimizer) fail.
+    adam = {"grid-lr0_001-bs16", "grid-lr0_01-bs16", "grid-lr0_1-bs16"}
+    assert names(grid, "optimizer not in ('sgd')") == adam == names(grid, "optimizer != 'sgd'")
+    assert names(grid, "not optimizer in ('sgd')") == adam | {"baseline", "live"}  # plain negation
+
+
+def test_not_in_means_has_the_field_and_differs_from_every_value(grid: Database) -> None:
+    assert names(grid, "seed not in (1, 2)") == {"baseline"} == names(grid, "seed != 1 and seed != 2")
+    assert names(grid, "seed not in (1, 7)") == set()
+    assert names(grid, "batch_size not in (16, 64)") == names(grid, "batch_size != 16 and batch_size != 64")
+    assert names(grid, "metrics.phase not in ('warmup', 'train')") == {"baseline"}
+    assert names(grid, "metrics.converged not in (false)") == {"baseline"}
+    assert names(grid, "not seed in (1, 2)") == names(grid, "not seed = 1 and not seed = 2")
 
 
 def test_metric_conditions_use_the_last_value(grid: Database) -> None:

@@ -66,7 +66,8 @@ def find(
     ``ids`` are references as on the command line (full ids, unique prefixes or names). Filters:
     ``status``, ``tags`` (one or several), ``name`` (glob), ``script``, ``batch``,
     ``started_after``/``started_before``/``ended_after``/``ended_before`` (datetimes or the
-    phrases the CLI reads, "2 hours ago"), ``where`` (the ``--where`` grammar), ``archived``
+    strings the CLI reads, "2 hours ago"; a datetime without tzinfo is local time, like a typed
+    "2024-05-01T14:30"), ``where`` (the ``--where`` grammar), ``archived``
     ("hide", "only", "include"), ``sort``, ``desc``, ``limit``. Raises ``yanex.YanexError``
     subclasses for bad filters or references.
     """

@@ -61,7 +61,7 @@ def compare_command(
 
       yanex compare -t grid-search -p learning_rate -p batch_size -m accuracy --format csv
     """
-    from yanex.cli.render import cell, print_rows
+    from yanex.cli.render import print_rows
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError
     from yanex.store.query import SORT_COLUMNS, compare, resolve_references
@@ -83,8 +83,8 @@ def compare_command(
             r.id,
             r.name or "",
             r.status.value,
-            *(cell(r.params.get(k)) for k in comparison.params),
-            *(cell(r.metrics.get(k)) for k in comparison.metrics),
+            *(r.params.get(k) for k in comparison.params),
+            *(r.metrics.get(k) for k in comparison.metrics),
         ]
         for r in comparison.rows
     ]

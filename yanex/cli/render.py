@@ -7,6 +7,7 @@ used: this module is imported by ``yanex --help``.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -63,14 +64,15 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def cell(value: Any) -> str:
-    """One value as table text: numbers short, JSON for structures, empty for missing."""
+def cell(value: Any, *, exact: bool = False) -> str:
+    """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
+    for people or, ``exact``, every digit (``repr``) for programs."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value) if exact else f"{value:.6g}"
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, dict | list):
@@ -80,8 +82,22 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None, which JSON can carry."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
+
+
 def to_json(data: Any) -> str:
-    """Stable JSON for scripts: ISO-8601 UTC times, keys in a fixed order."""
+    """Stable JSON for scripts: ISO-8601 UTC times, keys in a fixed order, NaN and infinities null.
+
+    Python would write them as the bare words NaN and Infinity, which no strict JSON parser reads.
+    """
     import json
 
     def default(value: Any) -> Any:
@@ -89,7 +105,7 @@ def to_json(data: Any) -> str:
             return value.isoformat()
         raise TypeError(f"cannot encode {type(value).__name__}")
 
-    return json.dumps(data, indent=2, default=default, ensure_ascii=False)
+    return json.dumps(_finite(data), indent=2, default=default, ensure_ascii=False, allow_nan=False)
 
 
 def print_json(data: Any) -> None:
@@ -152,20 +168,25 @@ def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Non
 def print_rows(
     fmt: OutputFormat,
     columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[Any]],
     records: Any,
     *,
     styles: dict[tuple[int, int], str] | None = None,
 ) -> None:
-    """``rows`` as a table, CSV or Markdown; ``records`` (the JSON form) for ``--format json``."""
+    """``rows`` (values, made text by ``cell``) as a table, CSV or Markdown; ``records`` (the JSON
+    form) for ``--format json``.
+
+    Tables and Markdown are read by people and round numbers to 6 significant digits; CSV and JSON
+    are read by programs and keep every digit.
+    """
     if fmt is OutputFormat.JSON:
         print_json(records)
     elif fmt is OutputFormat.CSV:
-        print_csv(columns, rows)
+        print_csv(columns, [[cell(value, exact=True) for value in row] for row in rows])
     elif fmt is OutputFormat.MARKDOWN:
-        print_markdown(columns, rows)
+        print_markdown(columns, [[cell(value) for value in row] for row in rows])
     else:
-        print_table(columns, rows, styles=styles)
+        print_table(columns, [[cell(value) for value in row] for row in rows], styles=styles)
 
 
 Section = tuple[str, Sequence[tuple[str, str]]]

@@ -19,7 +19,9 @@ def sql_command(
 
     Tables: experiments, tags, params, metrics, latest_metrics, batches, git_patches, and the
     experiment_summary view (one row per experiment; params and metrics as JSON objects).
-    JSON output is an array of objects keyed by column name.
+    JSON output is an array of objects keyed by column name; a repeated name gets a suffix in
+    every format (SELECT 1 AS a, 2 AS a gives columns a and a_2). The table rounds numbers to 6
+    significant digits; CSV and JSON keep every digit, JSON writes NaN and infinities as null.
 
     Examples:
 
@@ -30,11 +32,10 @@ def sql_command(
 
       yanex sql "SELECT key, count(*) FROM metrics GROUP BY key" --format csv
     """
-    from yanex.cli.render import cell, print_rows
+    from yanex.cli.render import print_rows
     from yanex.db.engine import Database
     from yanex.store.sql import run_sql
 
     result = run_sql(Database().url, statement)
-    rows = [[cell(v) for v in row] for row in result.rows]
     records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
-    print_rows(fmt, result.columns, rows, records)
+    print_rows(fmt, result.columns, result.rows, records)

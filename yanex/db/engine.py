@@ -8,6 +8,7 @@ Readers begin a deferred transaction and, in WAL mode, never block writers.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,12 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database).expanduser()
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A plain connection to a SQLite file that cannot write it (``mode=ro``, so no upgrade runs
+    either) and waits out a writer's lock as long as the engine's connections do."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:

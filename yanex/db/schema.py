@@ -9,13 +9,12 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from yanex import config
-from yanex.db.engine import create_sqlite_engine, immediate, sqlite_file
+from yanex.db.engine import create_sqlite_engine, immediate, open_read_only, sqlite_file
 from yanex.errors import DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -56,9 +55,8 @@ def current_revision(path: Path) -> str | None:
                 f"{path} is not a SQLite database, so yanex will not use it (it was left untouched)",
                 hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
             )
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = open_read_only(path)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {60_000}")
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = None
         if "alembic_version" in tables:
@@ -153,26 +151,29 @@ def upgrade(url: str) -> None:
         engine.dispose()
 
 
-def _ensure_other(url: str) -> None:
-    """Servers other than SQLite: same contract, locked through a file in YANEX_HOME."""
+def server_revision(url: str) -> str | None:
+    """The revision of a database server other than SQLite, None before yanex created its tables."""
     from sqlalchemy import create_engine, inspect, text
 
-    def revision() -> str | None:
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                if not inspect(conn).has_table("alembic_version"):
-                    return None
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        finally:
-            engine.dispose()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return None if found is None else str(found)
+    finally:
+        engine.dispose()
 
+
+def _ensure_other(url: str) -> None:
+    """Servers other than SQLite: same contract, locked through a file in YANEX_HOME."""
     head = head_revision()
-    found = revision()
+    found = server_revision(url)
     if found == head:
         return
     if found is not None:
         _check_known(found, url)
     with _file_lock(config.yanex_home() / "schema.lock"):
-        if revision() != head:
+        if server_revision(url) != head:
             upgrade(url)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from pydantic import BaseModel, ConfigDict
 
-from yanex.db.engine import Database, sqlite_file
-from yanex.db.schema import current_revision, ensure_schema, head_revision
+from yanex.db.engine import Database, open_read_only, sqlite_file
+from yanex.db.schema import current_revision, ensure_schema, head_revision, server_revision
 
 
 class DatabaseStatus(BaseModel):
@@ -20,28 +18,16 @@ class DatabaseStatus(BaseModel):
     problems: list[str] = []
 
 
-def _revision(db: Database) -> str | None:
-    path = sqlite_file(db.url)
-    if path is not None:
-        return current_revision(path)
-    from sqlalchemy import create_engine, inspect, text
-
-    engine = create_engine(db.url)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            return None if found is None else str(found)
-    finally:
-        engine.dispose()
+def _revision(url: str) -> str | None:
+    path = sqlite_file(url)
+    return server_revision(url) if path is None else current_revision(path)
 
 
 def database_status(db: Database) -> DatabaseStatus:
     """Location and revision, without creating or upgrading anything."""
     path = sqlite_file(db.url)
     return DatabaseStatus(
-        url=db.url, path=None if path is None else str(path), revision=_revision(db), head=head_revision()
+        url=db.url, path=None if path is None else str(path), revision=_revision(db.url), head=head_revision()
     )
 
 
@@ -62,7 +48,7 @@ def check_database(db: Database) -> DatabaseStatus:
     path = sqlite_file(db.url)
     if path is not None:
         # A plain read-only connection: checking must not upgrade the schema as Database would.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        conn = open_read_only(path)
         try:
             integrity = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
             if integrity != ["ok"]:

@@ -47,13 +47,18 @@ class MetricValue(NamedTuple):
 
 
 def metric_value(raw: JsonValue) -> MetricValue:
-    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON."""
+    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON.
+
+    NaN and the infinities are kept as the JSON strings "NaN", "Infinity" and "-Infinity" with no
+    numeric value: SQLite's JSON functions would write a REAL infinity as ``Inf``, which is not JSON,
+    and NaN is no number to compare or sort by.
+    """
     if isinstance(raw, bool):
         return MetricValue(float(raw), json.dumps(raw))
     if isinstance(raw, int | float):
         number = float(raw)
-        if math.isnan(number):
-            return MetricValue(None, json.dumps("NaN"))
+        if not math.isfinite(number):
+            return MetricValue(None, json.dumps(json.dumps(number)))  # json spells them as JavaScript does
         return MetricValue(number, None)
     return MetricValue(None, json.dumps(raw))
 

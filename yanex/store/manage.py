@@ -7,7 +7,7 @@ experiment that starts meanwhile is never deleted under its supervisor.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select, update
 
@@ -16,13 +16,7 @@ from yanex.db.engine import Database
 from yanex.db.models import ExperimentRow, GitPatchRow, TagRow
 from yanex.errors import UsageError
 from yanex.specs import ACTIVE_STATUSES
-
-_CHUNK = 5_000
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+from yanex.store.query import chunks
 
 
 def update_experiments(
@@ -40,7 +34,7 @@ def update_experiments(
             raise UsageError("tags must be non-empty", hint="pass --add-tag NAME")
     values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
     with db.write() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             if values:
                 conn.execute(update(ExperimentRow).where(ExperimentRow.id.in_(chunk)).values(**values))
             if remove_tags:
@@ -69,7 +63,7 @@ def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
     """Archive or unarchive; returns how many experiments changed."""
     changed = 0
     with db.write() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             result = conn.execute(
                 update(ExperimentRow)
                 .where(ExperimentRow.id.in_(chunk), ExperimentRow.archived != archived)
@@ -88,7 +82,7 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
     active = [s.value for s in ACTIVE_STATUSES]
     with db.write() as conn:
         busy: list[str] = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             busy += conn.scalars(
                 select(ExperimentRow.id).where(ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(active))
             )
@@ -98,7 +92,7 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
                 f"{', '.join(sorted(busy)[:10])}",
                 hint="wait for them to finish (or cancel them), or narrow the selection with --status",
             )
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
         conn.execute(
             delete(GitPatchRow).where(

@@ -21,7 +21,7 @@ from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.specs import ExperimentView, Status
 from yanex.store.convert import experiment_view, utc
 from yanex.store.reconcile import reconcile_orphans
-from yanex.store.times import parse_time
+from yanex.store.times import parse_time, to_naive_utc
 from yanex.store.where import compile_where, parse_where
 
 # Sortable columns by the names users type; ``params.X`` and ``metrics.X`` are sortable too.
@@ -39,7 +39,7 @@ SORT_COLUMNS: dict[str, Any] = {
     "duration": ExperimentRow.duration,
     "exit_code": ExperimentRow.exit_code,
 }
-_CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
+CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
 _HEX = frozenset("0123456789abcdef")
 
 Archived = Literal["hide", "only", "include"]
@@ -48,7 +48,8 @@ Archived = Literal["hide", "only", "include"]
 class ExperimentFilter(BaseModel):
     """Which experiments, in which order. Every condition given must hold (tags: all of them).
 
-    Times accept datetimes or the strings ``parse_time`` reads; statuses accept their names.
+    Times accept datetimes (naive ones are local time) or the strings ``parse_time`` reads;
+    statuses accept their names.
     ``ids`` are exact ids: resolve user references first with ``resolve_references``.
     """
 
@@ -90,8 +91,8 @@ class ExperimentFilter(BaseModel):
     def _read_time(cls, value: Any) -> Any:
         if isinstance(value, str):
             return parse_time(value)
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return utc_naive(value)
+        if isinstance(value, datetime):
+            return to_naive_utc(value)  # a naive datetime is local time, as the same time typed is
         return value
 
     @field_validator("where")
@@ -120,10 +121,6 @@ class ExperimentFilter(BaseModel):
         if value is not None and value < 1:
             raise UsageError(f"--limit must be at least 1, got {value}")
         return value
-
-
-def utc_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _conditions(flt: ExperimentFilter) -> list[ColumnElement[bool]]:
@@ -198,9 +195,10 @@ def _ids(session: Session, flt: ExperimentFilter) -> list[str]:
     return list(session.scalars(compile_filter(flt, dialect)))
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``ids`` in slices of at most ``CHUNK``, one per ``IN (...)`` list."""
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 def find_ids(db: Database, flt: ExperimentFilter) -> list[str]:
@@ -213,7 +211,7 @@ def find_ids(db: Database, flt: ExperimentFilter) -> list[str]:
 def _views(session: Session, ids: Sequence[str]) -> list[ExperimentView]:
     rows: dict[str, ExperimentRow] = {}
     tags: dict[str, list[str]] = {i: [] for i in ids}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows.update(
             (r.id, r) for r in session.scalars(select(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
         )
@@ -266,7 +264,7 @@ def latest_metrics(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Metr
 def _latest(session: Session, ids: Sequence[str]) -> dict[str, dict[str, MetricSummary]]:
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
     m = LatestMetricRow
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = select(m.experiment_id, m.key, m.value, m.value_json, m.step, m.count, m.logged_at)
         for experiment_id, key, value, value_json, step, count, logged_at in session.execute(
             query.where(m.experiment_id.in_(chunk))
@@ -342,7 +340,7 @@ def compare(
         heads: dict[str, tuple[str | None, str]] = {}
         raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
         latest: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             heads_query = select(ExperimentRow.id, ExperimentRow.name, ExperimentRow.status)
             heads.update(
                 (i, (n, s)) for i, n, s in session.execute(heads_query.where(ExperimentRow.id.in_(chunk)))
@@ -383,6 +381,11 @@ def compare(
     return Comparison(params=param_keys, metrics=metric_keys, rows=rows)
 
 
+def _local(stored: datetime) -> datetime:
+    """A stored (naive UTC) time on the local clock, as list and show print times."""
+    return stored.replace(tzinfo=UTC).astimezone()
+
+
 def resolve_reference(db: Database, reference: str) -> str:
     """The id of the one experiment ``reference`` names: a full id, a unique id prefix or a name.
 
@@ -421,7 +424,7 @@ def resolve_references(db: Database, references: Sequence[str]) -> list[str]:
                 )
             if len(found) > 1:
                 shown = "\n".join(
-                    f"  {r.id}  {r.name or '-'}  {r.status}  {r.created_at:%Y-%m-%d %H:%M:%S}"
+                    f"  {r.id}  {r.name or '-'}  {r.status}  {_local(r.created_at):%Y-%m-%d %H:%M:%S}"
                     for r in found[:10]
                 )
                 more = "\n  ..." if len(found) > 10 else ""

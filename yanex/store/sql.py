@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from yanex.db.engine import sqlite_file
+from yanex.db.engine import open_read_only, sqlite_file
 from yanex.db.schema import ensure_schema
 from yanex.errors import UsageError
 
@@ -65,8 +65,17 @@ class SqlResult(BaseModel):
     rows: list[list[JsonValue]]
 
 
+# The error codes of a statement the authorizer denied or the read-only connection refused.
+_REFUSALS = frozenset({"SQLITE_AUTH", "SQLITE_READONLY"})
+# A table-valued pragma (``SELECT * FROM pragma_table_info('experiments')``) reads the schema through
+# a request to update these; the connection is read-only, so granting it writes nothing.
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master"})
+
+
 def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
     if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TABLES:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and arg1 is not None:
         name = arg1.lower()
@@ -79,23 +88,53 @@ def _cell(value: Any) -> JsonValue:
     return value.hex() if isinstance(value, bytes) else value
 
 
+def distinct_names(names: list[str]) -> list[str]:
+    """``names`` with repeats suffixed (``a, a`` -> ``a, a_2``), so each can key a JSON object."""
+    given = set(names)
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in out or (candidate != name and candidate in given):
+            n += 1
+            candidate = f"{name}_{n}"
+        out.append(candidate)
+    return out
+
+
 def run_sql(url: str, statement: str) -> SqlResult:
-    """Run one statement on a read-only connection; a statement that would write is refused."""
+    """Run one statement on a read-only connection; a statement that would write is refused.
+
+    Column names are made distinct (see ``distinct_names``).
+    """
+    if not statement.strip():
+        raise UsageError(
+            "no SQL statement given", hint='pass one, e.g. yanex sql "SELECT count(*) FROM experiments"'
+        )
     path = sqlite_file(url)
     if path is None:
         raise UsageError(
             "yanex sql works only on SQLite databases", hint="query your server with its own client"
         )
     ensure_schema(url)  # so the experiment_summary view of the newest revision exists
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    conn = open_read_only(path)
     try:
         conn.execute("PRAGMA query_only = ON")
-        conn.set_authorizer(_authorize)
+        denied: list[int] = []  # SQLite reports some denials as SQLITE_SCHEMA (CREATE TABLE)
+
+        def authorize(action: int, *args: str | None) -> int:
+            verdict = _authorize(action, *args)
+            if verdict == sqlite3.SQLITE_DENY:
+                denied.append(action)
+            return verdict
+
+        conn.set_authorizer(authorize)
         try:
             cursor = conn.execute(statement)
             rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
+        except sqlite3.ProgrammingError as error:  # a DatabaseError too: caught first
+            raise UsageError(f"SQL error: {error}", hint="pass one statement") from None
         except sqlite3.DatabaseError as error:
-            if any(word in str(error) for word in ("not authorized", "authorization denied", "readonly")):
+            if denied or error.sqlite_errorname in _REFUSALS:
                 raise UsageError(
                     "yanex sql is read-only: this statement would change the database, so it was refused "
                     "and nothing changed",
@@ -104,9 +143,7 @@ def run_sql(url: str, statement: str) -> SqlResult:
             raise UsageError(
                 f"SQL error: {error}", hint="see docs/schema.md for tables and the experiment_summary view"
             ) from None
-        except sqlite3.ProgrammingError as error:
-            raise UsageError(f"SQL error: {error}", hint="pass one statement") from None
-        columns = [d[0] for d in cursor.description or ()]
+        columns = distinct_names([d[0] for d in cursor.description or ()])
         return SqlResult(columns=columns, rows=rows)
     finally:
         conn.close()

@@ -28,12 +28,15 @@ _UNITS = {
     "month": timedelta(days=30),
     "year": timedelta(days=365),
 }
-_AGO = re.compile(r"^(?P<count>\d+|an?)\s*(?P<unit>[a-z]+?)s?\s+ago$")
+# Words take a plural ("3 hrs"); one-letter units do not, so "3 ms ago" is no unit, not 3 minutes.
+_UNITS.update({f"{name}s": step for name, step in list(_UNITS.items()) if len(name) > 1})
+_AGO = re.compile(r"^(?P<count>\d+|an?)\s*(?P<unit>[a-z]+)\s+ago$")
 
 TIME_HELP = (
     "an ISO date or datetime (2024-05-01, 2024-05-01T14:30, local time unless it has an offset) "
     "or a phrase: 'now', 'today', 'yesterday', '2 hours ago', '3 days ago', '1 week ago'"
 )
+_UNIT_HELP = "use seconds, minutes, hours, days, weeks, months or years (or s, m, h, d, w): '2 hours ago'"
 
 
 def _local_midnight(days_back: int, now: datetime) -> datetime:
@@ -41,11 +44,30 @@ def _local_midnight(days_back: int, now: datetime) -> datetime:
     return datetime.combine(local_today, time()).astimezone()
 
 
+def to_naive_utc(moment: datetime) -> datetime:
+    """``moment`` as naive UTC, the form the columns store; a naive ``moment`` is local time."""
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError):  # a year before 1 or after 9999 once in UTC
+        raise UsageError(f"{moment} is outside the times yanex can store", hint=f"use {TIME_HELP}") from None
+
+
+def _ago(text: str, count: str, unit: str, now: datetime) -> datetime:
+    step = _UNITS.get(unit)
+    if step is None:
+        raise UsageError(f"unknown time unit {unit!r} in {text!r}", hint=_UNIT_HELP)
+    try:
+        return now - (1 if count in ("a", "an") else int(count)) * step
+    except OverflowError:
+        raise UsageError(
+            f"{text!r} is further back than any time yanex can store", hint=f"use {TIME_HELP}"
+        ) from None
+
+
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     """The moment ``text`` names, as naive UTC; raises ``UsageError`` for anything else."""
     now = now or datetime.now(UTC)
     phrase = " ".join(text.strip().lower().split())
-    moment: datetime | None = None
     if phrase == "now":
         moment = now
     elif phrase == "today":
@@ -53,17 +75,10 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     elif phrase == "yesterday":
         moment = _local_midnight(1, now)
     elif match := _AGO.match(phrase):
-        unit = _UNITS.get(match["unit"])
-        if unit is not None:
-            count = 1 if match["count"] in ("a", "an") else int(match["count"])
-            moment = now - count * unit
+        moment = _ago(text, match["count"], match["unit"], now)
     else:
         try:
-            parsed = datetime.fromisoformat(text.strip())
+            moment = datetime.fromisoformat(text.strip())
         except ValueError:
-            pass
-        else:
-            moment = parsed if parsed.tzinfo else parsed.astimezone()
-    if moment is None:
-        raise UsageError(f"cannot read {text!r} as a time", hint=f"use {TIME_HELP}")
-    return moment.astimezone(UTC).replace(tzinfo=None)
+            raise UsageError(f"cannot read {text!r} as a time", hint=f"use {TIME_HELP}") from None
+    return to_naive_utc(moment)

@@ -10,7 +10,8 @@
 
 A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
 value of metric X. Numbers compare as numbers, text as text, booleans only with ``=``/``!=``. A
-condition holds only for experiments that have the field, so ``not`` also matches those without it.
+condition holds only for experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and
+x != 2``, while ``not`` is plain negation and so also matches experiments without the field.
 
 Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
 SQLAlchemy expressions whose literals are bound parameters.
@@ -284,9 +285,11 @@ def compile_where(node: Node) -> ColumnElement[bool]:
     if isinstance(node, Compare):
         return _matches(node.field, _value_test(node.field, node.op, node.value))
     if isinstance(node, InList):
+        if node.negated:  # has the field, equal to none of the values: as x != a and x != b
+            tests = [_value_test(node.field, "!=", value) for value in node.values]
+            return _matches(node.field, lambda t: and_(*(test(t) for test in tests)))
         tests = [_value_test(node.field, "=", value) for value in node.values]
-        member = _matches(node.field, lambda t: or_(false(), *(test(t) for test in tests)))
-        return not_(member) if node.negated else member
+        return _matches(node.field, lambda t: or_(false(), *(test(t) for test in tests)))
     if isinstance(node, Not):
         return not_(compile_where(node.operand))
     parts = [compile_where(operand) for operand in node.operands]
