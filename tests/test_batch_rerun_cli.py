@@ -85,7 +85,7 @@ def test_rerun_user_errors_are_one_line_with_a_hint(write_script, yanex_home):
         ((), 2, "Error: say which experiments to re-run"),
         (("--status", "failed"), 1, "Error: no experiments match, nothing to re-run"),
         (("--status", "broken"), 2, "Error: "),
-        (("--tag", "x", "--parallel", "-1"), 2, "Error: --parallel must be 0 or more, got -1"),
+        (("--tag", "x", "--parallel", "-1"), 2, "Error: Invalid value for '--parallel'"),
     ]
     for args, code, message in cases:
         result = yanex_cli("rerun", *args)

@@ -36,6 +36,7 @@ app = typer.Typer(
     help="Track experiments in SQLite: run scripts and sweeps, then query them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -17,6 +17,7 @@ ParallelOpt = Annotated[
     typer.Option(
         "--parallel",
         "-p",
+        min=0,
         help="Worker processes: 0 = one per CPU. Default: one experiment at a time.",
     ),
 ]
@@ -52,11 +53,6 @@ def rerun_command(
     from yanex.runner.batch import rerun
     from yanex.store.query import find_ids, resolve_references
 
-    if parallel is not None and parallel < 0:
-        raise UsageError(
-            f"--parallel must be 0 or more, got {parallel}",
-            hint="use 0 for one worker per CPU, or leave it out to run one at a time",
-        )
     db = Database()
     flt = filters.build(resolve_references(db, references) if references else None)
     if not has_conditions(flt):
