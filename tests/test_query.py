@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import yanex_cli
 from tests.query_fixtures import PATCH, populate, set_times
+from yanex.api import find
 from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.specs import Status
@@ -109,6 +110,7 @@ def test_naive_datetimes_are_local_time_like_strings(
     naive = names(db, started_after=datetime(2026, 1, 1, 13, 0))  # 18:00 UTC: after baseline started
     assert "baseline" not in naive and len(naive) == 7
     assert naive == names(db, started_after="2026-01-01T13:00")
+    assert [e.name for e in find(started_after=datetime(2026, 1, 1, 13, 0))] == naive  # the Python API
     assert naive == names(db, started_after=datetime(2026, 1, 1, 18, 0, tzinfo=UTC))
     assert "baseline" in names(db, started_after=datetime(2026, 1, 1, 11, 0))  # 16:00 UTC
 
