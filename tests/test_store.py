@@ -128,6 +128,16 @@ def test_ingest_keeps_every_point_and_the_latest_value(db: Database, yanex_home:
     ]  # the format SQLAlchemy writes everywhere
 
 
+def test_an_int_beyond_any_float_is_kept_exactly(db: Database, yanex_home: Path) -> None:
+    """A huge int param or metric must not crash the writer; it is kept as JSON, with no number."""
+    huge = 10**400
+    [experiment_id] = create(db, ExperimentSpec(script_path=Path("train.py"), config={"seed": huge}))
+    ingest_metrics(db, experiment_id, [MetricRecord(0, datetime(2026, 1, 1), {"count": huge})])
+    assert sql(yanex_home, "SELECT value, value_number FROM params WHERE key = 'seed'") == [(str(huge), None)]
+    [point] = get_metrics(db, experiment_id, "count")
+    assert (point.value, point.raw) == (None, huge)
+
+
 def test_identical_patches_are_stored_once(db: Database, yanex_home: Path) -> None:
     git = GitInfo(commit="a" * 40, branch="main", dirty=True, patch="diff --git a/x b/x\n+1\n")
     first = create(db, spec(), git=git)

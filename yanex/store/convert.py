@@ -21,6 +21,14 @@ class ParamLeaf(NamedTuple):
     value_text: str | None
 
 
+def _as_float(number: int | float) -> float | None:
+    """The number as a float, or None for an int beyond any float (kept exactly as JSON instead)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return None
+
+
 def flatten_config(config: dict[str, JsonValue], prefix: str = "") -> list[ParamLeaf]:
     """One leaf per parameter, nested keys joined with dots; lists stay whole leaves."""
     leaves: list[ParamLeaf] = []
@@ -29,7 +37,7 @@ def flatten_config(config: dict[str, JsonValue], prefix: str = "") -> list[Param
         if isinstance(value, dict) and value:
             leaves.extend(flatten_config(value, f"{dotted}."))
             continue
-        number = float(value) if isinstance(value, int | float) else None
+        number = _as_float(value) if isinstance(value, int | float) else None
         text = value if isinstance(value, str) else None
         leaves.append(ParamLeaf(dotted, json.dumps(value), number, text))
     return leaves
@@ -56,7 +64,9 @@ def metric_value(raw: JsonValue) -> MetricValue:
     if isinstance(raw, bool):
         return MetricValue(float(raw), json.dumps(raw))
     if isinstance(raw, int | float):
-        number = float(raw)
+        number = _as_float(raw)
+        if number is None:
+            return MetricValue(None, json.dumps(raw))
         if not math.isfinite(number):
             return MetricValue(None, json.dumps(json.dumps(number)))  # json spells them as JavaScript does
         return MetricValue(number, None)
