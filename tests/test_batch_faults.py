@@ -207,7 +207,7 @@ def test_retry_after_the_only_worker_died_runs_on_a_replacement(tmp_path, yanex_
     returncode, out, err = finish(process, tmp_path)
     assert returncode == 0, err
     [result] = json.loads(out)
-    assert result["status"] == "completed"
+    assert result["status"] == "completed", (result, [dict(r) for r in rows(yanex_home)], err)
     first, retry = rows(yanex_home)
     assert (first["status"], retry["status"], retry["retry_of"]) == ("failed", "completed", first["id"])
 
