@@ -20,13 +20,13 @@ from yanex.store.experiments import (
     cancel_active,
     create_batch,
     create_experiments,
-    delete_experiments,
     finish,
     get_experiment,
     get_metrics,
     ingest_metrics,
     mark_running,
 )
+from yanex.store.manage import delete_with_files
 from yanex.store.reconcile import reconcile_orphans
 
 
@@ -150,7 +150,7 @@ def test_delete_removes_tags_params_and_metrics(db: Database, yanex_home: Path) 
     doomed, kept = create(db, spec(tags=["t"], config={"a": 1}), spec(tags=["t"], config={"a": 2}))
     for experiment_id in (doomed, kept):
         ingest_metrics(db, experiment_id, [MetricRecord(0, datetime(2026, 1, 1), {"m": 1})])
-    delete_experiments(db, [doomed])
+    delete_with_files(db, [doomed])
     for table in ("tags", "params", "metrics", "latest_metrics"):
         assert sql(yanex_home, f"SELECT DISTINCT experiment_id FROM {table}") == [(kept,)], table
 

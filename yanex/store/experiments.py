@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pydantic import JsonValue
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from yanex.db.engine import Database
 from yanex.db.models import (
@@ -362,12 +362,6 @@ def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> lis
         return points
 
 
-def delete_experiments(db: Database, experiment_ids: Sequence[str]) -> None:
-    """Remove rows; tags, params and metrics follow through ON DELETE CASCADE."""
-    with db.write() as conn:
-        conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)))
-
-
 __all__ = [
     "CompletedRun",
     "MetricRecord",
@@ -375,7 +369,6 @@ __all__ = [
     "cancel_active",
     "create_batch",
     "create_experiments",
-    "delete_experiments",
     "end_batch",
     "find_completed",
     "finish",
