@@ -1,19 +1,27 @@
 # Every target installs what it needs into .venv first, so each works from a fresh clone.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The demo needs only the package; tests and benchmarks need the dev extra too.
+BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(BASE_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $(BASE_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(BASE_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	cd examples/run-api/02_batch_execution && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python grid_search.py
 
 lint: $(STAMP)

@@ -45,6 +45,20 @@ def write_script(tmp_path: Path):
     return write
 
 
+def cli_commands() -> dict[str, list[str]]:
+    """Every command of the real app, each with its subcommands (empty for a plain command), so that
+    tests over "every command" cannot miss one added later."""
+    import typer.main
+
+    from yanex.cli.app import app
+
+    group = typer.main.get_command(app)
+    return {
+        name: sorted(getattr(command, "commands", {}))
+        for name, command in sorted(getattr(group, "commands", {}).items())
+    }
+
+
 def yanex_cli(
     *args: str, cwd: Path | None = None, timeout: float = 120, **kwargs
 ) -> subprocess.CompletedProcess[str]:

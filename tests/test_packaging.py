@@ -79,3 +79,16 @@ def test_wheel_installs_and_creates_its_database(tmp_path: Path) -> None:
         assert conn.execute("SELECT key, value FROM metrics").fetchall() == [("x", 3.0)]
     finally:
         conn.close()
+
+
+def test_make_demo_installs_only_the_package(tmp_path: Path) -> None:
+    """The README's first command must not spend a fresh machine's minutes on the dev tools."""
+    plan = subprocess.run(
+        ["make", "-n", "demo", f"VENV={tmp_path / 'venv'}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert installs and all("[dev]" not in line for line in installs), plan
