@@ -22,7 +22,15 @@ def git(repo: Path, *args: str) -> str:
 
 def test_clean_repository(git_repo: Path) -> None:
     info = capture_git(git_repo / "README")
-    assert info == GitInfo(commit=git(git_repo, "rev-parse", "HEAD").strip(), branch="main", dirty=False)
+    assert info == GitInfo(
+        commit=git(git_repo, "rev-parse", "HEAD").strip(),
+        branch="main",
+        dirty=False,
+        commit_message="initial",
+        author_name="Test",
+        author_email="test@example.com",
+        commit_on_remote=False,
+    )
     assert capture_git(git_repo) == info  # a folder works as well as a file in it
 
 
@@ -55,7 +63,10 @@ def test_patch_holds_tracked_and_untracked_changes_but_not_ignored(git_repo: Pat
     assert not (clone / "run.log").exists()
 
 
-def test_large_patch_is_kept_whole(git_repo: Path, db: Database) -> None:
+def test_large_tracked_change_is_kept_whole(git_repo: Path, db: Database) -> None:
+    (git_repo / "data.txt").write_text("first\n")
+    git(git_repo, "add", "data.txt")
+    git(git_repo, "commit", "-q", "-m", "data")
     big = "".join(f"line {i:07d} of a large generated file\n" for i in range(120_000))  # ~4.6 MB
     (git_repo / "data.txt").write_text(big)
     info = capture_git(git_repo)
@@ -71,7 +82,8 @@ def test_large_patch_is_kept_whole(git_repo: Path, db: Database) -> None:
 def test_detached_head_has_no_branch(git_repo: Path) -> None:
     head = git(git_repo, "rev-parse", "HEAD").strip()
     git(git_repo, "checkout", "-q", "--detach")
-    assert capture_git(git_repo) == GitInfo(commit=head, branch=None, dirty=False)
+    info = capture_git(git_repo)
+    assert (info.commit, info.branch, info.dirty, info.patch) == (head, None, False, None)
 
 
 def test_repository_without_commits(tmp_path: Path) -> None:
