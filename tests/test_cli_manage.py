@@ -41,7 +41,7 @@ def test_every_command_has_help_with_examples(command: str) -> None:
     assert result.exit_code == 0
     assert "Example" in result.stdout or command == "db"
     if command == "db":
-        for sub in ("path", "upgrade", "check"):
+        for sub in ("path", "upgrade", "check", "vacuum"):
             assert "Example" in cli("db", sub, "--help").stdout
 
 

@@ -175,11 +175,11 @@ def show_command(
                 "Git",
                 present(
                     ("commit", e.git.commit or ""),
+                    ("branch", e.git.branch or ""),
                     ("message", (e.git.commit_message or "").partition("\n")[0]),
                     ("author", _author(e.git)),
                     ("on a remote", cell(e.git.commit_on_remote)),
                     ("remotes", "\n".join(f"{name}  {url}" for name, url in e.git.remotes.items())),
-                    ("branch", e.git.branch or ""),
                     ("dirty", cell(e.git.dirty)),
                     ("patch", patch_line),
                     ("left out", "\n".join(str(change) for change in e.git.omitted)),
