@@ -203,6 +203,35 @@ def test_untracked_files_go_in_only_as_small_text_within_the_limits(
     }
 
 
+def test_a_tracked_change_that_is_not_utf8_is_named_not_mangled(git_repo: Path, tmp_path: Path) -> None:
+    (git_repo / "notes.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    git(git_repo, "add", "notes.txt")
+    git(git_repo, "commit", "-q", "-m", "latin-1 notes")
+    (git_repo / "notes.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    (git_repo / "README").write_text("hello\nagain\n")
+
+    info = capture_git(git_repo)
+    assert info.omitted == [OmittedChange(path="notes.txt", reason="its changes are not UTF-8 text")]
+    clone = applied(git_repo, tmp_path, info)
+    assert (clone / "README").read_text() == "hello\nagain\n"
+    assert (clone / "notes.txt").read_bytes() == "caf\xe9\n".encode("latin-1")
+
+
+def test_a_folder_of_many_files_left_out_is_summed_up(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (git_repo / "images").mkdir()
+    for i in range(150):
+        (git_repo / "images" / f"{i:03d}.png").write_bytes(b"\x89PNG\x00")
+    info = capture_git(git_repo)
+    assert len(info.omitted) == 100  # the row stays small however many files there are
+    assert info.omitted[0] == OmittedChange(path="images/000.png", reason="binary")
+    assert info.omitted[-1] == OmittedChange(path="…", reason="and 51 more")
+    [line] = left_out_lines(capsys.readouterr().err)
+    assert line.startswith("yanex: git patch leaves out 150 changes: images/000.png (binary), ")
+    assert line.endswith("images/009.png (binary), and 140 more")
+
+
 @pytest.mark.parametrize("value", ["lots", "1.5M", "-3", "K"])
 def test_a_malformed_limit_is_refused_with_a_hint(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, value: str
