@@ -20,7 +20,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def yanex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "yanex-home"
     monkeypatch.setenv("YANEX_HOME", str(home))
-    for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
+    for name in (
+        "YANEX_DATABASE_URL",
+        "YANEX_EXPERIMENT_ID",
+        "YANEX_EXPERIMENT_DIR",
+        "YANEX_GIT_UNTRACKED_FILE_LIMIT",
+        "YANEX_GIT_UNTRACKED_TOTAL_LIMIT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     return home

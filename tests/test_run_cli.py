@@ -89,6 +89,22 @@ def test_failure_records_the_exception_line(db: Database, write_script) -> None:
     assert "yanex: experiment" in result.stderr and "ZeroDivisionError: division by zero" in result.stderr
 
 
+def test_syntax_error_records_the_syntax_error_line(db: Database, write_script) -> None:
+    # Python prints a compile error with no "Traceback" header; the line is still the message.
+    script = write_script("broken.py", "x = 1\ndef (\n")
+    result = runner.invoke(app, ["run", str(script)])
+    assert result.exit_code == 1
+    view = only_experiment(db)
+    assert (view.status, view.exit_code) == (Status.FAILED, 1)
+    assert view.error_message == "SyntaxError: invalid syntax"
+    assert "yanex: experiment" in result.stderr and "failed: SyntaxError: invalid syntax" in result.stderr
+
+    script.write_text("if True:\nx = 1\n")
+    assert runner.invoke(app, ["run", str(script)]).exit_code == 1
+    messages = {get_experiment(db, p.name).error_message for p in config.experiments_root().iterdir()}
+    assert "IndentationError: expected an indented block after 'if' statement on line 1" in messages
+
+
 def test_sys_exit_code_is_recorded_and_returned(db: Database, write_script) -> None:
     script = write_script("exit3.py", "import sys\nsys.exit(3)\n")
     result = runner.invoke(app, ["run", str(script)])

@@ -26,7 +26,7 @@ from yanex.db.models import Base
 from yanex.db.schema import head_revision, known_revisions
 from yanex.errors import DatabaseError
 from yanex.runner.environment import this_process
-from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, OmittedChange, Status
 from yanex.store.experiments import create_experiments, get_experiment, get_metrics
 
 DATA = Path(__file__).parent / "data"
@@ -279,3 +279,78 @@ def test_database_url_overrides_the_home_location(tmp_path: Path, yanex_home: Pa
     db.dispose()
     assert dump(elsewhere)["alembic_version"][1] == [(head_revision(),)]
     assert not (yanex_home / "yanex.db").exists()
+
+
+def test_new_databases_give_the_pages_of_deleted_rows_back(db: Database) -> None:
+    new_experiment(db)
+    with db.read() as session:
+        assert session.execute(text("PRAGMA auto_vacuum")).scalar() == 2  # INCREMENTAL
+
+
+def _migrate(url: str, step: str) -> None:
+    """Run alembic itself (yanex only ever upgrades), foreign keys off as yanex migrates."""
+    from alembic import command
+    from alembic.config import Config
+
+    from yanex.db.engine import create_sqlite_engine, immediate
+    from yanex.db.schema import migrations_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    engine = immediate(create_sqlite_engine(url, foreign_keys=False))
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            (command.downgrade if step.startswith("-") else command.upgrade)(cfg, step)
+    finally:
+        engine.dispose()
+
+
+GIT_CAPTURE_COLUMNS = {
+    "git_patch_omitted",
+    "git_commit_message",
+    "git_author_name",
+    "git_author_email",
+    "git_remotes",
+    "git_commit_on_remote",
+}
+
+
+def test_git_capture_revision_downgrades_and_upgrades_keeping_rows(yanex_home: Path) -> None:
+    db = Database()
+    git = GitInfo(
+        commit="c" * 40,
+        branch="main",
+        dirty=True,
+        patch="diff --git a/a.py b/a.py\n",
+        commit_message="Tune\n\nbody",
+        author_name="Ada",
+        author_email="ada@example.com",
+        remotes={"origin": "https://example.com/x.git"},
+        commit_on_remote=True,
+        omitted=[OmittedChange(path=".env", reason="its name looks like a secret file")],
+    )
+    [experiment_id] = create_experiments(
+        db,
+        [ExperimentSpec(script_path=Path("train.py"), name="kept")],
+        status=Status.CREATED,
+        owner=this_process(),
+        git=git,
+        environment=EnvironmentInfo(),
+    )
+    assert get_experiment(db, experiment_id).git == git
+    db.dispose()
+    path = yanex_home / "yanex.db"
+
+    _migrate(config.database_url(), "-1")
+    columns, rows = dump(path)["experiments"]
+    assert not GIT_CAPTURE_COLUMNS & set(columns)
+    [row] = rows
+    assert (row[columns.index("name")], row[columns.index("git_commit")]) == ("kept", "c" * 40)
+
+    db = Database()  # upgrades again on first use
+    view = get_experiment(db, experiment_id)
+    assert (view.name, view.git.commit, view.git.patch) == ("kept", "c" * 40, git.patch)
+    assert (view.git.commit_message, view.git.remotes, view.git.omitted) == (None, {}, [])
+    assert set(dump(path)["experiments"][0]) >= GIT_CAPTURE_COLUMNS
+    db.dispose()

@@ -49,3 +49,37 @@ def experiments_root() -> Path:
 def experiment_dir(experiment_id: str) -> Path:
     """Captured output, metrics journal and files of one experiment."""
     return experiments_root() / experiment_id
+
+
+# What of the untracked files goes into an experiment's git patch (see yanex.runner.git_patch).
+GIT_UNTRACKED_FILE_LIMIT_ENV = "YANEX_GIT_UNTRACKED_FILE_LIMIT"
+GIT_UNTRACKED_TOTAL_LIMIT_ENV = "YANEX_GIT_UNTRACKED_TOTAL_LIMIT"
+GIT_UNTRACKED_FILE_LIMIT = 256 * 1024
+GIT_UNTRACKED_TOTAL_LIMIT = 2 * 1024 * 1024
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _size(name: str, default: int) -> int:
+    """A byte count from the environment: ``262144``, ``256K``, ``2M`` (``0`` takes nothing)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    number, unit = raw.upper().removesuffix("B"), ""
+    if number[-1:] in _SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit():
+        from yanex.errors import ConfigError
+
+        raise ConfigError(
+            f"{name}={raw!r} is not a size",
+            hint=f"give a number of bytes, or a number with K, M or G: {name}=256K",
+        )
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def git_untracked_limits() -> tuple[int, int]:
+    """Largest untracked file, and most untracked bytes in all, kept in a git patch."""
+    return (
+        _size(GIT_UNTRACKED_FILE_LIMIT_ENV, GIT_UNTRACKED_FILE_LIMIT),
+        _size(GIT_UNTRACKED_TOTAL_LIMIT_ENV, GIT_UNTRACKED_TOTAL_LIMIT),
+    )

@@ -142,13 +142,35 @@ class ExperimentResult(BaseModel):
     name: str | None = None
 
 
+class OmittedChange(BaseModel):
+    """A change left out of an experiment's git patch, so the patch is known to be partial."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # relative to the repository's top folder
+    hunk: int | None = None  # 1-based hunk of the file's diff; None: the whole file
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path if self.hunk is None else f"{self.path} hunk {self.hunk}"
+        return f"{where} ({self.reason})"
+
+
 class GitInfo(BaseModel):
+    """The code an experiment ran: commit, branch, uncommitted changes and where the commit lives."""
+
     model_config = ConfigDict(frozen=True)
 
     commit: str | None = None
     branch: str | None = None
     dirty: bool | None = None
     patch: str | None = None
+    commit_message: str | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    remotes: dict[str, str] = Field(default_factory=dict)  # name -> URL, credentials stripped
+    commit_on_remote: bool | None = None  # reachable from a remote-tracking branch at capture time
+    omitted: list[OmittedChange] = Field(default_factory=list)
 
 
 class EnvironmentInfo(BaseModel):

@@ -65,3 +65,25 @@ def check_command() -> None:
     if status.problems:
         raise typer.Exit(1)
     typer.echo("ok")
+
+
+@app.command("vacuum")
+def vacuum_command() -> None:
+    """Give back the space deleted experiments left: rewrite the SQLite file, print its size before and after.
+
+    Databases yanex creates give space back on every `yanex delete`; an older database does so
+    after its first vacuum. Refused while experiments are queued or running.
+
+    Example:
+
+      yanex db vacuum
+    """
+    from yanex.db.engine import Database
+    from yanex.store.admin import vacuum_database
+
+    result = vacuum_database(Database())
+    freed = result.bytes_before - result.bytes_after
+    typer.echo(
+        f"Vacuumed {result.path}: {result.bytes_before:,} -> {result.bytes_after:,} bytes "
+        f"({max(freed, 0):,} bytes freed)."
+    )

@@ -11,6 +11,7 @@ import typer
 from yanex.cli.render import DetailFormat, DetailFormatOpt
 
 if TYPE_CHECKING:
+    from yanex.specs import GitInfo
     from yanex.store.query import ExperimentDetail
 
 TAIL_LINES = 10
@@ -39,6 +40,11 @@ def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]
             yield from _nested(value, depth + 1)
         else:
             yield label, cell(value)
+
+
+def _author(git: GitInfo) -> str:
+    email = f"<{git.author_email}>" if git.author_email else ""
+    return " ".join(part for part in (git.author_name, email) if part)
 
 
 def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any]:
@@ -99,12 +105,20 @@ def show_command(
 
     detail = experiment_detail(Database(), reference)
     e = detail.experiment
+    left_out = "; ".join(str(change) for change in e.git.omitted)
     if patch:
         if not e.git.patch:
             raise NotFoundError(
-                f"experiment {e.id} has no git patch (its working tree was clean or not in git)"
+                f"experiment {e.id} has no git patch: "
+                + (
+                    f"every change was left out: {left_out}"
+                    if left_out
+                    else "its working tree was clean or not in git"
+                )
             )
         typer.echo(e.git.patch, nl=not e.git.patch.endswith("\n"))
+        if left_out:
+            typer.echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
         return
     folder = config.experiment_dir(e.id)
     stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
@@ -120,6 +134,8 @@ def show_command(
         for key, m in detail.metrics.items()
     ]
     patch_line = f"{detail.patch_size} bytes (yanex show {e.id} --patch)" if detail.patch_size else ""
+    if patch_line and e.git.omitted:
+        patch_line += f", partial: {len(e.git.omitted)} left out"
     print_sections(
         [
             (
@@ -160,8 +176,13 @@ def show_command(
                 present(
                     ("commit", e.git.commit or ""),
                     ("branch", e.git.branch or ""),
+                    ("message", (e.git.commit_message or "").partition("\n")[0]),
+                    ("author", _author(e.git)),
+                    ("on a remote", cell(e.git.commit_on_remote)),
+                    ("remotes", "\n".join(f"{name}  {url}" for name, url in e.git.remotes.items())),
                     ("dirty", cell(e.git.dirty)),
                     ("patch", patch_line),
+                    ("left out", "\n".join(str(change) for change in e.git.omitted)),
                 ),
             ),
             (

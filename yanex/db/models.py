@@ -90,6 +90,13 @@ class ExperimentRow(Base):
     git_patch_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("git_patches.sha256", ondelete="SET NULL")
     )
+    # What the patch leaves out and why: [{"path", "hunk", "reason"}], null when nothing was.
+    git_patch_omitted: Mapped[list[dict[str, object]] | None] = mapped_column(JSON(none_as_null=True))
+    git_commit_message: Mapped[str | None] = mapped_column(Text)
+    git_author_name: Mapped[str | None] = mapped_column(String)
+    git_author_email: Mapped[str | None] = mapped_column(String)
+    git_remotes: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))  # name -> URL
+    git_commit_on_remote: Mapped[bool | None] = mapped_column(Boolean)
     python_version: Mapped[str | None] = mapped_column(String)
     platform: Mapped[str | None] = mapped_column(String)
     hostname: Mapped[str | None] = mapped_column(String)

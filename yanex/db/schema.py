@@ -119,6 +119,20 @@ def ensure_schema(url: str) -> None:
             upgrade(url)
 
 
+def _create_sqlite_file(path: Path) -> None:
+    """A new database that gives the pages of deleted rows back to the file system (see
+    ``store.manage``): auto_vacuum can only be chosen before the first page is written, so here,
+    before the engine's first connection writes the file in WAL mode."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+
+
 def upgrade(url: str) -> None:
     """Run every pending alembic revision in one IMMEDIATE transaction.
 
@@ -130,11 +144,14 @@ def upgrade(url: str) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    if sqlite_file(url) is None:
+    path = sqlite_file(url)
+    if path is None:
         from sqlalchemy import create_engine
 
         engine = create_engine(url)
     else:
+        if not path.exists() or path.stat().st_size == 0:
+            _create_sqlite_file(path)
         engine = immediate(create_sqlite_engine(url, foreign_keys=False))
     try:
         with engine.begin() as connection:

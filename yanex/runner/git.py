@@ -1,51 +1,196 @@
-"""Git state of the code an experiment runs: commit, branch, dirty flag and the full patch.
+"""Git state of the code an experiment runs: commit, author, branch, remotes and uncommitted changes.
 
-Captured once per ``yanex run`` or per batch. Outside a repository, or without git installed,
-everything is empty and nothing fails.
+Captured once per ``yanex run`` or per batch, so it is on the start-up path: plain ``git`` calls
+(no gitpython import, ~50 ms), the independent ones run at once, and no network access (whether
+the commit is on a remote is read from the remote-tracking branches of the last fetch). Outside a
+repository, or without git installed, everything is empty and nothing fails.
+
+What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from yanex.specs import GitInfo
+from yanex import config
+from yanex.runner.git_patch import decoded_sections, leave_out_secrets, untracked_diff
+from yanex.specs import GitInfo, OmittedChange
+
+MESSAGE_LIMIT = 4000  # characters of the commit message kept; a message is rarely longer
+OMISSIONS_RECORDED = 100  # a non-ignored folder of 10^4 images must not add 10^4 entries per row
+OMISSIONS_PRINTED = 10
+
+
+def _start(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
+    # --no-optional-locks: status must not rewrite the index under a git command the user is running.
+    return subprocess.Popen(
+        ["git", "--no-optional-locks", "-c", "core.quotePath=true", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _output(process: subprocess.Popen[bytes]) -> bytes | None:
+    """The command's output, None if it failed."""
+    out, _ = process.communicate()
+    return out if process.returncode == 0 else None
+
+
+def strip_credentials(url: str) -> str:
+    """A remote URL without the password or token it may carry.
+
+    ``https://user:token@host/x.git`` becomes ``https://host/x.git`` (a token is often given as the
+    user name); ``ssh://git:pw@host/x`` keeps the user, ``ssh://git@host/x``; query strings go too.
+    scp-like ``git@host:x.git`` and local paths hold no secret and are kept as they are.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2]
+    if not parts.scheme or not parts.netloc:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    if user and parts.scheme in ("ssh", "git+ssh", "ssh+git"):
+        host = f"{user.partition(':')[0]}@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _remotes(raw: bytes | None) -> dict[str, str]:
+    """``git config -z --get-regexp`` output: ``remote.NAME.url\\nURL\\0`` entries."""
+    remotes: dict[str, str] = {}
+    for entry in (raw or b"").split(b"\0"):
+        key, _, url = entry.decode("utf-8", "replace").partition("\n")
+        if key.startswith("remote.") and key.endswith(".url"):
+            remotes[key.removeprefix("remote.").removesuffix(".url")] = strip_credentials(url)
+    return remotes
+
+
+def _status(raw: bytes) -> tuple[str | None, bool, list[str]]:
+    """Branch (None when detached), whether tracked files changed, and the untracked paths."""
+    branch: str | None = None
+    changed = False
+    untracked: list[str] = []
+    entries = iter(raw.split(b"\0"))
+    for entry in entries:
+        if entry.startswith(b"# branch.head "):
+            name = entry.removeprefix(b"# branch.head ").decode("utf-8", "replace")
+            branch = None if name == "(detached)" else name
+        elif entry.startswith((b"1 ", b"u ")):
+            changed = True
+        elif entry.startswith(b"2 "):  # a rename: its original path is the next entry
+            changed = True
+            next(entries, None)
+        elif entry.startswith(b"? "):
+            untracked.append(os.fsdecode(entry[2:]))
+    return branch, changed, untracked
+
+
+def _tracked_diff(top: Path, has_commit: bool) -> bytes:
+    """Staged and unstaged changes to tracked files against the commit (or the empty tree)."""
+    if has_commit:
+        base = "HEAD"
+    else:
+        empty = _output(_start(top, "hash-object", "-t", "tree", "/dev/null"))
+        if empty is None:
+            return b""
+        base = empty.decode().strip()
+    diff = _start(
+        top,
+        "diff",
+        base,
+        "--binary",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+    )
+    return _output(diff) or b""
+
+
+def _report(omitted: list[OmittedChange]) -> list[OmittedChange]:
+    """Name what the patch leaves out, once on stderr; the list to record, capped."""
+    shown = ", ".join(str(change) for change in omitted[:OMISSIONS_PRINTED])
+    more = len(omitted) - OMISSIONS_PRINTED
+    s = "" if len(omitted) == 1 else "s"
+    print(
+        f"yanex: git patch leaves out {len(omitted)} change{s}: {shown}"
+        + (f", and {more} more" if more > 0 else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    if len(omitted) <= OMISSIONS_RECORDED:
+        return omitted
+    rest = len(omitted) - OMISSIONS_RECORDED + 1
+    return [*omitted[: OMISSIONS_RECORDED - 1], OmittedChange(path="…", reason=f"and {rest} more")]
 
 
 def capture_git(path: Path) -> GitInfo:
-    """Git state of the repository containing ``path`` (a script or a folder)."""
-    try:
-        import git
-    except ImportError:  # gitpython raises ImportError when the git binary is missing
-        return GitInfo()
+    """Git state of the repository containing ``path`` (a script or a folder).
+
+    Prints one line on stderr naming whatever it leaves out of the patch (see ``git_patch``).
+    Raises ``ConfigError`` for a malformed size limit in the environment.
+    """
     start = path if path.is_dir() else path.parent
-    try:
-        repo = git.Repo(start, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+    if not start.is_dir():
         return GitInfo()
-    with repo:
-        try:
-            commit: str | None = repo.head.commit.hexsha
-        except ValueError:  # a repository with no commit yet
-            commit = None
-        branch = None if repo.head.is_detached else repo.active_branch.name
-        tracked = (
-            repo.git.diff("HEAD", "--binary", "--no-color", "--no-ext-diff")
-            if commit
-            else repo.git.diff("--cached", "--binary", "--no-color", "--no-ext-diff")
-        )
-        untracked = [
-            repo.git.diff(
-                "--no-index",
-                "--binary",
-                "--no-color",
-                "--",
-                "/dev/null",
-                name,
-                with_extended_output=False,
-                with_exceptions=False,  # --no-index exits 1 when the files differ
-            )
-            for name in repo.untracked_files
+    file_limit, total_limit = config.git_untracked_limits()
+    try:
+        # Independent questions, asked at once: the start-up cost is the slowest, not the sum.
+        processes = [
+            _start(start, "rev-parse", "--show-toplevel"),
+            _start(start, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"),
+            _start(
+                start, "log", "-1", "--no-show-signature", "--format=%H%x00%an%x00%ae%x00%B", "HEAD", "--"
+            ),
+            _start(start, "config", "-z", "--get-regexp", r"^remote\..*\.url$"),
+            _start(
+                start, "for-each-ref", "--contains=HEAD", "--count=1", "--format=%(refname)", "refs/remotes/"
+            ),
         ]
-        parts = [part for part in (tracked, *untracked) if part]
-        patch = "\n".join(parts) + "\n" if parts else None
-        return GitInfo(commit=commit, branch=branch, dirty=patch is not None, patch=patch)
+    except OSError:  # no git executable
+        return GitInfo()
+    top_out, status_out, head_out, remotes_out, pushed_out = (_output(p) for p in processes)
+    if top_out is None or status_out is None:  # not in a repository
+        return GitInfo()
+    top = Path(os.fsdecode(top_out.rstrip(b"\n")))
+    branch, changed, untracked = _status(status_out)
+
+    commit = message = author_name = author_email = None
+    if head_out is not None:
+        commit, author_name, author_email, message = head_out.decode("utf-8", "replace").split("\0", 3)
+        message = message.strip()
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 1] + "…"
+
+    parts: list[str] = []
+    omitted: list[OmittedChange] = []
+    if changed:
+        for section in decoded_sections(_tracked_diff(top, commit is not None)):
+            if isinstance(section, str):
+                parts.append(section)
+            else:
+                omitted.append(section)
+    kept = untracked_diff(top, untracked, file_limit, total_limit)
+    parts.append(kept.diff)
+    omitted += kept.omitted
+    patch, secrets = leave_out_secrets("".join(parts))
+    omitted += secrets
+    return GitInfo(
+        commit=commit,
+        branch=branch,
+        dirty=changed or bool(untracked),
+        patch=patch or None,
+        commit_message=message or None,
+        author_name=author_name or None,
+        author_email=author_email or None,
+        remotes=_remotes(remotes_out),
+        commit_on_remote=None if commit is None or pushed_out is None else bool(pushed_out.strip()),
+        omitted=_report(omitted) if omitted else [],
+    )

@@ -84,6 +84,16 @@ def describe_failure(returncode: int, stderr_tail: str) -> str:
         after = [line for line in lines[heads[-1] + 1 :] if line.strip() and not line[0].isspace()]
         if after:
             return after[-1].strip()
+    else:
+        # A script that does not compile dies before any traceback: Python prints the place, the
+        # source line and a caret, then this line, with no "Traceback" header.
+        compile_errors = [
+            line.strip()
+            for line in lines
+            if line.startswith(("SyntaxError: ", "IndentationError: ", "TabError: "))
+        ]
+        if compile_errors:
+            return compile_errors[-1]
     return f"exit code {returncode}"
 
 

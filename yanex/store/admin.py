@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import sqlite3
+from pathlib import Path
 
-from yanex.db.engine import Database, open_read_only, sqlite_file
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+
+from yanex.db.engine import BUSY_TIMEOUT_MS, Database, open_read_only, sqlite_file
+from yanex.db.models import ExperimentRow
 from yanex.db.schema import current_revision, ensure_schema, head_revision, server_revision
+from yanex.errors import UsageError
+from yanex.specs import ACTIVE_STATUSES
 
 
 class DatabaseStatus(BaseModel):
@@ -59,3 +66,47 @@ def check_database(db: Database) -> DatabaseStatus:
         finally:
             conn.close()
     return status.model_copy(update={"problems": problems})
+
+
+class VacuumResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    bytes_before: int  # the database file and its write-ahead log
+    bytes_after: int
+
+
+def _file_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def vacuum_database(db: Database) -> VacuumResult:
+    """Rewrite the SQLite file without its free pages, and turn on ``auto_vacuum=INCREMENTAL`` so
+    that from then on every delete gives its pages back at once (databases yanex creates have it).
+
+    Refuses while an experiment is queued or running: their writes would wait for the rewrite.
+    """
+    path = sqlite_file(db.url)
+    if path is None:
+        raise UsageError("vacuum works on SQLite databases only", hint="use your database server's own tools")
+    with db.read() as session:  # creates or upgrades the schema first, as every use does
+        active = session.scalar(
+            select(func.count())
+            .select_from(ExperimentRow)
+            .where(ExperimentRow.status.in_([s.value for s in ACTIVE_STATUSES]))
+        )
+    if active:
+        raise UsageError(
+            f"{active} experiment(s) are queued or running; their writes would wait for the vacuum",
+            hint="vacuum when they have finished",
+        )
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = _file_bytes(path)
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect through the VACUUM
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return VacuumResult(path=str(path), bytes_before=before, bytes_after=_file_bytes(path))

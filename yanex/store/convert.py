@@ -11,7 +11,7 @@ from typing import NamedTuple
 from pydantic import JsonValue
 
 from yanex.db.models import ExperimentRow
-from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, Status
+from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, OmittedChange, Status
 
 
 class ParamLeaf(NamedTuple):
@@ -106,7 +106,18 @@ def experiment_view(row: ExperimentRow, tags: list[str], patch: str | None) -> E
         retry_of=row.retry_of,
         archived=row.archived,
         pid=row.pid,
-        git=GitInfo(commit=row.git_commit, branch=row.git_branch, dirty=row.git_dirty, patch=patch),
+        git=GitInfo(
+            commit=row.git_commit,
+            branch=row.git_branch,
+            dirty=row.git_dirty,
+            patch=patch,
+            commit_message=row.git_commit_message,
+            author_name=row.git_author_name,
+            author_email=row.git_author_email,
+            remotes=row.git_remotes or {},
+            commit_on_remote=row.git_commit_on_remote,
+            omitted=[OmittedChange.model_validate(item) for item in row.git_patch_omitted or ()],
+        ),
         environment=EnvironmentInfo(
             python_version=row.python_version,
             platform=row.platform,
