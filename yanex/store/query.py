@@ -120,7 +120,8 @@ class ExperimentFilter(BaseModel):
     def _positive_limit(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
             raise UsageError(f"--limit must be at least 1, got {value}")
-        return value
+        # Past SQLite's largest integer no table has that many rows: no limit, not an overflow.
+        return value if value is None or value < 2**63 else None
 
 
 def _conditions(flt: ExperimentFilter) -> list[ColumnElement[bool]]:
