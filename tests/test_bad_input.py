@@ -291,3 +291,38 @@ def test_param_values_are_json_like_not_yaml_1_1(write_script, yanex_home: Path)
     result = yanex_cli("run", str(script), *args)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["params"] == {key: value for key, (_, value) in given.items()}
+
+
+@pytest.mark.parametrize("option", ["--name", "--description", "--add-tag", "--remove-tag"])
+def test_update_refuses_lone_surrogates_and_changes_nothing(option: str, write_script) -> None:
+    script = write_script("train.py", "pass\n")
+    assert yanex_cli("run", str(script), "--name", "before", "--tag", "kept").returncode == 0
+    result = yanex_cli("update", "before", option, BAD)
+    assert result.returncode == 2, result.stderr
+    assert_one_error(result.stderr, "contains '\\udcff'")
+    shown = json.loads(yanex_cli("show", "before", "--format", "json").stdout)
+    assert (shown["name"], shown["tags"], shown["description"]) == ("before", ["kept"], None)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["list", "--tag", BAD], "--tag contains '\\udcff'"),
+        (["list", "--name", BAD], "--name contains '\\udcff'"),
+        (["get", "id", "--script", BAD], "--script contains '\\udcff'"),
+        (["list", "--where", f"name = '{BAD}'"], "--where contains '\\udcff' at position 11"),
+        (["compare", "--sort", BAD], "--sort contains '\\udcff'"),
+        (["compare", "-p", BAD], "--param contains '\\udcff'"),
+        (["show", BAD], "no experiment matches 'bad\\udcff'"),
+        (["get", "name", BAD], "no experiment matches 'bad\\udcff'"),
+    ],
+)
+def test_queries_with_lone_surrogates_are_one_error(args: list[str], needle: str, write_script) -> None:
+    script = write_script("train.py", "pass\n")
+    assert yanex_cli("run", str(script), "--name", "x").returncode == 0
+    result = runner.invoke(app, args)
+    assert result.exit_code in (1, 2), result.output
+    assert_one_error(result.stderr, needle)
+    real = yanex_cli(*args)
+    assert real.returncode == result.exit_code, real.stderr
+    assert_one_error(real.stderr, needle)

@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
 from yanex.db.models import ExperimentRow, LatestMetricRow, ParamRow
 from yanex.errors import UsageError
+from yanex.specs import text_problem
 from yanex.terminal import printable
 
 Value = float | str | bool
@@ -141,6 +142,10 @@ def _excerpt(expression: str, pos: int, width: int = 60) -> tuple[str, int]:
 
 def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
+    problem = text_problem(expression)
+    if problem:
+        pos = next(i for i, char in enumerate(expression) if text_problem(char))
+        raise WhereSyntaxError(expression, pos, f"the expression {problem}")
     pos = 0
     while pos < len(expression):
         match = _TOKEN.match(expression, pos)
