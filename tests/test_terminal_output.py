@@ -53,13 +53,13 @@ def test_list_plain_table_is_one_escaped_line_per_experiment(evil: str) -> None:
         assert_safe(result.stdout + result.stderr)
         [row] = result.stdout.splitlines()
         assert row.split()[:3] == [evil, "evil\\x1b[2J\\nname", "failed"]
-        assert f'"a,b",plain,"t\\u001b]0;pwned\\u0007"' in row  # tags: unambiguous
+        assert '"a,b",plain,"t\\u001b]0;pwned\\u0007"' in row  # tags: unambiguous
 
 
 def test_csv_quotes_newlines_and_json_keeps_the_data(evil: str) -> None:
     result = yanex_cli("list", "--format", "csv")
     assert_safe(result.stdout)
-    header, row = list(csv.reader(io.StringIO(result.stdout)))
+    _header, row = list(csv.reader(io.StringIO(result.stdout)))
     assert row[1] == "evil\\x1b[2J\nname"  # the newline inside a quoted field
     result = yanex_cli("list", "--format", "json")
     assert_safe(result.stdout)

@@ -202,8 +202,9 @@ def run(
             "--param",
             "-p",
             metavar="KEY=VALUE",
-            help="Set a parameter. VALUE is read as YAML (numbers, true/false, lists such as 64,32 in "
-            "brackets); dotted keys nest (model.lr=0.1). Overrides --config. Repeatable.",
+            help="Set a parameter. VALUE is read as YAML with JSON's scalars only (numbers, true/false, "
+            "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
+            "(model.lr=0.1). Overrides --config. Repeatable.",
             show_default=False,
         ),
     ] = None,
