@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import sqlite
+from typer.testing import CliRunner
 
-from tests.query_fixtures import populate
+from tests.conftest import yanex_cli
+from tests.query_fixtures import GRID, grid_name, populate
+from yanex.cli.app import app
 from yanex.db.engine import Database
 from yanex.errors import UsageError
 from yanex.store.query import ExperimentFilter, find_experiments
 from yanex.store.where import (
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    MAX_VALUES,
     BoolOp,
     Compare,
     Field,
@@ -21,6 +28,8 @@ from yanex.store.where import (
     compile_where,
     parse_where,
 )
+
+cli_runner = CliRunner()
 
 
 def names(db: Database, where: str) -> set[str]:
@@ -176,3 +185,109 @@ def test_metric_conditions_use_the_last_value(grid: Database) -> None:
     assert names(grid, "metrics.converged = 1") == set()  # a boolean is not the number 1
     assert names(grid, "augment = true and seed != 8") == {"baseline"}
     assert names(grid, "augment = false") == set()
+
+
+# ---- limits: long lists work, deep nesting is one error with a caret --------------------------------
+
+
+def test_an_in_list_of_thousands_of_values_works(grid: Database) -> None:
+    """One IN per value type, not a chain of ORs, which SQLite refused past ~300 values."""
+    many = ", ".join(str(n) for n in range(100, 5100))
+    assert names(grid, f"batch_size in ({many}, 16)") == {
+        "grid-lr0_001-bs16",
+        "grid-lr0_01-bs16",
+        "grid-lr0_1-bs16",
+    }
+    assert names(grid, f"batch_size not in ({many}, 16)") == names(grid, "batch_size = 32")
+    texts = ", ".join(f"'opt{n}'" for n in range(3000))
+    assert names(grid, f"optimizer in ({texts}, 'sgd', 16, true)") == names(grid, "optimizer = 'sgd'")
+    assert names(grid, f"metrics.phase in ({texts}, 'done', 0.5)") == {"baseline"}
+    assert names(grid, f"metrics.converged in ({many}, true)") == {"baseline"}
+    values = ", ".join(["1"] * MAX_VALUES)
+    with pytest.raises(WhereSyntaxError, match=f"more than {MAX_VALUES} values"):
+        names(grid, f"seed in ({values}, 2)")
+
+
+def test_an_in_list_of_500_values_through_the_real_command(grid: Database) -> None:
+    values = ", ".join(str(n / 1000) for n in range(500))
+    for where in (f"learning_rate in ({values})", f"not learning_rate in ({values})"):
+        result = yanex_cli("list", "--all", "--where", where, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        expected = names(grid, where)
+        assert {row["name"] for row in json.loads(result.stdout)} == expected
+    assert names(grid, f"learning_rate in ({values})") == {grid_name(lr, bs) for lr, bs in GRID}
+
+
+def _nested(shape: list[str], depth: int) -> str:
+    """An expression ``depth`` levels deep; each unit of ``shape`` opens one level."""
+    units = [shape[i % len(shape)] for i in range(depth)]
+    return "".join(units) + "lr = 1" + ")" * sum(unit.count("(") - unit.count(")") for unit in units)
+
+
+SHAPES = [
+    ["("],
+    ["not "],
+    ["not ", "("],
+    ["a = 1 and (", "b = 2 or ("],
+    ["x in (1, 'a', true) and (", "not ", "("],
+    ["not ", "(metrics.m not in (2, 'b') or "],
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_nesting_up_to_the_limit_runs_and_one_more_is_refused_at_its_token(
+    grid: Database, shape: list[str]
+) -> None:
+    names(grid, _nested(shape, MAX_DEPTH))  # SQLite's parser takes it too
+    deeper = _nested(shape, MAX_DEPTH + 1)
+    with pytest.raises(
+        WhereSyntaxError, match=f"more than {MAX_DEPTH} nested parentheses and 'not's"
+    ) as caught:
+        names(grid, deeper)
+    assert deeper[caught.value.pos :].startswith(("(", "not"))
+
+
+@pytest.mark.parametrize("text", ["(" * 5000 + "lr = 1" + ")" * 5000, "not " * 5000 + "lr = 1"])
+def test_thousands_of_nested_levels_are_one_error_with_a_caret(text: str) -> None:
+    runner_result = cli_runner.invoke(app, ["list", "--where", text])
+    assert runner_result.exit_code == 2, runner_result.output
+    real = yanex_cli("list", "--where", text)
+    assert real.returncode == 2, real.stderr
+    for result in (runner_result, real):
+        assert "Traceback" not in result.stderr
+        error, shown, caret, hint = result.stderr.splitlines()
+        assert error.startswith(
+            f"Error: invalid --where expression at position {MAX_DEPTH * (1 if text[0] == '(' else 4) + 1}: "
+        )
+        assert f"more than {MAX_DEPTH} nested" in error
+        assert len(shown) < 80 and shown[len(caret) - 1] in "(n"  # an excerpt, the caret under the token
+        assert caret.strip() == "^" and hint.startswith("Hint: ")
+
+
+def test_conditions_beyond_the_limit_are_one_error(grid: Database) -> None:
+    names(grid, " and ".join(["lr = 1"] * MAX_CONDITIONS))
+    names(grid, " or ".join(["lr = 1"] * MAX_CONDITIONS))
+    text = " and ".join(["lr = 1"] * (MAX_CONDITIONS + 1))
+    result = yanex_cli("list", "--where", text)
+    assert result.returncode == 2, result.stderr
+    assert f"more than {MAX_CONDITIONS} conditions; use 'in (...)' for many values" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_control_characters_in_a_bad_expression_are_shown_escaped() -> None:
+    result = yanex_cli("list", "--where", "name = 1 \x1b]0;pwned\x07 \x1b[2J")
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    error, shown, caret, _hint = result.stderr.splitlines()
+    assert "unexpected character '\\x1b'" in error
+    assert shown == "  name = 1 \\x1b]0;pwned\\x07 \\x1b[2J"
+    assert caret == "  " + " " * len("name = 1 ") + "^"
+
+
+def test_a_limit_beyond_any_table_is_no_limit(grid: Database) -> None:
+    everything = find_experiments(grid, ExperimentFilter(archived="include"))
+    assert find_experiments(grid, ExperimentFilter(archived="include", limit=10**20)) == everything
+    result = yanex_cli("list", "--all", "--limit", "99999999999999999999", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert [row["id"] for row in json.loads(result.stdout)] == [e.id for e in everything]
+    assert cli_runner.invoke(app, ["get", "id", "--limit", str(2**63)]).exit_code == 0

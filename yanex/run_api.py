@@ -103,6 +103,24 @@ class _Run:
 
 
 _run = _Run()
+_MISSING = object()
+
+
+def _lookup(node: Any, name: str) -> Any:
+    """The value at dotted ``name``; a key may itself contain dots (``{"a.b": 1}``), and yanex refuses
+    configs where two paths give the same name, so at most one path matches."""
+    if not isinstance(node, dict):
+        return _MISSING
+    if name in node:
+        return node[name]
+    head, dot, rest = name.partition(".")
+    while dot:
+        found = _lookup(node.get(head), rest)
+        if found is not _MISSING:
+            return found
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return _MISSING
 
 
 def get_param(name: str, default: Any = None) -> Any:
@@ -110,12 +128,10 @@ def get_param(name: str, default: Any = None) -> Any:
 
     Outside a tracked experiment (plain ``python train.py``) every call returns its default.
     """
-    node: Any = _run.params
-    for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return _copy(node)
+    if not isinstance(name, str):
+        raise TypeError(f"get_param expects the parameter name as a string, got {type(name).__name__}")
+    found = _lookup(_run.params, name)
+    return default if found is _MISSING else _copy(found)
 
 
 def get_params() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 
 class Status(StrEnum):
@@ -34,8 +34,43 @@ ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
 FinalStatus = Literal["completed", "failed", "cancelled"]
 
 
-def _check_json(value: Any, path: str) -> Any:
+# Deeper than any real config, and far below Python's recursion limit and SQLite's JSON depth
+# limit (1000), which a deeper config would hit later as a crash instead of a message.
+MAX_CONFIG_DEPTH = 100
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None.
+
+    The database and the experiment files hold UTF-8, which has no lone surrogates; Python makes
+    them from bytes that were not UTF-8 (a file name or argument with ``\\xff``: ``os.fsdecode``).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"contains {text[error.start]!r} at position {error.start}, a lone surrogate that UTF-8 "
+            "cannot hold (from bytes that were not valid UTF-8)"
+        )
+    return None
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= 60 else f"...{path[-57:]}"
+
+
+def _check_json(value: Any, path: str = "", depth: int = 0, parents: frozenset[int] = frozenset()) -> Any:
     """Return ``value`` as plain JSON data, or raise naming the first key that is not JSON."""
+    if isinstance(value, dict | list | tuple):
+        if id(value) in parents:
+            raise ValueError(
+                f"config key {_short(path)!r} contains itself; config must be a tree, not a cycle"
+            )
+        if depth >= MAX_CONFIG_DEPTH:
+            raise ValueError(
+                f"config is nested more than {MAX_CONFIG_DEPTH} levels deep (at {_short(path)!r})"
+            )
+        parents = parents | {id(value)}
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -43,11 +78,20 @@ def _check_json(value: Any, path: str) -> Any:
                 raise ValueError(
                     f"config key {key!r} at {path or 'top level'} is not a string; use string keys"
                 )
-            out[key] = _check_json(item, f"{path}.{key}" if path else key)
+            dotted = f"{path}.{key}" if path else key
+            problem = text_problem(key)
+            if problem:
+                raise ValueError(f"config key {_short(dotted)!r} {problem}")
+            out[key] = _check_json(item, dotted, depth + 1, parents)
         return out
     if isinstance(value, list | tuple):
-        return [_check_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return [_check_json(item, f"{path}[{i}]", depth + 1, parents) for i, item in enumerate(value)]
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"config key {_short(path)!r} has a value that {problem}")
+        return value
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
@@ -57,6 +101,29 @@ def _check_json(value: Any, path: str) -> Any:
         f"config key '{path}' has a value of type {type(value).__name__}, which is not "
         "JSON-serialisable; use numbers, strings, booleans, lists or dicts"
     )
+
+
+def flat_params(config: Mapping[str, JsonValue], prefix: str = "") -> list[tuple[str, JsonValue]]:
+    """One ``(dotted key, value)`` per parameter: nested keys joined with dots, lists and empty
+    mappings kept whole. Raises ``ValueError`` when two parameters get the same dotted key, as
+    ``{"a.b": 1, "a": {"b": 2}}`` does: the params table and ``--where`` could not tell them apart."""
+    leaves: list[tuple[str, JsonValue]] = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            leaves.extend(flat_params(value, f"{dotted}."))
+        else:
+            leaves.append((dotted, value))
+    if not prefix:
+        seen: set[str] = set()
+        for dotted, _ in leaves:
+            if dotted in seen:
+                raise ValueError(
+                    f"config gives parameter {_short(dotted)!r} twice, as a dotted key and as nested "
+                    "keys; write it one way"
+                )
+            seen.add(dotted)
+    return leaves
 
 
 class ExperimentSpec(BaseModel):
@@ -98,12 +165,35 @@ class ExperimentSpec(BaseModel):
             raise ValueError("script_path is empty; give the path of a Python script")
         return value
 
+    @field_validator("script_path")
+    @classmethod
+    def _path_is_storable(cls, path: Path) -> Path:
+        # Stored as its absolute form, so a working directory that is not UTF-8 counts too.
+        try:
+            full = str(path.absolute())
+        except OSError:  # the working directory is gone: launching reports that
+            full = str(path)
+        problem = text_problem(full)
+        if problem:
+            raise ValueError(f"script_path {full!r} {problem}; rename the file or folder")
+        return path
+
     @field_validator("name")
     @classmethod
     def _name_is_text(cls, name: str | None) -> str | None:
         if name is not None and not name.strip():
             raise ValueError("name must be a non-empty string, or None for no name")
         return name
+
+    @field_validator("name", "description", "tags", "script_args")
+    @classmethod
+    def _text_is_storable(cls, value: str | list[str] | None, info: ValidationInfo) -> str | list[str] | None:
+        for index, text in enumerate([value] if isinstance(value, str) else value or []):
+            problem = text_problem(text)
+            if problem:
+                where = info.field_name if isinstance(value, str) else f"{info.field_name}[{index}]"
+                raise ValueError(f"{where} {problem}")
+        return value
 
     @field_validator("config", mode="before")
     @classmethod
@@ -112,7 +202,9 @@ class ExperimentSpec(BaseModel):
             return {}
         if not isinstance(value, dict):
             raise ValueError(f"config must be a dict, got {type(value).__name__}")
-        return _check_json(value, "")
+        config = _check_json(value)
+        flat_params(config)
+        return config
 
     @field_validator("tags")
     @classmethod

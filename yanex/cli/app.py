@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from yanex import __version__
 from yanex.cli import archive, compare, db, delete, get, listing, rerun, run, show, sql, update
 from yanex.errors import YanexError
+from yanex.terminal import printable
 
 
 class YanexGroup(TyperGroup):
@@ -24,9 +25,9 @@ class YanexGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except YanexError as error:
-            typer.echo(f"Error: {error.message}", err=True)
+            typer.echo(f"Error: {printable(error.message, keep=chr(10))}", err=True)  # may quote user text
             if error.hint:
-                typer.echo(f"Hint: {error.hint}", err=True)
+                typer.echo(f"Hint: {printable(error.hint, keep=chr(10))}", err=True)
             raise typer.Exit(error.exit_code) from None
 
 

@@ -63,7 +63,8 @@ def compare_command(
     """
     from yanex.cli.render import print_rows
     from yanex.db.engine import Database
-    from yanex.errors import NotFoundError
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.specs import text_problem
     from yanex.store.query import SORT_COLUMNS, compare, resolve_references
 
     db = Database()
@@ -71,6 +72,11 @@ def compare_command(
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
         sort = f"metrics.{sort}"
     flt = filters.build(ids, sort=sort, desc=desc, limit=limit)
+    for option, names in (("--param", param or ()), ("--metric", metric or ())):
+        for name in names:
+            problem = text_problem(name)
+            if problem:
+                raise UsageError(f"{option} {problem}", hint="pass text that is valid UTF-8")
     comparison = compare(db, flt, params=param or (), metrics=metric or ())
     if not comparison.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")

@@ -36,6 +36,7 @@ def delete_command(
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import delete_with_files
     from yanex.store.query import find_experiments, resolve_references
+    from yanex.terminal import printable
 
     db = Database()
     ids = resolve_references(db, references) if references else None
@@ -47,7 +48,7 @@ def delete_command(
         raise NotFoundError("no experiments match, nothing deleted")
     typer.echo(f"About to delete {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}:", err=True)
     for e in doomed[:SHOWN]:
-        typer.echo(f"  {e.id}  {e.name or '-'}  {e.status.value}", err=True)
+        typer.echo(f"  {e.id}  {printable(e.name or '-')}  {e.status.value}", err=True)
     if len(doomed) > SHOWN:
         typer.echo(f"  ... and {len(doomed) - SHOWN} more", err=True)
     if not yes and not typer.confirm("Delete them?", default=False, err=True):

@@ -135,10 +135,18 @@ class FilterOptions:
         that declare their own ordering options.
         """
         from yanex.errors import UsageError
+        from yanex.specs import text_problem
         from yanex.store.query import ExperimentFilter
 
         if self.archived and self.all_:
             raise UsageError("--archived and --all contradict each other", hint="pass one of them")
+        texts = {"--status": self.status, "--tag": self.tag, "--name": self.name, "--script": self.script}
+        texts |= {"--batch": self.batch, "--where": self.where, "--sort": self.sort or sort}
+        for option, given in texts.items():
+            for text in [given] if isinstance(given, str) else given or ():
+                problem = text_problem(text)
+                if problem:
+                    raise UsageError(f"{option} {problem}", hint="pass text that is valid UTF-8")
         include_all = self.all_ or (ids is not None and not self.archived)
         return ExperimentFilter(
             ids=tuple(ids) if ids is not None else None,

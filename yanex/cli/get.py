@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from yanex.cli.filters import FilterOptions, filter_options
+from yanex.cli.render import patch_text
+from yanex.terminal import printable, tag_list
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentView
@@ -18,7 +20,7 @@ FIELDS: dict[str, Callable[[ExperimentView], Any]] = {
     "name": lambda e: e.name,
     "status": lambda e: e.status.value,
     "description": lambda e: e.description,
-    "tags": lambda e: ",".join(e.tags),
+    "tags": lambda e: tag_list(e.tags),
     "script": lambda e: e.script_path,
     "script_path": lambda e: e.script_path,
     "script_args": lambda e: e.script_args,
@@ -45,11 +47,12 @@ _MISSING = object()
 
 
 def _text(value: Any) -> str:
-    """Strings bare, missing values empty, everything else as JSON (so 0.01 stays 0.01)."""
+    """Strings bare but escaped (one line each, no control characters), missing values empty,
+    everything else as JSON (so 0.01 stays 0.01)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return printable(value)
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     import json
@@ -142,4 +145,4 @@ def get_command(
                     hint=f"see `yanex show {experiment.id}`",
                 )
             value = None
-        typer.echo(_text(value))
+        typer.echo(patch_text(value or "") if field == "git.patch" else _text(value))

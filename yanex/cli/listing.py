@@ -33,6 +33,7 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
     from yanex.cli.render import format_duration, format_time, print_rows, status_style
     from yanex.db.engine import Database
     from yanex.store.query import find_experiments
+    from yanex.terminal import tag_list
 
     experiments = find_experiments(Database(), filters.build())
     rows = [
@@ -40,7 +41,7 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
             e.id,
             e.name or "",
             e.status.value,
-            ",".join(e.tags),
+            tag_list(e.tags),
             format_time(e.started_at),
             format_duration(e.duration),
         ]

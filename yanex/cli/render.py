@@ -1,8 +1,10 @@
 """Output shared by the query commands: tables, JSON, CSV, Markdown and key/value sections.
 
 Piped output is plain and stable (no colour, no wrapping, no box drawing) so scripts can parse it;
-a terminal gets rich tables. rich honours ``NO_COLOR`` itself. rich, json and csv load only when
-used: this module is imported by ``yanex --help``.
+a terminal gets rich tables. rich honours ``NO_COLOR`` itself. User text is escaped in every
+format (``yanex.terminal``): no control character reaches the terminal and a newline never splits
+a table row; CSV keeps newlines and tabs inside quoted fields, JSON spells them as JSON does. rich,
+json and csv load only when used: this module is imported by ``yanex --help``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+
+from yanex.terminal import json_printable, printable
 
 
 class OutputFormat(StrEnum):
@@ -105,7 +109,8 @@ def to_json(data: Any) -> str:
             return value.isoformat()
         raise TypeError(f"cannot encode {type(value).__name__}")
 
-    return json.dumps(_finite(data), indent=2, default=default, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(_finite(data), indent=2, default=default, ensure_ascii=False, allow_nan=False)
+    return json_printable(text)
 
 
 def print_json(data: Any) -> None:
@@ -122,6 +127,8 @@ def print_table(
 
     Piped, the header line is written to stderr and the rows to stdout.
     """
+    columns = [printable(name) for name in columns]
+    rows = [[printable(value) for value in row] for row in rows]
     if pretty():
         from rich import box
         from rich.console import Console
@@ -130,7 +137,7 @@ def print_table(
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for name in columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(Text(name), overflow="fold")  # Text: a name is not rich markup
         for r, row in enumerate(rows):
             table.add_row(*(Text(value, style=(styles or {}).get((r, c), "")) for c, value in enumerate(row)))
         Console().print(table)
@@ -151,13 +158,13 @@ def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     import csv
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerow([printable(name, keep="\n\t") for name in columns])
+    writer.writerows([printable(value, keep="\n\t") for value in row] for row in rows)
 
 
 def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     def escape(value: str) -> str:
-        return value.replace("|", "\\|").replace("\n", " ")
+        return printable(value).replace("|", "\\|")
 
     typer.echo("| " + " | ".join(escape(c) for c in columns) + " |")
     typer.echo("|" + "|".join("---" for _ in columns) + "|")
@@ -193,7 +200,10 @@ Section = tuple[str, Sequence[tuple[str, str]]]
 
 
 def print_sections(sections: Sequence[Section]) -> None:
-    """Headed blocks of ``label: value`` lines; multi-line values are indented under their label."""
+    """Headed blocks of ``label: value`` lines; multi-line values are indented under their label.
+
+    Newlines and tabs in values stay (descriptions, output tails): escape one-line values first.
+    """
     console = None
     if pretty():
         from rich.console import Console
@@ -209,15 +219,22 @@ def print_sections(sections: Sequence[Section]) -> None:
         if console is not None:
             from rich.markup import escape
 
-            console.print(f"[bold]{escape(title)}[/bold]")
+            console.print(f"[bold]{escape(printable(title))}[/bold]")
         else:
-            typer.echo(title)
+            typer.echo(printable(title))
+        items = [(printable(label), printable(value, keep="\n\t")) for label, value in items]
         width = max(len(label) for label, _ in items)
         for label, value in items:
-            lines = value.splitlines() or [""]
+            lines = value.splitlines() or [""]  # only "\n" is left to split on
             typer.echo(f"  {label.ljust(width)}  {lines[0]}".rstrip())
             for line in lines[1:]:
                 typer.echo(f"  {' ' * width}  {line}".rstrip())
+
+
+def patch_text(patch: str) -> str:
+    """A git patch as written, for a file or a pipe (``git apply`` needs every byte); on a terminal
+    with its control characters escaped, like any other user text."""
+    return printable(patch, keep="\n\t") if pretty() else patch
 
 
 def status_style(status: str) -> str:

@@ -52,6 +52,7 @@ def rerun_command(
     from yanex.errors import NotFoundError, UsageError
     from yanex.runner.batch import rerun
     from yanex.store.query import find_ids, resolve_references
+    from yanex.terminal import printable
 
     db = Database()
     flt = filters.build(resolve_references(db, references) if references else None)
@@ -67,6 +68,6 @@ def rerun_command(
     results = rerun(ids, parallel=parallel, verbose=verbose)
     for original, result in zip(ids, results, strict=True):
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
-        typer.echo(line + (f": {result.error_message}" if result.error_message else ""))
+        typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
     if any(result.status != "completed" for result in results):
         raise typer.Exit(1)

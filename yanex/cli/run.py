@@ -18,26 +18,10 @@ if TYPE_CHECKING:
 
     from yanex.runner.launch import ExperimentProcess
 
-# YAML 1.1 reads `2024-01-01` as a date, which JSON cannot store; such values stay strings.
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-
-
-def _yaml_load(text: str) -> Any:
-    """``yaml.safe_load`` without timestamps, so every value it returns is JSON data."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: no arbitrary objects
-
 
 def parse_param(text: str) -> tuple[list[str], Any]:
-    """``KEY=VALUE`` into the dotted key's parts and the value read as a YAML scalar or list."""
+    """``KEY=VALUE`` into the dotted key's parts and the value, read as ``yanex.cli.config_text`` says."""
+    from yanex.cli.config_text import InputError, load_yaml
     from yanex.errors import ConfigError
 
     key, sep, raw = text.partition("=")
@@ -47,15 +31,12 @@ def parse_param(text: str) -> tuple[list[str], Any]:
             f"--param {text!r} is not KEY=VALUE",
             hint="write it like --param learning_rate=0.01 or --param model.layers=[64,32]",
         )
-    import yaml
-
     try:
-        value = _yaml_load(raw)
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "invalid YAML"
+        value = load_yaml(raw)
+    except InputError as error:
         raise ConfigError(
-            f"--param {text!r}: the value is not valid YAML ({problem})",
-            hint=f"quote it to pass a string: --param '{key}=\"{raw}\"'",
+            f"--param {text!r}: the value is not valid YAML data ({error.problem})",
+            hint=error.hint or f"quote it to pass a string: --param '{key}=\"{raw}\"'",
         ) from None
     return [part.strip() for part in parts], value
 
@@ -88,10 +69,7 @@ def params_to_config(params: list[str]) -> dict[str, Any]:
 
 def load_config_file(path: Path) -> dict[str, Any]:
     """A YAML or JSON mapping of parameters; an empty file means no parameters."""
-    import json
-
-    import yaml
-
+    from yanex.cli.config_text import InputError, load_json, load_yaml
     from yanex.errors import ConfigError
 
     hint = "pass a YAML or JSON file whose top level is a mapping of parameter names to values"
@@ -103,12 +81,11 @@ def load_config_file(path: Path) -> dict[str, Any]:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ConfigError(f"cannot read config file {path}: {reason}", hint=hint) from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else _yaml_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        where = str(error).splitlines()[0] if isinstance(error, json.JSONDecodeError) else ""
-        if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-            where = f"{error.problem} at line {error.problem_mark.line + 1}"
-        raise ConfigError(f"config file {path} is not valid {_format(path)}: {where}", hint=hint) from None
+        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except InputError as error:
+        raise ConfigError(
+            f"config file {path} is not valid {_format(path)}: {error}", hint=error.hint or hint
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -184,6 +161,17 @@ class _SignalForwarder:
             self.process.send_signal(self.pending)
 
 
+_SPEC_HINTS = {
+    "tags": "give each --tag a non-empty word that is valid UTF-8",
+    "config": "parameters must be JSON data (numbers, strings, booleans, lists and mappings), "
+    "each named once, in valid UTF-8",
+    "script_path": "rename the script or its folder so that the path is valid UTF-8",
+    "name": "pass a non-empty --name that is valid UTF-8",
+    "description": "pass a --description that is valid UTF-8",
+    "script_args": "pass script arguments that are valid UTF-8",
+}
+
+
 def _script_file(script: Path) -> Path:
     from yanex.errors import UsageError
 
@@ -214,8 +202,9 @@ def run(
             "--param",
             "-p",
             metavar="KEY=VALUE",
-            help="Set a parameter. VALUE is read as YAML (numbers, true/false, lists such as 64,32 in "
-            "brackets); dotted keys nest (model.lr=0.1). Overrides --config. Repeatable.",
+            help="Set a parameter. VALUE is read as YAML with JSON's scalars only (numbers, true/false, "
+            "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
+            "(model.lr=0.1). Overrides --config. Repeatable.",
             show_default=False,
         ),
     ] = None,
@@ -277,10 +266,7 @@ def run(
         first = error.errors()[0]
         field = first["loc"][0] if first["loc"] else None
         raise ConfigError(
-            str(first["msg"]).removeprefix("Value error, "),
-            hint="give each --tag a non-empty word"
-            if field == "tags"
-            else "parameters must be JSON data: numbers, strings, booleans, lists and mappings",
+            str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field))
         ) from None
 
     db = Database()

@@ -32,6 +32,7 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
 
 def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]:
     from yanex.cli.render import cell
+    from yanex.terminal import printable
 
     for key, value in config.items():
         label = "  " * depth + key
@@ -39,7 +40,7 @@ def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]
             yield label, ""
             yield from _nested(value, depth + 1)
         else:
-            yield label, cell(value)
+            yield label, printable(cell(value))
 
 
 def _author(git: GitInfo) -> str:
@@ -98,14 +99,15 @@ def show_command(
       yanex show abc12345 --patch > changes.patch
     """
     from yanex import config
-    from yanex.cli.render import cell, format_duration, format_time, print_json, print_sections
+    from yanex.cli.render import cell, format_duration, format_time, patch_text, print_json, print_sections
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError
     from yanex.store.query import experiment_detail
+    from yanex.terminal import printable, tag_list
 
     detail = experiment_detail(Database(), reference)
     e = detail.experiment
-    left_out = "; ".join(str(change) for change in e.git.omitted)
+    left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
         if not e.git.patch:
             raise NotFoundError(
@@ -116,7 +118,7 @@ def show_command(
                     else "its working tree was clean or not in git"
                 )
             )
-        typer.echo(e.git.patch, nl=not e.git.patch.endswith("\n"))
+        typer.echo(patch_text(e.git.patch), nl=not e.git.patch.endswith("\n"))
         if left_out:
             typer.echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
         return
@@ -127,10 +129,10 @@ def show_command(
         return
 
     def present(*items: tuple[str, str]) -> list[tuple[str, str]]:
-        return [(label, value) for label, value in items if value]
+        return [(label, printable(value)) for label, value in items if value]  # each one line
 
     metrics = [
-        (key, f"{cell(m.value)}  (step {m.step}, {m.count} value{'s' if m.count != 1 else ''})")
+        (key, printable(f"{cell(m.value)}  (step {m.step}, {m.count} value{'s' if m.count != 1 else ''})"))
         for key, m in detail.metrics.items()
     ]
     patch_line = f"{detail.patch_size} bytes (yanex show {e.id} --patch)" if detail.patch_size else ""
@@ -140,11 +142,10 @@ def show_command(
         [
             (
                 f"Experiment {e.id}",
-                present(
-                    ("name", e.name or ""),
-                    ("status", e.status.value),
-                    ("description", e.description or ""),
-                    ("tags", ", ".join(e.tags)),
+                present(("name", e.name or ""), ("status", e.status.value))
+                + ([("description", e.description)] if e.description else [])  # may have several lines
+                + present(
+                    ("tags", tag_list(e.tags)),
                     ("batch", e.batch_id or ""),
                     ("retry of", e.retry_of or ""),
                     ("archived", "yes" if e.archived else ""),
@@ -194,7 +195,7 @@ def show_command(
                     ("yanex", e.environment.yanex_version or ""),
                 ),
             ),
-            (f"Output (last {TAIL_LINES} lines of stdout)", present(("stdout", stdout))),
-            (f"Errors (last {TAIL_LINES} lines of stderr)", present(("stderr", stderr))),
+            (f"Output (last {TAIL_LINES} lines of stdout)", [("stdout", stdout)] if stdout else []),
+            (f"Errors (last {TAIL_LINES} lines of stderr)", [("stderr", stderr)] if stderr else []),
         ]
     )

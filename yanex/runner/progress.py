@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from yanex.specs import ExperimentResult
+from yanex.terminal import printable
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -20,7 +21,7 @@ _MARKS = {"completed": "✓", "failed": "✗", "cancelled": "⊘"}
 
 
 def _label(name: str | None, experiment_id: str) -> str:
-    return f"{name} ({experiment_id})" if name else experiment_id
+    return f"{printable(name)} ({experiment_id})" if name else experiment_id
 
 
 def describe(result: ExperimentResult) -> str:
@@ -29,7 +30,7 @@ def describe(result: ExperimentResult) -> str:
     if result.duration is not None:
         line += f" in {result.duration:.2f}s"
     if result.error_message:
-        line += f": {result.error_message}"
+        line += f": {printable(result.error_message)}"
     return line
 
 
@@ -100,7 +101,7 @@ class PlainProgress:
         self._print(f"↻ {describe(failed)}; retrying (try {attempt} of {attempts})")
 
     def note(self, message: str) -> None:
-        self._print(message)
+        self._print(printable(message))
 
     def close(self) -> None:
         if self._counts.batch_id:
@@ -165,7 +166,7 @@ class LiveProgress:
         )
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False, highlight=False)
+        self._progress.console.print(printable(message), markup=False, highlight=False)
 
     def close(self) -> None:
         self._progress.stop()

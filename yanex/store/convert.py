@@ -11,7 +11,7 @@ from typing import NamedTuple
 from pydantic import JsonValue
 
 from yanex.db.models import ExperimentRow
-from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, OmittedChange, Status
+from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, OmittedChange, Status, flat_params
 
 
 class ParamLeaf(NamedTuple):
@@ -29,14 +29,10 @@ def _as_float(number: int | float) -> float | None:
         return None
 
 
-def flatten_config(config: dict[str, JsonValue], prefix: str = "") -> list[ParamLeaf]:
-    """One leaf per parameter, nested keys joined with dots; lists stay whole leaves."""
+def flatten_config(config: dict[str, JsonValue]) -> list[ParamLeaf]:
+    """One leaf per parameter (see ``flat_params``), its value as JSON text and as a number or text."""
     leaves: list[ParamLeaf] = []
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            leaves.extend(flatten_config(value, f"{dotted}."))
-            continue
+    for dotted, value in flat_params(config):
         number = _as_float(value) if isinstance(value, int | float) else None
         text = value if isinstance(value, str) else None
         leaves.append(ParamLeaf(dotted, json.dumps(value), number, text))

@@ -15,7 +15,7 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.db.models import ExperimentRow, GitPatchRow, TagRow
 from yanex.errors import UsageError
-from yanex.specs import ACTIVE_STATUSES
+from yanex.specs import ACTIVE_STATUSES, text_problem
 from yanex.store.query import chunks
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
@@ -34,6 +34,13 @@ def update_experiments(
     for tag in add_tags:
         if not tag.strip():
             raise UsageError("tags must be non-empty", hint="pass --add-tag NAME")
+    texts = [("name", name), ("description", description)] + [
+        ("tag", tag) for tag in [*add_tags, *remove_tags]
+    ]
+    for field, text in texts:
+        problem = text_problem(text) if text is not None else None
+        if problem:
+            raise UsageError(f"{field} {problem}", hint="pass text that is valid UTF-8")
     values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
     with db.write() as conn:
         for chunk in chunks(ids):

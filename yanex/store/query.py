@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from yanex.db.engine import Database
 from yanex.db.models import ExperimentRow, GitPatchRow, LatestMetricRow, ParamRow, TagRow
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
-from yanex.specs import ExperimentView, Status
+from yanex.specs import ExperimentView, Status, text_problem
 from yanex.store.convert import experiment_view, utc
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.times import parse_time, to_naive_utc
@@ -120,7 +120,8 @@ class ExperimentFilter(BaseModel):
     def _positive_limit(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
             raise UsageError(f"--limit must be at least 1, got {value}")
-        return value
+        # Past SQLite's largest integer no table has that many rows: no limit, not an overflow.
+        return value if value is None or value < 2**63 else None
 
 
 def _conditions(flt: ExperimentFilter) -> list[ColumnElement[bool]]:
@@ -403,6 +404,11 @@ def resolve_references(db: Database, references: Sequence[str]) -> list[str]:
     with db.read() as session:
         for reference in references:
             ref = reference.strip()
+            if text_problem(ref) is not None:  # bytes that were not UTF-8: no id or name equals it
+                raise NotFoundError(
+                    f"no experiment matches {reference!r} (by id, id prefix or name)",
+                    hint="see `yanex list --all` for ids and names",
+                )
             if session.get(ExperimentRow, ref) is not None:
                 resolved.append(ref)
                 continue

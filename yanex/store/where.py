@@ -14,7 +14,11 @@ condition holds only for experiments that have the field: ``x not in (1, 2)`` me
 x != 2``, while ``not`` is plain negation and so also matches experiments without the field.
 
 Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
-SQLAlchemy expressions whose literals are bound parameters.
+SQLAlchemy expressions whose literals are bound parameters. An ``in`` list becomes one
+``IN (...)`` per value type, not a chain of ``OR``s, so a list of thousands of values stays one
+shallow expression. Limits, each an error pointing at where it is passed: ``MAX_DEPTH`` nested
+parentheses and ``not``s, ``MAX_CONDITIONS`` conditions and ``MAX_VALUES`` values in all (SQLite
+refuses expressions more than 1000 deep and statements with more than 32766 parameters).
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_
+from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
 from yanex.db.models import ExperimentRow, LatestMetricRow, ParamRow
 from yanex.errors import UsageError
+from yanex.specs import text_problem
+from yanex.terminal import printable
 
 Value = float | str | bool
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -53,6 +59,9 @@ _COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
 }
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+MAX_DEPTH = 20
+MAX_CONDITIONS = 200
+MAX_VALUES = 10_000
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
@@ -112,16 +121,31 @@ class WhereSyntaxError(UsageError):
     """A ``--where`` expression the grammar rejects; the message points at the bad token."""
 
     def __init__(self, expression: str, pos: int, problem: str) -> None:
+        shown, offset = _excerpt(expression, pos)
         super().__init__(
-            f"invalid --where expression at position {pos + 1}: {problem}\n  {expression}\n  {' ' * pos}^",
+            f"invalid --where expression at position {pos + 1}: {problem}\n  {shown}\n  {' ' * offset}^",
             hint="write conditions like \"lr > 0.01 and (optimizer = 'adam' or not dropout > 0.3)\"; "
             "quote text values, use metrics.NAME for metrics",
         )
         self.pos = pos
 
 
+def _excerpt(expression: str, pos: int, width: int = 60) -> tuple[str, int]:
+    """The part of ``expression`` around ``pos`` with control characters escaped, and where ``pos``
+    falls in it: a 5,000-character expression is not echoed whole, and the caret stays aligned."""
+    start = max(0, pos - width // 2)
+    end = min(len(expression), start + width)
+    before, rest = printable(expression[start:pos]), printable(expression[pos:end])
+    lead, tail = ("..." if start else ""), ("..." if end < len(expression) else "")
+    return f"{lead}{before}{rest}{tail}", len(lead) + len(before)
+
+
 def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
+    problem = text_problem(expression)
+    if problem:
+        pos = next(i for i, char in enumerate(expression) if text_problem(char))
+        raise WhereSyntaxError(expression, pos, f"the expression {problem}")
     pos = 0
     while pos < len(expression):
         match = _TOKEN.match(expression, pos)
@@ -144,6 +168,9 @@ class _Parser:
         self.expression = expression
         self.tokens = tokenize(expression)
         self.index = 0
+        self.depth = 0
+        self.conditions = 0
+        self.values = 0
 
     @property
     def current(self) -> Token:
@@ -182,13 +209,29 @@ class _Parser:
         return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
 
     def factor(self) -> Node:
-        if self.take("keyword", "not"):
-            return Not(self.factor())
-        if self.take("punct", "("):
-            node = self.expr()
-            if not self.take("punct", ")"):
-                raise self.fail("expected ')'")
+        token = self.current
+        if (token.kind, token.text) in (("keyword", "not"), ("punct", "(")):
+            if self.depth == MAX_DEPTH:
+                raise WhereSyntaxError(
+                    self.expression, token.pos, f"more than {MAX_DEPTH} nested parentheses and 'not's"
+                )
+            self.depth += 1
+            self.index += 1
+            if token.text == "not":
+                node: Node = Not(self.factor())
+            else:
+                node = self.expr()
+                if not self.take("punct", ")"):
+                    raise self.fail("expected ')'")
+            self.depth -= 1
             return node
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise WhereSyntaxError(
+                self.expression,
+                token.pos,
+                f"more than {MAX_CONDITIONS} conditions; use 'in (...)' for many values",
+            )
         return self.condition()
 
     def field(self) -> Field:
@@ -234,6 +277,9 @@ class _Parser:
 
     def literal(self) -> Value:
         token = self.current
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise WhereSyntaxError(self.expression, token.pos, f"more than {MAX_VALUES} values")
         if token.kind == "number":
             self.index += 1
             return float(token.text)
@@ -280,17 +326,49 @@ def _value_test(field: Field, op: Op, value: Value) -> Callable[[Any], ColumnEle
     return lambda t: compare(t.value_json, json.dumps(value))
 
 
+def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Callable[[Any], ColumnElement[bool]]:
+    """``x in (...)`` as one ``IN`` per value type, each guarded as ``=`` guards its type.
+
+    Negated, every type's test must hold (``x != a and x != b``): a value of another type is no
+    match, as with ``!=``.
+    """
+    numbers = [v for v in values if isinstance(v, float) and not isinstance(v, bool)]
+    texts = [v for v in values if isinstance(v, str)]
+    bools = [json.dumps(v) for v in values if isinstance(v, bool)]
+
+    def test(t: Any) -> ColumnElement[bool]:
+        param = field.kind == "param"
+        tests: list[ColumnElement[bool]] = []
+        if numbers:
+            column, guard = (
+                (t.value_number, t.value.notin_(["true", "false"]))
+                if param
+                else (t.value, t.value_json.is_(None))
+            )
+            tests.append(and_(column.notin_(numbers) if negated else column.in_(numbers), guard))
+        if texts:
+            column, spelled = (
+                (t.value_text, texts) if param else (t.value_json, [json.dumps(v) for v in texts])
+            )
+            tests.append(column.notin_(spelled) if negated else column.in_(spelled))
+        if bools:
+            column = t.value if param else t.value_json
+            tests.append(column.notin_(bools) if negated else column.in_(bools))
+        return and_(*tests) if negated else or_(*tests)
+
+    return test
+
+
 def compile_where(node: Node) -> ColumnElement[bool]:
     """A boolean SQL expression over ``experiments`` with every literal bound as a parameter."""
     if isinstance(node, Compare):
         return _matches(node.field, _value_test(node.field, node.op, node.value))
     if isinstance(node, InList):
-        if node.negated:  # has the field, equal to none of the values: as x != a and x != b
-            tests = [_value_test(node.field, "!=", value) for value in node.values]
-            return _matches(node.field, lambda t: and_(*(test(t) for test in tests)))
-        tests = [_value_test(node.field, "=", value) for value in node.values]
-        return _matches(node.field, lambda t: or_(false(), *(test(t) for test in tests)))
+        return _matches(node.field, _in_test(node.field, node.values, node.negated))
     if isinstance(node, Not):
+        # Every condition is an EXISTS, true or false and never NULL, so 'not not x' is x.
+        if isinstance(node.operand, Not):
+            return compile_where(node.operand.operand)
         return not_(compile_where(node.operand))
     parts = [compile_where(operand) for operand in node.operands]
     return and_(*parts) if node.op == "and" else or_(*parts)

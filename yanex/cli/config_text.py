@@ -1,0 +1,174 @@
+"""Config files and ``--param`` values read as JSON data: YAML without its surprises, strict JSON.
+
+A plain (unquoted) YAML scalar is read as JSON would read it, and as anything else as text:
+
+    null, ~ or nothing        -> None         true, false (True, TRUE, ...)   -> booleans
+    -12, 0, 340               -> integers     1.5, .5, -2e-3, 1e6, .inf, .nan  -> floats
+    anything else             -> text: 12:30:00, yes, on, no, 0o17, 0x1f, 017, 1_000, 2024-01-31
+
+YAML 1.1, which PyYAML implements, would read those last ones as 45000, True, True, False, 15, 31,
+15, 1000 and a date: values a user typed as text must not come back as something else. Quoted
+scalars are always text. Anchors and aliases are refused (``a: &a [*a]`` is a cycle, and nine
+nested aliases expand to a billion values), as are duplicate keys (YAML and JSON both keep the last
+silently) and nesting deeper than ``MAX_CONFIG_DEPTH``. pyyaml loads only when a value is read.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from typing import Any
+
+from yanex.specs import MAX_CONFIG_DEPTH, text_problem
+
+_NULL = r"^(?:~|null|Null|NULL|)$"
+_BOOL = r"^(?:true|True|TRUE|false|False|FALSE)$"
+_INT = r"^[-+]?(?:0|[1-9][0-9]*)$"  # no leading zeros: "007" stays text
+_FLOAT = r"^[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"
+_SPECIAL_FLOAT = r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+_TAG = "tag:yaml.org,2002:"
+_NO_ALIASES = "write the values out in full; yanex does not expand YAML anchors and aliases"
+_ONCE = "give each key once"
+_FLATTER = f"nest sections at most {MAX_CONFIG_DEPTH} levels deep"
+
+
+class InputError(Exception):
+    """Text that is not acceptable config data; ``line`` is 1-based, or None when unknown."""
+
+    def __init__(self, problem: str, line: int | None = None, hint: str | None = None) -> None:
+        super().__init__(problem if line is None else f"{problem} at line {line}")
+        self.problem = problem
+        self.line = line
+        self.hint = hint
+
+
+def _too_deep() -> str:
+    return f"config is nested more than {MAX_CONFIG_DEPTH} levels deep"
+
+
+def _too_long() -> str:
+    return f"an integer has more than {sys.get_int_max_str_digits()} digits, more than Python reads"
+
+
+@functools.cache
+def _loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 (our own, not SafeLoader's)
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                raise InputError(f"YAML aliases are not accepted (*{event.anchor})", line, _NO_ALIASES)
+            if getattr(event, "anchor", None):
+                raise InputError(f"YAML anchors are not accepted (&{event.anchor})", line, _NO_ALIASES)
+            self.depth += 1
+            try:
+                if self.depth > MAX_CONFIG_DEPTH + 1:  # the containers, plus the value inside them
+                    raise InputError(_too_deep(), line, _FLATTER)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise InputError(f"duplicate key {key!r} (first at line {seen[key]})", line, _ONCE)
+                    seen[key] = line
+                except TypeError:  # unhashable: the base class says so
+                    continue
+            return super().construct_mapping(node, deep)
+
+        def construct_int(self, node: Any) -> int:
+            try:
+                return int(self.construct_scalar(node))
+            except ValueError:
+                raise InputError(_too_long(), node.start_mark.line + 1) from None
+
+    Loader.add_implicit_resolver(f"{_TAG}null", re.compile(_NULL), ["~", "n", "N", ""])
+    Loader.add_implicit_resolver(f"{_TAG}bool", re.compile(_BOOL), list("tTfF"))
+    Loader.add_implicit_resolver(f"{_TAG}int", re.compile(_INT), list("-+0123456789"))
+    Loader.add_implicit_resolver(f"{_TAG}float", re.compile(_FLOAT), list("-+.0123456789"))
+    Loader.add_implicit_resolver(f"{_TAG}float", re.compile(_SPECIAL_FLOAT), list("-+."))
+    Loader.add_constructor(f"{_TAG}int", Loader.construct_int)
+    return Loader
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` as JSON data under the rules above; raises ``InputError``."""
+    import yaml
+
+    _check_text(text)
+    try:
+        return yaml.load(text, Loader=_loader())  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise InputError(error.problem or "invalid YAML", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as error:  # the reader's: a character YAML does not allow
+        raise InputError(" ".join(str(error).split())) from None
+
+
+def _check_text(text: str) -> None:
+    problem = text_problem(text)
+    if problem:
+        raise InputError(f"the text {problem}", hint="pass values that are valid UTF-8")
+
+
+class _StrictDecoder(json.JSONDecoder):
+    """``json.loads`` that refuses duplicate keys and deep nesting, with the line of the problem."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(object_pairs_hook=self._pairs)
+        self.text = text
+        self.starts: list[int] = []
+        self.parse_object = self._nested(self.parse_object)  # type: ignore[has-type]
+        self.parse_array = self._nested(self.parse_array)  # type: ignore[has-type]
+        self.scan_once = json.scanner.py_make_scanner(self)  # type: ignore[attr-defined]  # the C one ignores the hooks
+
+    def _nested(self, parse: Any) -> Any:
+        def nested(s_and_end: tuple[str, int], *args: Any) -> Any:
+            if len(self.starts) >= MAX_CONFIG_DEPTH:
+                raise InputError(_too_deep(), self.line(s_and_end[1]), _FLATTER)
+            self.starts.append(s_and_end[1])
+            try:
+                return parse(s_and_end, *args)
+            finally:
+                self.starts.pop()
+
+        return nested
+
+    def line(self, pos: int) -> int:
+        return self.text.count("\n", 0, pos) + 1
+
+    def _pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                start = self.starts[-1]
+                spelled = re.compile(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:")
+                found = [m.start() for m in spelled.finditer(self.text, start)]
+                raise InputError(
+                    f"duplicate key {key!r}", self.line(found[1] if len(found) > 1 else start), _ONCE
+                )
+            result[key] = value
+        return result
+
+
+def load_json(text: str) -> Any:
+    """``text`` as strict JSON data; raises ``InputError``."""
+    _check_text(text)
+    try:
+        return _StrictDecoder(text).decode(text)
+    except json.JSONDecodeError as error:
+        raise InputError(error.msg, error.lineno) from None
+    except ValueError:
+        raise InputError(_too_long()) from None
