@@ -128,8 +128,13 @@ def show_command(
         print_json(_record(detail, stdout, stderr))
         return
 
-    def present(*items: tuple[str, str]) -> list[tuple[str, str]]:
-        return [(label, printable(value)) for label, value in items if value]  # each one line
+    def present(*items: tuple[str, str | list[str]]) -> list[tuple[str, str]]:
+        """The given items, each value one line or a list of lines, every line escaped."""
+        return [
+            (label, printable(value) if isinstance(value, str) else "\n".join(map(printable, value)))
+            for label, value in items
+            if value
+        ]
 
     metrics = [
         (key, printable(f"{cell(m.value)}  (step {m.step}, {m.count} value{'s' if m.count != 1 else ''})"))
@@ -180,10 +185,10 @@ def show_command(
                     ("message", (e.git.commit_message or "").partition("\n")[0]),
                     ("author", _author(e.git)),
                     ("on a remote", cell(e.git.commit_on_remote)),
-                    ("remotes", "\n".join(f"{name}  {url}" for name, url in e.git.remotes.items())),
+                    ("remotes", [f"{name}  {url}" for name, url in e.git.remotes.items()]),
                     ("dirty", cell(e.git.dirty)),
                     ("patch", patch_line),
-                    ("left out", "\n".join(str(change) for change in e.git.omitted)),
+                    ("left out", [str(change) for change in e.git.omitted]),
                 ),
             ),
             (
