@@ -130,10 +130,26 @@ def _begin_immediate(dbapi_connection: Any, path: str, patience: float | None) -
         _LOCK_NOTICE.resumed(path)
 
 
+def _unshareable(path: Path) -> bool:
+    """True for a database in a folder nobody may write, without its -wal and -shm files.
+
+    SQLite cannot then set up the shared memory a WAL database needs, even to read; it can read
+    the file as immutable, which is exact as long as no writer can change it (none can: a
+    writer would need those files too).
+    """
+    return not os.access(path.parent, os.W_OK) and not any(
+        path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm")
+    )
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if _unshareable(path) else ''}"
+
+
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A plain connection to a SQLite file that cannot write it (``mode=ro``, so no upgrade runs
     either) and waits out a writer's lock as long as the engine's connections do."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
@@ -141,6 +157,9 @@ def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
     # SQLAlchemy's default pool for a file keeps connections open between transactions: a batch
     # worker's few writes per experiment then cost ~0.4 ms each instead of ~2 ms (connect + pragmas).
     # An idle pooled connection holds no lock, and `Database` re-creates the engine after fork.
+    path = sqlite_file(url)
+    if _unshareable(path):  # readable only as immutable: see `_unshareable`
+        url = f"sqlite:///{_read_only_uri(path)}&uri=true"
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -154,13 +173,12 @@ def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
         cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
-    path = str(sqlite_file(url))
-
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         options = connection.get_execution_options()
         if options.get(_BEGIN_OPTION) == "IMMEDIATE":
-            _begin_immediate(connection.connection.driver_connection, path, options.get(_PATIENCE_OPTION))
+            dbapi_connection = connection.connection.driver_connection
+            _begin_immediate(dbapi_connection, str(path), options.get(_PATIENCE_OPTION))
         else:
             connection.exec_driver_sql("BEGIN DEFERRED")
 
