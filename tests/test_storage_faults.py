@@ -252,3 +252,13 @@ def test_a_full_disk_under_the_database_is_one_clear_error(
         assert_error(result, f"the disk holding {disk / 'yanex.db'} is full")
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_database_url_into_a_missing_folder_creates_no_folder_from_python(tmp_path: Path) -> None:
+    from yanex.errors import ConfigError
+    from yanex.store.experiments import heartbeat
+
+    missing = tmp_path / "missing"
+    with pytest.raises(ConfigError, match="which is not an existing folder"):
+        heartbeat(Database(f"sqlite:///{missing}/yanex.db"), ["nothing"])
+    assert not missing.exists()

@@ -200,12 +200,8 @@ class Database:
     """
 
     def __init__(self, url: str | None = None) -> None:
-        if url is None:
-            self.url = config.database_url()
-        else:
-            config.check_database_url(url, "database_url")
-            self.url = url
-        self.path = sqlite_file(self.url)
+        self.url = url or config.database_url()
+        self.path = config.sqlite_path(self.url, "database_url" if url else config.DATABASE_URL_ENV)
         self._engine: Engine | None = None
         self._writer: Engine | None = None  # the engine, beginning every transaction IMMEDIATE
         self._owner_pid = -1

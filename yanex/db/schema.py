@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from yanex import config
 from yanex.db.engine import create_sqlite_engine, immediate, missing_database, open_read_only, sqlite_file
-from yanex.errors import DatabaseError
+from yanex.errors import ConfigError, DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
@@ -130,6 +131,12 @@ def ensure_schema(url: str) -> None:
     head = head_revision()
     if current_revision(path) == head:
         return
+    if not path.parent.is_dir() and path.parent.resolve() != config.yanex_home().resolve():
+        # Only YANEX_HOME is created: a mistyped URL must not leave a stray folder behind.
+        raise ConfigError(
+            f"the database {path} would be in {path.parent}, which is not an existing folder",
+            hint="create the folder first, or fix the database URL",
+        )
     with _file_lock(path.with_name(path.name + ".lock")):
         if current_revision(path) != head:
             upgrade(url)
