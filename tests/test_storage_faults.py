@@ -262,3 +262,28 @@ def test_a_database_url_into_a_missing_folder_creates_no_folder_from_python(tmp_
     with pytest.raises(ConfigError, match="which is not an existing folder"):
         heartbeat(Database(f"sqlite:///{missing}/yanex.db"), ["nothing"])
     assert not missing.exists()
+
+
+def shell(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+
+
+def test_output_to_a_full_device_is_one_clear_error(yanex_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    assert yanex_cli("run", str(tmp_path / "train.py")).returncode == 0
+    assert_error(shell(f"{sys.executable} -m yanex list --format json >/dev/full"), "no space left writing")
+
+
+def test_closed_stdout_neither_crashes_a_run_nor_leaves_its_row_running(
+    yanex_home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "chatty.py").write_text("for i in range(100):\n    print('line', i)\n")
+    run = shell(f"{sys.executable} -m yanex run {tmp_path / 'chatty.py'} >&-")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    listed = shell(f"{sys.executable} -m yanex list >&-")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    [row] = json.loads(yanex_cli("list", "--format", "json").stdout)
+    assert row["status"] == "completed"
+    [log] = (yanex_home / "experiments").glob("*/stdout.log")
+    assert log.read_text().count("line") == 100

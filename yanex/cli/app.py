@@ -8,6 +8,8 @@ raised outside a transaction (``yanex.db.faults``), and ``YanexWarning``s become
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import Any, NoReturn, TextIO
 
@@ -109,4 +111,9 @@ app.add_typer(db.app)
 
 
 def main() -> None:
+    # Started with stdout or stderr closed (`yanex run train.py >&-`), Python has None there: the
+    # user wants no output, not a crash halfway through a run.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
     app()

@@ -63,12 +63,14 @@ def _sqlite(error: sqlite3.Error, path: Path | None) -> DatabaseError | None:
 
 
 def _os(error: OSError) -> DatabaseError | None:
-    target = error.filename or "a file yanex needed"
     if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        # A write to an open file (the output, a log) names no file.
+        target = error.filename or "yanex's output or one of its files"
         return DatabaseError(
-            f"the disk holding {target} is full (or the file is at its size limit): {error.strerror}",
-            hint="free some space, then run the command again",
+            f"no space left writing {target}: {error.strerror}",
+            hint="free some space (or send the output where there is room), then run the command again",
         )
+    target = error.filename or "a file yanex needed"
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return ReadOnlyDatabaseError(
             f"yanex may not use {target}: {error.strerror}",
