@@ -4,6 +4,7 @@ write."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -250,6 +251,19 @@ def test_a_full_disk_under_the_database_is_one_clear_error(
         script.write_text("import yanex\nfor i in range(60_000):\n    yanex.log_metrics({'a': i, 'b': i})\n")
         result = yanex_cli("run", str(script), timeout=300)
         assert_error(result, f"the disk holding {disk / 'yanex.db'} is full")
+
+        # Readers still read, with a note, although rows of dead owners cannot be marked failed.
+        with sqlite3.connect(disk / "yanex.db", isolation_level=None) as conn:
+            conn.execute("UPDATE experiments SET status = 'running', heartbeat_at = '2026-01-01 00:00:00'")
+        (disk / "filler").write_bytes(b"")
+        with contextlib.suppress(OSError), (disk / "filler").open("ab") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        listed = yanex_cli("list", "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        assert [row["status"] for row in json.loads(listed.stdout)] == ["running"]
+        assert f"Note: the disk holding {disk / 'yanex.db'} is full" in listed.stderr
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
 

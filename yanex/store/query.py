@@ -21,6 +21,7 @@ from yanex.db.models import ExperimentRow, GitPatchRow, LatestMetricRow, ParamRo
 from yanex.errors import (
     AmbiguousReferenceError,
     DatabaseBusyError,
+    DatabaseError,
     NotFoundError,
     ReadOnlyDatabaseError,
     UsageError,
@@ -214,26 +215,30 @@ def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
 def _reconcile_if_writable(db: Database) -> None:
     """Before a read, mark rows of dead owners failed, if the database can be written at once.
 
-    Reads never create a database (``NoDatabaseError``). On a read-only or busy database the rows
-    are read as recorded, and a ``YanexWarning`` names the active ones, which may be stale.
+    Reads never create a database (``NoDatabaseError``). When that write cannot be made (a
+    read-only or busy database, a full disk) the rows are read as recorded, and a
+    ``YanexWarning`` names the active ones, which may be stale.
     """
     if not db.exists():
         raise missing_database(db.path)
     try:
         with db.impatient(READER_PATIENCE):
             reconcile_orphans(db)
-    except (ReadOnlyDatabaseError, DatabaseBusyError) as error:
+    except DatabaseError as error:
         statuses = [s.value for s in ACTIVE_STATUSES]
-        with db.read() as session:
+        with db.read() as session:  # a database that cannot even be read raises here
             active = list(session.scalars(select(ExperimentRow.id).where(ExperimentRow.status.in_(statuses))))
         if active:
-            why = "read-only" if isinstance(error, ReadOnlyDatabaseError) else "locked by another writer"
+            why = {
+                ReadOnlyDatabaseError: "the database is read-only",
+                DatabaseBusyError: "the database is locked by another writer",
+            }.get(type(error), error.message)
             shown = ", ".join(active[:10]) + (", ..." if len(active) > 10 else "")
             warnings.warn(
                 YanexWarning(
-                    f"the database is {why}, so rows of experiments whose process died could not be "
-                    f"marked failed; these {len(active)} queued or running row(s) are shown as "
-                    f"recorded and may be stale: {shown}"
+                    f"{why}, so rows of experiments whose process died could not be marked "
+                    f"failed; these {len(active)} queued or running row(s) are shown as recorded "
+                    f"and may be stale: {shown}"
                 ),
                 stacklevel=3,
             )
