@@ -301,3 +301,12 @@ def test_closed_stdout_neither_crashes_a_run_nor_leaves_its_row_running(
     assert row["status"] == "completed"
     [log] = (yanex_home / "experiments").glob("*/stdout.log")
     assert log.read_text().count("line") == 100
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "inf"])
+def test_an_unusable_lock_notice_setting_is_refused(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YANEX_LOCK_NOTICE_SECONDS", value)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    assert_error(yanex_cli("run", str(tmp_path / "train.py")), "YANEX_LOCK_NOTICE_SECONDS must be", code=2)

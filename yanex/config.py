@@ -22,6 +22,7 @@ DATABASE_URL_ENV = "YANEX_DATABASE_URL"
 # (it then keeps waiting: a long lock is a wait, not a failure). Tests shorten it.
 LOCK_NOTICE_ENV = "YANEX_LOCK_NOTICE_SECONDS"
 DEFAULT_LOCK_NOTICE = 5.0
+_NOTICE_HINT = f"unset it for the default of {DEFAULT_LOCK_NOTICE:g} s"
 
 # Set by the supervisor in the environment of every experiment it launches.
 EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
@@ -111,9 +112,13 @@ def lock_notice_after() -> float:
     try:
         seconds = float(raw) if raw else DEFAULT_LOCK_NOTICE
     except ValueError:
-        raise ConfigError(f"{LOCK_NOTICE_ENV} must be a number of seconds, got {raw!r}") from None
-    if not seconds > 0:
-        raise ConfigError(f"{LOCK_NOTICE_ENV} must be positive, got {raw!r}")
+        raise ConfigError(
+            f"{LOCK_NOTICE_ENV} must be a number of seconds, got {raw!r}", hint=_NOTICE_HINT
+        ) from None
+    if not 0 < seconds <= 3600:
+        raise ConfigError(
+            f"{LOCK_NOTICE_ENV} must be a number of seconds up to 3600, got {raw!r}", hint=_NOTICE_HINT
+        )
     return seconds
 
 
