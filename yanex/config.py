@@ -6,6 +6,9 @@ Stdlib only: experiment scripts import this through the run API.
 from __future__ import annotations
 
 import os
+import re
+
+from yanex.errors import ConfigError
 
 # pathlib is imported only by the functions that return paths: an experiment script that merely
 # imports yanex must not pay for it (a few ms when nothing else has loaded it).
@@ -15,6 +18,11 @@ if TYPE_CHECKING:
 
 HOME_ENV = "YANEX_HOME"
 DATABASE_URL_ENV = "YANEX_DATABASE_URL"
+# Seconds a write waits for another process's lock before yanex says on stderr that it is waiting
+# (it then keeps waiting: a long lock is a wait, not a failure). Tests shorten it.
+LOCK_NOTICE_ENV = "YANEX_LOCK_NOTICE_SECONDS"
+DEFAULT_LOCK_NOTICE = 5.0
+_NOTICE_HINT = f"unset it for the default of {DEFAULT_LOCK_NOTICE:g} s"
 
 # Set by the supervisor in the environment of every experiment it launches.
 EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
@@ -26,6 +34,10 @@ STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 
 
+_URL = re.compile(r"(?P<dialect>[A-Za-z][A-Za-z0-9_]*)(?:\+(?P<driver>[A-Za-z0-9_]+))?://(?P<rest>.*)", re.S)
+_URL_HINT = "use a SQLite file URL, e.g. sqlite:////absolute/path/to/yanex.db, or unset it to use YANEX_HOME"
+
+
 def yanex_home() -> Path:
     """The root folder: the default database and one folder per experiment."""
     from pathlib import Path
@@ -35,11 +47,79 @@ def yanex_home() -> Path:
 
 
 def database_url() -> str:
-    """The SQLAlchemy URL of the store; the embedded SQLite file unless overridden."""
+    """The URL of the store: $YANEX_DATABASE_URL (checked) or yanex.db in YANEX_HOME."""
     override = os.environ.get(DATABASE_URL_ENV)
     if override:
+        check_database_url(override, DATABASE_URL_ENV)
         return override
-    return f"sqlite:///{yanex_home() / 'yanex.db'}"
+    home = yanex_home()
+    if home.exists() and not home.is_dir():
+        raise ConfigError(
+            f"YANEX_HOME is {home}, which is a file, not a folder",
+            hint="point YANEX_HOME at a folder (it is created if missing)",
+        )
+    return f"sqlite:///{home / 'yanex.db'}"
+
+
+def sqlite_path(url: str, source: str = DATABASE_URL_ENV) -> Path:
+    """The file a SQLite URL names. Anything else is refused: yanex's metric inserts, name globs
+    and summary view are SQLite's and tested only there, and an in-memory database would lose
+    everything when the process ends."""
+    from pathlib import Path
+
+    match = _URL.fullmatch(url)
+    if match is None:
+        # Not echoed: a mistyped server URL may hold a password.
+        raise ConfigError(f"{source} is not a database URL", hint=_URL_HINT)
+    if match["dialect"].lower() != "sqlite":
+        raise ConfigError(
+            f"{source} names a {match['dialect']} database; yanex stores experiments only in SQLite files",
+            hint=_URL_HINT,
+        )
+    if match["driver"] not in (None, "pysqlite"):
+        raise ConfigError(
+            f"{source} asks for the SQLite driver {match['driver']!r}; yanex uses Python's built-in "
+            "sqlite3 (sqlite:// or sqlite+pysqlite://) only",
+            hint=_URL_HINT,
+        )
+    rest = match["rest"]
+    database = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+    if database in ("", ":memory:") or not rest.startswith("/"):
+        raise ConfigError(
+            f"{source} {url!r} is an in-memory SQLite database, which would lose every experiment "
+            "when yanex exits",
+            hint=_URL_HINT,
+        )
+    return Path(database).expanduser()
+
+
+def check_database_url(url: str, source: str = DATABASE_URL_ENV) -> Path:
+    """``sqlite_path``, and its folder must exist: a typo must not create a stray folder."""
+    path = sqlite_path(url, source)
+    if path.is_dir():
+        raise ConfigError(f"{source} names {path}, which is a folder", hint=_URL_HINT)
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"{source} names a file in {path.parent}, which is not an existing folder",
+            hint="create the folder first, or fix the URL",
+        )
+    return path
+
+
+def lock_notice_after() -> float:
+    """Seconds a write waits for another process's lock before saying so (see LOCK_NOTICE_ENV)."""
+    raw = os.environ.get(LOCK_NOTICE_ENV)
+    try:
+        seconds = float(raw) if raw else DEFAULT_LOCK_NOTICE
+    except ValueError:
+        raise ConfigError(
+            f"{LOCK_NOTICE_ENV} must be a number of seconds, got {raw!r}", hint=_NOTICE_HINT
+        ) from None
+    if not 0 < seconds <= 3600:
+        raise ConfigError(
+            f"{LOCK_NOTICE_ENV} must be a number of seconds up to 3600, got {raw!r}", hint=_NOTICE_HINT
+        )
+    return seconds
 
 
 def experiments_root() -> Path:

@@ -40,8 +40,30 @@ class AmbiguousReferenceError(UsageError):
 
 
 class DatabaseError(YanexError):
-    """The database cannot be used: foreign file, newer schema, unreachable URL."""
+    """The database cannot be used: foreign file, newer schema, a storage fault (full disk, damaged
+    file, missing permission). ``yanex.db.faults`` translates SQLite and OS errors into these."""
+
+
+class NoDatabaseError(DatabaseError):
+    """A read found no database: nothing has been recorded at this location yet."""
+
+
+class ReadOnlyDatabaseError(DatabaseError):
+    """The database file, its folder or its mount cannot be written."""
+
+
+class DatabaseBusyError(DatabaseError):
+    """Another process holds the write lock past the patience of a write that may be skipped
+    (a reader's best-effort reconcile); ordinary writes wait the lock out instead."""
+
+
+class DatabaseReplacedError(DatabaseError):
+    """The database file was deleted or replaced while this process was writing to it."""
 
 
 class NestedRunError(YanexError):
     """A batch was started from inside a running experiment."""
+
+
+class YanexWarning(UserWarning):
+    """Something a reader should know about what it is shown (the CLI prints it as a note)."""

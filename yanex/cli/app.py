@@ -2,20 +2,45 @@
 
 Start-up is a budget: command modules import only Typer at module level and load the store, SQLAlchemy
 and rich inside the command that needs them. User errors (``YanexError``) become one ``Error:`` line
-and a ``Hint:`` line on stderr with the error's exit code, never a traceback.
+and a ``Hint:`` line on stderr with the error's exit code, never a traceback; so do storage faults
+raised outside a transaction (``yanex.db.faults``), and ``YanexWarning``s become ``Note:`` lines.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+import warnings
+from typing import Any, NoReturn, TextIO
 
 import typer
 from typer.core import TyperGroup
 
 from yanex import __version__
 from yanex.cli import archive, compare, db, delete, get, listing, rerun, run, show, sql, update
-from yanex.errors import YanexError
+from yanex.errors import YanexError, YanexWarning
 from yanex.terminal import printable
+
+
+def _notes_as_lines() -> None:
+    """Show ``YanexWarning``s as ``Note:`` lines; other warnings as Python shows them."""
+    show = warnings.showwarning
+
+    def note(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, YanexWarning):
+            typer.echo(f"Note: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", YanexWarning)
+    warnings.showwarning = note
 
 
 class YanexGroup(TyperGroup):
@@ -23,12 +48,25 @@ class YanexGroup(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                _notes_as_lines()
+                return super().invoke(ctx)
         except YanexError as error:
-            typer.echo(f"Error: {printable(error.message, keep=chr(10))}", err=True)  # may quote user text
-            if error.hint:
-                typer.echo(f"Hint: {printable(error.hint, keep=chr(10))}", err=True)
-            raise typer.Exit(error.exit_code) from None
+            self._fail(error)
+        except Exception as error:
+            from yanex.db.faults import default_database, storage_error
+
+            translated = storage_error(error, default_database())
+            if translated is None:
+                raise
+            self._fail(translated)
+
+    @staticmethod
+    def _fail(error: YanexError) -> NoReturn:
+        typer.echo(f"Error: {printable(error.message, keep=chr(10))}", err=True)  # may quote user text
+        if error.hint:
+            typer.echo(f"Hint: {printable(error.hint, keep=chr(10))}", err=True)
+        raise typer.Exit(error.exit_code) from None
 
 
 app = typer.Typer(
@@ -74,4 +112,9 @@ app.add_typer(db.app)
 
 
 def main() -> None:
+    # Started with stdout or stderr closed (`yanex run train.py >&-`), Python has None there: the
+    # user wants no output, not a crash halfway through a run.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
     app()

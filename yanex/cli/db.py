@@ -20,10 +20,8 @@ def path_command() -> None:
       sqlite3 "$(yanex db path)" "SELECT count(*) FROM experiments"
     """
     from yanex.db.engine import Database
-    from yanex.store.admin import database_status
 
-    status = database_status(Database())
-    typer.echo(status.path or status.url)
+    typer.echo(Database().path)
 
 
 @app.command("upgrade")
@@ -48,7 +46,8 @@ def upgrade_command() -> None:
 
 @app.command("check")
 def check_command() -> None:
-    """Check the database: SQLite integrity, dangling references and schema revision (exit 1 on problems).
+    """Check the database: SQLite integrity (a damaged file is reported, not an error), dangling
+    references and schema revision (exit 1 on problems).
 
     Example:
 
@@ -58,7 +57,7 @@ def check_command() -> None:
     from yanex.store.admin import check_database
 
     status = check_database(Database())
-    typer.echo(f"database: {status.path or status.url}")
+    typer.echo(f"database: {status.path}")
     typer.echo(f"schema revision: {status.revision or 'none'} (newest: {status.head})")
     for problem in status.problems:
         typer.echo(f"problem: {problem}")

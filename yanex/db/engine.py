@@ -3,24 +3,33 @@
 Writers begin with ``BEGIN IMMEDIATE`` so that two processes never both hold a read snapshot and then
 race to upgrade it to a write lock (the source of "database is locked" under a busy timeout).
 Readers begin a deferred transaction and, in WAL mode, never block writers.
+
+In WAL mode only writers conflict, and only at that ``BEGIN IMMEDIATE``: once it succeeds, no other
+process can make the transaction fail. So that is where a writer waits out another process's lock,
+however long it is held (a ``sqlite3`` shell left inside ``BEGIN EXCLUSIVE``): it retries, says so
+once on stderr, and goes on when the lock is released.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from yanex import config
+from yanex.errors import DatabaseBusyError, DatabaseReplacedError, NoDatabaseError, YanexError
 
+# How long any other statement waits for a lock. In WAL mode a reader waits only for rare,
+# short events (recovery after a crash), never for a writer.
 BUSY_TIMEOUT_MS = 60_000
 
 # No fork while a thread of this process is inside a transaction: the child would inherit SQLite's
@@ -35,20 +44,112 @@ os.register_at_fork(
     after_in_child=_NO_FORK_MID_TRANSACTION.release,
 )
 _BEGIN_OPTION = "yanex_sqlite_begin"
+_PATIENCE_OPTION = "yanex_lock_patience"
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL, or None for other databases and in-memory SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database).expanduser()
+def missing_database(path: Path) -> NoDatabaseError:
+    return NoDatabaseError(
+        f"there is no yanex database at {path} yet",
+        hint="it is created when the first experiment runs; check YANEX_HOME or YANEX_DATABASE_URL",
+    )
+
+
+def sqlite_file(url: str) -> Path:
+    """The database file of a yanex URL (``yanex.config.sqlite_path`` refuses any other URL)."""
+    return config.sqlite_path(url)
+
+
+class _LockNotice:
+    """One line on stderr when writes start waiting for another process's lock, one when they go on.
+
+    Batch workers stay quiet: their orchestrator waits for the same lock and says it once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    def _quiet(self) -> bool:
+        multiprocessing = sys.modules.get("multiprocessing")
+        return multiprocessing is not None and multiprocessing.parent_process() is not None
+
+    def waiting(self, path: str, since: float) -> None:
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = since
+        if not self._quiet():
+            print(
+                f"yanex: waiting for another process's write lock on {path} ... "
+                "(nothing is lost; yanex goes on once it is released)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def resumed(self, path: str) -> None:
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None and not self._quiet():
+            print(
+                f"yanex: got the write lock on {path} after {time.monotonic() - since:.0f} s; going on",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+_LOCK_NOTICE = _LockNotice()
+
+
+def _begin_immediate(dbapi_connection: Any, path: str, patience: float | None) -> None:
+    """``BEGIN IMMEDIATE``, retried for as long as another process holds the write lock.
+
+    With ``patience`` (seconds), gives up after that long with ``DatabaseBusyError`` instead.
+    """
+    attempt = patience if patience is not None else config.lock_notice_after()
+    started = time.monotonic()
+    waited = False
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(attempt * 1000)}")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+            if patience is not None:
+                raise DatabaseBusyError(
+                    f"another process held the write lock on {path} for over {patience:g} s",
+                    hint="try again once it is released",
+                )
+            waited = True
+            _LOCK_NOTICE.waiting(path, started)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if waited:
+        _LOCK_NOTICE.resumed(path)
+
+
+def _unshareable(path: Path) -> bool:
+    """True for a database in a folder nobody may write, without its -wal and -shm files.
+
+    SQLite cannot then set up the shared memory a WAL database needs, even to read; it can read
+    the file as immutable, which is exact as long as no writer can change it (none can: a
+    writer would need those files too).
+    """
+    return not os.access(path.parent, os.W_OK) and not any(
+        path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm")
+    )
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if _unshareable(path) else ''}"
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A plain connection to a SQLite file that cannot write it (``mode=ro``, so no upgrade runs
     either) and waits out a writer's lock as long as the engine's connections do."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
@@ -56,6 +157,9 @@ def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
     # SQLAlchemy's default pool for a file keeps connections open between transactions: a batch
     # worker's few writes per experiment then cost ~0.4 ms each instead of ~2 ms (connect + pragmas).
     # An idle pooled connection holds no lock, and `Database` re-creates the engine after fork.
+    path = sqlite_file(url)
+    if _unshareable(path):  # readable only as immutable: see `_unshareable`
+        url = f"sqlite:///{_read_only_uri(path)}&uri=true"
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -71,8 +175,12 @@ def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        options = connection.get_execution_options()
+        if options.get(_BEGIN_OPTION) == "IMMEDIATE":
+            dbapi_connection = connection.connection.driver_connection
+            _begin_immediate(dbapi_connection, str(path), options.get(_PATIENCE_OPTION))
+        else:
+            connection.exec_driver_sql("BEGIN DEFERRED")
 
     return engine
 
@@ -85,18 +193,28 @@ def immediate(engine: Engine) -> Engine:
 class Database:
     """A lazily opened store. Cheap to construct; opens, checks and upgrades on first use.
 
-    The engine is re-created in a forked child: a connection never crosses ``fork``.
+    The engine is re-created in a forked child: a connection never crosses ``fork``. Every
+    transaction translates storage faults into ``DatabaseError``s (``yanex.db.faults``), and every
+    write first checks that the file is still the one opened: a database deleted or replaced under
+    a running batch stops it with ``DatabaseReplacedError`` instead of writing into a lost file.
     """
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or config.database_url()
+        self.path = config.sqlite_path(self.url, "database_url" if url else config.DATABASE_URL_ENV)
         self._engine: Engine | None = None
         self._writer: Engine | None = None  # the engine, beginning every transaction IMMEDIATE
         self._owner_pid = -1
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._local = threading.local()  # this thread's write patience (see `impatient`)
 
     @property
     def engine(self) -> Engine:
         return self._open()[0]
+
+    def exists(self) -> bool:
+        """Whether there is a database file yet (reads never create one)."""
+        return self.path.is_file() and self.path.stat().st_size > 0
 
     def _open(self) -> tuple[Engine, Engine]:
         """The engine and its IMMEDIATE-writing twin, made on first use in each process."""
@@ -105,16 +223,63 @@ class Database:
                 self._engine.dispose(close=False)  # the parent's connections stay the parent's
             from yanex.db.schema import ensure_schema
 
-            ensure_schema(self.url)
-            self._engine = self._make_engine()
+            try:
+                ensure_schema(self.url)
+                status = os.stat(self.path)
+            except YanexError:
+                raise
+            except Exception as error:
+                raise self._translated(error) from error
+            if self._identity is None:
+                self._identity = (status.st_dev, status.st_ino)
+            self._engine = create_sqlite_engine(self.url)
             self._writer = immediate(self._engine)
             self._owner_pid = os.getpid()
         return self._engine, self._writer
 
-    def _make_engine(self) -> Engine:
-        if make_url(self.url).get_backend_name() == "sqlite":
-            return create_sqlite_engine(self.url)
-        return create_engine(self.url, pool_pre_ping=True)
+    def _replaced(self) -> bool:
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return self._identity is not None and (status.st_dev, status.st_ino) != self._identity
+
+    def _replaced_error(self) -> DatabaseReplacedError:
+        return DatabaseReplacedError(
+            f"the database file {self.path} was deleted or replaced while yanex was using it; "
+            f"the metrics journals in {config.experiments_root()} are kept",
+            hint="run `yanex db repair` to read them into a new database",
+        )
+
+    def _translated(self, error: BaseException) -> BaseException:
+        """The error a user can act on; ``error`` itself when it is no storage fault."""
+        from yanex.db.faults import storage_error
+
+        if self._identity is not None and self._replaced():
+            return self._replaced_error()
+        return storage_error(error, self.path) or error
+
+    @contextmanager
+    def _translating(self) -> Iterator[None]:
+        try:
+            yield
+        except YanexError:
+            raise
+        except Exception as error:
+            translated = self._translated(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    @contextmanager
+    def impatient(self, seconds: float) -> Iterator[None]:
+        """Writes of this thread inside the block wait at most ``seconds`` for another process's
+        lock, then raise ``DatabaseBusyError`` (for writes a reader may skip)."""
+        self._local.patience = seconds
+        try:
+            yield
+        finally:
+            self._local.patience = None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -124,16 +289,23 @@ class Database:
         of every experiment goes through here (measured: 0.2 ms per transaction against 0.5 ms
         through a Session).
         """
-        writer = self._open()[1]
-        with _NO_FORK_MID_TRANSACTION, writer.begin() as connection:
-            yield connection
+        with self._translating():
+            writer = self._open()[1]
+            patience: float | None = getattr(self._local, "patience", None)
+            if patience is not None:
+                writer = writer.execution_options(**{_PATIENCE_OPTION: patience})
+            with _NO_FORK_MID_TRANSACTION, writer.begin() as connection:
+                if self._replaced():
+                    raise self._replaced_error()
+                yield connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A consistent read snapshot that never blocks writers."""
-        engine = self.engine
-        with _NO_FORK_MID_TRANSACTION, Session(engine) as session, session.begin():
-            yield session
+        with self._translating():
+            engine = self.engine
+            with _NO_FORK_MID_TRANSACTION, Session(engine) as session, session.begin():
+                yield session
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from yanex import config
-from yanex.db.engine import create_sqlite_engine, immediate, open_read_only, sqlite_file
-from yanex.errors import DatabaseError
+from yanex.db.engine import create_sqlite_engine, immediate, missing_database, open_read_only, sqlite_file
+from yanex.errors import ConfigError, DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
@@ -57,24 +57,44 @@ def current_revision(path: Path) -> str | None:
             )
     conn = open_read_only(path)
     try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        version = None
-        if "alembic_version" in tables:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            version = row[0] if row else None
+        # Every object, not only tables: a file holding only views is someone else's too.
+        listed = conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+        )
+        foreign: dict[str, list[str]] = {}
+        versioned = False
+        for kind, name in listed:
+            if (kind, name) == ("table", "alembic_version"):
+                versioned = True
+            else:
+                foreign.setdefault(kind, []).append(name)
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if versioned else None
     finally:
         conn.close()
-    if version is None:
-        foreign = sorted(tables - {"alembic_version"})
-        if foreign:
+    if row is None:
+        if foreign or versioned:  # yanex writes alembic_version and its row in one transaction
+            found = "; ".join(f"{kind}s {', '.join(names[:5])}" for kind, names in foreign.items())
+            found = f"it has {found}" if foreign else "its alembic_version table is empty"
             raise DatabaseError(
-                f"{path} is not a yanex database (it has tables {', '.join(foreign[:5])}); "
-                "it was left untouched",
+                f"{path} is not a yanex database ({found}); it was left untouched",
                 hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
             )
         return None
-    _check_known(version, str(path))
-    return str(version)
+    _check_known(str(row[0]), str(path))
+    return str(row[0])
+
+
+def require_current(path: Path) -> None:
+    """For readers that must not change the file: it exists and has the newest revision."""
+    revision = current_revision(path)
+    if revision is None:
+        raise missing_database(path)
+    if revision != head_revision():
+        raise DatabaseError(
+            f"the database {path} has schema revision {revision}, older than this yanex's "
+            f"{head_revision()}; reading it as it is would not match the documented tables",
+            hint="upgrade it with `yanex db upgrade` (any command that writes also does)",
+        )
 
 
 def _check_known(version: str, where: str) -> None:
@@ -106,14 +126,17 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def ensure_schema(url: str) -> None:
-    """Create or upgrade the database at ``url`` to the newest revision."""
+    """Create or upgrade the SQLite database at ``url`` to the newest revision."""
     path = sqlite_file(url)
-    if path is None:
-        _ensure_other(url)
-        return
     head = head_revision()
     if current_revision(path) == head:
         return
+    if not path.parent.is_dir() and path.parent.resolve() != config.yanex_home().resolve():
+        # Only YANEX_HOME is created: a mistyped URL must not leave a stray folder behind.
+        raise ConfigError(
+            f"the database {path} would be in {path.parent}, which is not an existing folder",
+            hint="create the folder first, or fix the database URL",
+        )
     with _file_lock(path.with_name(path.name + ".lock")):
         if current_revision(path) != head:
             upgrade(url)
@@ -145,52 +168,18 @@ def upgrade(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     path = sqlite_file(url)
-    if path is None:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(url)
-    else:
-        if not path.exists() or path.stat().st_size == 0:
-            _create_sqlite_file(path)
-        engine = immediate(create_sqlite_engine(url, foreign_keys=False))
+    if not path.exists() or path.stat().st_size == 0:
+        _create_sqlite_file(path)
+    engine = immediate(create_sqlite_engine(url, foreign_keys=False))
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
-            if engine.dialect.name == "sqlite":
-                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise DatabaseError(
-                        f"schema upgrade would leave {len(broken)} dangling references; nothing was changed",
-                        hint="run `yanex db check` and report the output",
-                    )
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise DatabaseError(
+                    f"schema upgrade would leave {len(broken)} dangling references; nothing was changed",
+                    hint="run `yanex db check` and report the output",
+                )
     finally:
         engine.dispose()
-
-
-def server_revision(url: str) -> str | None:
-    """The revision of a database server other than SQLite, None before yanex created its tables."""
-    from sqlalchemy import create_engine, inspect, text
-
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            return None if found is None else str(found)
-    finally:
-        engine.dispose()
-
-
-def _ensure_other(url: str) -> None:
-    """Servers other than SQLite: same contract, locked through a file in YANEX_HOME."""
-    head = head_revision()
-    found = server_revision(url)
-    if found == head:
-        return
-    if found is not None:
-        _check_known(found, url)
-    with _file_lock(config.yanex_home() / "schema.lock"):
-        if server_revision(url) != head:
-            upgrade(url)

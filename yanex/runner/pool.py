@@ -116,6 +116,15 @@ def record_failure(db: Database, experiment_id: str, message: str) -> Outcome:
     return Outcome(experiment_id, Status.FAILED, None, message, duration)
 
 
+def _resolve(future: Future[Outcome], record: Callable[[], Outcome]) -> None:
+    """Resolve with the outcome ``record`` writes, or with its error (a database deleted under the
+    batch): the pool's thread must survive it, or the batch would wait for this future forever."""
+    try:
+        future.set_result(record())
+    except Exception as error:
+        future.set_exception(error)
+
+
 class _Supervisor:
     """Runs one task at a time and keeps an interrupt sticky, in a worker or in the caller's thread.
 
@@ -475,11 +484,8 @@ class LocalPool:
             if kind == "done":
                 future.set_result(message[1])  # type: ignore[arg-type]
             else:
-                future.set_result(
-                    record_failure(
-                        self._db, task.request.experiment_id, f"yanex could not run it: {message[1]}"
-                    )
-                )
+                message_text = f"yanex could not run it: {message[1]}"
+                _resolve(future, lambda: record_failure(self._db, task.request.experiment_id, message_text))
 
     def _record_lost(self, worker: _Worker) -> None:
         """The worker died holding a task: stop its script, record the experiment failed."""
@@ -490,4 +496,4 @@ class LocalPool:
         _kill_group(worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid)
         how = describe_failure(worker.process.exitcode or 0, "")
         message = f"the yanex worker process running it died ({how}); its script was stopped"
-        future.set_result(record_failure(self._db, task.request.experiment_id, message))
+        _resolve(future, lambda: record_failure(self._db, task.request.experiment_id, message))

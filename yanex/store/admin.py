@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
-from yanex.db.engine import BUSY_TIMEOUT_MS, Database, open_read_only, sqlite_file
+from yanex.db.engine import BUSY_TIMEOUT_MS, Database, open_read_only
 from yanex.db.models import ExperimentRow
-from yanex.db.schema import current_revision, ensure_schema, head_revision, server_revision
+from yanex.db.schema import current_revision, ensure_schema, head_revision
 from yanex.errors import UsageError
 from yanex.specs import ACTIVE_STATUSES
 
@@ -19,22 +19,23 @@ class DatabaseStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     url: str
-    path: str | None  # the SQLite file, None for other databases
+    path: str
     revision: str | None  # None: not created yet
     head: str
     problems: list[str] = []
 
 
-def _revision(url: str) -> str | None:
-    path = sqlite_file(url)
-    return server_revision(url) if path is None else current_revision(path)
+def _damage(error: sqlite3.DatabaseError) -> str:
+    """The problem line for a file SQLite finds damaged; re-raises any other error."""
+    if getattr(error, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        raise error
+    return f"the file is damaged: {error}"
 
 
 def database_status(db: Database) -> DatabaseStatus:
     """Location and revision, without creating or upgrading anything."""
-    path = sqlite_file(db.url)
     return DatabaseStatus(
-        url=db.url, path=None if path is None else str(path), revision=_revision(db.url), head=head_revision()
+        url=db.url, path=str(db.path), revision=current_revision(db.path), head=head_revision()
     )
 
 
@@ -45,26 +46,35 @@ def upgrade_database(db: Database) -> DatabaseStatus:
 
 
 def check_database(db: Database) -> DatabaseStatus:
-    """Status plus every problem found: integrity, dangling references, an outdated schema."""
-    status = database_status(db)
-    problems: list[str] = []
+    """Status plus every problem found: damage, dangling references, an outdated schema.
+
+    A damaged file is reported as a problem, not raised: this is the command that looks at it.
+    """
+    try:
+        status = database_status(db)
+    except sqlite3.DatabaseError as error:
+        damaged = _damage(error)
+        return DatabaseStatus(
+            url=db.url, path=str(db.path), revision=None, head=head_revision(), problems=[damaged]
+        )
     if status.revision is None:
         return status.model_copy(update={"problems": ["no database yet (it is created on first use)"]})
+    problems: list[str] = []
     if status.revision != status.head:
         problems.append(f"schema revision {status.revision} is behind {status.head}: run `yanex db upgrade`")
-    path = sqlite_file(db.url)
-    if path is not None:
-        # A plain read-only connection: checking must not upgrade the schema as Database would.
-        conn = open_read_only(path)
-        try:
-            integrity = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
-            if integrity != ["ok"]:
-                problems += [f"integrity: {line}" for line in integrity]
-            dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if dangling:
-                problems.append(f"{len(dangling)} rows refer to missing rows (PRAGMA foreign_key_check)")
-        finally:
-            conn.close()
+    # A plain read-only connection: checking must not upgrade the schema as Database would.
+    conn = open_read_only(db.path)
+    try:
+        integrity = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems += [f"integrity: {line}" for line in integrity]
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            problems.append(f"{len(dangling)} rows refer to missing rows (PRAGMA foreign_key_check)")
+    except sqlite3.DatabaseError as error:
+        problems.append(_damage(error))
+    finally:
+        conn.close()
     return status.model_copy(update={"problems": problems})
 
 
@@ -86,9 +96,7 @@ def vacuum_database(db: Database) -> VacuumResult:
 
     Refuses while an experiment is queued or running: their writes would wait for the rewrite.
     """
-    path = sqlite_file(db.url)
-    if path is None:
-        raise UsageError("vacuum works on SQLite databases only", hint="use your database server's own tools")
+    path = db.path
     with db.read() as session:  # creates or upgrades the schema first, as every use does
         active = session.scalar(
             select(func.count())

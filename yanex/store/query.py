@@ -7,6 +7,7 @@ and load only the matching rows, so no query loads every experiment into Python.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -15,10 +16,18 @@ from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from yanex.db.engine import Database
+from yanex.db.engine import Database, missing_database
 from yanex.db.models import ExperimentRow, GitPatchRow, LatestMetricRow, ParamRow, TagRow
-from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
-from yanex.specs import ExperimentView, Status, text_problem
+from yanex.errors import (
+    AmbiguousReferenceError,
+    DatabaseBusyError,
+    DatabaseError,
+    NotFoundError,
+    ReadOnlyDatabaseError,
+    UsageError,
+    YanexWarning,
+)
+from yanex.specs import ACTIVE_STATUSES, ExperimentView, Status, text_problem
 from yanex.store.convert import experiment_view, utc
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.times import parse_time, to_naive_utc
@@ -40,6 +49,8 @@ SORT_COLUMNS: dict[str, Any] = {
     "exit_code": ExperimentRow.exit_code,
 }
 CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
+# Seconds a reader's reconcile may wait for the write lock: a reader never waits behind a writer.
+READER_PATIENCE = 0.5
 _HEX = frozenset("0123456789abcdef")
 
 Archived = Literal["hide", "only", "include"]
@@ -202,9 +213,41 @@ def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[start : start + CHUNK]
 
 
+def _reconcile_if_writable(db: Database) -> None:
+    """Before a read, mark rows of dead owners failed, if the database can be written at once.
+
+    Reads never create a database (``NoDatabaseError``). When that write cannot be made (a
+    read-only or busy database, a full disk) the rows are read as recorded, and a
+    ``YanexWarning`` names the active ones, which may be stale.
+    """
+    if not db.exists():
+        raise missing_database(db.path)
+    try:
+        with db.impatient(READER_PATIENCE):
+            reconcile_orphans(db)
+    except DatabaseError as error:
+        statuses = [s.value for s in ACTIVE_STATUSES]
+        with db.read() as session:  # a database that cannot even be read raises here
+            active = list(session.scalars(select(ExperimentRow.id).where(ExperimentRow.status.in_(statuses))))
+        if active:
+            why = {
+                ReadOnlyDatabaseError: "the database is read-only",
+                DatabaseBusyError: "the database is locked by another writer",
+            }.get(type(error), error.message)
+            shown = ", ".join(active[:10]) + (", ..." if len(active) > 10 else "")
+            warnings.warn(
+                YanexWarning(
+                    f"{why}, so rows of experiments whose process died could not be marked "
+                    f"failed; these {len(active)} queued or running row(s) are shown as recorded "
+                    f"and may be stale: {shown}"
+                ),
+                stacklevel=3,
+            )
+
+
 def find_ids(db: Database, flt: ExperimentFilter) -> list[str]:
     """Ids of the matching experiments, in the filter's order."""
-    reconcile_orphans(db)
+    _reconcile_if_writable(db)
     with db.read() as session:
         return _ids(session, flt)
 
@@ -235,7 +278,7 @@ def _views(session: Session, ids: Sequence[str]) -> list[ExperimentView]:
 
 def find_experiments(db: Database, flt: ExperimentFilter) -> list[ExperimentView]:
     """The matching experiments as frozen views, in the filter's order."""
-    reconcile_orphans(db)
+    _reconcile_if_writable(db)
     with db.read() as session:
         return _views(session, _ids(session, flt))
 
@@ -335,7 +378,7 @@ def compare(
     Without ``params``, the columns are the parameters whose values differ between the rows (all of
     them for a single row); without ``metrics``, every metric any row logged.
     """
-    reconcile_orphans(db)
+    _reconcile_if_writable(db)
     with db.read() as session:
         ids = _ids(session, flt)
         heads: dict[str, tuple[str | None, str]] = {}
@@ -398,7 +441,7 @@ def resolve_reference(db: Database, reference: str) -> str:
 
 def resolve_references(db: Database, references: Sequence[str]) -> list[str]:
     """``resolve_reference`` for each, in order, in one read transaction."""
-    reconcile_orphans(db)
+    _reconcile_if_writable(db)
     e = ExperimentRow
     resolved: list[str] = []
     with db.read() as session:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from yanex.db.engine import open_read_only, sqlite_file
-from yanex.db.schema import ensure_schema
+from yanex.db.schema import require_current
 from yanex.errors import UsageError
 
 # Pragmas that only report; those taking an argument read about the object it names.
@@ -111,11 +111,7 @@ def run_sql(url: str, statement: str) -> SqlResult:
             "no SQL statement given", hint='pass one, e.g. yanex sql "SELECT count(*) FROM experiments"'
         )
     path = sqlite_file(url)
-    if path is None:
-        raise UsageError(
-            "yanex sql works only on SQLite databases", hint="query your server with its own client"
-        )
-    ensure_schema(url)  # so the experiment_summary view of the newest revision exists
+    require_current(path)  # never created or upgraded here: the file stays as it is
     conn = open_read_only(path)
     try:
         conn.execute("PRAGMA query_only = ON")

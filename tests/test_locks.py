@@ -1,0 +1,181 @@
+"""A write lock held by another process past yanex's busy window, and the database file deleted
+under a running batch: real `yanex run` and `run_multiple` processes against a real `sqlite3`
+connection in another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from yanex.db.engine import Database
+from yanex.db.schema import ensure_schema
+
+POINTS = 150
+# Logs POINTS points over about six seconds, so that the lock falls in the middle.
+LOGGER = f"""
+import time, yanex
+for step in range({POINTS}):
+    yanex.log_metrics({{"loss": 1.0 / (step + 1)}}, step=step)
+    time.sleep(0.04)
+"""
+
+ORCHESTRATOR = """
+import json, sys
+import yanex
+
+if __name__ == "__main__":
+    specs = [yanex.ExperimentSpec(script_path=sys.argv[1], name=f"job{i}") for i in range(2)]
+    try:
+        results = yanex.run_multiple(specs, parallel=json.loads(sys.argv[2]))
+    except yanex.YanexError as error:
+        print(f"RAISED {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        sys.exit(3)
+    print(json.dumps([result.status for result in results]), flush=True)
+"""
+
+# Holds the write lock of a SQLite file for a given time, as a `sqlite3` shell inside
+# BEGIN EXCLUSIVE would.
+HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+WAITING = "waiting for another process's write lock"
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def journals_started(home: Path, count: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return len(list((home / "experiments").glob("*/metrics.jsonl"))) >= count
+
+    return check
+
+
+def popen(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_a_lock_held_past_the_busy_window_is_waited_out_and_loses_nothing(
+    tmp_path: Path, yanex_home: Path, parallel: int | None
+) -> None:
+    ensure_schema(Database().url)  # the database exists before anyone locks it
+    logger = tmp_path / "logger.py"
+    logger.write_text(LOGGER)
+    orchestrator = tmp_path / "orchestrator.py"
+    orchestrator.write_text(ORCHESTRATOR)
+    env = {**os.environ, "YANEX_LOCK_NOTICE_SECONDS": "1"}  # the busy window, shortened
+    batch = popen(sys.executable, str(orchestrator), str(logger), json.dumps(parallel), env=env)
+    wait_until(journals_started(yanex_home, 1), what="the batch logging")
+    run = popen(sys.executable, "-m", "yanex", "run", str(logger), env=env)
+    wait_until(journals_started(yanex_home, 2 if parallel is None else 3), what="everyone logging")
+
+    hold = 9.0  # past the 1 s window, with margin past the orchestrator's 5 s heartbeat interval
+    holder = popen(sys.executable, "-c", HOLDER, str(yanex_home / "yanex.db"), str(hold), env=env)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    _, run_err = run.communicate(timeout=120)
+    batch_out, batch_err = batch.communicate(timeout=120)
+    assert holder.wait(timeout=60) == 0
+
+    assert run.returncode == 0, run_err
+    assert batch.returncode == 0, batch_err
+    assert json.loads(batch_out) == ["completed", "completed"]
+    for stderr in (run_err, batch_err):
+        assert stderr.count(WAITING) == 1, stderr
+        assert "got the write lock" in stderr
+        assert "Traceback" not in stderr and "database is locked" not in stderr
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM experiments")]
+        counts = [row[0] for row in conn.execute("SELECT count(*) FROM metrics GROUP BY experiment_id")]
+    assert statuses == ["completed"] * 3
+    assert counts == [POINTS] * 3
+
+
+def test_a_reader_does_not_wait_behind_a_writer(tmp_path: Path, yanex_home: Path) -> None:
+    """A reader's reconcile of a dead owner's row would write: with the lock held elsewhere, the
+    reader skips it at once, says so, and shows the row as recorded."""
+    ensure_schema(Database().url)
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        conn.execute(
+            "INSERT INTO experiments (id, status, script_path, working_dir, script_args, config, "
+            "spec_sha256, created_at, archived, owner_host, owner_pid, heartbeat_at) VALUES "
+            "('deadbeef', 'running', '/x.py', '/', '[]', '{}', 'x', '2026-01-01 00:00:00', 0, "
+            "'elsewhere', 1, '2026-01-01 00:00:00')"
+        )
+    holder = popen(sys.executable, "-c", HOLDER, str(yanex_home / "yanex.db"), "30", env=dict(os.environ))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        listed = subprocess.run(
+            [sys.executable, "-m", "yanex", "list", "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert listed.returncode == 0, listed.stderr
+    assert [row["status"] for row in json.loads(listed.stdout)] == ["running"]
+    assert "Note: the database is locked by another writer" in listed.stderr
+    assert "deadbeef" in listed.stderr
+    assert elapsed < 15, elapsed  # not the 60 s busy timeout
+
+
+@pytest.mark.slow
+def test_deleting_the_database_mid_batch_stops_the_batch_and_keeps_the_journals(
+    tmp_path: Path, yanex_home: Path
+) -> None:
+    ensure_schema(Database().url)
+    logger = tmp_path / "logger.py"
+    logger.write_text(LOGGER)
+    orchestrator = tmp_path / "orchestrator.py"
+    orchestrator.write_text(ORCHESTRATOR)
+    batch = popen(sys.executable, str(orchestrator), str(logger), "2", env=dict(os.environ))
+    wait_until(journals_started(yanex_home, 2), what="two experiments logging")
+    for name in ("yanex.db", "yanex.db-wal", "yanex.db-shm"):
+        (yanex_home / name).unlink(missing_ok=True)
+
+    out, err = batch.communicate(timeout=120)
+    assert batch.returncode == 3, (out, err)
+    assert "RAISED DatabaseReplacedError" in err
+    assert f"the database file {yanex_home / 'yanex.db'} was deleted or replaced" in err
+    assert "completed" not in out
+    journals = sorted((yanex_home / "experiments").glob("*/metrics.jsonl"))
+    assert len(journals) == 2
+    assert all(path.read_text().splitlines() for path in journals)
+    assert not (yanex_home / "yanex.db").exists()  # nothing was written into a new file
+
+
+def test_a_replaced_database_file_is_refused_at_the_next_write(yanex_home: Path) -> None:
+    from yanex.errors import DatabaseReplacedError
+    from yanex.store.experiments import heartbeat
+
+    db = Database()
+    heartbeat(db, ["nothing"])  # opened, and a write went through
+    path = yanex_home / "yanex.db"
+    path.rename(path.with_name("moved.db"))
+    ensure_schema(db.url)  # a new, empty yanex database where it was
+    with pytest.raises(DatabaseReplacedError, match="deleted or replaced"):
+        heartbeat(db, ["nothing"])
