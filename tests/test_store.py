@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
@@ -82,7 +83,7 @@ def test_transitions_record_their_times(db: Database) -> None:
     running = get_experiment(db, experiment_id)
     assert (running.status, running.pid) == (Status.RUNNING, 4242)
     assert running.started_at is not None and running.started_at >= created.created_at
-    duration = finish(db, experiment_id, Status.FAILED, exit_code=2, error_message="ValueError: x")
+    duration = finish(db, experiment_id, Status.FAILED, exit_code=2, error_message="ValueError: x").duration
     done = get_experiment(db, experiment_id)
     assert (done.status, done.exit_code, done.error_message) == (Status.FAILED, 2, "ValueError: x")
     assert done.ended_at is not None and done.duration == duration
@@ -162,15 +163,54 @@ def test_batch_rows_link_their_experiments(db: Database, yanex_home: Path) -> No
     assert {get_experiment(db, i).batch_id for i in ids} == {batch_id}
 
 
-def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+def dead_owner() -> Owner:
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    dead = Owner(this_process().host, int(finished.stdout))
+    return Owner(this_process().host, int(finished.stdout))
+
+
+def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+    dead = dead_owner()
     [orphan] = create(db, spec(), status=Status.QUEUED, owner=dead)
     [alive] = create(db, spec(), status=Status.QUEUED)
-    [created] = create(db, spec(), owner=dead)  # not started yet: nothing to reconcile
     assert reconcile_orphans(db) == [orphan]
     view = get_experiment(db, orphan)
     assert view.status is Status.FAILED and view.ended_at is not None
     assert view.error_message is not None and "died" in view.error_message
     assert get_experiment(db, alive).status is Status.QUEUED
-    assert get_experiment(db, created).status is Status.CREATED
+
+
+def test_created_rows_of_a_dead_owner_are_settled_and_their_half_written_config_removed(
+    db: Database,
+) -> None:
+    """`yanex run` that died between writing the row and starting the script (disk full, an
+    unwritable experiments folder, a kill) must not leave the row `created` forever."""
+    [orphan] = create(db, spec(), owner=dead_owner())
+    [alive] = create(db, spec())
+    folder = config.experiment_dir(orphan)
+    folder.mkdir(parents=True)
+    (folder / "config.tmp").write_text('{"lr": 0.')
+    assert reconcile_orphans(db) == [orphan]
+    assert get_experiment(db, orphan).status is Status.FAILED
+    assert not (folder / "config.tmp").exists()
+    assert get_experiment(db, alive).status is Status.CREATED
+
+
+def test_a_batch_whose_orchestrator_died_is_ended(db: Database, yanex_home: Path) -> None:
+    dead = create_batch(db, total=1, parallel=None, owner=dead_owner())
+    alive = create_batch(db, total=1, parallel=None, owner=this_process())
+    reconcile_orphans(db)
+    ended = dict(sql(yanex_home, "SELECT id, ended_at IS NOT NULL FROM batches"))
+    assert ended == {dead: 1, alive: 0}
+
+
+def test_a_final_status_is_never_changed_by_a_late_writer(db: Database) -> None:
+    [experiment_id] = create(db, spec(), status=Status.QUEUED)
+    mark_running(db, experiment_id, 1, this_process())
+    first = finish(db, experiment_id, Status.FAILED, error_message="presumed dead")
+    assert not first.late
+    late = finish(db, experiment_id, Status.COMPLETED, exit_code=0)
+    assert late.late and late.status is Status.FAILED and late.error_message == "presumed dead"
+    assert not mark_running(db, experiment_id, 2, this_process())
+    cancel_active(db, [experiment_id], "too late")
+    view = get_experiment(db, experiment_id)
+    assert (view.status, view.error_message, view.pid) == (Status.FAILED, "presumed dead", 1)

@@ -22,6 +22,7 @@ EXPERIMENT_DIR_ENV = "YANEX_EXPERIMENT_DIR"
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+OUTCOME_FILE = "outcome.json"  # the outcome as the supervisor saw it, written before recording it
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 
@@ -49,3 +50,27 @@ def experiments_root() -> Path:
 def experiment_dir(experiment_id: str) -> Path:
     """Captured output, metrics journal and files of one experiment."""
     return experiments_root() / experiment_id
+
+
+HEARTBEAT_INTERVAL_ENV = "YANEX_HEARTBEAT_INTERVAL"
+STALE_AFTER_ENV = "YANEX_STALE_AFTER"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def heartbeat_interval() -> float:
+    """Seconds between an owner's signs of life in the database (default 5)."""
+    return _seconds(HEARTBEAT_INTERVAL_ENV, 5.0)
+
+
+def stale_after() -> float:
+    """Seconds of silence after which an owner on another host counts as dead (default 120); an
+    owner on this host is checked by its process instead (see ``yanex.store.reconcile``)."""
+    return _seconds(STALE_AFTER_ENV, 120.0)
