@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from yanex import config
 from yanex.db.engine import Database
@@ -75,13 +75,21 @@ def process_alive(pid: int, *, started_by: datetime | None = None) -> bool:
 
 
 def owner_may_be_alive(
-    host: str | None, pid: int | None, heartbeat_at: datetime | None, now: datetime | None = None
+    host: str | None,
+    pid: int | None,
+    heartbeat_at: datetime | None,
+    owned_since: datetime | None,
+    now: datetime | None = None,
 ) -> bool:
-    """Whether the process answerable for a row may still write to it (see the module docstring)."""
+    """Whether the process answerable for a row may still write to it (see the module docstring).
+
+    ``owned_since`` is a moment the owner already existed at (the row's ``started_at`` or else
+    its ``created_at``): a process with that pid started later is another one.
+    """
     if host is None and pid is None:
         return False
     if host == socket.gethostname():
-        return pid is not None and process_alive(pid, started_by=heartbeat_at)
+        return pid is not None and process_alive(pid, started_by=owned_since)
     fresh = timedelta(seconds=config.stale_after())
     return heartbeat_at is not None and (now or now_utc()) - heartbeat_at <= fresh
 
@@ -124,17 +132,24 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
             ExperimentRow.owner_host,
             ExperimentRow.owner_pid,
             ExperimentRow.heartbeat_at,
+            func.coalesce(ExperimentRow.started_at, ExperimentRow.created_at).label("owned_since"),
         ).where(ExperimentRow.status.in_(OPEN_STATUSES))
         if ids is not None:
             query = query.where(ExperimentRow.id.in_(ids))
         rows = session.execute(query).all()
         batches = session.execute(
-            select(BatchRow.id, BatchRow.owner_host, BatchRow.owner_pid, BatchRow.heartbeat_at).where(
-                BatchRow.ended_at.is_(None)
-            )
+            select(
+                BatchRow.id,
+                BatchRow.owner_host,
+                BatchRow.owner_pid,
+                BatchRow.heartbeat_at,
+                BatchRow.created_at.label("owned_since"),
+            ).where(BatchRow.ended_at.is_(None))
         ).all()
     dead = [
-        row for row in rows if not owner_may_be_alive(row.owner_host, row.owner_pid, row.heartbeat_at, now)
+        row
+        for row in rows
+        if not owner_may_be_alive(row.owner_host, row.owner_pid, row.heartbeat_at, row.owned_since, now)
     ]
     for row in dead:
         if row.status == Status.CREATED.value:  # its config may have been half written
@@ -143,7 +158,11 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
                     missing_ok=True
                 )
         settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
-    ended = [b.id for b in batches if not owner_may_be_alive(b.owner_host, b.owner_pid, b.heartbeat_at, now)]
+    ended = [
+        b.id
+        for b in batches
+        if not owner_may_be_alive(b.owner_host, b.owner_pid, b.heartbeat_at, b.owned_since, now)
+    ]
     if ended:
         with db.write() as conn:
             conn.execute(
