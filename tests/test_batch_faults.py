@@ -169,6 +169,8 @@ def test_killed_orchestrator_is_reconciled_and_takes_its_processes_along(tmp_pat
     after = rows(yanex_home)
     assert {r["status"] for r in after} == {"failed"}
     assert all("died" in r["error_message"] for r in after)
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:  # the dead orchestrator's batch has ended
+        assert conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone() == (0,)
 
 
 def test_killed_worker_fails_its_experiment_and_the_batch_carries_on(tmp_path, yanex_home):
