@@ -354,19 +354,25 @@ def test_a_row_settled_while_its_owner_was_stopped_stays_final(
 
 # --- seeded fault injection ---------------------------------------------------------------------
 
+# Logs in bursts, then waits for the test to release it: a script still there when the test
+# checks was not stopped with its batch.
 FAST_LOGGER = """
-import sys, time, yanex
+import pathlib, sys, time, yanex
 for burst in range(int(sys.argv[1])):
     for i in range(400):
         yanex.log_metrics({"x": i, "y": 0.5})
     time.sleep(0.03)
+release = pathlib.Path(sys.argv[2])
+deadline = time.monotonic() + 120
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
 """
 
 ORCHESTRATOR = """
 import json, sys, yanex
 if __name__ == "__main__":
     specs = [
-        yanex.ExperimentSpec(script_path=sys.argv[1], script_args=[str(n)], name=f"f{i}")
+        yanex.ExperimentSpec(script_path=sys.argv[1], script_args=[str(n), sys.argv[3]], name=f"f{i}")
         for i, n in enumerate(json.loads(sys.argv[2]))
     ]
     yanex.run_multiple(specs, parallel=2)
@@ -387,15 +393,16 @@ def test_sigkill_at_a_random_moment_loses_nothing_and_leaves_nothing(
     token = f"{os.getpid()}-{seed}-{rng.random()}"
     env = {**os.environ, "YANEX_FAULT_TOKEN": token}
     logger = write(tmp_path, "logger.py", FAST_LOGGER)
+    release = tmp_path / "release"
     if target == "yanex run":
         victim: subprocess.Popen[str] | subprocess.Popen[bytes] = yanex_run(
-            logger, tmp_path, str(rng.randint(10, 60)), env=env
+            logger, tmp_path, str(rng.randint(10, 60)), str(release), env=env
         )
     else:
         orchestrator = write(tmp_path, "orchestrate.py", ORCHESTRATOR)
         bursts = [rng.randint(10, 60) for _ in range(3)]
         victim = subprocess.Popen(
-            [sys.executable, str(orchestrator), str(logger), json.dumps(bursts)],
+            [sys.executable, str(orchestrator), str(logger), json.dumps(bursts), str(release)],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -412,13 +419,18 @@ def test_sigkill_at_a_random_moment_loses_nothing_and_leaves_nothing(
     time.sleep(delay)
     if target in ("orchestrator", "yanex run"):
         victim.kill()
+        victim.wait(60)
+        if target == "orchestrator":  # its scripts die with it, without being released
+            wait_until(lambda: not tagged_processes(token), "the scripts to die with the orchestrator", 20)
     else:
         running = query(yanex_home, "SELECT pid, owner_pid FROM experiments WHERE status = 'running'")
         if running:
             chosen = rng.choice(running)
-            pid = chosen["pid"] if target == "script" else chosen["owner_pid"]
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
+            os.kill(chosen["pid"] if target == "script" else chosen["owner_pid"], signal.SIGKILL)
+            wait_until(
+                lambda: not process_alive(chosen["pid"]), "the killed worker's script to be stopped", 20
+            )
+    release.touch()
     victim.wait(120)
     wait_until(lambda: not tagged_processes(token), "every process of the run to end", timeout=60)
     repair = yanex_cli("db", "repair")
