@@ -433,8 +433,11 @@ def test_sigkill_at_a_random_moment_loses_nothing_and_leaves_nothing(
     release.touch()
     victim.wait(120)
     wait_until(lambda: not tagged_processes(token), "every process of the run to end", timeout=60)
-    repair = yanex_cli("db", "repair")
-    assert repair.returncode == 0, repair.stderr
+    # Half the trials leave it to the next reader, half to `yanex db repair`.
+    settle = (
+        yanex_cli("list", "--format", "json") if (seed // len(TARGETS)) % 2 else yanex_cli("db", "repair")
+    )
+    assert settle.returncode == 0, settle.stderr
     rows = query(yanex_home, "SELECT id, status FROM experiments")
     assert {r["status"] for r in rows} <= {"completed", "failed", "cancelled"}, [dict(r) for r in rows]
     for row in rows:
