@@ -336,7 +336,7 @@ def test_a_row_settled_while_its_owner_was_stopped_stays_final(
     try:
         [row] = query(yanex_home, "SELECT id FROM experiments")
         execute(yanex_home, "UPDATE experiments SET owner_host = 'another-host' WHERE id = ?", row["id"])
-        _backdate_heartbeat(yanex_home, row["id"])
+        time.sleep(1.0)  # a stopped owner does not beat: past YANEX_STALE_AFTER, it counts as dead
         wait_until(lambda: stored_points(yanex_home, row["id"]) or journal_points(row["id"], 1), "a point")
         listing = yanex_cli("list", "--format", "json")
         [view] = json.loads(listing.stdout)
@@ -350,6 +350,24 @@ def test_a_row_settled_while_its_owner_was_stopped_stays_final(
     [final] = query(yanex_home, "SELECT status, error_message FROM experiments")
     assert final["status"] == "failed" and "died" in final["error_message"]
     assert stored_points(yanex_home, row["id"]) == 2  # the late writer's metrics are stored
+
+
+def test_heartbeat_interval_comes_from_the_environment(
+    tmp_path: Path, yanex_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YANEX_HEARTBEAT_INTERVAL", "0.2")
+    script = write(tmp_path, "stoppable.py", STOPPABLE)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    run = yanex_run(script, tmp_path, str(ready), str(go))
+    wait_until(ready.exists, "the script to start")
+    beats = set()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        beats |= {r["heartbeat_at"] for r in query(yanex_home, "SELECT heartbeat_at FROM experiments")}
+        time.sleep(0.05)
+    go.touch()
+    run.communicate(timeout=60)
+    assert len(beats) >= 3  # the default interval (5 s) would show one or two
 
 
 # --- seeded fault injection ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from yanex import config
 from yanex.db.engine import Database
+from yanex.errors import UsageError
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import (
@@ -151,6 +152,9 @@ def test_delete_removes_tags_params_and_metrics(db: Database, yanex_home: Path) 
     doomed, kept = create(db, spec(tags=["t"], config={"a": 1}), spec(tags=["t"], config={"a": 2}))
     for experiment_id in (doomed, kept):
         ingest_metrics(db, experiment_id, [MetricRecord(0, datetime(2026, 1, 1), {"m": 1})])
+    with pytest.raises(UsageError, match="whose process may still be running"):  # its owner is alive
+        delete_with_files(db, [doomed])
+    finish(db, doomed, Status.COMPLETED, exit_code=0)
     delete_with_files(db, [doomed])
     for table in ("tags", "params", "metrics", "latest_metrics"):
         assert sql(yanex_home, f"SELECT DISTINCT experiment_id FROM {table}") == [(kept,)], table

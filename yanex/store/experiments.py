@@ -10,6 +10,7 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -349,18 +350,17 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?)",
         points,
     )
-    last_point: dict[tuple[str, str], PointRow] = {}
-    counts: Counter[tuple[str, str]] = Counter()
-    for point in points:
-        last_point[point[0], point[1]] = point
-    counts.update(point[:2] for point in points)
+    # Comprehension and Counter over itemgetter run at C speed: this is per point, per ingest.
+    ident = itemgetter(0, 1)
+    last_point = {ident(point): point for point in points}
+    counts = Counter(map(ident, points))
     conn.exec_driver_sql(
         "INSERT INTO latest_metrics "
         "(experiment_id, key, step, value, value_json, logged_at, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
         "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
         "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
-        [(*point, counts[ident]) for ident, point in last_point.items()],
+        [(*point, counts[group]) for group, point in last_point.items()],
     )
 
 
