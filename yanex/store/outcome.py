@@ -7,8 +7,8 @@ outcome rather than "failed": a script that exited 0 was completed whatever happ
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from datetime import datetime
 from typing import NamedTuple
 
@@ -37,13 +37,13 @@ def write_marker(experiment_id: str, marker: OutcomeMarker) -> None:
         ensure_ascii=True,
     )
     try:
-        with open(temporary, "w", encoding="ascii") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # No fsync: it would delay recording every outcome, and a marker lost in a machine crash
+        # only means the row is recorded failed, as it was before markers existed.
+        temporary.write_text(text, encoding="ascii")
         temporary.replace(path)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def read_marker(experiment_id: str) -> OutcomeMarker | None:
