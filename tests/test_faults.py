@@ -370,6 +370,19 @@ def test_heartbeat_interval_comes_from_the_environment(
     assert len(beats) >= 3  # the default interval (5 s) would show one or two
 
 
+def test_a_created_row_whose_yanex_run_failed_to_start_is_settled(tmp_path: Path, yanex_home: Path) -> None:
+    """`yanex run` writes its row, then cannot create the experiment's folder (here a file is in
+    the way, as a full or read-only disk would stop it) and exits: the row must not stay created."""
+    script = write(tmp_path, "never.py", "print('never runs')\n")
+    yanex_home.mkdir()
+    (yanex_home / "experiments").write_text("not a folder")
+    failed = yanex_cli("run", str(script), cwd=tmp_path)
+    assert failed.returncode != 0
+    assert [r["status"] for r in query(yanex_home, "SELECT status FROM experiments")] == ["created"]
+    listing = yanex_cli("list", "--format", "json")
+    assert [v["status"] for v in json.loads(listing.stdout)] == ["failed"], listing.stderr
+
+
 # --- seeded fault injection ---------------------------------------------------------------------
 
 # Logs in bursts, then waits for the test to release it: a script still there when the test
@@ -436,7 +449,10 @@ def test_sigkill_at_a_random_moment_loses_nothing_and_leaves_nothing(
     )
     time.sleep(delay)
     if target in ("orchestrator", "yanex run"):
-        victim.kill()
+        # Every other orchestrator trial is a SIGTERM: it must lose no more than a SIGKILL does.
+        victim.send_signal(
+            signal.SIGTERM if target == "orchestrator" and seed // len(TARGETS) % 2 else signal.SIGKILL
+        )
         victim.wait(60)
         if target == "orchestrator":  # its scripts die with it, without being released
             wait_until(lambda: not tagged_processes(token), "the scripts to die with the orchestrator", 20)

@@ -131,7 +131,7 @@ def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
                 if not more:
                     break
                 chunk += more
-    except FileNotFoundError:
+    except OSError:  # no journal (yet), or unreadable: nothing to ingest now, it stays on disk
         return b"", False
     return chunk[: chunk.rfind(b"\n") + 1], len(chunk) >= limit
 
