@@ -34,8 +34,11 @@ from yanex.store.outcome import read_marker
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
 )
-# /proc times have a resolution of a clock tick and the boot time of a second.
-_START_SLACK = timedelta(seconds=2)
+# A process's start time read from /proc (boot time + ticks) moves with every step of the wall
+# clock since, so a live owner could look younger than its row by as much as the clock was stepped:
+# a generous margin, because taking a live owner for dead is far worse than keeping a dead one's
+# row open a little longer (a pid reused within minutes of the row starting is rare).
+_START_SLACK = timedelta(minutes=10)
 
 
 def _started_at(pid: int) -> datetime | None:
