@@ -218,3 +218,22 @@ def test_a_final_status_is_never_changed_by_a_late_writer(db: Database) -> None:
     cancel_active(db, [experiment_id], "too late")
     view = get_experiment(db, experiment_id)
     assert (view.status, view.error_message, view.pid) == (Status.FAILED, "presumed dead", 1)
+
+
+def test_a_pid_reused_by_a_newer_process_is_not_the_owner(db: Database, yanex_home: Path) -> None:
+    """The owner died long ago and its pid now belongs to a process started after the row."""
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        [orphan] = create(db, spec(), status=Status.QUEUED, owner=Owner(this_process().host, newer.pid))
+        [owned] = create(db, spec(), status=Status.QUEUED, owner=Owner(this_process().host, newer.pid))
+        conn = sqlite3.connect(yanex_home / "yanex.db")
+        with conn:
+            conn.execute(
+                "UPDATE experiments SET created_at = datetime('now', '-1 hour') WHERE id = ?", (orphan,)
+            )
+        conn.close()
+        assert reconcile_orphans(db) == [orphan]
+        assert get_experiment(db, owned).status is Status.QUEUED  # created after its owner started
+    finally:
+        newer.kill()
+        newer.wait()
