@@ -1,8 +1,9 @@
 """`log_metrics` throughput in a tracked child, and how long the supervisor takes to ingest it all.
 
 A script launched through ExperimentProcess (as `yanex run` and batch workers launch it) makes
-100,000 calls of a 2-key dict and times them itself; then every point must be in the database.
-Target (issue 2): >= 100,000 calls/s inside the child.
+500,000 calls of a 2-key dict (a million points) and times them itself; then every point must be in
+the database. Targets: >= 100,000 calls/s inside the child (issue 2); all points in the database
+within 5 s of the script's exit (issue 7).
 
 Run: `make bench` or `python benchmarks/bench_log_metrics.py [--calls N]`.
 """
@@ -15,7 +16,7 @@ import os
 import sqlite3
 import sys
 import tempfile
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +37,7 @@ print(json.dumps({"seconds": elapsed, "ended_at": time.time()}))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=500_000)
     calls = parser.parse_args().calls
 
     with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
@@ -65,7 +66,7 @@ def main() -> None:
         process = ExperimentProcess(db, LaunchRequest(experiment_id, script, (str(calls),)), this_process())
         process.start()
         outcome = process.wait()
-        recorded = time.time()
+        recorded = datetime.now(UTC).replace(tzinfo=None)
         if outcome.status is not Status.COMPLETED:
             raise SystemExit(f"the logging script failed: {outcome.error_message}")
         child = json.loads((config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text())
@@ -76,6 +77,8 @@ def main() -> None:
                 conn.execute("SELECT key, count(DISTINCT step) FROM metrics GROUP BY key").fetchall()
             )
             total = conn.execute("SELECT count(*) FROM metrics").fetchone()[0]
+            # When the supervisor saw the script exit (naive UTC, as every timestamp is stored).
+            exited = datetime.fromisoformat(conn.execute("SELECT ended_at FROM experiments").fetchone()[0])
         finally:
             conn.close()
         db.dispose()
@@ -89,10 +92,13 @@ def main() -> None:
         ">= 100,000",
     )
     report_value("microseconds per call", child["seconds"] / calls * 1e6, "us")
-    report_value("ingest done after the last call (incl. exit)", recorded - child["ended_at"], "s")
+    after_exit = (recorded - exited).total_seconds()
+    report_value(f"all {total:,} points in the database after the script's exit", after_exit, "s", "<= 5")
     print(f"all {total:,} points ({calls:,} calls x 2 keys) are in the database", flush=True)
     if calls / child["seconds"] < 100_000:
         print("log_metrics throughput OVER TARGET (below 100,000 calls/s)", flush=True)
+    if after_exit > 5:
+        print("ingest after exit OVER TARGET (more than 5 s)", flush=True)
 
 
 if __name__ == "__main__":

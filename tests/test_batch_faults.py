@@ -169,6 +169,27 @@ def test_killed_orchestrator_is_reconciled_and_takes_its_processes_along(tmp_pat
     after = rows(yanex_home)
     assert {r["status"] for r in after} == {"failed"}
     assert all("died" in r["error_message"] for r in after)
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:  # the dead orchestrator's batch has ended
+        assert conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone() == (0,)
+
+
+def test_sigterm_to_the_orchestrator_cancels_the_batch_and_leaves_no_process(tmp_path, yanex_home):
+    sleeper = script(tmp_path, "sleeper.py", SLEEPER)
+    specs = [{"script_path": sleeper, "name": f"s{i}"} for i in range(3)]
+    process = start(tmp_path, specs, {"parallel": 2})
+    wait_until(running(yanex_home, 2), what="experiments to run")
+    before = rows(yanex_home)
+    scripts = [r["pid"] for r in before if r["pid"] is not None]
+    workers = [r["owner_pid"] for r in before if r["status"] == "running"]
+    process.terminate()  # the orchestrator alone, as a job scheduler or `kill` would
+    returncode, _, err = finish(process, tmp_path)
+    assert returncode != 0
+    recorded = rows(yanex_home)
+    assert {r["status"] for r in recorded} == {"cancelled"}, err
+    assert all(r["ended_at"] is not None for r in recorded)
+    wait_until(lambda: not any(process_alive(pid) for pid in scripts + workers), what="every process to end")
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        assert conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone() == (0,)
 
 
 def test_killed_worker_fails_its_experiment_and_the_batch_carries_on(tmp_path, yanex_home):

@@ -134,7 +134,10 @@ def test_delete_with_filters_and_yes(db: Database, ids: dict[str, str]) -> None:
 def test_delete_refuses_running_experiments_and_changes_nothing(db: Database, ids: dict[str, str]) -> None:
     result = cli("delete", "--tag", "grid-search", "--yes")
     assert result.exit_code == 2
-    assert "refusing to delete 1 queued or running" in result.stderr and ids["live"] in result.stderr
+    assert (
+        "refusing to delete 1 experiment(s) whose process may still be running" in result.stderr
+        and ids["live"] in result.stderr
+    )
     assert len(all_names(db)) == 8
 
 

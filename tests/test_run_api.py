@@ -232,3 +232,25 @@ def test_blank_experiment_id_means_standalone(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True {}"
     assert list(tmp_path.iterdir()) == []
+
+
+STEP_OVERFLOW = """
+import json, yanex
+yanex.log_metrics({"a": 1}, step=2**63 - 1)
+try:
+    yanex.log_metrics({"a": 2})
+except ValueError as error:
+    print(json.dumps(str(error)))
+yanex.log_metrics({"a": 3}, step=0)
+"""
+
+
+def test_counting_a_step_past_the_largest_is_refused_at_the_call(db: Database, write_script) -> None:
+    """Not dropped silently at ingest: the script learns at the call that the step cannot be stored."""
+    outcome, stdout = run_tracked(db, write_script("overflow.py", STEP_OVERFLOW))
+    assert outcome.status is Status.COMPLETED
+    assert json.loads(stdout) == (
+        "log_metrics step 9223372036854775808 is out of range: counting on from step "
+        "9223372036854775807 passes 2**63-1, the largest step; pass step= explicitly"
+    )
+    assert [(p.step, p.value) for p in get_metrics(db, outcome.experiment_id)] == [(2**63 - 1, 1.0), (0, 3.0)]

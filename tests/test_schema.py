@@ -354,3 +354,27 @@ def test_git_capture_revision_downgrades_and_upgrades_keeping_rows(yanex_home: P
     assert (view.git.commit_message, view.git.remotes, view.git.omitted) == (None, {}, [])
     assert set(dump(path)["experiments"][0]) >= GIT_CAPTURE_COLUMNS
     db.dispose()
+
+
+def test_rows_from_revision_0002_are_never_ingested_again(yanex_home: Path) -> None:
+    """Their journals were ingested by an older yanex, which kept no offset: revision 0003 marks
+    the offset unknown (NULL), and `yanex db repair` leaves them alone instead of doubling them."""
+    from yanex.store.reconcile import repair
+
+    yanex_home.mkdir()
+    path = yanex_home / "yanex.db"
+    shutil.copyfile(DATA / "yanex-0002.db", path)
+    before = dump(path)["metrics"][1]
+    ids = [row[0] for row in dump(path)["experiments"][1]]
+    for experiment_id in ids:
+        folder = config.experiment_dir(experiment_id)
+        folder.mkdir(parents=True)
+        (folder / config.METRICS_FILE).write_text('{"step": 0, "t": 1.0, "values": {"m": 1}}\n')
+    db = Database()
+    report = repair(db)
+    db.dispose()
+    assert (report.experiments, report.points) == (0, 0)
+    after = dump(path)
+    assert after["metrics"][1] == before
+    columns, rows = after["experiments"]
+    assert {row[columns.index("metrics_offset")] for row in rows} == {None}

@@ -303,10 +303,13 @@ def test_closed_stdout_neither_crashes_a_run_nor_leaves_its_row_running(
     assert log.read_text().count("line") == 100
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "inf"])
-def test_an_unusable_lock_notice_setting_is_refused(
-    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("value", ["soon", "0", "inf", "nan"])
+@pytest.mark.parametrize(
+    "name", ["YANEX_LOCK_NOTICE_SECONDS", "YANEX_HEARTBEAT_INTERVAL", "YANEX_STALE_AFTER"]
+)
+def test_an_unusable_interval_setting_is_refused(
+    name: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("YANEX_LOCK_NOTICE_SECONDS", value)
+    monkeypatch.setenv(name, value)
     (tmp_path / "train.py").write_text(SCRIPT)
-    assert_error(yanex_cli("run", str(tmp_path / "train.py")), "YANEX_LOCK_NOTICE_SECONDS must be", code=2)
+    assert_error(yanex_cli("run", str(tmp_path / "train.py")), f"{name} must be", code=2)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from yanex import config
 from yanex.db.engine import Database
+from yanex.errors import UsageError
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import (
@@ -82,7 +84,7 @@ def test_transitions_record_their_times(db: Database) -> None:
     running = get_experiment(db, experiment_id)
     assert (running.status, running.pid) == (Status.RUNNING, 4242)
     assert running.started_at is not None and running.started_at >= created.created_at
-    duration = finish(db, experiment_id, Status.FAILED, exit_code=2, error_message="ValueError: x")
+    duration = finish(db, experiment_id, Status.FAILED, exit_code=2, error_message="ValueError: x").duration
     done = get_experiment(db, experiment_id)
     assert (done.status, done.exit_code, done.error_message) == (Status.FAILED, 2, "ValueError: x")
     assert done.ended_at is not None and done.duration == duration
@@ -150,6 +152,9 @@ def test_delete_removes_tags_params_and_metrics(db: Database, yanex_home: Path) 
     doomed, kept = create(db, spec(tags=["t"], config={"a": 1}), spec(tags=["t"], config={"a": 2}))
     for experiment_id in (doomed, kept):
         ingest_metrics(db, experiment_id, [MetricRecord(0, datetime(2026, 1, 1), {"m": 1})])
+    with pytest.raises(UsageError, match="whose process may still be running"):  # its owner is alive
+        delete_with_files(db, [doomed])
+    finish(db, doomed, Status.COMPLETED, exit_code=0)
     delete_with_files(db, [doomed])
     for table in ("tags", "params", "metrics", "latest_metrics"):
         assert sql(yanex_home, f"SELECT DISTINCT experiment_id FROM {table}") == [(kept,)], table
@@ -162,15 +167,73 @@ def test_batch_rows_link_their_experiments(db: Database, yanex_home: Path) -> No
     assert {get_experiment(db, i).batch_id for i in ids} == {batch_id}
 
 
-def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+def dead_owner() -> Owner:
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    dead = Owner(this_process().host, int(finished.stdout))
+    return Owner(this_process().host, int(finished.stdout))
+
+
+def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+    dead = dead_owner()
     [orphan] = create(db, spec(), status=Status.QUEUED, owner=dead)
     [alive] = create(db, spec(), status=Status.QUEUED)
-    [created] = create(db, spec(), owner=dead)  # not started yet: nothing to reconcile
     assert reconcile_orphans(db) == [orphan]
     view = get_experiment(db, orphan)
     assert view.status is Status.FAILED and view.ended_at is not None
     assert view.error_message is not None and "died" in view.error_message
     assert get_experiment(db, alive).status is Status.QUEUED
-    assert get_experiment(db, created).status is Status.CREATED
+
+
+def test_created_rows_of_a_dead_owner_are_settled_and_their_half_written_config_removed(
+    db: Database,
+) -> None:
+    """`yanex run` that died between writing the row and starting the script (disk full, an
+    unwritable experiments folder, a kill) must not leave the row `created` forever."""
+    [orphan] = create(db, spec(), owner=dead_owner())
+    [alive] = create(db, spec())
+    folder = config.experiment_dir(orphan)
+    folder.mkdir(parents=True)
+    (folder / "config.tmp").write_text('{"lr": 0.')
+    assert reconcile_orphans(db) == [orphan]
+    assert get_experiment(db, orphan).status is Status.FAILED
+    assert not (folder / "config.tmp").exists()
+    assert get_experiment(db, alive).status is Status.CREATED
+
+
+def test_a_batch_whose_orchestrator_died_is_ended(db: Database, yanex_home: Path) -> None:
+    dead = create_batch(db, total=1, parallel=None, owner=dead_owner())
+    alive = create_batch(db, total=1, parallel=None, owner=this_process())
+    reconcile_orphans(db)
+    ended = sql(yanex_home, "SELECT id, ended_at IS NOT NULL FROM batches ORDER BY ended_at IS NULL")
+    assert ended == [(dead, 1), (alive, 0)]
+
+
+def test_a_final_status_is_never_changed_by_a_late_writer(db: Database) -> None:
+    [experiment_id] = create(db, spec(), status=Status.QUEUED)
+    mark_running(db, experiment_id, 1, this_process())
+    first = finish(db, experiment_id, Status.FAILED, error_message="presumed dead")
+    assert not first.late
+    late = finish(db, experiment_id, Status.COMPLETED, exit_code=0)
+    assert late.late and late.status is Status.FAILED and late.error_message == "presumed dead"
+    assert not mark_running(db, experiment_id, 2, this_process())
+    cancel_active(db, [experiment_id], "too late")
+    view = get_experiment(db, experiment_id)
+    assert (view.status, view.error_message, view.pid) == (Status.FAILED, "presumed dead", 1)
+
+
+def test_a_pid_reused_by_a_newer_process_is_not_the_owner(db: Database, yanex_home: Path) -> None:
+    """The owner died long ago and its pid now belongs to a process started after the row."""
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        [orphan] = create(db, spec(), status=Status.QUEUED, owner=Owner(this_process().host, newer.pid))
+        [owned] = create(db, spec(), status=Status.QUEUED, owner=Owner(this_process().host, newer.pid))
+        conn = sqlite3.connect(yanex_home / "yanex.db")
+        with conn:
+            conn.execute(
+                "UPDATE experiments SET created_at = datetime('now', '-1 hour') WHERE id = ?", (orphan,)
+            )
+        conn.close()
+        assert reconcile_orphans(db) == [orphan]
+        assert get_experiment(db, owned).status is Status.QUEUED  # created after its owner started
+    finally:
+        newer.kill()
+        newer.wait()

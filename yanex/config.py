@@ -22,7 +22,6 @@ DATABASE_URL_ENV = "YANEX_DATABASE_URL"
 # (it then keeps waiting: a long lock is a wait, not a failure). Tests shorten it.
 LOCK_NOTICE_ENV = "YANEX_LOCK_NOTICE_SECONDS"
 DEFAULT_LOCK_NOTICE = 5.0
-_NOTICE_HINT = f"unset it for the default of {DEFAULT_LOCK_NOTICE:g} s"
 
 # Set by the supervisor in the environment of every experiment it launches.
 EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
@@ -30,6 +29,7 @@ EXPERIMENT_DIR_ENV = "YANEX_EXPERIMENT_DIR"
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+OUTCOME_FILE = "outcome.json"  # the outcome as the supervisor saw it, written before recording it
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 
@@ -108,18 +108,7 @@ def check_database_url(url: str, source: str = DATABASE_URL_ENV) -> Path:
 
 def lock_notice_after() -> float:
     """Seconds a write waits for another process's lock before saying so (see LOCK_NOTICE_ENV)."""
-    raw = os.environ.get(LOCK_NOTICE_ENV)
-    try:
-        seconds = float(raw) if raw else DEFAULT_LOCK_NOTICE
-    except ValueError:
-        raise ConfigError(
-            f"{LOCK_NOTICE_ENV} must be a number of seconds, got {raw!r}", hint=_NOTICE_HINT
-        ) from None
-    if not 0 < seconds <= 3600:
-        raise ConfigError(
-            f"{LOCK_NOTICE_ENV} must be a number of seconds up to 3600, got {raw!r}", hint=_NOTICE_HINT
-        )
-    return seconds
+    return _seconds(LOCK_NOTICE_ENV, DEFAULT_LOCK_NOTICE, most=3600)
 
 
 def experiments_root() -> Path:
@@ -163,3 +152,35 @@ def git_untracked_limits() -> tuple[int, int]:
         _size(GIT_UNTRACKED_FILE_LIMIT_ENV, GIT_UNTRACKED_FILE_LIMIT),
         _size(GIT_UNTRACKED_TOTAL_LIMIT_ENV, GIT_UNTRACKED_TOTAL_LIMIT),
     )
+
+
+HEARTBEAT_INTERVAL_ENV = "YANEX_HEARTBEAT_INTERVAL"
+STALE_AFTER_ENV = "YANEX_STALE_AFTER"
+
+
+def _seconds(name: str, default: float, *, most: float = 24 * 3600) -> float:
+    """A positive number of seconds from the environment; a bad value is an error, not a default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= most:  # also refuses nan and inf
+        raise ConfigError(
+            f"{name} must be a number of seconds up to {most:g}, got {raw!r}",
+            hint=f"unset it for the default of {default:g} s",
+        )
+    return seconds
+
+
+def heartbeat_interval() -> float:
+    """Seconds between an owner's signs of life in the database (default 5)."""
+    return _seconds(HEARTBEAT_INTERVAL_ENV, 5.0)
+
+
+def stale_after() -> float:
+    """Seconds of silence after which an owner on another host counts as dead (default 120); an
+    owner on this host is checked by its process instead (see ``yanex.store.reconcile``)."""
+    return _seconds(STALE_AFTER_ENV, 120.0)

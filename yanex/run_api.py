@@ -37,6 +37,21 @@ def _to_json(value: Any) -> Any:
     )
 
 
+def _finite(node: Any) -> Any:
+    """JSON data with each NaN and infinity as the string "NaN", "Infinity" or "-Infinity": the
+    journal holds only valid JSON, and the database maps these the same way at any depth."""
+    if isinstance(node, float) and node - node != 0.0:
+        return "NaN" if node != node else ("Infinity" if node > 0 else "-Infinity")
+    if isinstance(node, dict):
+        return {key: _finite(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_finite(value) for value in node]
+    return node
+
+
+_STEP_LIMIT = 2**63  # steps are SQLite INTEGERs
+
+
 def _copy(node: Any) -> Any:
     """A deep copy of JSON data, so that callers cannot change the parameters others read."""
     if isinstance(node, dict):
@@ -87,13 +102,27 @@ class _Run:
         if self._encode is None:
             import json
 
-            self._encode = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+            strict = json.JSONEncoder(separators=(",", ":"), default=_to_json, allow_nan=False).encode
+            lenient = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+
+            def encode(entry: Any) -> str:
+                try:
+                    return strict(entry)
+                except ValueError:  # a NaN or infinity somewhere (also inside numpy arrays)
+                    return strict(_finite(json.loads(lenient(entry))))
+
+            self._encode = encode
         return self._encode
 
     def log(self, data: dict[str, Any], step: int | None) -> None:
         with self._lock:
             if step is None:
                 step = self._next_step
+                if step >= _STEP_LIMIT:
+                    raise ValueError(
+                        f"log_metrics step {step} is out of range: counting on from step "
+                        f"{step - 1} passes 2**63-1, the largest step; pass step= explicitly"
+                    )
             # Encoded even when standalone, so that a value yanex cannot store fails the same way
             # in both modes; and before counting, so that a failed call does not use up a step.
             line = self.encoder()({"step": step, "t": time.time(), "values": data})

@@ -20,8 +20,10 @@ def delete_command(
 ) -> None:
     """Delete experiments for good: their rows, metrics and folder (asks first unless --yes).
 
-    Refuses, deleting nothing, if any selected experiment is queued or running. Needs ids or at
-    least one filter; without --archived/--all, archived experiments are left alone.
+    Refuses, deleting nothing, if any selected experiment is still created, queued or running:
+    its process may be alive (also when stopped, as by Ctrl-Z); an experiment whose process died
+    is first recorded as what it was. Needs ids or at least one filter; without --archived/--all,
+    archived experiments are left alone.
 
     Examples:
 

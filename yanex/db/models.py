@@ -107,6 +107,9 @@ class ExperimentRow(Base):
     owner_host: Mapped[str | None] = mapped_column(String)
     owner_pid: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bytes of the metrics journal whose points are in the database, advanced in the same
+    # transaction as those points; NULL for rows older than revision 0003 (see its migration).
+    metrics_offset: Mapped[int | None] = mapped_column(Integer)
 
     # `list --status S` newest first is the most common query: one index serves filter and order.
     __table_args__ = (Index("ix_experiments_status_created_at", "status", "created_at"),)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from pathlib import Path
 
@@ -48,6 +50,27 @@ from yanex.store.reconcile import reconcile_orphans
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM to the orchestrator stops the batch as Ctrl-C does, its experiments recorded
+    ``cancelled``, instead of killing it outright (its rows then ended up ``failed``). Only in the
+    main thread, and only where nobody installed a SIGTERM handler of their own."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def run_multiple(
@@ -209,7 +232,8 @@ class _Batch:
                 InlineExecutor(self.db, this_process()) if workers is None else LocalPool(workers, self.db)
             )
             try:
-                self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)
+                with _sigterm_as_interrupt():
+                    self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)
             finally:
                 self.progress.close()
         return [result for result in self.results if result is not None]

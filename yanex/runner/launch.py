@@ -29,6 +29,7 @@ from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
 from yanex.specs import Status
 from yanex.store.convert import now_utc
 from yanex.store.experiments import Owner, finish, mark_running
+from yanex.store.outcome import OutcomeMarker, write_marker
 
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
@@ -284,7 +285,11 @@ class ExperimentProcess:
                     os.close(exit_fd)
 
     def wait(self) -> Outcome:
-        """Supervise the script to its end, then ingest its last metrics and record the outcome."""
+        """Supervise the script to its end, then ingest its last metrics and record the outcome.
+
+        The outcome goes to the experiment's folder first (``yanex.store.outcome``): if this process
+        dies before the database has it, whoever reconciles the row records it from there.
+        """
         process = self._process
         assert process is not None and process.stdout is not None and process.stderr is not None
         stderr_sink = self._sinks[process.stderr.fileno()]
@@ -294,13 +299,6 @@ class ExperimentProcess:
             sink.close()
         process.stdout.close()
         process.stderr.close()
-        last_records = self._journal.last_records()
-        if self._journal.reader.skipped:
-            print(
-                f"yanex: experiment {self.request.experiment_id}: {self._journal.reader.skipped} "
-                f"metric line(s) could not be stored and were skipped (kept in {config.METRICS_FILE})",
-                file=sys.stderr,
-            )
         stderr_tail = bytes(stderr_sink.tail).decode("utf-8", "replace")
         if returncode == 0:
             status, message = Status.COMPLETED, None
@@ -309,13 +307,37 @@ class ExperimentProcess:
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
         exit_code = shell_exit_code(returncode)
-        duration = finish(
-            self.db,
-            self.request.experiment_id,
-            status,
-            exit_code=exit_code,
-            error_message=message,
-            records=last_records,
-            ended_at=ended_at,
+        experiment_id = self.request.experiment_id
+        write_marker(experiment_id, OutcomeMarker(status, exit_code, message, ended_at))
+        self._journal.finish()
+        ingest = self._journal.ingest
+        if ingest.skipped:
+            _say(
+                f"experiment {experiment_id}: {ingest.skipped} metric line(s) could not be stored "
+                f"and were skipped (kept in {config.METRICS_FILE})"
+            )
+        recorded = finish(
+            self.db, experiment_id, status, exit_code=exit_code, error_message=message, ended_at=ended_at
         )
-        return Outcome(self.request.experiment_id, status, exit_code, message, duration)
+        if not recorded.late:
+            return Outcome(experiment_id, status, exit_code, message, recorded.duration)
+        if recorded.status is None:
+            _say(
+                f"experiment {experiment_id} was deleted while it ran; its outcome "
+                f"({status.value}) is not recorded"
+            )
+            return Outcome(experiment_id, status, exit_code, message, None)
+        _say(
+            f"experiment {experiment_id} had already been recorded {recorded.status.value} (its "
+            f"supervisor was taken for dead); the script's outcome, {status.value}, is kept in "
+            f"{config.OUTCOME_FILE}, its metrics are stored"
+        )
+        return Outcome(
+            experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
+        )
+
+
+def _say(line: str) -> None:
+    """One line for the user on stderr, which may be gone (closed or full): the record matters more."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"yanex: {line}", file=sys.stderr, flush=True)

@@ -42,6 +42,7 @@ from yanex.runner.environment import this_process
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode, describe_failure
 from yanex.specs import Status
 from yanex.store.experiments import Owner, finish, get_experiment
+from yanex.store.reconcile import process_alive, settle
 
 BOOTSTRAP_ERROR = (
     "An attempt has been made to start a new process before the current process has finished its "
@@ -105,15 +106,15 @@ def _kill_group(pid: int | None) -> None:
 
 
 def record_failure(db: Database, experiment_id: str, message: str) -> Outcome:
-    """Record an experiment that yanex failed to run or lost, unless it recorded its own outcome
-    (a worker that died after writing it, before reporting it)."""
-    recorded = get_experiment(db, experiment_id)
-    if recorded.status.is_final:
-        return Outcome(
-            experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
-        )
-    duration = finish(db, experiment_id, Status.FAILED, error_message=message)
-    return Outcome(experiment_id, Status.FAILED, None, message, duration)
+    """Record an experiment that yanex failed to run or lost, after ingesting the rest of its
+    journal. The outcome its supervisor saw, if it left one (``yanex.store.outcome``), wins over
+    ``message``, and a row already final keeps its status."""
+    recorded = settle(db, experiment_id, message)
+    if recorded.status is None:  # deleted meanwhile
+        return Outcome(experiment_id, Status.FAILED, None, message, None)
+    return Outcome(
+        experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
+    )
 
 
 def _resolve(future: Future[Outcome], record: Callable[[], Outcome]) -> None:
@@ -140,8 +141,10 @@ class _Supervisor:
     def run(self, task: Task, started: Callable[[str, int], None] | None = None) -> Outcome:
         request = task.request
         if self.reason is not None:  # interrupted before this task began: never start it
-            duration = finish(self.db, request.experiment_id, Status.CANCELLED, error_message=self.reason)
-            return Outcome(request.experiment_id, Status.CANCELLED, None, self.reason.value, duration)
+            recorded = finish(self.db, request.experiment_id, Status.CANCELLED, error_message=self.reason)
+            return Outcome(
+                request.experiment_id, Status.CANCELLED, None, self.reason.value, recorded.duration
+            )
         process = ExperimentProcess(self.db, request, self.owner, output=task.output, own_session=True)
         self.current = process
         try:
@@ -488,12 +491,22 @@ class LocalPool:
                 _resolve(future, lambda: record_failure(self._db, task.request.experiment_id, message_text))
 
     def _record_lost(self, worker: _Worker) -> None:
-        """The worker died holding a task: stop its script, record the experiment failed."""
+        """The worker died holding a task: stop its script, then record the experiment (what its
+        script logged is ingested; if the script had ended, its own outcome is recorded)."""
         assert worker.task is not None
         task, future = worker.task
         # A worker killed just after starting its script has not reported the pid yet; the row
         # has it from the moment the script started.
-        _kill_group(worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid)
+        script_pid = worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid
+        _kill_group(script_pid)
+        _await_exit(script_pid)
         how = describe_failure(worker.process.exitcode or 0, "")
         message = f"the yanex worker process running it died ({how}); its script was stopped"
         _resolve(future, lambda: record_failure(self._db, task.request.experiment_id, message))
+
+
+def _await_exit(pid: int | None) -> None:
+    """Wait (briefly) until a killed script is gone, so that its journal has its last line."""
+    deadline = time.monotonic() + _WORKER_EXIT_GRACE
+    while pid is not None and process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)

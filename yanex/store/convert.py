@@ -50,12 +50,33 @@ class MetricValue(NamedTuple):
     value_json: str | None
 
 
+def _finite_json(node: JsonValue) -> JsonValue:
+    """``node`` with every NaN and infinity, at any depth, as the string JSON would need."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return json.dumps(node)  # "NaN", "Infinity" or "-Infinity", as JavaScript spells them
+    if isinstance(node, list):
+        return [_finite_json(item) for item in node]
+    if isinstance(node, dict):
+        return {key: _finite_json(item) for key, item in node.items()}
+    return node
+
+
+def json_text(value: JsonValue) -> str:
+    """Valid JSON text for any value: NaN and the infinities, at any depth, become the strings
+    "NaN", "Infinity" and "-Infinity" (``json.dumps`` alone writes bare ``NaN``, which is not JSON
+    and breaks SQLite's JSON functions for every query that reads it)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite_json(value), allow_nan=False)
+
+
 def metric_value(raw: JsonValue) -> MetricValue:
     """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON.
 
-    NaN and the infinities are kept as the JSON strings "NaN", "Infinity" and "-Infinity" with no
-    numeric value: SQLite's JSON functions would write a REAL infinity as ``Inf``, which is not JSON,
-    and NaN is no number to compare or sort by.
+    NaN and the infinities, alone or inside a list or dict, are kept as the JSON strings "NaN",
+    "Infinity" and "-Infinity" (see ``json_text``), alone with no numeric value: NaN is no number
+    to compare or sort by, and SQLite would write a REAL infinity as ``Inf``, which is not JSON.
     """
     if isinstance(raw, bool):
         return MetricValue(float(raw), json.dumps(raw))
@@ -64,9 +85,9 @@ def metric_value(raw: JsonValue) -> MetricValue:
         if number is None:
             return MetricValue(None, json.dumps(raw))
         if not math.isfinite(number):
-            return MetricValue(None, json.dumps(json.dumps(number)))  # json spells them as JavaScript does
+            return MetricValue(None, json_text(raw))
         return MetricValue(number, None)
-    return MetricValue(None, json.dumps(raw))
+    return MetricValue(None, json_text(raw))
 
 
 def utc(moment: datetime | None) -> datetime | None:

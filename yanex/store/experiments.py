@@ -10,6 +10,7 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +28,6 @@ from yanex.db.models import (
 )
 from yanex.errors import NotFoundError
 from yanex.specs import (
-    ACTIVE_STATUSES,
     EnvironmentInfo,
     ExperimentSpec,
     ExperimentView,
@@ -53,11 +53,19 @@ class Owner(NamedTuple):
 
 
 class MetricRecord(NamedTuple):
-    """One ``log_metrics`` call as read back from an experiment's journal."""
+    """One ``log_metrics`` call, for ``ingest_metrics``."""
 
     step: int
     logged_at: datetime
     values: dict[str, JsonValue]
+
+
+# One metrics row: (experiment_id, key, step, value, value_json, logged_at as text).
+PointRow = tuple[str, str, int, float | None, str | None, str]
+
+# Statuses a row leaves only once: every transition out of them is checked in its UPDATE, so a
+# final status is never overwritten by a writer that comes late (see ``finish``).
+OPEN_STATUSES = (Status.CREATED.value, Status.QUEUED.value, Status.RUNNING.value)
 
 
 def _free_ids(conn: Connection, count: int) -> list[str]:
@@ -161,6 +169,7 @@ def create_experiments(
                     "owner_host": owner.host,
                     "owner_pid": owner.pid,
                     "heartbeat_at": now,
+                    "metrics_offset": 0,
                 }
             )
         conn.execute(insert(ExperimentRow), rows)
@@ -208,12 +217,13 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
     return [newest.get(fingerprint) for fingerprint in fingerprints]
 
 
-def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> None:
+def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bool:
+    """Record the script started; False if the row was already final (or deleted) and stays so."""
     now = now_utc()
     with db.write() as conn:
-        conn.execute(
+        changed = conn.execute(
             update(ExperimentRow)
-            .where(ExperimentRow.id == experiment_id)
+            .where(ExperimentRow.id == experiment_id, ExperimentRow.status.in_(OPEN_STATUSES))
             .values(
                 status=Status.RUNNING.value,
                 started_at=now,
@@ -222,7 +232,19 @@ def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> No
                 owner_pid=owner.pid,
                 heartbeat_at=now,
             )
-        )
+        ).rowcount
+    return changed == 1
+
+
+class Finished(NamedTuple):
+    """What ``finish`` found: ``late`` when the row was already final (then the other fields are
+    what had been recorded) or deleted (then ``status`` is None)."""
+
+    status: Status | None
+    duration: float | None
+    exit_code: int | None
+    error_message: str | None
+    late: bool
 
 
 def finish(
@@ -232,19 +254,36 @@ def finish(
     *,
     exit_code: int | None = None,
     error_message: str | None = None,
-    records: Sequence[MetricRecord] = (),
     ended_at: datetime | None = None,
-) -> float | None:
-    """Record a final status, with the last logged ``records`` in the same transaction (one write
-    fewer per experiment); returns the duration in seconds (None if it never started).
+    expect_owner: tuple[int | None, datetime | None] | None = None,
+) -> Finished:
+    """Record a final status, unless the row is already final: a final status is never changed
+    (a reconciler may have recorded one while its owner was thought dead).
 
     ``ended_at`` (naive UTC) is when the script exited, if known; recording may come a bit later.
+    With ``expect_owner`` (owner pid, heartbeat), a row whose owner or heartbeat changed since the
+    caller looked (it was handed on, or its owner is alive after all) is left as it is.
     """
     now = ended_at or now_utc()
     with db.write() as conn:
-        _insert_points(conn, experiment_id, records)
-        started = conn.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id))
-        duration = (now - started).total_seconds() if started is not None else None
+        row = conn.execute(
+            select(
+                ExperimentRow.status,
+                ExperimentRow.started_at,
+                ExperimentRow.duration,
+                ExperimentRow.exit_code,
+                ExperimentRow.error_message,
+                ExperimentRow.owner_pid,
+                ExperimentRow.heartbeat_at,
+            ).where(ExperimentRow.id == experiment_id)
+        ).one_or_none()
+        if row is None:
+            return Finished(None, None, exit_code, error_message, late=True)
+        if row.status not in OPEN_STATUSES:
+            return Finished(Status(row.status), row.duration, row.exit_code, row.error_message, late=True)
+        if expect_owner is not None and (row.owner_pid, row.heartbeat_at) != expect_owner:
+            return Finished(Status(row.status), None, None, None, late=True)
+        duration = (now - row.started_at).total_seconds() if row.started_at is not None else None
         conn.execute(
             update(ExperimentRow)
             .where(ExperimentRow.id == experiment_id)
@@ -258,7 +297,7 @@ def finish(
                 owner_pid=None,
             )
         )
-    return duration
+    return Finished(status, duration, exit_code, error_message, late=False)
 
 
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
@@ -269,7 +308,7 @@ def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> N
             update(ExperimentRow)
             .where(
                 ExperimentRow.id.in_(experiment_ids),
-                ExperimentRow.status.in_([s.value for s in ACTIVE_STATUSES]),
+                ExperimentRow.status.in_(OPEN_STATUSES),
             )
             .values(
                 status=Status.CANCELLED.value,
@@ -286,37 +325,29 @@ def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | 
     with db.write() as conn:
         if experiment_ids:
             conn.execute(
-                update(ExperimentRow).where(ExperimentRow.id.in_(experiment_ids)).values(heartbeat_at=now)
+                update(ExperimentRow)
+                .where(ExperimentRow.id.in_(experiment_ids), ExperimentRow.status.in_(OPEN_STATUSES))
+                .values(heartbeat_at=now)
             )
         if batch_id is not None:
             conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(heartbeat_at=now))
 
 
-def ingest_metrics(
-    db: Database, experiment_id: str, records: Sequence[MetricRecord], *, beat: bool = False
-) -> None:
-    """Append logged points and refresh ``latest_metrics``, in one transaction."""
-    if not records and not beat:
-        return
-    with db.write() as conn:
-        _insert_points(conn, experiment_id, records)
-        if beat:
-            conn.execute(
-                update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(heartbeat_at=now_utc())
-            )
-
-
-def _insert_points(conn: Connection, experiment_id: str, records: Sequence[MetricRecord]) -> None:
-    points: list[tuple[object, ...]] = []
-    last_point: dict[str, tuple[object, ...]] = {}
-    counts: Counter[str] = Counter()
+def ingest_metrics(db: Database, experiment_id: str, records: Sequence[MetricRecord]) -> None:
+    """Append points logged other than through a journal, and refresh ``latest_metrics``, in one
+    transaction (journals go through ``yanex.store.ingest``)."""
+    points: list[PointRow] = []
     for record in records:
         logged_at = record.logged_at.isoformat(sep=" ", timespec="microseconds")
         for key, raw in record.values.items():
-            point = (experiment_id, key, record.step, *metric_value(raw), logged_at)
-            points.append(point)
-            last_point[key] = point
-            counts[key] += 1
+            points.append((experiment_id, key, record.step, *metric_value(raw), logged_at))
+    if points:
+        with db.write() as conn:
+            insert_points(conn, points)
+
+
+def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
+    """Insert metric rows (in logging order) and fold them into ``latest_metrics``."""
     if not points:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
@@ -325,13 +356,17 @@ def _insert_points(conn: Connection, experiment_id: str, records: Sequence[Metri
         "VALUES (?, ?, ?, ?, ?, ?)",
         points,
     )
+    # Comprehension and Counter over itemgetter run at C speed: this is per point, per ingest.
+    ident = itemgetter(0, 1)
+    last_point = {ident(point): point for point in points}
+    counts = Counter(map(ident, points))
     conn.exec_driver_sql(
         "INSERT INTO latest_metrics "
         "(experiment_id, key, step, value, value_json, logged_at, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
         "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
         "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
-        [(*point, counts[key]) for key, point in last_point.items()],
+        [(*point, counts[group]) for group, point in last_point.items()],
     )
 
 
@@ -369,9 +404,12 @@ def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> lis
 
 
 __all__ = [
+    "OPEN_STATUSES",
     "CompletedRun",
+    "Finished",
     "MetricRecord",
     "Owner",
+    "PointRow",
     "cancel_active",
     "create_batch",
     "create_experiments",
@@ -382,5 +420,6 @@ __all__ = [
     "get_metrics",
     "heartbeat",
     "ingest_metrics",
+    "insert_points",
     "mark_running",
 ]

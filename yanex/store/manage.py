@@ -1,6 +1,6 @@
 """Changing experiments after the fact: rename, describe, tag, archive, delete.
 
-Each call is one IMMEDIATE transaction; ``delete`` checks for running experiments inside it, so an
+Each call is one IMMEDIATE transaction; ``delete`` checks for open experiments inside it, so an
 experiment that starts meanwhile is never deleted under its supervisor.
 """
 
@@ -15,8 +15,10 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.db.models import ExperimentRow, GitPatchRow, TagRow
 from yanex.errors import UsageError
-from yanex.specs import ACTIVE_STATUSES, text_problem
+from yanex.specs import text_problem
+from yanex.store.experiments import OPEN_STATUSES
 from yanex.store.query import chunks
+from yanex.store.reconcile import reconcile_orphans
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
@@ -105,21 +107,27 @@ def _give_back_free_pages(conn: Connection) -> None:
 def delete_with_files(db: Database, ids: Sequence[str]) -> None:
     """Delete experiments (tags, params and metrics cascade) and their folders.
 
-    Refuses, changing nothing, if any of them is queued or running. Patches no experiment refers to
-    any more are removed too, and the pages freed are given back to the file system.
+    Rows whose owner is dead are settled first (``reconcile_orphans``); then, changing nothing, it
+    refuses if any is still open (created, queued or running): its owner may be alive, even if
+    stopped, and would write to a row that is gone. Patches no experiment refers to any more are
+    removed too, and the pages freed are given back to the file system.
     """
-    active = [s.value for s in ACTIVE_STATUSES]
+    for chunk in chunks(ids):
+        reconcile_orphans(db, chunk)
     with db.write() as conn:
         busy: list[str] = []
         for chunk in chunks(ids):
             busy += conn.scalars(
-                select(ExperimentRow.id).where(ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(active))
+                select(ExperimentRow.id).where(
+                    ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(OPEN_STATUSES)
+                )
             )
         if busy:
             raise UsageError(
-                f"refusing to delete {len(busy)} queued or running experiment(s): "
-                f"{', '.join(sorted(busy)[:10])}",
-                hint="wait for them to finish (or cancel them), or narrow the selection with --status",
+                f"refusing to delete {len(busy)} experiment(s) whose process may still be running "
+                f"(created, queued or running): {', '.join(sorted(busy)[:10])}",
+                hint="wait for them to finish, or stop them first (Ctrl-C, or kill the process "
+                "given by their owner_pid)",
             )
         for chunk in chunks(ids):
             conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))

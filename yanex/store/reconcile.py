@@ -1,84 +1,225 @@
-"""Rows whose owning process is gone must not stay queued or running forever.
+"""Rows whose owning process is gone must not stay open forever, nor lose what their script logged.
 
 Every reader and writer calls ``reconcile_orphans`` first. It is one indexed query on the (few)
-active rows; a write happens only when an owner is found dead.
+open rows; a write happens only when an owner is found dead. Reconciling a row first ingests the
+rest of its metrics journal, then records the outcome marker's status if the supervisor left one
+(the script had ended), else ``failed``.
+
+An owner on this host is alive while its process is (a pid reused by a newer process does not
+count); a stopped (SIGSTOP, Ctrl-Z) or slow owner is alive. An owner on another host is alive
+while its heartbeat is fresher than ``config.stale_after()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, select, update
 
+from yanex import config
 from yanex.db.engine import Database
-from yanex.db.models import ExperimentRow
-from yanex.specs import ACTIVE_STATUSES, Status
+from yanex.db.models import BatchRow, ExperimentRow
+from yanex.specs import Status
 from yanex.store.convert import now_utc
+from yanex.store.experiments import OPEN_STATUSES, Finished, finish
+from yanex.store.ingest import JournalIngest
+from yanex.store.outcome import read_marker
 
-# Owners beat every few seconds; one silent for this long is dead even if its pid was reused.
-STALE_AFTER = timedelta(minutes=2)
+DIED = (
+    "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
+)
+# A process's start time read from /proc (boot time + ticks) moves with every step of the wall
+# clock since, so a live owner could look younger than its row by as much as the clock was stepped:
+# a generous margin, because taking a live owner for dead is far worse than keeping a dead one's
+# row open a little longer (a pid reused within minutes of the row starting is rare).
+_START_SLACK = timedelta(minutes=10)
 
 
-def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie counts as dead (an orphan's zombie may never be reaped
+def _started_at(pid: int) -> datetime | None:
+    """When ``pid`` started (naive UTC), from /proc; None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def process_alive(pid: int, *, started_by: datetime | None = None) -> bool:
+    """True while ``pid`` runs (and, given ``started_by``, started no later than that: a newer
+    process has reused the pid). A zombie counts as dead (an orphan's zombie may never be reaped
     when PID 1 does not reap, as in many containers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return False
     except OSError:  # gone since the kill above, or no /proc at all (macOS)
         return sys.platform != "linux"
+    if started_by is not None:
+        started = _started_at(pid)
+        if started is not None and started > started_by + _START_SLACK:
+            return False
+    return True
 
 
-def reconcile_orphans(db: Database) -> list[str]:
-    """Mark active rows of dead owners failed; returns their ids."""
-    host = socket.gethostname()
+def owner_may_be_alive(
+    host: str | None,
+    pid: int | None,
+    heartbeat_at: datetime | None,
+    owned_since: datetime | None,
+    now: datetime,
+    fresh: timedelta,
+) -> bool:
+    """Whether the process answerable for a row may still write to it (see the module docstring).
+
+    ``owned_since`` is a moment the owner already existed at (the row's ``started_at`` or else
+    its ``created_at``): a process with that pid started later is another one. ``fresh`` is how
+    long an owner on another host may stay silent (``config.stale_after``).
+    """
+    if host is None and pid is None:
+        return False
+    if host == socket.gethostname():
+        return pid is not None and process_alive(pid, started_by=owned_since)
+    return heartbeat_at is not None and now - heartbeat_at <= fresh
+
+
+def settle(
+    db: Database,
+    experiment_id: str,
+    message: str,
+    *,
+    expect_owner: tuple[int | None, datetime | None] | None = None,
+) -> Finished:
+    """Ingest the rest of a row's journal, then record the outcome marker (or ``failed`` with
+    ``message``); a row already final keeps its status (``late`` in the result).
+
+    ``expect_owner`` (owner pid, heartbeat) records nothing if the row changed hands meanwhile.
+    """
+    JournalIngest(db, experiment_id).drain()
+    marker = read_marker(experiment_id)
+    if marker is None:
+        return finish(db, experiment_id, Status.FAILED, error_message=message, expect_owner=expect_owner)
+    return finish(
+        db,
+        experiment_id,
+        marker.status,
+        exit_code=marker.exit_code,
+        error_message=marker.error_message,
+        ended_at=marker.ended_at,
+        expect_owner=expect_owner,
+    )
+
+
+def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[str]:
+    """Settle open rows (of ``ids``, or all) whose owner is dead; end batches whose orchestrator
+    is dead. Returns the ids of the settled experiments."""
     now = now_utc()
-    active = [s.value for s in ACTIVE_STATUSES]
+    fresh = timedelta(seconds=config.stale_after())  # read up front: a bad setting is an error at once
+    with db.read() as session:
+        query = select(
+            ExperimentRow.id,
+            ExperimentRow.status,
+            ExperimentRow.owner_host,
+            ExperimentRow.owner_pid,
+            ExperimentRow.heartbeat_at,
+            func.coalesce(ExperimentRow.started_at, ExperimentRow.created_at).label("owned_since"),
+        ).where(ExperimentRow.status.in_(OPEN_STATUSES))
+        if ids is not None:
+            query = query.where(ExperimentRow.id.in_(ids))
+        rows = session.execute(query).all()
+        batches = session.execute(
+            select(
+                BatchRow.id,
+                BatchRow.owner_host,
+                BatchRow.owner_pid,
+                BatchRow.heartbeat_at,
+                BatchRow.created_at.label("owned_since"),
+            ).where(BatchRow.ended_at.is_(None))
+        ).all()
+    dead = [
+        row
+        for row in rows
+        if not owner_may_be_alive(
+            row.owner_host, row.owner_pid, row.heartbeat_at, row.owned_since, now, fresh
+        )
+    ]
+    for row in dead:
+        if row.status == Status.CREATED.value:  # its config may have been half written
+            with contextlib.suppress(OSError):
+                (config.experiment_dir(row.id) / config.CONFIG_FILE).with_suffix(".tmp").unlink(
+                    missing_ok=True
+                )
+        settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
+    ended = [
+        b.id
+        for b in batches
+        if not owner_may_be_alive(b.owner_host, b.owner_pid, b.heartbeat_at, b.owned_since, now, fresh)
+    ]
+    if ended:
+        with db.write() as conn:
+            conn.execute(
+                update(BatchRow)
+                .where(BatchRow.id.in_(ended), BatchRow.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+    return [row.id for row in dead]
+
+
+class RepairReport(NamedTuple):
+    settled: int  # open rows of dead owners, now final
+    experiments: int  # experiments whose journal was ahead of the database
+    points: int  # points ingested
+    skipped: int  # journal lines that could not be stored
+
+
+def repair(db: Database) -> RepairReport:
+    """Settle orphans, then ingest every journal that is ahead of its experiment's offset, final
+    rows included (a supervisor may die between recording the status and the last ingest)."""
+    settled = reconcile_orphans(db)
     with db.read() as session:
         rows = session.execute(
-            select(
-                ExperimentRow.id,
-                ExperimentRow.status,
-                ExperimentRow.owner_host,
-                ExperimentRow.owner_pid,
-                ExperimentRow.heartbeat_at,
-            ).where(ExperimentRow.status.in_(active))
+            select(ExperimentRow.id, ExperimentRow.metrics_offset).where(
+                ExperimentRow.metrics_offset.is_not(None), ExperimentRow.status.not_in(OPEN_STATUSES)
+            )
         ).all()
-    dead: list[str] = []
+    experiments = points = skipped = 0
     for row in rows:
-        stale = row.heartbeat_at is None or now - row.heartbeat_at > STALE_AFTER
-        gone = row.owner_host == host and (row.owner_pid is None or not process_alive(row.owner_pid))
-        if stale or gone:
-            dead.append(row.id)
-    if not dead:
-        return []
-    with db.write() as conn:
-        # Re-check inside the write lock: the owner may have finished the row meanwhile.
-        conn.execute(
-            update(ExperimentRow)
-            .where(
-                ExperimentRow.id.in_(dead),
-                ExperimentRow.status.in_(active),
-                or_(ExperimentRow.heartbeat_at.is_(None), ExperimentRow.heartbeat_at <= now),
-            )
-            .values(
-                status=Status.FAILED.value,
-                ended_at=now,
-                error_message=(
-                    "the process running this experiment died (orchestrator or supervisor "
-                    "killed) before recording an outcome"
-                ),
-                owner_host=None,
-                owner_pid=None,
-            )
-        )
-    return dead
+        path = config.experiment_dir(row.id) / config.METRICS_FILE
+        try:
+            ahead = path.stat().st_size > row.metrics_offset
+        except OSError:
+            continue
+        if ahead:
+            ingest = JournalIngest(db, row.id)
+            ingest.drain()
+            if ingest.points or ingest.skipped:
+                experiments += 1
+                points += ingest.points
+                skipped += ingest.skipped
+    return RepairReport(len(settled), experiments, points, skipped)
+
+
+__all__ = [
+    "DIED",
+    "RepairReport",
+    "owner_may_be_alive",
+    "process_alive",
+    "reconcile_orphans",
+    "repair",
+    "settle",
+]
