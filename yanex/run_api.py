@@ -59,6 +59,19 @@ class _Run:
         self._journal_pid = -1
         self._next_step = 0
         self._lock = _thread.allocate_lock()
+        # A fork while another thread is inside ``log`` would copy the lock held, and the child's
+        # first ``log_metrics`` would wait forever: the child gets a fresh lock and its own journal
+        # descriptor (the parent's copy is closed, so none leaks into the child).
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = _thread.allocate_lock()
+        if self._journal_fd >= 0:
+            try:
+                os.close(self._journal_fd)
+            except OSError:
+                pass
+        self._journal_fd = self._journal_pid = -1
 
     @property
     def params(self) -> dict[str, Any]:
