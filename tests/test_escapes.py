@@ -63,3 +63,45 @@ def test_a_fork_while_another_thread_logs_does_not_deadlock_the_child(db: Databa
     assert view.status is Status.COMPLETED
     # Every child's point reached the journal through its own descriptor.
     assert sorted(p.value for p in get_metrics(db, view.id, "child")) == [float(i) for i in range(40)]
+
+
+PRINTS = """
+import sys, yanex
+for i in range(20000):
+    print("line", i)
+print("done", file=sys.stderr)
+yanex.log_metrics({"printed": 20000})
+"""
+
+
+def _run_with_stdout(script: Path, redirect: str) -> subprocess.CompletedProcess[str]:
+    """``yanex run`` from a shell with its stdout redirected (``>&-`` closes it)."""
+    return subprocess.run(
+        ["sh", "-c", f'exec "$@" {redirect}', "sh", sys.executable, "-m", "yanex", "run", str(script)],
+        env=dict(os.environ),
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_closed_stdout_still_records_the_run_and_its_output(db: Database, write_script) -> None:
+    result = _run_with_stdout(write_script("prints.py", PRINTS), ">&-")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    view = only_experiment(db)
+    assert view.status is Status.COMPLETED
+    assert f"yanex: experiment {view.id} completed" in result.stderr
+    lines = (config.experiment_dir(view.id) / config.STDOUT_FILE).read_text().splitlines()
+    assert lines[0] == "line 0" and lines[-1] == "line 19999" and len(lines) == 20000
+    assert [p.value for p in get_metrics(db, view.id)] == [20000.0]
+
+
+def test_full_stdout_still_records_the_run_and_its_output(db: Database, write_script) -> None:
+    result = _run_with_stdout(write_script("prints.py", PRINTS), ">/dev/full")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    view = only_experiment(db)
+    assert view.status is Status.COMPLETED
+    assert len((config.experiment_dir(view.id) / config.STDOUT_FILE).read_text().splitlines()) == 20000
+    assert "done" in (config.experiment_dir(view.id) / config.STDERR_FILE).read_text()

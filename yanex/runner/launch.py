@@ -95,9 +95,11 @@ def shell_exit_code(returncode: int) -> int:
 class _OutputSink:
     """Where one of the child's pipes goes: its log file and, per mode, our own stream."""
 
-    def __init__(self, log_path: Path, mode: OutputMode, target: IO[str], prefix: bytes) -> None:
+    def __init__(self, log_path: Path, mode: OutputMode, target: IO[str] | None, prefix: bytes) -> None:
         self.log = log_path.open("ab")
-        self.mode, self.target, self.prefix = mode, target, prefix
+        # Python sets sys.stdout to None when it starts with descriptor 1 closed (`yanex run x >&-`).
+        self.mode = OutputMode.QUIET if target is None else mode
+        self.target, self.prefix = target, prefix
         self.tail = bytearray()
         self._partial_line = b""
 
@@ -123,6 +125,7 @@ class _OutputSink:
         # log, or the script would block on a full pipe forever.
         try:
             # A notebook's sys.stdout is text-only (no .buffer): decode for it.
+            assert self.target is not None
             binary: IO[bytes] | None = getattr(self.target, "buffer", None)
             if binary is not None:
                 binary.write(data)
