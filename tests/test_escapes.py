@@ -1,19 +1,27 @@
 """Processes that hang or escape: a fork inside ``log_metrics``, children and daemons of a script,
-stdout closed or full. Every case runs real ``yanex run`` processes and real batches."""
+signals a script ignores, stdout closed or full. Every case runs real ``yanex run`` processes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import signal
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import yanex_cli
+from tests.test_run_cli import wait_for
 from yanex import config
 from yanex.db.engine import Database
 from yanex.specs import ExperimentView, Status
 from yanex.store.experiments import get_experiment, get_metrics
+from yanex.store.reconcile import process_alive
 
 
 def only_experiment(db: Database) -> ExperimentView:
@@ -105,3 +113,165 @@ def test_full_stdout_still_records_the_run_and_its_output(db: Database, write_sc
     assert view.status is Status.COMPLETED
     assert len((config.experiment_dir(view.id) / config.STDOUT_FILE).read_text().splitlines()) == 20000
     assert "done" in (config.experiment_dir(view.id) / config.STDERR_FILE).read_text()
+
+
+# Leaves a plain forked child and a double-forked setsid daemon behind, then ends as argv[2] says.
+LEAVES_PROCESSES = """
+import os, pathlib, signal, sys, time
+folder, ending = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+def linger(name):
+    (folder / name).write_text(str(os.getpid()))
+    time.sleep(120)
+    os._exit(0)
+
+first = os.fork()
+if first == 0:
+    os.setsid()
+    if os.fork() == 0:
+        linger("daemon.pid")
+    os._exit(0)
+os.waitpid(first, 0)
+if os.fork() == 0:
+    linger("child.pid")
+while not ((folder / "daemon.pid").exists() and (folder / "child.pid").exists()):
+    time.sleep(0.01)
+(folder / "ready").touch()
+if ending == "fail":
+    raise RuntimeError("failing on purpose")
+if ending in ("timeout", "cancel"):
+    time.sleep(120)
+"""
+
+
+def lingering(folder: Path) -> list[int]:
+    """The pids the script left behind that still run (a zombie counts as dead)."""
+    pids = [int((folder / name).read_text()) for name in ("daemon.pid", "child.pid")]
+    deadline = time.monotonic() + 10  # killed ones may need a moment to be reaped
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in pids if process_alive(pid)]
+    for pid in survivors:  # do not leak them into the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("exit", Status.COMPLETED),
+        ("fail", Status.FAILED),
+        ("timeout", Status.FAILED),
+        ("cancel", Status.CANCELLED),
+    ],
+)
+def test_yanex_run_leaves_no_process_behind(
+    db: Database, write_script, tmp_path: Path, ending: str, status: Status
+) -> None:
+    script = write_script("leaves.py", LEAVES_PROCESSES)
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    limit = ["--timeout", "3s"] if ending == "timeout" else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), *limit, "--", str(folder), ending],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: (folder / "ready").exists(), "the script's children to start")
+        if ending == "cancel":
+            proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert lingering(folder) == []
+    view = only_experiment(db)
+    assert view.status is status, stderr
+    if ending == "timeout":
+        assert view.error_message == "timed out after 3s"
+
+
+# Ignores SIGINT and SIGTERM: only SIGKILL stops it.
+STUBBORN = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(120)
+"""
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make stdin (a pty) the controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_second_ctrl_c_in_a_terminal_stops_a_script_that_ignores_signals(
+    db: Database, write_script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YANEX_KILL_GRACE", "1")
+    script = write_script("stubborn.py", STUBBORN)
+    ready = tmp_path / "ready"
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        wait_for(ready.exists, "the script to start")
+        os.write(controller, b"\x03")
+        time.sleep(1.0)
+        assert proc.poll() is None  # the script ignored the first Ctrl-C
+        started = time.monotonic()
+        os.write(controller, b"\x03")
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        stopped_in = time.monotonic() - started
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 137
+    assert "SIGTERM, then SIGKILL in 1 s" in stderr
+    assert stopped_in < 30
+    view = only_experiment(db)
+    assert (view.status, view.exit_code, view.error_message) == (
+        Status.CANCELLED,
+        137,
+        "interrupted by the user",
+    )
+
+
+def test_sigterm_to_yanex_run_kills_a_script_that_ignores_it(
+    db: Database, write_script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YANEX_KILL_GRACE", "1")
+    script = write_script("stubborn.py", STUBBORN)
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_for(ready.exists, "the script to start")
+        proc.terminate()
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 137
+    view = only_experiment(db)
+    assert (view.status, view.exit_code, view.error_message) == (
+        Status.CANCELLED,
+        137,
+        "terminated: yanex run received SIGTERM",
+    )

@@ -67,7 +67,7 @@ class _Run:
     def _after_fork(self) -> None:
         self._lock = _thread.allocate_lock()
         if self._journal_fd >= 0:
-            try:
+            try:  # noqa: SIM105 (contextlib is not imported here: start-up budget)
                 os.close(self._journal_fd)
             except OSError:
                 pass
