@@ -4,6 +4,7 @@ signals a script ignores, stdout closed or full. Every case runs real ``yanex ru
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import yanex_cli
+from tests.test_batch_faults import finish, rows, script, start
 from tests.test_run_cli import wait_for
 from yanex import config
 from yanex.db.engine import Database
@@ -275,3 +277,42 @@ def test_sigterm_to_yanex_run_kills_a_script_that_ignores_it(
         137,
         "terminated: yanex run received SIGTERM",
     )
+
+
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_a_batch_leaves_no_process_behind(tmp_path: Path, yanex_home: Path, parallel: int | None) -> None:
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    leaves = script(tmp_path, "leaves.py", LEAVES_PROCESSES)
+    specs = [{"script_path": leaves, "script_args": [str(folder), "exit"], "name": "leaves"}]
+    returncode, out, err = finish(start(tmp_path, specs, {"parallel": parallel}), tmp_path)
+    assert returncode == 0, err
+    assert [r["status"] for r in json.loads(out)] == ["completed"]
+    assert lingering(folder) == []
+
+
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_sigterm_to_the_orchestrator_cancels_the_batch_and_leaves_no_process(
+    tmp_path: Path, yanex_home: Path, parallel: int | None
+) -> None:
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    leaves = script(tmp_path, "leaves.py", LEAVES_PROCESSES)
+    sleeper = script(tmp_path, "sleeper.py", "import time\ntime.sleep(120)\n")
+    specs = [{"script_path": leaves, "script_args": [str(folder), "cancel"], "name": "leaves"}] + [
+        {"script_path": sleeper, "name": f"sleeper{i}"} for i in range(2)
+    ]
+    process = start(tmp_path, specs, {"parallel": parallel})
+    wait_for(lambda: (folder / "ready").exists(), "the script's children to start")
+    running = [r for r in rows(yanex_home) if r["status"] == "running"]
+    process.terminate()
+    returncode, _, err = finish(process, tmp_path)
+    assert returncode == 143, err
+    assert "Traceback" not in err
+    recorded = rows(yanex_home)
+    assert [r["status"] for r in recorded] == ["cancelled"] * 3
+    assert {r["error_message"] for r in recorded} == {"terminated: the batch's orchestrator received SIGTERM"}
+    assert all(r["ended_at"] is not None for r in recorded)
+    assert lingering(folder) == []
+    others = [r["pid"] for r in running] + [r["owner_pid"] for r in running if parallel is not None]
+    wait_for(lambda: not any(process_alive(pid) for pid in others), "scripts and workers to exit", 20)
