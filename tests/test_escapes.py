@@ -50,7 +50,7 @@ for i in range(40):
     if pid == 0:
         yanex.log_metrics({"child": float(i)}, step=i)
         os._exit(0)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a deadlocked child never ends; a slow one on a loaded machine does
     while os.waitpid(pid, os.WNOHANG) == (0, 0):
         if time.monotonic() > deadline:
             hung += 1

@@ -220,6 +220,7 @@ class ExperimentProcess:
             stderr=subprocess.PIPE,
             start_new_session=self.own_session,
         )
+        self._sweeper.started(self._process.pid)
         mark_running(self.db, self.request.experiment_id, self._process.pid, self.owner)
         prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None

@@ -1,12 +1,15 @@
 """No process outlives its experiment: what a script leaves behind is found and killed when it ends.
 
-A script's descendants are found two ways (Linux, through ``/proc``): by the experiment id in their
-environment, which every descendant inherits unless it replaces its environment, and, in a process
-that made itself a child subreaper (``yanex run`` and batch workers), as its own children: orphans
-of the script's tree, a double-forked ``setsid`` daemon included, re-parent to the subreaper instead
-of init. The calling process of a sequential batch (``parallel=None``) is the user's own and is not
-made a subreaper; there only the environment finds them. Elsewhere than Linux, nothing is found and
-the script's process group is all that is killed.
+Linux only, through ``/proc``. ``yanex run`` and batch workers are processes yanex owns whose only
+children are scripts: they make themselves child subreapers, so orphans of a script's tree, a
+double-forked ``setsid`` daemon included, re-parent to them instead of init, and every survivor is
+among their descendants (read from ``/proc/<pid>/task/<tid>/children``, a few microseconds).
+
+A sequential batch (``parallel=None``) supervises from the user's own process, which yanex does not
+make a subreaper (its other orphans would become its zombies). There survivors are found by the
+experiment id in their environment, which every descendant inherits unless it replaces its
+environment; only processes started after the script are read, one scan of ``/proc`` per script.
+Elsewhere than Linux nothing is found and the script's process group is all that is killed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from yanex import config
 
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _ROUNDS = 20  # a tree forking while it is killed needs a few passes
+_STARTTIME = 19  # index of starttime among the fields after the command name in /proc/<pid>/stat
 _subreaper = False
 
 
@@ -32,35 +36,50 @@ def become_subreaper() -> None:
         _subreaper = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, state) of every process; empty without ``/proc``."""
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += map(int, handle.read().split())
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], _children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += _children(child)
+    return found
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:  # exited, or no /proc
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def _marked_since(marker: bytes, since: int) -> list[int]:
+    """Running processes started at or after ``since`` (clock ticks) whose environment has ``marker``."""
     found = []
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                    stat = handle.read()
-            except OSError:  # exited meanwhile
+            fields = _stat_fields(int(entry.name))
+            if fields is None or fields[0] == b"Z" or int(fields[_STARTTIME]) < since:
                 continue
-            state, ppid = stat[stat.rindex(b")") + 2 :].split()[:2]
-            found.append((int(entry.name), int(ppid), state.decode()))
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                    if marker in handle.read().split(b"\0"):
+                        found.append(int(entry.name))
+            except OSError:  # exited, or another user's process
+                continue
     return found
-
-
-def _has_marker(pid: int, marker: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            return marker in handle.read().split(b"\0")
-    except OSError:  # exited, or another user's process
-        return False
-
-
-def own_children() -> frozenset[int]:
-    """This process's children now: spared by ``Sweeper`` (they are not the script's)."""
-    me = os.getpid()
-    return frozenset(pid for pid, ppid, _ in _processes() if ppid == me) if _subreaper else frozenset()
 
 
 class Sweeper:
@@ -68,29 +87,32 @@ class Sweeper:
 
     def __init__(self, experiment_id: str) -> None:
         self.marker = f"{config.EXPERIMENT_ID_ENV}={experiment_id}".encode()
-        self.spared = own_children()
+        self.since: int | None = None
+        # Children this process had before the script: not the script's (none in yanex's own).
+        self.spared = frozenset(_children(os.getpid())) if _subreaper else frozenset()
 
-    def sweep(self, script_pid: int | None) -> None:
+    def started(self, script_pid: int) -> None:
+        """Note when the script started: its descendants started no earlier."""
+        fields = _stat_fields(script_pid)
+        self.since = None if fields is None else int(fields[_STARTTIME])
+
+    def sweep(self, script_pid: int) -> None:
         """SIGKILL the script's descendants; reap those that are our children, except the script
         itself (its ``Popen`` reaps it, or would read a wrong exit status)."""
         me = os.getpid()
         for _ in range(_ROUNDS):
-            targets: list[tuple[int, int]] = []
-            for pid, ppid, state in _processes():
-                if pid == me or pid in self.spared:
-                    continue
-                adopted = _subreaper and ppid == me and pid != script_pid
-                if state == "Z":  # already dead: only our own zombies need reaping
-                    if adopted:
-                        targets.append((pid, ppid))
-                elif adopted or _has_marker(pid, self.marker):
-                    targets.append((pid, ppid))
-            if not targets:
+            if _subreaper:
+                targets = [pid for pid in _descendants(me) if pid not in self.spared]
+            elif self.since is not None:
+                targets = [pid for pid in _marked_since(self.marker, self.since) if pid != me]
+            else:
                 return
-            for pid, _ in targets:
+            if not targets or targets == [script_pid]:
+                return
+            for pid in targets:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            for pid, ppid in targets:
-                if ppid == me and pid != script_pid:
+            if _subreaper:  # our children among them become our zombies: reap them
+                for pid in set(_children(me)) - self.spared - {script_pid}:
                     with contextlib.suppress(ChildProcessError):
                         os.waitpid(pid, 0)
