@@ -282,14 +282,22 @@ def test_sigterm_to_yanex_run_kills_a_script_that_ignores_it(
 
 
 @pytest.mark.parametrize("parallel", [None, 2])
-def test_a_batch_leaves_no_process_behind(tmp_path: Path, yanex_home: Path, parallel: int | None) -> None:
+@pytest.mark.parametrize(
+    ("ending", "status"), [("exit", "completed"), ("fail", "failed"), ("timeout", "failed")]
+)
+def test_a_batch_leaves_no_process_behind(
+    tmp_path: Path, yanex_home: Path, parallel: int | None, ending: str, status: str
+) -> None:
     folder = tmp_path / "pids"
     folder.mkdir()
     leaves = script(tmp_path, "leaves.py", LEAVES_PROCESSES)
-    specs = [{"script_path": leaves, "script_args": [str(folder), "exit"], "name": "leaves"}]
+    specs = [{"script_path": leaves, "script_args": [str(folder), ending], "name": "leaves", "timeout": 5}]
     returncode, out, err = finish(start(tmp_path, specs, {"parallel": parallel}), tmp_path)
     assert returncode == 0, err
-    assert [r["status"] for r in json.loads(out)] == ["completed"]
+    [result] = json.loads(out)
+    assert result["status"] == status, result
+    if ending == "timeout":
+        assert result["error_message"] == "timed out after 5s"
     assert lingering(folder) == []
 
 

@@ -145,3 +145,13 @@ def test_rerun_timeout(write_script, tmp_path: Path, yanex_home: Path) -> None:
     assert (status, message) == ("failed", "timed out after 1s")
     bad = yanex_cli("rerun", first.experiment_id, "--timeout", "1h30")
     assert bad.returncode != 0 and bad.stderr.startswith("Error: timeout must be")
+
+
+def test_run_multiple_refuses_a_bad_kill_grace_before_anything_runs(
+    tmp_path: Path, yanex_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YANEX_KILL_GRACE", "-3")
+    fast = script(tmp_path, "fast.py", "print('done')\n")
+    with pytest.raises(yanex.YanexError, match="YANEX_KILL_GRACE='-3' is not a number of seconds"):
+        yanex.run_multiple([yanex.ExperimentSpec(fast)], parallel=1)
+    assert rows(yanex_home) == []

@@ -25,7 +25,7 @@ from yanex.errors import ConfigError, NestedRunError
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
 from yanex.runner.journal import HEARTBEAT_INTERVAL
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
+from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
 from yanex.runner.pool import (
     BOOTSTRAP_ERROR,
     Executor,
@@ -187,6 +187,7 @@ def _preflight(parallel: int | None) -> None:
         raise TypeError(f"parallel must be None or an int, got {type(parallel).__name__}")
     if parallel is not None and parallel < 0:
         raise ValueError(f"parallel must be None, 0 (one worker per CPU) or positive, got {parallel}")
+    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything runs
     running = os.environ.get(config.EXPERIMENT_ID_ENV)
     if running:
         raise NestedRunError(
