@@ -61,8 +61,10 @@ class _Run:
         self._lock = _thread.allocate_lock()
         # A fork while another thread is inside ``log`` would copy the lock held, and the child's
         # first ``log_metrics`` would wait forever: the child gets a fresh lock and its own journal
-        # descriptor (the parent's copy is closed, so none leaks into the child).
-        os.register_at_fork(after_in_child=self._after_fork)
+        # descriptor (the parent's copy is closed, so none leaks into the child). Likewise a fork
+        # while another thread imports json copies that module's import lock held: json is imported
+        # before a fork, so that the child never has to.
+        os.register_at_fork(before=self.encoder, after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = _thread.allocate_lock()
