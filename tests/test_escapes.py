@@ -327,3 +327,23 @@ def test_sigterm_to_the_orchestrator_cancels_the_batch_and_leaves_no_process(
     assert lingering(folder) == []
     others = [r["pid"] for r in running] + [r["owner_pid"] for r in running if parallel is not None]
     wait_for(lambda: not any(process_alive(pid) for pid in others), "scripts and workers to exit", 20)
+
+
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_second_ctrl_c_to_a_batch_kills_scripts_that_ignore_signals(
+    tmp_path: Path, yanex_home: Path, parallel: int | None
+) -> None:
+    ready = tmp_path / "ready"
+    stubborn = script(tmp_path, "stubborn.py", STUBBORN)
+    specs = [{"script_path": stubborn, "script_args": [str(ready)], "name": "stubborn"}]
+    process = start(tmp_path, specs, {"parallel": parallel})
+    wait_for(ready.exists, "the script to start")
+    [row] = rows(yanex_home)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    returncode, _, err = finish(process, tmp_path)
+    assert returncode != 0 and "KeyboardInterrupt" in err.splitlines()[-1]
+    [recorded] = rows(yanex_home)
+    assert (recorded["status"], recorded["error_message"]) == ("cancelled", "interrupted by the user")
+    assert not process_alive(row["pid"])
