@@ -52,7 +52,7 @@ def test_yanex_run_timeout_records_failed_and_exits_124(db: Database, write_scri
     view = only_experiment(db)
     assert (view.status, view.exit_code, view.error_message) == (Status.FAILED, 0, "timed out after 2s")
     assert f"yanex: experiment {view.id} failed: timed out after 2s" in result.stderr
-    assert view.duration is not None and 2.0 <= view.duration < 30
+    assert view.duration is not None and 1.8 <= view.duration < 30  # the limit counts from just before start
     assert elapsed < 60
 
 
@@ -64,7 +64,7 @@ def test_a_script_ignoring_sigterm_is_killed_after_the_grace(
     assert result.returncode == 124, result.stderr
     view = only_experiment(db)
     assert (view.status, view.exit_code, view.error_message) == (Status.FAILED, 137, "timed out after 1s")
-    assert view.duration is not None and 2.0 <= view.duration < 30
+    assert view.duration is not None and 1.8 <= view.duration < 30  # the limit counts from just before start
 
 
 @pytest.mark.parametrize("value", ["2x", "0", "-1", "1h30", "soon"])
