@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -354,7 +355,7 @@ def test_sigterm_to_yanex_run_cancels_the_script(db: Database, write_script, tmp
     assert (view.status, view.exit_code, view.error_message) == (
         Status.CANCELLED,
         143,
-        "interrupted by the user",
+        "terminated: yanex run received SIGTERM",
     )
 
 
@@ -436,8 +437,9 @@ def test_duration_ends_when_the_script_exits(db: Database, write_script, tmp_pat
     try:
         result = yanex_cli("run", str(script))
     finally:
-        if pidfile.exists():
-            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        if pidfile.exists():  # yanex kills it when the script ends; this guards a failure
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert result.returncode == 0, result.stderr
     view = only_experiment(db)
     assert view.status is Status.COMPLETED

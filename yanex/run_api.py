@@ -74,6 +74,21 @@ class _Run:
         self._journal_pid = -1
         self._next_step = 0
         self._lock = _thread.allocate_lock()
+        # A fork while another thread is inside ``log`` would copy the lock held, and the child's
+        # first ``log_metrics`` would wait forever: the child gets a fresh lock and its own journal
+        # descriptor (the parent's copy is closed, so none leaks into the child). Likewise a fork
+        # while another thread imports json copies that module's import lock held: json is imported
+        # before a fork, so that the child never has to.
+        os.register_at_fork(before=self.encoder, after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = _thread.allocate_lock()
+        if self._journal_fd >= 0:
+            try:  # noqa: SIM105 (contextlib is not imported here: start-up budget)
+                os.close(self._journal_fd)
+            except OSError:
+                pass
+        self._journal_fd = self._journal_pid = -1
 
     @property
     def params(self) -> dict[str, Any]:

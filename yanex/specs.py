@@ -6,11 +6,12 @@ ORM rows never leave the store; they are converted to these frozen views while t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
@@ -126,6 +127,41 @@ def flat_params(config: Mapping[str, JsonValue], prefix: str = "") -> list[tuple
     return leaves
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?")
+_DURATION_FORMS = "a number of seconds or a duration like 90, 90s, 5m, 2h or 1h30m"
+
+
+class TimeLimit(NamedTuple):
+    """How long a script may run; ``text`` is the limit as given, for ``timed out after 2h``."""
+
+    seconds: float
+    text: str
+
+
+def parse_time_limit(value: float | str) -> TimeLimit:
+    """Seconds (a number, or a string like ``90``, ``90s``, ``5m``, ``2h``, ``1h30m``) into a limit.
+
+    Raises ValueError for anything else, zero, or a negative or infinite limit.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"timeout must be {_DURATION_FORMS}, got {type(value).__name__}")
+    if isinstance(value, str):
+        text = value.strip()
+        match = _DURATION.fullmatch(text.lower())
+        if re.fullmatch(r"\d+(?:\.\d*)?", text):
+            total, text = float(text), f"{text}s"
+        elif text and match is not None:
+            hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+            total = hours * 3600 + minutes * 60 + seconds
+        else:
+            raise ValueError(f"timeout must be {_DURATION_FORMS}, got {value!r}")
+    else:
+        total, text = float(value), f"{value:g}s"
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"timeout must be a positive, finite duration, got {value!r}")
+    return TimeLimit(total, text)
+
+
 class ExperimentSpec(BaseModel):
     """One experiment to run: a script, its parameters and its arguments."""
 
@@ -137,6 +173,7 @@ class ExperimentSpec(BaseModel):
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
+    timeout: float | str | None = None
 
     def __init__(
         self,
@@ -146,8 +183,13 @@ class ExperimentSpec(BaseModel):
         name: str | None = None,
         tags: Sequence[str] = (),
         description: str | None = None,
+        timeout: float | str | None = None,
     ) -> None:
-        """Arguments by keyword, or by position in the order the fields are documented."""
+        """Arguments by keyword, or by position in the order the fields are documented.
+
+        ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``): past it the
+        script gets SIGTERM, then SIGKILL after a grace, and is recorded failed.
+        """
         super().__init__(
             script_path=script_path,
             config=config,
@@ -155,7 +197,19 @@ class ExperimentSpec(BaseModel):
             name=name,
             tags=tags,
             description=description,
+            timeout=timeout,
         )
+
+    @property
+    def time_limit(self) -> TimeLimit | None:
+        return None if self.timeout is None else parse_time_limit(self.timeout)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout_is_a_duration(cls, value: Any) -> Any:
+        if value is not None:
+            parse_time_limit(value)
+        return value
 
     @field_validator("script_path", mode="before")
     @classmethod

@@ -111,9 +111,23 @@ app.command("rerun")(rerun.rerun_command)
 app.add_typer(db.app)
 
 
+def _keep_standard_descriptors_open() -> None:
+    """Put /dev/null on a closed stdin, stdout or stderr (``yanex run x >&-``): a pipe or file yanex
+    opens next would otherwise take that number, and anything written there would land in it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def main() -> None:
     # Started with stdout or stderr closed (`yanex run train.py >&-`), Python has None there: the
     # user wants no output, not a crash halfway through a run.
+    _keep_standard_descriptors_open()
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)

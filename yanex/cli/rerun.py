@@ -21,6 +21,15 @@ ParallelOpt = Annotated[
         help="Worker processes: 0 = one per CPU. Default: one experiment at a time.",
     ),
 ]
+TimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeout",
+        metavar="DURATION",
+        help="Stop each re-run after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed.",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
 ]
@@ -31,6 +40,7 @@ def rerun_command(
     references: ReferencesArg = None,
     parallel: ParallelOpt = None,
     verbose: VerboseOpt = False,
+    timeout: TimeoutOpt = None,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -51,9 +61,15 @@ def rerun_command(
     from yanex.db.engine import Database
     from yanex.errors import NotFoundError, UsageError
     from yanex.runner.batch import rerun
+    from yanex.specs import parse_time_limit
     from yanex.store.query import find_ids, resolve_references
     from yanex.terminal import printable
 
+    if timeout is not None:
+        try:
+            parse_time_limit(timeout)
+        except ValueError as error:
+            raise UsageError(str(error), hint="write it like --timeout 90, 5m, 2h or 1h30m") from None
     db = Database()
     flt = filters.build(resolve_references(db, references) if references else None)
     if not has_conditions(flt):
@@ -65,7 +81,7 @@ def rerun_command(
         raise NotFoundError(
             "no experiments match, nothing to re-run", hint="check the filters with `yanex list`"
         )
-    results = rerun(ids, parallel=parallel, verbose=verbose)
+    results = rerun(ids, parallel=parallel, verbose=verbose, timeout=timeout)
     for original, result in zip(ids, results, strict=True):
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))

@@ -6,6 +6,7 @@ gitpython or pyyaml, which the command imports when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -129,13 +130,20 @@ def _terminal_signalled_our_group() -> bool:
 
 
 class _SignalForwarder:
-    """Passes SIGINT and SIGTERM to the script so that it ends, and is recorded, as cancelled."""
+    """Passes SIGINT and SIGTERM to the script so that it ends, and is recorded, as cancelled.
+
+    Escalates for a script that ignores them: the first Ctrl-C is the script's own SIGINT; the
+    second sends SIGTERM and SIGKILL after the grace (``YANEX_KILL_GRACE``, 10 s); a third kills at
+    once. SIGTERM to yanex sends SIGTERM, then SIGKILL after the grace.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    TERMINATED = "terminated: yanex run received SIGTERM"
 
     def __init__(self, process: ExperimentProcess) -> None:
         self.process = process
         self.pending: int | None = None
+        self.interrupts = 0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _SignalForwarder:
@@ -150,15 +158,41 @@ class _SignalForwarder:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.process.pid is None:  # not started yet: deliver once it is
             self.pending = signum
-        elif signum == signal.SIGINT and _terminal_signalled_our_group():
-            if self.process.poll() is None:
-                self.process.interrupted = True
         else:
-            self.process.send_signal(signum)
+            self._deliver(signum)
+
+    def _deliver(self, signum: int) -> None:
+        if self.process.poll() is not None:
+            return
+        if signum == signal.SIGTERM:
+            if not self.process.interrupted:
+                self.process.cancel_reason = self.TERMINATED
+            self.process.terminate()
+            return
+        self.interrupts += 1
+        if self.interrupts == 1:
+            if _terminal_signalled_our_group():
+                self.process.interrupted = True
+            else:
+                self.process.send_signal(signum)
+        elif self.interrupts == 2:
+            _note(
+                f"yanex: stopping the script: SIGTERM, then SIGKILL in {self.process.grace:g} s "
+                "(Ctrl-C again to kill it now)"
+            )
+            self.process.terminate()
+        else:
+            self.process.send_signal(signal.SIGKILL)
 
     def deliver_pending(self) -> None:
         if self.pending is not None:
-            self.process.send_signal(self.pending)
+            self._deliver(self.pending)
+
+
+def _note(text: str) -> None:
+    """A line on stderr from a signal handler: one os.write, never re-entering a buffered stream."""
+    with contextlib.suppress(OSError):
+        os.write(2, (text + "\n").encode(errors="replace"))
 
 
 _SPEC_HINTS = {
@@ -168,6 +202,7 @@ _SPEC_HINTS = {
     "script_path": "rename the script or its folder so that the path is valid UTF-8",
     "name": "pass a non-empty --name that is valid UTF-8",
     "description": "pass a --description that is valid UTF-8",
+    "timeout": "write --timeout as seconds or a duration, e.g. --timeout 90, 5m, 2h or 1h30m",
     "script_args": "pass script arguments that are valid UTF-8",
 }
 
@@ -226,10 +261,22 @@ def run(
     description: Annotated[
         str | None, typer.Option("--description", "-d", metavar="TEXT", help="What this experiment is for.")
     ] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--timeout",
+            metavar="DURATION",
+            help="Stop the script after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed: "
+            "SIGTERM, then SIGKILL after YANEX_KILL_GRACE seconds (10).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run SCRIPT as a tracked experiment and exit with its exit code.
+    """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
-    Its output is shown live and saved in the experiment's folder; Ctrl-C stops it as cancelled.
+    Its output is shown live and saved in the experiment's folder; Ctrl-C stops it as cancelled
+    (a second Ctrl-C sends SIGTERM, then SIGKILL; a third kills it at once). Whatever the script
+    started is killed when it ends.
 
     In the script, yanex.get_param() reads parameters and yanex.log_metrics() records metrics.
 
@@ -245,7 +292,8 @@ def run(
     from yanex.errors import ConfigError
     from yanex.runner.environment import capture_environment, this_process
     from yanex.runner.git import capture_git
-    from yanex.runner.launch import ExperimentProcess, LaunchRequest, OutputMode
+    from yanex.runner.launch import ExperimentProcess, LaunchRequest, OutputMode, kill_grace
+    from yanex.runner.reaper import become_subreaper
     from yanex.specs import ExperimentSpec, Status
     from yanex.store.experiments import create_experiments
     from yanex.store.reconcile import reconcile_orphans
@@ -261,6 +309,7 @@ def run(
             name=name,
             tags=tag or [],
             description=description,
+            timeout=timeout,
         )
     except ValidationError as error:
         first = error.errors()[0]
@@ -269,6 +318,8 @@ def run(
             str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field))
         ) from None
 
+    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything is written
+    become_subreaper()  # this process supervises the script: its orphans come back here to die
     db = Database()
     reconcile_orphans(db)
     owner = this_process()
@@ -281,7 +332,13 @@ def run(
         environment=capture_environment(),
     )
     request = LaunchRequest(
-        experiment_id, script_path, tuple(spec.script_args), spec.config, spec.name, cwd=Path.cwd()
+        experiment_id,
+        script_path,
+        tuple(spec.script_args),
+        spec.config,
+        spec.name,
+        cwd=Path.cwd(),
+        time_limit=spec.time_limit,
     )
     process = ExperimentProcess(db, request, owner, output=OutputMode.ECHO, own_session=False)
     with _SignalForwarder(process) as forwarder:
@@ -295,4 +352,5 @@ def run(
     elif outcome.error_message:
         summary += f": {outcome.error_message}"
     typer.echo(summary, err=True)
-    raise typer.Exit(outcome.exit_code or 0)
+    # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
+    raise typer.Exit(124 if process.timed_out else outcome.exit_code or 0)

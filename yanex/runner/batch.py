@@ -25,7 +25,7 @@ from yanex.errors import ConfigError, NestedRunError
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
 from yanex.runner.journal import HEARTBEAT_INTERVAL
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
+from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
 from yanex.runner.pool import (
     BOOTSTRAP_ERROR,
     Executor,
@@ -36,7 +36,7 @@ from yanex.runner.pool import (
     record_failure,
 )
 from yanex.runner.progress import BatchProgress, make_progress
-from yanex.specs import ExperimentResult, ExperimentSpec, Status
+from yanex.specs import ExperimentResult, ExperimentSpec, Status, TimeLimit, parse_time_limit
 from yanex.store.experiments import (
     cancel_active,
     create_batch,
@@ -52,21 +52,30 @@ INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
 
 
+class _Terminated(BaseException):
+    """SIGTERM reached the orchestrator: stop the batch as for Ctrl-C, then exit 143."""
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the orchestrator stops the batch as Ctrl-C does, its experiments recorded
-    ``cancelled``, instead of killing it outright (its rows then ended up ``failed``). Only in the
-    main thread, and only where nobody installed a SIGTERM handler of their own."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+def _sigterm_stops_the_batch() -> Iterator[None]:
+    """Turn the first SIGTERM into ``_Terminated`` while the batch runs, so that its experiments are
+    stopped and recorded ``cancelled`` instead of being lost with the process. Only from the main
+    thread, and only where SIGTERM still has its default action: a handler of the caller's wins."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    received = False
 
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    def handle(_signum: int, _frame: object) -> None:
+        nonlocal received
+        if not received:  # a second SIGTERM must not break the clean-up of the first
+            received = True
+            raise _Terminated
 
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, handle)
     try:
         yield
     finally:
@@ -81,6 +90,7 @@ def run_multiple(
     retries: int = 0,
     fail_fast: bool = False,
     skip_completed: bool = False,
+    timeout: float | str | None = None,
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -90,12 +100,18 @@ def run_multiple(
     row linked to the previous one by ``retry_of``); ``fail_fast`` cancels the rest of the batch at
     the first failure that has no try left; ``skip_completed`` returns the earlier completed
     experiment of a spec with the same script, config and args instead of running it again.
+    ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``) limits each
+    experiment whose spec sets no ``timeout`` of its own; past its limit a script gets SIGTERM,
+    then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
 
     Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script and
     ``NestedRunError`` inside a running experiment, all before anything runs; KeyboardInterrupt
-    after Ctrl-C, once every script is stopped and its row recorded ``cancelled``.
+    after Ctrl-C, once every script is stopped and its row recorded ``cancelled``. SIGTERM to the
+    calling process (unless it set its own handler) stops the batch the same way, recording
+    ``cancelled``, then raises ``SystemExit(143)``, the status a default SIGTERM gives.
     """
     _preflight(parallel)
+    default_limit = None if timeout is None else parse_time_limit(timeout)
     if isinstance(experiments, ExperimentSpec | str) or not isinstance(experiments, Sequence):
         raise TypeError("run_multiple expects a list of yanex.ExperimentSpec")
     for index, spec in enumerate(experiments):
@@ -105,21 +121,27 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    return _Batch(experiments, parallel, verbose).run(
+    return _Batch(experiments, parallel, verbose, time_limit=default_limit).run(
         retries=retries, fail_fast=fail_fast, skip_completed=skip_completed
     )
 
 
 def rerun(
-    ids_or_results: Sequence[str | ExperimentResult], parallel: int | None = None, verbose: bool = False
+    ids_or_results: Sequence[str | ExperimentResult],
+    parallel: int | None = None,
+    verbose: bool = False,
+    *,
+    timeout: float | str | None = None,
 ) -> list[ExperimentResult]:
     """Run stored experiments again from their recorded specs (script, config, args, name, tags).
 
     Each new experiment is linked to the one it re-runs (``retry_of``) and runs in the original's
     working directory. Accepts ids or ``ExperimentResult`` objects, e.g. the failed results of a
-    ``run_multiple`` call; results come back in the same order.
+    ``run_multiple`` call; results come back in the same order. ``timeout`` limits each re-run
+    as in ``run_multiple``.
     """
     _preflight(parallel)
+    time_limit = None if timeout is None else parse_time_limit(timeout)
     if isinstance(ids_or_results, str | ExperimentResult) or not isinstance(ids_or_results, Sequence):
         raise TypeError("rerun expects a list of experiment ids or ExperimentResult objects")
     ids = [item.experiment_id if isinstance(item, ExperimentResult) else item for item in ids_or_results]
@@ -145,7 +167,7 @@ def rerun(
         )
         for original in originals
     ]
-    batch = _Batch(specs, parallel, verbose, db=db)
+    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit)
     return batch.run(
         retry_of=[original.id for original in originals],
         working_dirs=[original.working_dir for original in originals],
@@ -165,6 +187,7 @@ def _preflight(parallel: int | None) -> None:
         raise TypeError(f"parallel must be None or an int, got {type(parallel).__name__}")
     if parallel is not None and parallel < 0:
         raise ValueError(f"parallel must be None, 0 (one worker per CPU) or positive, got {parallel}")
+    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything runs
     running = os.environ.get(config.EXPERIMENT_ID_ENV)
     if running:
         raise NestedRunError(
@@ -184,7 +207,12 @@ class _Batch:
     """One call: validated specs, their rows, the executor, and the bookkeeping of results."""
 
     def __init__(
-        self, specs: Sequence[ExperimentSpec], parallel: int | None, verbose: bool, db: Database | None = None
+        self,
+        specs: Sequence[ExperimentSpec],
+        parallel: int | None,
+        verbose: bool,
+        db: Database | None = None,
+        time_limit: TimeLimit | None = None,
     ) -> None:
         for index, spec in enumerate(specs):
             if not spec.script_path.is_file():
@@ -199,6 +227,7 @@ class _Batch:
         self.output = OutputMode.PREFIX if verbose else OutputMode.QUIET
         self.progress: BatchProgress = make_progress(verbose)
         self.db = db or Database()
+        self.time_limit = time_limit  # for specs without a timeout of their own
         self.results: list[ExperimentResult | None] = [None] * len(specs)
 
     def run(
@@ -232,8 +261,10 @@ class _Batch:
                 InlineExecutor(self.db, this_process()) if workers is None else LocalPool(workers, self.db)
             )
             try:
-                with _sigterm_as_interrupt():
+                with _sigterm_stops_the_batch():
                     self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)
+            except _Terminated:
+                raise SystemExit(128 + signal.SIGTERM) from None
             finally:
                 self.progress.close()
         return [result for result in self.results if result is not None]
@@ -309,11 +340,17 @@ class _Batch:
                     heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
                     last_beat = time.monotonic()
         except BaseException as error:
-            # Ctrl-C, or a failure of yanex itself: no script may outlive the batch either way.
+            # Ctrl-C, SIGTERM, or a failure of yanex itself: no script may outlive the batch.
             interrupted = isinstance(error, KeyboardInterrupt)
             if interrupted:
                 self.progress.note("interrupted: stopping the batch (Ctrl-C again to kill at once)")
-            self._stop(executor, StopReason.USER if interrupted else StopReason.ERROR)
+                reason = StopReason.USER
+            elif isinstance(error, _Terminated):
+                self.progress.note("SIGTERM: stopping the batch")
+                reason = StopReason.TERMINATED
+            else:
+                reason = StopReason.ERROR
+            self._stop(executor, reason)
             with contextlib.suppress(KeyboardInterrupt):
                 wait(self.pending, timeout=INTERRUPT_GRACE)
             executor.shutdown(kill=True)
@@ -340,6 +377,7 @@ class _Batch:
             config=spec.config,
             name=spec.name,
             cwd=Path(cwd) if cwd else None,
+            time_limit=spec.time_limit or self.time_limit,
         )
         self.pending[executor.submit(Task(request, self.output))] = (index, experiment_id)
 

@@ -25,8 +25,10 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
+from yanex.errors import ConfigError
 from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
-from yanex.specs import Status
+from yanex.runner.reaper import Sweeper
+from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.outcome import OutcomeMarker, write_marker
@@ -34,6 +36,25 @@ from yanex.store.outcome import OutcomeMarker, write_marker
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
 _EXITED = -1  # selector key data of the script's pidfd
+KILL_GRACE_ENV = "YANEX_KILL_GRACE"
+DEFAULT_KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (timeout, second Ctrl-C, SIGTERM)
+
+
+def kill_grace() -> float:
+    """Seconds a script gets to exit after SIGTERM before SIGKILL (``YANEX_KILL_GRACE``)."""
+    raw = os.environ.get(KILL_GRACE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_KILL_GRACE
+    try:
+        grace = float(raw)
+    except ValueError:
+        grace = -1.0
+    if not 0 <= grace < float("inf"):
+        raise ConfigError(
+            f"{KILL_GRACE_ENV}={raw!r} is not a number of seconds",
+            hint=f"set it to the seconds a script gets between SIGTERM and SIGKILL, e.g. {KILL_GRACE_ENV}=10",
+        )
+    return grace
 
 
 def _pidfd(pid: int) -> int | None:
@@ -61,6 +82,7 @@ class LaunchRequest:
     config: dict[str, JsonValue] = field(default_factory=dict)
     name: str | None = None
     cwd: Path | None = None
+    time_limit: TimeLimit | None = None
 
 
 class Outcome(NamedTuple):
@@ -106,9 +128,11 @@ def shell_exit_code(returncode: int) -> int:
 class _OutputSink:
     """Where one of the child's pipes goes: its log file and, per mode, our own stream."""
 
-    def __init__(self, log_path: Path, mode: OutputMode, target: IO[str], prefix: bytes) -> None:
+    def __init__(self, log_path: Path, mode: OutputMode, target: IO[str] | None, prefix: bytes) -> None:
         self.log = log_path.open("ab")
-        self.mode, self.target, self.prefix = mode, target, prefix
+        # Python sets sys.stdout to None when it starts with descriptor 1 closed (`yanex run x >&-`).
+        self.mode = OutputMode.QUIET if target is None else mode
+        self.target, self.prefix = target, prefix
         self.tail = bytearray()
         self._partial_line = b""
 
@@ -134,6 +158,7 @@ class _OutputSink:
         # log, or the script would block on a full pipe forever.
         try:
             # A notebook's sys.stdout is text-only (no .buffer): decode for it.
+            assert self.target is not None
             binary: IO[bytes] | None = getattr(self.target, "buffer", None)
             if binary is not None:
                 binary.write(data)
@@ -169,12 +194,17 @@ class ExperimentProcess:
         self.own_session = own_session
         self.directory = config.experiment_dir(request.experiment_id)
         self.interrupted = False
+        self.timed_out = False
+        self.grace = kill_grace()
+        self._deadline: float | None = None  # monotonic time of the time limit
+        self._kill_at: float | None = None  # monotonic time of the SIGKILL after a SIGTERM
         # Recorded as the error message when an interrupt ends the script; a batch that cancels its
         # remaining experiments (fail_fast) says so instead of blaming the user.
         self.cancel_reason = "interrupted by the user"
         self._process: subprocess.Popen[bytes] | None = None
         self._sinks: dict[int, _OutputSink] = {}  # by the pipe's file descriptor
         self._journal = JournalPump(db, request.experiment_id)
+        self._sweeper = Sweeper(request.experiment_id)  # before the script starts: spares what is ours
 
     @property
     def pid(self) -> int | None:
@@ -190,6 +220,8 @@ class ExperimentProcess:
         env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
         env[config.EXPERIMENT_DIR_ENV] = str(self.directory)
         env["PYTHONUNBUFFERED"] = "1"
+        if self.request.time_limit is not None:
+            self._deadline = time.monotonic() + self.request.time_limit.seconds
         self._process = subprocess.Popen(
             [sys.executable, str(self.request.script_path), *self.request.script_args],
             cwd=self.request.cwd,
@@ -199,6 +231,7 @@ class ExperimentProcess:
             stderr=subprocess.PIPE,
             start_new_session=self.own_session,
         )
+        self._sweeper.started(self._process.pid)
         mark_running(self.db, self.request.experiment_id, self._process.pid, self.owner)
         prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
@@ -212,15 +245,47 @@ class ExperimentProcess:
         """Signal the script (its whole group when it has its own session)."""
         if self._process is None or self._process.poll() is not None:
             return
-        if signum in (signal.SIGINT, signal.SIGTERM):
+        if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             self.interrupted = True
-        try:
+        self._signal(signum)
+
+    def terminate(self) -> None:
+        """Stop the script as cancelled: SIGTERM now, SIGKILL once the grace is over.
+
+        The supervising loop sends the SIGKILL, so this is safe from a signal handler."""
+        self.send_signal(signal.SIGTERM)
+        self._kill_soon()
+
+    def _kill_soon(self) -> None:
+        kill_at = time.monotonic() + self.grace
+        self._kill_at = kill_at if self._kill_at is None else min(self._kill_at, kill_at)
+
+    def _signal(self, signum: int) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
             if self.own_session:
                 os.killpg(self._process.pid, signum)
-            else:
+            elif self._process.returncode is None:  # its pid is not yet someone else's
                 self._process.send_signal(signum)
-        except ProcessLookupError:
-            pass
+
+    def sweep(self) -> None:
+        """Kill whatever the script started that is still alive (see ``yanex.runner.reaper``)."""
+        if self._process is not None:
+            self._sweeper.sweep(self._process.pid)
+
+    def _enforce_limits(self, now: float) -> None:
+        """The time limit, then the SIGKILL that follows a SIGTERM past its grace."""
+        if self._deadline is not None and now >= self._deadline and not self.timed_out:
+            self.timed_out = True
+            self._signal(signal.SIGTERM)
+            self._kill_soon()
+        if self._kill_at is not None and now >= self._kill_at:
+            self._kill_at = None
+            self._signal(signal.SIGKILL)
+
+    def _next_limit(self) -> float | None:
+        limits = [t for t in (None if self.timed_out else self._deadline, self._kill_at) if t is not None]
+        return min(limits, default=None)
 
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()
@@ -253,11 +318,17 @@ class ExperimentProcess:
                         if self.own_session:  # nothing the script started may outlive it
                             with contextlib.suppress(ProcessLookupError):
                                 os.killpg(process.pid, signal.SIGKILL)
+                        self.sweep()
+                    elif exited_at is None:
+                        self._enforce_limits(now)
                     # Once the script is gone its output ends at EOF; a grandchild that kept the
                     # pipes open (yanex run keeps the terminal's group) gets a grace period.
                     if exited_at is not None and (not open_pipes or now - exited_at > _PIPE_GRACE):
                         return ended_at
                     wait_for = max(0.0, next_flush - now)
+                    limit = self._next_limit()
+                    if exited_at is None and limit is not None:
+                        wait_for = min(wait_for, max(0.0, limit - now))
                     if exited_at is not None:
                         wait_for = min(wait_for, max(0.0, exited_at + _PIPE_GRACE - now))
                     if selector.get_map():
@@ -300,7 +371,9 @@ class ExperimentProcess:
         process.stdout.close()
         process.stderr.close()
         stderr_tail = bytes(stderr_sink.tail).decode("utf-8", "replace")
-        if returncode == 0:
+        if self.timed_out and self.request.time_limit is not None:
+            status, message = Status.FAILED, f"timed out after {self.request.time_limit.text}"
+        elif returncode == 0:
             status, message = Status.COMPLETED, None
         elif self.interrupted:
             status, message = Status.CANCELLED, self.cancel_reason

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode, describe_failure
+from yanex.runner.reaper import become_subreaper
 from yanex.specs import Status
 from yanex.store.experiments import Owner, finish, get_experiment
 from yanex.store.reconcile import process_alive, settle
@@ -59,13 +60,16 @@ class StopReason(StrEnum):
     USER = "interrupted by the user"
     FAIL_FAST = "another experiment of the batch failed and fail_fast is set"
     ERROR = "the batch stopped on an error in yanex (see the orchestrator's traceback)"
+    TERMINATED = "terminated: the batch's orchestrator received SIGTERM"
 
 
-# How a stop reason reaches a worker process; the worker forwards SIGINT to its script either way.
+# How a stop reason reaches a worker process. The worker forwards SIGINT to its script, or SIGTERM
+# (then SIGKILL after the grace) when the orchestrator itself was asked to terminate.
 _STOP_SIGNALS = {
     StopReason.USER: signal.SIGINT,
     StopReason.FAIL_FAST: signal.SIGUSR1,
     StopReason.ERROR: signal.SIGUSR2,
+    StopReason.TERMINATED: signal.SIGHUP,
 }
 
 
@@ -156,6 +160,7 @@ class _Supervisor:
             return process.wait()
         except BaseException:
             _kill_group(process.pid)
+            process.sweep()
             raise
         finally:
             self.current = None
@@ -168,12 +173,16 @@ class _Supervisor:
         # and forwarded by the orchestrator, and the script should see one SIGINT.
         if process is not None and process.pid is not None and not process.interrupted:
             process.cancel_reason = self.reason
-            process.send_signal(signal.SIGINT)
+            if self.reason is StopReason.TERMINATED:
+                process.terminate()
+            else:
+                process.send_signal(signal.SIGINT)
 
     def kill(self) -> None:
         process = self.current
         if process is not None:
             _kill_group(process.pid)
+            process.sweep()
 
 
 class InlineExecutor:
@@ -262,6 +271,7 @@ def _worker_main(conn: Connection, db_url: str, parent_pid: int) -> None:
     """A pool worker: run tasks from ``conn`` one at a time, report each outcome back."""
     supervisor = _Supervisor(Database(db_url), this_process())
     _die_with(parent_pid, supervisor)
+    become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
     for reason, signum in _STOP_SIGNALS.items():
         signal.signal(signum, _interrupt_handler(supervisor, reason))
 

@@ -7,9 +7,11 @@ and an authorizer allows only reads (no ATTACH, no pragma that sets a value).
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
 from yanex.db.engine import open_read_only, sqlite_file
 from yanex.db.schema import require_current
@@ -53,16 +55,10 @@ _WITH_ARGUMENT = frozenset(
         "foreign_key_check",
     }
 )
+_T = TypeVar("_T")
 _READ_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 )
-
-
-class SqlResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    columns: list[str]
-    rows: list[list[JsonValue]]
 
 
 # The error codes of a statement the authorizer denied or the read-only connection refused.
@@ -101,36 +97,107 @@ def distinct_names(names: list[str]) -> list[str]:
     return out
 
 
-def run_sql(url: str, statement: str) -> SqlResult:
-    """Run one statement on a read-only connection; a statement that would write is refused.
+_CHECK_EVERY = 10_000  # SQLite VM steps between two looks at the time limit and Ctrl-C
+CHUNK_ROWS = 1000
 
-    Column names are made distinct (see ``distinct_names``).
+
+class QueryLimit:
+    """How long SQLite may work on a query, and whether the user interrupted it.
+
+    Only time inside SQLite counts, not time spent writing rows out (``| less`` may wait for a
+    reader). ``interrupt`` is safe from a signal handler: it only sets a flag, which SQLite's
+    progress handler reads within a few thousand steps.
     """
-    if not statement.strip():
-        raise UsageError(
-            "no SQL statement given", hint='pass one, e.g. yanex sql "SELECT count(*) FROM experiments"'
-        )
-    path = sqlite_file(url)
-    require_current(path)  # never created or upgraded here: the file stays as it is
-    conn = open_read_only(path)
-    try:
-        conn.execute("PRAGMA query_only = ON")
-        denied: list[int] = []  # SQLite reports some denials as SQLITE_SCHEMA (CREATE TABLE)
 
-        def authorize(action: int, *args: str | None) -> int:
-            verdict = _authorize(action, *args)
-            if verdict == sqlite3.SQLITE_DENY:
-                denied.append(action)
-            return verdict
+    def __init__(self, seconds: float, text: str) -> None:
+        self.seconds, self.text = seconds, text
+        self.interrupted = self.expired = False
+        self._spent = 0.0
+        self._since: float | None = None
 
-        conn.set_authorizer(authorize)
+    def interrupt(self) -> None:
+        self.interrupted = True
+
+    def check(self) -> int:
+        """SQLite's progress handler: non-zero stops the statement."""
+        if self.interrupted:
+            return 1
+        if self._since is not None and self._spent + time.monotonic() - self._since > self.seconds:
+            self.expired = True
+            return 1
+        return 0
+
+    def start(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self._since = time.monotonic()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._spent += time.monotonic() - self._since
+            self._since = None
+
+
+class SqlQuery:
+    """One read-only statement whose rows are fetched ``CHUNK_ROWS`` at a time, never all at once.
+
+    Use as a context manager; ``columns`` are distinct (see ``distinct_names``). Raises
+    ``UsageError`` for a refused or invalid statement or one past its time limit, and
+    ``KeyboardInterrupt`` once the limit's ``interrupt`` was called.
+    """
+
+    def __init__(self, url: str, statement: str, limit: QueryLimit) -> None:
+        if not statement.strip():
+            raise UsageError(
+                "no SQL statement given", hint='pass one, e.g. yanex sql "SELECT count(*) FROM experiments"'
+            )
+        path = sqlite_file(url)
+        require_current(path)  # never created or upgraded here: the file stays as it is
+        self.limit = limit
+        self._denied: list[int] = []  # SQLite reports some denials as SQLITE_SCHEMA (CREATE TABLE)
+        self._conn = open_read_only(path)
         try:
-            cursor = conn.execute(statement)
-            rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
+            self._conn.execute("PRAGMA query_only = ON")
+            self._conn.set_authorizer(self._authorize)
+            self._conn.set_progress_handler(limit.check, _CHECK_EVERY)
+            self._cursor = self._run(lambda: self._conn.execute(statement))
+        except BaseException:
+            self._conn.close()
+            raise
+        self.columns = distinct_names([d[0] for d in self._cursor.description or ()])
+
+    def __enter__(self) -> SqlQuery:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.close()
+
+    def chunks(self) -> Iterator[list[list[JsonValue]]]:
+        while rows := self._run(lambda: self._cursor.fetchmany(CHUNK_ROWS)):
+            yield [[_cell(v) for v in row] for row in rows]
+
+    def _authorize(self, action: int, *args: str | None) -> int:
+        verdict = _authorize(action, *args)
+        if verdict == sqlite3.SQLITE_DENY:
+            self._denied.append(action)
+        return verdict
+
+    def _run(self, step: Callable[[], _T]) -> _T:
+        """One call into SQLite, timed against the limit, its errors made one clear error."""
+        self.limit.start()
+        try:
+            return step()
         except sqlite3.ProgrammingError as error:  # a DatabaseError too: caught first
             raise UsageError(f"SQL error: {error}", hint="pass one statement") from None
         except sqlite3.DatabaseError as error:
-            if denied or error.sqlite_errorname in _REFUSALS:
+            if self.limit.interrupted:
+                raise KeyboardInterrupt from None
+            if self.limit.expired:
+                raise UsageError(
+                    f"the query ran past its time limit of {self.limit.text} and was stopped",
+                    hint="narrow it (WHERE, LIMIT) or allow more time, e.g. --timeout 10m",
+                ) from None
+            if self._denied or error.sqlite_errorname in _REFUSALS:
                 raise UsageError(
                     "yanex sql is read-only: this statement would change the database, so it was refused "
                     "and nothing changed",
@@ -139,7 +206,5 @@ def run_sql(url: str, statement: str) -> SqlResult:
             raise UsageError(
                 f"SQL error: {error}", hint="see docs/schema.md for tables and the experiment_summary view"
             ) from None
-        columns = distinct_names([d[0] for d in cursor.description or ()])
-        return SqlResult(columns=columns, rows=rows)
-    finally:
-        conn.close()
+        finally:
+            self.limit.stop()
