@@ -17,6 +17,7 @@ import pytest
 
 from yanex.db.engine import Database
 from yanex.db.schema import ensure_schema
+from yanex.errors import DatabaseReplacedError
 
 POINTS = 150
 # Logs POINTS points over about six seconds, so that the lock falls in the middle.
@@ -169,7 +170,6 @@ def test_deleting_the_database_mid_batch_stops_the_batch_and_keeps_the_journals(
 
 
 def test_a_replaced_database_file_is_refused_at_the_next_write(yanex_home: Path) -> None:
-    from yanex.errors import DatabaseReplacedError
     from yanex.store.experiments import heartbeat
 
     db = Database()
@@ -179,3 +179,16 @@ def test_a_replaced_database_file_is_refused_at_the_next_write(yanex_home: Path)
     ensure_schema(db.url)  # a new, empty yanex database where it was
     with pytest.raises(DatabaseReplacedError, match="deleted or replaced"):
         heartbeat(db, ["nothing"])
+
+
+def test_a_worker_handed_a_deleted_database_never_creates_another(yanex_home: Path) -> None:
+    """A batch worker opens the database after it started: the file its orchestrator opened, or none."""
+    orchestrator = Database()
+    identity = orchestrator.identity
+    orchestrator.dispose()
+    for name in ("yanex.db", "yanex.db-wal", "yanex.db-shm"):
+        (yanex_home / name).unlink(missing_ok=True)
+    worker = Database(orchestrator.url, identity=identity)
+    with pytest.raises(DatabaseReplacedError), worker.write():
+        pass
+    assert not (yanex_home / "yanex.db").exists()

@@ -21,6 +21,14 @@ from yanex.db.engine import Database
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 
 
+@pytest.fixture
+def db(db: Database) -> Database:
+    """`yanex sql` reads an existing database and never creates one: make it first."""
+    with db.write():
+        pass
+    return db
+
+
 def numbers(count: int) -> str:
     return (
         f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "

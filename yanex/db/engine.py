@@ -199,13 +199,15 @@ class Database:
     a running batch stops it with ``DatabaseReplacedError`` instead of writing into a lost file.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, identity: tuple[int, int] | None = None) -> None:
+        """``identity`` is the (st_dev, st_ino) of the file another process of the same batch
+        opened: this one then never creates a database, and refuses any other file."""
         self.url = url or config.database_url()
         self.path = config.sqlite_path(self.url, "database_url" if url else config.DATABASE_URL_ENV)
         self._engine: Engine | None = None
         self._writer: Engine | None = None  # the engine, beginning every transaction IMMEDIATE
         self._owner_pid = -1
-        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._identity = identity  # (st_dev, st_ino) of the file opened
         self._local = threading.local()  # this thread's write patience (see `impatient`)
 
     @property
@@ -216,11 +218,24 @@ class Database:
         """Whether there is a database file yet (reads never create one)."""
         return self.path.is_file() and self.path.stat().st_size > 0
 
+    @property
+    def identity(self) -> tuple[int, int]:
+        """(st_dev, st_ino) of the database file, opening (and creating) it if need be."""
+        self._open()
+        assert self._identity is not None
+        return self._identity
+
     def _open(self) -> tuple[Engine, Engine]:
-        """The engine and its IMMEDIATE-writing twin, made on first use in each process."""
+        """The engine and its IMMEDIATE-writing twin, made on first use in each process.
+
+        Once the file is known (opened before a fork, or handed over as ``identity``), a process
+        re-opening it never creates a new one in its place.
+        """
         if self._engine is None or self._writer is None or self._owner_pid != os.getpid():
             if self._engine is not None:
                 self._engine.dispose(close=False)  # the parent's connections stay the parent's
+            if self._identity is not None and self._replaced():
+                raise self._replaced_error()
             from yanex.db.schema import ensure_schema
 
             try:

@@ -267,9 +267,9 @@ def _interrupt_handler(supervisor: _Supervisor, reason: StopReason) -> Callable[
     return handle
 
 
-def _worker_main(conn: Connection, db_url: str, parent_pid: int) -> None:
+def _worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], parent_pid: int) -> None:
     """A pool worker: run tasks from ``conn`` one at a time, report each outcome back."""
-    supervisor = _Supervisor(Database(db_url), this_process())
+    supervisor = _Supervisor(Database(db_url, identity=db_identity), this_process())
     _die_with(parent_pid, supervisor)
     become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
     for reason, signum in _STOP_SIGNALS.items():
@@ -386,7 +386,9 @@ class LocalPool:
     def _start_worker(self) -> _Worker:
         ours, theirs = self._ctx.Pipe()
         process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(theirs, self._db.url, self._parent_pid), name="yanex-worker"
+            target=_worker_main,
+            args=(theirs, self._db.url, self._db.identity, self._parent_pid),
+            name="yanex-worker",
         )
         process.start()
         theirs.close()
