@@ -192,3 +192,31 @@ def test_a_worker_handed_a_deleted_database_never_creates_another(yanex_home: Pa
     with pytest.raises(DatabaseReplacedError), worker.write():
         pass
     assert not (yanex_home / "yanex.db").exists()
+
+
+ENDLESS_LOGGER = """
+import os, sys, time, yanex
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(os.getpid()))
+while True:
+    yanex.log_metrics({"x": 1.0})
+    time.sleep(0.01)
+"""
+
+
+def test_yanex_run_stops_its_script_when_the_database_is_deleted(tmp_path: Path, yanex_home: Path) -> None:
+    script = tmp_path / "endless.py"
+    script.write_text(ENDLESS_LOGGER)
+    pid_file = tmp_path / "script.pid"
+    run = popen(sys.executable, "-m", "yanex", "run", str(script), "--", str(pid_file), env=dict(os.environ))
+    wait_until(journals_started(yanex_home, 1), what="the script logging")
+    wait_until(pid_file.exists, what="the script's pid")
+    for name in ("yanex.db", "yanex.db-wal", "yanex.db-shm"):
+        (yanex_home / name).unlink(missing_ok=True)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0
+    assert "was deleted or replaced" in err and "Traceback" not in err
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not (yanex_home / "yanex.db").exists()

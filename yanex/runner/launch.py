@@ -268,6 +268,19 @@ class ExperimentProcess:
             elif self._process.returncode is None:  # its pid is not yet someone else's
                 self._process.send_signal(signum)
 
+    def _abandon(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop the script when supervising it failed (the database deleted or its disk full): it
+        must not run on unrecorded. Its journal stays for `yanex db repair`."""
+        self._signal(signal.SIGTERM)
+        try:
+            process.wait(self.grace)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            process.wait()
+        self.sweep()
+        for sink in self._sinks.values():
+            sink.close()
+
     def sweep(self) -> None:
         """Kill whatever the script started that is still alive (see ``yanex.runner.reaper``)."""
         if self._process is not None:
@@ -364,7 +377,11 @@ class ExperimentProcess:
         process = self._process
         assert process is not None and process.stdout is not None and process.stderr is not None
         stderr_sink = self._sinks[process.stderr.fileno()]
-        ended_at = self._supervise(process)
+        try:
+            ended_at = self._supervise(process)
+        except BaseException:
+            self._abandon(process)
+            raise
         returncode = process.wait()
         for sink in self._sinks.values():
             sink.close()
