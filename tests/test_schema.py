@@ -287,7 +287,7 @@ def test_new_databases_give_the_pages_of_deleted_rows_back(db: Database) -> None
         assert session.execute(text("PRAGMA auto_vacuum")).scalar() == 2  # INCREMENTAL
 
 
-def _migrate(url: str, step: str) -> None:
+def _downgrade(url: str, revision: str) -> None:
     """Run alembic itself (yanex only ever upgrades), foreign keys off as yanex migrates."""
     from alembic import command
     from alembic.config import Config
@@ -301,7 +301,7 @@ def _migrate(url: str, step: str) -> None:
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            (command.downgrade if step.startswith("-") else command.upgrade)(cfg, step)
+            command.downgrade(cfg, revision)
     finally:
         engine.dispose()
 
@@ -342,7 +342,7 @@ def test_git_capture_revision_downgrades_and_upgrades_keeping_rows(yanex_home: P
     db.dispose()
     path = yanex_home / "yanex.db"
 
-    _migrate(config.database_url(), "-1")
+    _downgrade(config.database_url(), "0003")
     columns, rows = dump(path)["experiments"]
     assert not GIT_CAPTURE_COLUMNS & set(columns)
     [row] = rows
@@ -378,3 +378,12 @@ def test_rows_from_revision_0002_are_never_ingested_again(yanex_home: Path) -> N
     assert after["metrics"][1] == before
     columns, rows = after["experiments"]
     assert {row[columns.index("metrics_offset")] for row in rows} == {None}
+
+
+def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
+    """Revision 0005: points are read per experiment; an index on `key` alone only slowed ingest."""
+    new_experiment(db)
+    with db.read() as session:
+        indexes = {row[1] for row in session.execute(text("PRAGMA index_list('metrics')"))}
+    assert indexes == {"ix_metrics_experiment_id_key_step"}
+    db.dispose()

@@ -5,7 +5,7 @@ captured then). SQLite adds a column in place, so ``experiments`` is not rebuilt
 ``experiment_summary`` view that names it is untouched.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 00:30:00
 """
 

@@ -150,7 +150,7 @@ class MetricRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String, index=True)
+    key: Mapped[str] = mapped_column(String)
     step: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float)
     value_json: Mapped[str | None] = mapped_column(Text)
