@@ -146,8 +146,6 @@ def commands(home: Path) -> dict[str, list[str]]:
 
 def query_plans(home: Path) -> None:
     """EXPLAIN QUERY PLAN of each filter's SELECT, compiled by the query layer itself."""
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
     from yanex.store.query import ExperimentFilter, compile_filter
 
     filters = {
@@ -159,11 +157,8 @@ def query_plans(home: Path) -> None:
     }
     with closing(sqlite3.connect(home / "yanex.db")) as conn:
         for label, flt in filters.items():
-            compiled = compile_filter(flt).compile(
-                dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
-            )
-            params = [compiled.params[name] for name in compiled.positiontup or ()]
-            plan = conn.execute(f"EXPLAIN QUERY PLAN {compiled}", params).fetchall()
+            sql = compile_filter(flt)
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {sql.text}", sql.sqlite_params()).fetchall()
             print(f"  plan [{label}]: " + " | ".join(row[3] for row in plan), flush=True)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from yanex.cli.filters import DescOpt, FilterOptions, LimitOpt, filter_options
+from yanex.cli.filters import FilterOptions, filter_options
 from yanex.cli.render import FormatOpt, OutputFormat
 
 # Metrics whose best value is the smallest; every other metric is best at its largest.
@@ -23,7 +23,7 @@ def best_rows(values: list[Any], key: str) -> set[int]:
     return {i for i, v in numbers.items() if v == best}
 
 
-@filter_options(archive_flags=True)
+@filter_options(archive_flags=True, ordering=True)
 def compare_command(
     references: Annotated[
         list[str] | None,
@@ -35,12 +35,6 @@ def compare_command(
     metric: Annotated[
         list[str] | None, typer.Option("--metric", "-m", help="Show this metric (repeatable).")
     ] = None,
-    sort: Annotated[
-        str | None,
-        typer.Option("--sort", help="Order by a metric's last value (or params.NAME, or a column)."),
-    ] = None,
-    desc: DescOpt = False,
-    limit: LimitOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     *,
     filters: FilterOptions,
@@ -62,16 +56,19 @@ def compare_command(
       yanex compare -t grid-search -p learning_rate -p batch_size -m accuracy --format csv
     """
     from yanex.cli.render import print_rows
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.specs import text_problem
-    from yanex.store.query import SORT_COLUMNS, compare, resolve_references
+    from yanex.store.filters import SORT_COLUMNS
+    from yanex.store.reads import compare
+    from yanex.store.references import resolve_references
+    from yanex.terminal import text_problem
 
-    db = Database()
+    db = store()
     ids = resolve_references(db, references) if references else None
+    sort = filters.values.get("sort")
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
-        sort = f"metrics.{sort}"
-    flt = filters.build(ids, sort=sort, desc=desc, limit=limit)
+        sort = f"metrics.{sort}"  # compare sorts by a metric named bare
+    flt = filters.build(ids, sort=sort)
     for option, names in (("--param", param or ()), ("--metric", metric or ())):
         for name in names:
             problem = text_problem(name)
@@ -99,5 +96,5 @@ def compare_command(
         column = 3 + len(comparison.params) + offset
         for row in best_rows([r.metrics.get(key) for r in comparison.rows], key):
             styles[(row, column)] = "bold green"
-    records = [r.model_dump(mode="json") for r in comparison.rows]
+    records = [r.as_json() for r in comparison.rows]
     print_rows(fmt, columns, rows, records, styles=styles)

@@ -12,10 +12,9 @@ from yanex.cli.render import patch_text
 from yanex.terminal import printable, tag_list
 
 if TYPE_CHECKING:
-    from yanex.specs import ExperimentView
-    from yanex.store.query import MetricSummary
+    from yanex.store.reads import ExperimentRecord, MetricSummary
 
-FIELDS: dict[str, Callable[[ExperimentView], Any]] = {
+FIELDS: dict[str, Callable[[ExperimentRecord], Any]] = {
     "id": lambda e: e.id,
     "name": lambda e: e.name,
     "status": lambda e: e.status.value,
@@ -75,7 +74,7 @@ def _param(config: dict[str, Any], dotted: str) -> Any:
     return _MISSING
 
 
-def _value(field: str, experiment: ExperimentView, metrics: dict[str, MetricSummary]) -> Any:
+def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSummary]) -> Any:
     if field.startswith("params."):
         return _param(experiment.config, field[len("params.") :])
     if field == "metrics":
@@ -119,19 +118,20 @@ def get_command(
 
       yanex get id --tag grid-search --sort metrics.accuracy --desc --limit 1
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.store.query import find_experiments, latest_metrics, resolve_reference
+    from yanex.store.reads import find_records, latest_metrics
+    from yanex.store.references import resolve_reference
 
     if not (field in FIELDS or field == "metrics" or field.startswith(("params.", "metrics."))):
         raise UsageError(
             f"unknown field {field!r}",
             hint=f"use one of {', '.join(FIELDS)}, params.NAME, metrics, metrics.NAME",
         )
-    db = Database()
+    db = store()
     ids = [resolve_reference(db, reference)] if reference is not None else None
     flt = filters.build(ids)
-    experiments = find_experiments(db, flt)
+    experiments = find_records(db, flt)
     if not experiments:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     metrics = latest_metrics(db, [e.id for e in experiments]) if field.startswith("metrics") else {}

@@ -31,11 +31,11 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
       yanex list --name 'grid-*' --format json
     """
     from yanex.cli.render import format_duration, format_time, print_rows, status_style
-    from yanex.db.engine import Database
-    from yanex.store.query import find_experiments
+    from yanex.cli.store import store
+    from yanex.store.reads import find_records
     from yanex.terminal import tag_list
 
-    experiments = find_experiments(Database(), filters.build())
+    experiments = find_records(store(), filters.build())
     rows = [
         [
             e.id,

@@ -47,16 +47,15 @@ def rerun_command(
 
       yanex rerun abc12345
     """
-    from yanex.cli.filters import has_conditions
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.runner.batch import rerun
     from yanex.store.query import find_ids, resolve_references
     from yanex.terminal import printable
 
-    db = Database()
+    db = store()
     flt = filters.build(resolve_references(db, references) if references else None)
-    if not has_conditions(flt):
+    if not flt.narrows():
         raise UsageError(
             "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
         )

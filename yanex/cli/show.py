@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,8 +12,7 @@ import typer
 from yanex.cli.render import DetailFormat, DetailFormatOpt
 
 if TYPE_CHECKING:
-    from yanex.specs import GitInfo
-    from yanex.store.query import ExperimentDetail
+    from yanex.store.reads import ExperimentDetail, GitRecord
 
 TAIL_LINES = 10
 
@@ -43,7 +43,7 @@ def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]
             yield label, printable(cell(value))
 
 
-def _author(git: GitInfo) -> str:
+def _author(git: GitRecord) -> str:
     email = f"<{git.author_email}>" if git.author_email else ""
     return " ".join(part for part in (git.author_name, email) if part)
 
@@ -71,8 +71,8 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
         "params": e.config,
         "metrics": {k: m.value for k, m in detail.metrics.items()},
         "metric_steps": {k: {"step": m.step, "count": m.count} for k, m in detail.metrics.items()},
-        "git": {**e.git.model_dump(), "patch_size": detail.patch_size},
-        "environment": e.environment.model_dump(),
+        "git": {**dataclasses.asdict(e.git), "patch_size": detail.patch_size},
+        "environment": dataclasses.asdict(e.environment),
         "output": {"stdout_tail": stdout, "stderr_tail": stderr},
     }
 
@@ -100,12 +100,12 @@ def show_command(
     """
     from yanex import config
     from yanex.cli.render import cell, format_duration, format_time, patch_text, print_json, print_sections
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError
-    from yanex.store.query import experiment_detail
+    from yanex.store.reads import experiment_detail
     from yanex.terminal import printable, tag_list
 
-    detail = experiment_detail(Database(), reference)
+    detail = experiment_detail(store(), reference)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
