@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from yanex.cli.filters import FilterOptions, filter_options
-from yanex.cli.render import FormatOpt, OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
+from yanex.cli.spec import Command, FilterOptions, Param
 
 # Metrics whose best value is the smallest; every other metric is best at its largest.
 LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|time|latency|regret", re.IGNORECASE)
@@ -23,19 +21,11 @@ def best_rows(values: list[Any], key: str) -> set[int]:
     return {i for i, v in numbers.items() if v == best}
 
 
-@filter_options(archive_flags=True, ordering=True)
 def compare_command(
-    references: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names (all must match)."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Show this parameter (repeatable; dotted).")
-    ] = None,
-    metric: Annotated[
-        list[str] | None, typer.Option("--metric", "-m", help="Show this metric (repeatable).")
-    ] = None,
-    fmt: FormatOpt = OutputFormat.TABLE,
+    references: list[str] | None,
+    param: list[str] | None,
+    metric: list[str] | None,
+    fmt: OutputFormat,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -98,3 +88,15 @@ def compare_command(
             styles[(row, column)] = "bold green"
     records = [r.as_json() for r in comparison.rows]
     print_rows(fmt, columns, rows, records, styles=styles)
+
+
+COMMAND = Command(
+    compare_command,
+    (
+        Param("references", (), str, None, "Ids, id prefixes or names (all must match).", True, "[IDS]..."),
+        Param("param", ("--param", "-p"), str, None, "Show this parameter (repeatable; dotted).", True),
+        Param("metric", ("--metric", "-m"), str, None, "Show this metric (repeatable).", True),
+        FORMAT,
+    ),
+    filters=("select", "archive", "order"),
+)

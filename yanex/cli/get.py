@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from yanex.cli.filters import FilterOptions, filter_options
-from yanex.cli.render import patch_text
+from yanex.cli.render import echo, patch_text
+from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
 from yanex.terminal import printable, tag_list
 
 if TYPE_CHECKING:
@@ -85,17 +83,7 @@ def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSu
     return FIELDS[field](experiment)
 
 
-@filter_options(archive_flags=True, ordering=True)
-def get_command(
-    field: Annotated[
-        str, typer.Argument(help="id, name, status, params.NAME, metrics.NAME, tags, ... (see below)")
-    ],
-    reference: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="Full id, unique id prefix or exact name.")
-    ] = None,
-    *,
-    filters: FilterOptions,
-) -> None:
+def get_command(field: str, reference: str | None, *, filters: FilterOptions) -> None:
     """Print one field of one experiment, or of every matching experiment one per line.
 
     Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
@@ -145,4 +133,16 @@ def get_command(
                     hint=f"see `yanex show {experiment.id}`",
                 )
             value = None
-        typer.echo(patch_text(value or "") if field == "git.patch" else _text(value))
+        echo(patch_text(value or "") if field == "git.patch" else _text(value))
+
+
+COMMAND = Command(
+    get_command,
+    (
+        Param(
+            "field", (), str, REQUIRED, "id, name, status, params.NAME, metrics.NAME, tags, ... (see below)"
+        ),
+        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="[ID]"),
+    ),
+    filters=("select", "archive", "order"),
+)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from yanex.cli.filters import FilterOptions, filter_options
-from yanex.cli.render import FormatOpt, OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
+from yanex.cli.spec import Command, FilterOptions
 
 COLUMNS = ["id", "name", "status", "tags", "started", "duration"]
 
 
-@filter_options(archive_flags=True, ordering=True)
-def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions) -> None:
+def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
     """List experiments, newest first (archived ones only with --archived or --all).
 
     Piped output is a plain table whose header line goes to stderr, so `| head -n 1` is the first
@@ -65,3 +64,6 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
     ]
     styles = {(r, 2): status_style(e.status.value) for r, e in enumerate(experiments)}
     print_rows(fmt, COLUMNS, rows, records, styles=styles)
+
+
+COMMAND = Command(list_command, (FORMAT,), filters=("select", "archive", "order"))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from yanex.cli.render import DetailFormat, DetailFormatOpt
+from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
+from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
     from yanex.store.reads import ExperimentDetail, GitRecord
@@ -77,13 +76,7 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
     }
 
 
-def show_command(
-    reference: Annotated[str, typer.Argument(metavar="ID", help="Full id, unique id prefix, or exact name.")],
-    fmt: DetailFormatOpt = DetailFormat.TABLE,
-    patch: Annotated[
-        bool, typer.Option("--patch", help="Print only the git patch of uncommitted changes.")
-    ] = False,
-) -> None:
+def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
     """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
 
     Exits 1 if nothing matches ID, 2 if ID matches several experiments (they are listed).
@@ -118,9 +111,9 @@ def show_command(
                     else "its working tree was clean or not in git"
                 )
             )
-        typer.echo(patch_text(e.git.patch), nl=not e.git.patch.endswith("\n"))
+        echo(patch_text(e.git.patch), nl=not e.git.patch.endswith("\n"))
         if left_out:
-            typer.echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
+            echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
         return
     folder = config.experiment_dir(e.id)
     stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
@@ -204,3 +197,13 @@ def show_command(
             (f"Errors (last {TAIL_LINES} lines of stderr)", [("stderr", stderr)] if stderr else []),
         ]
     )
+
+
+COMMAND = Command(
+    show_command,
+    (
+        Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID"),
+        DETAIL_FORMAT,
+        Param("patch", ("--patch",), bool, False, "Print only the git patch of uncommitted changes."),
+    ),
+)
