@@ -70,7 +70,12 @@ def one_experiment(yanex_home: Path) -> str:
     db = Database()
     spec = ExperimentSpec(script_path=Path("train.py"), name="one", tags=["t"], config={"lr": 0.1})
     (experiment_id,) = create_experiments(
-        db, [spec], status=Status.CREATED, owner=Owner("host", 1), git=GitInfo(), environment=EnvironmentInfo()
+        db,
+        [spec],
+        status=Status.CREATED,
+        owner=Owner("host", 1),
+        git=GitInfo(),
+        environment=EnvironmentInfo(),
     )
     ingest_metrics(db, experiment_id, [MetricRecord(0, datetime.now(UTC), {"accuracy": 0.5})])
     db.dispose()
@@ -90,6 +95,8 @@ def one_experiment(yanex_home: Path) -> str:
     ],
     ids=" ".join,
 )
-def test_piped_read_commands_load_no_sqlalchemy_pydantic_or_rich(argv: list[str], one_experiment: str) -> None:
+def test_piped_read_commands_load_no_sqlalchemy_pydantic_or_rich(
+    argv: list[str], one_experiment: str
+) -> None:
     loaded = imported_modules("-m", "yanex", *[one_experiment if a == "ID" else a for a in argv])
     assert loaded.isdisjoint(READ_HEAVY), sorted(loaded & set(READ_HEAVY))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from yanex.cli.render import echo, patch_text
 from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
-from yanex.terminal import printable, tag_list
+from yanex.terminal import printable
 
 if TYPE_CHECKING:
     from yanex.store.reads import ExperimentRecord, MetricSummary
@@ -17,7 +17,7 @@ FIELDS: dict[str, Callable[[ExperimentRecord], Any]] = {
     "name": lambda e: e.name,
     "status": lambda e: e.status.value,
     "description": lambda e: e.description,
-    "tags": lambda e: tag_list(e.tags),
+    "tags": lambda e: e.tags,
     "script": lambda e: e.script_path,
     "script_path": lambda e: e.script_path,
     "script_args": lambda e: e.script_args,

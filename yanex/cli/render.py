@@ -90,11 +90,17 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+class Seconds(float):
+    """A duration: ``0.72s`` or ``3m 05s`` for people, the number of seconds for programs."""
+
+
 def cell(value: Any, *, exact: bool = False) -> str:
     """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
     for people or, ``exact``, every digit (``repr``) for programs."""
     if value is None:
         return ""
+    if isinstance(value, Seconds):
+        return repr(float(value)) if exact else format_duration(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -51,7 +51,8 @@ class MetricValue(NamedTuple):
 
 
 def metric_value(raw: JsonValue) -> MetricValue:
-    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON.
+    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON,
+    and so are ints and booleans beside their number (read back exactly; see ``compile_where``).
 
     NaN and the infinities are kept as the JSON strings "NaN", "Infinity" and "-Infinity" with no
     numeric value: SQLite's JSON functions would write a REAL infinity as ``Inf``, which is not JSON,
@@ -65,7 +66,8 @@ def metric_value(raw: JsonValue) -> MetricValue:
             return MetricValue(None, json.dumps(raw))
         if not math.isfinite(number):
             return MetricValue(None, json.dumps(json.dumps(number)))  # json spells them as JavaScript does
-        return MetricValue(number, None)
+        # An int keeps its JSON text too, so that it reads back as logged: 9, not 9.0.
+        return MetricValue(number, json.dumps(raw) if isinstance(raw, int) else None)
     return MetricValue(None, json.dumps(raw))
 
 

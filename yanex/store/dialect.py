@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 Param = str | float | int | bool | datetime | None
@@ -77,8 +77,10 @@ def glob(column: str, placeholder: str) -> str:
 
 def sqlite_value(value: Param) -> Any:
     """Datetimes as the text SQLAlchemy stores (naive UTC, microseconds always written), so that
-    comparing them is comparing that text."""
+    comparing them is comparing that text; a naive one is UTC already."""
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from yanex.errors import UsageError
@@ -101,10 +101,12 @@ def _statuses(value: Any) -> tuple[Status, ...]:
 
 
 def _time(value: Any) -> datetime | None:
+    """An aware UTC datetime (so that a filter copied with ``dataclasses.replace`` keeps it)."""
     if isinstance(value, str):
-        return parse_time(value)
+        return parse_time(value).replace(tzinfo=UTC)
     if isinstance(value, datetime):
-        return to_naive_utc(value)  # a naive datetime is local time, as the same time typed is
+        # A naive datetime is local time, as the same time typed is.
+        return to_naive_utc(value).replace(tzinfo=UTC)
     return None if value is None else value
 
 

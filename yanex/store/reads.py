@@ -8,6 +8,7 @@ Before reading, rows of dead owners are marked failed (``reconcile_before_read``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import warnings
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from yanex.errors import DatabaseBusyError, DatabaseError, ReadOnlyDatabaseError, YanexWarning
 from yanex.status import ACTIVE_STATUSES, Status
-from yanex.store.dialect import stored_time
-from yanex.store.filters import ExperimentFilter, compile_filter
+from yanex.store.dialect import Sql, stored_time
+from yanex.store.filters import SORT_COLUMNS, ExperimentFilter, compile_filter
+from yanex.store.where import Field, fields_of, parse_where
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
@@ -204,9 +206,87 @@ def reconcile_before_read(db: Database) -> None:
 
 
 def select_ids(conn: sqlite3.Connection, flt: ExperimentFilter) -> list[str]:
-    """The filter's ids, in its order, on an open snapshot."""
+    """The filter's ids, in its order, on an open snapshot.
+
+    A field the where condition or the sort names that no experiment of the selection has is
+    said in a ``YanexWarning`` (``yanex list --where "lr > 0.1"`` printing nothing is otherwise
+    silent), with the nearest names stored.
+    """
     sql = compile_filter(flt)
-    return [row[0] for row in conn.execute(sql.text, sql.sqlite_params())]
+    ids = [row[0] for row in conn.execute(sql.text, sql.sqlite_params())]
+    for named, use in _named_fields(flt, ids):
+        if not _has_field(conn, named, ids) and not _has_field(conn, named, _selection(flt)):
+            warnings.warn(YanexWarning(_unmatched(conn, named, use)), stacklevel=3)
+    return ids
+
+
+def _named_fields(flt: ExperimentFilter, ids: Sequence[str]) -> list[tuple[Field, str]]:
+    """The fields worth checking: those of a where condition that matched nothing, and the
+    param or metric sorted by."""
+    named: list[tuple[Field, str]] = []
+    if flt.where is not None and not ids:
+        named += [
+            (field, "in the where condition") for field in dict.fromkeys(fields_of(parse_where(flt.where)))
+        ]
+    if flt.sort is not None and flt.sort.startswith(("params.", "metrics.")):
+        prefix, _, key = flt.sort.partition(".")
+        named.append((Field("param" if prefix == "params" else "metric", key), "to sort by"))
+    return named
+
+
+def _selection(flt: ExperimentFilter) -> Sql:
+    """The experiments the filter selects before its where condition, sort and limit."""
+    return compile_filter(dataclasses.replace(flt, where=None, sort=None, desc=False, limit=None))
+
+
+def _table(field: Field) -> str:
+    return "params" if field.kind == "param" else "latest_metrics"
+
+
+def _has_field(conn: sqlite3.Connection, field: Field, among: Sequence[str] | Sql) -> bool:
+    """Whether any experiment ``among`` (ids, or a selection) has the param or metric ``field``."""
+    query = f"SELECT 1 FROM {_table(field)} WHERE key = :field_key AND experiment_id IN "
+    if isinstance(among, Sql):
+        found = conn.execute(
+            f"{query}({among.text}) LIMIT 1", {**among.sqlite_params(), "field_key": field.key}
+        )
+        return found.fetchone() is not None
+    for chunk in chunks(among):
+        names = {f"i{n}": i for n, i in enumerate(chunk)}
+        marks = ", ".join(f":{name}" for name in names)
+        if conn.execute(f"{query}({marks}) LIMIT 1", {**names, "field_key": field.key}).fetchone():
+            return True
+    return False
+
+
+def _nearest(key: str, stored: Iterable[str]) -> list[str]:
+    """Stored names close to ``key``: similar spellings, or names it abbreviates (lr:
+    learning_rate)."""
+    import difflib
+
+    names = sorted(set(stored))
+    initials = [n for n in names if len(key) > 1 and "".join(w[:1] for w in n.split("_")) == key.lower()]
+    near = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    return list(dict.fromkeys([*initials, *near]))[:3]
+
+
+def _unmatched(conn: sqlite3.Connection, field: Field, use: str) -> str:
+    """The note for a field no selected experiment has, with the nearest stored names."""
+
+    def spelled(kind: str, key: str) -> str:
+        if use == "to sort by":
+            return f"{'params' if kind == 'param' else 'metrics'}.{key}"
+        return key if kind == "param" else f"metrics.{key}"
+
+    near = [
+        spelled("param", k)
+        for k in _nearest(field.key, (k for (k,) in conn.execute("SELECT DISTINCT key FROM params")))
+    ]
+    metrics = (k for (k,) in conn.execute("SELECT DISTINCT key FROM latest_metrics"))
+    near += [spelled("metric", k) for k in _nearest(field.key, metrics)]
+    what = "parameter" if field.kind == "param" else "metric"
+    note = f"no experiment in the selection has the {what} {field.key!r} ({use})"
+    return note + (f"; did you mean {' or '.join(near)}?" if near else "")
 
 
 def find_ids(db: Database, flt: ExperimentFilter) -> list[str]:
@@ -294,6 +374,28 @@ def latest_metrics(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Metr
         return latest_of(conn, ids)
 
 
+def field_values(db: Database, ids: Sequence[str], name: str) -> dict[str, JsonValue]:
+    """One field of each experiment, by id: ``params.X``, ``metrics.X`` (last value) or a sort
+    column (``SORT_COLUMNS``); experiments without it are left out."""
+    prefix, _, key = name.partition(".")
+    with db.connect() as conn:
+        if prefix == "metrics" and key:
+            return {i: m[key].value for i, m in latest_of(conn, ids, [key]).items() if key in m}
+        found: dict[str, JsonValue] = {}
+        for chunk in chunks(ids):
+            if prefix == "params" and key:
+                query = "SELECT experiment_id, value FROM params WHERE key = ? AND experiment_id IN "
+                query += f"({_marks(len(chunk))})"
+                found.update((i, json.loads(v)) for i, v in conn.execute(query, [key, *chunk]))
+            else:
+                column = SORT_COLUMNS[name]
+                query = f"SELECT id, {column} FROM experiments WHERE id IN ({_marks(len(chunk))})"
+                for i, value in conn.execute(query, chunk):
+                    if value is not None:
+                        found[i] = utc(stored_time(value)) if column.endswith("_at") else value
+        return found
+
+
 @dataclass(frozen=True)
 class ExperimentDetail:
     """What ``show`` prints: the experiment, its metric summaries and its patch size."""
@@ -347,6 +449,19 @@ class Comparison:
     rows: list[CompareRow]
 
 
+def _differing(conn: sqlite3.Connection, selection: ExperimentFilter) -> list[str]:
+    """The parameters whose values differ within ``selection`` (a missing one differs too)."""
+    sql = compile_filter(selection)
+    params = sql.sqlite_params()
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM ({sql.text}) AS selection", params).fetchone()
+    rows = conn.execute(
+        "SELECT key, COUNT(DISTINCT value), COUNT(*) FROM params "
+        f"WHERE experiment_id IN ({sql.text}) GROUP BY key ORDER BY key",
+        params,
+    )
+    return [key for key, distinct, count in rows if total == 1 or distinct > 1 or count < total]
+
+
 def compare(
     db: Database,
     flt: ExperimentFilter,
@@ -355,8 +470,10 @@ def compare(
 ) -> Comparison:
     """The matching experiments side by side.
 
-    Without ``params``, the columns are the parameters whose values differ between the rows (all of
-    them for a single row); without ``metrics``, every metric any row logged.
+    Without ``params``, the columns are the parameters whose values differ between the selected
+    experiments (all of them for a single one), over the whole selection even when ``limit``
+    shows only some: the swept parameters stay when comparing the best 3. Without ``metrics``,
+    every metric any row logged.
     """
     reconcile_before_read(db)
     with db.connect() as conn:
@@ -377,11 +494,13 @@ def compare(
         latest = {
             i: {k: m.value for k, m in found.items()} for i, found in latest_of(conn, ids, metrics).items()
         }
-    if params:
-        param_keys = list(params)
-    else:
-        every = sorted({k for v in raw.values() for k in v})
-        param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
+        if params:
+            param_keys = list(params)
+        elif flt.limit is not None:
+            param_keys = _differing(conn, dataclasses.replace(flt, sort=None, desc=False, limit=None))
+        else:
+            every = sorted({k for v in raw.values() for k in v})
+            param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
     metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
     rows = [
         CompareRow(

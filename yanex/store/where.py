@@ -304,6 +304,8 @@ def _matches(field: Field, condition: Test, binder: Binder) -> str:
 
 
 _NOT_BOOL = "t.value NOT IN ('true', 'false')"  # booleans are stored as 0/1 too; a number never matches one
+# A metric's JSON text is NULL for a float, the int itself for an int, true/false for a boolean.
+_METRIC_NOT_BOOL = "(t.value_json IS NULL OR t.value_json NOT IN ('true', 'false'))"
 
 
 def _value_test(field: Field, op: Op, value: Value) -> Test:
@@ -315,7 +317,7 @@ def _value_test(field: Field, op: Op, value: Value) -> Test:
     if isinstance(value, float):
         if param:
             return lambda t, b: f"t.value_number {sql_op} {b.bind(value)} AND {_NOT_BOOL}"
-        return lambda t, b: f"t.value {sql_op} {b.bind(value)} AND t.value_json IS NULL"
+        return lambda t, b: f"t.value {sql_op} {b.bind(value)} AND {_METRIC_NOT_BOOL}"
     if param:
         return lambda t, b: f"t.value_text {sql_op} {b.bind(value)}"
     return lambda t, b: f"t.value_json {sql_op} {b.bind(json.dumps(value))}"
@@ -336,7 +338,7 @@ def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Test:
     def test(t: str, binder: Binder) -> str:
         tests: list[str] = []
         if numbers:
-            column, guard = ("t.value_number", _NOT_BOOL) if param else ("t.value", "t.value_json IS NULL")
+            column, guard = ("t.value_number", _NOT_BOOL) if param else ("t.value", _METRIC_NOT_BOOL)
             tests.append(f"({column} {in_} ({binder.bind_all(numbers)}) AND {guard})")
         if texts:
             column, spelled = ("t.value_text", texts) if param else ("t.value_json", map(json.dumps, texts))
@@ -346,6 +348,15 @@ def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Test:
         return "(" + (" AND " if negated else " OR ").join(tests) + ")"
 
     return test
+
+
+def fields_of(node: Node) -> list[Field]:
+    """The fields ``node`` names, in the order written."""
+    if isinstance(node, Compare | InList):
+        return [node.field]
+    if isinstance(node, Not):
+        return fields_of(node.operand)
+    return [field for operand in node.operands for field in fields_of(operand)]
 
 
 def _compile(node: Node, binder: Binder) -> str:
