@@ -6,6 +6,7 @@ Selection goes through the shared filter layer (the same options as ``list``); r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -21,6 +22,14 @@ ParallelOpt = Annotated[
         help="Worker processes: 0 = one per CPU. Default: one experiment at a time.",
     ),
 ]
+AllAttemptsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-attempts",
+        help="Select every attempt: by default only the latest of each lineage (an experiment "
+        "already re-run is selected through its latest re-run).",
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
 ]
@@ -31,13 +40,17 @@ def rerun_command(
     references: ReferencesArg = None,
     parallel: ParallelOpt = None,
     verbose: VerboseOpt = False,
+    all_attempts: AllAttemptsOpt = False,
     *,
     filters: FilterOptions,
 ) -> None:
     """Re-run finished experiments with their recorded script, config and arguments.
 
     Each re-run is a new experiment, linked to the original and run in its working directory.
-    Prints one line per re-run (new id, status, name, original id); exits 1 if any did not complete.
+    Filters select only the latest attempt of each lineage (retries and earlier re-runs are
+    linked by retry_of), so `--status failed` re-runs each failed spec once; ids name exactly
+    the experiments to re-run. Prints one line per re-run (new id, status, name, original id);
+    exits 1 if any did not complete.
 
     Examples:
 
@@ -59,6 +72,8 @@ def rerun_command(
         raise UsageError(
             "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
         )
+    if not references and not all_attempts:
+        flt = dataclasses.replace(flt, latest_attempts=True)
     ids = find_ids(db, flt)
     if not ids:
         raise NotFoundError(

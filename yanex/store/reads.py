@@ -403,6 +403,7 @@ class ExperimentDetail:
     experiment: ExperimentRecord
     metrics: dict[str, MetricSummary]
     patch_size: int | None
+    rerun_as: list[str] = field(default_factory=list)  # later attempts that re-ran this one
 
 
 def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
@@ -419,7 +420,12 @@ def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
         if sha is not None and sha[0]:
             found = conn.execute("SELECT size FROM git_patches WHERE sha256 = ?", (sha[0],)).fetchone()
             size = found[0] if found else None
-        return ExperimentDetail(record, latest_of(conn, [experiment_id])[experiment_id], size)
+        later = conn.execute(
+            "SELECT id FROM experiments WHERE retry_of = ? ORDER BY created_at, id", (experiment_id,)
+        )
+        return ExperimentDetail(
+            record, latest_of(conn, [experiment_id])[experiment_id], size, [i for (i,) in later]
+        )
 
 
 @dataclass(frozen=True)
