@@ -97,6 +97,8 @@ class Seconds(float):
 def cell(value: Any, *, exact: bool = False) -> str:
     """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
     for people or, ``exact``, every digit (``repr``) for programs."""
+    if type(value) is str:  # most cells: names, statuses, text values
+        return value
     if value is None:
         return ""
     if isinstance(value, Seconds):

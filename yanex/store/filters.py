@@ -21,7 +21,6 @@ from yanex.status import Status
 from yanex.store import dialect
 from yanex.store.dialect import Binder, Sql
 from yanex.store.times import parse_time, to_naive_utc
-from yanex.store.where import compile_where, parse_where
 
 Archived = Literal["hide", "only", "include"]
 # texts: repeatable text option; text: one value; flag: on/off; count: a number; archive: the
@@ -112,6 +111,8 @@ def _time(value: Any) -> datetime | None:
 
 def _where(value: str | None) -> str | None:
     if value is not None:
+        from yanex.store.where import parse_where  # the grammar loads only for a where condition
+
         parse_where(value)  # fail now, with the position, rather than at query time
     return value
 
@@ -283,6 +284,8 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
         if bound is not None:
             conds.append(f"experiments.{column} {op} {bind(bound)}")
     if flt.where is not None:
+        from yanex.store.where import compile_where, parse_where
+
         conds.append(compile_where(parse_where(flt.where), binder).text)
     if flt.latest_attempts:
         conds.append("NOT EXISTS (SELECT 1 FROM experiments AS later WHERE later.retry_of = experiments.id)")
