@@ -10,21 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 import yanex
 from tests.conftest import yanex_cli
 from tests.query_fixtures import populate
-from yanex.cli.app import app
+from tests.test_cli_query import cli
 from yanex.db.engine import Database
 from yanex.errors import YanexWarning
 from yanex.store.experiments import MetricRecord, ingest_metrics
-
-runner = CliRunner()
-
-
-def cli(*args: str) -> Result:
-    return runner.invoke(app, list(args))
 
 
 @pytest.fixture

@@ -124,6 +124,9 @@ def _fast(argv: list[str]) -> None:
     except BrokenPipeError:  # `yanex list | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    except (KeyboardInterrupt, EOFError):  # as Typer (click) ends on Ctrl-C
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(1)
     except Exception as error:
         translated = user_error(error)
         if translated is None:
