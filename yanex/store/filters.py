@@ -290,11 +290,12 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
     if flt.latest_attempts:
         conds.append("NOT EXISTS (SELECT 1 FROM experiments AS later WHERE later.retry_of = experiments.id)")
     if flt.archived == "only":
-        conds.append("experiments.archived = 1")
+        conds.append("experiments.archived IS TRUE")
     elif flt.archived == "hide":
-        # Wrapped so that SQLite does not pick the archived index for the ~all rows it matches
-        # over the created_at or status index that serves the ORDER BY.
-        conds.append("COALESCE(experiments.archived, 0) = 0")
+        # IS NOT TRUE (false or null) is no index range, so SQLite does not pick the archived
+        # index for the ~all rows it matches over the created_at or status index that serves
+        # the ORDER BY.
+        conds.append("experiments.archived IS NOT TRUE")
     return conds
 
 
