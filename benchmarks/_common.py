@@ -7,8 +7,10 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 PYTHON = sys.executable
 
@@ -59,3 +61,42 @@ def report_value(name: str, value: float, unit: str, target: str = "") -> None:
     """A figure that is not a ratio (a throughput, a slope), with its target in words."""
     suffix = f"  (target {target})" if target else ""
     print(f"{name:<48} {value:12.3f} {unit}{suffix}", flush=True)
+
+
+def regular_install(scratch: Path) -> Path:
+    """The Python of a new venv in ``scratch`` holding this checkout as a regular (not editable)
+    install; returns its interpreter.
+
+    Start-up must be measured there: the dev venv's editable finder slows every interpreter start,
+    the bare one included (46 ms instead of 15 ms), which hides yanex's own cost. yanex goes in
+    from a wheel built here; its dependencies are read from this venv's site-packages (a ``.pth``
+    line: no download, and no ``.pth`` file of this venv, such as the editable finder, runs there).
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    wheels = scratch / "wheels"
+    subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(checkout),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    venv = scratch / "venv"
+    subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.check_output([str(python), "-c", where], text=True).strip())
+    (site / "yanex-bench-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (wheel,) = wheels.glob("yanex-*.whl")
+    install = [PYTHON, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True)
+    return python

@@ -1,5 +1,8 @@
 """Query commands against 10,000 and 100,000 experiments, each compared with a one-experiment
-database and with `python -c pass` (issue 4).
+database and with `python -c pass` (issues 4 and 9).
+
+The commands run from a regular install of this checkout in a scratch venv (``regular_install``),
+against that venv's `python -c pass`: each within 10x of it (issue 9), and flat in the size.
 
 Every experiment has 5 params, 2 tags (`sweep-NNN` shared by 1,000 experiments, and `model-a|b`)
 and 3 metrics of 50 steps. Experiments, tags and params go in through the store
@@ -26,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, command_seconds, report, report_value
+from _common import command_seconds, regular_install, report, report_value
 
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
@@ -38,7 +41,7 @@ METRICS = ("accuracy", "loss", "f1")
 SWEEP = 1_000  # experiments per sweep tag
 TAG = "sweep-007"
 RATIO_EMPTY = 1.5
-RATIO_PYTHON = 30.0
+RATIO_PYTHON = 10.0
 
 
 def _specs(start: int, count: int, rng: random.Random) -> list[ExperimentSpec]:
@@ -140,14 +143,13 @@ def commands(home: Path) -> dict[str, list[str]]:
             "50",
         ],
         f"compare --tag {TAG} (1,000 rows)": ["compare", "--tag", TAG],
+        "get metrics.accuracy ID": ["get", "metrics.accuracy", _some_id(home)],
         "show ID": ["show", _some_id(home)],
     }
 
 
 def query_plans(home: Path) -> None:
     """EXPLAIN QUERY PLAN of each filter's SELECT, compiled by the query layer itself."""
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
     from yanex.store.query import ExperimentFilter, compile_filter
 
     filters = {
@@ -159,11 +161,8 @@ def query_plans(home: Path) -> None:
     }
     with closing(sqlite3.connect(home / "yanex.db")) as conn:
         for label, flt in filters.items():
-            compiled = compile_filter(flt).compile(
-                dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
-            )
-            params = [compiled.params[name] for name in compiled.positiontup or ()]
-            plan = conn.execute(f"EXPLAIN QUERY PLAN {compiled}", params).fetchall()
+            sql = compile_filter(flt)
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {sql.text}", sql.sqlite_params()).fetchall()
             print(f"  plan [{label}]: " + " | ".join(row[3] for row in plan), flush=True)
 
 
@@ -173,10 +172,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    python = command_seconds([PYTHON, "-c", "pass"], repeat=args.repeat)
-    report_value("python -c pass", python, "s")
     ok = True
     with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
+        installed = regular_install(Path(tmp) / "install")
+        yanex = [str(installed.with_name("yanex"))]
+        python = command_seconds([str(installed), "-c", "pass"], repeat=args.repeat)
+        report_value("python -c pass (regular install)", python, "s")
         small = Path(tmp) / "one"
         populate(small, 1)
         # The one experiment carries the sweep tag, so compare/show do the same work on one row.
@@ -185,9 +186,7 @@ def main() -> int:
             conn.commit()
         base_commands = commands(small)
         baselines = {
-            label: command_seconds(
-                [PYTHON, "-m", "yanex", *argv], repeat=args.repeat, env={"YANEX_HOME": str(small)}
-            )
+            label: command_seconds([*yanex, *argv], repeat=args.repeat, env={"YANEX_HOME": str(small)})
             for label, argv in base_commands.items()
         }
         figures: dict[int, dict[str, float]] = {}
@@ -199,12 +198,12 @@ def main() -> int:
             query_plans(home)
             figures[size] = {}
             for label, argv in commands(home).items():
-                measured = command_seconds(
-                    [PYTHON, "-m", "yanex", *argv], repeat=args.repeat, env={"YANEX_HOME": str(home)}
-                )
+                measured = command_seconds([*yanex, *argv], repeat=args.repeat, env={"YANEX_HOME": str(home)})
                 figures[size][label] = measured
+                # Bare Python again, just before: on a shared machine the load drifts within a run.
+                bare = command_seconds([str(installed), "-c", "pass"], repeat=args.repeat)
                 ok &= report(f"{label} @{size:,} vs 1-experiment DB", measured, baselines[label], RATIO_EMPTY)
-                ok &= report(f"{label} @{size:,} vs python -c pass", measured, python, RATIO_PYTHON)
+                ok &= report(f"{label} @{size:,} vs python -c pass", measured, bare, RATIO_PYTHON)
         if len(args.sizes) > 1:
             first, last = args.sizes[0], args.sizes[-1]
             for label in figures[first]:

@@ -1,7 +1,8 @@
 """Start-up of an experiment script that imports yanex, and of `yanex --help`, against `python -c pass`.
 
-Targets (issue 2): child start-up <= 1.3x the bare interpreter, `yanex --help` <= 10x. Both sides
-run in this venv, so the editable-install finder that `site` loads is part of both.
+Targets (issues 2 and 9): child start-up <= 1.3x the bare interpreter, `yanex --help` <= 5x. Both
+sides run in a scratch venv holding a regular install of this checkout (``regular_install``): the
+dev venv's editable finder would slow both.
 
 Run: `make bench` or `python benchmarks/bench_startup.py`.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, command_seconds, report
+from _common import command_seconds, regular_install, report
 
 REPEAT = 21
 CHILD = "import yanex; yanex.get_param('x', 1)"
@@ -22,6 +23,7 @@ CHILD = "import yanex; yanex.get_param('x', 1)"
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
+        python = str(regular_install(Path(tmp) / "install"))
         standalone = {
             "YANEX_HOME": str(Path(tmp) / "home"),
             "YANEX_EXPERIMENT_ID": "",
@@ -32,16 +34,15 @@ def main() -> None:
         (experiment / "config.json").write_text('{"x": 2}')
         tracked = {**standalone, "YANEX_EXPERIMENT_ID": "0123abcd", "YANEX_EXPERIMENT_DIR": str(experiment)}
 
-        bare = command_seconds([PYTHON, "-c", "pass"], repeat=REPEAT, env=standalone)
-        child = command_seconds([PYTHON, "-c", CHILD], repeat=REPEAT, env=standalone)
+        bare = command_seconds([python, "-c", "pass"], repeat=REPEAT, env=standalone)
+        child = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=standalone)
         report("child start-up, standalone (import + get_param)", child, bare, 1.3)
-        child_tracked = command_seconds([PYTHON, "-c", CHILD], repeat=REPEAT, env=tracked)
+        child_tracked = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=tracked)
         report("child start-up, tracked (reads config.json)", child_tracked, bare, 1.3)
 
-        script = Path(PYTHON).with_name("yanex")
-        argv = [str(script), "--help"] if script.exists() else [PYTHON, "-m", "yanex", "--help"]
-        help_seconds = command_seconds(argv, repeat=REPEAT, env=standalone)
-        report("yanex --help", help_seconds, bare, 10.0)
+        help_argv = [str(Path(python).with_name("yanex")), "--help"]
+        help_seconds = command_seconds(help_argv, repeat=REPEAT, env=standalone)
+        report("yanex --help", help_seconds, bare, 5.0)
 
 
 if __name__ == "__main__":

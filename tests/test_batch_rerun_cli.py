@@ -92,3 +92,28 @@ def test_rerun_user_errors_are_one_line_with_a_hint(write_script, yanex_home):
         assert result.returncode == code, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
     assert "Hint: " in yanex_cli("rerun").stderr
+
+
+def test_rerun_selects_the_latest_attempt_of_each_lineage(write_script, yanex_home):
+    script = write_script("bad.py", "1/0\n")
+    specs = [yanex.ExperimentSpec(script_path=script, name=f"bad{i}", config={"i": i}) for i in range(2)]
+    first = yanex.run_multiple(specs)
+    assert yanex_cli("rerun", "--status", "failed").stdout.count("re-run of") == 2
+    # Each spec now has two failed attempts; only the latest of each is re-run (was 4 rows).
+    again = yanex_cli("rerun", "--status", "failed")
+    assert again.returncode == 1 and again.stdout.count("re-run of") == 2
+    assert not any(f"re-run of {r.experiment_id}" in again.stdout for r in first)
+    latest = yanex_cli("list", "--status", "failed", "--latest-attempts").stdout.splitlines()
+    assert len(latest) == 2 and len(yanex.find(status="failed", latest_attempts=True)) == 2
+    everything = yanex_cli("rerun", "--status", "failed", "--all-attempts")
+    assert everything.stdout.count("re-run of") == 6
+    shown = yanex_cli("show", first[0].experiment_id).stdout
+    assert "re-run as" in shown
+
+
+def test_retries_leave_one_lineage_rerun_once(write_script, yanex_home):
+    script = write_script("bad.py", "1/0\n")
+    yanex.run_multiple([yanex.ExperimentSpec(script_path=script, name="bad")], retries=2)
+    assert len(yanex.find(status="failed")) == 3
+    result = yanex_cli("rerun", "--status", "failed")
+    assert result.returncode == 1 and result.stdout.count("re-run of") == 1

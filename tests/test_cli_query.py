@@ -77,10 +77,10 @@ def test_list_json_has_the_documented_fields(ids: dict[str, str]) -> None:
         "started_at",
         "ended_at",
         "duration",
-        "script",
+        "script_path",
     } <= set(record)
     assert record["id"] == ids["baseline"] and record["tags"] == ["baseline", "eval"]
-    assert record["script"].endswith("/eval.py") and record["status"] == "completed"
+    assert record["script_path"].endswith("/eval.py") and record["status"] == "completed"
     assert record["created_at"].endswith("+00:00")
 
 
@@ -318,7 +318,7 @@ def test_get_single_values(ids: dict[str, str]) -> None:
     assert cli("get", "params.model", "baseline").stdout == '{"depth": 12, "name": "resnet"}\n'
     assert cli("get", "params.model.depth", "baseline").stdout == "12\n"
     assert cli("get", "ended_at", "live").stdout == "\n"
-    assert cli("get", "tags", "baseline").stdout == "baseline,eval\n"
+    assert cli("get", "tags", "baseline").stdout == '["baseline", "eval"]\n'
 
 
 def test_get_ids_of_matches_one_per_line(ids: dict[str, str]) -> None:

@@ -53,3 +53,50 @@ def test_import_yanex_in_a_tracked_script_loads_nothing_heavy(tmp_path: Path) ->
 def test_cli_help_loads_no_store_and_no_git(argv: list[str]) -> None:
     loaded = imported_modules("-m", "yanex", *argv)
     assert loaded.isdisjoint(CLI_HEAVY), sorted(loaded & set(CLI_HEAVY))
+
+
+READ_HEAVY = ("sqlalchemy", "pydantic", "rich", "alembic", "git", "yaml")
+
+
+@pytest.fixture
+def one_experiment(yanex_home: Path) -> str:
+    """A database with one finished experiment (no active row, so readers have nothing to reconcile)."""
+    from datetime import UTC, datetime
+
+    from yanex.db.engine import Database
+    from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+    from yanex.store.experiments import MetricRecord, Owner, create_experiments, ingest_metrics
+
+    db = Database()
+    spec = ExperimentSpec(script_path=Path("train.py"), name="one", tags=["t"], config={"lr": 0.1})
+    (experiment_id,) = create_experiments(
+        db,
+        [spec],
+        status=Status.CREATED,
+        owner=Owner("host", 1),
+        git=GitInfo(),
+        environment=EnvironmentInfo(),
+    )
+    ingest_metrics(db, experiment_id, [MetricRecord(0, datetime.now(UTC), {"accuracy": 0.5})])
+    db.dispose()
+    return experiment_id
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "--status", "created", "--limit", "50"],
+        ["list", "--where", "lr > 0.01", "--sort", "metrics.accuracy"],
+        ["get", "metrics.accuracy", "ID"],
+        ["show", "ID"],
+        ["show", "ID", "--format", "json"],
+        ["compare", "--tag", "t"],
+        ["list", "--format", "csv"],
+    ],
+    ids=" ".join,
+)
+def test_piped_read_commands_load_no_sqlalchemy_pydantic_or_rich(
+    argv: list[str], one_experiment: str
+) -> None:
+    loaded = imported_modules("-m", "yanex", *[one_experiment if a == "ID" else a for a in argv])
+    assert loaded.isdisjoint(READ_HEAVY), sorted(loaded & set(READ_HEAVY))

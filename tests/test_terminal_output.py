@@ -86,7 +86,7 @@ def test_show_compare_get_escape_every_field(evil: str) -> None:
     assert "key\\x1b[2J" in compared.stderr and "value\\x1b]0;pwned\\x07" in compared.stdout
     for field, expected in [
         ("name", "evil\\x1b[2J\\nname"),
-        ("tags", tag_list(sorted(TAGS))),
+        ("tags", json.dumps(sorted(TAGS))),  # JSON, as every structured field
         ("description", "line one\\x9b2J\\nline two"),
         ("params", json.dumps(CONFIG, sort_keys=True)),
     ]:

@@ -7,67 +7,41 @@ Both functions build one ``ExperimentFilter`` and run it through ``yanex.store.q
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
-
-from typing_extensions import Unpack
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas
 
     from yanex.db.engine import Database
     from yanex.specs import ExperimentView
-    from yanex.store.query import ExperimentFilter
-
-
-class Filters(TypedDict, total=False):
-    """The filters ``find`` and ``compare_frame`` take, named as on the command line."""
-
-    status: str | Sequence[str]
-    tags: str | Sequence[str]
-    name: str | None
-    script: str | None
-    batch: str | None
-    started_after: str | datetime | None
-    started_before: str | datetime | None
-    ended_after: str | datetime | None
-    ended_before: str | datetime | None
-    where: str | None
-    archived: Literal["hide", "only", "include"]
-    sort: str | None
-    desc: bool
-    limit: int | None
+    from yanex.store.filters import ExperimentFilter
 
 
 def _filter(
-    ids: Sequence[str] | None, database_url: str | None, filters: Filters
+    ids: Sequence[str] | None, database_url: str | None, filters: dict[str, Any]
 ) -> tuple[Database, ExperimentFilter]:
     from yanex.db.engine import Database
-    from yanex.store.query import ExperimentFilter, resolve_references
+    from yanex.store.filters import ExperimentFilter
+    from yanex.store.references import resolve_references
 
     db = Database(database_url)
-    options: dict[str, Any] = dict(filters)
-    status = options.pop("status", ())
-    tags = options.pop("tags", ())
-    return db, ExperimentFilter(
-        ids=resolve_references(db, list(ids)) if ids is not None else None,
-        statuses=[status] if isinstance(status, str) else list(status),
-        tags=[tags] if isinstance(tags, str) else list(tags),
-        **options,
-    )
+    references = tuple(resolve_references(db, list(ids))) if ids is not None else None
+    return db, ExperimentFilter.from_keywords(references, filters)
 
 
 def find(
-    ids: Sequence[str] | None = None, *, database_url: str | None = None, **filters: Unpack[Filters]
+    ids: Sequence[str] | None = None, *, database_url: str | None = None, **filters: Any
 ) -> list[ExperimentView]:
     """The experiments matching every given filter, newest first unless ``sort`` says otherwise.
 
-    ``ids`` are references as on the command line (full ids, unique prefixes or names). Filters:
-    ``status``, ``tags`` (one or several), ``name`` (glob), ``script``, ``batch``,
+    ``ids`` are references as on the command line (full ids, unique prefixes or names). The filter
+    keywords are the fields ``yanex.store.filters`` declares (the signature lists them): ``status``
+    and ``tags`` (one or several), ``name`` (glob), ``script``, ``batch``,
     ``started_after``/``started_before``/``ended_after``/``ended_before`` (datetimes or the
     strings the CLI reads, "2 hours ago"; a datetime without tzinfo is local time, like a typed
-    "2024-05-01T14:30"), ``where`` (the ``--where`` grammar), ``archived``
+    "2024-05-01T14:30"), ``where`` (the ``--where`` grammar), ``latest_attempts``, ``archived``
     ("hide", "only", "include"), ``sort``, ``desc``, ``limit``. Raises ``yanex.YanexError``
     subclasses for bad filters or references.
     """
@@ -83,7 +57,7 @@ def compare_frame(
     params: Sequence[str] = (),
     metrics: Sequence[str] = (),
     database_url: str | None = None,
-    **filters: Unpack[Filters],
+    **filters: Any,
 ) -> pandas.DataFrame:
     """``yanex compare`` as a pandas DataFrame indexed by experiment id, with ``find``'s filters.
 
@@ -99,7 +73,7 @@ def compare_frame(
         raise UsageError(
             "compare_frame needs pandas, which is not installed", hint="pip install 'yanex[pandas]'"
         ) from None
-    from yanex.store.query import compare
+    from yanex.store.reads import compare
 
     db, flt = _filter(ids, database_url, filters)
     comparison = compare(db, flt, params=params, metrics=metrics)
@@ -117,3 +91,21 @@ def compare_frame(
     frame = pandas.DataFrame.from_records(records, columns=columns, index=[r.id for r in comparison.rows])
     frame.index.name = "id"
     return frame
+
+
+def _with_declared_filters(function: Callable[..., Any]) -> None:
+    """Show the declared filters as ``function``'s keyword parameters (``help(yanex.find)``, IDEs),
+    in place of its ``**filters``: they are derived, never listed by hand."""
+    from yanex.store.filters import declared
+
+    signature = inspect.signature(function)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    kept += [
+        inspect.Parameter(field.keyword, inspect.Parameter.KEYWORD_ONLY, default=field.default)
+        for field in declared()
+    ]
+    function.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+
+
+_with_declared_filters(find)
+_with_declared_filters(compare_frame)

@@ -6,7 +6,6 @@ Stdlib only: experiment scripts import this through the run API.
 from __future__ import annotations
 
 import os
-import re
 
 from yanex.errors import ConfigError
 
@@ -34,7 +33,8 @@ STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 
 
-_URL = re.compile(r"(?P<dialect>[A-Za-z][A-Za-z0-9_]*)(?:\+(?P<driver>[A-Za-z0-9_]+))?://(?P<rest>.*)", re.S)
+# Matched with `re` imported on use: an experiment script's `import yanex` must not pay for it.
+_URL = r"(?P<dialect>[A-Za-z][A-Za-z0-9_]*)(?:\+(?P<driver>[A-Za-z0-9_]+))?://(?P<rest>.*)"
 _URL_HINT = "use a SQLite file URL, e.g. sqlite:////absolute/path/to/yanex.db, or unset it to use YANEX_HOME"
 
 
@@ -65,9 +65,10 @@ def sqlite_path(url: str, source: str = DATABASE_URL_ENV) -> Path:
     """The file a SQLite URL names. Anything else is refused: yanex's metric inserts, name globs
     and summary view are SQLite's and tested only there, and an in-memory database would lose
     everything when the process ends."""
+    import re
     from pathlib import Path
 
-    match = _URL.fullmatch(url)
+    match = re.fullmatch(_URL, url, re.S)
     if match is None:
         # Not echoed: a mistyped server URL may hold a password.
         raise ConfigError(f"{source} is not a database URL", hint=_URL_HINT)

@@ -9,51 +9,21 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
-
-class Status(StrEnum):
-    CREATED = "created"
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-
-FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
-ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
-
-FinalStatus = Literal["completed", "failed", "cancelled"]
-
+# Re-exported: they live in standard-library modules so that the read path needs no pydantic.
+from yanex.status import ACTIVE_STATUSES as ACTIVE_STATUSES
+from yanex.status import FINAL_STATUSES as FINAL_STATUSES
+from yanex.status import FinalStatus as FinalStatus
+from yanex.status import Status as Status
+from yanex.terminal import text_problem as text_problem
 
 # Deeper than any real config, and far below Python's recursion limit and SQLite's JSON depth
 # limit (1000), which a deeper config would hit later as a crash instead of a message.
 MAX_CONFIG_DEPTH = 100
-
-
-def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored, or None.
-
-    The database and the experiment files hold UTF-8, which has no lone surrogates; Python makes
-    them from bytes that were not UTF-8 (a file name or argument with ``\\xff``: ``os.fsdecode``).
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        return (
-            f"contains {text[error.start]!r} at position {error.start}, a lone surrogate that UTF-8 "
-            "cannot hold (from bytes that were not valid UTF-8)"
-        )
-    return None
 
 
 def _short(path: str) -> str:

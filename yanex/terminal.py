@@ -52,3 +52,19 @@ def tag_list(tags: Iterable[str]) -> str:
         else json_printable(json.dumps(tag, ensure_ascii=False))
         for tag in tags
     )
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None.
+
+    The database and the experiment files hold UTF-8, which has no lone surrogates; Python makes
+    them from bytes that were not UTF-8 (a file name or argument with ``\\xff``: ``os.fsdecode``).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"contains {text[error.start]!r} at position {error.start}, a lone surrogate that UTF-8 "
+            "cannot hold (from bytes that were not valid UTF-8)"
+        )
+    return None

@@ -1,114 +1,138 @@
-"""Assembles the ``yanex`` command from one module per command.
+"""Assembles the ``yanex`` command from one module per command, and runs it.
 
-Start-up is a budget: command modules import only Typer at module level and load the store, SQLAlchemy
-and rich inside the command that needs them. User errors (``YanexError``) become one ``Error:`` line
-and a ``Hint:`` line on stderr with the error's exit code, never a traceback; so do storage faults
-raised outside a transaction (``yanex.db.faults``), and ``YanexWarning``s become ``Note:`` lines.
+Start-up is a budget. The query commands (list, get, show, compare) declare their parameters in
+the standard library (``yanex.cli.spec``) and ``main`` runs them without Typer when their command
+line parses plainly; everything else, and any command line the fast path is unsure of, goes
+through the Typer app built here (``app`` is built on first access). Command modules load the
+store, SQLAlchemy and rich inside the command that needs them. Errors and notes are shown by
+``yanex.cli.edge`` on both paths.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-import warnings
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperGroup
+from yanex.cli.edge import notes_as_lines, report, user_error
 
-from yanex import __version__
-from yanex.cli import archive, compare, db, delete, get, listing, rerun, run, show, sql, update
-from yanex.errors import YanexError, YanexWarning
-from yanex.terminal import printable
+if TYPE_CHECKING:
+    import typer
+
+    from yanex.cli.spec import Command
+
+# Commands declared with ``yanex.cli.spec.Command`` (module attribute COMMAND): the fast path's.
+DECLARED = {
+    "list": "yanex.cli.listing",
+    "show": "yanex.cli.show",
+    "compare": "yanex.cli.compare",
+    "get": "yanex.cli.get",
+}
+HELP = "Track experiments in SQLite: run scripts and sweeps, then query them."
 
 
-def _notes_as_lines() -> None:
-    """Show ``YanexWarning``s as ``Note:`` lines; other warnings as Python shows them."""
-    show = warnings.showwarning
+def _declared(name: str) -> Command:
+    command: Command = importlib.import_module(DECLARED[name]).COMMAND
+    return command
 
-    def note(
-        message: Warning | str,
-        category: type[Warning],
-        filename: str,
-        lineno: int,
-        file: TextIO | None = None,
-        line: str | None = None,
+
+def _build() -> typer.Typer:
+    import typer
+    from typer.core import TyperGroup
+
+    from yanex import __version__
+    from yanex.cli import archive, db, delete, rerun, run, sql, update
+    from yanex.cli.spec import typer_signature
+
+    class YanexGroup(TyperGroup):
+        """Translates the error tree once, at the edge, for the real CLI and the test runner alike."""
+
+        def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+            try:
+                with notes_as_lines():
+                    return super().invoke(ctx)
+            except Exception as error:
+                translated = user_error(error)
+                if translated is None:
+                    raise
+                raise typer.Exit(report(translated)) from None
+
+    built = typer.Typer(
+        cls=YanexGroup,
+        name="yanex",
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            typer.echo(f"yanex {__version__}")
+            raise typer.Exit()
+
+    @built.callback(help=HELP)
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ) -> None:
-        if issubclass(category, YanexWarning):
-            typer.echo(f"Note: {message}", err=True)
-        else:
-            show(message, category, filename, lineno, file, line)
+        pass
 
-    warnings.simplefilter("always", YanexWarning)
-    warnings.showwarning = note
-
-
-class YanexGroup(TyperGroup):
-    """Translates the error tree once, at the edge, for the real CLI and the test runner alike."""
-
-    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        try:
-            with warnings.catch_warnings():
-                _notes_as_lines()
-                return super().invoke(ctx)
-        except YanexError as error:
-            self._fail(error)
-        except Exception as error:
-            from yanex.db.faults import default_database, storage_error
-
-            translated = storage_error(error, default_database())
-            if translated is None:
-                raise
-            self._fail(translated)
-
-    @staticmethod
-    def _fail(error: YanexError) -> NoReturn:
-        typer.echo(f"Error: {printable(error.message, keep=chr(10))}", err=True)  # may quote user text
-        if error.hint:
-            typer.echo(f"Hint: {printable(error.hint, keep=chr(10))}", err=True)
-        raise typer.Exit(error.exit_code) from None
+    # Command registrations: one line per command module, in the order `yanex --help` lists them.
+    built.command("run")(run.run)
+    for name in ("list", "show", "compare", "get"):
+        built.command(name)(typer_signature(_declared(name)))
+    built.command("sql")(sql.sql_command)
+    built.command("update")(update.update_command)
+    built.command("archive")(archive.archive_command)
+    built.command("unarchive")(archive.unarchive_command)
+    built.command("delete")(delete.delete_command)
+    built.command("rerun")(rerun.rerun_command)
+    built.add_typer(db.app)
+    return built
 
 
-app = typer.Typer(
-    cls=YanexGroup,
-    name="yanex",
-    help="Track experiments in SQLite: run scripts and sweeps, then query them.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_APP: list[typer.Typer] = []
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"yanex {__version__}")
-        raise typer.Exit()
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        if not _APP:
+            _APP.append(_build())
+        return _APP[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Track experiments in SQLite: run scripts and sweeps, then query them."""
+def _fast(argv: list[str]) -> None:
+    """Run a query command without Typer when its command line parses plainly (``yanex.cli.spec``)."""
+    if not argv or argv[0] not in DECLARED:
+        return None
+    from yanex.cli.spec import parse
 
-
-# Command registrations: one line per command module.
-app.command("run")(run.run)
-app.command("list")(listing.list_command)
-app.command("show")(show.show_command)
-app.command("compare")(compare.compare_command)
-app.command("get")(get.get_command)
-app.command("sql")(sql.sql_command)
-app.command("update")(update.update_command)
-app.command("archive")(archive.archive_command)
-app.command("unarchive")(archive.unarchive_command)
-app.command("delete")(delete.delete_command)
-app.command("rerun")(rerun.rerun_command)
-app.add_typer(db.app)
+    command = _declared(argv[0])
+    values = parse(command, argv[1:])
+    if values is None:
+        return None
+    try:
+        with notes_as_lines():
+            command.invoke(values)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `yanex list | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (KeyboardInterrupt, EOFError):  # as Typer (click) ends on Ctrl-C
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:
+        translated = user_error(error)
+        if translated is None:
+            raise
+        sys.exit(report(translated))
+    sys.exit(0)
 
 
 def _keep_standard_descriptors_open() -> None:
@@ -131,4 +155,5 @@ def main() -> None:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
-    app()
+    _fast(sys.argv[1:])
+    __getattr__("app")()

@@ -5,25 +5,26 @@ The two commands are one pair of mirror images, so they share this module.
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
 
 from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
 
 
 def _set_archived(archived: bool, references: list[str] | None, filters: FilterOptions) -> None:
-    from yanex.cli.filters import has_conditions
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import set_archived
     from yanex.store.query import find_ids, resolve_references
 
     verb = "archive" if archived else "unarchive"
-    db = Database()
+    db = store()
     flt = filters.build(resolve_references(db, references) if references else None)
-    if not has_conditions(flt):
+    if not flt.narrows():
         raise UsageError(f"say which experiments to {verb}", hint="pass ids or filters such as --tag")
     # Only the rows that would change: unarchived ones to archive, archived ones to unarchive.
-    ids = find_ids(db, flt.model_copy(update={"archived": "hide" if archived else "only"}))
+    ids = find_ids(db, dataclasses.replace(flt, archived="hide" if archived else "only"))
     if not ids:
         raise NotFoundError(f"no {'un' if archived else ''}archived experiments match, nothing to {verb}")
     changed = set_archived(db, ids, archived)

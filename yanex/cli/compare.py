@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from yanex.cli.filters import DescOpt, FilterOptions, LimitOpt, filter_options
-from yanex.cli.render import FormatOpt, OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
+from yanex.cli.spec import Command, FilterOptions, Param
 
 # Metrics whose best value is the smallest; every other metric is best at its largest.
 LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|time|latency|regret", re.IGNORECASE)
@@ -23,25 +21,11 @@ def best_rows(values: list[Any], key: str) -> set[int]:
     return {i for i, v in numbers.items() if v == best}
 
 
-@filter_options(archive_flags=True)
 def compare_command(
-    references: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="[IDS]...", help="Ids, id prefixes or names (all must match)."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Show this parameter (repeatable; dotted).")
-    ] = None,
-    metric: Annotated[
-        list[str] | None, typer.Option("--metric", "-m", help="Show this metric (repeatable).")
-    ] = None,
-    sort: Annotated[
-        str | None,
-        typer.Option("--sort", help="Order by a metric's last value (or params.NAME, or a column)."),
-    ] = None,
-    desc: DescOpt = False,
-    limit: LimitOpt = None,
-    fmt: FormatOpt = OutputFormat.TABLE,
+    references: list[str] | None,
+    param: list[str] | None,
+    metric: list[str] | None,
+    fmt: OutputFormat,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -62,16 +46,19 @@ def compare_command(
       yanex compare -t grid-search -p learning_rate -p batch_size -m accuracy --format csv
     """
     from yanex.cli.render import print_rows
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.specs import text_problem
-    from yanex.store.query import SORT_COLUMNS, compare, resolve_references
+    from yanex.store.filters import SORT_COLUMNS
+    from yanex.store.reads import compare
+    from yanex.store.references import resolve_references
+    from yanex.terminal import text_problem
 
-    db = Database()
+    db = store()
     ids = resolve_references(db, references) if references else None
+    sort = filters.values.get("sort")
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
-        sort = f"metrics.{sort}"
-    flt = filters.build(ids, sort=sort, desc=desc, limit=limit)
+        sort = f"metrics.{sort}"  # compare sorts by a metric named bare
+    flt = filters.build(ids, sort=sort)
     for option, names in (("--param", param or ()), ("--metric", metric or ())):
         for name in names:
             problem = text_problem(name)
@@ -99,5 +86,17 @@ def compare_command(
         column = 3 + len(comparison.params) + offset
         for row in best_rows([r.metrics.get(key) for r in comparison.rows], key):
             styles[(row, column)] = "bold green"
-    records = [r.model_dump(mode="json") for r in comparison.rows]
+    records = [r.as_json() for r in comparison.rows]
     print_rows(fmt, columns, rows, records, styles=styles)
+
+
+COMMAND = Command(
+    compare_command,
+    (
+        Param("references", (), str, None, "Ids, id prefixes or names (all must match).", True, "[IDS]..."),
+        Param("param", ("--param", "-p"), str, None, "Show this parameter (repeatable; dotted).", True),
+        Param("metric", ("--metric", "-m"), str, None, "Show this metric (repeatable).", True),
+        FORMAT,
+    ),
+    filters=("select", "archive", "order"),
+)

@@ -19,9 +19,9 @@ def path_command() -> None:
 
       sqlite3 "$(yanex db path)" "SELECT count(*) FROM experiments"
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
 
-    typer.echo(Database().path)
+    typer.echo(store().path)
 
 
 @app.command("upgrade")
@@ -32,10 +32,10 @@ def upgrade_command() -> None:
 
       yanex db upgrade
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.store.admin import database_status, upgrade_database
 
-    db = Database()
+    db = store()
     before = database_status(db).revision
     status = upgrade_database(db)
     if before == status.revision:
@@ -53,10 +53,10 @@ def check_command() -> None:
 
       yanex db check
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.store.admin import check_database
 
-    status = check_database(Database())
+    status = check_database(store())
     typer.echo(f"database: {status.path}")
     typer.echo(f"schema revision: {status.revision or 'none'} (newest: {status.head})")
     for problem in status.problems:
@@ -77,10 +77,10 @@ def vacuum_command() -> None:
 
       yanex db vacuum
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.store.admin import vacuum_database
 
-    result = vacuum_database(Database())
+    result = vacuum_database(store())
     freed = result.bytes_before - result.bytes_after
     typer.echo(
         f"Vacuumed {result.path}: {result.bytes_before:,} -> {result.bytes_after:,} bytes "

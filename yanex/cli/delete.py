@@ -33,17 +33,16 @@ def delete_command(
 
       yanex delete --archived --ended-before "1 week ago"
     """
-    from yanex.cli.filters import has_conditions
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import delete_with_files
     from yanex.store.query import find_experiments, resolve_references
     from yanex.terminal import printable
 
-    db = Database()
+    db = store()
     ids = resolve_references(db, references) if references else None
     flt = filters.build(ids)
-    if not has_conditions(flt):
+    if not flt.narrows():
         raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
     doomed = find_experiments(db, flt)
     if not doomed:

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from yanex.cli.filters import FilterOptions, filter_options
-from yanex.cli.render import patch_text
-from yanex.terminal import printable, tag_list
+from yanex.cli.render import echo, patch_text
+from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
+from yanex.terminal import printable
 
 if TYPE_CHECKING:
-    from yanex.specs import ExperimentView
-    from yanex.store.query import MetricSummary
+    from yanex.store.reads import ExperimentRecord, MetricSummary
 
-FIELDS: dict[str, Callable[[ExperimentView], Any]] = {
+FIELDS: dict[str, Callable[[ExperimentRecord], Any]] = {
     "id": lambda e: e.id,
     "name": lambda e: e.name,
     "status": lambda e: e.status.value,
     "description": lambda e: e.description,
-    "tags": lambda e: tag_list(e.tags),
+    "tags": lambda e: e.tags,
     "script": lambda e: e.script_path,
     "script_path": lambda e: e.script_path,
     "script_args": lambda e: e.script_args,
@@ -75,7 +72,7 @@ def _param(config: dict[str, Any], dotted: str) -> Any:
     return _MISSING
 
 
-def _value(field: str, experiment: ExperimentView, metrics: dict[str, MetricSummary]) -> Any:
+def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSummary]) -> Any:
     if field.startswith("params."):
         return _param(experiment.config, field[len("params.") :])
     if field == "metrics":
@@ -86,17 +83,7 @@ def _value(field: str, experiment: ExperimentView, metrics: dict[str, MetricSumm
     return FIELDS[field](experiment)
 
 
-@filter_options(archive_flags=True, ordering=True)
-def get_command(
-    field: Annotated[
-        str, typer.Argument(help="id, name, status, params.NAME, metrics.NAME, tags, ... (see below)")
-    ],
-    reference: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="Full id, unique id prefix or exact name.")
-    ] = None,
-    *,
-    filters: FilterOptions,
-) -> None:
+def get_command(field: str, reference: str | None, *, filters: FilterOptions) -> None:
     """Print one field of one experiment, or of every matching experiment one per line.
 
     Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
@@ -119,19 +106,20 @@ def get_command(
 
       yanex get id --tag grid-search --sort metrics.accuracy --desc --limit 1
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.store.query import find_experiments, latest_metrics, resolve_reference
+    from yanex.store.reads import find_records, latest_metrics
+    from yanex.store.references import resolve_reference
 
     if not (field in FIELDS or field == "metrics" or field.startswith(("params.", "metrics."))):
         raise UsageError(
             f"unknown field {field!r}",
             hint=f"use one of {', '.join(FIELDS)}, params.NAME, metrics, metrics.NAME",
         )
-    db = Database()
+    db = store()
     ids = [resolve_reference(db, reference)] if reference is not None else None
     flt = filters.build(ids)
-    experiments = find_experiments(db, flt)
+    experiments = find_records(db, flt)
     if not experiments:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     metrics = latest_metrics(db, [e.id for e in experiments]) if field.startswith("metrics") else {}
@@ -145,4 +133,16 @@ def get_command(
                     hint=f"see `yanex show {experiment.id}`",
                 )
             value = None
-        typer.echo(patch_text(value or "") if field == "git.patch" else _text(value))
+        echo(patch_text(value or "") if field == "git.patch" else _text(value))
+
+
+COMMAND = Command(
+    get_command,
+    (
+        Param(
+            "field", (), str, REQUIRED, "id, name, status, params.NAME, metrics.NAME, tags, ... (see below)"
+        ),
+        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="[ID]"),
+    ),
+    filters=("select", "archive", "order"),
+)

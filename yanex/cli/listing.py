@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from yanex.cli.filters import FilterOptions, filter_options
-from yanex.cli.render import FormatOpt, OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
+from yanex.cli.spec import Command, FilterOptions
 
 COLUMNS = ["id", "name", "status", "tags", "started", "duration"]
+SHOWN = {"started_at": "started"}  # sort names of columns shown under another name
 
 
-@filter_options(archive_flags=True, ordering=True)
-def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions) -> None:
+def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
     """List experiments, newest first (archived ones only with --archived or --all).
 
     Piped output is a plain table whose header line goes to stderr, so `| head -n 1` is the first
@@ -30,12 +30,19 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
 
       yanex list --name 'grid-*' --format json
     """
-    from yanex.cli.render import format_duration, format_time, print_rows, status_style
-    from yanex.db.engine import Database
-    from yanex.store.query import find_experiments
+    from yanex.cli.render import Seconds, format_time, print_rows, status_style
+    from yanex.cli.store import store
+    from yanex.store.reads import field_values, find_records
     from yanex.terminal import tag_list
 
-    experiments = find_experiments(Database(), filters.build())
+    db = store()
+    flt = filters.build()
+    experiments = find_records(db, flt)
+    columns, extra = list(COLUMNS), {}
+    if flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS:
+        # The sort key is always a column: a list sorted by accuracy shows the accuracy.
+        columns.append(flt.sort)
+        extra = field_values(db, [e.id for e in experiments], flt.sort)
     rows = [
         [
             e.id,
@@ -43,7 +50,8 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
             e.status.value,
             tag_list(e.tags),
             format_time(e.started_at),
-            format_duration(e.duration),
+            None if e.duration is None else Seconds(e.duration),
+            *([extra.get(e.id)] if flt.sort in columns else []),
         ]
         for e in experiments
     ]
@@ -57,11 +65,15 @@ def list_command(fmt: FormatOpt = OutputFormat.TABLE, *, filters: FilterOptions)
             "started_at": e.started_at,
             "ended_at": e.ended_at,
             "duration": e.duration,
-            "script": e.script_path,
+            "script_path": e.script_path,
             "batch_id": e.batch_id,
+            "retry_of": e.retry_of,
             "archived": e.archived,
         }
         for e in experiments
     ]
     styles = {(r, 2): status_style(e.status.value) for r, e in enumerate(experiments)}
-    print_rows(fmt, COLUMNS, rows, records, styles=styles)
+    print_rows(fmt, columns, rows, records, styles=styles)
+
+
+COMMAND = Command(list_command, (FORMAT,), filters=("select", "archive", "order"))

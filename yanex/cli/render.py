@@ -14,11 +14,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
+from yanex.cli.spec import Param
 from yanex.terminal import json_printable, printable
+
+if TYPE_CHECKING:
+    import typer
 
 
 class OutputFormat(StrEnum):
@@ -33,8 +35,28 @@ class DetailFormat(StrEnum):
     JSON = "json"
 
 
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
-DetailFormatOpt = Annotated[DetailFormat, typer.Option("--format", "-f", help="Output format.")]
+FORMAT = Param("fmt", ("--format", "-f"), OutputFormat, OutputFormat.TABLE, "Output format.")
+DETAIL_FORMAT = Param("fmt", ("--format", "-f"), DetailFormat, DetailFormat.TABLE, "Output format.")
+
+if TYPE_CHECKING:
+    FormatOpt = Annotated[OutputFormat, typer.Option()]
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``FormatOpt`` for commands declared the Typer way, built from ``FORMAT`` on first use:
+        the query commands never import Typer."""
+        if name == "FormatOpt":
+            from yanex.cli.spec import typer_parameter
+
+            return typer_parameter(FORMAT).annotation
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """One line (or ``text`` as is without ``nl``) to stdout or stderr."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + ("\n" if nl else ""))
+
 
 STATUS_STYLES = {
     "completed": "green",
@@ -68,11 +90,19 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+class Seconds(float):
+    """A duration: ``0.72s`` or ``3m 05s`` for people, the number of seconds for programs."""
+
+
 def cell(value: Any, *, exact: bool = False) -> str:
     """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
     for people or, ``exact``, every digit (``repr``) for programs."""
+    if type(value) is str:  # most cells: names, statuses, text values
+        return value
     if value is None:
         return ""
+    if isinstance(value, Seconds):
+        return repr(float(value)) if exact else format_duration(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -114,7 +144,7 @@ def to_json(data: Any) -> str:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(to_json(data))
+    echo(to_json(data))
 
 
 def print_table(
@@ -149,9 +179,9 @@ def print_table(
 
     # The header goes to stderr: a person still sees it, while a pipe gets only rows, so that
     # `yanex list ... | head -n 1` is an experiment and `| wc -l` counts experiments.
-    typer.echo(aligned(columns), err=True)
+    echo(aligned(columns), err=True)
     for row in rows:
-        typer.echo(aligned(row))
+        echo(aligned(row))
 
 
 def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -166,10 +196,10 @@ def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Non
     def escape(value: str) -> str:
         return printable(value).replace("|", "\\|")
 
-    typer.echo("| " + " | ".join(escape(c) for c in columns) + " |")
-    typer.echo("|" + "|".join("---" for _ in columns) + "|")
+    echo("| " + " | ".join(escape(c) for c in columns) + " |")
+    echo("|" + "|".join("---" for _ in columns) + "|")
     for row in rows:
-        typer.echo("| " + " | ".join(escape(v) for v in row) + " |")
+        echo("| " + " | ".join(escape(v) for v in row) + " |")
 
 
 def print_rows(
@@ -214,21 +244,21 @@ def print_sections(sections: Sequence[Section]) -> None:
         if not items:
             continue
         if not first:
-            typer.echo("")
+            echo("")
         first = False
         if console is not None:
             from rich.markup import escape
 
             console.print(f"[bold]{escape(printable(title))}[/bold]")
         else:
-            typer.echo(printable(title))
+            echo(printable(title))
         items = [(printable(label), printable(value, keep="\n\t")) for label, value in items]
         width = max(len(label) for label, _ in items)
         for label, value in items:
             lines = value.splitlines() or [""]  # only "\n" is left to split on
-            typer.echo(f"  {label.ljust(width)}  {lines[0]}".rstrip())
+            echo(f"  {label.ljust(width)}  {lines[0]}".rstrip())
             for line in lines[1:]:
-                typer.echo(f"  {' ' * width}  {line}".rstrip())
+                echo(f"  {' ' * width}  {line}".rstrip())
 
 
 def patch_text(patch: str) -> str:

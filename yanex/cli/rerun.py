@@ -6,6 +6,7 @@ Selection goes through the shared filter layer (the same options as ``list``); r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -30,6 +31,14 @@ TimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+AllAttemptsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-attempts",
+        help="Select every attempt: by default only the latest of each lineage (an experiment "
+        "already re-run is selected through its latest re-run).",
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
 ]
@@ -41,13 +50,17 @@ def rerun_command(
     parallel: ParallelOpt = None,
     verbose: VerboseOpt = False,
     timeout: TimeoutOpt = None,
+    all_attempts: AllAttemptsOpt = False,
     *,
     filters: FilterOptions,
 ) -> None:
     """Re-run finished experiments with their recorded script, config and arguments.
 
     Each re-run is a new experiment, linked to the original and run in its working directory.
-    Prints one line per re-run (new id, status, name, original id); exits 1 if any did not complete.
+    Filters select only the latest attempt of each lineage (retries and earlier re-runs are
+    linked by retry_of), so `--status failed` re-runs each failed spec once; ids name exactly
+    the experiments to re-run. Prints one line per re-run (new id, status, name, original id);
+    exits 1 if any did not complete.
 
     Examples:
 
@@ -57,8 +70,7 @@ def rerun_command(
 
       yanex rerun abc12345
     """
-    from yanex.cli.filters import has_conditions
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.runner.batch import rerun
     from yanex.specs import parse_time_limit
@@ -70,12 +82,14 @@ def rerun_command(
             parse_time_limit(timeout)
         except ValueError as error:
             raise UsageError(str(error), hint="write it like --timeout 90, 5m, 2h or 1h30m") from None
-    db = Database()
+    db = store()
     flt = filters.build(resolve_references(db, references) if references else None)
-    if not has_conditions(flt):
+    if not flt.narrows():
         raise UsageError(
             "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
         )
+    if not references and not all_attempts:
+        flt = dataclasses.replace(flt, latest_attempts=True)
     ids = find_ids(db, flt)
     if not ids:
         raise NotFoundError(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from yanex.cli.render import DetailFormat, DetailFormatOpt
+from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
+from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
-    from yanex.specs import GitInfo
-    from yanex.store.query import ExperimentDetail
+    from yanex.store.reads import ExperimentDetail, GitRecord
 
 TAIL_LINES = 10
 
@@ -43,7 +42,7 @@ def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]
             yield label, printable(cell(value))
 
 
-def _author(git: GitInfo) -> str:
+def _author(git: GitRecord) -> str:
     email = f"<{git.author_email}>" if git.author_email else ""
     return " ".join(part for part in (git.author_name, email) if part)
 
@@ -67,23 +66,18 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
         "working_dir": e.working_dir,
         "batch_id": e.batch_id,
         "retry_of": e.retry_of,
+        "rerun_as": detail.rerun_as,
         "archived": e.archived,
         "params": e.config,
         "metrics": {k: m.value for k, m in detail.metrics.items()},
         "metric_steps": {k: {"step": m.step, "count": m.count} for k, m in detail.metrics.items()},
-        "git": {**e.git.model_dump(), "patch_size": detail.patch_size},
-        "environment": e.environment.model_dump(),
+        "git": {**dataclasses.asdict(e.git), "patch_size": detail.patch_size},
+        "environment": dataclasses.asdict(e.environment),
         "output": {"stdout_tail": stdout, "stderr_tail": stderr},
     }
 
 
-def show_command(
-    reference: Annotated[str, typer.Argument(metavar="ID", help="Full id, unique id prefix, or exact name.")],
-    fmt: DetailFormatOpt = DetailFormat.TABLE,
-    patch: Annotated[
-        bool, typer.Option("--patch", help="Print only the git patch of uncommitted changes.")
-    ] = False,
-) -> None:
+def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
     """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
 
     Exits 1 if nothing matches ID, 2 if ID matches several experiments (they are listed).
@@ -100,12 +94,12 @@ def show_command(
     """
     from yanex import config
     from yanex.cli.render import cell, format_duration, format_time, patch_text, print_json, print_sections
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import NotFoundError
-    from yanex.store.query import experiment_detail
+    from yanex.store.reads import experiment_detail
     from yanex.terminal import printable, tag_list
 
-    detail = experiment_detail(Database(), reference)
+    detail = experiment_detail(store(), reference)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
@@ -118,9 +112,9 @@ def show_command(
                     else "its working tree was clean or not in git"
                 )
             )
-        typer.echo(patch_text(e.git.patch), nl=not e.git.patch.endswith("\n"))
+        echo(patch_text(e.git.patch), nl=not e.git.patch.endswith("\n"))
         if left_out:
-            typer.echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
+            echo(f"yanex: this patch is partial, it leaves out: {left_out}", err=True)
         return
     folder = config.experiment_dir(e.id)
     stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
@@ -153,6 +147,7 @@ def show_command(
                     ("tags", tag_list(e.tags)),
                     ("batch", e.batch_id or ""),
                     ("retry of", e.retry_of or ""),
+                    ("re-run as", ", ".join(detail.rerun_as)),
                     ("archived", "yes" if e.archived else ""),
                 ),
             ),
@@ -204,3 +199,13 @@ def show_command(
             (f"Errors (last {TAIL_LINES} lines of stderr)", [("stderr", stderr)] if stderr else []),
         ]
     )
+
+
+COMMAND = Command(
+    show_command,
+    (
+        Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID"),
+        DETAIL_FORMAT,
+        Param("patch", ("--patch",), bool, False, "Print only the git patch of uncommitted changes."),
+    ),
+)

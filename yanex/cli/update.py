@@ -24,14 +24,14 @@ def update_command(
 
       yanex update abc12345 def67890 --add-tag best --remove-tag draft
     """
-    from yanex.db.engine import Database
+    from yanex.cli.store import store
     from yanex.errors import UsageError
     from yanex.store.manage import update_experiments
     from yanex.store.query import resolve_references
 
     if name is None and description is None and not add_tag and not remove_tag:
         raise UsageError("nothing to update", hint="pass --name, --description, --add-tag or --remove-tag")
-    db = Database()
+    db = store()
     ids = list(dict.fromkeys(resolve_references(db, references)))
     update_experiments(
         db, ids, name=name, description=description, add_tags=add_tag or (), remove_tags=remove_tag or ()

@@ -72,7 +72,8 @@ def json_text(value: JsonValue) -> str:
 
 
 def metric_value(raw: JsonValue) -> MetricValue:
-    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON.
+    """Numbers (and booleans, as 0/1) go to the numeric column; anything else is kept as JSON,
+    and so are ints and booleans beside their number (read back exactly; see ``compile_where``).
 
     NaN and the infinities, alone or inside a list or dict, are kept as the JSON strings "NaN",
     "Infinity" and "-Infinity" (see ``json_text``), alone with no numeric value: NaN is no number
@@ -86,7 +87,8 @@ def metric_value(raw: JsonValue) -> MetricValue:
             return MetricValue(None, json.dumps(raw))
         if not math.isfinite(number):
             return MetricValue(None, json_text(raw))
-        return MetricValue(number, None)
+        # An int keeps its JSON text too, so that it reads back as logged: 9, not 9.0.
+        return MetricValue(number, json.dumps(raw) if isinstance(raw, int) else None)
     return MetricValue(None, json_text(raw))
 
 

@@ -35,6 +35,7 @@ from yanex.specs import (
     MetricPoint,
     Status,
 )
+from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
     experiment_view,
     flatten_config,
@@ -62,10 +63,6 @@ class MetricRecord(NamedTuple):
 
 # One metrics row: (experiment_id, key, step, value, value_json, logged_at as text).
 PointRow = tuple[str, str, int, float | None, str | None, str]
-
-# Statuses a row leaves only once: every transition out of them is checked in its UPDATE, so a
-# final status is never overwritten by a writer that comes late (see ``finish``).
-OPEN_STATUSES = (Status.CREATED.value, Status.QUEUED.value, Status.RUNNING.value)
 
 
 def _free_ids(conn: Connection, count: int) -> list[str]:

@@ -14,7 +14,7 @@ condition holds only for experiments that have the field: ``x not in (1, 2)`` me
 x != 2``, while ``not`` is plain negation and so also matches experiments without the field.
 
 Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
-SQLAlchemy expressions whose literals are bound parameters. An ``in`` list becomes one
+portable SQL text whose literals are bound parameters (``yanex.store.dialect``). An ``in`` list becomes one
 ``IN (...)`` per value type, not a chain of ``OR``s, so a list of thousands of values stays one
 shallow expression. Limits, each an error pointing at where it is passed: ``MAX_DEPTH`` nested
 parentheses and ``not``s, ``MAX_CONDITIONS`` conditions and ``MAX_VALUES`` values in all (SQLite
@@ -24,18 +24,14 @@ refuses expressions more than 1000 deep and statements with more than 32766 para
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_
-
-from yanex.db.models import ExperimentRow, LatestMetricRow, ParamRow
 from yanex.errors import UsageError
-from yanex.specs import text_problem
-from yanex.terminal import printable
+from yanex.store.dialect import Binder, Sql
+from yanex.terminal import printable, text_problem
 
 Value = float | str | bool
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -49,14 +45,6 @@ _OPS: dict[str, Op] = {
     "<=": "<=",
     ">": ">",
     ">=": ">=",
-}
-_COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
 }
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 MAX_DEPTH = 20
@@ -299,34 +287,43 @@ def parse_where(expression: str) -> Node:
     return _Parser(expression).parse()
 
 
-def _matches(field: Field, condition: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
-    """Experiments having ``field`` with a value for which ``condition(table)`` holds.
+Test = Callable[[str, Binder], str]  # (table alias, binder) -> condition on that table's row
+
+
+def _matches(field: Field, condition: Test, binder: Binder) -> str:
+    """Experiments having ``field`` with a value for which ``condition`` holds.
 
     A correlated EXISTS, not IN: value conditions usually match many experiments, and EXISTS lets
     SQLite walk experiments newest first and stop at the limit instead of collecting every match.
     """
-    table: Any = ParamRow if field.kind == "param" else LatestMetricRow
-    return exists().where(table.experiment_id == ExperimentRow.id, table.key == field.key, condition(table))
+    table = "params" if field.kind == "param" else "latest_metrics"
+    return (
+        f"EXISTS (SELECT 1 FROM {table} AS t WHERE t.experiment_id = experiments.id "
+        f"AND t.key = {binder.bind(field.key)} AND {condition('t', binder)})"
+    )
 
 
-def _value_test(field: Field, op: Op, value: Value) -> Callable[[Any], ColumnElement[bool]]:
-    compare = _COMPARE[op]
+_NOT_BOOL = "t.value NOT IN ('true', 'false')"  # booleans are stored as 0/1 too; a number never matches one
+# A metric's JSON text is NULL for a float, the int itself for an int, true/false for a boolean.
+_METRIC_NOT_BOOL = "(t.value_json IS NULL OR t.value_json NOT IN ('true', 'false'))"
+
+
+def _value_test(field: Field, op: Op, value: Value) -> Test:
+    sql_op = "<>" if op == "!=" else op
+    param = field.kind == "param"
     if isinstance(value, bool):
-        literal = json.dumps(value)
-        if field.kind == "param":
-            return lambda t: compare(t.value, literal)
-        return lambda t: compare(t.value_json, literal)
+        column = "t.value" if param else "t.value_json"
+        return lambda t, b: f"{column} {sql_op} {b.bind(json.dumps(value))}"
     if isinstance(value, float):
-        # Booleans are stored as 0/1 too; a number never matches one.
-        if field.kind == "param":
-            return lambda t: and_(compare(t.value_number, value), t.value.notin_(["true", "false"]))
-        return lambda t: and_(compare(t.value, value), t.value_json.is_(None))
-    if field.kind == "param":
-        return lambda t: compare(t.value_text, value)
-    return lambda t: compare(t.value_json, json.dumps(value))
+        if param:
+            return lambda t, b: f"t.value_number {sql_op} {b.bind(value)} AND {_NOT_BOOL}"
+        return lambda t, b: f"t.value {sql_op} {b.bind(value)} AND {_METRIC_NOT_BOOL}"
+    if param:
+        return lambda t, b: f"t.value_text {sql_op} {b.bind(value)}"
+    return lambda t, b: f"t.value_json {sql_op} {b.bind(json.dumps(value))}"
 
 
-def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Callable[[Any], ColumnElement[bool]]:
+def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Test:
     """``x in (...)`` as one ``IN`` per value type, each guarded as ``=`` guards its type.
 
     Negated, every type's test must hold (``x != a and x != b``): a value of another type is no
@@ -335,40 +332,51 @@ def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Callable
     numbers = [v for v in values if isinstance(v, float) and not isinstance(v, bool)]
     texts = [v for v in values if isinstance(v, str)]
     bools = [json.dumps(v) for v in values if isinstance(v, bool)]
+    param = field.kind == "param"
+    in_ = "NOT IN" if negated else "IN"
 
-    def test(t: Any) -> ColumnElement[bool]:
-        param = field.kind == "param"
-        tests: list[ColumnElement[bool]] = []
+    def test(t: str, binder: Binder) -> str:
+        tests: list[str] = []
         if numbers:
-            column, guard = (
-                (t.value_number, t.value.notin_(["true", "false"]))
-                if param
-                else (t.value, t.value_json.is_(None))
-            )
-            tests.append(and_(column.notin_(numbers) if negated else column.in_(numbers), guard))
+            column, guard = ("t.value_number", _NOT_BOOL) if param else ("t.value", _METRIC_NOT_BOOL)
+            tests.append(f"({column} {in_} ({binder.bind_all(numbers)}) AND {guard})")
         if texts:
-            column, spelled = (
-                (t.value_text, texts) if param else (t.value_json, [json.dumps(v) for v in texts])
-            )
-            tests.append(column.notin_(spelled) if negated else column.in_(spelled))
+            column, spelled = ("t.value_text", texts) if param else ("t.value_json", map(json.dumps, texts))
+            tests.append(f"{column} {in_} ({binder.bind_all(spelled)})")
         if bools:
-            column = t.value if param else t.value_json
-            tests.append(column.notin_(bools) if negated else column.in_(bools))
-        return and_(*tests) if negated else or_(*tests)
+            tests.append(f"{'t.value' if param else 't.value_json'} {in_} ({binder.bind_all(bools)})")
+        return "(" + (" AND " if negated else " OR ").join(tests) + ")"
 
     return test
 
 
-def compile_where(node: Node) -> ColumnElement[bool]:
-    """A boolean SQL expression over ``experiments`` with every literal bound as a parameter."""
+def fields_of(node: Node) -> list[Field]:
+    """The fields ``node`` names, in the order written."""
+    if isinstance(node, Compare | InList):
+        return [node.field]
+    if isinstance(node, Not):
+        return fields_of(node.operand)
+    return [field for operand in node.operands for field in fields_of(operand)]
+
+
+def _compile(node: Node, binder: Binder) -> str:
     if isinstance(node, Compare):
-        return _matches(node.field, _value_test(node.field, node.op, node.value))
+        return _matches(node.field, _value_test(node.field, node.op, node.value), binder)
     if isinstance(node, InList):
-        return _matches(node.field, _in_test(node.field, node.values, node.negated))
+        return _matches(node.field, _in_test(node.field, node.values, node.negated), binder)
     if isinstance(node, Not):
         # Every condition is an EXISTS, true or false and never NULL, so 'not not x' is x.
         if isinstance(node.operand, Not):
-            return compile_where(node.operand.operand)
-        return not_(compile_where(node.operand))
-    parts = [compile_where(operand) for operand in node.operands]
-    return and_(*parts) if node.op == "and" else or_(*parts)
+            return _compile(node.operand.operand, binder)
+        return f"NOT {_compile(node.operand, binder)}"
+    joiner = " AND " if node.op == "and" else " OR "
+    return "(" + joiner.join(_compile(operand, binder) for operand in node.operands) + ")"
+
+
+def compile_where(node: Node, binder: Binder | None = None) -> Sql:
+    """A boolean SQL condition over ``experiments`` with every literal bound as a parameter.
+
+    ``binder`` collects the values of the statement the condition goes into.
+    """
+    binder = binder if binder is not None else Binder()
+    return Sql(_compile(node, binder), binder.params)

@@ -1,0 +1,549 @@
+"""Reading experiments: the filter's ids, then only the matching rows, on a plain sqlite3 snapshot.
+
+The read path imports neither SQLAlchemy nor pydantic (``yanex list`` answers in tens of
+milliseconds): ``Database.connect`` opens the file read-only, and the results are frozen
+dataclasses. ``yanex.store.query`` turns them into the pydantic views the Python API returns.
+Before reading, rows of dead owners are marked failed (``reconcile_before_read``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from yanex.errors import DatabaseBusyError, DatabaseError, ReadOnlyDatabaseError, YanexWarning
+from yanex.status import OPEN_STATUSES, Status
+from yanex.store.dialect import Sql, stored_time
+from yanex.store.filters import SORT_COLUMNS, ExperimentFilter, compile_filter
+
+if TYPE_CHECKING:
+    from yanex.db.engine import Database
+    from yanex.store.where import Field
+
+JsonValue = Any  # JSON data as json.loads returns it
+CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
+# Seconds a reader's reconcile may wait for the write lock: a reader never waits behind a writer.
+READER_PATIENCE = 0.5
+
+
+def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``ids`` in slices of at most ``CHUNK``, one per ``IN (...)`` list."""
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Columns hold naive UTC; records carry aware datetimes."""
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """A change the git capture left out of the patch (see ``yanex.specs.OmittedChange``)."""
+
+    path: str
+    reason: str
+    hunk: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.hunk is None else f"{self.path} hunk {self.hunk}"
+        return f"{where} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class GitRecord:
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    patch: str | None = None
+    commit_message: str | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    remotes: dict[str, str] = field(default_factory=dict)
+    commit_on_remote: bool | None = None
+    omitted: list[Omitted] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    python_version: str | None = None
+    platform: str | None = None
+    hostname: str | None = None
+    yanex_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """One experiment as read; the same fields as ``yanex.specs.ExperimentView``."""
+
+    id: str
+    name: str | None
+    description: str | None
+    status: Status
+    script_path: str
+    working_dir: str | None
+    script_args: list[str]
+    config: dict[str, JsonValue]
+    tags: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration: float | None
+    exit_code: int | None
+    error_message: str | None
+    batch_id: str | None
+    retry_of: str | None
+    archived: bool
+    pid: int | None
+    git: GitRecord
+    environment: EnvironmentRecord
+
+
+_COLUMNS = (
+    "id, name, description, status, script_path, working_dir, script_args, config, created_at, "
+    "started_at, ended_at, duration, exit_code, error_message, batch_id, retry_of, archived, pid, "
+    "git_commit, git_branch, git_dirty, git_patch_sha256, git_commit_message, git_author_name, "
+    "git_author_email, git_remotes, git_commit_on_remote, git_patch_omitted, python_version, "
+    "platform, hostname, yanex_version"
+)
+
+
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _record(row: sqlite3.Row, tags: list[str], patch: str | None) -> ExperimentRecord:
+    created = utc(stored_time(row["created_at"]))
+    assert created is not None
+    omitted = json.loads(row["git_patch_omitted"]) if row["git_patch_omitted"] else []
+    return ExperimentRecord(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        status=Status(row["status"]),
+        script_path=row["script_path"],
+        working_dir=row["working_dir"],
+        script_args=list(json.loads(row["script_args"] or "[]")),
+        config=dict(json.loads(row["config"] or "{}")),
+        tags=sorted(tags),
+        created_at=created,
+        started_at=utc(stored_time(row["started_at"])),
+        ended_at=utc(stored_time(row["ended_at"])),
+        duration=row["duration"],
+        exit_code=row["exit_code"],
+        error_message=row["error_message"],
+        batch_id=row["batch_id"],
+        retry_of=row["retry_of"],
+        archived=bool(row["archived"]),
+        pid=row["pid"],
+        git=GitRecord(
+            commit=row["git_commit"],
+            branch=row["git_branch"],
+            dirty=_flag(row["git_dirty"]),
+            patch=patch,
+            commit_message=row["git_commit_message"],
+            author_name=row["git_author_name"],
+            author_email=row["git_author_email"],
+            remotes=json.loads(row["git_remotes"]) if row["git_remotes"] else {},
+            commit_on_remote=_flag(row["git_commit_on_remote"]),
+            omitted=[Omitted(o["path"], o["reason"], o.get("hunk")) for o in omitted],
+        ),
+        environment=EnvironmentRecord(
+            python_version=row["python_version"],
+            platform=row["platform"],
+            hostname=row["hostname"],
+            yanex_version=row["yanex_version"],
+        ),
+    )
+
+
+def reconcile_before_read(db: Database) -> None:
+    """Before a read, mark rows of dead owners failed, if the database can be written at once.
+
+    One sqlite3 query finds the (few) active rows; only when there is one does the write path
+    load (``reconcile_orphans``). When that write cannot be made (a read-only or busy database,
+    a full disk) the rows are read as recorded, and a ``YanexWarning`` names the active ones,
+    which may be stale. Reads never create a database (``NoDatabaseError``).
+    """
+    statuses = list(OPEN_STATUSES)  # a `created` row whose owner died is settled too
+    with db.connect() as conn:
+        query = f"SELECT id FROM experiments WHERE status IN ({_marks(len(statuses))}) ORDER BY id"
+        active = [row[0] for row in conn.execute(query, statuses)]
+    if not active:
+        return
+    from yanex.store.reconcile import reconcile_orphans
+
+    try:
+        with db.impatient(READER_PATIENCE):
+            reconcile_orphans(db)
+    except DatabaseError as error:
+        with db.connect() as conn:
+            active = [row[0] for row in conn.execute(query, statuses)]
+        if active:
+            why = {
+                ReadOnlyDatabaseError: "the database is read-only",
+                DatabaseBusyError: "the database is locked by another writer",
+            }.get(type(error), error.message)
+            shown = ", ".join(active[:10]) + (", ..." if len(active) > 10 else "")
+            warnings.warn(
+                YanexWarning(
+                    f"{why}, so rows of experiments whose process died could not be marked "
+                    f"failed; these {len(active)} queued or running row(s) are shown as recorded "
+                    f"and may be stale: {shown}"
+                ),
+                stacklevel=3,
+            )
+
+
+def select_ids(conn: sqlite3.Connection, flt: ExperimentFilter) -> list[str]:
+    """The filter's ids, in its order, on an open snapshot.
+
+    A field the where condition or the sort names that no experiment of the selection has is
+    said in a ``YanexWarning`` (``yanex list --where "lr > 0.1"`` printing nothing is otherwise
+    silent), with the nearest names stored.
+    """
+    sql = compile_filter(flt)
+    ids = [row[0] for row in conn.execute(sql.text, sql.sqlite_params())]
+    for named, use in _named_fields(flt, ids):
+        if not _has_field(conn, named, ids) and not _has_field(conn, named, _selection(flt)):
+            warnings.warn(YanexWarning(_unmatched(conn, named, use)), stacklevel=3)
+    return ids
+
+
+def _named_fields(flt: ExperimentFilter, ids: Sequence[str]) -> list[tuple[Field, str]]:
+    """The fields worth checking: those of a where condition that matched nothing, and the
+    param or metric sorted by."""
+    sorted_by_field = flt.sort is not None and flt.sort.startswith(("params.", "metrics."))
+    if not sorted_by_field and (flt.where is None or ids):
+        return []
+    from yanex.store.where import Field, fields_of, parse_where
+
+    named: list[tuple[Field, str]] = []
+    if flt.where is not None and not ids:
+        named += [
+            (field, "in the where condition") for field in dict.fromkeys(fields_of(parse_where(flt.where)))
+        ]
+    if flt.sort is not None and sorted_by_field:
+        prefix, _, key = flt.sort.partition(".")
+        named.append((Field("param" if prefix == "params" else "metric", key), "to sort by"))
+    return named
+
+
+def _selection(flt: ExperimentFilter) -> Sql:
+    """The experiments the filter selects before its where condition, sort and limit."""
+    return compile_filter(dataclasses.replace(flt, where=None, sort=None, desc=False, limit=None))
+
+
+def _table(field: Field) -> str:
+    return "params" if field.kind == "param" else "latest_metrics"
+
+
+def _has_field(conn: sqlite3.Connection, field: Field, among: Sequence[str] | Sql) -> bool:
+    """Whether any experiment ``among`` (ids, or a selection) has the param or metric ``field``."""
+    query = f"SELECT 1 FROM {_table(field)} WHERE key = :field_key AND experiment_id IN "
+    if isinstance(among, Sql):
+        found = conn.execute(
+            f"{query}({among.text}) LIMIT 1", {**among.sqlite_params(), "field_key": field.key}
+        )
+        return found.fetchone() is not None
+    for chunk in chunks(among):
+        names = {f"i{n}": i for n, i in enumerate(chunk)}
+        marks = ", ".join(f":{name}" for name in names)
+        if conn.execute(f"{query}({marks}) LIMIT 1", {**names, "field_key": field.key}).fetchone():
+            return True
+    return False
+
+
+def _nearest(key: str, stored: Iterable[str]) -> list[str]:
+    """Stored names close to ``key``: similar spellings, or names it abbreviates (lr:
+    learning_rate)."""
+    import difflib
+
+    names = sorted(set(stored))
+    initials = [n for n in names if len(key) > 1 and "".join(w[:1] for w in n.split("_")) == key.lower()]
+    near = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    return list(dict.fromkeys([*initials, *near]))[:3]
+
+
+def _unmatched(conn: sqlite3.Connection, field: Field, use: str) -> str:
+    """The note for a field no selected experiment has, with the nearest stored names."""
+
+    def spelled(kind: str, key: str) -> str:
+        if use == "to sort by":
+            return f"{'params' if kind == 'param' else 'metrics'}.{key}"
+        return key if kind == "param" else f"metrics.{key}"
+
+    near = [
+        spelled("param", k)
+        for k in _nearest(field.key, (k for (k,) in conn.execute("SELECT DISTINCT key FROM params")))
+    ]
+    metrics = (k for (k,) in conn.execute("SELECT DISTINCT key FROM latest_metrics"))
+    near += [spelled("metric", k) for k in _nearest(field.key, metrics)]
+    what = "parameter" if field.kind == "param" else "metric"
+    note = f"no experiment in the selection has the {what} {field.key!r} ({use})"
+    return note + (f"; did you mean {' or '.join(near)}?" if near else "")
+
+
+def find_ids(db: Database, flt: ExperimentFilter) -> list[str]:
+    """Ids of the matching experiments, in the filter's order."""
+    reconcile_before_read(db)
+    with db.connect() as conn:
+        return select_ids(conn, flt)
+
+
+def load_records(conn: sqlite3.Connection, ids: Sequence[str]) -> list[ExperimentRecord]:
+    """The experiments ``ids`` names, in that order (ids not found are left out)."""
+    conn.row_factory = sqlite3.Row
+    rows: dict[str, sqlite3.Row] = {}
+    tags: dict[str, list[str]] = {i: [] for i in ids}
+    for chunk in chunks(ids):
+        marks = _marks(len(chunk))
+        rows.update(
+            (r["id"], r)
+            for r in conn.execute(f"SELECT {_COLUMNS} FROM experiments WHERE id IN ({marks})", chunk)
+        )
+        for experiment_id, tag in conn.execute(
+            f"SELECT experiment_id, tag FROM tags WHERE experiment_id IN ({marks})", chunk
+        ):
+            tags[experiment_id].append(tag)
+    shas = sorted({r["git_patch_sha256"] for r in rows.values() if r["git_patch_sha256"]})
+    patches: dict[str, str] = {}
+    for chunk in chunks(shas):
+        query = f"SELECT sha256, patch FROM git_patches WHERE sha256 IN ({_marks(len(chunk))})"
+        patches.update((sha, patch) for sha, patch in conn.execute(query, chunk))
+    return [
+        _record(rows[i], tags[i], patches.get(rows[i]["git_patch_sha256"] or "")) for i in ids if i in rows
+    ]
+
+
+def find_records(db: Database, flt: ExperimentFilter) -> list[ExperimentRecord]:
+    """The matching experiments, in the filter's order."""
+    reconcile_before_read(db)
+    with db.connect() as conn:
+        return load_records(conn, select_ids(conn, flt))
+
+
+def metric_value(value: float | None, value_json: str | None) -> JsonValue:
+    """A stored metric as logged: JSON text when there is one (an int, text, a structure), else
+    the number."""
+    return json.loads(value_json) if value_json is not None else value
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """The last logged value of one metric and how many values were logged."""
+
+    key: str
+    value: JsonValue
+    step: int
+    count: int
+    logged_at: datetime
+
+
+def latest_of(
+    conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str] = ()
+) -> dict[str, dict[str, MetricSummary]]:
+    """The last value of every metric (or of ``keys``) of each experiment, by id then name."""
+    found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+    for chunk in chunks(ids):
+        query = (
+            "SELECT experiment_id, key, value, value_json, step, count, logged_at FROM latest_metrics "
+            f"WHERE experiment_id IN ({_marks(len(chunk))})"
+        )
+        args = list(chunk)
+        if keys:
+            query += f" AND key IN ({_marks(len(keys))})"
+            args += keys
+        for experiment_id, key, value, value_json, step, count, logged_at in conn.execute(query, args):
+            moment = utc(stored_time(logged_at))
+            assert moment is not None
+            found[experiment_id][key] = MetricSummary(
+                key, metric_value(value, value_json), step, count, moment
+            )
+    return {i: dict(sorted(found[i].items())) for i in ids}
+
+
+def latest_metrics(db: Database, ids: Sequence[str]) -> dict[str, dict[str, MetricSummary]]:
+    """The last value of every metric of each experiment, by id then metric name."""
+    with db.connect() as conn:
+        return latest_of(conn, ids)
+
+
+def field_values(db: Database, ids: Sequence[str], name: str) -> dict[str, JsonValue]:
+    """One field of each experiment, by id: ``params.X``, ``metrics.X`` (last value) or a sort
+    column (``SORT_COLUMNS``); experiments without it are left out."""
+    prefix, _, key = name.partition(".")
+    with db.connect() as conn:
+        if prefix == "metrics" and key:
+            return {i: m[key].value for i, m in latest_of(conn, ids, [key]).items() if key in m}
+        found: dict[str, JsonValue] = {}
+        for chunk in chunks(ids):
+            if prefix == "params" and key:
+                query = "SELECT experiment_id, value FROM params WHERE key = ? AND experiment_id IN "
+                query += f"({_marks(len(chunk))})"
+                found.update((i, json.loads(v)) for i, v in conn.execute(query, [key, *chunk]))
+            else:
+                column = SORT_COLUMNS[name]
+                query = f"SELECT id, {column} FROM experiments WHERE id IN ({_marks(len(chunk))})"
+                for i, value in conn.execute(query, chunk):
+                    if value is not None:
+                        found[i] = utc(stored_time(value)) if column.endswith("_at") else value
+        return found
+
+
+@dataclass(frozen=True)
+class ExperimentDetail:
+    """What ``show`` prints: the experiment, its metric summaries and its patch size."""
+
+    experiment: ExperimentRecord
+    metrics: dict[str, MetricSummary]
+    patch_size: int | None
+    rerun_as: list[str] = field(default_factory=list)  # later attempts that re-ran this one
+
+
+def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
+    """Everything known about the experiment ``reference`` names (see ``resolve_reference``)."""
+    from yanex.store.references import resolve_reference
+
+    experiment_id = resolve_reference(db, reference)
+    with db.connect() as conn:
+        (record,) = load_records(conn, [experiment_id])
+        size = None
+        sha = conn.execute(
+            "SELECT git_patch_sha256 FROM experiments WHERE id = ?", (experiment_id,)
+        ).fetchone()
+        if sha is not None and sha[0]:
+            found = conn.execute("SELECT size FROM git_patches WHERE sha256 = ?", (sha[0],)).fetchone()
+            size = found[0] if found else None
+        later = conn.execute(
+            "SELECT id FROM experiments WHERE retry_of = ? ORDER BY created_at, id", (experiment_id,)
+        )
+        return ExperimentDetail(
+            record, latest_of(conn, [experiment_id])[experiment_id], size, [i for (i,) in later]
+        )
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    id: str
+    name: str | None
+    status: Status
+    params: dict[str, JsonValue]  # flat, dotted keys
+    metrics: dict[str, JsonValue]  # last values
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value,
+            "params": self.params,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Rows side by side; ``params`` and ``metrics`` name the columns chosen, in order."""
+
+    params: list[str]
+    metrics: list[str]
+    rows: list[CompareRow]
+
+
+def _last_values(
+    conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str]
+) -> dict[str, dict[str, JsonValue]]:
+    """The last value of every metric (or of ``keys``) of each experiment: ``latest_of`` without
+    the summaries, for a thousand rows side by side."""
+    found: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
+    for chunk in chunks(ids):
+        query = "SELECT experiment_id, key, value, value_json FROM latest_metrics WHERE experiment_id IN "
+        query += f"({_marks(len(chunk))})"
+        args = list(chunk)
+        if keys:
+            query += f" AND key IN ({_marks(len(keys))})"
+            args += keys
+        for experiment_id, key, value, value_json in conn.execute(query, args):
+            found[experiment_id][key] = metric_value(value, value_json)
+    return found
+
+
+def _differing(conn: sqlite3.Connection, selection: ExperimentFilter) -> list[str]:
+    """The parameters whose values differ within ``selection`` (a missing one differs too)."""
+    sql = compile_filter(selection)
+    params = sql.sqlite_params()
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM ({sql.text}) AS selection", params).fetchone()
+    rows = conn.execute(
+        "SELECT key, COUNT(DISTINCT value), COUNT(*) FROM params "
+        f"WHERE experiment_id IN ({sql.text}) GROUP BY key ORDER BY key",
+        params,
+    )
+    return [key for key, distinct, count in rows if total == 1 or distinct > 1 or count < total]
+
+
+def compare(
+    db: Database,
+    flt: ExperimentFilter,
+    params: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+) -> Comparison:
+    """The matching experiments side by side.
+
+    Without ``params``, the columns are the parameters whose values differ between the selected
+    experiments (all of them for a single one), over the whole selection even when ``limit``
+    shows only some: the swept parameters stay when comparing the best 3. Without ``metrics``,
+    every metric any row logged.
+    """
+    reconcile_before_read(db)
+    with db.connect() as conn:
+        ids = select_ids(conn, flt)
+        heads: dict[str, tuple[str | None, str]] = {}
+        raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
+        for chunk in chunks(ids):
+            marks = _marks(len(chunk))
+            query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks})"
+            heads.update((i, (n, s)) for i, n, s in conn.execute(query, chunk))
+            query = f"SELECT experiment_id, key, value FROM params WHERE experiment_id IN ({marks})"
+            args = list(chunk)
+            if params:
+                query += f" AND key IN ({_marks(len(params))})"
+                args += params
+            for experiment_id, key, value in conn.execute(query, args):
+                raw[experiment_id][key] = value
+        latest = _last_values(conn, ids, metrics)
+        if params:
+            param_keys = list(params)
+        elif flt.limit is not None:
+            param_keys = _differing(conn, dataclasses.replace(flt, sort=None, desc=False, limit=None))
+        else:
+            every = sorted({k for v in raw.values() for k in v})
+            param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
+    metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
+    texts: dict[str, JsonValue] = {}  # a sweep repeats few values: each JSON text is decoded once
+
+    def decoded(text: str) -> JsonValue:
+        if text not in texts:
+            texts[text] = json.loads(text)
+        return texts[text]
+
+    rows = [
+        CompareRow(
+            id=i,
+            name=heads[i][0],
+            status=Status(heads[i][1]),
+            params={k: decoded(raw[i][k]) for k in param_keys if k in raw[i]},
+            metrics={k: latest[i][k] for k in metric_keys if k in latest[i]},
+        )
+        for i in ids
+    ]
+    return Comparison(params=param_keys, metrics=metric_keys, rows=rows)

@@ -1,0 +1,75 @@
+"""Resolving what users type for an experiment (a full id, a unique id prefix or a name) to its id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING
+
+from yanex.errors import AmbiguousReferenceError, NotFoundError
+from yanex.store.dialect import stored_time
+from yanex.store.reads import reconcile_before_read
+from yanex.terminal import text_problem
+
+if TYPE_CHECKING:
+    from yanex.db.engine import Database
+
+_HEX = frozenset("0123456789abcdef")
+_LIST_HINT = "name it by a full id, a unique id prefix or an exact name"
+
+
+def resolve_reference(db: Database, reference: str) -> str:
+    """The id of the one experiment ``reference`` names: a full id, a unique id prefix or a name.
+
+    An exact id wins; otherwise every experiment whose id starts with it or whose name equals it is
+    a candidate, and more than one is an ``AmbiguousReferenceError`` listing them.
+    """
+    return resolve_references(db, [reference])[0]
+
+
+def resolve_references(db: Database, references: Sequence[str]) -> list[str]:
+    """``resolve_reference`` for each, in order, in one read snapshot."""
+    reconcile_before_read(db)
+    resolved: list[str] = []
+    with db.connect() as conn:
+        for reference in references:
+            ref = reference.strip()
+            missing = NotFoundError(
+                f"no experiment matches {reference!r} (by id, id prefix or name)", hint=_LIST_HINT
+            )
+            if text_problem(ref) is not None:  # bytes that were not UTF-8: no id or name equals it
+                raise missing
+            if conn.execute("SELECT 1 FROM experiments WHERE id = ?", (ref,)).fetchone():
+                resolved.append(ref)
+                continue
+            condition, args = "name = ?", [ref]
+            prefix = ref.lower()
+            if prefix and set(prefix) <= _HEX:
+                # A range, not LIKE: it walks the primary key index.
+                condition, args = "name = ? OR (id >= ? AND id < ?)", [ref, prefix, prefix + "g"]
+            found = conn.execute(
+                f"SELECT id, name, status, created_at FROM experiments WHERE {condition} "
+                "ORDER BY created_at DESC LIMIT 11",
+                args,
+            ).fetchall()
+            if not found:
+                raise missing
+            if len(found) > 1:
+                shown = "\n".join(
+                    f"  {i}  {name or '-'}  {status}  {_local(created):%Y-%m-%d %H:%M:%S}"
+                    for i, name, status, created in found[:10]
+                )
+                more = "\n  ..." if len(found) > 10 else ""
+                raise AmbiguousReferenceError(
+                    f"{reference!r} matches more than one experiment:\n{shown}{more}",
+                    hint="use a longer id prefix or the full id",
+                )
+            resolved.append(found[0][0])
+    return resolved
+
+
+def _local(stored: str) -> object:
+    """A stored (naive UTC) time on the local clock, as list and show print times."""
+    moment = stored_time(stored)
+    assert moment is not None
+    return moment.replace(tzinfo=UTC).astimezone()
