@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from yanex.db.engine import Database
-from yanex.store.reconcile import process_alive, reconcile_orphans
+from yanex.owners import process_alive
+from yanex.store.reconcile import reconcile_orphans
 
 from .conftest import yanex_cli
 

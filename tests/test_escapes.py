@@ -21,9 +21,9 @@ from tests.test_batch_faults import finish, rows, script, start
 from tests.test_run_cli import wait_for
 from yanex import config
 from yanex.db.engine import Database
+from yanex.owners import process_alive
 from yanex.specs import ExperimentView, Status
 from yanex.store.experiments import get_experiment, get_metrics
-from yanex.store.reconcile import process_alive
 
 
 def only_experiment(db: Database) -> ExperimentView:

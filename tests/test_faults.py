@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import yanex_cli
 from yanex import config
-from yanex.store.reconcile import process_alive
+from yanex.owners import process_alive
 
 # --- helpers ------------------------------------------------------------------------------------
 

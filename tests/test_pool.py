@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 import yanex
+from yanex.owners import process_alive
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.launch import LaunchRequest
 from yanex.runner.pool import InlineExecutor, LocalPool, StopReason, Task
 from yanex.specs import GitInfo, Status
 from yanex.store.experiments import create_experiments, get_experiment
-from yanex.store.reconcile import process_alive
 
 
 def tasks(db, script: Path, count: int) -> list[Task]:

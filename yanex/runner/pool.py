@@ -38,12 +38,13 @@ from queue import Empty, SimpleQueue
 from typing import Any, Protocol
 
 from yanex.db.engine import Database
+from yanex.owners import process_alive
 from yanex.runner.environment import this_process
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode, describe_failure
 from yanex.runner.reaper import become_subreaper
 from yanex.specs import Status
 from yanex.store.experiments import Owner, finish, get_experiment
-from yanex.store.reconcile import process_alive, settle
+from yanex.store.reconcile import settle
 
 BOOTSTRAP_ERROR = (
     "An attempt has been made to start a new process before the current process has finished its "

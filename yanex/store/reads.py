@@ -167,20 +167,43 @@ def _record(row: sqlite3.Row, tags: list[str], patch: str | None) -> ExperimentR
     )
 
 
-def reconcile_before_read(db: Database) -> None:
-    """Before a read, mark rows of dead owners failed, if the database can be written at once.
+def _dead_owner(conn: sqlite3.Connection) -> bool:
+    """Whether an open row or an unended batch has an owner that looks dead (``yanex.owners``)."""
+    from datetime import timedelta
 
-    One sqlite3 query finds the (few) active rows; only when there is one does the write path
-    load (``reconcile_orphans``). When that write cannot be made (a read-only or busy database,
-    a full disk) the rows are read as recorded, and a ``YanexWarning`` names the active ones,
-    which may be stale. Reads never create a database (``NoDatabaseError``).
+    from yanex import config
+    from yanex.owners import owner_may_be_alive
+
+    def moment(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    fresh = timedelta(seconds=config.stale_after())
+    owners = conn.execute(
+        f"SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) FROM experiments "
+        f"WHERE status IN ({_marks(len(OPEN_STATUSES))}) "
+        "UNION ALL SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
+        OPEN_STATUSES,
+    ).fetchall()
+    return any(
+        not owner_may_be_alive(host, pid, moment(beat), moment(since), now, fresh)
+        for host, pid, beat, since in owners
+    )
+
+
+def reconcile_before_read(db: Database) -> None:
+    """Before a read, settle rows of dead owners, if the database can be written at once.
+
+    One sqlite3 query finds the (few) open rows and their owners; only when an owner looks dead
+    does the write path load (``reconcile_orphans``). When that write cannot be made (a read-only
+    or busy database, a full disk) the rows are read as recorded, and a ``YanexWarning`` names the
+    open ones, which may be stale. Reads never create a database (``NoDatabaseError``).
     """
     statuses = list(OPEN_STATUSES)  # a `created` row whose owner died is settled too
+    query = f"SELECT id FROM experiments WHERE status IN ({_marks(len(statuses))}) ORDER BY id"
     with db.connect() as conn:
-        query = f"SELECT id FROM experiments WHERE status IN ({_marks(len(statuses))}) ORDER BY id"
-        active = [row[0] for row in conn.execute(query, statuses)]
-    if not active:
-        return
+        if not _dead_owner(conn):
+            return
     from yanex.store.reconcile import reconcile_orphans
 
     try:

@@ -5,19 +5,14 @@ open rows; a write happens only when an owner is found dead. Reconciling a row f
 rest of its metrics journal, then records the outcome marker's status if the supervisor left one
 (the script had ended), else ``failed``.
 
-An owner on this host is alive while its process is (a pid reused by a newer process does not
-count); a stopped (SIGSTOP, Ctrl-Z) or slow owner is alive. An owner on another host is alive
-while its heartbeat is fresher than ``config.stale_after()``.
+Whether an owner is alive is ``yanex.owners.owner_may_be_alive``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import func, select, update
@@ -25,6 +20,7 @@ from sqlalchemy import func, select, update
 from yanex import config
 from yanex.db.engine import Database
 from yanex.db.models import BatchRow, ExperimentRow
+from yanex.owners import owner_may_be_alive
 from yanex.specs import Status
 from yanex.store.convert import now_utc
 from yanex.store.experiments import OPEN_STATUSES, Finished, finish
@@ -34,68 +30,6 @@ from yanex.store.outcome import read_marker
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
 )
-# A process's start time read from /proc (boot time + ticks) moves with every step of the wall
-# clock since, so a live owner could look younger than its row by as much as the clock was stepped:
-# a generous margin, because taking a live owner for dead is far worse than keeping a dead one's
-# row open a little longer (a pid reused within minutes of the row starting is rare).
-_START_SLACK = timedelta(minutes=10)
-
-
-def _started_at(pid: int) -> datetime | None:
-    """When ``pid`` started (naive UTC), from /proc; None where that cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/stat", "rb") as handle:
-            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
-        seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
-
-
-def process_alive(pid: int, *, started_by: datetime | None = None) -> bool:
-    """True while ``pid`` runs (and, given ``started_by``, started no later than that: a newer
-    process has reused the pid). A zombie counts as dead (an orphan's zombie may never be reaped
-    when PID 1 does not reap, as in many containers)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                return False
-    except OSError:  # gone since the kill above, or no /proc at all (macOS)
-        return sys.platform != "linux"
-    if started_by is not None:
-        started = _started_at(pid)
-        if started is not None and started > started_by + _START_SLACK:
-            return False
-    return True
-
-
-def owner_may_be_alive(
-    host: str | None,
-    pid: int | None,
-    heartbeat_at: datetime | None,
-    owned_since: datetime | None,
-    now: datetime,
-    fresh: timedelta,
-) -> bool:
-    """Whether the process answerable for a row may still write to it (see the module docstring).
-
-    ``owned_since`` is a moment the owner already existed at (the row's ``started_at`` or else
-    its ``created_at``): a process with that pid started later is another one. ``fresh`` is how
-    long an owner on another host may stay silent (``config.stale_after``).
-    """
-    if host is None and pid is None:
-        return False
-    if host == socket.gethostname():
-        return pid is not None and process_alive(pid, started_by=owned_since)
-    return heartbeat_at is not None and now - heartbeat_at <= fresh
 
 
 def settle(
@@ -217,8 +151,6 @@ def repair(db: Database) -> RepairReport:
 __all__ = [
     "DIED",
     "RepairReport",
-    "owner_may_be_alive",
-    "process_alive",
     "reconcile_orphans",
     "repair",
     "settle",
