@@ -23,18 +23,12 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError
 from yanex.runner.environment import capture_environment, this_process
+from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
+from yanex.runner.inline import InlineExecutor
 from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
-from yanex.runner.pool import (
-    BOOTSTRAP_ERROR,
-    Executor,
-    InlineExecutor,
-    LocalPool,
-    StopReason,
-    Task,
-    record_failure,
-)
+from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.specs import ExperimentResult, ExperimentSpec, Status, TimeLimit, parse_time_limit
 from yanex.store.experiments import (

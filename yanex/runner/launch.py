@@ -290,7 +290,7 @@ class ExperimentProcess:
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def _supervise(self, process: subprocess.Popen[bytes]) -> datetime:
+    def _pump_until_exit(self, process: subprocess.Popen[bytes]) -> datetime:
         """Copy output, move metrics into the database every ``FLUSH_INTERVAL`` and keep the
         heartbeat until the script has exited and its output is done; returns the exit time.
 
@@ -364,7 +364,7 @@ class ExperimentProcess:
         process = self._process
         assert process is not None and process.stdout is not None and process.stderr is not None
         stderr_sink = self._sinks[process.stderr.fileno()]
-        ended_at = self._supervise(process)
+        ended_at = self._pump_until_exit(process)
         returncode = process.wait()
         for sink in self._sinks.values():
             sink.close()
