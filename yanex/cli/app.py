@@ -97,7 +97,7 @@ def _root(
 
 
 # Command registrations: one line per command module.
-app.command("run")(run.run)
+app.command("run", cls=run.RunCommand)(run.run)
 app.command("list")(listing.list_command)
 app.command("show")(show.show_command)
 app.command("compare")(compare.compare_command)

@@ -6,10 +6,14 @@ gitpython or pyyaml, which the command imports when it runs.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.core import Context
+from typer._click.exceptions import NoSuchOption
+from typer.core import TyperCommand
 
 _SPEC_HINTS = {
     "tags": "give each --tag a non-empty word that is valid UTF-8",
@@ -32,6 +36,15 @@ def _script_file(script: Path) -> Path:
         )
     if not script.is_file():
         raise UsageError(f"{script} is not a file", hint="pass the path of a Python script")
+    from yanex.runner.script_kind import not_python
+
+    kind = not_python(script)
+    if kind is not None:
+        raise UsageError(
+            f"{script} is not a Python script: it is {kind}",
+            hint="pass a .py file, or a script whose first line is a python shebang; "
+            "a YAML or JSON file of parameters goes with --config",
+        )
     return script.resolve()
 
 
@@ -138,3 +151,34 @@ def run(
     typer.echo(summary, err=True)
     # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
     raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
+
+
+class _ScriptOptionHint(NoSuchOption):
+    """``No such option`` plus where a script's own options go."""
+
+    def __init__(self, error: NoSuchOption, suggestion: str) -> None:
+        super().__init__(error.option_name, error.message, error.possibilities, error.ctx)
+        self.suggestion = suggestion
+
+    def format_message(self) -> str:
+        return f"{super().format_message()}\nHint: options for the script go after --: {self.suggestion}"
+
+
+class RunCommand(TyperCommand):
+    """``yanex run`` refusing an option it does not know says that the script's options go after
+    ``--`` (``yanex run train.py -p epochs=1 --verbose``)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as error:
+            if "--" in given:  # already separated: the unknown option is meant for yanex
+                raise
+            split = next(
+                (i for i, arg in enumerate(given) if arg.split("=", 1)[0] == error.option_name), None
+            )
+            if split is None:
+                raise
+            suggestion = shlex.join(["yanex", "run", *given[:split], "--", *given[split:]])
+            raise _ScriptOptionHint(error, suggestion) from None

@@ -30,6 +30,7 @@ from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
+from yanex.runner.script_kind import not_python
 from yanex.specs import ExperimentResult, ExperimentSpec, Status, TimeLimit, parse_time_limit
 from yanex.store.experiments import (
     cancel_active,
@@ -215,6 +216,14 @@ class _Batch:
                     f"{spec.script_path.resolve()}",
                     hint="script_path is relative to the current directory "
                     f"({Path.cwd()}); pass an existing Python file",
+                )
+            kind = not_python(spec.script_path)
+            if kind is not None:
+                raise ConfigError(
+                    f"script_path of experiment {index} ({spec.name or 'unnamed'}) is not a Python "
+                    f"script: {spec.script_path} is {kind}",
+                    hint="pass a .py file, or a script whose first line is a python shebang; "
+                    "parameters go in the spec's config",
                 )
         self.specs = list(specs)
         self.parallel = parallel
