@@ -11,6 +11,7 @@ import typer
 from yanex.cli.render import DetailFormat, DetailFormatOpt
 
 if TYPE_CHECKING:
+    from yanex.db.engine import Database
     from yanex.specs import GitInfo
     from yanex.store.query import ExperimentDetail
 
@@ -77,6 +78,29 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
     }
 
 
+def _batch_line(db: Database, batch_id: str | None) -> str:
+    """``3f2a1b4c (6 experiments, 2 at a time)``: the batch's size and parallelism as recorded."""
+    from yanex.store.experiments import get_batch
+
+    batch = get_batch(db, batch_id) if batch_id else None
+    if batch is None:
+        return batch_id or ""
+    how = {None: "one at a time", 0: "one per CPU"}.get(batch.parallel, f"{batch.parallel} at a time")
+    return f"{batch.id} ({batch.total} experiment{'s' if batch.total != 1 else ''}, {how})"
+
+
+def _lineage_line(db: Database, experiment_id: str) -> str:
+    """``attempt 3 of 1a2b3c4d`` for a batch's retry; ``re-run of 5e6f7a8b`` (and the attempt
+    when the chain is longer) for ``yanex rerun``."""
+    from yanex.store.experiments import lineage
+
+    line = lineage(db, experiment_id)
+    attempt = f"attempt {line.attempt} of {line.root}"
+    if not line.rerun:
+        return attempt
+    return f"re-run of {line.parent}" + (f" ({attempt})" if line.parent != line.root else "")
+
+
 def show_command(
     reference: Annotated[str, typer.Argument(metavar="ID", help="Full id, unique id prefix, or exact name.")],
     fmt: DetailFormatOpt = DetailFormat.TABLE,
@@ -105,7 +129,8 @@ def show_command(
     from yanex.store.query import experiment_detail
     from yanex.terminal import printable, tag_list
 
-    detail = experiment_detail(Database(), reference)
+    db = Database()
+    detail = experiment_detail(db, reference)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
@@ -151,8 +176,9 @@ def show_command(
                 + ([("description", e.description)] if e.description else [])  # may have several lines
                 + present(
                     ("tags", tag_list(e.tags)),
-                    ("batch", e.batch_id or ""),
+                    ("batch", _batch_line(db, e.batch_id)),
                     ("retry of", e.retry_of or ""),
+                    ("lineage", _lineage_line(db, e.id) if e.retry_of else ""),
                     ("archived", "yes" if e.archived else ""),
                 ),
             ),

@@ -384,6 +384,63 @@ def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
         return experiment_view(row, tags, patch)
 
 
+class BatchInfo(NamedTuple):
+    """A batch as ``yanex show`` describes it: how many experiments it ran, how many at a time."""
+
+    id: str
+    total: int  # experiments submitted (retries excluded)
+    parallel: int | None  # None: one at a time in the caller's process; 0: one per CPU
+    ended: bool
+
+
+def get_batch(db: Database, batch_id: str) -> BatchInfo | None:
+    with db.read() as session:
+        row = session.execute(
+            select(BatchRow.id, BatchRow.total, BatchRow.parallel, BatchRow.ended_at).where(
+                BatchRow.id == batch_id
+            )
+        ).one_or_none()
+    return None if row is None else BatchInfo(row.id, row.total, row.parallel, row.ended_at is not None)
+
+
+class Lineage(NamedTuple):
+    """Where an experiment comes from along ``retry_of``: ``attempt`` 1 is the original (``root``);
+    ``rerun`` when its parent is in another batch (``yanex rerun``), not a retry of the same batch."""
+
+    root: str
+    attempt: int
+    parent: str | None
+    rerun: bool
+
+
+def lineage(db: Database, experiment_id: str) -> Lineage:
+    """Follow ``retry_of`` to the original (a deleted ancestor ends the chain there)."""
+    chain: list[tuple[str, str | None, str | None]] = []  # (id, retry_of, batch_id), newest first
+    seen: set[str] = set()
+    current: str | None = experiment_id
+    with db.read() as session:
+        while current is not None and current not in seen:
+            seen.add(current)
+            row = session.execute(
+                select(ExperimentRow.id, ExperimentRow.retry_of, ExperimentRow.batch_id).where(
+                    ExperimentRow.id == current
+                )
+            ).one_or_none()
+            if row is None:
+                break
+            chain.append((row.id, row.retry_of, row.batch_id))
+            current = row.retry_of
+    if not chain:
+        raise NotFoundError(f"no experiment {experiment_id}")
+    parent = chain[1] if len(chain) > 1 else None
+    return Lineage(
+        root=chain[-1][0],
+        attempt=len(chain),
+        parent=parent[0] if parent else None,
+        rerun=parent is not None and (parent[2] is None or parent[2] != chain[0][2]),
+    )
+
+
 def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[MetricPoint]:
     """Every logged point of one experiment in logging order, optionally of one key."""
     import json
@@ -405,8 +462,10 @@ def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> lis
 
 __all__ = [
     "OPEN_STATUSES",
+    "BatchInfo",
     "CompletedRun",
     "Finished",
+    "Lineage",
     "MetricRecord",
     "Owner",
     "PointRow",
@@ -416,10 +475,12 @@ __all__ = [
     "end_batch",
     "find_completed",
     "finish",
+    "get_batch",
     "get_experiment",
     "get_metrics",
     "heartbeat",
     "ingest_metrics",
     "insert_points",
+    "lineage",
     "mark_running",
 ]
