@@ -33,6 +33,7 @@ from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
+from yanex.runner.progress import label as progress_label
 from yanex.runner.script_kind import not_python
 from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo, Status, TimeLimit, parse_time_limit
 from yanex.store.experiments import (
@@ -371,7 +372,13 @@ class _Batch:
                     if result.status == "failed" and fail_fast and self.stopping is None:
                         self.progress.note(f"fail_fast: cancelling the rest of batch {batch_id}")
                         self._stop(executor, StopReason.FAIL_FAST)
-                self.progress.running(sum(future.running() for future in self.pending))
+                self.progress.running(
+                    [
+                        progress_label(self.specs[index].name, row)
+                        for future, (index, row) in self.pending.items()
+                        if future.running()
+                    ]
+                )
                 if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
                     heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
                     last_beat = time.monotonic()
