@@ -103,6 +103,9 @@ def populate(db: Database, scripts: Path) -> dict[str, str]:
         git=git,
         environment=env,
     )
+    # Owned by this (pytest) process on this host: reconcile checks such an owner by its process,
+    # never by its heartbeat, so the row stays running however long a test takes (guarded in
+    # tests/test_store.py::test_the_fixtures_live_row_outlasts_the_staleness_window).
     mark_running(db, running, os.getpid(), owner)
     return {**names, "baseline": other, "live": running}
 

@@ -74,15 +74,18 @@ def test_every_row_is_queued_before_the_first_runs(write_script, yanex_home):
     script = write_script(
         "peek.py",
         f"""
-        import sqlite3
+        import os, sqlite3
         conn = sqlite3.connect({str(yanex_home / "yanex.db")!r})
-        print(sorted(r[0] for r in conn.execute("SELECT status FROM experiments")))
+        me = os.environ["YANEX_EXPERIMENT_ID"]
+        print(sorted(r[0] for r in conn.execute("SELECT status FROM experiments WHERE id != ?", (me,))))
         """,
     )
     specs = [yanex.ExperimentSpec(script_path=script, name=f"p{i}") for i in range(4)]
     first = yanex.run_multiple(specs)[0]
     seen = (yanex_home / "experiments" / first.experiment_id / "stdout.log").read_text().strip()
-    assert seen == "['queued', 'queued', 'queued', 'running']"
+    # Only the siblings: the script's own row becomes `running` once its supervisor has the pid,
+    # which is after the script started (it may already be reading).
+    assert seen == "['queued', 'queued', 'queued']"
 
 
 def test_failures_are_isolated_with_useful_messages(write_script, yanex_home):
@@ -316,3 +319,17 @@ def test_verbose_output_reaches_a_text_only_stdout(write_script, monkeypatch):
     [result] = yanex.run_multiple([yanex.ExperimentSpec(script_path=script, name="nb")], verbose=True)
     assert result.status == "completed"
     assert notebook.getvalue() == "[nb] hello\n"
+
+
+def test_a_batch_refuses_a_spec_whose_script_is_not_python(write_script, yanex_home):
+    good = write_script("ok.py", "print('ok')\n")
+    config_file = write_script("sweep.yaml", "lr: 0.1\n")
+    specs = [
+        yanex.ExperimentSpec(script_path=good),
+        yanex.ExperimentSpec(script_path=config_file, name="cfg"),
+    ]
+    with pytest.raises(
+        ConfigError, match=r"experiment 1 \(cfg\) is not a Python script: .*sweep.yaml is a YAML file"
+    ):
+        yanex.run_multiple(specs)
+    assert not (yanex_home / "experiments").exists()

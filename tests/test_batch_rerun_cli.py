@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import yanex
+from yanex.db.engine import Database
+from yanex.store.experiments import get_experiment
 
 from .conftest import yanex_cli
 
@@ -117,3 +120,72 @@ def test_retries_leave_one_lineage_rerun_once(write_script, yanex_home):
     assert len(yanex.find(status="failed")) == 3
     result = yanex_cli("rerun", "--status", "failed")
     assert result.returncode == 1 and result.stdout.count("re-run of") == 1
+
+
+def _show_field(experiment_id: str, label: str) -> str:
+    shown = yanex_cli("show", experiment_id)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.strip() for line in shown.stdout.splitlines() if line.strip().startswith(label + " ")]
+    assert len(lines) == 1, shown.stdout
+    return lines[0].removeprefix(label).strip()
+
+
+def test_show_gives_the_lineage_of_retries_and_reruns_and_the_batch_size(write_script, yanex_home):
+    script = write_script("fails.py", "raise SystemExit(3)\n")
+    [last] = yanex.run_multiple([yanex.ExperimentSpec(script_path=script, name="f")], retries=1)
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        (root,) = conn.execute(
+            "SELECT retry_of FROM experiments WHERE id = ?", (last.experiment_id,)
+        ).fetchone()
+    assert _show_field(last.experiment_id, "lineage") == f"attempt 2 of {root}"
+    batch = _show_field(last.experiment_id, "batch")
+    assert batch.endswith("(1 experiment, one at a time)")
+    [again] = yanex.rerun([last.experiment_id], parallel=2)
+    assert (
+        _show_field(again.experiment_id, "lineage") == f"re-run of {last.experiment_id} (attempt 3 of {root})"
+    )
+    assert _show_field(again.experiment_id, "batch").endswith("(1 experiment, 2 at a time)")
+    [direct] = yanex.rerun([root])
+    assert _show_field(direct.experiment_id, "lineage") == f"re-run of {root}"
+    shown = yanex_cli("show", root).stdout
+    assert not [line for line in shown.splitlines() if line.strip().startswith("lineage ")], shown
+
+
+def test_rerun_param_overrides_the_originals_parameters(write_script, yanex_home):
+    script = write_script("p.py", "import yanex\nprint(yanex.get_params())\n")
+    spec = yanex.ExperimentSpec(script_path=script, config={"lr": 0.1, "model": {"depth": 2, "width": 8}})
+    [first] = yanex.run_multiple([spec])
+    result = yanex_cli("rerun", first.experiment_id, "--param", "lr=0.5", "--param", "model.depth=3")
+    assert result.returncode == 0, result.stderr
+    new_id = result.stdout.split()[0]
+    assert get_experiment(Database(), new_id).config == {"lr": 0.5, "model": {"depth": 3, "width": 8}}
+    [api] = yanex.rerun([first.experiment_id], config_overrides={"model": {"width": 16}})
+    assert get_experiment(Database(), api.experiment_id).config == {
+        "lr": 0.1,
+        "model": {"depth": 2, "width": 16},
+    }
+    bad = yanex_cli("rerun", first.experiment_id, "--param", "novalue")
+    assert bad.returncode != 0 and "Error: --param 'novalue' is not KEY=VALUE" in bad.stderr
+
+
+def test_a_rerun_notes_once_when_the_code_changed(git_repo: Path, yanex_home):
+    script = git_repo / "train.py"
+    script.write_text("print('v1')\n")
+    subprocess.run(["git", "add", "train.py"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "v1"], cwd=git_repo, check=True)
+    [first] = yanex.run_multiple([yanex.ExperimentSpec(script_path=script)])
+    same = yanex_cli("rerun", first.experiment_id)
+    assert same.returncode == 0 and "Note:" not in same.stderr, same.stderr
+    script.write_text("print('v2')\n")  # an uncommitted change
+    changed = yanex_cli("rerun", first.experiment_id)
+    assert changed.returncode == 0, changed.stderr
+    notes = [line for line in changed.stderr.splitlines() if line.startswith("Note:")]
+    assert notes == [
+        "Note: re-running with other code than 1 of 1 original(s) ran (the uncommitted changes differ "
+        "from the originals'); the re-runs record the current code"
+    ]
+    subprocess.run(["git", "commit", "-q", "-am", "v2"], cwd=git_repo, check=True)
+    committed = yanex_cli("rerun", first.experiment_id)
+    [note] = [line for line in committed.stderr.splitlines() if line.startswith("Note:")]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True, text=True).stdout
+    assert f"commit {head[:8]} now, the originals ran " in note

@@ -14,8 +14,10 @@ import pytest
 import yanex
 from yanex.owners import process_alive
 from yanex.runner.environment import capture_environment, this_process
+from yanex.runner.executor import StopReason, Task
+from yanex.runner.inline import InlineExecutor
 from yanex.runner.launch import LaunchRequest
-from yanex.runner.pool import InlineExecutor, LocalPool, StopReason, Task
+from yanex.runner.local_pool import LocalPool
 from yanex.specs import GitInfo, Status
 from yanex.store.experiments import create_experiments, get_experiment
 

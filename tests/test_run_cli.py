@@ -445,3 +445,40 @@ def test_duration_ends_when_the_script_exits(db: Database, write_script, tmp_pat
     assert view.status is Status.COMPLETED
     # yanex waits up to 2 s for output still held open by the child; that is not the script's time.
     assert view.duration is not None and view.duration < 2.0
+
+
+def test_an_unknown_option_hints_that_script_options_go_after_the_separator(write_script) -> None:
+    script = write_script("train.py", "print('ran')\n")
+    result = yanex_cli("run", str(script), "-p", "epochs=1", "--verbose")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "Error: No such option: --verbose" in lines
+    assert f"Hint: options for the script go after --: yanex run {script} -p epochs=1 -- --verbose" in lines
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "kind"),
+    [
+        ("config.yaml", "lr: 0.1\n", "a YAML file"),
+        ("job", "#!/bin/bash\necho hi\n", "a script for '/bin/bash', not Python"),
+        ("notes.md", "# title\n", "a .md file, not a .py file"),
+    ],
+)
+def test_run_refuses_a_file_that_is_not_a_python_script(
+    db: Database, write_script, name: str, body: str, kind: str
+) -> None:
+    path = write_script(name, body)
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code != 0
+    assert f"Error: {path} is not a Python script: it is {kind}" in result.output
+    assert "Hint: pass a .py file, or a script whose first line is a python shebang" in result.output
+    root = config.experiments_root()
+    assert not root.exists() or not list(root.iterdir())  # nothing was created
+
+
+def test_run_accepts_a_script_with_a_python_shebang(db: Database, write_script) -> None:
+    tool = write_script("tool", "#!/usr/bin/env python3\nprint('tool ran')\n")
+    result = runner.invoke(app, ["run", str(tool)])
+    assert result.exit_code == 0, result.output
+    assert only_experiment(db).status is Status.COMPLETED

@@ -237,3 +237,18 @@ def test_a_pid_reused_by_a_newer_process_is_not_the_owner(db: Database, yanex_ho
     finally:
         newer.kill()
         newer.wait()
+
+
+def test_the_fixtures_live_row_outlasts_the_staleness_window(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The query fixtures keep one row `running` with a heartbeat never refreshed: a test that runs
+    # past the staleness window must still see it running (its owner, this process, is alive).
+    from tests.query_fixtures import populate
+
+    live = populate(db, tmp_path)["live"]
+    with sqlite3.connect(config.yanex_home() / "yanex.db") as conn:
+        conn.execute("UPDATE experiments SET heartbeat_at = '2000-01-01 00:00:00' WHERE id = ?", (live,))
+    monkeypatch.setenv(config.STALE_AFTER_ENV, "0.001")
+    assert reconcile_orphans(db) == []
+    assert get_experiment(db, live).status == "running"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +19,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import yanex_cli
 from yanex.cli.app import app
+from yanex.runner.progress import _Counts
+from yanex.specs import ExperimentResult
 from yanex.terminal import printable, tag_list
 
 runner = CliRunner()
@@ -171,3 +175,50 @@ def test_printable_escapes_controls_and_keeps_the_rest(text: str, shown: str) ->
 def test_tags_are_bare_unless_they_need_quoting() -> None:
     assert tag_list(["baseline", "grid search"]) == "baseline,grid search"
     assert tag_list(["a,b", " x", 'q"', "back\\slash", "c"]) == '"a,b"," x","q\\"","back\\\\slash",c'
+
+
+def test_a_batch_on_a_terminal_shows_what_runs_and_leaves_a_summary_line(write_script) -> None:
+    script = write_script(
+        "work.py",
+        "import time, yanex\ntime.sleep(1.5)\nif yanex.get_param('fail'):\n    raise SystemExit(2)\n",
+    )
+    orchestrator = write_script(
+        "grid.py",
+        f"""
+        import yanex
+        if __name__ == "__main__":
+            specs = [
+                yanex.ExperimentSpec({str(script)!r}, config={{"fail": i == 1}}, name=f"lr-{{i}}")
+                for i in range(3)
+            ]
+            yanex.run_multiple(specs, parallel=2)
+        """,
+    )
+    parent, child = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120"}
+    process = subprocess.Popen([sys.executable, str(orchestrator)], stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks: list[bytes] = []
+    with contextlib.suppress(OSError):  # the child closed its end
+        while chunk := os.read(parent, 65536):
+            chunks.append(chunk)
+    assert process.wait(timeout=120) == 0
+    os.close(parent)
+    output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert "▶ running: lr-" in output  # which experiments run, named
+    assert "✓ 0 completed  ✗ 0 failed  ▶ 2 running" in output  # the words are the marks' legend
+    lines = [line.strip() for line in output.replace("\r", "\n").splitlines() if line.strip()]
+    final = r"batch (\w{8}): 2 completed, 1 failed in [0-9.]+ s — yanex list --batch (\w{8})"
+    summary = re.fullmatch(final, lines[-1])
+    assert summary is not None and summary[1] == summary[2], lines[-3:]
+
+
+def test_the_batch_eta_counts_down_between_finishes() -> None:
+    counts = _Counts()
+    counts.total, counts.began = 4, 100.0
+    assert counts.eta(101.0) is None  # nothing finished: no pace yet
+    counts.count(ExperimentResult(experiment_id="a" * 8, status="completed"))
+    counts.last_done = 102.0  # 2 s for the first
+    assert counts.eta(103.0) == pytest.approx(5.0)  # 3 more at 2 s each, 1 s of which has passed
+    assert counts.eta(106.0) == pytest.approx(2.0)
+    assert counts.eta(120.0) == 0.0

@@ -83,7 +83,7 @@ def _build() -> typer.Typer:
         pass
 
     # Command registrations: one line per command module, in the order `yanex --help` lists them.
-    built.command("run")(run.run)
+    built.command("run", cls=run.RunCommand)(run.run)
     for name in ("list", "show", "compare", "get"):
         built.command(name)(typer_signature(_declared(name)))
     built.command("sql")(sql.sql_command)

@@ -39,6 +39,16 @@ AllAttemptsOpt = Annotated[
         "already re-run is selected through its latest re-run).",
     ),
 ]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        metavar="KEY=VALUE",
+        help="Override a parameter of every re-run, read as `yanex run --param` reads it "
+        "(dotted keys nest). Repeatable.",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
 ]
@@ -51,16 +61,18 @@ def rerun_command(
     verbose: VerboseOpt = False,
     timeout: TimeoutOpt = None,
     all_attempts: AllAttemptsOpt = False,
+    param: ParamOpt = None,
     *,
     filters: FilterOptions,
 ) -> None:
     """Re-run finished experiments with their recorded script, config and arguments.
 
-    Each re-run is a new experiment, linked to the original and run in its working directory.
-    Filters select only the latest attempt of each lineage (retries and earlier re-runs are
-    linked by retry_of), so `--status failed` re-runs each failed spec once; ids name exactly
-    the experiments to re-run. Prints one line per re-run (new id, status, name, original id);
-    exits 1 if any did not complete.
+    Each re-run is a new experiment, linked to the original and run in its working directory,
+    with the original's parameters (--param overrides them) and today's code: a note says so when
+    the commit or uncommitted changes differ from what an original ran. Filters select only the
+    latest attempt of each lineage (retries and earlier re-runs are linked by retry_of), so
+    `--status failed` re-runs each failed spec once; ids name exactly the experiments to re-run.
+    Prints one line per re-run (new id, status, name, original id); exits 1 if any did not complete.
 
     Examples:
 
@@ -69,9 +81,12 @@ def rerun_command(
       yanex rerun --status failed --batch 1a2b3c4d
 
       yanex rerun abc12345
+
+      yanex rerun abc12345 --param learning_rate=0.05
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
+    from yanex.params import params_to_config
     from yanex.runner.batch import rerun
     from yanex.specs import parse_time_limit
     from yanex.store.query import find_ids, resolve_references
@@ -82,6 +97,7 @@ def rerun_command(
             parse_time_limit(timeout)
         except ValueError as error:
             raise UsageError(str(error), hint="write it like --timeout 90, 5m, 2h or 1h30m") from None
+    overrides = params_to_config(param or [])
     db = store()
     flt = filters.build(resolve_references(db, references) if references else None)
     if not flt.narrows():
@@ -95,7 +111,7 @@ def rerun_command(
         raise NotFoundError(
             "no experiments match, nothing to re-run", hint="check the filters with `yanex list`"
         )
-    results = rerun(ids, parallel=parallel, verbose=verbose, timeout=timeout)
+    results = rerun(ids, parallel=parallel, verbose=verbose, timeout=timeout, config_overrides=overrides)
     for original, result in zip(ids, results, strict=True):
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))

@@ -6,194 +6,14 @@ gitpython or pyyaml, which the command imports when it runs.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
+import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from types import FrameType
-
-    from yanex.runner.launch import ExperimentProcess
-
-
-def parse_param(text: str) -> tuple[list[str], Any]:
-    """``KEY=VALUE`` into the dotted key's parts and the value, read as ``yanex.cli.config_text`` says."""
-    from yanex.cli.config_text import InputError, load_yaml
-    from yanex.errors import ConfigError
-
-    key, sep, raw = text.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(part.strip() for part in parts):
-        raise ConfigError(
-            f"--param {text!r} is not KEY=VALUE",
-            hint="write it like --param learning_rate=0.01 or --param model.layers=[64,32]",
-        )
-    try:
-        value = load_yaml(raw)
-    except InputError as error:
-        raise ConfigError(
-            f"--param {text!r}: the value is not valid YAML data ({error.problem})",
-            hint=error.hint or f"quote it to pass a string: --param '{key}=\"{raw}\"'",
-        ) from None
-    return [part.strip() for part in parts], value
-
-
-def params_to_config(params: list[str]) -> dict[str, Any]:
-    """Nested config from ``--param`` options; dotted keys build nested sections."""
-    from yanex.errors import ConfigError
-
-    config: dict[str, Any] = {}
-    for text in params:
-        parts, value = parse_param(text)
-        node = config
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                section = ".".join(parts[: depth + 1])
-                raise ConfigError(
-                    f"--param {text!r}: {section} is already set to a value, not a section",
-                    hint=f"set either {section} or keys below it, not both",
-                )
-            node = child
-        if isinstance(node.get(parts[-1]), dict) and not isinstance(value, dict):
-            raise ConfigError(
-                f"--param {text!r}: {'.'.join(parts)} already has keys below it",
-                hint=f"set either {'.'.join(parts)} or keys below it, not both",
-            )
-        node[parts[-1]] = value
-    return config
-
-
-def load_config_file(path: Path) -> dict[str, Any]:
-    """A YAML or JSON mapping of parameters; an empty file means no parameters."""
-    from yanex.cli.config_text import InputError, load_json, load_yaml
-    from yanex.errors import ConfigError
-
-    hint = "pass a YAML or JSON file whose top level is a mapping of parameter names to values"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist", hint=hint) from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ConfigError(f"cannot read config file {path}: {reason}", hint=hint) from None
-    try:
-        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except InputError as error:
-        raise ConfigError(
-            f"config file {path} is not valid {_format(path)}: {error}", hint=error.hint or hint
-        ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} holds a {type(data).__name__}, not a mapping", hint=hint)
-    return data
-
-
-def _format(path: Path) -> str:
-    return "JSON" if path.suffix.lower() == ".json" else "YAML"
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` on top of ``base``: sections merge key by key, anything else is replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _terminal_signalled_our_group() -> bool:
-    """True when our process group is the terminal's foreground group.
-
-    Then a Ctrl-C reached the script directly (it shares our group), and forwarding it would deliver
-    a second KeyboardInterrupt while the script is still handling the first. The price: a
-    ``kill -INT`` aimed at yanex alone while it runs in the foreground is not passed on (SIGTERM
-    always is).
-    """
-    try:
-        tty = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
-    except OSError:  # no controlling terminal: the signal came from kill, not from a keyboard
-        return False
-    try:
-        return os.tcgetpgrp(tty) == os.getpgrp()
-    except OSError:
-        return False
-    finally:
-        os.close(tty)
-
-
-class _SignalForwarder:
-    """Passes SIGINT and SIGTERM to the script so that it ends, and is recorded, as cancelled.
-
-    Escalates for a script that ignores them: the first Ctrl-C is the script's own SIGINT; the
-    second sends SIGTERM and SIGKILL after the grace (``YANEX_KILL_GRACE``, 10 s); a third kills at
-    once. SIGTERM to yanex sends SIGTERM, then SIGKILL after the grace.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-    TERMINATED = "terminated: yanex run received SIGTERM"
-
-    def __init__(self, process: ExperimentProcess) -> None:
-        self.process = process
-        self.pending: int | None = None
-        self.interrupts = 0
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _SignalForwarder:
-        for signum in self.SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.process.pid is None:  # not started yet: deliver once it is
-            self.pending = signum
-        else:
-            self._deliver(signum)
-
-    def _deliver(self, signum: int) -> None:
-        if self.process.poll() is not None:
-            return
-        if signum == signal.SIGTERM:
-            if not self.process.interrupted:
-                self.process.cancel_reason = self.TERMINATED
-            self.process.terminate()
-            return
-        self.interrupts += 1
-        if self.interrupts == 1:
-            if _terminal_signalled_our_group():
-                self.process.interrupted = True
-            else:
-                self.process.send_signal(signum)
-        elif self.interrupts == 2:
-            _note(
-                f"yanex: stopping the script: SIGTERM, then SIGKILL in {self.process.grace:g} s "
-                "(Ctrl-C again to kill it now)"
-            )
-            self.process.terminate()
-        else:
-            self.process.send_signal(signal.SIGKILL)
-
-    def deliver_pending(self) -> None:
-        if self.pending is not None:
-            self._deliver(self.pending)
-
-
-def _note(text: str) -> None:
-    """A line on stderr from a signal handler: one os.write, never re-entering a buffered stream."""
-    with contextlib.suppress(OSError):
-        os.write(2, (text + "\n").encode(errors="replace"))
-
+from typer._click.core import Context
+from typer._click.exceptions import NoSuchOption
+from typer.core import TyperCommand
 
 _SPEC_HINTS = {
     "tags": "give each --tag a non-empty word that is valid UTF-8",
@@ -216,6 +36,15 @@ def _script_file(script: Path) -> Path:
         )
     if not script.is_file():
         raise UsageError(f"{script} is not a file", hint="pass the path of a Python script")
+    from yanex.runner.script_kind import not_python
+
+    kind = not_python(script)
+    if kind is not None:
+        raise UsageError(
+            f"{script} is not a Python script: it is {kind}",
+            hint="pass a .py file, or a script whose first line is a python shebang; "
+            "a YAML or JSON file of parameters goes with --config",
+        )
     return script.resolve()
 
 
@@ -288,15 +117,10 @@ def run(
     """
     from pydantic import ValidationError
 
-    from yanex.db.engine import Database
     from yanex.errors import ConfigError
-    from yanex.runner.environment import capture_environment, this_process
-    from yanex.runner.git import capture_git
-    from yanex.runner.launch import ExperimentProcess, LaunchRequest, OutputMode, kill_grace
-    from yanex.runner.reaper import become_subreaper
+    from yanex.params import deep_merge, load_config_file, params_to_config
+    from yanex.runner.single import run_script
     from yanex.specs import ExperimentSpec, Status
-    from yanex.store.experiments import create_experiments
-    from yanex.store.reconcile import reconcile_orphans
 
     script_path = _script_file(script)
     config = load_config_file(config_file) if config_file is not None else {}
@@ -318,34 +142,7 @@ def run(
             str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field))
         ) from None
 
-    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything is written
-    become_subreaper()  # this process supervises the script: its orphans come back here to die
-    db = Database()
-    reconcile_orphans(db)
-    owner = this_process()
-    [experiment_id] = create_experiments(
-        db,
-        [spec],
-        status=Status.CREATED,
-        owner=owner,
-        git=capture_git(script_path),
-        environment=capture_environment(),
-    )
-    request = LaunchRequest(
-        experiment_id,
-        script_path,
-        tuple(spec.script_args),
-        spec.config,
-        spec.name,
-        cwd=Path.cwd(),
-        time_limit=spec.time_limit,
-    )
-    process = ExperimentProcess(db, request, owner, output=OutputMode.ECHO, own_session=False)
-    with _SignalForwarder(process) as forwarder:
-        process.start()
-        forwarder.deliver_pending()
-        outcome = process.wait()
-
+    experiment_id, outcome, timed_out = run_script(spec)
     summary = f"yanex: experiment {experiment_id} {outcome.status.value}"
     if outcome.status is Status.COMPLETED and outcome.duration is not None:
         summary += f" in {outcome.duration:.2f} s"
@@ -353,4 +150,35 @@ def run(
         summary += f": {outcome.error_message}"
     typer.echo(summary, err=True)
     # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
-    raise typer.Exit(124 if process.timed_out else outcome.exit_code or 0)
+    raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
+
+
+class _ScriptOptionHint(NoSuchOption):
+    """``No such option`` plus where a script's own options go."""
+
+    def __init__(self, error: NoSuchOption, suggestion: str) -> None:
+        super().__init__(error.option_name, error.message, error.possibilities, error.ctx)
+        self.suggestion = suggestion
+
+    def format_message(self) -> str:
+        return f"{super().format_message()}\nHint: options for the script go after --: {self.suggestion}"
+
+
+class RunCommand(TyperCommand):
+    """``yanex run`` refusing an option it does not know says that the script's options go after
+    ``--`` (``yanex run train.py -p epochs=1 --verbose``)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as error:
+            if "--" in given:  # already separated: the unknown option is meant for yanex
+                raise
+            split = next(
+                (i for i, arg in enumerate(given) if arg.split("=", 1)[0] == error.option_name), None
+            )
+            if split is None:
+                raise
+            suggestion = shlex.join(["yanex", "run", *given[:split], "--", *given[split:]])
+            raise _ScriptOptionHint(error, suggestion) from None

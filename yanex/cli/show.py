@@ -11,7 +11,7 @@ from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
 from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
-    from yanex.store.reads import ExperimentDetail, GitRecord
+    from yanex.store.reads import BatchInfo, ExperimentDetail, GitRecord, Lineage
 
 TAIL_LINES = 10
 
@@ -75,6 +75,21 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
         "environment": dataclasses.asdict(e.environment),
         "output": {"stdout_tail": stdout, "stderr_tail": stderr},
     }
+
+
+def _batch_line(batch: BatchInfo) -> str:
+    """``3f2a1b4c (6 experiments, 2 at a time)``: the batch's size and parallelism as recorded."""
+    how = {None: "one at a time", 0: "one per CPU"}.get(batch.parallel, f"{batch.parallel} at a time")
+    return f"{batch.id} ({batch.total} experiment{'s' if batch.total != 1 else ''}, {how})"
+
+
+def _lineage_line(line: Lineage) -> str:
+    """``attempt 3 of 1a2b3c4d`` for a batch's retry; ``re-run of 5e6f7a8b`` (and the attempt
+    when the chain is longer) for ``yanex rerun``."""
+    attempt = f"attempt {line.attempt} of {line.root}"
+    if not line.rerun:
+        return attempt
+    return f"re-run of {line.parent}" + (f" ({attempt})" if line.parent != line.root else "")
 
 
 def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
@@ -145,9 +160,10 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
                 + ([("description", e.description)] if e.description else [])  # may have several lines
                 + present(
                     ("tags", tag_list(e.tags)),
-                    ("batch", e.batch_id or ""),
+                    ("batch", _batch_line(detail.batch) if detail.batch else e.batch_id or ""),
                     ("retry of", e.retry_of or ""),
                     ("re-run as", ", ".join(detail.rerun_as)),
+                    ("lineage", _lineage_line(detail.lineage) if detail.lineage else ""),
                     ("archived", "yes" if e.archived else ""),
                 ),
             ),

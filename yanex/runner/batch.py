@@ -15,28 +15,27 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from pathlib import Path
+from typing import Any
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.errors import ConfigError, NestedRunError
+from yanex.errors import ConfigError, NestedRunError, YanexWarning
+from yanex.params import deep_merge
 from yanex.runner.environment import capture_environment, this_process
+from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
+from yanex.runner.inline import InlineExecutor
 from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
-from yanex.runner.pool import (
-    BOOTSTRAP_ERROR,
-    Executor,
-    InlineExecutor,
-    LocalPool,
-    StopReason,
-    Task,
-    record_failure,
-)
+from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
-from yanex.specs import ExperimentResult, ExperimentSpec, Status, TimeLimit, parse_time_limit
+from yanex.runner.progress import label as progress_label
+from yanex.runner.script_kind import not_python
+from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo, Status, TimeLimit, parse_time_limit
 from yanex.store.experiments import (
     cancel_active,
     create_batch,
@@ -132,13 +131,18 @@ def rerun(
     verbose: bool = False,
     *,
     timeout: float | str | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
 ) -> list[ExperimentResult]:
     """Run stored experiments again from their recorded specs (script, config, args, name, tags).
 
     Each new experiment is linked to the one it re-runs (``retry_of``) and runs in the original's
     working directory. Accepts ids or ``ExperimentResult`` objects, e.g. the failed results of a
     ``run_multiple`` call; results come back in the same order. ``timeout`` limits each re-run
-    as in ``run_multiple``.
+    as in ``run_multiple``. ``config_overrides`` (a nested mapping, e.g. ``{"model": {"lr": 0.1}}``)
+    is merged over each original's config: sections key by key, anything else replaced.
+
+    A re-run runs today's code: when the current commit or uncommitted changes differ from what an
+    original ran, one ``yanex.errors.YanexWarning`` says so before anything runs.
     """
     _preflight(parallel)
     time_limit = None if timeout is None else parse_time_limit(timeout)
@@ -156,10 +160,13 @@ def rerun(
                 f"experiment {original.id} is still {original.status.value}",
                 hint="re-run it once it has finished, or cancel its batch first",
             )
+    if config_overrides is not None and not isinstance(config_overrides, Mapping):
+        raise TypeError(f"config_overrides must be a mapping, got {type(config_overrides).__name__}")
+    overrides = dict(config_overrides or {})
     specs = [
         ExperimentSpec(
             script_path=Path(original.script_path),
-            config=original.config,
+            config=deep_merge(dict(original.config), overrides),
             script_args=original.script_args,
             name=original.name,
             tags=original.tags,
@@ -168,6 +175,7 @@ def rerun(
         for original in originals
     ]
     batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit)
+    batch.ran_before = [original.git for original in originals]
     return batch.run(
         retry_of=[original.id for original in originals],
         working_dirs=[original.working_dir for original in originals],
@@ -197,6 +205,25 @@ def _preflight(parallel: int | None) -> None:
         )
 
 
+def _warn_if_code_changed(now: GitInfo, before: Sequence[GitInfo]) -> None:
+    """One warning when re-runs are about to run other code than their originals ran."""
+    changed = [git for git in before if (git.commit, git.patch or None) != (now.commit, now.patch or None)]
+    if not changed:
+        return
+    commits = sorted({(git.commit or "no commit")[:8] for git in changed if git.commit != now.commit})
+    what = (
+        f"commit {(now.commit or 'none')[:8]} now, the originals ran {', '.join(commits)}"
+        if commits
+        else "the uncommitted changes differ from the originals'"
+    )
+    warnings.warn(
+        f"re-running with other code than {len(changed)} of {len(before)} original(s) ran ({what}); "
+        "the re-runs record the current code",
+        YanexWarning,
+        stacklevel=5,  # the caller of yanex.rerun
+    )
+
+
 def _worker_count(parallel: int | None, tasks: int) -> int | None:
     if parallel is None:
         return None
@@ -222,6 +249,14 @@ class _Batch:
                     hint="script_path is relative to the current directory "
                     f"({Path.cwd()}); pass an existing Python file",
                 )
+            kind = not_python(spec.script_path)
+            if kind is not None:
+                raise ConfigError(
+                    f"script_path of experiment {index} ({spec.name or 'unnamed'}) is not a Python "
+                    f"script: {spec.script_path} is {kind}",
+                    hint="pass a .py file, or a script whose first line is a python shebang; "
+                    "parameters go in the spec's config",
+                )
         self.specs = list(specs)
         self.parallel = parallel
         self.output = OutputMode.PREFIX if verbose else OutputMode.QUIET
@@ -229,6 +264,7 @@ class _Batch:
         self.db = db or Database()
         self.time_limit = time_limit  # for specs without a timeout of their own
         self.results: list[ExperimentResult | None] = [None] * len(specs)
+        self.ran_before: list[GitInfo] = []  # for a re-run: the code each original ran
 
     def run(
         self,
@@ -287,6 +323,7 @@ class _Batch:
         batch_id: str | None = None
         try:
             git = capture_git(self.specs[todo[0]].script_path.resolve())
+            _warn_if_code_changed(git, [self.ran_before[index] for index in todo] if self.ran_before else [])
             environment = capture_environment()
             batch_id = create_batch(self.db, len(todo), self.parallel, owner)
             self.rows = create_experiments(
@@ -335,7 +372,13 @@ class _Batch:
                     if result.status == "failed" and fail_fast and self.stopping is None:
                         self.progress.note(f"fail_fast: cancelling the rest of batch {batch_id}")
                         self._stop(executor, StopReason.FAIL_FAST)
-                self.progress.running(sum(future.running() for future in self.pending))
+                self.progress.running(
+                    [
+                        progress_label(self.specs[index].name, row)
+                        for future, (index, row) in self.pending.items()
+                        if future.running()
+                    ]
+                )
                 if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
                     heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
                     last_beat = time.monotonic()

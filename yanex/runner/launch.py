@@ -303,7 +303,7 @@ class ExperimentProcess:
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def _supervise(self, process: subprocess.Popen[bytes]) -> datetime:
+    def _pump_until_exit(self, process: subprocess.Popen[bytes]) -> datetime:
         """Copy output, move metrics into the database every ``FLUSH_INTERVAL`` and keep the
         heartbeat until the script has exited and its output is done; returns the exit time.
 
@@ -378,7 +378,7 @@ class ExperimentProcess:
         assert process is not None and process.stdout is not None and process.stderr is not None
         stderr_sink = self._sinks[process.stderr.fileno()]
         try:
-            ended_at = self._supervise(process)
+            ended_at = self._pump_until_exit(process)
         except BaseException:
             self._abandon(process)
             raise

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from yanex.specs import ExperimentResult
 from yanex.terminal import printable
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.console import RenderableType
 
 _MARKS = {"completed": "✓", "failed": "✗", "cancelled": "⊘"}
 
 
-def _label(name: str | None, experiment_id: str) -> str:
+def label(name: str | None, experiment_id: str) -> str:
+    """How the output names an experiment (escaped)."""
     return f"{printable(name)} ({experiment_id})" if name else experiment_id
 
 
 def describe(result: ExperimentResult) -> str:
     """One line about a finished experiment, as the progress output and a summary show it."""
-    line = f"{_MARKS[result.status]} {_label(result.name, result.experiment_id)} {result.status}"
+    line = f"{_MARKS[result.status]} {label(result.name, result.experiment_id)} {result.status}"
     if result.duration is not None:
         line += f" in {result.duration:.2f}s"
     if result.error_message:
@@ -37,7 +39,7 @@ def describe(result: ExperimentResult) -> str:
 class BatchProgress(Protocol):
     def started(self, batch_id: str, total: int, workers: int | None) -> None: ...
 
-    def running(self, count: int) -> None: ...
+    def running(self, labels: Sequence[str]) -> None: ...
 
     def finished(self, result: ExperimentResult) -> None: ...
 
@@ -55,18 +57,44 @@ class _Counts:
         self.total = 0
         self.done = 0
         self.failed = 0
+        self.cancelled = 0
+        self.skipped = 0
         self.batch_id = ""
         self.began = time.monotonic()
+        self.last_done: float | None = None  # when the last experiment that ran finished
 
     def count(self, result: ExperimentResult) -> None:
         self.done += 1
-        self.failed += result.status != "completed"
+        self.failed += result.status == "failed"
+        self.cancelled += result.status == "cancelled"
 
     def summary(self) -> str:
         return (
-            f"batch {self.batch_id}: {self.done - self.failed} completed, {self.failed} failed or "
-            f"cancelled, in {time.monotonic() - self.began:.1f}s"
+            f"batch {self.batch_id}: {self.done - self.failed - self.cancelled} completed, "
+            f"{self.failed + self.cancelled} failed or cancelled, in {time.monotonic() - self.began:.1f}s"
         )
+
+    def final_line(self) -> str:
+        """The line a live display leaves behind: counts, time, and how to look at the batch."""
+        parts = [f"{self.done - self.failed - self.cancelled} completed", f"{self.failed} failed"]
+        if self.cancelled:
+            parts.append(f"{self.cancelled} cancelled")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        if self.done < self.total:
+            parts.append(f"{self.total - self.done} not run")
+        return (
+            f"batch {self.batch_id}: {', '.join(parts)} in {time.monotonic() - self.began:.1f} s "
+            f"— yanex list --batch {self.batch_id}"
+        )
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the pace so far, counting down between finishes; None before the first."""
+        ran = self.done - self.skipped
+        if ran <= 0 or self.last_done is None:
+            return None
+        per_experiment = (self.last_done - self.began) / ran
+        return max(0.0, self.last_done + per_experiment * (self.total - self.done) - now)
 
 
 class PlainProgress:
@@ -83,7 +111,7 @@ class PlainProgress:
         how = "one at a time" if workers is None else f"on {workers} worker{'s' * (workers != 1)}"
         self._print(f"batch {batch_id}: {total} experiment{'s' * (total != 1)} {how}")
 
-    def running(self, count: int) -> None:
+    def running(self, labels: Sequence[str]) -> None:
         pass  # a line per start would double the output for no new information
 
     def finished(self, result: ExperimentResult) -> None:
@@ -93,7 +121,7 @@ class PlainProgress:
     def skipped(self, result: ExperimentResult) -> None:
         self._counts.count(result)
         self._print(
-            f"[{self._counts.done}/{self._counts.total}] = {_label(result.name, result.experiment_id)} "
+            f"[{self._counts.done}/{self._counts.total}] = {label(result.name, result.experiment_id)} "
             "already completed; skipped"
         )
 
@@ -108,68 +136,100 @@ class PlainProgress:
             self._print(self._counts.summary())
 
 
+_MIN_BAR = 10  # columns
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class LiveProgress:
-    """A rich progress bar (done, failed, running, elapsed, ETA) that vanishes when the batch ends;
-    failures and notes are printed above it and stay."""
+    """A live display on stderr while the batch runs: a bar with counts (✓ completed, ✗ failed or
+    cancelled, ▶ running), elapsed time and an ETA that counts down, and a line naming what runs.
+    Failures and notes are printed above it and stay; at the end it leaves one summary line."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.console import Console, Group
+        from rich.live import Live
+        from rich.text import Text
 
         self._counts = _Counts()
-        self._progress: Progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("✗ {task.fields[failed]}  ▶ {task.fields[running]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
+        self._running: list[str] = []
+        self._text = Text
+        self._group = Group
+        self._console = Console(stderr=True, highlight=False)
+        self._live = Live(
+            console=self._console,
             transient=True,
+            auto_refresh=True,
+            refresh_per_second=4,
+            get_renderable=self._render,
         )
-        self._task: TaskID | None = None
+
+    def _render(self) -> RenderableType:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        counts, now = self._counts, time.monotonic()
+        completed = counts.done - counts.failed - counts.cancelled
+        eta = "…" if (left := counts.eta(now)) is None else _clock(left)
+        numbers = (completed, counts.failed + counts.cancelled, len(self._running))
+        words = ("completed", "failed", "running")
+        title = f"batch {counts.batch_id}"
+        for legend in (True, False):  # the words are the legend; dropped when they do not fit
+            marks = [
+                f"{mark} {n}{' ' + word if legend else ''}"
+                for mark, n, word in zip("✓✗▶", numbers, words, strict=True)
+            ]
+            elapsed = _clock(now - counts.began)
+            status = f"{counts.done}/{counts.total}  {'  '.join(marks)}  {elapsed} elapsed, ETA {eta}"
+            room = self._console.width - len(title) - len(status) - 2
+            if room >= _MIN_BAR:
+                break
+        line = Table.grid(padding=(0, 1))
+        styles = {"✓": "green", "✗": "red", "▶": "cyan"}
+        line.add_row(
+            self._text(title, style="bold"),
+            ProgressBar(
+                total=max(counts.total, 1), completed=counts.done, width=max(_MIN_BAR, min(room, 30))
+            ),
+            self._text.assemble(*((char, styles.get(char, "")) for char in status)),
+        )
+        running = ", ".join(self._running) if self._running else "none at the moment"
+        what = self._text(f"▶ running: {running}", no_wrap=True, overflow="ellipsis", style="cyan")
+        return self._group(line, what)
 
     def started(self, batch_id: str, total: int, workers: int | None) -> None:
         self._counts.batch_id, self._counts.total = batch_id, total
-        self._task = self._progress.add_task(f"batch {batch_id}", total=total, failed=0, running=0)
-        self._progress.start()
+        self._live.start()
 
-    def _update(self, running: int | None = None) -> None:
-        if self._task is not None:
-            fields = {"failed": self._counts.failed} | ({} if running is None else {"running": running})
-            self._progress.update(self._task, completed=self._counts.done, **fields)  # type: ignore[arg-type]
-
-    def running(self, count: int) -> None:
-        self._update(running=count)
+    def running(self, labels: Sequence[str]) -> None:
+        self._running = list(labels)
 
     def finished(self, result: ExperimentResult) -> None:
         self._counts.count(result)
+        self._counts.last_done = time.monotonic()
         if result.status != "completed":
-            self._progress.console.print(describe(result), markup=False, highlight=False)
-        self._update()
+            self._console.print(describe(result), markup=False, highlight=False)
 
     def skipped(self, result: ExperimentResult) -> None:
         self._counts.count(result)
-        self._update()
+        self._counts.skipped += 1
 
     def retrying(self, failed: ExperimentResult, attempt: int, attempts: int) -> None:
-        self._progress.console.print(
+        self._console.print(
             f"↻ {describe(failed)}; retrying (try {attempt} of {attempts})", markup=False, highlight=False
         )
 
     def note(self, message: str) -> None:
-        self._progress.console.print(printable(message), markup=False, highlight=False)
+        self._console.print(printable(message), markup=False, highlight=False)
 
     def close(self) -> None:
-        self._progress.stop()
+        self._live.stop()
+        if self._counts.batch_id:
+            self._console.print(self._counts.final_line(), markup=False, highlight=False)
 
 
 def make_progress(verbose: bool) -> BatchProgress:

@@ -180,9 +180,9 @@ def _dead_owner(conn: sqlite3.Connection) -> bool:
     now = datetime.now(UTC).replace(tzinfo=None)
     fresh = timedelta(seconds=config.stale_after())
     owners = conn.execute(
-        f"SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) FROM experiments "
-        f"WHERE status IN ({_marks(len(OPEN_STATUSES))}) "
-        "UNION ALL SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
+        "SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
+        f"FROM experiments WHERE status IN ({_marks(len(OPEN_STATUSES))}) UNION ALL "
+        "SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
         OPEN_STATUSES,
     ).fetchall()
     return any(
@@ -425,13 +425,57 @@ def field_values(db: Database, ids: Sequence[str], name: str) -> dict[str, JsonV
 
 
 @dataclass(frozen=True)
+class BatchInfo:
+    """A batch as ``yanex show`` describes it: how many experiments it ran, how many at a time."""
+
+    id: str
+    total: int  # experiments submitted (retries excluded)
+    parallel: int | None  # None: one at a time in the caller's process; 0: one per CPU
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where an experiment comes from along ``retry_of``: ``attempt`` 1 is the original (``root``);
+    ``rerun`` when its parent is in another batch (``yanex rerun``), not a retry of the same batch."""
+
+    root: str
+    attempt: int
+    parent: str
+    rerun: bool
+
+
+@dataclass(frozen=True)
 class ExperimentDetail:
-    """What ``show`` prints: the experiment, its metric summaries and its patch size."""
+    """What ``show`` prints: the experiment, its metric summaries, patch size, batch and lineage."""
 
     experiment: ExperimentRecord
     metrics: dict[str, MetricSummary]
     patch_size: int | None
     rerun_as: list[str] = field(default_factory=list)  # later attempts that re-ran this one
+    batch: BatchInfo | None = None
+    lineage: Lineage | None = None  # None for an original
+
+
+def _batch(conn: sqlite3.Connection, batch_id: str | None) -> BatchInfo | None:
+    row = conn.execute("SELECT id, total, parallel FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    return None if row is None else BatchInfo(*row)
+
+
+def _lineage(conn: sqlite3.Connection, experiment_id: str) -> Lineage | None:
+    """Follow ``retry_of`` to the original, newest first (a deleted ancestor ends the chain)."""
+    chain = conn.execute(
+        "WITH RECURSIVE chain(id, retry_of, batch_id, depth) AS ("
+        " SELECT id, retry_of, batch_id, 0 FROM experiments WHERE id = ?"
+        " UNION ALL SELECT e.id, e.retry_of, e.batch_id, chain.depth + 1"
+        " FROM experiments e JOIN chain ON e.id = chain.retry_of WHERE chain.depth < 10000)"
+        " SELECT id, batch_id FROM chain ORDER BY depth",
+        (experiment_id,),
+    ).fetchall()
+    if len(chain) < 2:
+        return None
+    (_, batch_id), (parent, parent_batch) = chain[0], chain[1]
+    rerun = parent_batch is None or parent_batch != batch_id
+    return Lineage(root=chain[-1][0], attempt=len(chain), parent=parent, rerun=rerun)
 
 
 def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
@@ -452,7 +496,12 @@ def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
             "SELECT id FROM experiments WHERE retry_of = ? ORDER BY created_at, id", (experiment_id,)
         )
         return ExperimentDetail(
-            record, latest_of(conn, [experiment_id])[experiment_id], size, [i for (i,) in later]
+            record,
+            latest_of(conn, [experiment_id])[experiment_id],
+            size,
+            [i for (i,) in later],
+            _batch(conn, record.batch_id),
+            _lineage(conn, experiment_id),
         )
 
 

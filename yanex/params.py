@@ -1,4 +1,6 @@
-"""Config files and ``--param`` values read as JSON data: YAML without its surprises, strict JSON.
+"""Parameters from config files and ``KEY=VALUE`` overrides, for ``yanex run`` and the Python API.
+
+Config files and ``--param`` values are read as JSON data: YAML without its surprises, strict JSON.
 
 A plain (unquoted) YAML scalar is read as JSON would read it, and as anything else as text:
 
@@ -19,8 +21,10 @@ import functools
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
+from yanex.errors import ConfigError
 from yanex.specs import MAX_CONFIG_DEPTH, text_problem
 
 _NULL = r"^(?:~|null|Null|NULL|)$"
@@ -172,3 +176,84 @@ def load_json(text: str) -> Any:
         raise InputError(error.msg, error.lineno) from None
     except ValueError:
         raise InputError(_too_long()) from None
+
+
+def parse_param(text: str) -> tuple[list[str], Any]:
+    """``KEY=VALUE`` into the dotted key's parts and the value, read as this module says."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(part.strip() for part in parts):
+        raise ConfigError(
+            f"--param {text!r} is not KEY=VALUE",
+            hint="write it like --param learning_rate=0.01 or --param model.layers=[64,32]",
+        )
+    try:
+        value = load_yaml(raw)
+    except InputError as error:
+        raise ConfigError(
+            f"--param {text!r}: the value is not valid YAML data ({error.problem})",
+            hint=error.hint or f"quote it to pass a string: --param '{key}=\"{raw}\"'",
+        ) from None
+    return [part.strip() for part in parts], value
+
+
+def params_to_config(params: list[str]) -> dict[str, Any]:
+    """Nested config from ``--param`` options; dotted keys build nested sections."""
+    config: dict[str, Any] = {}
+    for text in params:
+        parts, value = parse_param(text)
+        node = config
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                section = ".".join(parts[: depth + 1])
+                raise ConfigError(
+                    f"--param {text!r}: {section} is already set to a value, not a section",
+                    hint=f"set either {section} or keys below it, not both",
+                )
+            node = child
+        if isinstance(node.get(parts[-1]), dict) and not isinstance(value, dict):
+            raise ConfigError(
+                f"--param {text!r}: {'.'.join(parts)} already has keys below it",
+                hint=f"set either {'.'.join(parts)} or keys below it, not both",
+            )
+        node[parts[-1]] = value
+    return config
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of parameters; an empty file means no parameters."""
+    hint = "pass a YAML or JSON file whose top level is a mapping of parameter names to values"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", hint=hint) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ConfigError(f"cannot read config file {path}: {reason}", hint=hint) from None
+    try:
+        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except InputError as error:
+        raise ConfigError(
+            f"config file {path} is not valid {_format(path)}: {error}", hint=error.hint or hint
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} holds a {type(data).__name__}, not a mapping", hint=hint)
+    return data
+
+
+def _format(path: Path) -> str:
+    return "JSON" if path.suffix.lower() == ".json" else "YAML"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: sections merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

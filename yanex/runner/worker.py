@@ -1,0 +1,121 @@
+"""A ``LocalPool`` worker process, and the messages it exchanges with the pool over its pipe.
+
+The pool sends a ``Task`` (or ``None``: exit); the worker answers ``Ready`` once, then for each task
+``Started`` (the script's pid, which the pool kills if the worker dies) and ``Done`` or ``Crashed``.
+A stop reason reaches a worker as a signal (``STOP_SIGNALS``): the worker forwards SIGINT to its
+script, or SIGTERM (then SIGKILL after the grace) when the orchestrator itself was terminated.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import NamedTuple
+
+from yanex.db.engine import Database
+from yanex.runner.environment import this_process
+from yanex.runner.executor import StopReason, Task
+from yanex.runner.launch import Outcome
+from yanex.runner.reaper import become_subreaper
+from yanex.runner.task_runner import TaskRunner
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_WATCH_PARENT_EVERY = 0.5  # seconds
+
+STOP_SIGNALS = {
+    StopReason.USER: signal.SIGINT,
+    StopReason.FAIL_FAST: signal.SIGUSR1,
+    StopReason.ERROR: signal.SIGUSR2,
+    StopReason.TERMINATED: signal.SIGHUP,
+}
+
+
+class Ready(NamedTuple):
+    """The worker is set up and waits for tasks (its first message)."""
+
+
+class Started(NamedTuple):
+    experiment_id: str
+    script_pid: int
+
+
+class Done(NamedTuple):
+    outcome: Outcome
+
+
+class Crashed(NamedTuple):
+    """yanex itself failed to run the task (not the script): ``error`` is ``Type: message``."""
+
+    error: str
+
+
+WorkerMessage = Ready | Started | Done | Crashed
+
+
+def _die_with(parent_pid: int, runner: TaskRunner) -> None:
+    """Never outlive the orchestrator, and never let the script outlive this worker.
+
+    On Linux the kernel sends SIGTERM when the orchestrator dies (PR_SET_PDEATHSIG); a thread that
+    watches our parent pid covers other systems and the window before prctl took effect.
+    """
+
+    def leave() -> None:
+        runner.kill()
+        os._exit(1)
+
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        leave()
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_WATCH_PARENT_EVERY)
+        leave()
+
+    threading.Thread(target=watch, name="yanex-watch-parent", daemon=True).start()
+
+
+def _interrupt_handler(runner: TaskRunner, reason: StopReason) -> Callable[[int, object], None]:
+    def handle(_signum: int, _frame: object) -> None:
+        runner.interrupt(reason)
+
+    return handle
+
+
+def worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], parent_pid: int) -> None:
+    """Run tasks from ``conn`` one at a time, report each outcome back."""
+    runner = TaskRunner(Database(db_url, identity=db_identity), this_process())
+    _die_with(parent_pid, runner)
+    become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
+    for reason, signum in STOP_SIGNALS.items():
+        signal.signal(signum, _interrupt_handler(runner, reason))
+
+    def terminate(_signum: int, _frame: object) -> None:
+        runner.kill()
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, terminate)
+    conn.send(Ready())
+    while True:
+        try:
+            task: Task | None = conn.recv()
+        except EOFError:  # the orchestrator is gone
+            return
+        if task is None:
+            return
+        message: WorkerMessage
+        try:
+            outcome = runner.run(task, lambda experiment_id, pid: conn.send(Started(experiment_id, pid)))
+        except Exception as error:
+            message = Crashed(f"{type(error).__name__}: {error}")
+        else:
+            message = Done(outcome)
+        conn.send(message)
