@@ -254,3 +254,32 @@ def test_counting_a_step_past_the_largest_is_refused_at_the_call(db: Database, w
         "9223372036854775807 passes 2**63-1, the largest step; pass step= explicitly"
     )
     assert [(p.step, p.value) for p in get_metrics(db, outcome.experiment_id)] == [(2**63 - 1, 1.0), (0, 3.0)]
+
+
+def test_a_tracked_script_reads_its_params_without_importing_json(db: Database, write_script) -> None:
+    """json pulls in re: several ms of every tracked script's start-up (issue 9's 1.3x budget)."""
+    script = write_script(
+        "lean.py", "import sys, yanex\nprint(yanex.get_param('lr'), 'json' in sys.modules)\n"
+    )
+    outcome, stdout = run_tracked(db, script, {"lr": 0.5})
+    assert outcome.status is Status.COMPLETED
+    assert stdout.split() == ["0.5", "False"]
+
+
+def test_params_written_by_an_older_supervisor_are_read_from_config_json(tmp_path: Path) -> None:
+    directory = tmp_path / "exp"
+    directory.mkdir()
+    (directory / config.CONFIG_FILE).write_text('{"lr": 0.25}')
+    env = {**os.environ, config.EXPERIMENT_ID_ENV: "0123abcd", config.EXPERIMENT_DIR_ENV: str(directory)}
+    for marshalled in (None, b"not marshal data"):  # none yet, or unreadable: json is the record
+        if marshalled is not None:
+            (directory / config.PARAMS_FILE).write_bytes(marshalled)
+        result = subprocess.run(
+            [sys.executable, "-c", "import yanex; print(yanex.get_param('lr'))"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "0.25"

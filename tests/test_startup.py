@@ -100,3 +100,28 @@ def test_piped_read_commands_load_no_sqlalchemy_pydantic_or_rich(
 ) -> None:
     loaded = imported_modules("-m", "yanex", *[one_experiment if a == "ID" else a for a in argv])
     assert loaded.isdisjoint(READ_HEAVY), sorted(loaded & set(READ_HEAVY))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["--version"]], ids=" ".join)
+def test_root_help_and_version_load_no_typer(argv: list[str]) -> None:
+    loaded = imported_modules("-m", "yanex", *argv)
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_root_help_is_what_typer_prints_for_every_command() -> None:
+    from typer.testing import CliRunner
+
+    from tests.conftest import cli_commands
+    from yanex import __version__
+    from yanex.cli.app import SUMMARIES, app
+
+    def real(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "yanex", *argv], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert set(SUMMARIES) == set(cli_commands())  # a command added later gets a line too
+    assert real("--help") == real("-h") == CliRunner().invoke(app, ["--help"]).stdout
+    assert real("--version") == f"yanex {__version__}\n"

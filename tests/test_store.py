@@ -192,10 +192,12 @@ def test_created_rows_of_a_dead_owner_are_settled_and_their_half_written_config_
     [alive] = create(db, spec())
     folder = config.experiment_dir(orphan)
     folder.mkdir(parents=True)
-    (folder / "config.tmp").write_text('{"lr": 0.')
+    half_written = [folder / "config.json.tmp", folder / "config.marshal.tmp"]
+    for path in half_written:
+        path.write_bytes(b'{"lr": 0.')
     assert reconcile_orphans(db) == [orphan]
     assert get_experiment(db, orphan).status is Status.FAILED
-    assert not (folder / "config.tmp").exists()
+    assert not any(path.exists() for path in half_written)
     assert get_experiment(db, alive).status is Status.CREATED
 
 

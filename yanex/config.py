@@ -27,6 +27,9 @@ EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
 EXPERIMENT_DIR_ENV = "YANEX_EXPERIMENT_DIR"
 
 CONFIG_FILE = "config.json"
+# The same parameters in marshal's format, which the run API reads without importing json (json
+# pulls in re: several ms of every tracked script's start-up). config.json stays for people and tools.
+PARAMS_FILE = "config.marshal"
 METRICS_FILE = "metrics.jsonl"
 OUTCOME_FILE = "outcome.json"  # the outcome as the supervisor saw it, written before recording it
 STDOUT_FILE = "stdout.log"

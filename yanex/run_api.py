@@ -96,11 +96,26 @@ class _Run:
             if self.directory is None:
                 self._params = {}
             else:
-                import json
-
-                with open(os.path.join(self.directory, _config.CONFIG_FILE), encoding="utf-8") as handle:
-                    self._params = json.load(handle)
+                self._params = self._read_params()
         return self._params
+
+    def _read_params(self) -> dict[str, Any]:
+        """The supervisor's marshal copy (no json import), else config.json (an older supervisor)."""
+        import marshal  # built in, and loaded already by the interpreter's own start-up
+
+        assert self.directory is not None
+        try:
+            with open(os.path.join(self.directory, _config.PARAMS_FILE), "rb") as handle:
+                params = marshal.load(handle)
+            if type(params) is dict:
+                return params
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        import json
+
+        with open(os.path.join(self.directory, _config.CONFIG_FILE), encoding="utf-8") as handle:
+            loaded: dict[str, Any] = json.load(handle)
+        return loaded
 
     def journal(self) -> int:
         if self._journal_pid != os.getpid():  # a forked child opens its own descriptor

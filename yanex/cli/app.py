@@ -30,6 +30,24 @@ DECLARED = {
     "get": "yanex.cli.get",
 }
 HELP = "Track experiments in SQLite: run scripts and sweeps, then query them."
+# Every command's line in `yanex --help`, in its order: Typer gets them as short help, and
+# `yanex --help` itself is printed from here without building the app (Typer's import alone
+# costs several times a bare interpreter's start).
+SUMMARIES = {
+    "run": "Run a script as a tracked experiment.",
+    "list": "List experiments, newest first.",
+    "show": "Show everything recorded about one experiment.",
+    "compare": "Compare experiments: differing params and metrics.",
+    "get": "Print one field of experiments, for shell scripts.",
+    "sql": "Run one read-only SQL statement on the database.",
+    "update": "Change the name, description or tags of experiments.",
+    "archive": "Hide experiments from list, compare and get.",
+    "unarchive": "Bring archived experiments back.",
+    "delete": "Delete experiments with their metrics and folders.",
+    "rerun": "Re-run finished experiments with their recorded config.",
+    "db": "The database: location, upgrades, checks, repair, vacuum.",
+}
+ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
 
 def _declared(name: str) -> Command:
@@ -77,23 +95,37 @@ def _build() -> typer.Typer:
     @built.callback(help=HELP)
     def _root(
         version: bool = typer.Option(
-            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            False, "--version", callback=_version, is_eager=True, help=ROOT_OPTIONS["--version"]
         ),
     ) -> None:
         pass
 
-    # Command registrations: one line per command module, in the order `yanex --help` lists them.
-    built.command("run", cls=run.RunCommand)(run.run)
+    # Command registrations: one line per command module, in the order of SUMMARIES.
+    def register(name: str, function: Any, **kwargs: Any) -> None:
+        built.command(name, short_help=SUMMARIES[name], **kwargs)(function)
+
+    register("run", run.run, cls=run.RunCommand)
     for name in ("list", "show", "compare", "get"):
-        built.command(name)(typer_signature(_declared(name)))
-    built.command("sql")(sql.sql_command)
-    built.command("update")(update.update_command)
-    built.command("archive")(archive.archive_command)
-    built.command("unarchive")(archive.unarchive_command)
-    built.command("delete")(delete.delete_command)
-    built.command("rerun")(rerun.rerun_command)
-    built.add_typer(db.app)
+        register(name, typer_signature(_declared(name)))
+    register("sql", sql.sql_command)
+    register("update", update.update_command)
+    register("archive", archive.archive_command)
+    register("unarchive", archive.unarchive_command)
+    register("delete", delete.delete_command)
+    register("rerun", rerun.rerun_command)
+    built.add_typer(db.app, short_help=SUMMARIES["db"])
     return built
+
+
+def root_help() -> str:
+    """`yanex --help` as Typer prints it, from SUMMARIES (a test holds the two equal)."""
+
+    def rows(items: dict[str, str]) -> list[str]:
+        width = max(map(len, items))
+        return [f"  {name.ljust(width)}  {text}" for name, text in items.items()]
+
+    head = ["Usage: yanex [OPTIONS] COMMAND [ARGS]...", "", f"  {HELP}", "", "Options:"]
+    return "\n".join([*head, *rows(ROOT_OPTIONS), "", "Commands:", *rows(SUMMARIES)])
 
 
 _APP: list[typer.Typer] = []
@@ -108,7 +140,16 @@ def __getattr__(name: str) -> Any:
 
 
 def _fast(argv: list[str]) -> None:
-    """Run a query command without Typer when its command line parses plainly (``yanex.cli.spec``)."""
+    """Run a query command without Typer when its command line parses plainly (``yanex.cli.spec``);
+    print the root help and the version without it too."""
+    if argv in (["--help"], ["-h"]):
+        print(root_help())
+        sys.exit(0)
+    if argv == ["--version"]:
+        from yanex import __version__
+
+        print(f"yanex {__version__}")
+        sys.exit(0)
     if not argv or argv[0] not in DECLARED:
         return None
     from yanex.cli.spec import parse

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import marshal
 import os
 import selectors
 import signal
@@ -66,6 +67,14 @@ def _pidfd(pid: int) -> int | None:
 
 
 _TRACEBACK_HEAD = "Traceback (most recent call last):"
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write through a temporary file (``NAME.tmp``) renamed into place: a script never reads a
+    half-written file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
 
 
 class OutputMode(StrEnum):
@@ -212,10 +221,8 @@ class ExperimentProcess:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        config_path = self.directory / config.CONFIG_FILE
-        temporary = config_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.request.config), encoding="utf-8")
-        temporary.replace(config_path)
+        _write_whole(self.directory / config.CONFIG_FILE, json.dumps(self.request.config).encode())
+        _write_whole(self.directory / config.PARAMS_FILE, marshal.dumps(self.request.config))
         env = dict(os.environ)
         env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
         env[config.EXPERIMENT_DIR_ENV] = str(self.directory)

@@ -94,10 +94,9 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     ]
     for row in dead:
         if row.status == Status.CREATED.value:  # its config may have been half written
-            with contextlib.suppress(OSError):
-                (config.experiment_dir(row.id) / config.CONFIG_FILE).with_suffix(".tmp").unlink(
-                    missing_ok=True
-                )
+            for name in (config.CONFIG_FILE, config.PARAMS_FILE):
+                with contextlib.suppress(OSError):
+                    (config.experiment_dir(row.id) / f"{name}.tmp").unlink(missing_ok=True)
         settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
     ended = [
         b.id
