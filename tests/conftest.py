@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def cli_commands() -> dict[str, list[str]]:
         name: sorted(getattr(command, "commands", {}))
         for name, command in sorted(getattr(group, "commands", {}).items())
     }
+
+
+def wait_until(condition: Callable[[], object], what: str = "condition", timeout: float = 60) -> None:
+    """Poll for something another process does; the generous timeout only guards against hangs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def yanex_cli(

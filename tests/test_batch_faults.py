@@ -11,12 +11,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from yanex.db.engine import Database
 from yanex.owners import process_alive
 from yanex.store.reconcile import reconcile_orphans
@@ -101,14 +101,6 @@ def rows(home: Path) -> list[sqlite3.Row]:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone():
             return []  # the schema is being created
         return conn.execute("SELECT * FROM experiments ORDER BY created_at").fetchall()
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def running(home: Path, count: int) -> Callable[[], bool]:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import yanex_cli
+from tests.conftest import wait_until, yanex_cli
 from tests.test_batch_faults import finish, rows, script, start
-from tests.test_run_cli import wait_for
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import process_alive
@@ -185,7 +184,7 @@ def test_yanex_run_leaves_no_process_behind(
         start_new_session=True,
     )
     try:
-        wait_for(lambda: (folder / "ready").exists(), "the script's children to start")
+        wait_until(lambda: (folder / "ready").exists(), "the script's children to start")
         if ending == "cancel":
             proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
@@ -230,7 +229,7 @@ def test_second_ctrl_c_in_a_terminal_stops_a_script_that_ignores_signals(
             start_new_session=True,
             preexec_fn=_take_terminal,
         )
-        wait_for(ready.exists, "the script to start")
+        wait_until(ready.exists, "the script to start")
         os.write(controller, b"\x03")
         time.sleep(1.0)
         assert proc.poll() is None  # the script ignored the first Ctrl-C
@@ -268,7 +267,7 @@ def test_sigterm_to_yanex_run_kills_a_script_that_ignores_it(
         start_new_session=True,
     )
     try:
-        wait_for(ready.exists, "the script to start")
+        wait_until(ready.exists, "the script to start")
         proc.terminate()
         proc.communicate(timeout=60)
     finally:
@@ -314,7 +313,7 @@ def test_sigterm_to_the_orchestrator_cancels_the_batch_and_leaves_no_process(
         {"script_path": sleeper, "name": f"sleeper{i}"} for i in range(2)
     ]
     process = start(tmp_path, specs, {"parallel": parallel})
-    wait_for(lambda: (folder / "ready").exists(), "the script's children to start")
+    wait_until(lambda: (folder / "ready").exists(), "the script's children to start")
     running = [r for r in rows(yanex_home) if r["status"] == "running"]
     process.terminate()
     returncode, _, err = finish(process, tmp_path)
@@ -326,7 +325,7 @@ def test_sigterm_to_the_orchestrator_cancels_the_batch_and_leaves_no_process(
     assert all(r["ended_at"] is not None for r in recorded)
     assert lingering(folder) == []
     others = [r["pid"] for r in running] + [r["owner_pid"] for r in running if parallel is not None]
-    wait_for(lambda: not any(process_alive(pid) for pid in others), "scripts and workers to exit", 20)
+    wait_until(lambda: not any(process_alive(pid) for pid in others), "scripts and workers to exit", 20)
 
 
 @pytest.mark.parametrize("parallel", [None, 2])
@@ -337,7 +336,7 @@ def test_second_ctrl_c_to_a_batch_kills_scripts_that_ignore_signals(
     stubborn = script(tmp_path, "stubborn.py", STUBBORN)
     specs = [{"script_path": stubborn, "script_args": [str(ready)], "name": "stubborn"}]
     process = start(tmp_path, specs, {"parallel": parallel})
-    wait_for(ready.exists, "the script to start")
+    wait_until(ready.exists, "the script to start")
     [row] = rows(yanex_home)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     time.sleep(0.5)

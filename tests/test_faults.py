@@ -17,13 +17,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import yanex_cli
+from tests.conftest import wait_until, yanex_cli
 from yanex import config
 from yanex.owners import process_alive
 
@@ -52,14 +51,6 @@ def execute(home: Path, sql: str, *args: object) -> None:
             conn.execute(sql, args)
     finally:
         conn.close()
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def journal_points(experiment_id: str, keys: int) -> int:

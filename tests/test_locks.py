@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from yanex.db.engine import Database
 from yanex.db.schema import ensure_schema
 from yanex.errors import DatabaseReplacedError
@@ -54,14 +55,6 @@ conn.execute("COMMIT")
 """
 
 WAITING = "waiting for another process's write lock"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def journals_started(home: Path, count: int) -> Callable[[], bool]:

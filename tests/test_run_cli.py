@@ -10,14 +10,12 @@ import signal
 import subprocess
 import sys
 import termios
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import yanex_cli
+from tests.conftest import wait_until, yanex_cli
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
@@ -30,15 +28,6 @@ runner = CliRunner()
 def only_experiment(db: Database) -> ExperimentView:
     [experiment_id] = [p.name for p in config.experiments_root().iterdir()]
     return get_experiment(db, experiment_id)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    """Poll for something a child process does; the generous timeout only guards against hangs."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 ECHO_SCRIPT = """
@@ -296,7 +285,7 @@ def test_sigint_to_yanex_run_is_forwarded_once(db: Database, write_script, tmp_p
         text=True,
         start_new_session=True,  # no controlling terminal
     )
-    wait_for(ready.exists, "the script to start")
+    wait_until(ready.exists, "the script to start")
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)
     _check_cancelled(db, stdout, proc.returncode)
@@ -322,7 +311,7 @@ def test_ctrl_c_in_a_terminal_reaches_the_script_once(db: Database, write_script
             start_new_session=True,
             preexec_fn=_take_terminal,
         )
-        wait_for(ready.exists, "the script to start")
+        wait_until(ready.exists, "the script to start")
         os.write(controller, b"\x03")
         stdout, _ = proc.communicate(timeout=60)
     finally:
@@ -347,7 +336,7 @@ def test_sigterm_to_yanex_run_cancels_the_script(db: Database, write_script, tmp
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    wait_for(ready.exists, "the script to start")
+    wait_until(ready.exists, "the script to start")
     proc.terminate()
     proc.communicate(timeout=60)
     assert proc.returncode == 143
@@ -379,11 +368,11 @@ def test_metrics_reach_the_database_while_the_script_runs(db: Database, write_sc
         start_new_session=True,
     )
     try:
-        wait_for(
+        wait_until(
             lambda: config.experiments_root().exists() and any(config.experiments_root().iterdir()), "a row"
         )
         experiment_id = next(config.experiments_root().iterdir()).name
-        wait_for(lambda: len(get_metrics(db, experiment_id)) == 3, "live metrics")
+        wait_until(lambda: len(get_metrics(db, experiment_id)) == 3, "live metrics")
         assert get_experiment(db, experiment_id).status is Status.RUNNING
     finally:
         stop.touch()

@@ -162,8 +162,9 @@ HEARTBEAT_INTERVAL_ENV = "YANEX_HEARTBEAT_INTERVAL"
 STALE_AFTER_ENV = "YANEX_STALE_AFTER"
 
 
-def _seconds(name: str, default: float, *, most: float = 24 * 3600) -> float:
-    """A positive number of seconds from the environment; a bad value is an error, not a default."""
+def _seconds(name: str, default: float, *, most: float = 24 * 3600, zero: bool = False) -> float:
+    """A number of seconds from the environment (positive, or also 0 with ``zero``); a bad value is
+    an error, not a default."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -171,12 +172,20 @@ def _seconds(name: str, default: float, *, most: float = 24 * 3600) -> float:
         seconds = float(raw)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds <= most:  # also refuses nan and inf
+    if not (seconds >= 0 if zero else seconds > 0) or not seconds <= most:  # also refuses nan and inf
         raise ConfigError(
             f"{name} must be a number of seconds up to {most:g}, got {raw!r}",
             hint=f"unset it for the default of {default:g} s",
         )
     return seconds
+
+
+KILL_GRACE_ENV = "YANEX_KILL_GRACE"
+
+
+def kill_grace() -> float:
+    """Seconds a script gets to exit after SIGTERM before SIGKILL (timeout, second Ctrl-C, SIGTERM)."""
+    return _seconds(KILL_GRACE_ENV, 10.0, zero=True)
 
 
 def heartbeat_interval() -> float:

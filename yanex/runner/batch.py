@@ -30,7 +30,7 @@ from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
 from yanex.runner.journal import HEARTBEAT_INTERVAL
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode, kill_grace
+from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
@@ -195,7 +195,7 @@ def _preflight(parallel: int | None) -> None:
         raise TypeError(f"parallel must be None or an int, got {type(parallel).__name__}")
     if parallel is not None and parallel < 0:
         raise ValueError(f"parallel must be None, 0 (one worker per CPU) or positive, got {parallel}")
-    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything runs
+    config.kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything runs
     running = os.environ.get(config.EXPERIMENT_ID_ENV)
     if running:
         raise NestedRunError(

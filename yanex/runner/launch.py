@@ -26,7 +26,6 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.errors import ConfigError
 from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
 from yanex.runner.reaper import Sweeper
 from yanex.specs import Status, TimeLimit
@@ -37,25 +36,6 @@ from yanex.store.outcome import OutcomeMarker, write_marker
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
 _EXITED = -1  # selector key data of the script's pidfd
-KILL_GRACE_ENV = "YANEX_KILL_GRACE"
-DEFAULT_KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (timeout, second Ctrl-C, SIGTERM)
-
-
-def kill_grace() -> float:
-    """Seconds a script gets to exit after SIGTERM before SIGKILL (``YANEX_KILL_GRACE``)."""
-    raw = os.environ.get(KILL_GRACE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_KILL_GRACE
-    try:
-        grace = float(raw)
-    except ValueError:
-        grace = -1.0
-    if not 0 <= grace < float("inf"):
-        raise ConfigError(
-            f"{KILL_GRACE_ENV}={raw!r} is not a number of seconds",
-            hint=f"set it to the seconds a script gets between SIGTERM and SIGKILL, e.g. {KILL_GRACE_ENV}=10",
-        )
-    return grace
 
 
 def _pidfd(pid: int) -> int | None:
@@ -204,7 +184,7 @@ class ExperimentProcess:
         self.directory = config.experiment_dir(request.experiment_id)
         self.interrupted = False
         self.timed_out = False
-        self.grace = kill_grace()
+        self.grace = config.kill_grace()
         self._deadline: float | None = None  # monotonic time of the time limit
         self._kill_at: float | None = None  # monotonic time of the SIGKILL after a SIGTERM
         # Recorded as the error message when an interrupt ends the script; a batch that cancels its

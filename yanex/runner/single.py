@@ -14,10 +14,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
-from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode, kill_grace
+from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
 from yanex.runner.reaper import become_subreaper
 from yanex.specs import ExperimentSpec, Status
 from yanex.store.experiments import create_experiments
@@ -119,7 +120,7 @@ def _note(text: str) -> None:
 def run_script(spec: ExperimentSpec) -> ScriptRun:
     """Run ``spec`` (its ``script_path`` resolved) with its output echoed live; block until recorded."""
     script_path = spec.script_path
-    kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything is written
+    config.kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything is written
     become_subreaper()  # this process supervises the script: its orphans come back here to die
     db = Database()
     reconcile_orphans(db)
