@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,39 @@ def wait_until(condition: Callable[[], object], what: str = "condition", timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make stdin (a pty) the controlling terminal."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@contextmanager
+def in_terminal(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``args`` run as from a shell: a new session whose controlling terminal is a pseudo-terminal.
+    Yields the process and the terminal's controller side (write ``b"\\x03"`` to type Ctrl-C)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        yield (
+            subprocess.Popen(
+                args,
+                stdin=terminal,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_take_terminal,
+            ),
+            controller,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
 
 
 def yanex_cli(

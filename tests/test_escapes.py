@@ -3,20 +3,17 @@ signals a script ignores, stdout closed or full. Every case runs real ``yanex ru
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until, yanex_cli
+from tests.conftest import in_terminal, wait_until, yanex_cli
 from tests.test_batch_faults import finish, rows, script, start
 from yanex import config
 from yanex.db.engine import Database
@@ -207,28 +204,16 @@ time.sleep(120)
 """
 
 
-def _take_terminal() -> None:
-    """In the child, after setsid: make stdin (a pty) the controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def test_second_ctrl_c_in_a_terminal_stops_a_script_that_ignores_signals(
     db: Database, write_script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("YANEX_KILL_GRACE", "1")
     script = write_script("stubborn.py", STUBBORN)
     ready = tmp_path / "ready"
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_take_terminal,
-        )
+    with in_terminal(sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)) as (
+        proc,
+        controller,
+    ):
         wait_until(ready.exists, "the script to start")
         os.write(controller, b"\x03")
         time.sleep(1.0)
@@ -240,9 +225,6 @@ def test_second_ctrl_c_in_a_terminal_stops_a_script_that_ignores_signals(
         finally:
             proc.kill()
         stopped_in = time.monotonic() - started
-    finally:
-        os.close(terminal)
-        os.close(controller)
     assert proc.returncode == 137
     assert "SIGTERM, then SIGKILL in 1 s" in stderr
     assert stopped_in < 30

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import pty
 import signal
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import wait_until, yanex_cli
+from tests.conftest import in_terminal, wait_until, yanex_cli
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
@@ -291,32 +288,17 @@ def test_sigint_to_yanex_run_is_forwarded_once(db: Database, write_script, tmp_p
     _check_cancelled(db, stdout, proc.returncode)
 
 
-def _take_terminal() -> None:
-    """In the child, after setsid: make stdin (a pty) the controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def test_ctrl_c_in_a_terminal_reaches_the_script_once(db: Database, write_script, tmp_path: Path) -> None:
     """A real Ctrl-C typed into a pseudo-terminal signals the whole foreground group."""
     script = write_script("wait.py", INTERRUPTIBLE)
     ready = tmp_path / "ready"
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)],
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_take_terminal,
-        )
+    with in_terminal(sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)) as (
+        proc,
+        controller,
+    ):
         wait_until(ready.exists, "the script to start")
         os.write(controller, b"\x03")
         stdout, _ = proc.communicate(timeout=60)
-    finally:
-        os.close(terminal)
-        os.close(controller)
     _check_cancelled(db, stdout, proc.returncode)
 
 
