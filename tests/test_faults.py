@@ -302,9 +302,9 @@ def test_a_stopped_supervisor_keeps_its_row_and_delete_is_refused(
         refused = yanex_cli("delete", row["id"], "--yes")
         assert refused.returncode == 2
         assert "whose process may still be running" in refused.stderr and row["id"] in refused.stderr
-    finally:
+    finally:  # let the script finish even when an assertion failed: no process is left behind
         os.kill(run.pid, signal.SIGCONT)
-    go.touch()
+        go.touch()
     _, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     [final] = query(yanex_home, "SELECT status FROM experiments")
@@ -333,9 +333,9 @@ def test_a_row_settled_while_its_owner_was_stopped_stays_final(
         [view] = json.loads(listing.stdout)
         assert view["status"] == "failed", listing.stderr
         assert stored_points(yanex_home, row["id"]) == 1  # settled with what was logged so far
-    finally:
+    finally:  # let the script finish even when an assertion failed: no process is left behind
         os.kill(run.pid, signal.SIGCONT)
-    go.touch()
+        go.touch()
     _, err = run.communicate(timeout=60)
     assert f"experiment {row['id']} had already been recorded failed" in err
     [final] = query(yanex_home, "SELECT status, error_message FROM experiments")
