@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, command_seconds, regular_install, report, report_value
+from _common import PYTHON, report, report_value
 
 import yanex
 
@@ -85,34 +85,9 @@ def line(times: dict[tuple[str, int], float], kind: str) -> tuple[float, float]:
     return slope, times[(kind, small)] - slope * small
 
 
-GRID = """import pathlib, yanex
-specs = [yanex.ExperimentSpec(script_path=pathlib.Path("trivial.py"), config={"a": i}) for i in range(6)]
-assert all(r.status == "completed" for r in yanex.run_multiple(specs, parallel=2))
-"""
-POOL = """import subprocess, sys
-from concurrent.futures import ThreadPoolExecutor
-with ThreadPoolExecutor(2) as pool:
-    list(pool.map(lambda i: subprocess.run([sys.executable, "trivial.py"], check=True), range(6)))
-"""
-
-
-def whole_sweep(folder: Path) -> None:
-    """Issue 9: `python grid_search.py` (6 trivial experiments, parallel=2) as a whole process, from a
-    regular install, against the same scripts on a bare 2-worker subprocess pool: <= 1.5x + 0.3 s."""
-    python = str(regular_install(folder / "install"))
-    (folder / "grid_search.py").write_text(GRID)
-    (folder / "pool.py").write_text(POOL)
-    cwd, env = str(folder), {"YANEX_HOME": str(folder / "sweep-home")}
-    pool = command_seconds([python, "pool.py"], repeat=5, cwd=cwd, env=env)
-    sweep = command_seconds([python, "grid_search.py"], repeat=5, cwd=cwd, env=env)
-    report("python grid_search.py (6, parallel=2) vs pool + 0.3 s", sweep, 1.5 * pool + 0.3, 1.0)
-    report_value("  bare 2-worker pool of the same 6 scripts", pool, "s")
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "trivial.py").write_text(TRIVIAL)
-        whole_sweep(Path(folder))
         os.environ["YANEX_HOME"] = str(Path(folder) / "home")
         script = Path(folder) / "trivial.py"
         script.write_text(TRIVIAL)

@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_seconds, regular_install, report
 
+from yanex.runner.launch import write_params
+
 REPEAT = 21
 CHILD = "import yanex; yanex.get_param('x', 1)"
 
@@ -31,17 +33,19 @@ def main() -> None:
         }
         experiment = Path(tmp) / "experiment"
         experiment.mkdir()
-        (experiment / "config.json").write_text('{"x": 2}')
+        write_params(experiment, {"x": 2})  # as the supervisor writes them
         tracked = {**standalone, "YANEX_EXPERIMENT_ID": "0123abcd", "YANEX_EXPERIMENT_DIR": str(experiment)}
 
-        bare = command_seconds([python, "-c", "pass"], repeat=REPEAT, env=standalone)
-        child = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=standalone)
+        # From the scratch folder: `python -c` puts the current folder first on sys.path, and in a
+        # checkout that would import yanex from its source tree instead of the installed package.
+        bare = command_seconds([python, "-c", "pass"], repeat=REPEAT, env=standalone, cwd=tmp)
+        child = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=standalone, cwd=tmp)
         report("child start-up, standalone (import + get_param)", child, bare, 1.3)
-        child_tracked = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=tracked)
-        report("child start-up, tracked (reads config.json)", child_tracked, bare, 1.3)
+        child_tracked = command_seconds([python, "-c", CHILD], repeat=REPEAT, env=tracked, cwd=tmp)
+        report("child start-up, tracked (reads its params)", child_tracked, bare, 1.3)
 
         help_argv = [str(Path(python).with_name("yanex")), "--help"]
-        help_seconds = command_seconds(help_argv, repeat=REPEAT, env=standalone)
+        help_seconds = command_seconds(help_argv, repeat=REPEAT, env=standalone, cwd=tmp)
         report("yanex --help", help_seconds, bare, 5.0)
 
 

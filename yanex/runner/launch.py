@@ -49,6 +49,13 @@ def _pidfd(pid: int) -> int | None:
 _TRACEBACK_HEAD = "Traceback (most recent call last):"
 
 
+def write_params(directory: Path, params: dict[str, JsonValue]) -> None:
+    """The parameters as the run API reads them: config.json, and its marshal copy that a script
+    reads without importing json (``yanex.config.PARAMS_FILE``)."""
+    _write_whole(directory / config.CONFIG_FILE, json.dumps(params).encode())
+    _write_whole(directory / config.PARAMS_FILE, marshal.dumps(params))
+
+
 def _write_whole(path: Path, data: bytes) -> None:
     """Write through a temporary file (``NAME.tmp``) renamed into place: a script never reads a
     half-written file."""
@@ -201,8 +208,7 @@ class ExperimentProcess:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _write_whole(self.directory / config.CONFIG_FILE, json.dumps(self.request.config).encode())
-        _write_whole(self.directory / config.PARAMS_FILE, marshal.dumps(self.request.config))
+        write_params(self.directory, self.request.config)
         env = dict(os.environ)
         env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
         env[config.EXPERIMENT_DIR_ENV] = str(self.directory)
