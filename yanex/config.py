@@ -188,6 +188,13 @@ def kill_grace() -> float:
     return _seconds(KILL_GRACE_ENV, 10.0, zero=True)
 
 
+def check_settings() -> None:
+    """Read every timing setting once, so that a bad value is refused before anything is written
+    (rather than by whichever process reads it first, mid-run)."""
+    for setting in (kill_grace, heartbeat_interval, stale_after, lock_notice_after):
+        setting()
+
+
 def heartbeat_interval() -> float:
     """Seconds between an owner's signs of life in the database (default 5)."""
     return _seconds(HEARTBEAT_INTERVAL_ENV, 5.0)

@@ -29,7 +29,6 @@ from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
-from yanex.runner.journal import HEARTBEAT_INTERVAL
 from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
@@ -195,7 +194,7 @@ def _preflight(parallel: int | None) -> None:
         raise TypeError(f"parallel must be None or an int, got {type(parallel).__name__}")
     if parallel is not None and parallel < 0:
         raise ValueError(f"parallel must be None, 0 (one worker per CPU) or positive, got {parallel}")
-    config.kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything runs
+    config.check_settings()  # a bad timing setting is refused before anything runs
     running = os.environ.get(config.EXPERIMENT_ID_ENV)
     if running:
         raise NestedRunError(
@@ -344,7 +343,7 @@ class _Batch:
             for index, row in zip(todo, list(self.rows), strict=True):
                 self._submit(executor, index, row)
             tries = dict.fromkeys(todo, 1)
-            last_beat = time.monotonic()
+            last_beat, beat_every = time.monotonic(), config.heartbeat_interval()
             while self.pending:
                 done, _ = wait(self.pending, timeout=_TICK, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -379,7 +378,7 @@ class _Batch:
                         if future.running()
                     ]
                 )
-                if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
+                if time.monotonic() - last_beat >= beat_every:
                     heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
                     last_beat = time.monotonic()
         except BaseException as error:

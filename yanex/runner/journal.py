@@ -6,12 +6,10 @@ The reading, parsing and idempotent storing live in ``yanex.store.ingest``, whic
 
 from __future__ import annotations
 
-from yanex import config
 from yanex.db.engine import Database
 from yanex.store.ingest import FINAL_READ, JournalIngest
 
 FLUSH_INTERVAL = 0.5  # seconds: how stale `yanex show` may be while an experiment runs
-HEARTBEAT_INTERVAL = config.heartbeat_interval()
 # Bytes ingested per tick while the script runs (about 20,000 points): a script that logs faster
 # than the database takes it in must not starve the supervisor's other duties (output, heartbeat).
 TICK_READ = 1024 * 1024

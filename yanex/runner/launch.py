@@ -26,7 +26,7 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.runner.journal import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, JournalPump
+from yanex.runner.journal import FLUSH_INTERVAL, JournalPump
 from yanex.runner.reaper import Sweeper
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
@@ -313,7 +313,8 @@ class ExperimentProcess:
             if exit_fd is not None:
                 selector.register(exit_fd, selectors.EVENT_READ, _EXITED)
             next_flush = time.monotonic() + FLUSH_INTERVAL
-            next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+            beat_every = config.heartbeat_interval()
+            next_beat = time.monotonic() + beat_every
             exited_at: float | None = None
             ended_at = now_utc()
             try:
@@ -356,7 +357,7 @@ class ExperimentProcess:
                         behind = self._journal.drain(beat=beat)
                         next_flush = time.monotonic() + (0.0 if behind else FLUSH_INTERVAL)
                         if beat:
-                            next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+                            next_beat = time.monotonic() + beat_every
             finally:
                 if exit_fd is not None:
                     os.close(exit_fd)

@@ -120,7 +120,7 @@ def _note(text: str) -> None:
 def run_script(spec: ExperimentSpec) -> ScriptRun:
     """Run ``spec`` (its ``script_path`` resolved) with its output echoed live; block until recorded."""
     script_path = spec.script_path
-    config.kill_grace()  # a bad YANEX_KILL_GRACE is refused before anything is written
+    config.check_settings()  # a bad timing setting is refused before anything is written
     become_subreaper()  # this process supervises the script: its orphans come back here to die
     db = Database()
     reconcile_orphans(db)
