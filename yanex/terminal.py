@@ -28,6 +28,8 @@ def _escape(char: str) -> str:
 def printable(text: str, keep: str = "") -> str:
     """``text`` with every unsafe character escaped, except those in ``keep`` (such as ``"\\n"``
     for a block of several lines)."""
+    if text.isprintable():  # no control, separator or format character: the common case, in C
+        return text
     return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), text)
 
 
