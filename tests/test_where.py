@@ -29,6 +29,10 @@ from yanex.store.where import (
     parse_where,
 )
 
+# Grammar tests name fields no experiment has on purpose (injection attempts, deep nesting of `lr`):
+# the "no experiment has ..." notes that raises are tested in test_misreads.py.
+pytestmark = pytest.mark.filterwarnings("ignore::yanex.errors.YanexWarning")
+
 cli_runner = CliRunner()
 
 
