@@ -10,8 +10,7 @@ from typing import NamedTuple
 
 from pydantic import JsonValue
 
-from yanex.db.models import ExperimentRow
-from yanex.specs import EnvironmentInfo, ExperimentView, GitInfo, OmittedChange, Status, flat_params
+from yanex.specs import flat_params
 
 
 class ParamLeaf(NamedTuple):
@@ -92,55 +91,6 @@ def metric_value(raw: JsonValue) -> MetricValue:
     return MetricValue(None, json_text(raw))
 
 
-def utc(moment: datetime | None) -> datetime | None:
-    """Columns hold naive UTC; views carry aware datetimes."""
-    return None if moment is None else moment.replace(tzinfo=UTC)
-
-
 def now_utc() -> datetime:
     """Naive UTC for storage, readable as-is in the sqlite3 shell."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def experiment_view(row: ExperimentRow, tags: list[str], patch: str | None) -> ExperimentView:
-    created = utc(row.created_at)
-    assert created is not None
-    return ExperimentView(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        status=Status(row.status),
-        script_path=row.script_path,
-        working_dir=row.working_dir,
-        script_args=list(row.script_args),
-        config=dict(row.config),
-        tags=sorted(tags),
-        created_at=created,
-        started_at=utc(row.started_at),
-        ended_at=utc(row.ended_at),
-        duration=row.duration,
-        exit_code=row.exit_code,
-        error_message=row.error_message,
-        batch_id=row.batch_id,
-        retry_of=row.retry_of,
-        archived=row.archived,
-        pid=row.pid,
-        git=GitInfo(
-            commit=row.git_commit,
-            branch=row.git_branch,
-            dirty=row.git_dirty,
-            patch=patch,
-            commit_message=row.git_commit_message,
-            author_name=row.git_author_name,
-            author_email=row.git_author_email,
-            remotes=row.git_remotes or {},
-            commit_on_remote=row.git_commit_on_remote,
-            omitted=[OmittedChange.model_validate(item) for item in row.git_patch_omitted or ()],
-        ),
-        environment=EnvironmentInfo(
-            python_version=row.python_version,
-            platform=row.platform,
-            hostname=row.hostname,
-            yanex_version=row.yanex_version,
-        ),
-    )

@@ -37,13 +37,12 @@ from yanex.specs import (
 )
 from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
-    experiment_view,
     flatten_config,
     metric_value,
     now_utc,
     spec_fingerprint,
-    utc,
 )
+from yanex.store.reads import utc
 
 
 class Owner(NamedTuple):
@@ -368,17 +367,15 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
 
 
 def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
-    with db.read() as session:
-        row = session.get(ExperimentRow, experiment_id)
-        if row is None:
-            raise NotFoundError(f"no experiment with id {experiment_id}", hint="see `yanex list` for ids")
-        tags = list(session.scalars(select(TagRow.tag).where(TagRow.experiment_id == row.id)))
-        patch = (
-            session.scalar(select(GitPatchRow.patch).where(GitPatchRow.sha256 == row.git_patch_sha256))
-            if row.git_patch_sha256
-            else None
-        )
-        return experiment_view(row, tags, patch)
+    """One experiment by its full id, read as ``yanex.find`` reads it (``yanex.store.reads``)."""
+    from yanex.store.query import view
+    from yanex.store.reads import load_records
+
+    with db.connect() as conn:
+        records = load_records(conn, [experiment_id])
+    if not records:
+        raise NotFoundError(f"no experiment with id {experiment_id}", hint="see `yanex list` for ids")
+    return view(records[0])
 
 
 def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[MetricPoint]:
