@@ -2,9 +2,9 @@
 ``parallel=2``, as a whole process, against the same scripts on a bare 2-worker subprocess pool
 (also a whole process). Target (issue 9): yanex <= 1.5x the bare pool + 0.3 s.
 
-Measured on a regular install (``pip install .`` into a scratch venv made here): the editable dev
-install's path hook slows every interpreter start, the baseline's included. ``-X importtime`` of the
-orchestrator is summarised too (the top modules by cumulative import time).
+Measured on a regular install (``_common.regular_install``: a wheel of this checkout in a scratch
+venv): the editable dev install's path hook slows every interpreter start, the baseline's
+included. ``-X importtime`` of the orchestrator is summarised too (the top modules by cumulative import time).
 
 Run: `make bench` or `python benchmarks/bench_batch_startup.py`.
 """
@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_seconds, report_value
+from _common import command_seconds, regular_install, report_value
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS, WORKERS = 6, 2
 TRIVIAL = """import yanex
 lr = yanex.get_param("learning_rate", 0.1)
@@ -50,20 +49,6 @@ def one(_):
 with ThreadPoolExecutor({WORKERS}) as pool:
     list(pool.map(one, range({EXPERIMENTS})))
 """
-
-
-def regular_install(folder: Path) -> Path:
-    """A scratch venv with this checkout installed as a regular package; returns its python."""
-    venv = folder / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-warn-script-location", str(ROOT)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return python
 
 
 def top_imports(python: Path, script: Path, env: dict[str, str], count: int = 8) -> list[str]:
