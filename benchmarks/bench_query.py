@@ -96,7 +96,7 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                     points.append((experiment_id, key, step, value, None, ended.isoformat(sep=" ")))
                 latest.append((experiment_id, key, STEPS - 1, last, None, ended.isoformat(sep=" "), STEPS))
         with db.write() as conn:
-            conn.exec_driver_sql(
+            conn.executemany(
                 "UPDATE experiments SET status = ?, created_at = ?, started_at = ?, ended_at = ?, "
                 "duration = ?, owner_host = NULL, owner_pid = NULL WHERE id = ?",
                 [
@@ -104,12 +104,12 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                     for s, c, b, e, d, i in finals
                 ],
             )
-            conn.exec_driver_sql(
+            conn.executemany(
                 "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 points,
             )
-            conn.exec_driver_sql(
+            conn.executemany(
                 "INSERT INTO latest_metrics (experiment_id, key, step, value, value_json, logged_at, count) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 latest,

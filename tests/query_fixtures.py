@@ -112,9 +112,11 @@ def populate(db: Database, scripts: Path) -> dict[str, str]:
 
 def set_times(db: Database, experiment_id: str, **values: Any) -> None:
     """Move an experiment's timestamps (naive UTC) so time filters have something to tell apart."""
-    from sqlalchemy import update
+    from yanex.store.dialect import sqlite_value
 
-    from yanex.db.models import ExperimentRow
-
+    assignments = ", ".join(f"{column} = :{column}" for column in values)
     with db.write() as conn:
-        conn.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**values))
+        conn.execute(
+            f"UPDATE experiments SET {assignments} WHERE id = :id",
+            {**{column: sqlite_value(value) for column, value in values.items()}, "id": experiment_id},
+        )

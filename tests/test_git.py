@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from yanex import config
@@ -430,8 +429,8 @@ def test_deleting_experiments_gives_their_patch_space_back(git_repo: Path, db: D
     assert runner.invoke(app, ["delete", first.id, "--yes"]).exit_code == 0
     assert get_experiment(db, second.id).git.patch == second.git.patch  # still shared
     assert runner.invoke(app, ["delete", second.id, "--yes"]).exit_code == 0
-    with db.read() as session:
-        assert session.scalar(text("SELECT count(*) FROM git_patches")) == 0
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM git_patches").fetchone()[0] == 0
     assert database_bytes() < 1_000_000
 
 

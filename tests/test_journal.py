@@ -86,12 +86,10 @@ def test_ingest_resumes_from_the_offset_in_the_database_and_never_duplicates(db:
     first.drain()  # the first ingester comes back late: it follows the offset, adds nothing twice
     JournalIngest(db, experiment_id).drain()
     assert [p.step for p in get_metrics(db, experiment_id)] == list(range(10))
-    with db.read() as session:
-        from sqlalchemy import text
-
-        count = session.execute(
-            text("SELECT count FROM latest_metrics WHERE experiment_id = :id"), {"id": experiment_id}
-        ).scalar_one()
+    with db.connect() as conn:
+        (count,) = conn.execute(
+            "SELECT count FROM latest_metrics WHERE experiment_id = ?", (experiment_id,)
+        ).fetchone()
     assert count == 10
 
 
@@ -105,13 +103,11 @@ def test_nan_and_infinity_inside_values_are_stored_as_valid_json(db: Database) -
     JournalIngest(db, experiment_id).drain()
     raws = {p.key: p.raw for p in get_metrics(db, experiment_id)}
     assert raws == {"per_class": [0.8, "NaN"], "d": {"x": "-Infinity"}, "s": "NaN"}
-    with db.read() as session:
-        from sqlalchemy import text
-
-        invalid = session.execute(
-            text("SELECT count(*) FROM metrics WHERE value_json IS NOT NULL AND NOT json_valid(value_json)")
-        ).scalar_one()
-        summary = session.execute(text("SELECT metrics FROM experiment_summary")).scalar_one()
+    with db.connect() as conn:
+        (invalid,) = conn.execute(
+            "SELECT count(*) FROM metrics WHERE value_json IS NOT NULL AND NOT json_valid(value_json)"
+        ).fetchone()
+        (summary,) = conn.execute("SELECT metrics FROM experiment_summary").fetchone()
     assert invalid == 0
     assert json.loads(summary)["per_class"] == [0.8, "NaN"]
 

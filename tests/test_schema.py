@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from yanex import config
 from yanex.cli.app import app
-from yanex.db.engine import Database, open_read_only
+from yanex.db.engine import Database, create_sqlite_engine, open_read_only
 from yanex.db.models import Base
 from yanex.db.schema import head_revision, known_revisions
 from yanex.errors import DatabaseError
@@ -102,7 +101,7 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 FIRST_USE = """
 import sys, time
 from pathlib import Path
-from yanex.db.engine import Database, open_read_only
+from yanex.db.engine import Database, create_sqlite_engine, open_read_only
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments
@@ -191,7 +190,7 @@ def test_foreign_file_is_refused_and_left_untouched(
     listing = sorted(p.name for p in yanex_home.iterdir())
 
     with pytest.raises(DatabaseError, match=re.escape(message)):
-        _ = Database().engine
+        _ = Database().identity
     result = CliRunner().invoke(app, ["run", str(write_script("s.py", "print('never runs')\n"))])
     assert result.exit_code == 1
     assert message in result.stderr and "Hint: set YANEX_HOME or YANEX_DATABASE_URL" in result.stderr
@@ -215,7 +214,7 @@ def test_newer_database_is_refused_naming_the_fix(yanex_home: Path, write_script
     with pytest.raises(
         DatabaseError, match="has schema revision 9999, newer than this yanex knows"
     ) as caught:
-        _ = Database().engine
+        _ = Database().identity
     assert caught.value.hint is not None and "pip install --upgrade yanex" in caught.value.hint
     result = CliRunner().invoke(app, ["run", str(write_script("s.py", "print('never runs')\n"))])
     assert result.exit_code == 1
@@ -224,17 +223,22 @@ def test_newer_database_is_refused_naming_the_fix(yanex_home: Path, write_script
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
-    with db.read() as session:
-        context = MigrationContext.configure(
-            session.connection(), opts={"compare_type": True, "render_as_batch": True}
-        )
-        assert compare_metadata(context, Base.metadata) == []
+    new_experiment(db)
+    engine = create_sqlite_engine(db.url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "render_as_batch": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
 
 
 def test_pragmas_are_on(db: Database) -> None:
-    with db.read() as session:
+    with db.write() as conn:
         pragma = {
-            name: session.execute(text(f"PRAGMA {name}")).scalar()
+            name: conn.execute(f"PRAGMA {name}").fetchone()[0]
             for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
         }
     assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 60_000, "synchronous": 1}
@@ -254,20 +258,20 @@ def test_read_only_connections_wait_for_writers_and_cannot_write(db: Database) -
 
 def test_an_open_reader_does_not_block_a_writer(db: Database) -> None:
     first = new_experiment(db, "first")
-    with db.read() as session:
-        assert session.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM experiments").fetchone()[0] == 1
         second = new_experiment(db, "second")  # another connection writes while the snapshot is open
-        assert session.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
+        assert conn.execute("SELECT count(*) FROM experiments").fetchone()[0] == 1
     assert {get_experiment(db, i).name for i in (first, second)} == {"first", "second"}
 
 
 def test_foreign_keys_cascade(db: Database) -> None:
     experiment_id = new_experiment(db)
     with db.write() as conn:
-        conn.execute(text("DELETE FROM experiments WHERE id = :id"), {"id": experiment_id})
-    with db.read() as session:
-        assert session.execute(text("SELECT count(*) FROM tags")).scalar() == 0
-        assert session.execute(text("SELECT count(*) FROM params")).scalar() == 0
+        conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM tags").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM params").fetchone()[0] == 0
 
 
 def test_database_url_overrides_the_home_location(tmp_path: Path, yanex_home: Path, monkeypatch) -> None:
@@ -283,8 +287,8 @@ def test_database_url_overrides_the_home_location(tmp_path: Path, yanex_home: Pa
 
 def test_new_databases_give_the_pages_of_deleted_rows_back(db: Database) -> None:
     new_experiment(db)
-    with db.read() as session:
-        assert session.execute(text("PRAGMA auto_vacuum")).scalar() == 2  # INCREMENTAL
+    with db.connect() as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
 
 
 def _downgrade(url: str, revision: str) -> None:
@@ -292,12 +296,12 @@ def _downgrade(url: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from yanex.db.engine import create_sqlite_engine, immediate
+    from yanex.db.engine import create_sqlite_engine
     from yanex.db.schema import migrations_dir
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    engine = immediate(create_sqlite_engine(url, foreign_keys=False))
+    engine = create_sqlite_engine(url, foreign_keys=False)
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
@@ -383,7 +387,7 @@ def test_rows_from_revision_0002_are_never_ingested_again(yanex_home: Path) -> N
 def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
     """Revision 0005: points are read per experiment; an index on `key` alone only slowed ingest."""
     new_experiment(db)
-    with db.read() as session:
-        indexes = {row[1] for row in session.execute(text("PRAGMA index_list('metrics')"))}
+    with db.connect() as conn:
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list('metrics')")}
     assert indexes == {"ix_metrics_experiment_id_key_step"}
     db.dispose()

@@ -125,3 +125,34 @@ def test_root_help_is_what_typer_prints_for_every_command() -> None:
     assert set(SUMMARIES) == set(cli_commands())  # a command added later gets a line too
     assert real("--help") == real("-h") == CliRunner().invoke(app, ["--help"]).stdout
     assert real("--version") == f"yanex {__version__}\n"
+
+
+WRITE_HEAVY = ("sqlalchemy", "alembic")
+GRID = """
+from pathlib import Path
+import yanex
+
+if __name__ == "__main__":
+    script = Path(__file__).with_name("train.py")
+    specs = [yanex.ExperimentSpec(script_path=script, config={"lr": lr}) for lr in range(3)]
+    results = yanex.run_multiple(specs, parallel=PARALLEL)
+    assert [r.status for r in results] == ["completed"] * 3, results
+"""
+
+
+@pytest.mark.parametrize("parallel", ["None", "2"])
+def test_a_batch_on_a_current_database_loads_no_sqlalchemy(
+    parallel: str, one_experiment: str, tmp_path: Path
+) -> None:
+    """The batch's orchestrator (and its forked workers) write with the sqlite3 driver alone:
+    SQLAlchemy and alembic load only to create or upgrade a database."""
+    (tmp_path / "train.py").write_text("import yanex\nyanex.log_metrics({'loss': 1.0})\n")
+    (tmp_path / "grid.py").write_text(GRID.replace("PARALLEL", parallel))
+    loaded = imported_modules(str(tmp_path / "grid.py"))
+    assert loaded.isdisjoint(WRITE_HEAVY), sorted(loaded & set(WRITE_HEAVY))
+
+
+def test_yanex_run_on_a_current_database_loads_no_sqlalchemy(one_experiment: str, tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("import yanex\nyanex.log_metrics({'loss': 1.0})\n")
+    loaded = imported_modules("-m", "yanex", "run", str(tmp_path / "train.py"))
+    assert loaded.isdisjoint(WRITE_HEAVY), sorted(loaded & set(WRITE_HEAVY))

@@ -1,7 +1,7 @@
 """yanex: experiment tracking on SQLite.
 
 Importing this package loads only the standard library: experiment scripts import it on every run.
-Everything heavier (pydantic, SQLAlchemy, the runner) is loaded on first attribute access.
+Everything heavier (pydantic, the store, the runner) is loaded on first attribute access.
 """
 
 from __future__ import annotations

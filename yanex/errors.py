@@ -44,8 +44,9 @@ class DatabaseError(YanexError):
     file, missing permission). ``yanex.db.faults`` translates SQLite and OS errors into these."""
 
 
-class NoDatabaseError(DatabaseError):
-    """A read found no database: nothing has been recorded at this location yet."""
+class NoDatabaseError(DatabaseError, NotFoundError):
+    """A read found no database: nothing has been recorded at this location yet (so whatever it
+    looked for is not found either)."""
 
 
 class ReadOnlyDatabaseError(DatabaseError):

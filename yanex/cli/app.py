@@ -4,7 +4,7 @@ Start-up is a budget. The query commands (list, get, show, compare) declare thei
 the standard library (``yanex.cli.spec``) and ``main`` runs them without Typer when their command
 line parses plainly; everything else, and any command line the fast path is unsure of, goes
 through the Typer app built here (``app`` is built on first access). Command modules load the
-store, SQLAlchemy and rich inside the command that needs them. Errors and notes are shown by
+store, pydantic and rich inside the command that needs them. Errors and notes are shown by
 ``yanex.cli.edge`` on both paths.
 """
 

@@ -1,7 +1,7 @@
 """``yanex run SCRIPT``: run one script as a tracked experiment, echoing its output live.
 
 Only Typer is imported at module level: ``yanex run --help`` must not pay for the store,
-SQLAlchemy or pyyaml, which the command imports when it runs.
+pydantic or pyyaml, which the command imports when it runs.
 """
 
 from __future__ import annotations

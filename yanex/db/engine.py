@@ -1,4 +1,9 @@
-"""The one engine factory: SQLite pragmas, IMMEDIATE write transactions, fork safety.
+"""Connections to the store: SQLite pragmas, IMMEDIATE write transactions, fork safety.
+
+Every statement yanex runs is SQL text with bound parameters on the DB-API driver (``sqlite3``):
+reads through ``Database.connect``, writes through ``Database.write``. SQLAlchemy declares the
+schema (``yanex.db.models``) and alembic migrates it; they load only when a file needs creating or
+upgrading, so neither a query command nor a batch's orchestrator pays their import (0.15 s).
 
 Writers begin with ``BEGIN IMMEDIATE`` so that two processes never both hold a read snapshot and then
 race to upgrade it to a write lock (the source of "database is locked" under a busy timeout).
@@ -18,16 +23,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yanex import config
 from yanex.errors import DatabaseBusyError, DatabaseReplacedError, NoDatabaseError, YanexError
 
-if TYPE_CHECKING:  # SQLAlchemy loads with the first engine: the read path runs on sqlite3 alone
-    from sqlalchemy import Connection, Engine
-    from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # SQLAlchemy loads only to create or upgrade the schema (yanex.db.schema)
+    from sqlalchemy import Engine
 
 # How long any other statement waits for a lock. In WAL mode a reader waits only for rare,
 # short events (recovery after a crash), never for a writer.
@@ -44,8 +48,6 @@ os.register_at_fork(
     after_in_parent=_NO_FORK_MID_TRANSACTION.release,
     after_in_child=_NO_FORK_MID_TRANSACTION.release,
 )
-_BEGIN_OPTION = "yanex_sqlite_begin"
-_PATIENCE_OPTION = "yanex_lock_patience"
 
 
 def missing_database(path: Path) -> NoDatabaseError:
@@ -153,50 +155,49 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
+def _on_connect(dbapi_connection: sqlite3.Connection, *, foreign_keys: bool = True) -> None:
+    """yanex's pragmas, and transaction control taken from pysqlite: BEGIN is ours to emit."""
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute("PRAGMA journal_mode = WAL")
+    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+    dbapi_connection.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+
+
+def open_writer(path: Path) -> sqlite3.Connection:
+    """A connection that writes, for ``Database.write`` (transactions of one process take turns on
+    it: each holds ``_NO_FORK_MID_TRANSACTION``)."""
+    # A file that only reads can serve (see `_unshareable`) opens read-only: writes then fail as
+    # "read-only", which readers may skip, instead of "cannot open".
+    target, uri = (_read_only_uri(path), True) if _unshareable(path) else (str(path), False)
+    connection = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    _on_connect(connection)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
 def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
-    """An engine whose connections carry yanex's pragmas and emit their own BEGIN."""
-    # SQLAlchemy's default pool for a file keeps connections open between transactions: a batch
-    # worker's few writes per experiment then cost ~0.4 ms each instead of ~2 ms (connect + pragmas).
-    # An idle pooled connection holds no lock, and `Database` re-creates the engine after fork.
+    """An SQLAlchemy engine with yanex's pragmas, for alembic's migrations (``yanex.db.schema``)."""
     from sqlalchemy import create_engine, event
 
     path = sqlite_file(url)
-    if _unshareable(path):  # readable only as immutable: see `_unshareable`
-        url = f"sqlite:///{_read_only_uri(path)}&uri=true"
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from pysqlite so that BEGIN IMMEDIATE is ours to emit.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-        cursor.close()
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        _on_connect(dbapi_connection, foreign_keys=foreign_keys)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        options = connection.get_execution_options()
-        if options.get(_BEGIN_OPTION) == "IMMEDIATE":
-            dbapi_connection = connection.connection.driver_connection
-            _begin_immediate(dbapi_connection, str(path), options.get(_PATIENCE_OPTION))
-        else:
-            connection.exec_driver_sql("BEGIN DEFERRED")
+        _begin_immediate(connection.connection.driver_connection, str(path), None)
 
     return engine
-
-
-def immediate(engine: Engine) -> Engine:
-    """The same engine, but every transaction it begins takes the write lock at once."""
-    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
 
 
 class Database:
     """A lazily opened store. Cheap to construct; opens, checks and upgrades on first use.
 
-    The engine is re-created in a forked child: a connection never crosses ``fork``. Every
+    Each process opens its own connection: a connection never crosses ``fork``. Every
     transaction translates storage faults into ``DatabaseError``s (``yanex.db.faults``), and every
     write first checks that the file is still the one opened: a database deleted or replaced under
     a running batch stops it with ``DatabaseReplacedError`` instead of writing into a lost file.
@@ -207,15 +208,11 @@ class Database:
         opened: this one then never creates a database, and refuses any other file."""
         self.url = url or config.database_url()
         self.path = config.sqlite_path(self.url, "database_url" if url else config.DATABASE_URL_ENV)
-        self._engine: Engine | None = None
-        self._writer: Engine | None = None  # the engine, beginning every transaction IMMEDIATE
+        self._writer: sqlite3.Connection | None = None
         self._owner_pid = -1
+        self._inherited: list[sqlite3.Connection] = []  # a parent's connections, never used or closed
         self._identity = identity  # (st_dev, st_ino) of the file opened
         self._local = threading.local()  # this thread's write patience (see `impatient`)
-
-    @property
-    def engine(self) -> Engine:
-        return self._open()[0]
 
     def exists(self) -> bool:
         """Whether there is a database file yet (reads never create one)."""
@@ -228,15 +225,18 @@ class Database:
         assert self._identity is not None
         return self._identity
 
-    def _open(self) -> tuple[Engine, Engine]:
-        """The engine and its IMMEDIATE-writing twin, made on first use in each process.
+    def _open(self) -> sqlite3.Connection:
+        """The writing connection, made on first use in each process.
 
         Once the file is known (opened before a fork, or handed over as ``identity``), a process
-        re-opening it never creates a new one in its place.
+        re-opening it never creates a new one in its place. A connection made before a fork stays
+        open, unused, in the child: closing it there could checkpoint or remove the WAL file the
+        parent is using.
         """
-        if self._engine is None or self._writer is None or self._owner_pid != os.getpid():
-            if self._engine is not None:
-                self._engine.dispose(close=False)  # the parent's connections stay the parent's
+        if self._writer is None or self._owner_pid != os.getpid():
+            if self._writer is not None:
+                self._inherited.append(self._writer)
+                self._writer = None
             if self._identity is not None and self._replaced():
                 raise self._replaced_error()
             from yanex.db.schema import ensure_schema
@@ -244,16 +244,16 @@ class Database:
             try:
                 ensure_schema(self.url)
                 status = os.stat(self.path)
+                writer = open_writer(self.path)
             except YanexError:
                 raise
             except Exception as error:
                 raise self._translated(error) from error
             if self._identity is None:
                 self._identity = (status.st_dev, status.st_ino)
-            self._engine = create_sqlite_engine(self.url)
-            self._writer = immediate(self._engine)
+            self._writer = writer
             self._owner_pid = os.getpid()
-        return self._engine, self._writer
+        return self._writer
 
     def _replaced(self) -> bool:
         try:
@@ -300,22 +300,28 @@ class Database:
             self._local.patience = None
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A short write transaction holding the SQLite write lock from its first statement.
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction holding the SQLite write lock from its first statement;
+        committed when the block ends, rolled back if it raises. Rows come back as ``sqlite3.Row``.
 
-        A Core connection, not an ORM session: writes are plain statements, and every state change
-        of every experiment goes through here (measured: 0.2 ms per transaction against 0.5 ms
-        through a Session).
+        Statements are SQL text with ``?`` or ``:name`` parameters; times are bound as
+        ``yanex.store.dialect.sqlite_value`` writes them.
         """
-        with self._translating():
-            writer = self._open()[1]
-            patience: float | None = getattr(self._local, "patience", None)
-            if patience is not None:
-                writer = writer.execution_options(**{_PATIENCE_OPTION: patience})
-            with _NO_FORK_MID_TRANSACTION, writer.begin() as connection:
+        with self._translating(), _NO_FORK_MID_TRANSACTION:
+            connection = self._open()
+            _begin_immediate(connection, str(self.path), getattr(self._local, "patience", None))
+            try:
                 if self._replaced():
                     raise self._replaced_error()
                 yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                # SQLite has already rolled back after some errors (a full disk, an I/O error);
+                # a failing ROLLBACK must not hide the error that caused it.
+                if connection.in_transaction:
+                    with suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -327,10 +333,12 @@ class Database:
         from yanex.db.schema import current_revision, head_revision
 
         with self._translating():
+            if self._identity is not None and self._replaced():
+                raise self._replaced_error()
             if not self.exists():
                 raise missing_database(self.path)
             if current_revision(self.path) != head_revision():
-                self._open()
+                self._open()  # upgrades it
             connection = open_read_only(self.path)
             try:
                 connection.isolation_level = None
@@ -339,17 +347,7 @@ class Database:
             finally:
                 connection.close()
 
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        """A consistent read snapshot that never blocks writers."""
-        from sqlalchemy.orm import Session
-
-        with self._translating():
-            engine = self.engine
-            with _NO_FORK_MID_TRANSACTION, Session(engine) as session, session.begin():
-                yield session
-
     def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = self._writer = None
+        if self._writer is not None and self._owner_pid == os.getpid():
+            self._writer.close()
+        self._writer = None

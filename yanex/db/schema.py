@@ -9,12 +9,13 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from yanex import config
-from yanex.db.engine import create_sqlite_engine, immediate, missing_database, open_read_only, sqlite_file
+from yanex.db.engine import create_sqlite_engine, missing_database, open_read_only, sqlite_file
 from yanex.errors import ConfigError, DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -42,6 +43,12 @@ def head_revision() -> str:
     return known_revisions()[-1]
 
 
+def _has_sqlite_header(path: Path) -> bool:
+    """Read only once SQLite has refused the file (see ``current_revision``)."""
+    with path.open("rb") as handle:
+        return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+
+
 def current_revision(path: Path) -> str | None:
     """The revision of a yanex SQLite file, None for a missing or empty one.
 
@@ -49,18 +56,23 @@ def current_revision(path: Path) -> str | None:
     """
     if not path.exists() or path.stat().st_size == 0:
         return None
-    with path.open("rb") as handle:
-        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise DatabaseError(
-                f"{path} is not a SQLite database, so yanex will not use it (it was left untouched)",
-                hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
-            )
+    # The file is read through SQLite only: closing any other descriptor of it would drop the
+    # POSIX locks this process's connections hold (then another process, believing itself the
+    # last user, deletes the write-ahead log under them).
     conn = open_read_only(path)
     try:
         # Every object, not only tables: a file holding only views is someone else's too.
-        listed = conn.execute(
-            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
-        )
+        try:
+            listed = conn.execute(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+            ).fetchall()
+        except sqlite3.DatabaseError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_NOTADB or _has_sqlite_header(path):
+                raise  # a damaged database: the storage-fault translation says so
+            raise DatabaseError(
+                f"{path} is not a SQLite database, so yanex will not use it (it was left untouched)",
+                hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
+            ) from None
         foreign: dict[str, list[str]] = {}
         versioned = False
         for kind, name in listed:
@@ -146,8 +158,6 @@ def _create_sqlite_file(path: Path) -> None:
     """A new database that gives the pages of deleted rows back to the file system (see
     ``store.manage``): auto_vacuum can only be chosen before the first page is written, so here,
     before the engine's first connection writes the file in WAL mode."""
-    import sqlite3
-
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -170,7 +180,7 @@ def upgrade(url: str) -> None:
     path = sqlite_file(url)
     if not path.exists() or path.stat().st_size == 0:
         _create_sqlite_file(path)
-    engine = immediate(create_sqlite_engine(url, foreign_keys=False))
+    engine = create_sqlite_engine(url, foreign_keys=False)
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection

@@ -6,10 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
 
 from yanex.db.engine import BUSY_TIMEOUT_MS, Database, open_read_only
-from yanex.db.models import ExperimentRow
 from yanex.db.schema import current_revision, ensure_schema, head_revision
 from yanex.errors import UsageError
 from yanex.specs import ACTIVE_STATUSES
@@ -97,12 +95,12 @@ def vacuum_database(db: Database) -> VacuumResult:
     Refuses while an experiment is queued or running: their writes would wait for the rewrite.
     """
     path = db.path
-    with db.read() as session:  # creates or upgrades the schema first, as every use does
-        active = session.scalar(
-            select(func.count())
-            .select_from(ExperimentRow)
-            .where(ExperimentRow.status.in_([s.value for s in ACTIVE_STATUSES]))
-        )
+    ensure_schema(db.url)  # creates or upgrades it first, as every use does
+    active_sql = ", ".join(f"'{status.value}'" for status in ACTIVE_STATUSES)
+    with db.connect() as read:
+        (active,) = read.execute(
+            f"SELECT count(*) FROM experiments WHERE status IN ({active_sql})"
+        ).fetchone()
     if active:
         raise UsageError(
             f"{active} experiment(s) are queued or running; their writes would wait for the vacuum",

@@ -76,8 +76,9 @@ def glob(column: str, placeholder: str) -> str:
 
 
 def sqlite_value(value: Param) -> Any:
-    """Datetimes as the text SQLAlchemy stores (naive UTC, microseconds always written), so that
-    comparing them is comparing that text; a naive one is UTC already."""
+    """Datetimes as every time column holds them (naive UTC, microseconds always written, as
+    SQLAlchemy's SQLite DateTime writes them too), so that comparing them is comparing that text;
+    a naive one is UTC already."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)

@@ -6,26 +6,19 @@ No transaction stays open while an experiment runs; callers hold ids, never rows
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
+from sqlite3 import Connection
 from typing import NamedTuple
 
 from pydantic import JsonValue
-from sqlalchemy import Connection, insert, select, update
 
 from yanex.db.engine import Database
-from yanex.db.models import (
-    BatchRow,
-    ExperimentRow,
-    GitPatchRow,
-    MetricRow,
-    ParamRow,
-    TagRow,
-)
 from yanex.errors import NotFoundError
 from yanex.specs import (
     EnvironmentInfo,
@@ -42,7 +35,11 @@ from yanex.store.convert import (
     now_utc,
     spec_fingerprint,
 )
+from yanex.store.dialect import Binder, sqlite_value, stored_time
 from yanex.store.reads import utc
+
+# The open statuses as an SQL list: ``status IN OPEN_SQL`` (constants of ours, never user input).
+OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
 
 
 class Owner(NamedTuple):
@@ -69,7 +66,12 @@ def _free_ids(conn: Connection, count: int) -> list[str]:
     ids: set[str] = set()
     while len(ids) < count:
         wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
-        taken = set(conn.scalars(select(ExperimentRow.id).where(ExperimentRow.id.in_(wanted))))
+        binder = Binder()
+        in_wanted = binder.bind_all(wanted)
+        taken = {
+            row[0]
+            for row in conn.execute(f"SELECT id FROM experiments WHERE id IN ({in_wanted})", binder.params)
+        }
         ids |= wanted - taken
     return list(ids)
 
@@ -78,34 +80,31 @@ def _store_patch(conn: Connection, patch: str | None) -> str | None:
     if not patch:
         return None
     sha = hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
-    if conn.scalar(select(GitPatchRow.sha256).where(GitPatchRow.sha256 == sha)) is None:
-        conn.execute(insert(GitPatchRow).values(sha256=sha, patch=patch, size=len(patch)))
+    conn.execute(
+        "INSERT INTO git_patches (sha256, patch, size) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+        (sha, patch, len(patch)),
+    )
     return sha
 
 
 def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -> str:
+    now = sqlite_value(now_utc())
     with db.write() as conn:
         while True:
             batch_id = secrets.token_hex(4)
-            if conn.scalar(select(BatchRow.id).where(BatchRow.id == batch_id)) is None:
+            if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
                 break
         conn.execute(
-            insert(BatchRow).values(
-                id=batch_id,
-                created_at=now_utc(),
-                parallel=parallel,
-                total=total,
-                owner_host=owner.host,
-                owner_pid=owner.pid,
-                heartbeat_at=now_utc(),
-            )
+            "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, now, parallel, total, owner.host, owner.pid, now),
         )
     return batch_id
 
 
 def end_batch(db: Database, batch_id: str) -> None:
     with db.write() as conn:
-        conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(ended_at=now_utc()))
+        conn.execute("UPDATE batches SET ended_at = ? WHERE id = ?", (sqlite_value(now_utc()), batch_id))
 
 
 def create_experiments(
@@ -125,11 +124,13 @@ def create_experiments(
     Each row records the current directory as its working dir unless ``working_dirs`` gives one
     (a re-run goes back to where the original ran).
     """
-    now = now_utc()
+    now = sqlite_value(now_utc())
     with db.write() as conn:
         ids = _free_ids(conn, len(specs))
         patch_sha = _store_patch(conn, git.patch)
         cwd = str(Path.cwd())
+        omitted = json.dumps([o.model_dump() for o in git.omitted]) if git.omitted else None
+        remotes = json.dumps(git.remotes) if git.remotes else None
         rows = []
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
             script_path = str(spec.script_path.resolve())
@@ -141,8 +142,8 @@ def create_experiments(
                     "status": status.value,
                     "script_path": script_path,
                     "working_dir": (working_dirs[index] if working_dirs else None) or cwd,
-                    "script_args": list(spec.script_args),
-                    "config": spec.config,
+                    "script_args": json.dumps(list(spec.script_args)),
+                    "config": json.dumps(spec.config),
                     "spec_sha256": spec_fingerprint(script_path, spec.config, list(spec.script_args)),
                     "created_at": now,
                     "batch_id": batch_id,
@@ -152,11 +153,11 @@ def create_experiments(
                     "git_branch": git.branch,
                     "git_dirty": git.dirty,
                     "git_patch_sha256": patch_sha,
-                    "git_patch_omitted": [o.model_dump() for o in git.omitted] or None,
+                    "git_patch_omitted": omitted,
                     "git_commit_message": git.commit_message,
                     "git_author_name": git.author_name,
                     "git_author_email": git.author_email,
-                    "git_remotes": git.remotes or None,
+                    "git_remotes": remotes,
                     "git_commit_on_remote": git.commit_on_remote,
                     "python_version": environment.python_version,
                     "platform": environment.platform,
@@ -168,21 +169,24 @@ def create_experiments(
                     "metrics_offset": 0,
                 }
             )
-        conn.execute(insert(ExperimentRow), rows)
-        tags = [
-            {"experiment_id": eid, "tag": tag}
-            for eid, spec in zip(ids, specs, strict=True)
-            for tag in dict.fromkeys(spec.tags)
-        ]
-        if tags:
-            conn.execute(insert(TagRow), tags)
-        params = [
-            {"experiment_id": eid, **leaf._asdict()}
-            for eid, spec in zip(ids, specs, strict=True)
-            for leaf in flatten_config(spec.config)
-        ]
-        if params:
-            conn.execute(insert(ParamRow), params)
+        columns = list(rows[0]) if rows else []
+        conn.executemany(
+            f"INSERT INTO experiments ({', '.join(columns)}) "
+            f"VALUES ({', '.join(f':{column}' for column in columns)})",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO tags (experiment_id, tag) VALUES (?, ?)",
+            [(eid, tag) for eid, spec in zip(ids, specs, strict=True) for tag in dict.fromkeys(spec.tags)],
+        )
+        conn.executemany(
+            "INSERT INTO params (experiment_id, key, value, value_number, value_text) VALUES (?, ?, ?, ?, ?)",
+            [
+                (eid, *leaf)
+                for eid, spec in zip(ids, specs, strict=True)
+                for leaf in flatten_config(spec.config)
+            ],
+        )
     return ids
 
 
@@ -200,34 +204,26 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
         spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
         for spec in specs
     ]
-    with db.read() as session:
-        rows = session.execute(
-            select(ExperimentRow.spec_sha256, ExperimentRow.id, ExperimentRow.name, ExperimentRow.duration)
-            .where(
-                ExperimentRow.spec_sha256.in_(set(fingerprints)),
-                ExperimentRow.status == Status.COMPLETED.value,
-            )
-            .order_by(ExperimentRow.ended_at)
-        ).all()
-    newest = {row.spec_sha256: CompletedRun(row.id, row.name, row.duration) for row in rows}
+    binder = Binder()
+    wanted = binder.bind_all(set(fingerprints))
+    with db.connect() as conn:
+        rows = conn.execute(
+            f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN ({wanted}) "
+            f"AND status = {binder.bind(Status.COMPLETED.value)} ORDER BY ended_at",
+            binder.params,
+        ).fetchall()
+    newest = {sha: CompletedRun(eid, name, duration) for sha, eid, name, duration in rows}
     return [newest.get(fingerprint) for fingerprint in fingerprints]
 
 
 def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bool:
     """Record the script started; False if the row was already final (or deleted) and stays so."""
-    now = now_utc()
+    now = sqlite_value(now_utc())
     with db.write() as conn:
         changed = conn.execute(
-            update(ExperimentRow)
-            .where(ExperimentRow.id == experiment_id, ExperimentRow.status.in_(OPEN_STATUSES))
-            .values(
-                status=Status.RUNNING.value,
-                started_at=now,
-                pid=pid,
-                owner_host=owner.host,
-                owner_pid=owner.pid,
-                heartbeat_at=now,
-            )
+            f"UPDATE experiments SET status = ?, started_at = ?, pid = ?, owner_host = ?, owner_pid = ?, "
+            f"heartbeat_at = ? WHERE id = ? AND status IN {OPEN_SQL}",
+            (Status.RUNNING.value, now, pid, owner.host, owner.pid, now, experiment_id),
         ).rowcount
     return changed == 1
 
@@ -263,70 +259,60 @@ def finish(
     now = ended_at or now_utc()
     with db.write() as conn:
         row = conn.execute(
-            select(
-                ExperimentRow.status,
-                ExperimentRow.started_at,
-                ExperimentRow.duration,
-                ExperimentRow.exit_code,
-                ExperimentRow.error_message,
-                ExperimentRow.owner_pid,
-                ExperimentRow.heartbeat_at,
-            ).where(ExperimentRow.id == experiment_id)
-        ).one_or_none()
+            "SELECT status, started_at, duration, exit_code, error_message, owner_pid, heartbeat_at "
+            "FROM experiments WHERE id = ?",
+            (experiment_id,),
+        ).fetchone()
         if row is None:
             return Finished(None, None, exit_code, error_message, late=True)
-        if row.status not in OPEN_STATUSES:
-            return Finished(Status(row.status), row.duration, row.exit_code, row.error_message, late=True)
-        if expect_owner is not None and (row.owner_pid, row.heartbeat_at) != expect_owner:
-            return Finished(Status(row.status), None, None, None, late=True)
-        duration = (now - row.started_at).total_seconds() if row.started_at is not None else None
-        conn.execute(
-            update(ExperimentRow)
-            .where(ExperimentRow.id == experiment_id)
-            .values(
-                status=status.value,
-                ended_at=now,
-                duration=duration,
-                exit_code=exit_code,
-                error_message=error_message,
-                owner_host=None,
-                owner_pid=None,
+        if row["status"] not in OPEN_STATUSES:
+            recorded = Status(row["status"])
+            return Finished(recorded, row["duration"], row["exit_code"], row["error_message"], late=True)
+        if (
+            expect_owner is not None
+            and (
+                row["owner_pid"],
+                stored_time(row["heartbeat_at"]),
             )
+            != expect_owner
+        ):
+            return Finished(Status(row["status"]), None, None, None, late=True)
+        started_at = stored_time(row["started_at"])
+        duration = (now - started_at).total_seconds() if started_at is not None else None
+        conn.execute(
+            "UPDATE experiments SET status = ?, ended_at = ?, duration = ?, exit_code = ?, "
+            "error_message = ?, owner_host = NULL, owner_pid = NULL WHERE id = ?",
+            (status.value, sqlite_value(now), duration, exit_code, error_message, experiment_id),
         )
     return Finished(status, duration, exit_code, error_message, late=False)
 
 
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
     """Mark whichever of these rows are still queued or running as cancelled."""
-    now = now_utc()
+    binder = Binder()
+    ids = binder.bind_all(experiment_ids)
     with db.write() as conn:
         conn.execute(
-            update(ExperimentRow)
-            .where(
-                ExperimentRow.id.in_(experiment_ids),
-                ExperimentRow.status.in_(OPEN_STATUSES),
-            )
-            .values(
-                status=Status.CANCELLED.value,
-                ended_at=now,
-                error_message=reason,
-                owner_host=None,
-                owner_pid=None,
-            )
+            f"UPDATE experiments SET status = {binder.bind(Status.CANCELLED.value)}, "
+            f"ended_at = {binder.bind(sqlite_value(now_utc()))}, error_message = {binder.bind(reason)}, "
+            f"owner_host = NULL, owner_pid = NULL WHERE id IN ({ids}) AND status IN {OPEN_SQL}",
+            binder.params,
         )
 
 
 def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | None = None) -> None:
-    now = now_utc()
+    now = sqlite_value(now_utc())
     with db.write() as conn:
         if experiment_ids:
+            binder = Binder()
+            ids = binder.bind_all(experiment_ids)
             conn.execute(
-                update(ExperimentRow)
-                .where(ExperimentRow.id.in_(experiment_ids), ExperimentRow.status.in_(OPEN_STATUSES))
-                .values(heartbeat_at=now)
+                f"UPDATE experiments SET heartbeat_at = {binder.bind(now)} "
+                f"WHERE id IN ({ids}) AND status IN {OPEN_SQL}",
+                binder.params,
             )
         if batch_id is not None:
-            conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(heartbeat_at=now))
+            conn.execute("UPDATE batches SET heartbeat_at = ? WHERE id = ?", (now, batch_id))
 
 
 def ingest_metrics(db: Database, experiment_id: str, records: Sequence[MetricRecord]) -> None:
@@ -347,7 +333,7 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
     if not points:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
-    conn.exec_driver_sql(
+    conn.executemany(
         "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         points,
@@ -356,7 +342,7 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
     ident = itemgetter(0, 1)
     last_point = {ident(point): point for point in points}
     counts = Counter(map(ident, points))
-    conn.exec_driver_sql(
+    conn.executemany(
         "INSERT INTO latest_metrics "
         "(experiment_id, key, step, value, value_json, logged_at, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
@@ -380,24 +366,22 @@ def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
 
 def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[MetricPoint]:
     """Every logged point of one experiment in logging order, optionally of one key."""
-    import json
-
-    query = select(MetricRow).where(MetricRow.experiment_id == experiment_id)
+    sql = "SELECT key, step, value, value_json, logged_at FROM metrics WHERE experiment_id = ?"
+    params: tuple[str, ...] = (experiment_id,)
     if key is not None:
-        query = query.where(MetricRow.key == key)
-    with db.read() as session:
-        points = []
-        for row in session.scalars(query.order_by(MetricRow.id)):
-            logged_at = utc(row.logged_at)
+        sql, params = f"{sql} AND key = ?", (experiment_id, key)
+    points = []
+    with db.connect() as conn:
+        for name, step, value, value_json, logged_text in conn.execute(f"{sql} ORDER BY id", params):
+            logged_at = utc(stored_time(logged_text))
             assert logged_at is not None
-            raw = json.loads(row.value_json) if row.value_json is not None else row.value
-            points.append(
-                MetricPoint(key=row.key, step=row.step, value=row.value, raw=raw, logged_at=logged_at)
-            )
-        return points
+            raw = json.loads(value_json) if value_json is not None else value
+            points.append(MetricPoint(key=name, step=step, value=value, raw=raw, logged_at=logged_at))
+    return points
 
 
 __all__ = [
+    "OPEN_SQL",
     "OPEN_STATUSES",
     "CompletedRun",
     "Finished",

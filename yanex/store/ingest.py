@@ -17,21 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
-
 from yanex import config
 from yanex.db.engine import Database
-from yanex.db.models import ExperimentRow
-from yanex.specs import Status
 from yanex.store.convert import metric_value, now_utc
-from yanex.store.experiments import PointRow, insert_points
+from yanex.store.dialect import sqlite_value
+from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
 
 # Bytes per transaction once the script has ended (about 130,000 points of two small keys): large
 # enough that a million points take a few seconds, small enough that each write stays well under a
 # second and other writers get the lock in between.
 FINAL_READ = 4 * 1024 * 1024
 _SQLITE_INTEGER = range(-(2**63), 2**63)
-_OPEN = (Status.CREATED.value, Status.QUEUED.value, Status.RUNNING.value)
 
 
 class _Timestamps:
@@ -137,11 +133,9 @@ def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
 
 
 def stored_offset(db: Database, experiment_id: str) -> int | None:
-    with db.read() as session:
-        offset: int | None = session.scalar(
-            select(ExperimentRow.metrics_offset).where(ExperimentRow.id == experiment_id)
-        )
-    return offset
+    with db.connect() as conn:
+        row = conn.execute("SELECT metrics_offset FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 class _Chunk(NamedTuple):
@@ -188,22 +182,21 @@ class JournalIngest:
         the offset another process moved (or notice the row is gone) and return False."""
         with self.db.write() as conn:
             claimed = conn.execute(
-                update(ExperimentRow)
-                .where(ExperimentRow.id == self.experiment_id, ExperimentRow.metrics_offset == chunk.start)
-                .values(metrics_offset=chunk.end)
+                "UPDATE experiments SET metrics_offset = ? WHERE id = ? AND metrics_offset = ?",
+                (chunk.end, self.experiment_id, chunk.start),
             ).rowcount
             if claimed != 1:
-                self.offset = conn.scalar(
-                    select(ExperimentRow.metrics_offset).where(ExperimentRow.id == self.experiment_id)
-                )
+                row = conn.execute(
+                    "SELECT metrics_offset FROM experiments WHERE id = ?", (self.experiment_id,)
+                ).fetchone()
+                self.offset = None if row is None else row[0]
                 self.gone = self.offset is None
                 return False
             insert_points(conn, chunk.points)
             if beat:
                 conn.execute(
-                    update(ExperimentRow)
-                    .where(ExperimentRow.id == self.experiment_id, ExperimentRow.status.in_(_OPEN))
-                    .values(heartbeat_at=now_utc())
+                    f"UPDATE experiments SET heartbeat_at = ? WHERE id = ? AND status IN {OPEN_SQL}",
+                    (sqlite_value(now_utc()), self.experiment_id),
                 )
         self.offset = chunk.end
         self.points += len(chunk.points)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlite3 import Connection
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.db.models import ExperimentRow, GitPatchRow, TagRow
 from yanex.errors import UsageError
 from yanex.specs import text_problem
-from yanex.store.experiments import OPEN_STATUSES
+from yanex.store.dialect import Binder
+from yanex.store.experiments import OPEN_SQL
 from yanex.store.query import chunks
 from yanex.store.reconcile import reconcile_orphans
 
@@ -46,28 +45,23 @@ def update_experiments(
     values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
     with db.write() as conn:
         for chunk in chunks(ids):
+            binder = Binder()
+            in_chunk = binder.bind_all(chunk)
             if values:
-                conn.execute(update(ExperimentRow).where(ExperimentRow.id.in_(chunk)).values(**values))
+                assignments = ", ".join(
+                    f"{column} = {binder.bind(value)}" for column, value in values.items()
+                )
+                conn.execute(f"UPDATE experiments SET {assignments} WHERE id IN ({in_chunk})", binder.params)
             if remove_tags:
+                removed = binder.bind_all(remove_tags)
                 conn.execute(
-                    delete(TagRow).where(TagRow.experiment_id.in_(chunk), TagRow.tag.in_(remove_tags))
+                    f"DELETE FROM tags WHERE experiment_id IN ({in_chunk}) AND tag IN ({removed})",
+                    binder.params,
                 )
-            if add_tags:
-                have = set(
-                    conn.execute(
-                        select(TagRow.experiment_id, TagRow.tag).where(
-                            TagRow.experiment_id.in_(chunk), TagRow.tag.in_(add_tags)
-                        )
-                    )
-                )
-                new = [
-                    {"experiment_id": i, "tag": t}
-                    for i in chunk
-                    for t in dict.fromkeys(add_tags)
-                    if (i, t) not in have
-                ]
-                if new:
-                    conn.execute(insert(TagRow), new)
+            conn.executemany(
+                "INSERT INTO tags (experiment_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(experiment_id, tag) for experiment_id in chunk for tag in dict.fromkeys(add_tags)],
+            )
 
 
 def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
@@ -75,12 +69,13 @@ def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
     changed = 0
     with db.write() as conn:
         for chunk in chunks(ids):
-            result = conn.execute(
-                update(ExperimentRow)
-                .where(ExperimentRow.id.in_(chunk), ExperimentRow.archived != archived)
-                .values(archived=archived)
-            )
-            changed += result.rowcount
+            binder = Binder()
+            in_chunk = binder.bind_all(chunk)
+            flag = binder.bind(archived)
+            changed += conn.execute(
+                f"UPDATE experiments SET archived = {flag} WHERE id IN ({in_chunk}) AND archived != {flag}",
+                binder.params,
+            ).rowcount
     return changed
 
 
@@ -91,12 +86,10 @@ def _give_back_free_pages(conn: Connection) -> None:
     pysqlite runs a pragma statement one step at a time and each step frees one page, so the pragma
     is run once per free page: ~10 ms per 4 MB freed.
     """
-    if conn.dialect.name != "sqlite" or conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() != _INCREMENTAL:
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
         return
-    free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
-    sqlite = conn.connection.driver_connection
-    assert sqlite is not None  # an open transaction has its connection
-    cursor = sqlite.cursor()
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0] or 0
+    cursor = conn.cursor()
     try:
         for _ in range(free):
             cursor.execute("PRAGMA incremental_vacuum(1)")
@@ -117,11 +110,15 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
     with db.write() as conn:
         busy: list[str] = []
         for chunk in chunks(ids):
-            busy += conn.scalars(
-                select(ExperimentRow.id).where(
-                    ExperimentRow.id.in_(chunk), ExperimentRow.status.in_(OPEN_STATUSES)
+            binder = Binder()
+            in_chunk = binder.bind_all(chunk)
+            busy += [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM experiments WHERE id IN ({in_chunk}) AND status IN {OPEN_SQL}",
+                    binder.params,
                 )
-            )
+            ]
         if busy:
             raise UsageError(
                 f"refusing to delete {len(busy)} experiment(s) whose process may still be running "
@@ -130,13 +127,11 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
                 "given by their owner_pid)",
             )
         for chunk in chunks(ids):
-            conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
+            binder = Binder()
+            conn.execute(f"DELETE FROM experiments WHERE id IN ({binder.bind_all(chunk)})", binder.params)
         conn.execute(
-            delete(GitPatchRow).where(
-                GitPatchRow.sha256.not_in(
-                    select(ExperimentRow.git_patch_sha256).where(ExperimentRow.git_patch_sha256.is_not(None))
-                )
-            )
+            "DELETE FROM git_patches WHERE sha256 NOT IN "
+            "(SELECT git_patch_sha256 FROM experiments WHERE git_patch_sha256 IS NOT NULL)"
         )
         _give_back_free_pages(conn)
     for experiment_id in ids:

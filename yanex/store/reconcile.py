@@ -15,21 +15,30 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
-
 from yanex import config
 from yanex.db.engine import Database
-from yanex.db.models import BatchRow, ExperimentRow
 from yanex.owners import owner_may_be_alive
 from yanex.specs import Status
 from yanex.store.convert import now_utc
-from yanex.store.experiments import OPEN_STATUSES, Finished, finish
+from yanex.store.dialect import Binder, sqlite_value, stored_time
+from yanex.store.experiments import OPEN_SQL, Finished, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
 
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
 )
+
+
+class _Owned(NamedTuple):
+    """An open row (or unended batch) and who answers for it."""
+
+    id: str
+    status: str | None
+    owner_host: str | None
+    owner_pid: int | None
+    heartbeat_at: datetime | None
+    owned_since: datetime | None
 
 
 def settle(
@@ -64,27 +73,26 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     is dead. Returns the ids of the settled experiments."""
     now = now_utc()
     fresh = timedelta(seconds=config.stale_after())  # read up front: a bad setting is an error at once
-    with db.read() as session:
-        query = select(
-            ExperimentRow.id,
-            ExperimentRow.status,
-            ExperimentRow.owner_host,
-            ExperimentRow.owner_pid,
-            ExperimentRow.heartbeat_at,
-            func.coalesce(ExperimentRow.started_at, ExperimentRow.created_at).label("owned_since"),
-        ).where(ExperimentRow.status.in_(OPEN_STATUSES))
-        if ids is not None:
-            query = query.where(ExperimentRow.id.in_(ids))
-        rows = session.execute(query).all()
-        batches = session.execute(
-            select(
-                BatchRow.id,
-                BatchRow.owner_host,
-                BatchRow.owner_pid,
-                BatchRow.heartbeat_at,
-                BatchRow.created_at.label("owned_since"),
-            ).where(BatchRow.ended_at.is_(None))
-        ).all()
+    if not db.exists():
+        return []
+    binder = Binder()
+    only = f" AND id IN ({binder.bind_all(ids)})" if ids is not None else ""
+    with db.connect() as conn:
+        rows = [
+            _Owned(row[0], row[1], row[2], row[3], stored_time(row[4]), stored_time(row[5]))
+            for row in conn.execute(
+                "SELECT id, status, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
+                f"FROM experiments WHERE status IN {OPEN_SQL}{only}",
+                binder.params,
+            )
+        ]
+        batches = [
+            _Owned(row[0], None, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
+            for row in conn.execute(
+                "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
+                "WHERE ended_at IS NULL"
+            )
+        ]
     dead = [
         row
         for row in rows
@@ -104,11 +112,13 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
         if not owner_may_be_alive(b.owner_host, b.owner_pid, b.heartbeat_at, b.owned_since, now, fresh)
     ]
     if ended:
+        binder = Binder()
+        in_ended = binder.bind_all(ended)
         with db.write() as conn:
             conn.execute(
-                update(BatchRow)
-                .where(BatchRow.id.in_(ended), BatchRow.ended_at.is_(None))
-                .values(ended_at=now)
+                f"UPDATE batches SET ended_at = {binder.bind(sqlite_value(now))} "
+                f"WHERE id IN ({in_ended}) AND ended_at IS NULL",
+                binder.params,
             )
     return [row.id for row in dead]
 
@@ -124,21 +134,20 @@ def repair(db: Database) -> RepairReport:
     """Settle orphans, then ingest every journal that is ahead of its experiment's offset, final
     rows included (a supervisor may die between recording the status and the last ingest)."""
     settled = reconcile_orphans(db)
-    with db.read() as session:
-        rows = session.execute(
-            select(ExperimentRow.id, ExperimentRow.metrics_offset).where(
-                ExperimentRow.metrics_offset.is_not(None), ExperimentRow.status.not_in(OPEN_STATUSES)
-            )
-        ).all()
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, metrics_offset FROM experiments "
+            f"WHERE metrics_offset IS NOT NULL AND status NOT IN {OPEN_SQL}"
+        ).fetchall()
     experiments = points = skipped = 0
-    for row in rows:
-        path = config.experiment_dir(row.id) / config.METRICS_FILE
+    for experiment_id, offset in rows:
+        path = config.experiment_dir(experiment_id) / config.METRICS_FILE
         try:
-            ahead = path.stat().st_size > row.metrics_offset
+            ahead = path.stat().st_size > offset
         except OSError:
             continue
         if ahead:
-            ingest = JournalIngest(db, row.id)
+            ingest = JournalIngest(db, experiment_id)
             ingest.drain()
             if ingest.points or ingest.skipped:
                 experiments += 1
