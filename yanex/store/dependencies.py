@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from yanex.errors import ConfigError, YanexError
+from yanex.errors import ConfigError, NotFoundError, YanexError
 from yanex.status import Status
 
 if TYPE_CHECKING:
@@ -36,6 +36,11 @@ def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
     from yanex.store.references import resolve_references
 
     try:
+        if not db.exists():  # nothing recorded yet: no reference can match
+            raise NotFoundError(
+                f"no experiment matches {references[0]!r} (by id, id prefix or name)",
+                hint="nothing has been recorded yet",
+            )
         ids = resolve_references(db, references)
     except YanexError as error:
         raise type(error)(f"dependency: {error.message}", hint=error.hint) from None
