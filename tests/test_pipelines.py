@@ -268,9 +268,12 @@ def test_a_failure_cancels_everything_downstream_and_nothing_else(step, yanex_ho
         "dependency 'train' failed (via 'evaluate')",
     )
     assert side.status == after_side.status == "completed"
-    recorded = dict(
-        query(yanex_home, "SELECT name, status || ': ' || coalesce(error_message, '') FROM experiments")
-    )
+    recorded = {
+        name: outcome
+        for name, outcome in query(
+            yanex_home, "SELECT name, status || ': ' || coalesce(error_message, '') FROM experiments"
+        )
+    }
     assert recorded["evaluate"] == "cancelled: dependency 'train' failed"
     assert recorded["report"] == "cancelled: dependency 'train' failed (via 'evaluate')"
     assert query(yanex_home, "SELECT count(*) FROM experiments WHERE started_at IS NOT NULL") == [(3,)]
