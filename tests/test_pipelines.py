@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -389,3 +390,44 @@ def test_the_lineage_queries_of_the_schema_doc_answer_for_a_real_pipeline(step, 
         assert sorted(conn.execute(descendants).fetchall()) == sorted(
             [(evaluate.experiment_id, "evaluate", "completed"), (report.experiment_id, "report", "completed")]
         )
+
+
+def test_a_database_of_revision_0005_upgrades_and_takes_dependencies_on_its_old_rows(step, yanex_home):
+    yanex_home.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "tests" / "data" / "yanex-0005.db", yanex_home / "yanex.db")
+    before = query(yanex_home, "SELECT count(*) FROM experiments")
+    result = yanex_cli("run", str(step), "--depends-on", "baseline", "-n", "on-old")
+    assert result.returncode == 0, result.stderr
+    [(child,)] = query(yanex_home, "SELECT id FROM experiments WHERE name = 'on-old'")
+    [(baseline,)] = query(yanex_home, "SELECT id FROM experiments WHERE name = 'baseline'")
+    assert edges(yanex_home) == {(child, baseline)}
+    assert query(yanex_home, "SELECT count(*) - 1 FROM experiments") == before
+    assert printed(yanex_home, str(child))["dependency"] == baseline
+
+
+def test_a_skipped_parent_hands_its_earlier_run_to_the_child(step, yanex_home):
+    [earlier] = yanex.run_multiple([spec(step, "train")])
+    train, evaluate = yanex.run_multiple(
+        [spec(step, "train"), spec(step, "evaluate", "train", variant=2)], skip_completed=True
+    )
+    assert train.experiment_id == earlier.experiment_id and evaluate.status == "completed"
+    assert edges(yanex_home) == {(evaluate.experiment_id, earlier.experiment_id)}
+    assert printed(yanex_home, evaluate.experiment_id)["dependency"] == earlier.experiment_id
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "message"),
+    [("train", "depends_on must be a list of names or ids, not one string"), ([" "], "non-empty")],
+)
+def test_depends_on_must_be_a_list_of_references(step, depends_on, message):
+    with pytest.raises(ValueError, match=message):
+        yanex.ExperimentSpec(script_path=step, depends_on=depends_on)
+
+
+def test_yanex_run_refuses_an_empty_depends_on_with_a_hint(step, yanex_home):
+    result = yanex_cli("run", str(step), "--depends-on", "")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "Error: depends_on must hold non-empty names or ids",
+        "Hint: pass each --depends-on as a completed experiment's id, id prefix or name",
+    ]
