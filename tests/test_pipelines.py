@@ -431,3 +431,13 @@ def test_yanex_run_refuses_an_empty_depends_on_with_a_hint(step, yanex_home):
         "Error: depends_on must hold non-empty names or ids",
         "Hint: pass each --depends-on as a completed experiment's id, id prefix or name",
     ]
+
+
+def test_skip_completed_runs_again_what_depends_on_a_spec_that_runs_again(step, yanex_home):
+    first = yanex.run_multiple([spec(step, "train", x=1), spec(step, "evaluate", "train")])
+    again = yanex.run_multiple(
+        [spec(step, "train", x=2), spec(step, "evaluate", "train")], skip_completed=True
+    )
+    assert all(result.status == "completed" for result in again), again
+    assert {result.experiment_id for result in again}.isdisjoint(r.experiment_id for r in first)
+    assert printed(yanex_home, again[1].experiment_id)["dependency"] == again[0].experiment_id

@@ -106,7 +106,8 @@ def run_multiple(
 
     A spec whose ``depends_on`` names another spec of the call starts once that one has completed
     (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
-    as is everything downstream of it.
+    as is everything downstream of it. With ``skip_completed``, a spec downstream of one that runs
+    runs again too.
 
     Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script, a
     dependency cycle or a dependency that has not completed, ``NotFoundError`` or
@@ -197,7 +198,8 @@ def _rerun_plan(db: Database, ids: Sequence[str]) -> Plan:
     """The originals' recorded parents: a parent re-run by this call is waited for in the batch."""
     position = {experiment_id: index for index, experiment_id in enumerate(ids)}
     result = Plan.empty(len(ids))
-    for index, parents in enumerate(parents_of(db, ids).values()):
+    recorded = parents_of(db, ids)
+    for index, parents in enumerate(recorded[experiment_id] for experiment_id in ids):
         result.in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
         stored = [parent.id for parent in parents if parent.id not in position]
         try:
@@ -310,8 +312,13 @@ class _Batch:
         reconcile_orphans(self.db)
         todo = list(range(len(self.specs)))
         if skip_completed:
-            for index, earlier in enumerate(find_completed(self.db, self.specs)):
-                if earlier is not None:
+            found = find_completed(self.db, self.specs)
+            # A spec downstream of one that runs again runs again too: its inputs change.
+            fresh = self.schedule.downstream(
+                {index for index, earlier in enumerate(found) if earlier is None}
+            )
+            for index, earlier in enumerate(found):
+                if earlier is not None and index not in fresh:
                     self.results[index] = ExperimentResult(
                         experiment_id=earlier.id,
                         status="completed",

@@ -113,12 +113,13 @@ class Schedule:
 
     specs: Sequence[ExperimentSpec]
     plan: Plan
-    waiting: dict[int, set[int]] = field(init=False)
+    waiting: dict[int, set[int]] = field(init=False)  # spec -> in-batch parents not completed yet
+    children: dict[int, list[int]] = field(init=False)
     finished_as: dict[int, str] = field(default_factory=dict)  # completed spec -> its final id
 
     def __post_init__(self) -> None:
         self.waiting = {i: set(parents) for i, parents in enumerate(self.plan.in_batch) if parents}
-        self.children: dict[int, list[int]] = {}
+        self.children = {}
         for child, parents in enumerate(self.plan.in_batch):
             for parent in parents:
                 self.children.setdefault(parent, []).append(child)
@@ -131,12 +132,24 @@ class Schedule:
         in_batch = [Parent(self.finished_as[p], self.specs[p].name) for p in self.plan.in_batch[index]]
         return [*self.plan.stored[index], *in_batch]
 
+    def downstream(self, roots: set[int]) -> set[int]:
+        """``roots`` and every spec that depends on one of them, directly or not."""
+        found, frontier = set(roots), list(roots)
+        while frontier:
+            for child in self.children.get(frontier.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    frontier.append(child)
+        return found
+
     def waiting_children(self, index: int) -> list[int]:
         return [child for child in self.children.get(index, []) if child in self.waiting]
 
     def finished(self, index: int, result: ExperimentResult) -> tuple[list[int], list[tuple[int, str]]]:
         """Record the final result of ``index``: the specs now free to start, and the specs that
-        never will, each with its error message (every spec downstream of a failure)."""
+        never will, each with its error message (every spec downstream of a failure). A spec
+        skipped as completed before (``skip_completed``) waits for nothing."""
+        self.waiting.pop(index, None)
         if result.status == "completed":
             self.finished_as[index] = result.experiment_id
             ready = []
