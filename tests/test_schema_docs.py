@@ -72,6 +72,18 @@ def populate(db: Database) -> None:
         else:
             finish(db, experiment_id, Status.COMPLETED, exit_code=0)
     end_batch(db, batch_id)
+    train = run(ExperimentSpec(script_path=Path("train.py"), name="train"), 0.8)
+    finish(db, train, Status.COMPLETED, exit_code=0)
+    [evaluate] = create_experiments(
+        db,
+        [ExperimentSpec(script_path=Path("evaluate.py"), name="evaluate", depends_on=[train])],
+        status=Status.QUEUED,
+        owner=owner,
+        git=git,
+        environment=env,
+        depends_on=[[train]],
+    )
+    finish(db, evaluate, Status.COMPLETED, exit_code=0)
     baseline = ExperimentSpec(
         script_path=Path("train.py"),
         config={"learning_rate": 0.05, "batch_size": 64, "model": model("gelu")},

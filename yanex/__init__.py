@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics
+from yanex.run_api import (
+    dependencies,
+    dependency,
+    get_experiment_id,
+    get_param,
+    get_params,
+    is_standalone,
+    log_metrics,
+)
 
 __version__ = "0.1.0"
 
@@ -56,6 +64,8 @@ __all__ = [
     "YanexError",
     "__version__",
     "compare_frame",
+    "dependencies",
+    "dependency",
     "find",
     "get_experiment_id",
     "get_param",

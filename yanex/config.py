@@ -25,6 +25,8 @@ DEFAULT_LOCK_NOTICE = 5.0
 # Set by the supervisor in the environment of every experiment it launches.
 EXPERIMENT_ID_ENV = "YANEX_EXPERIMENT_ID"
 EXPERIMENT_DIR_ENV = "YANEX_EXPERIMENT_DIR"
+# The experiments a tracked script depends on, as JSON [[id, name or null], ...] (yanex.dependency).
+DEPENDENCIES_ENV = "YANEX_DEPENDENCIES"
 
 CONFIG_FILE = "config.json"
 # The same parameters in marshal's format, which the run API reads without importing json (json

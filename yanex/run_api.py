@@ -222,3 +222,67 @@ def get_experiment_id() -> str | None:
 def is_standalone() -> bool:
     """True when the script runs outside any tracked experiment."""
     return _run.experiment_id is None
+
+
+def _parents() -> list[tuple[str, str | None]] | None:
+    """The experiments this one depends on as ``(id, name)``, from the supervisor; None standalone."""
+    if _run.experiment_id is None:
+        return None
+    raw = os.environ.get(_config.DEPENDENCIES_ENV)
+    if not raw:
+        return []
+    import json
+
+    return [(str(parent_id), name) for parent_id, name in json.loads(raw)]
+
+
+def dependencies() -> dict[str, str]:
+    """The experiments this one depends on, name to id (an unnamed one, or a second one of the same
+    name, under its id); empty when it has none or runs standalone."""
+    found: dict[str, str] = {}
+    for parent_id, name in _parents() or []:
+        found[name if name is not None and name not in found else parent_id] = parent_id
+    return found
+
+
+def dependency(name: str | None = None) -> str | None:
+    """The id of the experiment this one depends on: the only one, or the one called ``name``
+    (a name, an id or an id prefix). Meant for ``load_artifact(..., experiment=dependency())``.
+
+    Standalone (plain ``python evaluate.py``) it returns None, so the script reads its inputs from
+    where a standalone run of the other script left them. In a tracked experiment it raises
+    ``yanex.errors.NotFoundError`` when nothing matches and ``AmbiguousReferenceError`` when
+    several do (or ``name`` is None and there are several).
+    """
+    parents = _parents()
+    if parents is None:
+        return None
+    from yanex.errors import AmbiguousReferenceError, NotFoundError
+
+    listed = ", ".join(f"{pid} ({pname})" if pname else pid for pid, pname in parents) or "none"
+    if name is None:
+        if len(parents) == 1:
+            return parents[0][0]
+        if not parents:
+            raise NotFoundError(
+                f"experiment {_run.experiment_id} has no dependency",
+                hint="run it with `yanex run SCRIPT --depends-on ID` or ExperimentSpec(depends_on=[...])",
+            )
+        raise AmbiguousReferenceError(
+            f"experiment {_run.experiment_id} has {len(parents)} dependencies: {listed}",
+            hint="name the one you want: yanex.dependency('train')",
+        )
+    matches = [pid for pid, pname in parents if pname == name] or [
+        pid for pid, _ in parents if pid.startswith(name.lower())
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFoundError(
+            f"experiment {_run.experiment_id} has no dependency {name!r}; its dependencies: {listed}",
+            hint="pass one of their names or ids, as yanex.dependencies() lists them",
+        )
+    raise AmbiguousReferenceError(
+        f"{name!r} names {len(matches)} dependencies of experiment {_run.experiment_id}: {listed}",
+        hint="pass the id of the one you want",
+    )

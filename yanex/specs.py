@@ -144,6 +144,7 @@ class ExperimentSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     timeout: float | str | None = None
+    depends_on: list[str] = Field(default_factory=list)
 
     def __init__(
         self,
@@ -154,11 +155,15 @@ class ExperimentSpec(BaseModel):
         tags: Sequence[str] = (),
         description: str | None = None,
         timeout: float | str | None = None,
+        depends_on: Sequence[str] = (),
     ) -> None:
         """Arguments by keyword, or by position in the order the fields are documented.
 
         ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``): past it the
         script gets SIGTERM, then SIGKILL after a grace, and is recorded failed.
+        ``depends_on``: experiments this one runs on, each the name of another spec of the same
+        ``run_multiple`` call (it starts once that one completes) or a completed experiment's id,
+        id prefix or name; the script finds their ids with ``yanex.dependency()``.
         """
         super().__init__(
             script_path=script_path,
@@ -168,6 +173,7 @@ class ExperimentSpec(BaseModel):
             tags=tags,
             description=description,
             timeout=timeout,
+            depends_on=depends_on,
         )
 
     @property
@@ -209,7 +215,7 @@ class ExperimentSpec(BaseModel):
             raise ValueError("name must be a non-empty string, or None for no name")
         return name
 
-    @field_validator("name", "description", "tags", "script_args")
+    @field_validator("name", "description", "tags", "script_args", "depends_on")
     @classmethod
     def _text_is_storable(cls, value: str | list[str] | None, info: ValidationInfo) -> str | list[str] | None:
         for index, text in enumerate([value] if isinstance(value, str) else value or []):
@@ -244,6 +250,20 @@ class ExperimentSpec(BaseModel):
         if isinstance(value, str):
             raise ValueError("script_args must be a list of strings, not one string")
         return value
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _dependencies_are_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(f"depends_on must be a list of names or ids, not one string: [{value!r}]")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _dependencies_are_named(cls, references: list[str]) -> list[str]:
+        if any(not reference.strip() for reference in references):
+            raise ValueError("depends_on must hold non-empty names or ids")
+        return list(dict.fromkeys(reference.strip() for reference in references))
 
 
 class ExperimentResult(BaseModel):

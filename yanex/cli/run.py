@@ -24,6 +24,7 @@ _SPEC_HINTS = {
     "description": "pass a --description that is valid UTF-8",
     "timeout": "write --timeout as seconds or a duration, e.g. --timeout 90, 5m, 2h or 1h30m",
     "script_args": "pass script arguments that are valid UTF-8",
+    "depends_on": "pass each --depends-on as a completed experiment's id, id prefix or name",
 }
 
 
@@ -100,6 +101,16 @@ def run(
             show_default=False,
         ),
     ] = None,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depends-on",
+            metavar="ID",
+            help="A completed experiment (id, id prefix or name) this one runs on; the script gets "
+            "its id from yanex.dependency(). Recorded in the dependencies table. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -114,6 +125,8 @@ def run(
         yanex run train.py --param learning_rate=0.01 --param model.layers=[64,32]
 
         yanex run train.py --config sweep.yaml --tag baseline -- --epochs 5
+
+        yanex run evaluate.py --depends-on abc12345
     """
     from pydantic import ValidationError
 
@@ -134,6 +147,7 @@ def run(
             tags=tag or [],
             description=description,
             timeout=timeout,
+            depends_on=depends_on or [],
         )
     except ValidationError as error:
         first = error.errors()[0]

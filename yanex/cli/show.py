@@ -11,7 +11,7 @@ from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
 from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
-    from yanex.store.reads import BatchInfo, ExperimentDetail, GitRecord, Lineage
+    from yanex.store.reads import BatchInfo, ExperimentDetail, GitRecord, Lineage, Relative
 
 TAIL_LINES = 10
 
@@ -67,6 +67,8 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
         "batch_id": e.batch_id,
         "retry_of": e.retry_of,
         "rerun_as": detail.rerun_as,
+        "parents": [dataclasses.asdict(parent) for parent in detail.parents],
+        "children": [dataclasses.asdict(child) for child in detail.children],
         "archived": e.archived,
         "params": e.config,
         "metrics": {k: m.value for k, m in detail.metrics.items()},
@@ -90,6 +92,11 @@ def _lineage_line(line: Lineage) -> str:
     if not line.rerun:
         return attempt
     return f"re-run of {line.parent}" + (f" ({attempt})" if line.parent != line.root else "")
+
+
+def _relative_line(relative: Relative) -> str:
+    """``1a2b3c4d  train  completed``: enough to pick the experiment to show next."""
+    return "  ".join([relative.id, relative.name or "-", relative.status])
 
 
 def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
@@ -164,6 +171,8 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
                     ("retry of", e.retry_of or ""),
                     ("re-run as", ", ".join(detail.rerun_as)),
                     ("lineage", _lineage_line(detail.lineage) if detail.lineage else ""),
+                    ("depends on", [_relative_line(parent) for parent in detail.parents]),
+                    ("needed by", [_relative_line(child) for child in detail.children]),
                     ("archived", "yes" if e.archived else ""),
                 ),
             ),

@@ -175,3 +175,20 @@ class LatestMetricRow(Base):
     count: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+
+
+class DependencyRow(Base):
+    """A pipeline edge: ``experiment_id`` ran on what ``depends_on_id`` produced, after it completed.
+
+    The primary key reads an experiment's parents; the index on ``depends_on_id`` its children.
+    Deleting either experiment deletes the edge.
+    """
+
+    __tablename__ = "dependencies"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -25,6 +25,7 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
 from yanex.params import deep_merge
+from yanex.runner.dependencies import Plan, Schedule, plan
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
@@ -35,6 +36,7 @@ from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
 from yanex.runner.script_kind import not_python
 from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo, Status, TimeLimit, parse_time_limit
+from yanex.store.dependencies import completed_parents, parents_of, retarget
 from yanex.store.experiments import (
     cancel_active,
     create_batch,
@@ -102,7 +104,14 @@ def run_multiple(
     experiment whose spec sets no ``timeout`` of its own; past its limit a script gets SIGTERM,
     then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
 
-    Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script and
+    A spec whose ``depends_on`` names another spec of the call starts once that one has completed
+    (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
+    as is everything downstream of it. With ``skip_completed``, a spec downstream of one that runs
+    runs again too.
+
+    Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script, a
+    dependency cycle or a dependency that has not completed, ``NotFoundError`` or
+    ``AmbiguousReferenceError`` for a dependency that names no one experiment, and
     ``NestedRunError`` inside a running experiment, all before anything runs; KeyboardInterrupt
     after Ctrl-C, once every script is stopped and its row recorded ``cancelled``. SIGTERM to the
     calling process (unless it set its own handler) stops the batch the same way, recording
@@ -142,6 +151,10 @@ def rerun(
 
     A re-run runs today's code: when the current commit or uncommitted changes differ from what an
     original ran, one ``yanex.errors.YanexWarning`` says so before anything runs.
+
+    A re-run keeps the original's dependencies: the same parents, except a parent re-run by the
+    same call, which the re-run of its child then waits for as in a pipeline. A parent that has
+    not completed (and is not re-run alongside) is refused with ``ConfigError``.
     """
     _preflight(parallel)
     time_limit = None if timeout is None else parse_time_limit(timeout)
@@ -173,12 +186,30 @@ def rerun(
         )
         for original in originals
     ]
-    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit)
+    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit, dependencies=_rerun_plan(db, ids))
     batch.ran_before = [original.git for original in originals]
     return batch.run(
         retry_of=[original.id for original in originals],
         working_dirs=[original.working_dir for original in originals],
     )
+
+
+def _rerun_plan(db: Database, ids: Sequence[str]) -> Plan:
+    """The originals' recorded parents: a parent re-run by this call is waited for in the batch."""
+    position = {experiment_id: index for index, experiment_id in enumerate(ids)}
+    result = Plan.empty(len(ids))
+    recorded = parents_of(db, ids)
+    for index, parents in enumerate(recorded[experiment_id] for experiment_id in ids):
+        result.in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
+        stored = [parent.id for parent in parents if parent.id not in position]
+        try:
+            result.stored[index] = completed_parents(db, stored) if stored else []
+        except ConfigError as error:
+            raise ConfigError(
+                f"cannot re-run {ids[index]}: its {error.message}",
+                hint=f"re-run it in the same call as its dependency ({', '.join(stored)})",
+            ) from None
+    return result
 
 
 def _preflight(parallel: int | None) -> None:
@@ -239,6 +270,7 @@ class _Batch:
         verbose: bool,
         db: Database | None = None,
         time_limit: TimeLimit | None = None,
+        dependencies: Plan | None = None,
     ) -> None:
         for index, spec in enumerate(specs):
             if not spec.script_path.is_file():
@@ -264,6 +296,9 @@ class _Batch:
         self.time_limit = time_limit  # for specs without a timeout of their own
         self.results: list[ExperimentResult | None] = [None] * len(specs)
         self.ran_before: list[GitInfo] = []  # for a re-run: the code each original ran
+        if dependencies is None:
+            dependencies = plan(self.db, specs) if any(spec.depends_on for spec in specs) else None
+        self.schedule = Schedule(self.specs, dependencies or Plan.empty(len(specs)))
 
     def run(
         self,
@@ -277,8 +312,13 @@ class _Batch:
         reconcile_orphans(self.db)
         todo = list(range(len(self.specs)))
         if skip_completed:
-            for index, earlier in enumerate(find_completed(self.db, self.specs)):
-                if earlier is not None:
+            found = find_completed(self.db, self.specs)
+            # A spec downstream of one that runs again runs again too: its inputs change.
+            fresh = self.schedule.downstream(
+                {index for index, earlier in enumerate(found) if earlier is None}
+            )
+            for index, earlier in enumerate(found):
+                if earlier is not None and index not in fresh:
                     self.results[index] = ExperimentResult(
                         experiment_id=earlier.id,
                         status="completed",
@@ -286,6 +326,9 @@ class _Batch:
                         name=earlier.name,
                     )
             todo = [index for index in todo if self.results[index] is None]
+            for index, result in enumerate(self.results):
+                if result is not None:
+                    self.schedule.finished(index, result)
         if todo:
             for stream in (sys.stdout, sys.stderr):  # what the script printed comes first
                 stream.flush()
@@ -335,13 +378,16 @@ class _Batch:
                 batch_id=batch_id,
                 retry_of=[retry_of[index] for index in todo] if retry_of else None,
                 working_dirs=[self.cwds[index] for index in todo],
+                depends_on=self._edges(todo),
             )
+            self.row_of = dict(zip(todo, self.rows, strict=True))
             self.progress.started(batch_id, len(self.specs), workers)
             for result in self.results:
                 if result is not None:
                     self.progress.skipped(result)
             for index, row in zip(todo, list(self.rows), strict=True):
-                self._submit(executor, index, row)
+                if not self.schedule.blocked(index):
+                    self._submit(executor, index, row)
             tries = dict.fromkeys(todo, 1)
             last_beat, beat_every = time.monotonic(), config.heartbeat_interval()
             while self.pending:
@@ -364,10 +410,14 @@ class _Batch:
                             working_dirs=[self.cwds[index]],
                         )
                         self.rows.append(retry)
+                        waiting = [self.row_of[child] for child in self.schedule.waiting_children(index)]
+                        retarget(self.db, waiting, row, retry)
+                        self.row_of[index] = retry
                         self._submit(executor, index, retry)
                         continue
                     self.results[index] = result
                     self.progress.finished(result)
+                    self._release(executor, index, result)
                     if result.status == "failed" and fail_fast and self.stopping is None:
                         self.progress.note(f"fail_fast: cancelling the rest of batch {batch_id}")
                         self._stop(executor, StopReason.FAIL_FAST)
@@ -379,8 +429,19 @@ class _Batch:
                     ]
                 )
                 if time.monotonic() - last_beat >= beat_every:
-                    heartbeat(self.db, [row for _, row in self.pending.values()], batch_id)
+                    waiting = [self.row_of[index] for index in self.schedule.waiting]
+                    heartbeat(self.db, [row for _, row in self.pending.values()] + waiting, batch_id)
                     last_beat = time.monotonic()
+            for index in todo:  # held back for a dependency when the batch stopped
+                if self.results[index] is None:
+                    unstarted = ExperimentResult(
+                        experiment_id=self.row_of[index],
+                        status="cancelled",
+                        error_message=(self.stopping or StopReason.ERROR).value,
+                        name=self.specs[index].name,
+                    )
+                    self.results[index] = unstarted
+                    self.progress.finished(unstarted)
         except BaseException as error:
             # Ctrl-C, SIGTERM, or a failure of yanex itself: no script may outlive the batch.
             interrupted = isinstance(error, KeyboardInterrupt)
@@ -420,8 +481,36 @@ class _Batch:
             name=spec.name,
             cwd=Path(cwd) if cwd else None,
             time_limit=spec.time_limit or self.time_limit,
+            dependencies=tuple(self.schedule.parents(index)),
         )
         self.pending[executor.submit(Task(request, self.output))] = (index, experiment_id)
+
+    def _edges(self, todo: Sequence[int]) -> list[list[str | int]]:
+        """Each new row's parents: a stored id, or the position in ``todo`` of a spec to be run."""
+        position = {index: at for at, index in enumerate(todo)}
+        edges: list[list[str | int]] = []
+        for index in todo:
+            parents: list[str | int] = [parent.id for parent in self.schedule.plan.stored[index]]
+            for parent in self.schedule.plan.in_batch[index]:
+                parents.append(position[parent] if parent in position else self.schedule.finished_as[parent])
+            edges.append(parents)
+        return edges
+
+    def _release(self, executor: Executor, index: int, result: ExperimentResult) -> None:
+        """After a final result: start the specs that waited only for it, cancel those downstream
+        of a failure (their rows too, with the dependency that failed as the reason)."""
+        ready, doomed = self.schedule.finished(index, result)
+        for child in ready:
+            if self.stopping is None:  # else they stay unstarted and end cancelled with the batch
+                self._submit(executor, child, self.row_of[child])
+        for child, message in doomed:
+            row = self.row_of[child]
+            cancel_active(self.db, [row], message)
+            cancelled = ExperimentResult(
+                experiment_id=row, status="cancelled", error_message=message, name=self.specs[child].name
+            )
+            self.results[child] = cancelled
+            self.progress.finished(cancelled)
 
     def _stop(self, executor: Executor, reason: StopReason) -> None:
         """Start nothing more and ask what runs to stop; the first reason is the one recorded."""

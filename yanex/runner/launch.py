@@ -30,6 +30,7 @@ from yanex.runner.journal import FLUSH_INTERVAL, JournalPump
 from yanex.runner.reaper import Sweeper
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
+from yanex.store.dependencies import Parent
 from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.outcome import OutcomeMarker, write_marker
 
@@ -79,6 +80,7 @@ class LaunchRequest:
     name: str | None = None
     cwd: Path | None = None
     time_limit: TimeLimit | None = None
+    dependencies: tuple[Parent, ...] = ()  # what the script runs on (yanex.dependency)
 
 
 class Outcome(NamedTuple):
@@ -213,6 +215,9 @@ class ExperimentProcess:
         env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
         env[config.EXPERIMENT_DIR_ENV] = str(self.directory)
         env["PYTHONUNBUFFERED"] = "1"
+        env.pop(config.DEPENDENCIES_ENV, None)  # never inherited from a supervisor's own run
+        if self.request.dependencies:
+            env[config.DEPENDENCIES_ENV] = json.dumps([list(parent) for parent in self.request.dependencies])
         if self.request.time_limit is not None:
             self._deadline = time.monotonic() + self.request.time_limit.seconds
         self._process = subprocess.Popen(

@@ -21,6 +21,7 @@ from yanex.runner.git import capture_git
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
 from yanex.runner.reaper import become_subreaper
 from yanex.specs import ExperimentSpec, Status
+from yanex.store.dependencies import completed_parents
 from yanex.store.experiments import create_experiments
 from yanex.store.reconcile import reconcile_orphans
 
@@ -118,13 +119,17 @@ def _note(text: str) -> None:
 
 
 def run_script(spec: ExperimentSpec) -> ScriptRun:
-    """Run ``spec`` (its ``script_path`` resolved) with its output echoed live; block until recorded."""
+    """Run ``spec`` (its ``script_path`` resolved) with its output echoed live; block until recorded.
+
+    Its ``depends_on`` must name completed stored experiments (``yanex.store.dependencies``);
+    anything else is refused before the row is written."""
     script_path = spec.script_path
     config.check_settings()  # a bad timing setting is refused before anything is written
     become_subreaper()  # this process supervises the script: its orphans come back here to die
     db = Database()
     reconcile_orphans(db)
     owner = this_process()
+    parents = completed_parents(db, spec.depends_on) if spec.depends_on else []
     [experiment_id] = create_experiments(
         db,
         [spec],
@@ -132,6 +137,7 @@ def run_script(spec: ExperimentSpec) -> ScriptRun:
         owner=owner,
         git=capture_git(script_path),
         environment=capture_environment(),
+        depends_on=[[parent.id for parent in parents]],
     )
     request = LaunchRequest(
         experiment_id,
@@ -141,6 +147,7 @@ def run_script(spec: ExperimentSpec) -> ScriptRun:
         spec.name,
         cwd=Path.cwd(),
         time_limit=spec.time_limit,
+        dependencies=tuple(parents),
     )
     process = ExperimentProcess(db, request, owner, output=OutputMode.ECHO, own_session=False)
     with _SignalForwarder(process) as forwarder:

@@ -35,6 +35,7 @@ from yanex.store.convert import (
     now_utc,
     spec_fingerprint,
 )
+from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import Binder, sqlite_value, stored_time
 from yanex.store.reads import utc
 
@@ -118,11 +119,13 @@ def create_experiments(
     batch_id: str | None = None,
     retry_of: Sequence[str | None] | None = None,
     working_dirs: Sequence[str | None] | None = None,
+    depends_on: Sequence[Sequence[str | int]] | None = None,
 ) -> list[str]:
     """Insert one row per spec (with tags and params) in one transaction; ids in spec order.
 
     Each row records the current directory as its working dir unless ``working_dirs`` gives one
-    (a re-run goes back to where the original ran).
+    (a re-run goes back to where the original ran). ``depends_on`` gives each spec's parents in
+    the ``dependencies`` table: a stored experiment's id, or the index of another spec of this call.
     """
     now = sqlite_value(now_utc())
     with db.write() as conn:
@@ -187,6 +190,15 @@ def create_experiments(
                 for leaf in flatten_config(spec.config)
             ],
         )
+        if depends_on:
+            insert_edges(
+                conn,
+                [
+                    (eid, ids[parent] if isinstance(parent, int) else parent)
+                    for eid, parents in zip(ids, depends_on, strict=True)
+                    for parent in parents
+                ],
+            )
     return ids
 
 

@@ -445,6 +445,29 @@ class Lineage:
 
 
 @dataclass(frozen=True)
+class Relative:
+    """A parent or child of an experiment along the ``dependencies`` table, as ``show`` lists it."""
+
+    id: str
+    name: str | None
+    status: str
+
+
+def _relatives(conn: sqlite3.Connection, experiment_id: str) -> tuple[list[Relative], list[Relative]]:
+    """The experiments ``experiment_id`` depends on, and those that depend on it, oldest first."""
+
+    def along(mine: str, theirs: str) -> list[Relative]:
+        rows = conn.execute(
+            f"SELECT e.id, e.name, e.status FROM dependencies AS d JOIN experiments AS e ON e.id = d.{theirs}"
+            f" WHERE d.{mine} = ? ORDER BY e.created_at, e.id",
+            (experiment_id,),
+        )
+        return [Relative(*row) for row in rows]
+
+    return along("experiment_id", "depends_on_id"), along("depends_on_id", "experiment_id")
+
+
+@dataclass(frozen=True)
 class ExperimentDetail:
     """What ``show`` prints: the experiment, its metric summaries, patch size, batch and lineage."""
 
@@ -454,6 +477,8 @@ class ExperimentDetail:
     rerun_as: list[str] = field(default_factory=list)  # later attempts that re-ran this one
     batch: BatchInfo | None = None
     lineage: Lineage | None = None  # None for an original
+    parents: list[Relative] = field(default_factory=list)  # what it depends on
+    children: list[Relative] = field(default_factory=list)  # what depends on it
 
 
 def _batch(conn: sqlite3.Connection, batch_id: str | None) -> BatchInfo | None:
@@ -502,6 +527,7 @@ def experiment_detail(db: Database, reference: str) -> ExperimentDetail:
             [i for (i,) in later],
             _batch(conn, record.batch_id),
             _lineage(conn, experiment_id),
+            *_relatives(conn, experiment_id),
         )
 
 

@@ -1,0 +1,42 @@
+"""Train two models and evaluate each once it has trained, in one batch.
+
+Each ``evaluate-*`` spec depends on its ``train-*`` spec by name: it starts only when that one has
+completed, and is cancelled (``dependency 'train-lr0.5' failed``) if it fails. The two chains run
+side by side on two workers.
+
+    python pipeline.py
+    yanex show evaluate-lr0.05      # "depends on" names the train experiment
+"""
+
+from pathlib import Path
+
+import yanex
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    specs = []
+    for lr in (0.05, 0.5):
+        specs.append(
+            yanex.ExperimentSpec(
+                script_path=HERE / "train.py",
+                config={"learning_rate": lr},
+                name=f"train-lr{lr}",
+                tags=["pipeline"],
+            )
+        )
+        specs.append(
+            yanex.ExperimentSpec(
+                script_path=HERE / "evaluate.py",
+                name=f"evaluate-lr{lr}",
+                tags=["pipeline"],
+                depends_on=[f"train-lr{lr}"],
+            )
+        )
+    for result in yanex.run_multiple(specs, parallel=2):
+        print(f"{result.name}: {result.experiment_id} {result.status} {result.error_message or ''}".rstrip())
+
+
+if __name__ == "__main__":  # required for parallel runs where multiprocessing uses spawn
+    main()
