@@ -83,7 +83,10 @@ def _store_patch(conn: Connection, patch: str | None) -> str | None:
     return sha
 
 
-def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -> str:
+def create_batch(
+    db: Database, total: int, parallel: int | None, owner: Owner, spec: dict[str, JsonValue] | None = None
+) -> str:
+    """A ``batches`` row; ``spec`` is the sweep it runs (``yanex.sweep.plan``), if it is one."""
     with db.write() as conn:
         while True:
             batch_id = secrets.token_hex(4)
@@ -98,6 +101,7 @@ def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -
                 owner_host=owner.host,
                 owner_pid=owner.pid,
                 heartbeat_at=now_utc(),
+                spec=spec,
             )
         )
     return batch_id
