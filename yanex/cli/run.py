@@ -156,10 +156,6 @@ def run(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format of --dry-run.")
     ] = OutputFormat.TABLE,
-    verbose: Annotated[
-        bool,
-        typer.Option("--verbose", "-v", help="Stream each sweep experiment's output, prefixed by its name."),
-    ] = False,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -218,7 +214,6 @@ def run(
             parallel=parallel,
             dry_run=dry_run,
             fmt=fmt,
-            verbose=verbose,
         )
         return
     from yanex.runner.single import run_script

@@ -40,7 +40,6 @@ def run_sweep(
     parallel: int | None,
     dry_run: bool,
     fmt: OutputFormat,
-    verbose: bool,
 ) -> None:
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
@@ -67,7 +66,7 @@ def run_sweep(
         _checked(plan, first_only=True)
         show_points(plan, fmt)
         return
-    _run(_checked(plan), parallel, verbose)
+    _run(_checked(plan), parallel, verbose=False)
 
 
 def _checked(plan: SweepPlan, *, first_only: bool = False) -> Sweep:

@@ -78,9 +78,8 @@ class SweepSyntaxError(ConfigError):
         super().__init__(
             f"invalid sweep expression for {where} at position {pos + 1}: {problem}\n"
             f"  {shown}\n  {' ' * offset}^",
-            hint="write axes like list(16, 32), range(0, 10, 2), linspace(0, 1, 5), "
-            "logspace(-4, -1, 4), uniform(0, 1), loguniform(1e-4, 1e-1), randint(0, 9), "
-            "choice(adam, sgd); quote text that only looks like one: \"'list(1)'\"",
+            hint="write an axis like logspace(-4, -1, 4) or list(16, 32); "
+            "quote text that only looks like one: \"'list(1)'\"",
         )
         self.pos = pos
 
