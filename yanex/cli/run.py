@@ -216,7 +216,6 @@ def run(
             fmt=fmt,
         )
         return
-    from yanex.runner.single import run_script
     from yanex.specs import ExperimentSpec, Status
 
     [point] = definition.points()  # one-value axes (list(0.1)) are plain values
@@ -237,6 +236,8 @@ def run(
 
         show_specs([spec], [], fmt)
         return
+
+    from yanex.runner.single import run_script
 
     experiment_id, outcome, timed_out = run_script(spec)
     summary = f"yanex: experiment {experiment_id} {outcome.status.value}"

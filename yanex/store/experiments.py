@@ -135,8 +135,11 @@ def create_experiments(
         patch_sha = _store_patch(conn, git.patch)
         cwd = str(Path.cwd())
         rows = []
+        resolved: dict[Path, str] = {}  # a sweep's 10,000 specs share one script: one realpath
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
-            script_path = str(spec.script_path.resolve())
+            script_path = resolved.get(spec.script_path) or resolved.setdefault(
+                spec.script_path, str(spec.script_path.resolve())
+            )
             rows.append(
                 {
                     "id": experiment_id,
