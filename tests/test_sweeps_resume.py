@@ -301,3 +301,42 @@ def test_a_revision_0005_database_upgrades_with_no_sweep_specs(yanex_home: Path)
     assert rows(yanex_home, "SELECT id FROM batches ORDER BY id") == before
     assert rows(yanex_home, "SELECT count(*) FROM experiments") == counts
     assert rows(yanex_home, "SELECT count(*) FROM batches WHERE spec IS NOT NULL") == [(0,)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_a_cli_sweep_like_a_batch_and_resume_finishes_it(
+    write_script, tmp_path: Path, yanex_home: Path
+) -> None:
+    script = write_script("wait.py", WAITING)
+    release = tmp_path / "release"
+    sweep = ["run", str(script), "-p", "x=range(2, 6)", "-p", f"release={release}", "-j", "2"]
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-m", "yanex", *sweep],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: (
+                readable(yanex_home, "SELECT count(*) FROM experiments WHERE status = 'running'") == [(2,)]
+            ),
+            "two points running",
+        )
+        orchestrator.send_signal(signal.SIGINT)  # as Ctrl-C reaches the orchestrator
+        _, err = orchestrator.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orchestrator.pid, signal.SIGKILL)
+    assert orchestrator.returncode == 130, err
+    assert "interrupted: stopping the batch" in err
+    [(batch_id,)] = rows(yanex_home, "SELECT id FROM batches")
+    assert f"batch {batch_id}: 0 completed" in err
+    statuses = rows(yanex_home, "SELECT status, error_message FROM experiments")
+    assert statuses == [("cancelled", "interrupted by the user")] * 4
+    release.touch()
+    result = yanex_cli("sweep", "resume", batch_id, "-j", "0")
+    assert result.returncode == 0, result.stderr
+    assert completed_per_point(yanex_home) == dict.fromkeys(range(2, 6), 1)

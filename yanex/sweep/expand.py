@@ -23,6 +23,7 @@ from yanex.errors import ConfigError
 from yanex.sweep.grammar import Axis, GridAxis, RandomAxis
 
 KeyPath = tuple[str, ...]
+MAX_SWEEP_POINTS = 1_000_000  # far past any batch that runs; a typo's billion points fail at once
 _FIELD = re.compile(r"\{([^{}]+)\}")
 
 
@@ -63,6 +64,11 @@ class SweepDefinition:
             )
         if self.samples is not None and self.samples < 1:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}", hint="pass --samples 20")
+        if self.size() > MAX_SWEEP_POINTS:
+            raise ConfigError(
+                f"the sweep has {self.size():,} points, more than {MAX_SWEEP_POINTS:,}",
+                hint="sweep fewer values, or draw --samples from random axes instead of a full grid",
+            )
 
     @property
     def is_sweep(self) -> bool:
