@@ -234,7 +234,7 @@ def run(
     if dry_run:
         from yanex.cli.sweep import show_specs
 
-        show_specs([spec], [], fmt)
+        show_specs([spec], fmt)
         return
 
     from yanex.runner.single import run_script

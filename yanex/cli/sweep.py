@@ -63,25 +63,21 @@ def run_sweep(
         working_dir=str(Path.cwd()),
     )
     if dry_run:
-        _checked(plan, first_only=True)
+        _specs(plan, [0])  # every point shares what a spec checks but its values
         show_points(plan, fmt)
         return
-    _run(_checked(plan), parallel, verbose=False)
+    _run(_specs(plan), parallel, verbose=False)
 
 
-def _checked(plan: SweepPlan, *, first_only: bool = False) -> Sweep:
-    """The plan's specs (only the first with ``first_only``: a dry run checks one and prints the
-    rest), with a spec's validation error as one ``Error:`` line."""
+def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
+    """The plan's specs (of ``indices``, default all), a spec's validation error as one ``Error:``
+    line; the names are made here too, so a bad ``--name`` template fails here."""
     from pydantic import ValidationError
 
     from yanex.cli.run import spec_error
 
     try:
-        if first_only:
-            from yanex.sweep.plan import Sweep
-
-            return Sweep(plan, [plan.spec(0)])  # names are made here: a bad --name template fails
-        return plan.specs()
+        return plan.specs(indices)
     except ValidationError as error:
         raise spec_error(error) from None
 
@@ -125,14 +121,14 @@ def show_points(plan: SweepPlan, fmt: OutputFormat, *, only: Sequence[int] | Non
     )
 
 
-def show_specs(specs: Sequence[ExperimentSpec], keys: Sequence[str], fmt: OutputFormat) -> None:
+def show_specs(specs: Sequence[ExperimentSpec], fmt: OutputFormat) -> None:
     """A single run's dry run: its name and parameters."""
     from yanex.cli.render import print_rows
     from yanex.specs import flat_params
 
     records: list[dict[str, Any]] = [{"name": spec.name, "config": spec.config} for spec in specs]
     flat = [dict(flat_params(spec.config)) for spec in specs]
-    columns = list(keys) or list(dict.fromkeys(key for params in flat for key in params))
+    columns = list(dict.fromkeys(key for params in flat for key in params))
     rows = [
         [spec.name or "", *(params.get(key) for key in columns)]
         for spec, params in zip(specs, flat, strict=True)
