@@ -30,6 +30,13 @@ _LAZY = {
     "compare_frame": "yanex.api",
     "run_multiple": "yanex.runner.batch",
     "rerun": "yanex.runner.batch",
+    # Sweeps
+    "grid": "yanex.sweep.api",
+    "sample": "yanex.sweep.api",
+    "uniform": "yanex.sweep.api",
+    "loguniform": "yanex.sweep.api",
+    "randint": "yanex.sweep.api",
+    "choice": "yanex.sweep.api",
 }
 
 # Not `from typing import TYPE_CHECKING`: importing typing alone costs ~2 ms of every script's start-up.
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from yanex.errors import YanexError
     from yanex.runner.batch import rerun, run_multiple
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
+    from yanex.sweep.api import choice, grid, loguniform, randint, sample, uniform
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +71,7 @@ __all__ = [
     "Status",
     "YanexError",
     "__version__",
+    "choice",
     "compare_frame",
     "dependencies",
     "dependency",
@@ -70,8 +79,13 @@ __all__ = [
     "get_experiment_id",
     "get_param",
     "get_params",
+    "grid",
     "is_standalone",
     "log_metrics",
+    "loguniform",
+    "randint",
     "rerun",
     "run_multiple",
+    "sample",
+    "uniform",
 ]

@@ -21,11 +21,14 @@ import functools
 import json
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from yanex.errors import ConfigError
 from yanex.specs import MAX_CONFIG_DEPTH, text_problem
+from yanex.sweep.grammar import Axis, looks_like_expression, parse_axis
 
 _NULL = r"^(?:~|null|Null|NULL|)$"
 _BOOL = r"^(?:true|True|TRUE|false|False|FALSE)$"
@@ -178,8 +181,12 @@ def load_json(text: str) -> Any:
         raise InputError(_too_long()) from None
 
 
-def parse_param(text: str) -> tuple[list[str], Any]:
-    """``KEY=VALUE`` into the dotted key's parts and the value, read as this module says."""
+def parse_param(text: str, *, sweeps: bool = False) -> tuple[list[str], Any]:
+    """``KEY=VALUE`` into the dotted key's parts and the value, read as this module says.
+
+    A value that looks like a sweep expression (``list(16, 32)``) is parsed as one: an ``Axis``
+    with ``sweeps``, else refused (a re-run's override cannot vary); never kept as text.
+    """
     key, sep, raw = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(part.strip() for part in parts):
@@ -187,6 +194,14 @@ def parse_param(text: str) -> tuple[list[str], Any]:
             f"--param {text!r} is not KEY=VALUE",
             hint="write it like --param learning_rate=0.01 or --param model.layers=[64,32]",
         )
+    parts = [part.strip() for part in parts]
+    if looks_like_expression(raw):
+        if not sweeps:
+            raise ConfigError(
+                f"--param {text!r}: a sweep expression is not accepted here",
+                hint=f"sweep with yanex run; to pass the text, quote it: --param \"{key}='{raw}'\"",
+            )
+        return parts, parse_axis(f"--param {'.'.join(parts)}", raw)
     try:
         value = load_yaml(raw)
     except InputError as error:
@@ -194,14 +209,15 @@ def parse_param(text: str) -> tuple[list[str], Any]:
             f"--param {text!r}: the value is not valid YAML data ({error.problem})",
             hint=error.hint or f"quote it to pass a string: --param '{key}=\"{raw}\"'",
         ) from None
-    return [part.strip() for part in parts], value
+    return parts, value
 
 
-def params_to_config(params: list[str]) -> dict[str, Any]:
-    """Nested config from ``--param`` options; dotted keys build nested sections."""
+def params_to_config(params: Sequence[str], *, sweeps: bool = False) -> dict[str, Any]:
+    """Nested config from ``--param`` options; dotted keys build nested sections (``sweeps``: as
+    ``parse_param``, values may be axes)."""
     config: dict[str, Any] = {}
     for text in params:
-        parts, value = parse_param(text)
+        parts, value = parse_param(text, sweeps=sweeps)
         node = config
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -257,3 +273,124 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
         else:
             merged[key] = value
     return merged
+
+
+# Composition: several config files, their ``yanex:`` sections, and ``--param`` on top ---------------
+
+RUN_OPTIONS = ("name", "tags", "description", "parallel", "timeout")
+_OPTION_HINT = f"a config file's yanex: section may set {', '.join(RUN_OPTIONS)}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``yanex run`` options a config file's ``yanex:`` section sets; None (or no tags): not set."""
+
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    parallel: int | None = None
+    timeout: float | str | None = None
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The parameters a command line composes: the config without its sweep axes, the axes (in
+    the order their keys first appear), and the run options of the ``yanex:`` sections."""
+
+    config: dict[str, Any]
+    axes: tuple[tuple[tuple[str, ...], Axis], ...]
+    options: RunOptions
+
+
+def compose(config_files: Sequence[Path], params: Sequence[str]) -> Composition:
+    """Deep-merge the files in order, then ``--param`` values; sweep expressions become axes.
+
+    A top-level ``yanex:`` mapping in a file holds run options, not parameters; a later file's
+    option replaces an earlier one's. A string value of a key that looks like a sweep expression
+    is one (in lists, strings stay text); write ``list('list(1)')`` for the text ``list(1)``.
+    """
+    config: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for path in config_files:
+        data = load_config_file(path)
+        section = data.pop("yanex", None)
+        if section is not None:
+            options.update(_run_options(path, section))
+        config = deep_merge(config, _axes_in(path, data, ()))
+    config = deep_merge(config, params_to_config(params, sweeps=True))
+    axes: list[tuple[tuple[str, ...], Axis]] = []
+    return Composition(_take_axes(config, (), axes), tuple(axes), RunOptions(**options))
+
+
+def _axes_in(path: Path, data: dict[str, Any], at: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        where = (*at, str(key))
+        if isinstance(value, dict):
+            out[key] = _axes_in(path, value, where)
+        elif isinstance(value, str) and looks_like_expression(value):
+            out[key] = parse_axis(f"{'.'.join(where)} in {path}", value)
+        else:
+            out[key] = value
+    return out
+
+
+def _take_axes(
+    config: dict[str, Any], at: tuple[str, ...], axes: list[tuple[tuple[str, ...], Axis]]
+) -> dict[str, Any]:
+    """``config`` without its axes, which are appended to ``axes`` with their key paths."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out[key] = _take_axes(value, (*at, key), axes)
+        elif isinstance(value, Axis):
+            axes.append(((*at, key), value))
+        else:
+            out[key] = value
+    return out
+
+
+def _run_options(path: Path, section: Any) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"the yanex: section of {path} holds a {type(section).__name__}, not a mapping", hint=_OPTION_HINT
+        )
+    options: dict[str, Any] = {}
+    for key, value in section.items():
+        if key not in RUN_OPTIONS:
+            raise ConfigError(
+                f"the yanex: section of {path} sets {key!r}, which is no run option", hint=_OPTION_HINT
+            )
+        refuse_sweep(f"yanex.{key} in {path}", value)
+        if key == "tags":
+            tags = [value] if isinstance(value, str) else value
+            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+                raise ConfigError(f"yanex.tags in {path} is not a list of tags", hint="write tags: [a, b]")
+            options[key] = tuple(tags)
+        elif key == "parallel":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(
+                    f"yanex.parallel in {path} is {value!r}, not a whole number >= 0",
+                    hint="write parallel: 4 (0: one worker per CPU)",
+                )
+            options[key] = value
+        elif key == "timeout":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ConfigError(f"yanex.timeout in {path} is not a duration", hint="write timeout: 2h")
+            options[key] = value
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"yanex.{key} in {path} is not text", hint=f'write {key}: "..."')
+            options[key] = value
+    return options
+
+
+def refuse_sweep(option: str, value: Any) -> None:
+    """A run option (name, tag, description, time limit) is one value for the whole sweep."""
+    texts = value if isinstance(value, list | tuple) else [value]
+    for text in texts:
+        if isinstance(text, str) and looks_like_expression(text):
+            raise ConfigError(
+                f"{option} is {text!r}: run options cannot vary in a sweep",
+                hint="sweep parameters (--param KEY=EXPR); give this option one value",
+            )

@@ -46,6 +46,7 @@ SUMMARIES = {
     "delete": "Delete experiments with their metrics and folders.",
     "rerun": "Re-run finished experiments with their recorded config.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
+    "sweep": "Resume a sweep: run the points not completed yet.",
 }
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
@@ -60,7 +61,7 @@ def _build() -> typer.Typer:
     from typer.core import TyperGroup
 
     from yanex import __version__
-    from yanex.cli import archive, db, delete, rerun, run, sql, update
+    from yanex.cli import archive, db, delete, rerun, run, sql, sweep, update
     from yanex.cli.spec import typer_signature
 
     class YanexGroup(TyperGroup):
@@ -114,6 +115,7 @@ def _build() -> typer.Typer:
     register("delete", delete.delete_command)
     register("rerun", rerun.rerun_command)
     built.add_typer(db.app, short_help=SUMMARIES["db"])
+    built.add_typer(sweep.app, short_help=SUMMARIES["sweep"])
     return built
 
 

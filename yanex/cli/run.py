@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer._click.core import Context
 from typer._click.exceptions import NoSuchOption
 from typer.core import TyperCommand
+
+from yanex.cli.render import OutputFormat
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from yanex.errors import ConfigError
 
 _SPEC_HINTS = {
     "tags": "give each --tag a non-empty word that is valid UTF-8",
@@ -26,6 +33,15 @@ _SPEC_HINTS = {
     "script_args": "pass script arguments that are valid UTF-8",
     "depends_on": "pass each --depends-on as a completed experiment's id, id prefix or name",
 }
+
+
+def spec_error(error: ValidationError) -> ConfigError:
+    """An ``ExperimentSpec`` refusing what the command line gave, as one ``Error:`` line."""
+    from yanex.errors import ConfigError
+
+    first = error.errors()[0]
+    field = first["loc"][0] if first["loc"] else None
+    return ConfigError(str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field)))
 
 
 def _script_file(script: Path) -> Path:
@@ -69,14 +85,21 @@ def run(
             metavar="KEY=VALUE",
             help="Set a parameter. VALUE is read as YAML with JSON's scalars only (numbers, true/false, "
             "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
-            "(model.lr=0.1). Overrides --config. Repeatable.",
+            "(model.lr=0.1). Overrides --config. Repeatable. A sweep: list(16,32), range(0,10,2), "
+            "linspace(0,1,5), logspace(-4,-1,4) (grid), uniform(a,b), loguniform(a,b), randint(a,b), "
+            "choice(a,b) (random, with --samples).",
             show_default=False,
         ),
     ] = None,
     config_file: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            "--config", "-c", metavar="FILE", help="A YAML or JSON file of parameters.", show_default=False
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="A YAML or JSON file of parameters; repeatable, merged in order (--param last). "
+            "Its yanex: section sets name, tags, description, parallel and timeout.",
+            show_default=False,
         ),
     ] = None,
     name: Annotated[
@@ -111,6 +134,39 @@ def run(
             show_default=False,
         ),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            "-j",
+            min=0,
+            help="A sweep's worker processes: 0 = one per CPU. Default: one experiment at a time.",
+            show_default=False,
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples",
+            min=1,
+            metavar="N",
+            help="Draw N points from the random axes (each crossed with the grid axes).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", metavar="S", help="Seed of the --samples draw: the same seed, the same points."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the experiments a sweep expands to; run and record nothing."),
+    ] = False,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format of --dry-run.")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -127,34 +183,76 @@ def run(
         yanex run train.py --config sweep.yaml --tag baseline -- --epochs 5
 
         yanex run evaluate.py --depends-on abc12345
+
+        yanex run train.py -p "lr=logspace(-4,-1,4)" -p "bs=list(16,32)" --parallel 4
+
+    With sweep expressions, --param runs one experiment per point as one batch (named
+    SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed.
     """
     from pydantic import ValidationError
 
-    from yanex.errors import ConfigError
-    from yanex.params import deep_merge, load_config_file, params_to_config
-    from yanex.runner.single import run_script
-    from yanex.specs import ExperimentSpec, Status
+    from yanex.errors import UsageError
+    from yanex.params import compose, refuse_sweep
+    from yanex.sweep.expand import SweepDefinition
 
     script_path = _script_file(script)
-    config = load_config_file(config_file) if config_file is not None else {}
-    config = deep_merge(config, params_to_config(param or []))
+    composition = compose(config_file or [], param or [])
+    options = composition.options
+    name = name if name is not None else options.name
+    tags = list(dict.fromkeys([*options.tags, *(tag or [])]))
+    description = description if description is not None else options.description
+    time_limit = timeout if timeout is not None else options.timeout
+    parallel = parallel if parallel is not None else options.parallel
+    for flag, value in (
+        ("--name", name),
+        ("--tag", tags),
+        ("--description", description),
+        ("--timeout", time_limit),
+    ):
+        refuse_sweep(flag, value)
+    if seed is not None and samples is None:
+        raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
+    definition = SweepDefinition(composition.config, composition.axes, samples, seed)
+    if definition.is_sweep:
+        from yanex.cli.sweep import run_sweep
+
+        run_sweep(
+            definition,
+            script_path,
+            script_args=script_args or [],
+            name=name,
+            tags=tags,
+            description=description,
+            timeout=time_limit,
+            parallel=parallel,
+            dry_run=dry_run,
+            fmt=fmt,
+            depends_on=depends_on or [],
+        )
+        return
+    from yanex.specs import ExperimentSpec, Status
+
+    [point] = definition.points()  # one-value axes (list(0.1)) are plain values
     try:
         spec = ExperimentSpec(
             script_path=script_path,
-            config=config,
+            config=point.config,
             script_args=script_args or [],
             name=name,
-            tags=tag or [],
+            tags=tags,
             description=description,
-            timeout=timeout,
+            timeout=time_limit,
             depends_on=depends_on or [],
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        field = first["loc"][0] if first["loc"] else None
-        raise ConfigError(
-            str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field))
-        ) from None
+        raise spec_error(error) from None
+    if dry_run:
+        from yanex.cli.sweep import show_specs
+
+        show_specs([spec], fmt)
+        return
+
+    from yanex.runner.single import run_script
 
     experiment_id, outcome, timed_out = run_script(spec)
     summary = f"yanex: experiment {experiment_id} {outcome.status.value}"

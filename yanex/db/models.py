@@ -48,6 +48,9 @@ class BatchRow(Base):
     owner_host: Mapped[str | None] = mapped_column(String)
     owner_pid: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Sweeps (revision 0006): the sweep a batch runs, as JSON, so that `yanex sweep resume` can
+    # expand it again; null for a batch of hand-made specs.
+    spec: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class GitPatchRow(Base):

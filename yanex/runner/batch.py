@@ -21,6 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
@@ -47,6 +49,7 @@ from yanex.store.experiments import (
     heartbeat,
 )
 from yanex.store.reconcile import reconcile_orphans
+from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
@@ -128,9 +131,10 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    return _Batch(experiments, parallel, verbose, time_limit=default_limit).run(
-        retries=retries, fail_fast=fail_fast, skip_completed=skip_completed
-    )
+    batch = _Batch(experiments, parallel, verbose, time_limit=default_limit)
+    # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
+    batch.sweep_spec = stored_plan(experiments)
+    return batch.run(retries=retries, fail_fast=fail_fast, skip_completed=skip_completed)
 
 
 def rerun(
@@ -299,6 +303,7 @@ class _Batch:
         if dependencies is None:
             dependencies = plan(self.db, specs) if any(spec.depends_on for spec in specs) else None
         self.schedule = Schedule(self.specs, dependencies or Plan.empty(len(specs)))
+        self.sweep_spec: dict[str, JsonValue] | None = None  # batches.spec of a sweep
 
     def run(
         self,
@@ -367,7 +372,7 @@ class _Batch:
             git = capture_git(self.specs[todo[0]].script_path.resolve())
             _warn_if_code_changed(git, [self.ran_before[index] for index in todo] if self.ran_before else [])
             environment = capture_environment()
-            batch_id = create_batch(self.db, len(todo), self.parallel, owner)
+            batch_id = create_batch(self.db, len(todo), self.parallel, owner, spec=self.sweep_spec)
             self.rows = create_experiments(
                 self.db,
                 [self.specs[index] for index in todo],

@@ -31,6 +31,7 @@ from yanex.specs import (
 from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
     flatten_config,
+    json_text,
     metric_value,
     now_utc,
     spec_fingerprint,
@@ -88,17 +89,21 @@ def _store_patch(conn: Connection, patch: str | None) -> str | None:
     return sha
 
 
-def create_batch(db: Database, total: int, parallel: int | None, owner: Owner) -> str:
+def create_batch(
+    db: Database, total: int, parallel: int | None, owner: Owner, spec: dict[str, JsonValue] | None = None
+) -> str:
+    """A ``batches`` row; ``spec`` is the sweep it runs (``yanex.sweep.plan``), if it is one."""
     now = sqlite_value(now_utc())
     with db.write() as conn:
         while True:
             batch_id = secrets.token_hex(4)
             if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
                 break
+        stored_spec = None if spec is None else json_text(spec)
         conn.execute(
-            "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (batch_id, now, parallel, total, owner.host, owner.pid, now),
+            "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at, "
+            "spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, now, parallel, total, owner.host, owner.pid, now, stored_spec),
         )
     return batch_id
 
@@ -135,8 +140,11 @@ def create_experiments(
         omitted = json.dumps([o.model_dump() for o in git.omitted]) if git.omitted else None
         remotes = json.dumps(git.remotes) if git.remotes else None
         rows = []
+        resolved: dict[Path, str] = {}  # a sweep's 10,000 specs share one script: one realpath
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
-            script_path = str(spec.script_path.resolve())
+            script_path = resolved.get(spec.script_path) or resolved.setdefault(
+                spec.script_path, str(spec.script_path.resolve())
+            )
             rows.append(
                 {
                     "id": experiment_id,
