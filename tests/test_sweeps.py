@@ -218,6 +218,10 @@ def test_a_bad_expression_through_the_real_command(script: Path, yanex_home: Pat
             ["-p", "lr=list(1, 2)", "--name", "g-{nope}"],
             "--name 'g-{nope}' names {nope}, which is not a param",
         ),
+        (
+            ["-p", "a=range(1000)", "-p", "b=range(1001)"],
+            "the sweep has 1,001,000 points, more than 1,000,000",
+        ),
     ],
 )
 def test_sweeps_are_refused_where_nothing_can_vary(
@@ -227,6 +231,13 @@ def test_sweeps_are_refused_where_nothing_can_vary(
         result = runner.invoke(app, ["run", str(script), *args, *extra])
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"Error: {message}"), result.stderr
+    assert not (yanex_home / "yanex.db").exists()
+
+
+def test_format_goes_with_dry_run(script: Path, yanex_home: Path) -> None:
+    result = runner.invoke(app, ["run", str(script), "-p", "x=list(1, 2)", "--format", "json"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --format json is given without --dry-run")
     assert not (yanex_home / "yanex.db").exists()
 
 

@@ -197,6 +197,10 @@ def run(
         ("--timeout", time_limit),
     ):
         refuse_sweep(flag, value)
+    if fmt is not OutputFormat.TABLE and not dry_run:
+        raise UsageError(
+            f"--format {fmt.value} is given without --dry-run", hint="add --dry-run to print the experiments"
+        )
     if seed is not None and samples is None:
         raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
