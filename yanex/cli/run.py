@@ -102,7 +102,14 @@ def run(
         ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", "-n", metavar="NAME", help="A name for the experiment.")
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            metavar="NAME",
+            help="A name for the experiment; in a sweep, the prefix of each name (NAME-lr0.1-bs16) "
+            "or a template with {key} fields (grid-lr{lr}).",
+        ),
     ] = None,
     tag: Annotated[
         list[str] | None,
@@ -129,6 +136,7 @@ def run(
             "--parallel",
             "-j",
             min=0,
+            metavar="N",
             help="A sweep's worker processes: 0 = one per CPU. Default: one experiment at a time.",
             show_default=False,
         ),
