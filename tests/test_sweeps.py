@@ -94,6 +94,7 @@ def test_grid_axes_form_a_cartesian_product_in_order(script: Path) -> None:
     configs = [point["config"] for point in points]
     assert configs[0] == {"a": 1, "b": 0, "c": 0.0, "d": 7}
     assert configs[1] == {"a": 1, "b": 0, "c": 0.25, "d": 7}  # the last axis varies fastest
+    assert all(list(config) == ["a", "b", "c", "d"] for config in configs)  # keys in the order given
     assert len({json.dumps(config, sort_keys=True) for config in configs}) == 60
 
 
@@ -218,6 +219,10 @@ def test_a_bad_expression_through_the_real_command(script: Path, yanex_home: Pat
             ["-p", "lr=list(1, 2)", "--name", "g-{nope}"],
             "--name 'g-{nope}' names {nope}, which is not a param",
         ),
+        (
+            ["-p", "a=range(1000)", "-p", "b=range(1001)"],
+            "the sweep has 1,001,000 points, more than 1,000,000",
+        ),
     ],
 )
 def test_sweeps_are_refused_where_nothing_can_vary(
@@ -227,6 +232,13 @@ def test_sweeps_are_refused_where_nothing_can_vary(
         result = runner.invoke(app, ["run", str(script), *args, *extra])
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"Error: {message}"), result.stderr
+    assert not (yanex_home / "yanex.db").exists()
+
+
+def test_format_goes_with_dry_run(script: Path, yanex_home: Path) -> None:
+    result = runner.invoke(app, ["run", str(script), "-p", "x=list(1, 2)", "--format", "json"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --format json is given without --dry-run")
     assert not (yanex_home / "yanex.db").exists()
 
 
@@ -388,8 +400,9 @@ def test_a_sweep_exits_1_when_a_point_fails(script: Path, yanex_home: Path) -> N
 def test_a_single_point_is_an_ordinary_run(script: Path, yanex_home: Path) -> None:
     result = yanex_cli("run", str(script), "-p", "fail=list(true)", "-p", "lr=0.1")
     assert result.returncode == 3  # the script's own exit code, as yanex run has always done
-    [(batch_id, config)] = rows(yanex_home, "SELECT batch_id, config FROM experiments")
-    assert (batch_id, json.loads(config)) == (None, {"fail": True, "lr": 0.1})
+    assert rows(yanex_home, "SELECT batch_id, config FROM experiments") == [
+        (None, '{"fail": true, "lr": 0.1}')
+    ]
     assert rows(yanex_home, "SELECT count(*) FROM batches") == [(0,)]
 
 

@@ -294,7 +294,7 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Composition:
-    """The parameters a command line composes: the config without its sweep axes, the axes (in
+    """The parameters a command line composes: the config (null where an axis goes), the axes (in
     the order their keys first appear), and the run options of the ``yanex:`` sections."""
 
     config: dict[str, Any]
@@ -338,13 +338,14 @@ def _axes_in(path: Path, data: dict[str, Any], at: tuple[str, ...]) -> dict[str,
 def _take_axes(
     config: dict[str, Any], at: tuple[str, ...], axes: list[tuple[tuple[str, ...], Axis]]
 ) -> dict[str, Any]:
-    """``config`` without its axes, which are appended to ``axes`` with their key paths."""
+    """``config`` with null in place of each axis, which is appended to ``axes`` with its key path."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict):
             out[key] = _take_axes(value, (*at, key), axes)
         elif isinstance(value, Axis):
             axes.append(((*at, key), value))
+            out[key] = None  # holds the key's place: each point's config keeps the order given
         else:
             out[key] = value
     return out

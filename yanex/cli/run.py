@@ -103,7 +103,14 @@ def run(
         ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", "-n", metavar="NAME", help="A name for the experiment.")
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            metavar="NAME",
+            help="A name for the experiment; in a sweep, the prefix of each name (NAME-lr0.1-bs16) "
+            "or a template with {key} fields (grid-lr{lr}).",
+        ),
     ] = None,
     tag: Annotated[
         list[str] | None,
@@ -140,6 +147,7 @@ def run(
             "--parallel",
             "-j",
             min=0,
+            metavar="N",
             help="A sweep's worker processes: 0 = one per CPU. Default: one experiment at a time.",
             show_default=False,
         ),
@@ -210,6 +218,10 @@ def run(
         ("--timeout", time_limit),
     ):
         refuse_sweep(flag, value)
+    if fmt is not OutputFormat.TABLE and not dry_run:
+        raise UsageError(
+            f"--format {fmt.value} is given without --dry-run", hint="add --dry-run to print the experiments"
+        )
     if seed is not None and samples is None:
         raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)

@@ -148,6 +148,7 @@ def resume_command(
             "--parallel",
             "-j",
             min=0,
+            metavar="N",
             help="Worker processes: 0 = one per CPU. Default: the sweep's own --parallel.",
             show_default=False,
         ),
