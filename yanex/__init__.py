@@ -22,6 +22,9 @@ _LAZY = {
     "compare_frame": "yanex.api",
     "run_multiple": "yanex.runner.batch",
     "rerun": "yanex.runner.batch",
+    # Metric history (issue 11).
+    "metrics": "yanex.api",
+    "MetricPoint": "yanex.store.history",
 }
 
 # Not `from typing import TYPE_CHECKING`: importing typing alone costs ~2 ms of every script's start-up.
@@ -29,10 +32,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from yanex.api import compare_frame, find
+    from yanex.api import compare_frame, find, metrics
     from yanex.errors import YanexError
     from yanex.runner.batch import rerun, run_multiple
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
+    from yanex.store.history import MetricPoint  # metric history (issue 11)
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +56,7 @@ __all__ = [
     "ExperimentResult",
     "ExperimentSpec",
     "ExperimentView",
+    "MetricPoint",
     "Status",
     "YanexError",
     "__version__",
@@ -62,6 +67,7 @@ __all__ = [
     "get_params",
     "is_standalone",
     "log_metrics",
+    "metrics",
     "rerun",
     "run_multiple",
 ]
