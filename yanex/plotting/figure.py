@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SUFFIXES = (".png", ".svg", ".pdf")
 LEGEND_ENTRIES = 15
 DPI = 150
+LINE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)))
 
 
 def _matplotlib() -> Any:
@@ -49,9 +50,11 @@ def figure(selection: Selection, title: str) -> Figure:
     )
     fig = Figure(figsize=(9, 5), layout="constrained")
     ax = fig.add_subplot()
-    for c, colour in zip(curves, colours, strict=True):
+    for n, (c, colour) in enumerate(zip(curves, colours, strict=True)):
         marker = "o" if len(c.steps) == 1 else None
-        ax.plot(c.steps, c.values, color=colour, label=c.label, linewidth=1.6, marker=marker)
+        # Line styles cycle too, so that a curve drawn over an equal one still shows.
+        style = LINE_STYLES[n % len(LINE_STYLES)]
+        ax.plot(c.steps, c.values, color=colour, label=c.label, linewidth=1.8, linestyle=style, marker=marker)
         if c.spread is not None and c.runs > 1:
             low = [v - s for v, s in zip(c.values, c.spread, strict=True)]
             high = [v + s for v, s in zip(c.values, c.spread, strict=True)]
