@@ -201,3 +201,22 @@ def test_show_metrics_summarises_each_metric(db: Database, write_script, yanex_h
         "phase   1      warmup            0",
     ]
     assert piped.stderr.split() == ["metric", "count", "last", "min", "max", "steps"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["metrics", "ID"],
+        ["metrics", "--name", "*", "--format", "json"],
+        ["get", "metrics.loss", "ID", "--history"],
+        ["show", "ID", "--metrics"],
+        ["plot", "epoch", "ID"],
+        ["watch", "--status", "completed"],
+    ],
+    ids=" ".join,
+)
+def test_piped_history_commands_stay_on_the_light_read_path(argv: list[str], logged: str) -> None:
+    from tests.test_startup import READ_HEAVY, imported_modules
+
+    loaded = imported_modules("-m", "yanex", *[logged if a == "ID" else a for a in argv])
+    assert loaded.isdisjoint((*READ_HEAVY, "matplotlib", "numpy", "pandas")), sorted(loaded & {*READ_HEAVY})

@@ -15,7 +15,14 @@ from tests.conftest import yanex_cli
 from tests.query_fixtures import GRID, grid_name, populate
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-from yanex.store.experiments import MetricRecord, Owner, create_experiments, finish, ingest_metrics, mark_running
+from yanex.store.experiments import (
+    MetricRecord,
+    Owner,
+    create_experiments,
+    finish,
+    ingest_metrics,
+    mark_running,
+)
 from yanex.store.filters import ExperimentFilter
 
 
@@ -80,12 +87,18 @@ def test_terminal_plot_when_piped_is_plain_braille(ids: dict[str, str]) -> None:
 
 def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: Path) -> None:
     owner = Owner("host", os.getpid())
-    specs = [ExperimentSpec(script_path=tmp_path / "t.py", config={"lr": 0.001 * (n + 1)}, tags=["many"]) for n in range(20)]
-    made = create_experiments(db, specs, status=Status.QUEUED, owner=owner, git=GitInfo(), environment=EnvironmentInfo())
+    specs = [
+        ExperimentSpec(script_path=tmp_path / "t.py", config={"lr": 0.001 * (n + 1)}, tags=["many"])
+        for n in range(20)
+    ]
+    made = create_experiments(
+        db, specs, status=Status.QUEUED, owner=owner, git=GitInfo(), environment=EnvironmentInfo()
+    )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for n, experiment_id in enumerate(made):
         mark_running(db, experiment_id, os.getpid(), owner)
-        ingest_metrics(db, experiment_id, [MetricRecord(s, start + timedelta(seconds=s), {"loss": 1 / (s + 1 + n)}) for s in range(30)])
+        points = [MetricRecord(s, start + timedelta(seconds=s), {"loss": 1 / (s + 1 + n)}) for s in range(30)]
+        ingest_metrics(db, experiment_id, points)
         finish(db, experiment_id, Status.COMPLETED, exit_code=0)
     from yanex.plotting.curves import load_curves
     from yanex.plotting.figure import LEGEND_ENTRIES, figure
@@ -99,6 +112,7 @@ def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: P
     canvas.draw()
     (ax,) = fig.axes
     legend = ax.get_legend()
+    assert legend is not None
     texts = [t.get_text() for t in legend.get_texts()]
     assert len(texts) == LEGEND_ENTRIES and texts[-1] == "+6 more"
     renderer = canvas.get_renderer()
@@ -110,8 +124,10 @@ def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: P
     assert png.stat().st_size > 10_000
 
 
-def test_without_matplotlib_a_file_plot_is_one_error_naming_the_extra(ids: dict[str, str], tmp_path: Path) -> None:
-    code = "import sys; sys.modules['matplotlib'] = None; sys.argv[0] = 'yanex'; from yanex.cli.app import main; main()"
+def test_without_matplotlib_a_file_plot_is_one_error_naming_the_extra(
+    ids: dict[str, str], tmp_path: Path
+) -> None:
+    code = "import sys; sys.modules['matplotlib'] = None; from yanex.cli.app import main; main()"
     out = tmp_path / "x.png"
     done = subprocess.run(
         [sys.executable, "-c", code, "plot", "loss", "--tag", "grid-search", "-o", str(out)],
@@ -131,13 +147,15 @@ def test_without_matplotlib_a_file_plot_is_one_error_naming_the_extra(ids: dict[
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["plot", "loss", "--tag", "grid-search", "-o", "curves.txt"], 2, "Error: cannot write a plot as .txt"),
-        (["plot", "nope", "--tag", "grid-search"], 1, "Error: no matching experiment logged 'nope' as a number"),
+        (["plot", "loss", "-t", "grid-search", "-o", "curves.txt"], 2, "Error: cannot write a plot as .txt"),
+        (["plot", "nope", "-t", "grid-search"], 1, "Error: no matching experiment logged 'nope' as a number"),
         (["plot", "phase", "baseline"], 1, "Error: no matching experiment logged 'phase' as a number"),
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
 )
-def test_plot_misuse_is_one_error_and_hint(ids: dict[str, str], args: list[str], code: int, message: str) -> None:
+def test_plot_misuse_is_one_error_and_hint(
+    ids: dict[str, str], args: list[str], code: int, message: str
+) -> None:
     result = yanex_cli(*args)
     assert result.returncode == code, result.stderr
     assert result.stderr.startswith(message) and "Hint: " in result.stderr

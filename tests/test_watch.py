@@ -20,7 +20,14 @@ from tests.conftest import _take_terminal, wait_until, yanex_cli
 from tests.query_fixtures import set_times
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-from yanex.store.experiments import MetricRecord, Owner, create_experiments, finish, ingest_metrics, mark_running
+from yanex.store.experiments import (
+    MetricRecord,
+    Owner,
+    create_experiments,
+    finish,
+    ingest_metrics,
+    mark_running,
+)
 
 # Logs a point every 50 ms until its stop file appears.
 LOGGER = """
@@ -79,7 +86,8 @@ def test_piped_snapshot_shows_running_and_just_finished_and_marks_stale(running:
     db.dispose()
     result = yanex_cli("watch")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.split() == "id name status metric step last rate last point others".split()
+    heading = ["id", "name", "status", "metric", "step", "last", "rate", "last", "point", "others"]
+    assert result.stderr.split() == heading
     rows = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert set(rows) == {running, recent, stuck}  # not the one that ended two hours ago
     assert old not in rows
