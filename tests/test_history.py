@@ -207,7 +207,7 @@ def test_show_metrics_summarises_each_metric(db: Database, write_script, yanex_h
     "argv",
     [
         ["metrics", "ID"],
-        ["metrics", "--name", "*", "--format", "json"],
+        ["metrics", "--status", "completed", "--format", "json"],
         ["get", "metrics.loss", "ID", "--history"],
         ["show", "ID", "--metrics"],
         ["plot", "epoch", "ID"],
