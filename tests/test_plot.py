@@ -56,6 +56,7 @@ def test_group_mean_and_std_match_numpy(ids: dict[str, str], db: Database) -> No
 
     selection = load_curves(db, ExperimentFilter(tags=["grid-search"]), "accuracy", ["batch_size"])
     assert selection.experiments == 6 and selection.group_by == ("batch_size",)
+    assert [c.label for c in selection.curves] == ["batch_size=16 (n=3)", "batch_size=32 (n=3)"]  # by value
     for curve in selection.curves:
         bs = int(curve.label.split("=")[1].split()[0])
         # The fixture's accuracy at each step, per experiment: as query_fixtures.populate logs it.

@@ -87,11 +87,21 @@ def load_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequ
         ]
         return Selection(metric, curves, len(raw))
     groups: dict[str, list[dict[int, float]]] = {}
+    order: dict[str, tuple[tuple[int, float, str], ...]] = {}
     for params, _name, points in raw:
-        groups.setdefault(_label(params, group_by, "(no value)"), []).append(points)
-    return Selection(
-        metric, [_mean(label, members) for label, members in groups.items()], len(raw), tuple(group_by)
-    )
+        label = _label(params, group_by, "(no value)")
+        groups.setdefault(label, []).append(points)
+        order[label] = tuple(_rank(params.get(key)) for key in group_by)
+    # Groups in the order of their values (numbers as numbers), so the legend reads like an axis.
+    curves = [_mean(label, groups[label]) for label in sorted(groups, key=order.__getitem__)]
+    return Selection(metric, curves, len(raw), tuple(group_by))
+
+
+def _rank(value: JsonValue) -> tuple[int, float, str]:
+    """A sort key: numbers by value, then everything else by its text, then missing values."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (2, 0.0, "") if value is None else (1, 0.0, _text(value))
 
 
 def _params_of(conn: sqlite3.Connection, experiment_id: str, keys: Sequence[str]) -> dict[str, JsonValue]:
