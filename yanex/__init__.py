@@ -37,6 +37,9 @@ _LAZY = {
     "loguniform": "yanex.sweep.api",
     "randint": "yanex.sweep.api",
     "choice": "yanex.sweep.api",
+    # Metric history (issue 11).
+    "metrics": "yanex.api",
+    "MetricPoint": "yanex.store.history",
 }
 
 # Not `from typing import TYPE_CHECKING`: importing typing alone costs ~2 ms of every script's start-up.
@@ -44,10 +47,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from yanex.api import compare_frame, find
+    from yanex.api import compare_frame, find, metrics
     from yanex.errors import YanexError
     from yanex.runner.batch import rerun, run_multiple
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
+    from yanex.store.history import MetricPoint  # metric history (issue 11)
     from yanex.sweep.api import choice, grid, loguniform, randint, sample, uniform
 
 
@@ -68,6 +72,7 @@ __all__ = [
     "ExperimentResult",
     "ExperimentSpec",
     "ExperimentView",
+    "MetricPoint",
     "Status",
     "YanexError",
     "__version__",
@@ -83,6 +88,7 @@ __all__ = [
     "is_standalone",
     "log_metrics",
     "loguniform",
+    "metrics",
     "randint",
     "rerun",
     "run_multiple",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     import pandas
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from yanex.db.engine import Database
     from yanex.specs import ExperimentView
     from yanex.store.filters import ExperimentFilter
+    from yanex.store.history import MetricPoint
 
 
 def _filter(
@@ -93,6 +94,71 @@ def compare_frame(
     return frame
 
 
+@overload
+def metrics(
+    ids: Sequence[str] | str | None = None,
+    *,
+    keys: Sequence[str] | str = (),
+    as_frame: Literal[False] = False,
+    database_url: str | None = None,
+    **filters: Any,
+) -> list[MetricPoint]: ...
+
+
+@overload
+def metrics(
+    ids: Sequence[str] | str | None = None,
+    *,
+    keys: Sequence[str] | str = (),
+    as_frame: Literal[True],
+    database_url: str | None = None,
+    **filters: Any,
+) -> pandas.DataFrame: ...
+
+
+def metrics(
+    ids: Sequence[str] | str | None = None,
+    *,
+    keys: Sequence[str] | str = (),
+    as_frame: bool = False,
+    database_url: str | None = None,
+    **filters: Any,
+) -> list[MetricPoint] | pandas.DataFrame:
+    """Every logged point of the matching experiments, long form: ``yanex metrics`` in Python.
+
+    ``ids`` (references, as for ``find``) and the filter keywords select the experiments, exactly
+    as ``find`` does; ``keys`` keeps only those metrics. Returns ``MetricPoint`` records
+    (experiment_id, key, step, value, logged_at), by experiment in the filter's order, then key,
+    then step; with ``as_frame``, a pandas DataFrame with those columns (``pip install
+    'yanex[pandas]'``). For more points than fit in memory, stream them with
+    ``yanex.store.history.select_points``.
+    """
+    from yanex.store.history import select_points
+
+    if as_frame:
+        try:
+            import pandas
+        except ImportError:
+            from yanex.errors import UsageError
+
+            raise UsageError(
+                "metrics(as_frame=True) needs pandas, which is not installed",
+                hint="pip install 'yanex[pandas]'",
+            ) from None
+    db, flt = _filter([ids] if isinstance(ids, str) else ids, database_url, filters)
+    wanted = [keys] if isinstance(keys, str) else list(keys)
+    if not as_frame:
+        return list(select_points(db, flt, wanted))
+    columns: tuple[list[Any], ...] = ([], [], [], [], [])
+    for point in select_points(db, flt, wanted):  # columns, not a million tuples, go to pandas
+        for column, item in zip(columns, point, strict=True):
+            column.append(item)
+    names = ("experiment_id", "key", "step", "value", "logged_at")
+    frame = pandas.DataFrame(dict(zip(names, columns, strict=True)))
+    frame["logged_at"] = pandas.to_datetime(frame["logged_at"], utc=True)
+    return frame
+
+
 def _with_declared_filters(function: Callable[..., Any]) -> None:
     """Show the declared filters as ``function``'s keyword parameters (``help(yanex.find)``, IDEs),
     in place of its ``**filters``: they are derived, never listed by hand."""
@@ -109,3 +175,4 @@ def _with_declared_filters(function: Callable[..., Any]) -> None:
 
 _with_declared_filters(find)
 _with_declared_filters(compare_frame)
+_with_declared_filters(metrics)

@@ -28,6 +28,10 @@ DECLARED = {
     "show": "yanex.cli.show",
     "compare": "yanex.cli.compare",
     "get": "yanex.cli.get",
+    # Metric history (issue 11).
+    "metrics": "yanex.cli.metrics",
+    "plot": "yanex.cli.plot",
+    "watch": "yanex.cli.watch",
 }
 HELP = "Track experiments in SQLite: run scripts and sweeps, then query them."
 # Every command's line in `yanex --help`, in its order: Typer gets them as short help, and
@@ -45,6 +49,10 @@ SUMMARIES = {
     "unarchive": "Bring archived experiments back.",
     "delete": "Delete experiments with their metrics and folders.",
     "rerun": "Re-run finished experiments with their recorded config.",
+    # Metric history (issue 11).
+    "metrics": "Export every logged metric point, long form.",
+    "plot": "Plot metric curves of experiments.",
+    "watch": "Live table of running experiments.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
     "sweep": "Resume a sweep: run the points not completed yet.",
 }
@@ -114,6 +122,8 @@ def _build() -> typer.Typer:
     register("unarchive", archive.unarchive_command)
     register("delete", delete.delete_command)
     register("rerun", rerun.rerun_command)
+    for name in ("metrics", "plot", "watch"):  # metric history (issue 11)
+        register(name, typer_signature(_declared(name)))
     built.add_typer(db.app, short_help=SUMMARIES["db"])
     built.add_typer(sweep.app, short_help=SUMMARIES["sweep"])
     return built

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from yanex.cli.metrics import EXPORT_FORMAT, ExportFormat
 from yanex.cli.render import echo, patch_text
 from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
 from yanex.terminal import printable
@@ -83,11 +84,48 @@ def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSu
     return FIELDS[field](experiment)
 
 
-def get_command(field: str, reference: str | None, *, filters: FilterOptions) -> None:
+def _history(field: str, reference: str | None, fmt: ExportFormat | None, filters: FilterOptions) -> None:
+    """Every point of one metric of one experiment, streamed: ``--history``."""
+    from yanex.cli.metrics import write_curve
+    from yanex.cli.store import store
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.store.history import curve
+    from yanex.store.reads import find_ids, latest_of
+    from yanex.store.references import resolve_reference
+
+    if not field.startswith("metrics.") or reference is None:
+        raise UsageError(
+            "--history prints the points of one metric of one experiment",
+            hint="yanex get metrics.NAME ID --history; for many experiments: yanex metrics --key NAME",
+        )
+    key = field[len("metrics.") :]
+    db = store()
+    found = find_ids(db, filters.build([resolve_reference(db, reference)]))
+    if not found:
+        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
+    experiment_id = found[0]
+    with db.connect() as conn:
+        if key not in latest_of(conn, [experiment_id], [key])[experiment_id]:
+            raise NotFoundError(
+                f"experiment {experiment_id} has no metric {key!r}", hint=f"see `yanex show {experiment_id}`"
+            )
+        write_curve(curve(conn, experiment_id, key), fmt or ExportFormat.CSV)
+
+
+def get_command(
+    field: str,
+    reference: str | None,
+    history: bool = False,
+    fmt: ExportFormat | None = None,
+    *,
+    filters: FilterOptions,
+) -> None:
     """Print one field of one experiment, or of every matching experiment one per line.
 
     Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
     when nothing matches, or when the one experiment named by ID lacks the param or metric.
+    With --history, metrics.NAME and an ID: every point of that metric as step,value lines (or
+    --format json), by step.
 
     Fields: id, name, status, description, tags, script, script_args, working_dir, created_at,
     started_at, ended_at, duration, exit_code, error_message, batch_id, retry_of, archived,
@@ -105,12 +143,21 @@ def get_command(field: str, reference: str | None, *, filters: FilterOptions) ->
       yanex get id --tag grid-search --status completed
 
       yanex get id --tag grid-search --sort metrics.accuracy --desc --limit 1
+
+      yanex get metrics.loss abc12345 --history > loss.csv
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.reads import find_records, latest_metrics
     from yanex.store.references import resolve_reference
 
+    if history:
+        _history(field, reference, fmt, filters)
+        return
+    if fmt is not None:
+        raise UsageError(
+            "--format goes with --history", hint="yanex get metrics.NAME ID --history --format json"
+        )
     if not (field in FIELDS or field == "metrics" or field.startswith(("params.", "metrics."))):
         raise UsageError(
             f"unknown field {field!r}",
@@ -143,6 +190,10 @@ COMMAND = Command(
             "field", (), str, REQUIRED, "id, name, status, params.NAME, metrics.NAME, tags, ... (see below)"
         ),
         Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="[ID]"),
+        Param(
+            "history", ("--history",), bool, False, "With metrics.NAME and an ID: every point, step,value."
+        ),
+        EXPORT_FORMAT,
     ),
     filters=("select", "archive", "order"),
 )

@@ -99,7 +99,61 @@ def _relative_line(relative: Relative) -> str:
     return "  ".join([relative.id, relative.name or "-", relative.status])
 
 
-def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
+SPARK_WIDTH = 24  # blocks in a sparkline of `show --metrics`
+
+
+def _metrics(reference: str, fmt: DetailFormat) -> None:
+    """``--metrics``: each metric's count, last value, min, max and steps, one query; a
+    sparkline of its trend on a terminal."""
+    from yanex.cli.render import cell, pretty, print_json, print_table
+    from yanex.cli.store import store
+    from yanex.errors import NotFoundError
+    from yanex.plotting.sparkline import sparkline
+    from yanex.store.history import metric_stats, trends
+    from yanex.store.references import resolve_reference
+
+    db = store()
+    experiment_id = resolve_reference(db, reference)
+    terminal = fmt is DetailFormat.TABLE and pretty()
+    with db.connect() as conn:
+        stats = metric_stats(conn, experiment_id)
+        shapes = trends(conn, experiment_id, SPARK_WIDTH) if terminal else {}
+    if not stats:
+        raise NotFoundError(
+            f"experiment {experiment_id} has logged no metrics", hint=f"see `yanex show {experiment_id}`"
+        )
+    if fmt is DetailFormat.JSON:
+        print_json(
+            {
+                s.key: {
+                    "count": s.count,
+                    "last": s.last,
+                    "min": s.minimum,
+                    "max": s.maximum,
+                    "first_step": s.first_step,
+                    "last_step": s.last_step,
+                }
+                for s in stats
+            }
+        )
+        return
+    columns = ["metric", "count", "last", "min", "max", "steps", *(["trend"] if terminal else [])]
+    rows = [
+        [
+            s.key,
+            str(s.count),
+            cell(s.last),
+            cell(s.minimum),
+            cell(s.maximum),
+            str(s.first_step) if s.first_step == s.last_step else f"{s.first_step}..{s.last_step}",
+            *([sparkline(shapes.get(s.key, []))] if terminal else []),
+        ]
+        for s in stats
+    ]
+    print_table(columns, rows)
+
+
+def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: bool = False) -> None:
     """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
 
     Exits 1 if nothing matches ID, 2 if ID matches several experiments (they are listed).
@@ -113,6 +167,8 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
       yanex show grid-lr0_01-bs16
 
       yanex show abc12345 --patch > changes.patch
+
+      yanex show abc12345 --metrics
     """
     from yanex import config
     from yanex.cli.render import cell, format_duration, format_time, patch_text, print_json, print_sections
@@ -121,6 +177,9 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool) -> None:
     from yanex.store.reads import experiment_detail
     from yanex.terminal import printable, tag_list
 
+    if only_metrics:
+        _metrics(reference, fmt)
+        return
     detail = experiment_detail(store(), reference)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
@@ -232,5 +291,12 @@ COMMAND = Command(
         Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID"),
         DETAIL_FORMAT,
         Param("patch", ("--patch",), bool, False, "Print only the git patch of uncommitted changes."),
+        Param(
+            "only_metrics",
+            ("--metrics",),
+            bool,
+            False,
+            "Only the metrics: count, last value, min, max, steps (and a sparkline on a terminal).",
+        ),
     ),
 )

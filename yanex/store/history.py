@@ -1,0 +1,210 @@
+"""Metric history: every logged point, streamed from the sqlite3 read path, and per-metric summaries.
+
+Points are read in index order, ``(experiment_id, key, step)`` with the insertion id breaking ties,
+one experiment at a time, and yielded as the cursor returns them: a million points of one run
+stream in constant memory (``benchmarks/bench_history.py``). Which experiments is always an
+``ExperimentFilter`` (``yanex.store.filters``); this module adds no condition of its own.
+Standard library only, like the rest of the read path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from yanex.store.reads import JsonValue, find_ids
+
+if TYPE_CHECKING:
+    from yanex.db.engine import Database
+    from yanex.store.filters import ExperimentFilter
+
+# Rows fetched from SQLite per round trip: large enough to amortise the call, small enough to
+# keep memory flat.
+FETCH = 2_048
+
+
+class MetricPoint(NamedTuple):
+    """One logged value: the long-form row ``yanex metrics`` and ``yanex.metrics`` return.
+
+    A NamedTuple rather than a dataclass: a million of them are made per second or two.
+    ``value`` is the value as logged (a float, an int, text, a structure, or ``"NaN"``/
+    ``"Infinity"``/``"-Infinity"`` for non-finite floats, as stored); ``logged_at`` is aware UTC.
+    """
+
+    experiment_id: str
+    key: str
+    step: int
+    value: JsonValue
+    logged_at: datetime
+
+
+def _decoded(value: float | None, value_json: str | None) -> JsonValue:
+    return value if value_json is None else json.loads(value_json)
+
+
+def _moment(text: str) -> datetime:
+    """A stored time as aware UTC. Times are stored naive UTC (26 characters); parsing with the
+    offset attached costs a seventh of parsing and then replacing tzinfo."""
+    if len(text) <= 26:
+        return datetime.fromisoformat(text + "+00:00")
+    return datetime.fromisoformat(text).astimezone(UTC)  # written with an offset
+
+
+def _rows(conn: sqlite3.Connection, experiment_id: str, keys: Sequence[str], columns: str) -> Iterator[Any]:
+    query = f"SELECT {columns} FROM metrics WHERE experiment_id = ?"
+    args: list[str] = [experiment_id]
+    if keys:
+        query += f" AND key IN ({', '.join('?' * len(keys))})"
+        args += keys
+    cursor = conn.execute(query + " ORDER BY key, step, id", args)
+    while batch := cursor.fetchmany(FETCH):
+        yield from batch
+
+
+def curve(conn: sqlite3.Connection, experiment_id: str, key: str) -> Iterator[tuple[int, JsonValue]]:
+    """``(step, value)`` of every point of one metric, by step (then logging order), streamed."""
+    for step, value, value_json in _rows(conn, experiment_id, [key], "step, value, value_json"):
+        yield step, (value if value_json is None else json.loads(value_json))
+
+
+def points(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str] = ()) -> Iterator[MetricPoint]:
+    """Every point of the experiments ``ids`` (in that order), of ``keys`` or of every metric,
+    by key then step, streamed on the open snapshot ``conn``."""
+    columns = "experiment_id, key, step, value, value_json, logged_at"
+    for experiment_id in ids:
+        for row in _rows(conn, experiment_id, keys, columns):
+            eid, key, step, value, value_json, logged_at = row
+            decoded = value if value_json is None else json.loads(value_json)
+            yield MetricPoint(eid, key, step, decoded, _moment(logged_at))
+
+
+def select_points(db: Database, flt: ExperimentFilter, keys: Sequence[str] = ()) -> Iterator[MetricPoint]:
+    """``points`` of the experiments ``flt`` selects, in its order, on one read snapshot."""
+    ids = find_ids(db, flt)
+    with db.connect() as conn:
+        yield from points(conn, ids, keys)
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    """One metric of one experiment summed up: ``yanex show --metrics``.
+
+    ``minimum``/``maximum`` are over the finite numeric values only (NaN, infinities, text and
+    structures are left out; None when there is none). ``count`` counts every point.
+    """
+
+    key: str
+    count: int
+    last: JsonValue
+    minimum: float | None
+    maximum: float | None
+    first_step: int
+    last_step: int
+
+
+def metric_stats(conn: sqlite3.Connection, experiment_id: str) -> list[MetricStats]:
+    """Every metric of one experiment summed up, by name, in one aggregate query.
+
+    The last value comes from ``latest_metrics`` (kept at ingest); the rest is aggregated over
+    ``metrics`` through its (experiment_id, key, step) index.
+    """
+    rows = conn.execute(
+        "SELECT m.key, count(*), min(m.value), max(m.value), min(m.step), max(m.step), "
+        "l.value, l.value_json FROM metrics AS m "
+        "LEFT JOIN latest_metrics AS l ON l.experiment_id = m.experiment_id AND l.key = m.key "
+        "WHERE m.experiment_id = ? GROUP BY m.key ORDER BY m.key",
+        (experiment_id,),
+    )
+    return [
+        MetricStats(key, count, _decoded(last, last_json), low, high, first, final)
+        for key, count, low, high, first, final, last, last_json in rows
+    ]
+
+
+def trends(conn: sqlite3.Connection, experiment_id: str, width: int) -> dict[str, list[float]]:
+    """Each metric's finite values averaged into at most ``width`` buckets of equal step range
+    (the points of a sparkline), in one query however many points there are."""
+    rows = conn.execute(
+        "WITH span AS (SELECT key, min(step) AS lo, max(step) AS hi FROM metrics "
+        "WHERE experiment_id = :id GROUP BY key) "
+        "SELECT m.key, CAST((m.step - span.lo) * 1.0 * :width / (span.hi - span.lo + 1) AS INTEGER) "
+        "AS bucket, avg(m.value) FROM metrics AS m JOIN span ON span.key = m.key "
+        "WHERE m.experiment_id = :id AND m.value IS NOT NULL GROUP BY m.key, bucket "
+        "ORDER BY m.key, bucket",
+        {"id": experiment_id, "width": width},
+    )
+    found: dict[str, list[float]] = {}
+    for key, _bucket, mean in rows:
+        found.setdefault(key, []).append(mean)
+    return found
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one experiment is: ``yanex watch``'s row.
+
+    ``metric`` is the metric followed (the one asked for, else the experiment's first by name),
+    ``recent`` its last finite values, oldest first, and ``rate`` its steps per second over
+    them; ``last_point`` is when any metric was last logged.
+    """
+
+    id: str
+    name: str | None
+    status: str
+    last: dict[str, JsonValue]
+    metric: str | None
+    step: int | None
+    recent: list[float]
+    rate: float | None
+    last_point: datetime | None
+
+
+def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, recent: int) -> list[Progress]:
+    """The progress of each experiment ``ids`` names, in that order: the last value of every
+    metric (``latest_metrics``) and the last ``recent`` points of the one followed (by the
+    index, however long the run)."""
+    from yanex.store.reads import chunks, latest_of
+
+    heads: dict[str, tuple[str | None, str]] = {}
+    for chunk in chunks(ids):
+        query = f"SELECT id, name, status FROM experiments WHERE id IN ({', '.join('?' * len(chunk))})"
+        heads.update((i, (name, status)) for i, name, status in conn.execute(query, chunk))
+    latest = latest_of(conn, ids)
+    found: list[Progress] = []
+    for experiment_id in ids:
+        if experiment_id not in heads:
+            continue
+        summaries = latest[experiment_id]
+        followed = metric if metric in summaries else next(iter(summaries), None)
+        tail = (
+            conn.execute(
+                "SELECT step, value, logged_at FROM metrics WHERE experiment_id = ? AND key = ? "
+                "ORDER BY step DESC, id DESC LIMIT ?",
+                (experiment_id, followed, recent),
+            ).fetchall()[::-1]
+            if followed is not None
+            else []
+        )
+        rate = None
+        if len(tail) > 1:
+            seconds = (_moment(tail[-1][2]) - _moment(tail[0][2])).total_seconds()
+            rate = (tail[-1][0] - tail[0][0]) / seconds if seconds > 0 else None
+        name, status = heads[experiment_id]
+        found.append(
+            Progress(
+                id=experiment_id,
+                name=name,
+                status=status,
+                last={key: s.value for key, s in summaries.items()},
+                metric=followed,
+                step=summaries[followed].step if followed is not None else None,
+                recent=[value for _, value, _ in tail if value is not None],
+                rate=rate,
+                last_point=max((s.logged_at for s in summaries.values()), default=None),
+            )
+        )
+    return found
