@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import importlib
 
-from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics
+from yanex.run_api import (
+    artifact_path,
+    get_experiment_id,
+    get_param,
+    get_params,
+    is_standalone,
+    list_artifacts,
+    load_artifact,
+    log_artifact,
+    log_metrics,
+    save_artifact,
+)
 
 __version__ = "0.1.0"
 
@@ -55,13 +66,18 @@ __all__ = [
     "Status",
     "YanexError",
     "__version__",
+    "artifact_path",
     "compare_frame",
     "find",
     "get_experiment_id",
     "get_param",
     "get_params",
     "is_standalone",
+    "list_artifacts",
+    "load_artifact",
+    "log_artifact",
     "log_metrics",
     "rerun",
     "run_multiple",
+    "save_artifact",
 ]

@@ -46,6 +46,8 @@ SUMMARIES = {
     "delete": "Delete experiments with their metrics and folders.",
     "rerun": "Re-run finished experiments with their recorded config.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
+    "artifacts": "List an experiment's artifacts, or copy one out.",
+    "gc": "Free artifact storage no experiment refers to.",
 }
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
@@ -114,6 +116,10 @@ def _build() -> typer.Typer:
     register("delete", delete.delete_command)
     register("rerun", rerun.rerun_command)
     built.add_typer(db.app, short_help=SUMMARIES["db"])
+    from yanex.cli import artifacts, gc
+
+    built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])
+    register("gc", gc.gc_command)
     return built
 
 

@@ -20,9 +20,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, update
 
 from yanex import config
+from yanex.artifacts import lines as artifact_lines
 from yanex.db.engine import Database
 from yanex.db.models import ExperimentRow
 from yanex.specs import Status
+from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.experiments import PointRow, insert_points
 
@@ -152,6 +154,7 @@ class _Chunk(NamedTuple):
     points: list[PointRow]
     skipped: int
     full: bool
+    artifacts: list[artifact_lines.ArtifactLine]
 
 
 class JournalIngest:
@@ -180,8 +183,10 @@ class JournalIngest:
         """Read and parse the lines from ``start``: no database access, so it can run ahead."""
         lines, full = _read_lines(self.path, start, limit)
         rows = [line for line in lines.split(b"\n") if line.strip()]
+        rows, saved = artifact_lines.split(rows) if artifact_lines.PREFIX in lines else (rows, [])
         points, skipped = parse_journal(self.experiment_id, rows) if rows else ([], 0)
-        return _Chunk(start, start + len(lines), points, skipped, full)
+        artifacts, unreadable = artifact_lines.parse(saved)
+        return _Chunk(start, start + len(lines), points, skipped + unreadable, full, artifacts)
 
     def _commit(self, chunk: _Chunk, *, beat: bool = False) -> bool:
         """Store a chunk in one transaction if the offset is still where it starts; else follow
@@ -199,6 +204,7 @@ class JournalIngest:
                 self.gone = self.offset is None
                 return False
             insert_points(conn, chunk.points)
+            record_artifacts(conn, self.experiment_id, chunk.artifacts)
             if beat:
                 conn.execute(
                     update(ExperimentRow)

@@ -104,14 +104,19 @@ def _give_back_free_pages(conn: Connection) -> None:
         cursor.close()
 
 
-def delete_with_files(db: Database, ids: Sequence[str]) -> None:
+def delete_with_files(db: Database, ids: Sequence[str]) -> int:
     """Delete experiments (tags, params and metrics cascade) and their folders.
 
     Rows whose owner is dead are settled first (``reconcile_orphans``); then, changing nothing, it
     refuses if any is still open (created, queued or running): its owner may be alive, even if
-    stopped, and would write to a row that is gone. Patches no experiment refers to any more are
-    removed too, and the pages freed are given back to the file system.
+    stopped, and would write to a row that is gone. Patches and artifact blobs no experiment
+    refers to any more are removed too, and the pages freed are given back to the file system.
+    Returns the bytes of artifact blobs freed.
     """
+    from yanex.artifacts.collect import collect
+    from yanex.db.models import ArtifactRow
+
+    blobs: set[str] = set()
     for chunk in chunks(ids):
         reconcile_orphans(db, chunk)
     with db.write() as conn:
@@ -130,6 +135,7 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
                 "given by their owner_pid)",
             )
         for chunk in chunks(ids):
+            blobs.update(conn.scalars(select(ArtifactRow.sha256).where(ArtifactRow.experiment_id.in_(chunk))))
             conn.execute(delete(ExperimentRow).where(ExperimentRow.id.in_(chunk)))
         conn.execute(
             delete(GitPatchRow).where(
@@ -141,3 +147,4 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
         _give_back_free_pages(conn)
     for experiment_id in ids:
         shutil.rmtree(config.experiment_dir(experiment_id), ignore_errors=True)
+    return collect(db, blobs).bytes

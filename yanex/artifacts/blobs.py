@@ -1,0 +1,178 @@
+"""Content stored once by SHA-256, published atomically, and linked into experiments' views.
+
+A blob is written to a temp file in the blob folder, hashed, fsynced, made read-only and only
+then published under ``<sha[:2]>/<sha>`` with ``os.link`` (which never replaces: two savers of the
+same content keep the first file, so its hard links stay shared). A process killed at any point
+leaves at most a temp file that nothing refers to, which ``collect`` removes.
+
+Savers hold a shared ``flock`` on ``blobs/.lock`` from their temp file until the journal line that
+records the blob is written; ``collect`` holds it exclusively while it decides and deletes, so it
+never sees a blob that is published but not yet recorded, nor a temp file still being written.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCK_FILE = ".lock"
+TEMP_PREFIX = ".tmp-"
+# Bytes per read when copying and hashing: large enough that a gigabyte costs few system calls.
+CHUNK = 8 * 1024 * 1024
+_FICLONE = 0x40049409  # ioctl: a copy-on-write clone on btrfs, XFS and others
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A published blob."""
+
+    sha256: str
+    size: int
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+class BlobLock:
+    """The shared/exclusive lock on a blob folder, one descriptor per process (a forked child
+    opens its own: a lock taken through an inherited descriptor would be the parent's too)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fd = -1
+        self._pid = -1
+
+    def _descriptor(self) -> int:
+        if self._pid != os.getpid():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self, *, exclusive: bool = False) -> Iterator[None]:
+        fd = self._descriptor()
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _temp(root: Path) -> tuple[int, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), path
+
+
+def _publish(root: Path, temp: Path, sha256: str) -> None:
+    """Make ``temp`` the blob ``sha256`` unless that blob exists already; ``temp`` is gone after."""
+    target = blob_path(root, sha256)
+    try:
+        os.chmod(temp, 0o444)
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            return
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def store_file(root: Path, source: Path) -> Stored:
+    """Copy ``source`` into the store, hashing as it goes (one read of the source)."""
+    digest = hashlib.sha256()
+    size = 0
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    fd, temp = _temp(root)
+    try:
+        with open(source, "rb", buffering=0) as handle:
+            while read := handle.readinto(buffer):
+                chunk = view[:read]
+                digest.update(chunk)
+                written = 0
+                while written < read:
+                    written += os.write(fd, chunk[written:])
+                size += read
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    sha = digest.hexdigest()
+    _publish(root, temp, sha)
+    return Stored(sha, size)
+
+
+def store_written(root: Path, write: Callable[[Path], None]) -> Stored:
+    """Let ``write`` fill a temp file (serialisers seek, so it is hashed after), then publish it."""
+    fd, temp = _temp(root)
+    try:
+        os.close(fd)
+        write(temp)
+        digest = hashlib.sha256()
+        size = 0
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        with open(temp, "rb", buffering=0) as handle:
+            while read := handle.readinto(buffer):
+                digest.update(view[:read])
+                size += read
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    sha = digest.hexdigest()
+    _publish(root, temp, sha)
+    return Stored(sha, size)
+
+
+def _clone(source: Path, target: Path) -> bool:
+    """A copy-on-write clone where the file system has them; False where it has not."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            return False
+    return True
+
+
+def link_view(root: Path, sha256: str, target: Path, scratch: Path) -> None:
+    """Put the blob at ``target``: a hard link, else a clone, else a read-only copy. Made under
+    a temp name in ``scratch`` (a folder on the same file system, outside the view) and renamed
+    over ``target``, so a reader sees the old file or the new one, never part of one."""
+    blob = blob_path(root, sha256)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = scratch / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    try:
+        try:
+            os.link(blob, temp)
+        except OSError as error:
+            if error.errno not in _NO_LINK:
+                raise
+            if not _clone(blob, temp):
+                shutil.copyfile(blob, temp)
+            os.chmod(temp, 0o444)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
