@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.core import Context
 from typer.core import TyperGroup
 
 from yanex.cli.render import FormatOpt, OutputFormat
@@ -23,7 +24,7 @@ HASH_SHOWN = 12  # hex digits of the SHA-256 in a table
 class _ListByDefault(TyperGroup):
     """Takes ``yanex artifacts ID`` as ``yanex artifacts list ID``."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["list", *args]
         return super().parse_args(ctx, args)
