@@ -126,7 +126,9 @@ def _load_npz(path: Path, allow_pickle: bool) -> Any:
 
 
 def _save_torch(obj: Any, path: Path, _: bool) -> None:
-    _library("torch", ".pt").save(obj, path)
+    torch = _library("torch", ".pt")
+    with path.open("wb") as handle:  # a handle: torch names the archive after a path's stem
+        torch.save(obj, handle)
 
 
 def _load_torch(path: Path, allow_pickle: bool) -> Any:
