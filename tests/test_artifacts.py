@@ -170,7 +170,7 @@ def test_a_missing_view_is_linked_again_from_its_blob(formats_home: str) -> None
 
 
 def test_missing_artifacts_and_experiments_are_clear_errors(formats_home: str) -> None:
-    with pytest.raises(NotFoundError, match="has no artifact 'nope.json' \\(it has arrays.npz"):
+    with pytest.raises(NotFoundError, match=r"has no artifact 'nope\.json' \(it has arrays\.npz"):
         yanex.load_artifact("nope.json", formats_home)
     with pytest.raises(NotFoundError, match="no experiment matches"):
         yanex.load_artifact("config.json", "no-such-experiment")
@@ -242,7 +242,9 @@ def test_a_tracked_script_refuses_an_escaping_name_and_writes_nothing(write_scri
     assert not list(yanex_home.rglob("escaped.txt"))
 
 
-def test_unsupported_extensions_name_the_supported_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_extensions_name_the_supported_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=r"no format for \.bin; it saves \.json, \.yaml.*\.pkl") as refused:
         yanex.save_artifact(b"x", "model.bin")
@@ -292,7 +294,9 @@ data = pathlib.Path("data")
 (data / "sub").mkdir(parents=True)
 (data / "a.txt").write_text("A")
 (data / "sub" / "b.txt").write_text("B")
-print(yanex.log_artifact(data), yanex.log_artifact(data / "a.txt"), yanex.log_artifact(data / "a.txt", "x/y.txt"))
+names = [yanex.log_artifact(data), yanex.log_artifact(data / "a.txt")]
+names.append(yanex.log_artifact(data / "a.txt", "x/y.txt"))
+print(*names)
 print(",".join(yanex.list_artifacts()))
 print(yanex.artifact_path("data").is_dir(), yanex.load_artifact("data/sub/b.txt"))
 """

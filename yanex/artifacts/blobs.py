@@ -120,7 +120,7 @@ def store_file(root: Path, source: Path) -> Stored:
     return Stored(sha, size)
 
 
-def store_written(root: Path, write: Callable[[Path], None]) -> Stored:
+def store_written(root: Path, write: Callable[[Path], object]) -> Stored:
     """Let ``write`` fill a temp file (serialisers seek, so it is hashed after), then publish it."""
     fd, temp = _temp(root)
     try:
