@@ -209,6 +209,7 @@ for i in range(300):
 """
 
 
+@pytest.mark.slow
 def test_gc_running_all_along_never_removes_what_a_live_script_saves(write_script, db: Database) -> None:
     script = write_script("many.py", MANY)
     stop = threading.Event()

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ TEMP_PREFIX = ".tmp-"
 CHUNK = 8 * 1024 * 1024
 _FICLONE = 0x40049409  # ioctl: a copy-on-write clone on btrfs, XFS and others
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+_KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux
+_KERNEL_STEP = 64 * 1024 * 1024  # bytes per copy_file_range call: how often the hasher catches up
+_NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ESPIPE)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class BlobLock:
 def _temp(root: Path) -> tuple[int, Path]:
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), path
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), path
 
 
 def _publish(root: Path, temp: Path, sha256: str) -> None:
@@ -93,31 +97,98 @@ def _publish(root: Path, temp: Path, sha256: str) -> None:
         temp.unlink(missing_ok=True)
 
 
-def store_file(root: Path, source: Path) -> Stored:
-    """Copy ``source`` into the store, hashing as it goes (one read of the source)."""
+class _Copier(threading.Thread):
+    """Copies with ``copy_file_range`` (in the kernel: no pass through Python's memory), saying
+    how far it got, so that the caller can hash the copy as it grows."""
+
+    def __init__(self, source: int, target: int, copied: int) -> None:
+        super().__init__(daemon=True)
+        self.source, self.target = source, target
+        self.copied = copied
+        self.done = False
+        self.error: OSError | None = None
+        self.progress = threading.Condition()
+
+    def run(self) -> None:
+        try:
+            while step := os.copy_file_range(self.source, self.target, _KERNEL_STEP):
+                with self.progress:
+                    self.copied += step
+                    self.progress.notify()
+        except OSError as error:
+            self.error = error
+        finally:
+            with self.progress:
+                self.done = True
+                self.progress.notify()
+
+
+def _kernel_copy(source: int, fd: int) -> Stored | None:
+    """Copy in the kernel while hashing what has landed in the temp file (the copy, not the
+    source: a source changed meanwhile cannot make the hash disagree with the blob). None where
+    the kernel cannot copy this source (a pipe, another file system on older kernels), before
+    anything is written."""
+    try:
+        first = os.copy_file_range(source, fd, _KERNEL_STEP)
+    except OSError as error:
+        if error.errno in _NO_KERNEL_COPY:
+            return None
+        raise
+    copier = _Copier(source, fd, first)
+    copier.start()
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    hashed = 0
+    while True:
+        with copier.progress:
+            while copier.copied == hashed and not copier.done:
+                copier.progress.wait()
+            copied, done = copier.copied, copier.done
+        while hashed < copied:
+            read = os.preadv(fd, [view[: min(CHUNK, copied - hashed)]], hashed)
+            digest.update(view[:read])
+            hashed += read
+        if done:
+            break
+    copier.join()
+    if copier.error is not None:
+        raise copier.error
+    return Stored(digest.hexdigest(), hashed)
+
+
+def _user_copy(source: int, fd: int) -> Stored:
     digest = hashlib.sha256()
     size = 0
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
+    while read := os.readv(source, [buffer]):
+        chunk = view[:read]
+        digest.update(chunk)
+        written = 0
+        while written < read:
+            written += os.write(fd, chunk[written:])
+        size += read
+    return Stored(digest.hexdigest(), size)
+
+
+def store_file(root: Path, source: Path) -> Stored:
+    """Copy ``source`` into the store and hash it: in the kernel where it can, else in one pass."""
     fd, temp = _temp(root)
     try:
-        with open(source, "rb", buffering=0) as handle:
-            while read := handle.readinto(buffer):
-                chunk = view[:read]
-                digest.update(chunk)
-                written = 0
-                while written < read:
-                    written += os.write(fd, chunk[written:])
-                size += read
+        reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stored = (_kernel_copy(reader, fd) if _KERNEL_COPY else None) or _user_copy(reader, fd)
+        finally:
+            os.close(reader)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
         temp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    sha = digest.hexdigest()
-    _publish(root, temp, sha)
-    return Stored(sha, size)
+    _publish(root, temp, stored.sha256)
+    return stored
 
 
 def store_written(root: Path, write: Callable[[Path], object]) -> Stored:
