@@ -72,27 +72,35 @@ class BlobLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _in_folder(make: Callable[[], object], folder: Path) -> None:
+    """``make()`` a file in ``folder``, creating the folder only when it is missing: a save must
+    cost few system calls (and ``collect`` removes shard folders it empties)."""
+    try:
+        make()
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        make()
+
+
 def _temp(root: Path) -> tuple[int, Path]:
-    root.mkdir(parents=True, exist_ok=True)
     path = root / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), path
+    opened: list[int] = []
+    _in_folder(
+        lambda: opened.append(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)), root
+    )
+    return opened[0], path
 
 
 def _publish(root: Path, temp: Path, sha256: str) -> None:
-    """Make ``temp`` the blob ``sha256`` unless that blob exists already; ``temp`` is gone after."""
+    """Make ``temp`` (its data already fsynced) the blob ``sha256`` unless that blob exists;
+    ``temp`` is gone after. The folder is not fsynced: a machine crash can lose the new name (as
+    it can lose the journal line not yet flushed that would refer to it), never its content."""
     target = blob_path(root, sha256)
     try:
         os.chmod(temp, 0o444)
-        target.parent.mkdir(exist_ok=True)
-        try:
-            os.link(temp, target)
-        except FileExistsError:
-            return
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        _in_folder(lambda: os.link(temp, target), target.parent)
+    except FileExistsError:
+        pass
     finally:
         temp.unlink(missing_ok=True)
 
@@ -197,16 +205,15 @@ def store_written(root: Path, write: Callable[[Path], object]) -> Stored:
     try:
         os.close(fd)
         write(temp)
-        digest = hashlib.sha256()
-        size = 0
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        with open(temp, "rb", buffering=0) as handle:
-            while read := handle.readinto(buffer):
+        fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            buffer = bytearray(min(CHUNK, os.fstat(fd).st_size + 1))  # small files: one small read
+            view = memoryview(buffer)
+            while read := os.readv(fd, [buffer]):
                 digest.update(view[:read])
                 size += read
-        fd = os.open(temp, os.O_RDONLY)
-        try:
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -233,7 +240,6 @@ def link_view(root: Path, sha256: str, target: Path, scratch: Path) -> None:
     a temp name in ``scratch`` (a folder on the same file system, outside the view) and renamed
     over ``target``, so a reader sees the old file or the new one, never part of one."""
     blob = blob_path(root, sha256)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = scratch / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     try:
         try:
@@ -244,6 +250,7 @@ def link_view(root: Path, sha256: str, target: Path, scratch: Path) -> None:
             if not _clone(blob, temp):
                 shutil.copyfile(blob, temp)
             os.chmod(temp, 0o444)
-        os.replace(temp, target)
-    finally:
+        _in_folder(lambda: os.replace(temp, target), target.parent)
+    except BaseException:
         temp.unlink(missing_ok=True)
+        raise
