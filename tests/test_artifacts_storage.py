@@ -100,6 +100,7 @@ def test_delete_frees_exactly_the_blobs_only_the_deleted_experiments_referenced(
     assert blob_names() == {sha("shared content"), sha("only first"), sha("only second")}
     done = runner.invoke(app, ["delete", first, "--yes"])
     assert done.exit_code == 0, done.output
+    assert f"Freed {len('only first')} B of artifact storage." in done.stderr
     assert blob_names() == {sha("shared content"), sha("only second")}
     assert yanex.load_artifact("shared.txt", second) == "shared content"
     assert runner.invoke(app, ["delete", second, "--yes"]).exit_code == 0
@@ -268,3 +269,33 @@ def test_artifact_rows_go_with_their_experiment(write_script) -> None:
         assert conn.execute("SELECT count(*) FROM artifacts").fetchone() == (0,)
     finally:
         conn.close()
+
+
+@pytest.mark.slow
+def test_files_scripts_left_in_their_folder_become_artifacts_on_upgrade(yanex_home: Path) -> None:
+    """Before revision 0008 a script could only write into $YANEX_EXPERIMENT_DIR; upgrading a
+    0005 database records those files as artifacts, takes no more space, and leaves yanex's own."""
+    import shutil
+
+    from tests.test_schema import DATA
+
+    yanex_home.mkdir()
+    shutil.copyfile(DATA / "yanex-0005.db", yanex_home / "yanex.db")
+    experiment = str(rows("SELECT id FROM experiments ORDER BY id")[0][0])
+    folder = config.experiment_dir(experiment)
+    (folder / "plots").mkdir(parents=True)
+    for own in (config.CONFIG_FILE, config.METRICS_FILE, config.STDOUT_FILE, config.OUTCOME_FILE):
+        (folder / own).write_text("{}\n")
+    (folder / "model.bin").write_bytes(b"\x00weights" * 1000)
+    (folder / "plots" / "loss.svg").write_text("<svg/>")
+    assert rows("SELECT version_num FROM alembic_version") == [("0005",)]
+    yanex.list_artifacts(experiment)  # the first use upgrades
+    assert rows("SELECT name, size, media_type FROM artifacts ORDER BY name") == [
+        ("model.bin", 8000, "application/octet-stream"),
+        ("plots/loss.svg", 6, "image/svg+xml"),
+    ]
+    assert yanex.load_artifact("model.bin", experiment) == b"\x00weights" * 1000
+    assert yanex.load_artifact("plots/loss.svg", experiment) == b"<svg/>"
+    blob = blobs.blob_path(config.blobs_root(), hashlib.sha256(b"<svg/>").hexdigest())
+    assert blob.stat().st_ino == (folder / "plots" / "loss.svg").stat().st_ino  # linked, not copied
+    assert (folder / "model.bin").is_file()
