@@ -45,9 +45,10 @@ SUMMARIES = {
     "unarchive": "Bring archived experiments back.",
     "delete": "Delete experiments with their metrics and folders.",
     "rerun": "Re-run finished experiments with their recorded config.",
+    # Typer lists plain commands before groups (db, artifacts): gc comes before db.
+    "gc": "Free artifact storage no experiment refers to.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
     "artifacts": "List an experiment's artifacts, or copy one out.",
-    "gc": "Free artifact storage no experiment refers to.",
 }
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
@@ -115,11 +116,11 @@ def _build() -> typer.Typer:
     register("unarchive", archive.unarchive_command)
     register("delete", delete.delete_command)
     register("rerun", rerun.rerun_command)
-    built.add_typer(db.app, short_help=SUMMARIES["db"])
     from yanex.cli import artifacts, gc
 
-    built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])
     register("gc", gc.gc_command)
+    built.add_typer(db.app, short_help=SUMMARIES["db"])
+    built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])
     return built
 
 
