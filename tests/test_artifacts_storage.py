@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -181,6 +180,11 @@ def test_sigkill_mid_save_leaves_no_referenced_partial_file(write_script, tmp_pa
     assert temp_files() == [] and blob_names() == {sha("before")}
 
 
+def blocked_on_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` waits for a file lock (blocked requests show as ``->`` in /proc/locks)."""
+    return any("->" in line and f" {pid} " in line for line in Path("/proc/locks").read_text().splitlines())
+
+
 def test_gc_waits_for_a_save_in_progress_and_removes_nothing_of_it(write_script, tmp_path: Path) -> None:
     process, _, _, feed = start_fifo_save(write_script, tmp_path)
     content = os.urandom(3 * MB)
@@ -191,8 +195,8 @@ def test_gc_waits_for_a_save_in_progress_and_removes_nothing_of_it(write_script,
         gc = subprocess.Popen(
             [sys.executable, "-m", "yanex", "gc"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        time.sleep(2)  # ample for a gc that did not wait to finish and delete the temp file
-        assert gc.poll() is None, gc.communicate()
+        wait_until(lambda: blocked_on_a_lock(gc.pid) or gc.poll() is not None, "gc to reach the blob lock")
+        assert gc.poll() is None, gc.communicate()  # it waits for the save to finish
         assert len(temp_files()) == 1
         feed.write(content[MB:])
     out, err = gc.communicate(timeout=120)
