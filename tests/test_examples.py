@@ -114,3 +114,43 @@ def test_train_script_runs_standalone(yanex_home):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("dataset_A: lr=0.01 batch_size=32 accuracy=")
     assert not (yanex_home / "yanex.db").exists()
+
+
+PIPELINE = REPO_ROOT / "examples" / "pipeline"
+
+
+def test_pipeline_evaluates_each_model_its_train_step_saved(yanex_home):
+    result = subprocess.run(
+        [sys.executable, "pipeline.py"], cwd=PIPELINE, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    assert statuses(yanex_home, "pipeline") == ["completed"] * 4
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        edges = conn.execute(
+            "SELECT child.name, parent.name FROM dependencies "
+            "JOIN experiments AS child ON child.id = experiment_id "
+            "JOIN experiments AS parent ON parent.id = depends_on_id ORDER BY child.name"
+        ).fetchall()
+        saved = conn.execute(
+            "SELECT e.name, a.name FROM artifacts AS a JOIN experiments AS e ON e.id = a.experiment_id"
+        ).fetchall()
+        scores = conn.execute(
+            "SELECT e.name, m.value FROM metrics AS m JOIN experiments AS e ON e.id = m.experiment_id "
+            "WHERE m.key = 'test_mse' ORDER BY e.name"
+        ).fetchall()
+    assert edges == [("evaluate-lr0.05", "train-lr0.05"), ("evaluate-lr0.5", "train-lr0.5")]
+    assert sorted(saved) == [("train-lr0.05", "model.json"), ("train-lr0.5", "model.json")]
+    # Each evaluation loaded a trained line (y = 2x + 1 plus noise of 0.1): its error is small.
+    assert [name for name, _ in scores] == ["evaluate-lr0.05", "evaluate-lr0.5"]
+    assert all(0 < mse < 0.1 for _, mse in scores), scores
+
+
+def test_pipeline_steps_run_standalone_through_the_artifacts_folder(yanex_home, tmp_path):
+    for script in ("train.py", "evaluate.py"):
+        result = subprocess.run(
+            [sys.executable, str(PIPELINE / script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "artifacts" / "model.json").is_file()
+    assert "test MSE of the standalone model" in result.stdout
+    assert not (yanex_home / "yanex.db").exists()

@@ -15,9 +15,11 @@ import pytest
 from pydantic import JsonValue
 
 from tests.conftest import REPO_ROOT
+from yanex.artifacts.lines import ArtifactLine
 from yanex.db.engine import Database
 from yanex.db.models import Base
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+from yanex.store.artifacts import record_artifacts
 from yanex.store.experiments import (
     MetricRecord,
     Owner,
@@ -90,7 +92,14 @@ def populate(db: Database) -> None:
         name="baseline",
         tags=["baseline"],
     )
-    finish(db, run(baseline, 0.7), Status.COMPLETED, exit_code=0)
+    baseline_id = run(baseline, 0.7)
+    finish(db, baseline_id, Status.COMPLETED, exit_code=0)
+    saved = [
+        ArtifactLine("model.pt", "a" * 64, 4_000_000, "application/x-pytorch", start),
+        ArtifactLine("plots/loss.png", "b" * 64, 20_000, "image/png", start),
+    ]
+    with db.write() as conn:  # as ingesting the script's journal records them
+        record_artifacts(conn, baseline_id, saved)
     live = ExperimentSpec(
         script_path=Path("train.py"), config={"learning_rate": 0.02}, name="live", tags=["live"]
     )

@@ -9,13 +9,18 @@ from __future__ import annotations
 import importlib
 
 from yanex.run_api import (
+    artifact_path,
     dependencies,
     dependency,
     get_experiment_id,
     get_param,
     get_params,
     is_standalone,
+    list_artifacts,
+    load_artifact,
+    log_artifact,
     log_metrics,
+    save_artifact,
 )
 
 __version__ = "0.1.0"
@@ -76,6 +81,7 @@ __all__ = [
     "Status",
     "YanexError",
     "__version__",
+    "artifact_path",
     "choice",
     "compare_frame",
     "dependencies",
@@ -86,6 +92,9 @@ __all__ = [
     "get_params",
     "grid",
     "is_standalone",
+    "list_artifacts",
+    "load_artifact",
+    "log_artifact",
     "log_metrics",
     "loguniform",
     "metrics",
@@ -93,5 +102,6 @@ __all__ = [
     "rerun",
     "run_multiple",
     "sample",
+    "save_artifact",
     "uniform",
 ]

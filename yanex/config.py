@@ -126,6 +126,20 @@ def experiment_dir(experiment_id: str) -> Path:
     return experiments_root() / experiment_id
 
 
+# Artifacts (yanex.artifacts): contents stored once by SHA-256 under blobs/, each experiment's
+# artifacts linked by name under its folder's artifacts/; an untracked script saves to ./artifacts.
+ARTIFACTS_DIR = "artifacts"
+
+
+def blobs_root() -> Path:
+    return yanex_home() / "blobs"
+
+
+def artifacts_view(experiment_id: str) -> Path:
+    """The experiment's artifacts by name: links to (or copies of) their blobs."""
+    return experiment_dir(experiment_id) / ARTIFACTS_DIR
+
+
 # What of the untracked files goes into an experiment's git patch (see yanex.runner.git_patch).
 GIT_UNTRACKED_FILE_LIMIT_ENV = "YANEX_GIT_UNTRACKED_FILE_LIMIT"
 GIT_UNTRACKED_TOTAL_LIMIT_ENV = "YANEX_GIT_UNTRACKED_TOTAL_LIMIT"

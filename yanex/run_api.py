@@ -19,6 +19,8 @@ from yanex import config as _config
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from os import PathLike
+    from pathlib import Path
     from typing import Any
 
 
@@ -160,6 +162,11 @@ class _Run:
                 os.write(self.journal(), (line + "\n").encode())
             self._next_step = step + 1
 
+    def append(self, line: bytes) -> None:
+        """Append one complete journal line (an artifact's record) in one write."""
+        with self._lock:
+            os.write(self.journal(), line)
+
 
 _run = _Run()
 _MISSING = object()
@@ -286,3 +293,51 @@ def dependency(name: str | None = None) -> str | None:
         f"{name!r} names {len(matches)} dependencies of experiment {_run.experiment_id}: {listed}",
         hint="pass the id of the one you want",
     )
+
+
+# Artifacts: the work is in yanex.artifacts.script, imported on first use.
+
+
+def save_artifact(obj: Any, name: str, *, allow_pickle: bool = False) -> str:
+    """Save ``obj`` as the artifact ``name``, in the format its extension names.
+
+    .json, .yaml/.yml (data), .txt (a str), .csv (a list of dicts or a pandas DataFrame),
+    .npy (a numpy array), .npz (a dict of arrays), .pt/.pth (torch.save), .png/.pdf/.svg (a
+    matplotlib figure), .pkl (only with ``allow_pickle=True``). Saving a name again replaces it.
+    Untracked, it is written to ./artifacts/NAME. Returns the name as stored (normalised).
+    """
+    from yanex.artifacts import script
+
+    return script.save(_run, obj, name, allow_pickle)
+
+
+def log_artifact(path: str | PathLike[str], name: str | None = None) -> str:
+    """Store an existing file, or a folder with everything in it, as the artifact ``name``
+    (default: its file or folder name); a folder's files are ``name/relative/path``."""
+    from yanex.artifacts import script
+
+    return script.log(_run, path, name)
+
+
+def load_artifact(name: str, experiment: str | None = None, *, allow_pickle: bool = False) -> Any:
+    """Load an artifact of this experiment, or of ``experiment`` (an id, id prefix or name):
+    by extension as ``save_artifact`` writes them (.csv as a pandas DataFrame), and the bytes of
+    any other file. Pickles (.pkl, and .pt/.npy holding arbitrary objects) need ``allow_pickle``."""
+    from yanex.artifacts import script
+
+    return script.load(_run, name, experiment, allow_pickle)
+
+
+def artifact_path(name: str, experiment: str | None = None) -> Path:
+    """A local path to read the artifact (or folder of artifacts) from. Do not write to it: its
+    file is shared with every experiment that saved the same content."""
+    from yanex.artifacts import script
+
+    return script.path(_run, name, experiment)
+
+
+def list_artifacts(experiment: str | None = None) -> list[str]:
+    """The names of this experiment's artifacts (or of ``experiment``'s), sorted."""
+    from yanex.artifacts import script
+
+    return script.names(_run, experiment)

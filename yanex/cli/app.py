@@ -53,8 +53,11 @@ SUMMARIES = {
     "metrics": "Export every logged metric point, long form.",
     "plot": "Plot metric curves of experiments.",
     "watch": "Live table of running experiments.",
+    # Typer lists plain commands before groups (db, sweep, artifacts): gc comes before db.
+    "gc": "Free artifact storage no experiment refers to.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
     "sweep": "Resume a sweep: run the points not completed yet.",
+    "artifacts": "List an experiment's artifacts, or copy one out.",
 }
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
@@ -69,7 +72,7 @@ def _build() -> typer.Typer:
     from typer.core import TyperGroup
 
     from yanex import __version__
-    from yanex.cli import archive, db, delete, rerun, run, sql, sweep, update
+    from yanex.cli import archive, artifacts, db, delete, gc, rerun, run, sql, sweep, update
     from yanex.cli.spec import typer_signature
 
     class YanexGroup(TyperGroup):
@@ -124,8 +127,10 @@ def _build() -> typer.Typer:
     register("rerun", rerun.rerun_command)
     for name in ("metrics", "plot", "watch"):  # metric history (issue 11)
         register(name, typer_signature(_declared(name)))
+    register("gc", gc.gc_command)
     built.add_typer(db.app, short_help=SUMMARIES["db"])
     built.add_typer(sweep.app, short_help=SUMMARIES["sweep"])
+    built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])
     return built
 
 

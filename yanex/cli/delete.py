@@ -55,5 +55,9 @@ def delete_command(
     if not yes and not typer.confirm("Delete them?", default=False, err=True):
         typer.echo("Nothing deleted.", err=True)
         raise typer.Exit(1)
-    delete_with_files(db, [e.id for e in doomed])
+    freed = delete_with_files(db, [e.id for e in doomed])
     typer.echo(f"Deleted {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}.", err=True)
+    if freed:
+        from yanex.cli.render import format_size
+
+        typer.echo(f"Freed {format_size(freed)} of artifact storage.", err=True)

@@ -11,6 +11,8 @@ from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
 from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
+    from yanex.artifacts.reading import ArtifactRecord
+    from yanex.db.engine import Database
     from yanex.store.reads import BatchInfo, ExperimentDetail, GitRecord, Lineage, Relative
 
 TAIL_LINES = 10
@@ -47,7 +49,16 @@ def _author(git: GitRecord) -> str:
     return " ".join(part for part in (git.author_name, email) if part)
 
 
-def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any]:
+def _artifacts(db: Database, experiment_id: str) -> list[ArtifactRecord]:
+    from yanex.artifacts.reading import records
+
+    with db.connect() as conn:
+        return records(conn, experiment_id)
+
+
+def _record(
+    detail: ExperimentDetail, stdout: str, stderr: str, artifacts: list[ArtifactRecord]
+) -> dict[str, Any]:
     e = detail.experiment
     return {
         "id": e.id,
@@ -76,6 +87,10 @@ def _record(detail: ExperimentDetail, stdout: str, stderr: str) -> dict[str, Any
         "git": {**dataclasses.asdict(e.git), "patch_size": detail.patch_size},
         "environment": dataclasses.asdict(e.environment),
         "output": {"stdout_tail": stdout, "stderr_tail": stderr},
+        "artifacts": [
+            {"name": a.name, "size": a.size, "sha256": a.sha256, "media_type": a.media_type}
+            for a in artifacts
+        ],
     }
 
 
@@ -171,7 +186,15 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
       yanex show abc12345 --metrics
     """
     from yanex import config
-    from yanex.cli.render import cell, format_duration, format_time, patch_text, print_json, print_sections
+    from yanex.cli.render import (
+        cell,
+        format_duration,
+        format_size,
+        format_time,
+        patch_text,
+        print_json,
+        print_sections,
+    )
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
     from yanex.store.reads import experiment_detail
@@ -180,7 +203,8 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     if only_metrics:
         _metrics(reference, fmt)
         return
-    detail = experiment_detail(store(), reference)
+    db = store()
+    detail = experiment_detail(db, reference)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
@@ -199,8 +223,9 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
         return
     folder = config.experiment_dir(e.id)
     stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
+    artifacts = _artifacts(db, e.id)
     if fmt is DetailFormat.JSON:
-        print_json(_record(detail, stdout, stderr))
+        print_json(_record(detail, stdout, stderr, artifacts))
         return
 
     def present(*items: tuple[str, str | list[str]]) -> list[tuple[str, str]]:
@@ -278,6 +303,10 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                     ("host", e.environment.hostname or ""),
                     ("yanex", e.environment.yanex_version or ""),
                 ),
+            ),
+            (
+                f"Artifacts (yanex artifacts {e.id})",
+                [(printable(a.name), f"{format_size(a.size)}  {a.sha256[:12]}") for a in artifacts],
             ),
             (f"Output (last {TAIL_LINES} lines of stdout)", [("stdout", stdout)] if stdout else []),
             (f"Errors (last {TAIL_LINES} lines of stderr)", [("stderr", stderr)] if stderr else []),

@@ -195,3 +195,19 @@ class DependencyRow(Base):
     depends_on_id: Mapped[str] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class ArtifactRow(Base):
+    """One file an experiment saved, by name; its content is the blob ``sha256`` under
+    ``$YANEX_HOME/blobs``, shared by every artifact with the same content."""
+
+    __tablename__ = "artifacts"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String, primary_key=True)  # relative path, "/"-separated
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # which blobs are still referenced
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

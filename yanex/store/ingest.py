@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from yanex import config
+from yanex.artifacts import lines as artifact_lines
 from yanex.db.engine import Database
+from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.dialect import sqlite_value
 from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
@@ -146,6 +148,7 @@ class _Chunk(NamedTuple):
     points: list[PointRow]
     skipped: int
     full: bool
+    artifacts: list[artifact_lines.ArtifactLine]
 
 
 class JournalIngest:
@@ -174,8 +177,10 @@ class JournalIngest:
         """Read and parse the lines from ``start``: no database access, so it can run ahead."""
         lines, full = _read_lines(self.path, start, limit)
         rows = [line for line in lines.split(b"\n") if line.strip()]
+        rows, saved = artifact_lines.split(rows) if artifact_lines.PREFIX in lines else (rows, [])
         points, skipped = parse_journal(self.experiment_id, rows) if rows else ([], 0)
-        return _Chunk(start, start + len(lines), points, skipped, full)
+        artifacts, unreadable = artifact_lines.parse(saved)
+        return _Chunk(start, start + len(lines), points, skipped + unreadable, full, artifacts)
 
     def _commit(self, chunk: _Chunk, *, beat: bool = False) -> bool:
         """Store a chunk in one transaction if the offset is still where it starts; else follow
@@ -193,6 +198,7 @@ class JournalIngest:
                 self.gone = self.offset is None
                 return False
             insert_points(conn, chunk.points)
+            record_artifacts(conn, self.experiment_id, chunk.artifacts)
             if beat:
                 conn.execute(
                     f"UPDATE experiments SET heartbeat_at = ? WHERE id = ? AND status IN {OPEN_SQL}",

@@ -97,14 +97,18 @@ def _give_back_free_pages(conn: Connection) -> None:
         cursor.close()
 
 
-def delete_with_files(db: Database, ids: Sequence[str]) -> None:
+def delete_with_files(db: Database, ids: Sequence[str]) -> int:
     """Delete experiments (tags, params and metrics cascade) and their folders.
 
     Rows whose owner is dead are settled first (``reconcile_orphans``); then, changing nothing, it
     refuses if any is still open (created, queued or running): its owner may be alive, even if
-    stopped, and would write to a row that is gone. Patches no experiment refers to any more are
-    removed too, and the pages freed are given back to the file system.
+    stopped, and would write to a row that is gone. Patches and artifact blobs no experiment
+    refers to any more are removed too, and the pages freed are given back to the file system.
+    Returns the bytes of artifact blobs freed.
     """
+    from yanex.artifacts.collect import collect
+
+    blobs: set[str] = set()
     for chunk in chunks(ids):
         reconcile_orphans(db, chunk)
     with db.write() as conn:
@@ -128,7 +132,12 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
             )
         for chunk in chunks(ids):
             binder = Binder()
-            conn.execute(f"DELETE FROM experiments WHERE id IN ({binder.bind_all(chunk)})", binder.params)
+            in_chunk = binder.bind_all(chunk)
+            found = conn.execute(
+                f"SELECT sha256 FROM artifacts WHERE experiment_id IN ({in_chunk})", binder.params
+            )
+            blobs.update(row[0] for row in found)
+            conn.execute(f"DELETE FROM experiments WHERE id IN ({in_chunk})", binder.params)
         conn.execute(
             "DELETE FROM git_patches WHERE sha256 NOT IN "
             "(SELECT git_patch_sha256 FROM experiments WHERE git_patch_sha256 IS NOT NULL)"
@@ -136,3 +145,4 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> None:
         _give_back_free_pages(conn)
     for experiment_id in ids:
         shutil.rmtree(config.experiment_dir(experiment_id), ignore_errors=True)
+    return collect(db, blobs).bytes

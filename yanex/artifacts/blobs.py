@@ -1,0 +1,256 @@
+"""Content stored once by SHA-256, published atomically, and linked into experiments' views.
+
+A blob is written to a temp file in the blob folder, hashed, fsynced, made read-only and only
+then published under ``<sha[:2]>/<sha>`` with ``os.link`` (which never replaces: two savers of the
+same content keep the first file, so its hard links stay shared). A process killed at any point
+leaves at most a temp file that nothing refers to, which ``collect`` removes.
+
+Savers hold a shared ``flock`` on ``blobs/.lock`` from their temp file until the journal line that
+records the blob is written; ``collect`` holds it exclusively while it decides and deletes, so it
+never sees a blob that is published but not yet recorded, nor a temp file still being written.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCK_FILE = ".lock"
+TEMP_PREFIX = ".tmp-"
+# Bytes per read when copying and hashing: large enough that a gigabyte costs few system calls.
+CHUNK = 8 * 1024 * 1024
+_FICLONE = 0x40049409  # ioctl: a copy-on-write clone on btrfs, XFS and others
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+_KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux
+_KERNEL_STEP = 64 * 1024 * 1024  # bytes per copy_file_range call: how often the hasher catches up
+_NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ESPIPE)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A published blob."""
+
+    sha256: str
+    size: int
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+class BlobLock:
+    """The shared/exclusive lock on a blob folder, one descriptor per process (a forked child
+    opens its own: a lock taken through an inherited descriptor would be the parent's too)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fd = -1
+        self._pid = -1
+
+    def _descriptor(self) -> int:
+        if self._pid != os.getpid():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self, *, exclusive: bool = False) -> Iterator[None]:
+        fd = self._descriptor()
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _in_folder(make: Callable[[], object], folder: Path) -> None:
+    """``make()`` a file in ``folder``, creating the folder only when it is missing: a save must
+    cost few system calls (and ``collect`` removes shard folders it empties)."""
+    try:
+        make()
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        make()
+
+
+def _temp(root: Path) -> tuple[int, Path]:
+    path = root / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    opened: list[int] = []
+    _in_folder(
+        lambda: opened.append(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)), root
+    )
+    return opened[0], path
+
+
+def _publish(root: Path, temp: Path, sha256: str) -> None:
+    """Make ``temp`` (its data already fsynced) the blob ``sha256`` unless that blob exists;
+    ``temp`` is gone after. The folder is not fsynced: a machine crash can lose the new name (as
+    it can lose the journal line not yet flushed that would refer to it), never its content."""
+    target = blob_path(root, sha256)
+    try:
+        os.chmod(temp, 0o444)
+        _in_folder(lambda: os.link(temp, target), target.parent)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+class _Copier(threading.Thread):
+    """Copies with ``copy_file_range`` (in the kernel: no pass through Python's memory), saying
+    how far it got, so that the caller can hash the copy as it grows."""
+
+    def __init__(self, source: int, target: int, copied: int) -> None:
+        super().__init__(daemon=True)
+        self.source, self.target = source, target
+        self.copied = copied
+        self.done = False
+        self.error: OSError | None = None
+        self.progress = threading.Condition()
+
+    def run(self) -> None:
+        try:
+            while step := os.copy_file_range(self.source, self.target, _KERNEL_STEP):
+                with self.progress:
+                    self.copied += step
+                    self.progress.notify()
+        except OSError as error:
+            self.error = error
+        finally:
+            with self.progress:
+                self.done = True
+                self.progress.notify()
+
+
+def _kernel_copy(source: int, fd: int) -> Stored | None:
+    """Copy in the kernel while hashing what has landed in the temp file (the copy, not the
+    source: a source changed meanwhile cannot make the hash disagree with the blob). None where
+    the kernel cannot copy this source (a pipe, another file system on older kernels), before
+    anything is written."""
+    try:
+        first = os.copy_file_range(source, fd, _KERNEL_STEP)
+    except OSError as error:
+        if error.errno in _NO_KERNEL_COPY:
+            return None
+        raise
+    copier = _Copier(source, fd, first)
+    copier.start()
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    hashed = 0
+    while True:
+        with copier.progress:
+            while copier.copied == hashed and not copier.done:
+                copier.progress.wait()
+            copied, done = copier.copied, copier.done
+        while hashed < copied:
+            read = os.preadv(fd, [view[: min(CHUNK, copied - hashed)]], hashed)
+            digest.update(view[:read])
+            hashed += read
+        if done:
+            break
+    copier.join()
+    if copier.error is not None:
+        raise copier.error
+    return Stored(digest.hexdigest(), hashed)
+
+
+def _user_copy(source: int, fd: int) -> Stored:
+    digest = hashlib.sha256()
+    size = 0
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    while read := os.readv(source, [buffer]):
+        chunk = view[:read]
+        digest.update(chunk)
+        written = 0
+        while written < read:
+            written += os.write(fd, chunk[written:])
+        size += read
+    return Stored(digest.hexdigest(), size)
+
+
+def store_file(root: Path, source: Path) -> Stored:
+    """Copy ``source`` into the store and hash it: in the kernel where it can, else in one pass."""
+    fd, temp = _temp(root)
+    try:
+        reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stored = (_kernel_copy(reader, fd) if _KERNEL_COPY else None) or _user_copy(reader, fd)
+        finally:
+            os.close(reader)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    _publish(root, temp, stored.sha256)
+    return stored
+
+
+def store_written(root: Path, write: Callable[[Path], object]) -> Stored:
+    """Let ``write`` fill a temp file (serialisers seek, so it is hashed after), then publish it."""
+    fd, temp = _temp(root)
+    try:
+        os.close(fd)
+        write(temp)
+        fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            buffer = bytearray(min(CHUNK, os.fstat(fd).st_size + 1))  # small files: one small read
+            view = memoryview(buffer)
+            while read := os.readv(fd, [buffer]):
+                digest.update(view[:read])
+                size += read
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    sha = digest.hexdigest()
+    _publish(root, temp, sha)
+    return Stored(sha, size)
+
+
+def _clone(source: Path, target: Path) -> bool:
+    """A copy-on-write clone where the file system has them; False where it has not."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            return False
+    return True
+
+
+def link_view(root: Path, sha256: str, target: Path, scratch: Path) -> None:
+    """Put the blob at ``target``: a hard link, else a clone, else a read-only copy. Made under
+    a temp name in ``scratch`` (a folder on the same file system, outside the view) and renamed
+    over ``target``, so a reader sees the old file or the new one, never part of one."""
+    blob = blob_path(root, sha256)
+    temp = scratch / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    try:
+        try:
+            os.link(blob, temp)
+        except OSError as error:
+            if error.errno not in _NO_LINK:
+                raise
+            if not _clone(blob, temp):
+                shutil.copyfile(blob, temp)
+            os.chmod(temp, 0o444)
+        _in_folder(lambda: os.replace(temp, target), target.parent)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

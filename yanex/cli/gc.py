@@ -1,0 +1,35 @@
+"""``yanex gc``: free the artifact blobs no experiment refers to."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def gc_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be freed; delete nothing.")
+    ] = False,
+) -> None:
+    """Delete artifact contents no experiment refers to, and files left by saves that were killed.
+
+    `yanex delete` already frees what only the deleted experiments used; gc also finds what
+    was left behind otherwise (a script killed between saving a file and recording it). A blob
+    an experiment is saving right now is never removed: saves and gc take turns on a lock.
+
+    Examples:
+
+      yanex gc --dry-run
+
+      yanex gc
+    """
+    from yanex.artifacts.collect import collect
+    from yanex.cli.render import echo, format_size
+    from yanex.cli.store import store
+
+    done = collect(store(), dry_run=dry_run)
+    what = f"{done.blobs} unreferenced blob{'s' if done.blobs != 1 else ''}"
+    if done.temp_files:
+        what += f" and {done.temp_files} file{'s' if done.temp_files != 1 else ''} of interrupted saves"
+    echo(f"{'Would free' if dry_run else 'Freed'} {format_size(done.bytes)}: {what}.")
