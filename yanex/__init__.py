@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics
+from yanex.run_api import set_goal
 
 __version__ = "0.1.0"
 
@@ -64,4 +65,5 @@ __all__ = [
     "log_metrics",
     "rerun",
     "run_multiple",
+    "set_goal",
 ]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
@@ -144,6 +144,8 @@ class ExperimentSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     timeout: float | str | None = None
+    # Metric directions for best values, e.g. {"loss": "min"} (issue 11; see metric_goals).
+    goals: dict[str, Literal["min", "max"]] = Field(default_factory=dict)
 
     def __init__(
         self,
@@ -154,6 +156,7 @@ class ExperimentSpec(BaseModel):
         tags: Sequence[str] = (),
         description: str | None = None,
         timeout: float | str | None = None,
+        goals: Mapping[str, str] | None = None,
     ) -> None:
         """Arguments by keyword, or by position in the order the fields are documented.
 
@@ -168,6 +171,7 @@ class ExperimentSpec(BaseModel):
             tags=tags,
             description=description,
             timeout=timeout,
+            goals=goals or {},
         )
 
     @property
