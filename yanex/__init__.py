@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics
-from yanex.run_api import set_goal
+from yanex.run_api import get_experiment_id, get_param, get_params, is_standalone, log_metrics, set_goal
 
 __version__ = "0.1.0"
 

@@ -597,7 +597,7 @@ def _metric_values(
     return found
 
 
-def _differing(conn: sqlite3.Connection, selection: ExperimentFilter) -> list[str]:
+def differing_params(conn: sqlite3.Connection, selection: ExperimentFilter) -> list[str]:
     """The parameters whose values differ within ``selection`` (a missing one differs too)."""
     sql = compile_filter(selection)
     params = sql.sqlite_params()
@@ -643,7 +643,7 @@ def compare(
         if params:
             param_keys = list(params)
         elif flt.limit is not None:
-            param_keys = _differing(conn, dataclasses.replace(flt, sort=None, desc=False, limit=None))
+            param_keys = differing_params(conn, dataclasses.replace(flt, sort=None, desc=False, limit=None))
         else:
             every = sorted({k for v in raw.values() for k in v})
             param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]

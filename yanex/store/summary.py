@@ -46,7 +46,7 @@ class _Stored(NamedTuple):
     """The part of a stored summary row a new chunk is merged with (first and last come from
     the chunk or stay as stored)."""
 
-    count: int
+    points: int  # the count column (a NamedTuple field cannot be named count)
     first: float | None
     first_json: str | None
     first_step: int
@@ -114,7 +114,7 @@ def fold_points(conn: Connection, points: Sequence[PointRow]) -> None:
             first_value = (first[3], first[4], first[2])
             if old is not None:
                 first_value = (old.first, old.first_json, old.first_step)
-                count += old.count
+                count += old.points
                 numeric += old.numeric_count
                 low = _pick(min, old.min, low)
                 high = _pick(max, old.max, high)

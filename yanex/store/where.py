@@ -11,9 +11,10 @@
 
 A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
 value of metric X and ``metrics.X.min`` (max, mean, first, best, ...) an aggregate of it from
-``metric_summary``; ``yanex.store.references.metric_ref`` says how a dotted key is read. Numbers compare as numbers, text as text, booleans only with ``=``/``!=``. A
-condition holds only for experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and
-x != 2``, while ``not`` is plain negation and so also matches experiments without the field.
+``metric_summary``; ``yanex.store.references.metric_ref`` says how a dotted key is read. Numbers
+compare as numbers, text as text, booleans only with ``=``/``!=``. A condition holds only for
+experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and x != 2``, while ``not``
+is plain negation and so also matches experiments without the field.
 
 Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
 portable SQL text whose literals are bound parameters (``yanex.store.dialect``). An ``in`` list becomes one
