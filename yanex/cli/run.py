@@ -100,6 +100,17 @@ def run(
             show_default=False,
         ),
     ] = None,
+    # Metric directions (issue 11): a self-contained block, read by _goals below.
+    goal: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--goal",
+            metavar="KEY=min|max",
+            help="Whether metric KEY is best at its min or max (metrics.KEY.best). Default: names "
+            "with loss, err, mse, mae, perplexity, time, latency or regret min, others max. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -122,6 +133,7 @@ def run(
     from yanex.runner.single import run_script
     from yanex.specs import ExperimentSpec, Status
 
+    goals = _goals(goal or [])
     script_path = _script_file(script)
     config = load_config_file(config_file) if config_file is not None else {}
     config = deep_merge(config, params_to_config(param or []))
@@ -134,6 +146,7 @@ def run(
             tags=tag or [],
             description=description,
             timeout=timeout,
+            goals=goals,
         )
     except ValidationError as error:
         first = error.errors()[0]
@@ -151,6 +164,13 @@ def run(
     typer.echo(summary, err=True)
     # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
     raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
+
+
+def _goals(given: list[str]) -> dict[str, str]:
+    """``--goal KEY=min|max`` options as a mapping; a later one for the same key wins."""
+    from yanex.store.references import parse_goal
+
+    return dict(parse_goal(text) for text in given)
 
 
 class _ScriptOptionHint(NoSuchOption):
