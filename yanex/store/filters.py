@@ -347,9 +347,10 @@ def _top_by_metric(
     conds: list[str], metric: tuple[str, str], direction: str, tiebreak: str, limit: str, binder: Binder
 ) -> Sql:
     """The first ``limit`` experiments by a metric aggregate, read from its ``(key, column)``
-    index: those with a value walk the index in order and stop at the limit, then (if the limit
-    is not reached) those without one, newest first. One outer join sorted whole would read
-    every experiment: 100,000 rows for the top 10."""
+    index: those with a value walk the index in order and stop at the limit; only if fewer than
+    ``limit`` have one are those without read, newest first (a condition on no row, which SQLite
+    checks once before the scan). One outer join sorted whole would read every experiment:
+    100,000 rows for the top 10."""
     key, column = metric
     where = " AND ".join(conds) or "1 = 1"
     newest = f"experiments.created_at DESC, {tiebreak} DESC"
@@ -362,12 +363,12 @@ def _top_by_metric(
     )
     lacking = (
         f"SELECT experiments.id AS id, 1 AS part, NULL AS sort_value, experiments.created_at AS created, "
-        f"{tiebreak} AS seq FROM experiments WHERE {where} AND NOT EXISTS (SELECT 1 FROM metric_summary "
-        f"AS m WHERE m.experiment_id = experiments.id AND m.key = {key} AND m.{column} IS NOT NULL) "
-        f"ORDER BY {newest} LIMIT {limit}"
+        f"{tiebreak} AS seq FROM experiments WHERE (SELECT COUNT(*) FROM having_value) < {limit} "
+        f"AND {where} AND NOT EXISTS (SELECT 1 FROM metric_summary AS m WHERE m.experiment_id = "
+        f"experiments.id AND m.key = {key} AND m.{column} IS NOT NULL) ORDER BY {newest} LIMIT {limit}"
     )
     text = (
-        f"SELECT id FROM (SELECT * FROM ({having}) AS having_value UNION ALL "
+        f"WITH having_value AS ({having}) SELECT id FROM (SELECT * FROM having_value UNION ALL "
         f"SELECT * FROM ({lacking}) AS lacking_value) AS top "
         f"ORDER BY part, sort_value {direction}, created DESC, seq DESC LIMIT {limit}"
     )
