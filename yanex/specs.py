@@ -161,7 +161,9 @@ class ExperimentSpec(BaseModel):
         """Arguments by keyword, or by position in the order the fields are documented.
 
         ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``): past it the
-        script gets SIGTERM, then SIGKILL after a grace, and is recorded failed.
+        script gets SIGTERM, then SIGKILL after a grace, and is recorded failed. ``goals``: the
+        direction of metrics, ``{"loss": "min", "bleu": "max"}``, which ``metrics.KEY.best``
+        follows (as ``yanex run --goal``; the script may also call ``yanex.set_goal``).
         """
         super().__init__(
             script_path=script_path,

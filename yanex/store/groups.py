@@ -77,7 +77,6 @@ def group_keys(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str
     ``UsageError`` (a typo would otherwise make one group of everything)."""
     excluded = {name[1:] for name in by if name.startswith(_EXCEPT)}
     plain = [name for name in by if not name.startswith(_EXCEPT)]
-    differing = differing_params(conn, flt)
     sql = compile_filter(flt)
     stored = {
         key
@@ -87,13 +86,14 @@ def group_keys(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str
     }
     for name in [*plain, *excluded]:
         if not name or name not in stored:
+            differing = differing_params(conn, flt)
             raise UsageError(
                 f"--group-by {name!r}: no selected experiment has that parameter",
                 hint=f"parameters that differ here: {', '.join(differing) or 'none'}",
             )
     keys = list(dict.fromkeys(plain))
     if excluded:
-        keys += [key for key in differing if key not in excluded and key not in keys]
+        keys += [key for key in differing_params(conn, flt) if key not in excluded and key not in keys]
     return tuple(keys)
 
 

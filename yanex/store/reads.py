@@ -573,19 +573,20 @@ def _metric_values(
     columns = ", ".join(a.number for a in AGGREGATES.values())
     numbers = {name: position for position, name in enumerate(AGGREGATES, start=4)}
     for chunk in chunks(ids):
-        query = f"SELECT experiment_id, key, last_json, first_json, {columns} FROM metric_summary "
-        query += f"WHERE experiment_id IN ({_marks(len(chunk))})"
         args = list(chunk)
-        if keys:
-            query += f" AND key IN ({_marks(len(keys))})"
-            args += keys
+        if not refs:  # the common case, as lean as it was: last values only
+            query = "SELECT experiment_id, key, last, last_json FROM metric_summary WHERE experiment_id IN "
+            for experiment_id, key, last, last_json in conn.execute(f"{query}({_marks(len(chunk))})", args):
+                found[experiment_id][key] = metric_value(last, last_json)
+            continue
+        query = f"SELECT experiment_id, key, last_json, first_json, {columns} FROM metric_summary "
+        query += f"WHERE experiment_id IN ({_marks(len(chunk))}) AND key IN ({_marks(len(keys))})"
+        args += keys
         by_key: dict[str, dict[str, tuple[Any, ...]]] = {}
         for row in conn.execute(query, args):
             by_key.setdefault(row[0], {})[row[1]] = row
         for experiment_id, rows in by_key.items():
             values = found[experiment_id]
-            if not refs:
-                values.update((key, metric_value(row[numbers["last"]], row[2])) for key, row in rows.items())
             for name, ref in refs.items():
                 row = rows.get(ref.key)
                 if row is None:
