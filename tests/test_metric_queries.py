@@ -24,7 +24,6 @@ from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import MetricRecord, create_experiments, finish, ingest_metrics
 from yanex.store.filters import ExperimentFilter
 from yanex.store.reads import find_ids
-from yanex.store.references import AGGREGATES, MetricRef, metric_ref
 
 runner = CliRunner()
 START = datetime(2026, 1, 1)
@@ -147,6 +146,8 @@ def test_compare_columns_and_find_and_compare_frame_take_aggregates(runs: dict[s
 def test_dotted_keys_and_keys_ending_in_an_aggregate_name(db: Database) -> None:
     """``val.loss`` is a key; a trailing aggregate name is always an aggregate, so a key that
     itself ends in one (``acc.max``) is reached as ``acc.max.last``."""
+    from yanex.store.references import AGGREGATES, MetricRef, metric_ref
+
     add(db, "dots", {"lr": 1}, {"val.loss": [0.4, 0.1, 0.3], "acc.max": [5.0], "acc": [1.0, 2.0]}, ["d"])
     assert metric_ref("val.loss") == MetricRef("val.loss")
     assert metric_ref("val.loss.min") == MetricRef("val.loss", AGGREGATES["min"])
@@ -181,19 +182,46 @@ def test_text_and_booleans_never_match_a_numeric_aggregate(db: Database) -> None
 
 def test_top_n_by_a_metric_equals_the_head_of_the_full_order(db: Database) -> None:
     """The limited sort reads the (key, aggregate) index in two parts; it must give exactly the
-    first N of the full outer-join order, ties and experiments without the metric included."""
+    first N of the full outer-join order, ties and experiments without the metric included, and
+    that order follows the aggregate computed here from the logged values."""
     rng = random.Random(11)
+    curves: dict[str, list[float]] = {}
     for n in range(40):
-        curve = [rng.choice([0.1, 0.2, 0.3, None]) for _ in range(rng.randint(0, 3))]
-        curves = {"acc": [v for v in curve if v is not None]} if n % 5 else {"other": [1.0]}
-        add(db, f"r{n}", {"seed": n}, {k: v for k, v in curves.items() if v}, ["top"] if n % 3 else [])
-    for sort in ("metrics.acc", "metrics.acc.max", "metrics.acc.mean", "metrics.acc.step_of_best"):
+        curve = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(0, 3))] if n % 5 else []
+        metrics = {"acc": curve} if curve else {"other": [1.0]}
+        curves[add(db, f"r{n}", {"seed": n}, metrics, ["top"] if n % 3 else [])] = curve
+    aggregates = {"": lambda c: c[-1], ".max": max, ".mean": lambda c: sum(c) / len(c)}
+    for suffix, aggregate in aggregates.items():
+        sort = f"metrics.acc{suffix}"
         for desc in (False, True):
             for tags in ([], ["top"]):
                 full = find_ids(db, ExperimentFilter(sort=sort, desc=desc, tags=tags))
+                values = [aggregate(curves[i]) if curves[i] else None for i in full]
+                having = [v for v in values if v is not None]
+                assert having == sorted(having, reverse=desc), sort
+                assert values == having + [None] * (len(values) - len(having)), sort
                 for limit in (1, 5, 30, 45):
                     head = find_ids(db, ExperimentFilter(sort=sort, desc=desc, tags=tags, limit=limit))
                     assert head == full[:limit], (sort, desc, tags, limit)
+
+
+def test_top_n_by_an_aggregate_walks_its_index(db: Database) -> None:
+    """``--sort metrics.accuracy.max --desc --limit 10`` reads the (key, max) index, not every
+    experiment; ``--where "metrics.loss.min < 0.1"`` probes one summary row per experiment."""
+    from yanex.store.filters import compile_filter
+
+    add(db, "one", {"lr": 1}, {"accuracy": [0.5], "loss": [0.05]}, ["x"])
+    with db.connect() as conn:
+        for flt, index in (
+            (ExperimentFilter(sort="metrics.accuracy.max", desc=True, limit=10), "ix_metric_summary_key_max"),
+            (ExperimentFilter(where="metrics.loss.min < 0.1", limit=50), "sqlite_autoindex_metric_summary_1"),
+        ):
+            sql = compile_filter(flt)
+            plan = " | ".join(
+                row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql.text}", sql.sqlite_params())
+            )
+            assert f"USING INDEX {index}" in plan, plan
+            assert [r[0] for r in conn.execute(sql.text, sql.sqlite_params())] == find_ids(db, flt)
 
 
 def grid(db: Database) -> dict[tuple[float, int], list[float]]:
