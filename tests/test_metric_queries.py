@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,11 @@ def test_top_n_by_a_metric_equals_the_head_of_the_full_order(db: Database) -> No
         curve = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(0, 3))] if n % 5 else []
         metrics = {"acc": curve} if curve else {"other": [1.0]}
         curves[add(db, f"r{n}", {"seed": n}, metrics, ["top"] if n % 3 else [])] = curve
-    aggregates = {"": lambda c: c[-1], ".max": max, ".mean": lambda c: sum(c) / len(c)}
+    aggregates: dict[str, Callable[[list[float]], float]] = {
+        "": lambda c: c[-1],
+        ".max": max,
+        ".mean": lambda c: sum(c) / len(c),
+    }
     for suffix, aggregate in aggregates.items():
         sort = f"metrics.acc{suffix}"
         for desc in (False, True):
