@@ -298,3 +298,29 @@ def test_group_experiments_for_other_commands(db: Database) -> None:
         ((32, 0.01), 4),
         ((32, 0.1), 4),
     ]
+
+
+def test_compare_highlights_by_the_declared_goal(db: Database) -> None:
+    """Two runs declare accuracy a metric to minimise: the smaller accuracy is the best one; a
+    column whose rows disagree about the goal falls back to the default rule."""
+    from yanex.cli.compare import best_rows
+    from yanex.store.reads import compare
+
+    for name, value, goals in (("low", 0.2, {"accuracy": "min"}), ("high", 0.9, {"accuracy": "min"})):
+        [experiment_id] = create_experiments(
+            db,
+            [ExperimentSpec(script_path=Path("t.py"), name=name, tags=["goal"], goals=goals)],
+            status=Status.RUNNING,
+            owner=this_process(),
+            git=GitInfo(),
+            environment=EnvironmentInfo(),
+        )
+        ingest_metrics(db, experiment_id, [MetricRecord(0, START, {"accuracy": value, "f1": value})])
+    comparison = compare(db, ExperimentFilter(tags=["goal"], sort="name"), metrics=["accuracy.max", "f1"])
+    assert comparison.goals == {"accuracy.max": "min", "f1": "max"}
+    values = [row.metrics["accuracy.max"] for row in comparison.rows]
+    assert values == [0.9, 0.2]
+    assert best_rows(values, "accuracy.max", comparison.goals["accuracy.max"]) == {1}
+    assert best_rows(values, "accuracy.max") == {0}
+    add(db, "other", {"lr": 1}, {"accuracy": [0.5]}, ["goal"])  # the default goal: max
+    assert "accuracy" not in compare(db, ExperimentFilter(tags=["goal"]), metrics=["accuracy"]).goals

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from yanex.store.groups import Stat
 
 
-def best_rows(values: list[Any], key: str) -> set[int]:
-    """Indexes of the rows holding the best numeric value of metric reference ``key`` (the
-    default direction: ``yanex.store.references.default_goal``; a step count has none)."""
+def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
+    """Indexes of the rows holding the best numeric value of metric reference ``key``, by
+    ``goal`` (the goal the experiments declared), else the default direction
+    (``yanex.store.references.default_goal``); a step or a count has none."""
     from yanex.store.references import default_goal, metric_ref
 
     ref = metric_ref(key)
@@ -26,7 +27,7 @@ def best_rows(values: list[Any], key: str) -> set[int]:
     numbers = {i: v for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)}
     if len(numbers) < 2:
         return set()
-    best = min(numbers.values()) if default_goal(ref.key) == "min" else max(numbers.values())
+    best = min(numbers.values()) if (goal or default_goal(ref.key)) == "min" else max(numbers.values())
     return {i for i, v in numbers.items() if v == best}
 
 
@@ -89,8 +90,9 @@ def compare_command(
 
     A metric column may name an aggregate over the metric's logged values: -m loss.min, .max,
     .mean, .first, .best, .step_of_best, .count (plain -m loss is the last value). The best value
-    of each metric column is highlighted on a terminal (the smallest for names with loss, err,
-    mse, mae, time or latency; the largest otherwise). Exits 1 if nothing matches. JSON rows carry
+    of each metric column is highlighted on a terminal, by the goal the experiments declared (yanex
+    run --goal), else the smallest for names with loss, err, mse, mae, time or latency and the
+    largest otherwise. Exits 1 if nothing matches. JSON rows carry
     id, name, status, params (flat, dotted keys) and metrics (by column name).
 
     With --group-by PARAM (repeatable), one row per group of experiments sharing the values of
@@ -158,7 +160,7 @@ def compare_command(
     styles: dict[tuple[int, int], str] = {}
     for offset, key in enumerate(comparison.metrics):
         column = 3 + len(comparison.params) + offset
-        for row in best_rows([r.metrics.get(key) for r in comparison.rows], key):
+        for row in best_rows([r.metrics.get(key) for r in comparison.rows], key, comparison.goals.get(key)):
             styles[(row, column)] = "bold green"
     records = [r.as_json() for r in comparison.rows]
     print_rows(fmt, columns, rows, records, styles=styles)

@@ -559,6 +559,24 @@ class Comparison:
     params: list[str]
     metrics: list[str]
     rows: list[CompareRow]
+    # The goal of each metric column's key when every row that has it agrees (metric_summary.goal).
+    goals: dict[str, str] = field(default_factory=dict)
+
+
+def _goals_of(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str]) -> dict[str, str]:
+    """The goal in force for each of ``keys`` when all of ``ids`` that have the metric share it."""
+    seen: dict[str, set[str]] = {}
+    wanted = list(dict.fromkeys(keys))
+    for chunk in chunks(ids):
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = (
+                "SELECT DISTINCT key, goal FROM metric_summary "
+                f"WHERE experiment_id IN ({_marks(len(chunk))}) AND key IN ({_marks(len(part))})"
+            )
+            for key, goal in conn.execute(query, [*chunk, *part]):
+                seen.setdefault(key, set()).add(goal)
+    return {key: next(iter(goals)) for key, goals in seen.items() if len(goals) == 1}
 
 
 def _metric_values(
@@ -648,7 +666,9 @@ def compare(
         else:
             every = sorted({k for v in raw.values() for k in v})
             param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
-    metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
+        metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
+        by_key = _goals_of(conn, ids, [metric_ref(name).key for name in metric_keys])
+    goals = {name: by_key[ref.key] for name in metric_keys if (ref := metric_ref(name)).key in by_key}
     texts: dict[str, JsonValue] = {}  # a sweep repeats few values: each JSON text is decoded once
 
     def decoded(text: str) -> JsonValue:
@@ -666,4 +686,4 @@ def compare(
         )
         for i in ids
     ]
-    return Comparison(params=param_keys, metrics=metric_keys, rows=rows)
+    return Comparison(params=param_keys, metrics=metric_keys, rows=rows, goals=goals)
