@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from yanex.store.experiments import PointRow
 
 _NOT_NUMBERS = frozenset(("true", "false"))  # value_json of a boolean, whose value is 0/1
-_IDENT, _VALUE, _JSON = itemgetter(0, 1), itemgetter(3), itemgetter(4)
+_EXPERIMENT, _KEY, _VALUE, _JSON = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(4)
+_IDENT = itemgetter(0, 1)
 _KEYS_PER_QUERY = 500
 # A point is a number for the aggregates: the SQL twin of ``_numbers`` (booleans carry 0/1 in value).
 NUMERIC_POINT = "value IS NOT NULL AND (value_json IS NULL OR value_json NOT IN ('true', 'false'))"
@@ -63,8 +64,7 @@ class _Stored(NamedTuple):
 def _numbers(rows: Sequence[PointRow]) -> tuple[list[float], list[int] | None]:
     """The finite numbers among ``rows`` and their steps; None for the steps when every row is a
     number (a float logs no JSON text), so the common case makes no per-point Python call."""
-    texts = list(map(_JSON, rows))
-    if texts.count(None) == len(texts):
+    if not any(map(_JSON, rows)):  # JSON text is never empty: none at all means only floats
         return list(map(_VALUE, rows)), None
     values: list[float] = []
     steps: list[int] = []
@@ -78,15 +78,18 @@ def _numbers(rows: Sequence[PointRow]) -> tuple[list[float], list[int] | None]:
 def _by_metric(points: Sequence[PointRow]) -> dict[tuple[str, str], Sequence[PointRow]]:
     """Each metric's points in logging order. A journal usually repeats the same keys in the same
     order on every line: then each metric is a slice with a stride (C speed), else a stable sort."""
-    idents = list(map(_IDENT, points))
-    period = idents.index(idents[0], 1) if idents.count(idents[0]) > 1 else len(idents)
-    pattern = idents[:period]
-    if (
-        len(idents) % period == 0
-        and len(set(pattern)) == period
-        and idents == pattern * (len(idents) // period)
-    ):
-        return {ident: points[offset::period] for offset, ident in enumerate(pattern)}
+    experiments = set(map(_EXPERIMENT, points))
+    if len(experiments) == 1:
+        (experiment_id,) = experiments
+        keys = list(map(_KEY, points))
+        period = keys.index(keys[0], 1) if keys.count(keys[0]) > 1 else len(keys)
+        pattern = keys[:period]
+        if (
+            len(keys) % period == 0
+            and len(set(pattern)) == period
+            and keys == pattern * (len(keys) // period)
+        ):
+            return {(experiment_id, key): points[offset::period] for offset, key in enumerate(pattern)}
     ordered = sorted(points, key=_IDENT)  # stable: each metric's points stay in logging order
     return {ident: list(rows) for ident, rows in groupby(ordered, key=_IDENT)}
 
