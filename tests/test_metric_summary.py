@@ -289,3 +289,16 @@ def test_deleting_an_experiment_deletes_its_summaries_and_goals(db: Database, ya
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM metric_summary").fetchone() == (0,)
         assert conn.execute("SELECT COUNT(*) FROM metric_goals").fetchone() == (0,)
+
+
+def test_lines_with_varying_keys_sum_up_like_regular_ones(db: Database, yanex_home: Path) -> None:
+    """Chunks whose lines log different keys (the sorted path) and chunks whose lines repeat the
+    same keys (the strided path) both equal a recomputation from the points."""
+    experiment_id = experiment(db)
+    regular = [(s, {"a": s * 0.5 - 3, "b": -s * 1.5, "c": s}) for s in range(40)]
+    varying = [(s, {k: (s % 7) * 0.25 for k in ("a", "b", "c")[: 1 + s % 3]}) for s in range(40, 90)]
+    for chunk in (regular[:25], varying[:20], regular[25:], varying[20:]):
+        log(db, experiment_id, *chunk)
+    for key in ("a", "b", "c"):
+        expected = recomputed(yanex_home, experiment_id, key, "max")
+        assert close(summary(yanex_home, experiment_id, key), expected), key
