@@ -412,14 +412,12 @@ def latest_of(
 ) -> dict[str, dict[str, MetricSummary]]:
     """The summary of every metric (or of ``keys``) of each experiment, by id then name."""
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+    wanted = set(keys)
     for chunk in chunks(ids):
         query = f"SELECT {_SUMMARY_COLUMNS} FROM metric_summary WHERE experiment_id IN ({_marks(len(chunk))})"
-        args = list(chunk)
-        if keys:
-            query += f" AND key IN ({_marks(len(keys))})"
-            args += keys
-        for row in conn.execute(query, args):
-            found[row[0]][row[1]] = _summary(row)
+        for row in conn.execute(query, list(chunk)):
+            if not wanted or row[1] in wanted:
+                found[row[0]][row[1]] = _summary(row)
     return {i: dict(sorted(found[i].items())) for i in ids}
 
 
@@ -563,18 +561,20 @@ class Comparison:
     goals: dict[str, str] = field(default_factory=dict)
 
 
+# Metric rows are read by experiment (the primary key) and picked by key here: with both
+# ``experiment_id IN (1,000 ids)`` and ``key IN (3 keys)`` SQLite walks a (key, aggregate) index
+# through every experiment's row of those keys instead (compare at 100,000 experiments: 2.2x
+# slower than at 10,000).
+
+
 def _goals_of(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str]) -> dict[str, str]:
     """The goal in force for each of ``keys`` when all of ``ids`` that have the metric share it."""
     seen: dict[str, set[str]] = {}
-    wanted = list(dict.fromkeys(keys))
+    wanted = set(keys)
     for chunk in chunks(ids):
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            query = (
-                "SELECT DISTINCT key, goal FROM metric_summary "
-                f"WHERE experiment_id IN ({_marks(len(chunk))}) AND key IN ({_marks(len(part))})"
-            )
-            for key, goal in conn.execute(query, [*chunk, *part]):
+        query = f"SELECT DISTINCT key, goal FROM metric_summary WHERE experiment_id IN ({_marks(len(chunk))})"
+        for key, goal in conn.execute(query, list(chunk)):
+            if key in wanted:
                 seen.setdefault(key, set()).add(goal)
     return {key: next(iter(goals)) for key, goals in seen.items() if len(goals) == 1}
 
@@ -586,7 +586,7 @@ def _metric_values(
     experiment, by id then name; without ``names``, the last value of every metric by key. No
     ``MetricSummary`` per cell: a thousand rows side by side."""
     refs = {name: metric_ref(name) for name in names}
-    keys = list(dict.fromkeys(ref.key for ref in refs.values()))
+    keys = {ref.key for ref in refs.values()}
     found: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
     columns = ", ".join(a.number for a in AGGREGATES.values())
     numbers = {name: position for position, name in enumerate(AGGREGATES, start=4)}
@@ -598,11 +598,11 @@ def _metric_values(
                 found[experiment_id][key] = metric_value(last, last_json)
             continue
         query = f"SELECT experiment_id, key, last_json, first_json, {columns} FROM metric_summary "
-        query += f"WHERE experiment_id IN ({_marks(len(chunk))}) AND key IN ({_marks(len(keys))})"
-        args += keys
+        query += f"WHERE experiment_id IN ({_marks(len(chunk))})"
         by_key: dict[str, dict[str, tuple[Any, ...]]] = {}
         for row in conn.execute(query, args):
-            by_key.setdefault(row[0], {})[row[1]] = row
+            if row[1] in keys:
+                by_key.setdefault(row[0], {})[row[1]] = row
         for experiment_id, rows in by_key.items():
             values = found[experiment_id]
             for name, ref in refs.items():
