@@ -9,7 +9,7 @@ and 3 metrics of 50 steps. Experiments, tags and params go in through the store
 (`create_experiments`, which batches them in one transaction); final statuses and metric points are
 written with executemany in large transactions, because one `finish`/`ingest_metrics` transaction
 per experiment would make populating 100,000 experiments take minutes. The SQL mirrors those
-store functions, including `latest_metrics`.
+store functions, including the `metric_summary` rows ingest keeps (issue 11).
 
 Run: `make bench` or `python benchmarks/bench_query.py [--sizes 10000 100000]`.
 """
@@ -34,6 +34,8 @@ from _common import command_seconds, regular_install, report, report_value
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import Owner, create_experiments
+from yanex.store.references import default_goal
+from yanex.store.summary import COLUMNS
 
 CHUNK = 5_000
 STEPS = 50
@@ -91,10 +93,16 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
             final_acc = rng.random()
             for key in METRICS:
                 last = final_acc if key == "accuracy" else rng.random()
-                for step in range(STEPS):
-                    value = last * (step + 1) / STEPS
+                values = [last * (step + 1) / STEPS for step in range(STEPS)]
+                for step, value in enumerate(values):
                     points.append((experiment_id, key, step, value, None, ended.isoformat(sep=" ")))
-                latest.append((experiment_id, key, STEPS - 1, last, None, ended.isoformat(sep=" "), STEPS))
+                goal = default_goal(key)
+                best = min(values) if goal == "min" else max(values)
+                stamp = ended.isoformat(sep=" ")
+                low, high, added = min(values), max(values), sum(values)
+                first = (values[0], None, 0)
+                numbers = (STEPS, low, high, added, added / STEPS, goal, best, values.index(best))
+                latest.append((experiment_id, key, STEPS, last, None, STEPS - 1, stamp, *first, *numbers))
         with db.write() as conn:
             conn.executemany(
                 "UPDATE experiments SET status = ?, created_at = ?, started_at = ?, ended_at = ?, "
@@ -109,11 +117,7 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 points,
             )
-            conn.executemany(
-                "INSERT INTO latest_metrics (experiment_id, key, step, value, value_json, logged_at, count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                latest,
-            )
+            conn.executemany(f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({', '.join('?' * 18)})", latest)
     db.dispose()
     with closing(sqlite3.connect(home / "yanex.db")) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -143,6 +147,28 @@ def commands(home: Path) -> dict[str, list[str]]:
             "50",
         ],
         f"compare --tag {TAG} (1,000 rows)": ["compare", "--tag", TAG],
+        "list --sort metrics.accuracy.max --desc --limit 10": [
+            "list",
+            "--sort",
+            "metrics.accuracy.max",
+            "--desc",
+            "--limit",
+            "10",
+        ],
+        'list --where "metrics.loss.min < 0.1" --limit 50': [
+            "list",
+            "--where",
+            "metrics.loss.min < 0.1",
+            "--limit",
+            "50",
+        ],
+        f"compare --tag {TAG} --group-by learning_rate": [
+            "compare",
+            "--tag",
+            TAG,
+            "--group-by",
+            "learning_rate",
+        ],
         "get metrics.accuracy ID": ["get", "metrics.accuracy", _some_id(home)],
         "show ID": ["show", _some_id(home)],
     }
@@ -158,6 +184,8 @@ def query_plans(home: Path) -> None:
         "where metric": ExperimentFilter(where="metrics.accuracy > 0.9", limit=50),
         "where param": ExperimentFilter(where="learning_rate = 0.01 and optimizer = 'adam'", limit=50),
         "sort metric": ExperimentFilter(tags=[TAG], sort="metrics.accuracy", desc=True, limit=1),
+        "sort aggregate": ExperimentFilter(sort="metrics.accuracy.max", desc=True, limit=10),
+        "where aggregate": ExperimentFilter(where="metrics.loss.min < 0.1", limit=50),
     }
     with closing(sqlite3.connect(home / "yanex.db")) as conn:
         for label, flt in filters.items():

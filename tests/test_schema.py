@@ -35,10 +35,13 @@ FROZEN = sorted(DATA.glob("yanex-*.db"))
 
 
 def dump(path: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
-    """Every table's columns and rows, read-only."""
+    """Every table's and view's columns and rows, read-only (a table may become a view:
+    latest_metrics in revision 0007)."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+        ]
         out = {}
         for table in tables:
             columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]

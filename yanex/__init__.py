@@ -21,6 +21,7 @@ from yanex.run_api import (
     log_artifact,
     log_metrics,
     save_artifact,
+    set_goal,
 )
 
 __version__ = "0.1.0"
@@ -103,5 +104,6 @@ __all__ = [
     "run_multiple",
     "sample",
     "save_artifact",
+    "set_goal",
     "uniform",
 ]

@@ -63,7 +63,9 @@ def compare_frame(
     """``yanex compare`` as a pandas DataFrame indexed by experiment id, with ``find``'s filters.
 
     Columns: ``name``, ``status``, then ``params.NAME`` for the chosen parameters (by default those
-    that differ between the rows) and ``metrics.NAME`` for last metric values (by default all).
+    that differ between the rows) and ``metrics.NAME`` for last metric values (by default all);
+    ``metrics=["loss.min", "accuracy.max"]`` gives aggregates instead (``metrics.loss.min``: the
+    names of ``--where``, see docs/cli.md).
     Needs pandas: ``pip install 'yanex[pandas]'``.
     """
     try:

@@ -146,6 +146,13 @@ class _Run:
             self._encode = encode
         return self._encode
 
+    def declare(self, key: str, goal: str) -> None:
+        """A goal line in the journal (see ``set_goal``), ingested with the points around it."""
+        with self._lock:
+            line = self.encoder()({"goals": {key: goal}, "t": time.time()})
+            if self.directory is not None:
+                os.write(self.journal(), (line + "\n").encode())
+
     def log(self, data: dict[str, Any], step: int | None) -> None:
         with self._lock:
             if step is None:
@@ -219,6 +226,19 @@ def log_metrics(data: dict[str, Any], step: int | None = None) -> None:
         if not -(2**63) <= step < 2**63:
             raise ValueError(f"log_metrics step {step} is out of range; steps are 64-bit integers")
     _run.log(data, step)
+
+
+def set_goal(key: str, goal: str) -> None:
+    """Declare whether metric ``key`` is best at its smallest (``"min"``) or largest (``"max"``)
+    value: ``metrics.KEY.best`` and ``.step_of_best`` follow it for this experiment, whenever it
+    is called (a later call wins). Without one, names containing loss, err, mse, mae, perplexity,
+    time, latency or regret are minimised and every other metric maximised.
+    """
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"set_goal expects the metric name as a non-empty string, got {key!r}")
+    if goal not in ("min", "max"):
+        raise ValueError(f"set_goal goal must be 'min' or 'max', got {goal!r}")
+    _run.declare(key, goal)
 
 
 def get_experiment_id() -> str | None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
@@ -145,6 +145,8 @@ class ExperimentSpec(BaseModel):
     description: str | None = None
     timeout: float | str | None = None
     depends_on: list[str] = Field(default_factory=list)
+    # Metric directions for best values, e.g. {"loss": "min"} (issue 11; see metric_goals).
+    goals: dict[str, Literal["min", "max"]] = Field(default_factory=dict)
 
     def __init__(
         self,
@@ -156,6 +158,7 @@ class ExperimentSpec(BaseModel):
         description: str | None = None,
         timeout: float | str | None = None,
         depends_on: Sequence[str] = (),
+        goals: Mapping[str, str] | None = None,
     ) -> None:
         """Arguments by keyword, or by position in the order the fields are documented.
 
@@ -163,7 +166,9 @@ class ExperimentSpec(BaseModel):
         script gets SIGTERM, then SIGKILL after a grace, and is recorded failed.
         ``depends_on``: experiments this one runs on, each the name of another spec of the same
         ``run_multiple`` call (it starts once that one completes) or a completed experiment's id,
-        id prefix or name; the script finds their ids with ``yanex.dependency()``.
+        id prefix or name; the script finds their ids with ``yanex.dependency()``. ``goals``: the
+        direction of metrics, ``{"loss": "min", "bleu": "max"}``, which ``metrics.KEY.best``
+        follows (as ``yanex run --goal``; the script may also call ``yanex.set_goal``).
         """
         super().__init__(
             script_path=script_path,
@@ -174,6 +179,7 @@ class ExperimentSpec(BaseModel):
             description=description,
             timeout=timeout,
             depends_on=depends_on,
+            goals=goals or {},
         )
 
     @property

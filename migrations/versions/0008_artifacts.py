@@ -10,7 +10,7 @@ an artifact named by its path in that folder: its content is hard-linked into th
 where it was too, read-only, taking no more space. yanex's own files there are left alone.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30 03:00:00
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from yanex import config
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,39 +1,103 @@
-"""``yanex compare``: experiments side by side, differing params and last metric values."""
+"""``yanex compare``: experiments side by side, differing params and metric values; or, with
+``--group-by``, groups of experiments with n, mean and std of each metric."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions, Param
 
-# Metrics whose best value is the smallest; every other metric is best at its largest.
-LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|time|latency|regret", re.IGNORECASE)
+if TYPE_CHECKING:
+    from yanex.db.engine import Database
+    from yanex.store.filters import ExperimentFilter
+    from yanex.store.groups import Stat
 
 
-def best_rows(values: list[Any], key: str) -> set[int]:
-    """Indexes of the rows holding the best numeric value of metric ``key``."""
+def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
+    """Indexes of the rows holding the best numeric value of metric reference ``key``, by
+    ``goal`` (the goal the experiments declared), else the default direction
+    (``yanex.store.references.default_goal``); a step or a count has none."""
+    from yanex.store.references import default_goal, metric_ref
+
+    ref = metric_ref(key)
+    if ref.aggregate.name in ("step_of_best", "count"):
+        return set()
     numbers = {i: v for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)}
     if len(numbers) < 2:
         return set()
-    best = min(numbers.values()) if LOWER_IS_BETTER.search(key) else max(numbers.values())
+    best = min(numbers.values()) if (goal or default_goal(ref.key)) == "min" else max(numbers.values())
     return {i for i, v in numbers.items() if v == best}
+
+
+def _print_groups(
+    db: Database, flt: ExperimentFilter, by: Sequence[str], metrics: Sequence[str], fmt: OutputFormat
+) -> None:
+    """One row per group: its parameter values, n, then mean and std of each metric."""
+    from yanex.cli.render import print_rows
+    from yanex.errors import NotFoundError
+    from yanex.store.groups import group_stats
+
+    stats = group_stats(db, flt, by, metrics)
+    if not stats.rows:
+        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
+    keys = list(stats.keys)
+    records = [
+        {
+            "group": dict(zip(keys, row.values, strict=True)),
+            "n": row.n,
+            "metrics": {m: {"n": s.n, "mean": s.mean, "std": s.std} for m, s in row.metrics.items()},
+        }
+        for row in stats.rows
+    ]
+    if fmt is OutputFormat.CSV:  # one number per cell for programs
+        columns = [*keys, "n", *(f"{m} {part}" for m in stats.metrics for part in ("n", "mean", "std"))]
+        rows = [
+            [*row.values, row.n, *(x for m in stats.metrics for x in _parts(row.metrics[m]))]
+            for row in stats.rows
+        ]
+    else:
+        columns = [*keys, "n", *stats.metrics]
+        rows = [
+            [*row.values, row.n, *(_mean_std(row.metrics[m]) for m in stats.metrics)] for row in stats.rows
+        ]
+    print_rows(fmt, columns, rows, records)
+
+
+def _parts(stat: Stat) -> tuple[int, float | None, float | None]:
+    return (stat.n, stat.mean, stat.std)
+
+
+def _mean_std(stat: Stat) -> str:
+    from yanex.cli.render import cell
+
+    if stat.mean is None:
+        return ""
+    return cell(stat.mean) if stat.std is None else f"{cell(stat.mean)} ± {cell(stat.std)}"
 
 
 def compare_command(
     references: list[str] | None,
     param: list[str] | None,
     metric: list[str] | None,
+    group_by: list[str] | None,
     fmt: OutputFormat,
     *,
     filters: FilterOptions,
 ) -> None:
     """Compare experiments: one row each, the params that differ and the last value of every metric.
 
-    The best value of each metric column is highlighted on a terminal (the smallest for names
-    with loss, err, mse, mae, time or latency; the largest otherwise). Exits 1 if nothing matches.
-    JSON rows carry id, name, status, params (flat, dotted keys) and metrics (last values).
+    A metric column may name an aggregate over the metric's logged values: -m loss.min, .max,
+    .mean, .first, .best, .step_of_best, .count (plain -m loss is the last value). The best value
+    of each metric column is highlighted on a terminal, by the goal the experiments declared (yanex
+    run --goal), else the smallest for names with loss, err, mse, mae, time or latency and the
+    largest otherwise. Exits 1 if nothing matches. JSON rows carry
+    id, name, status, params (flat, dotted keys) and metrics (by column name).
+
+    With --group-by PARAM (repeatable), one row per group of experiments sharing the values of
+    those params: n, then mean ± sample std of each metric column across the group's experiments.
+    --group-by '!seed' groups by every param that differs except seed (average over seeds).
 
     Examples:
 
@@ -44,6 +108,12 @@ def compare_command(
       yanex compare --tag grid-search --sort accuracy --desc --limit 5
 
       yanex compare -t grid-search -p learning_rate -p batch_size -m accuracy --format csv
+
+      yanex compare -t grid-search -m accuracy.max -m loss.min --sort loss.min --limit 5
+
+      yanex compare -t grid-search --group-by learning_rate -m accuracy.max
+
+      yanex compare -t grid-search --group-by '!seed'
     """
     from yanex.cli.render import print_rows
     from yanex.cli.store import store
@@ -59,11 +129,17 @@ def compare_command(
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
         sort = f"metrics.{sort}"  # compare sorts by a metric named bare
     flt = filters.build(ids, sort=sort)
-    for option, names in (("--param", param or ()), ("--metric", metric or ())):
+    given = (("--param", param or ()), ("--metric", metric or ()), ("--group-by", group_by or ()))
+    for option, names in given:
         for name in names:
             problem = text_problem(name)
             if problem:
                 raise UsageError(f"{option} {problem}", hint="pass text that is valid UTF-8")
+    if group_by:
+        if param:
+            raise UsageError("--param and --group-by do not go together", hint="group by the params instead")
+        _print_groups(db, flt, group_by, metric or (), fmt)
+        return
     comparison = compare(db, flt, params=param or (), metrics=metric or ())
     if not comparison.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
@@ -84,7 +160,7 @@ def compare_command(
     styles: dict[tuple[int, int], str] = {}
     for offset, key in enumerate(comparison.metrics):
         column = 3 + len(comparison.params) + offset
-        for row in best_rows([r.metrics.get(key) for r in comparison.rows], key):
+        for row in best_rows([r.metrics.get(key) for r in comparison.rows], key, comparison.goals.get(key)):
             styles[(row, column)] = "bold green"
     records = [r.as_json() for r in comparison.rows]
     print_rows(fmt, columns, rows, records, styles=styles)
@@ -95,7 +171,22 @@ COMMAND = Command(
     (
         Param("references", (), str, None, "Ids, id prefixes or names (all must match).", True, "[IDS]..."),
         Param("param", ("--param", "-p"), str, None, "Show this parameter (repeatable; dotted).", True),
-        Param("metric", ("--metric", "-m"), str, None, "Show this metric (repeatable).", True),
+        Param(
+            "metric",
+            ("--metric", "-m"),
+            str,
+            None,
+            "Show this metric, or an aggregate: loss.min, accuracy.max (repeatable).",
+            True,
+        ),
+        Param(
+            "group_by",
+            ("--group-by",),
+            str,
+            None,
+            "Group by this param, or '!PARAM' for every differing param but PARAM (repeatable).",
+            True,
+        ),
         FORMAT,
     ),
     filters=("select", "archive", "order"),

@@ -79,8 +79,11 @@ def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSu
     if field == "metrics":
         return {k: m.value for k, m in metrics.items()}
     if field.startswith("metrics."):
-        summary = metrics.get(field[len("metrics.") :])
-        return _MISSING if summary is None else summary.value
+        from yanex.store.references import metric_ref
+
+        ref = metric_ref(field[len("metrics.") :])
+        summary = metrics.get(ref.key)
+        return _MISSING if summary is None else summary.aggregate(ref.aggregate.name)
     return FIELDS[field](experiment)
 
 
@@ -129,8 +132,9 @@ def get_command(
 
     Fields: id, name, status, description, tags, script, script_args, working_dir, created_at,
     started_at, ended_at, duration, exit_code, error_message, batch_id, retry_of, archived,
-    params, params.NAME, metrics, metrics.NAME, git.commit, git.branch, git.dirty, git.patch,
-    python_version, platform, hostname.
+    params, params.NAME, metrics, metrics.NAME, metrics.NAME.AGG, git.commit, git.branch,
+    git.dirty, git.patch, python_version, platform, hostname. AGG is one of last, first, min, max,
+    mean, best, step_of_best, count (min, max, mean and best over the finite numbers logged).
 
     Examples:
 
@@ -140,9 +144,11 @@ def get_command(
 
       yanex get metrics.accuracy abc12345
 
+      yanex get metrics.loss.min abc12345
+
       yanex get id --tag grid-search --status completed
 
-      yanex get id --tag grid-search --sort metrics.accuracy --desc --limit 1
+      yanex get id --tag grid-search --sort metrics.accuracy.max --desc --limit 1
 
       yanex get metrics.loss abc12345 --history > loss.csv
     """
@@ -175,8 +181,13 @@ def get_command(
         if value is _MISSING:
             if reference is not None:
                 kind = "metric" if field.startswith("metrics.") else "parameter"
+                name = field.split(".", 1)[1]
+                if kind == "metric":
+                    from yanex.store.references import metric_ref
+
+                    name = metric_ref(name).key
                 raise NotFoundError(
-                    f"experiment {experiment.id} has no {kind} {field.split('.', 1)[1]!r}",
+                    f"experiment {experiment.id} has no {kind} {name!r}",
                     hint=f"see `yanex show {experiment.id}`",
                 )
             value = None

@@ -175,6 +175,17 @@ def run(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format of --dry-run.")
     ] = OutputFormat.TABLE,
+    # Metric directions (issue 11): a self-contained block, read by _goals below.
+    goal: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--goal",
+            metavar="KEY=min|max",
+            help="Whether metric KEY is best at its min or max (metrics.KEY.best). Default: names "
+            "with loss, err, mse, mae, perplexity, time, latency or regret min, others max. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -203,6 +214,7 @@ def run(
     from yanex.params import compose, refuse_sweep
     from yanex.sweep.expand import SweepDefinition
 
+    goals = _goals(goal or [])
     script_path = _script_file(script)
     composition = compose(config_file or [], param or [])
     options = composition.options
@@ -240,6 +252,7 @@ def run(
             dry_run=dry_run,
             fmt=fmt,
             depends_on=depends_on or [],
+            goals=goals,
         )
         return
     from yanex.specs import ExperimentSpec, Status
@@ -255,6 +268,7 @@ def run(
             description=description,
             timeout=time_limit,
             depends_on=depends_on or [],
+            goals=goals,
         )
     except ValidationError as error:
         raise spec_error(error) from None
@@ -275,6 +289,13 @@ def run(
     typer.echo(summary, err=True)
     # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
     raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
+
+
+def _goals(given: list[str]) -> dict[str, str]:
+    """``--goal KEY=min|max`` options as a mapping; a later one for the same key wins."""
+    from yanex.store.references import parse_goal
+
+    return dict(parse_goal(text) for text in given)
 
 
 class _ScriptOptionHint(NoSuchOption):

@@ -36,7 +36,7 @@ def sql_command(
 ) -> None:
     """Run one read-only SQL statement; anything that would write is refused and changes nothing.
 
-    Tables: experiments, tags, params, metrics, latest_metrics, batches, git_patches, and the
+    Tables: experiments, tags, params, metrics, metric_summary, batches, git_patches, and the
     experiment_summary view (one row per experiment; params and metrics as JSON objects).
     JSON output is an array of objects keyed by column name; a repeated name gets a suffix in
     every format (SELECT 1 AS a, 2 AS a gives columns a and a_2). The table rounds numbers to 6

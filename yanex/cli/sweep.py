@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,6 +41,7 @@ def run_sweep(
     dry_run: bool,
     fmt: OutputFormat,
     depends_on: Sequence[str] = (),
+    goals: Mapping[str, str] | None = None,
 ) -> None:
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
@@ -63,6 +64,7 @@ def run_sweep(
         parallel=parallel,
         working_dir=str(Path.cwd()),
         depends_on=tuple(depends_on),
+        goals=tuple((goals or {}).items()),
     )
     if dry_run:
         _specs(plan, [0])  # every point shares what a spec checks but its values

@@ -162,22 +162,63 @@ class MetricRow(Base):
     __table_args__ = (Index("ix_metrics_experiment_id_key_step", "experiment_id", "key", "step"),)
 
 
-class LatestMetricRow(Base):
-    """The last logged value of each metric of each experiment, kept on every ingest."""
+class MetricSummaryRow(Base):
+    """Each metric of each experiment summed up: its last and first values and aggregates over its
+    finite numbers, kept in the same transaction as the points (``yanex.store.summary``).
 
-    __tablename__ = "latest_metrics"
+    Replaces the ``latest_metrics`` table of revisions 0001-0005, which is now a view over this
+    one. ``count`` counts every point; ``numeric_count`` and the aggregates take only finite ints
+    and floats (not booleans, NaN, the infinities, text or structures).
+    """
+
+    __tablename__ = "metric_summary"
 
     experiment_id: Mapped[str] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(String, primary_key=True)
-    step: Mapped[int] = mapped_column(Integer)
-    value: Mapped[float | None] = mapped_column(Float)
-    value_json: Mapped[str | None] = mapped_column(Text)
-    logged_at: Mapped[datetime] = mapped_column(DateTime)
     count: Mapped[int] = mapped_column(Integer)
+    last: Mapped[float | None] = mapped_column(Float)
+    last_json: Mapped[str | None] = mapped_column(Text)
+    last_step: Mapped[int] = mapped_column(Integer)
+    last_logged_at: Mapped[datetime] = mapped_column(DateTime)
+    first: Mapped[float | None] = mapped_column(Float)
+    first_json: Mapped[str | None] = mapped_column(Text)
+    first_step: Mapped[int] = mapped_column(Integer)
+    numeric_count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float | None] = mapped_column(Float)
+    max: Mapped[float | None] = mapped_column(Float)
+    sum: Mapped[float | None] = mapped_column(Float)
+    mean: Mapped[float | None] = mapped_column(Float)
+    goal: Mapped[str] = mapped_column(String(3))  # min or max: the one in force for best
+    best: Mapped[float | None] = mapped_column(Float)
+    step_of_best: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+    # One index per aggregate a filter or sort can name: `--sort metrics.accuracy.max --desc
+    # --limit 10` walks (key, max) and stops after ten rows.
+    __table_args__ = (
+        Index("ix_metric_summary_key_last", "key", "last"),
+        Index("ix_metric_summary_key_first", "key", "first"),
+        Index("ix_metric_summary_key_min", "key", "min"),
+        Index("ix_metric_summary_key_max", "key", "max"),
+        Index("ix_metric_summary_key_mean", "key", "mean"),
+        Index("ix_metric_summary_key_best", "key", "best"),
+        Index("ix_metric_summary_key_step_of_best", "key", "step_of_best"),
+        Index("ix_metric_summary_key_count", "key", "count"),
+    )
+
+
+class MetricGoalRow(Base):
+    """A metric's direction declared for one experiment (``yanex run --goal``, ``yanex.set_goal``);
+    a metric without one follows the default rule (``yanex.store.references.default_goal``)."""
+
+    __tablename__ = "metric_goals"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    goal: Mapped[str] = mapped_column(String(3))  # min or max
 
 
 class DependencyRow(Base):

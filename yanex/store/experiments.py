@@ -8,10 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 from sqlite3 import Connection
 from typing import NamedTuple
@@ -39,6 +37,7 @@ from yanex.store.convert import (
 from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import Binder, sqlite_value, stored_time
 from yanex.store.reads import utc
+from yanex.store.summary import fold_points, set_goals
 
 # The open statuses as an SQL list: ``status IN OPEN_SQL`` (constants of ours, never user input).
 OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
@@ -207,6 +206,8 @@ def create_experiments(
                     for parent in parents
                 ],
             )
+        for eid, spec in zip(ids, specs, strict=True):
+            set_goals(conn, eid, spec.goals)
     return ids
 
 
@@ -336,7 +337,7 @@ def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | 
 
 
 def ingest_metrics(db: Database, experiment_id: str, records: Sequence[MetricRecord]) -> None:
-    """Append points logged other than through a journal, and refresh ``latest_metrics``, in one
+    """Append points logged other than through a journal, and refresh ``metric_summary``, in one
     transaction (journals go through ``yanex.store.ingest``)."""
     points: list[PointRow] = []
     for record in records:
@@ -349,7 +350,7 @@ def ingest_metrics(db: Database, experiment_id: str, records: Sequence[MetricRec
 
 
 def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
-    """Insert metric rows (in logging order) and fold them into ``latest_metrics``."""
+    """Insert metric rows (in logging order) and fold them into ``metric_summary``."""
     if not points:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
@@ -358,18 +359,7 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?)",
         points,
     )
-    # Comprehension and Counter over itemgetter run at C speed: this is per point, per ingest.
-    ident = itemgetter(0, 1)
-    last_point = {ident(point): point for point in points}
-    counts = Counter(map(ident, points))
-    conn.executemany(
-        "INSERT INTO latest_metrics "
-        "(experiment_id, key, step, value, value_json, logged_at, count) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET "
-        "step = excluded.step, value = excluded.value, value_json = excluded.value_json, "
-        "logged_at = excluded.logged_at, count = latest_metrics.count + excluded.count",
-        [(*point, counts[group]) for group, point in last_point.items()],
-    )
+    fold_points(conn, points)
 
 
 def get_experiment(db: Database, experiment_id: str) -> ExperimentView:

@@ -107,16 +107,11 @@ class MetricStats:
 
 
 def metric_stats(conn: sqlite3.Connection, experiment_id: str) -> list[MetricStats]:
-    """Every metric of one experiment summed up, by name, in one aggregate query.
-
-    The last value comes from ``latest_metrics`` (kept at ingest); the rest is aggregated over
-    ``metrics`` through its (experiment_id, key, step) index.
-    """
+    """Every metric of one experiment summed up, by name, from ``metric_summary`` (kept at
+    ingest, so this reads one row per metric however many points there are)."""
     rows = conn.execute(
-        "SELECT m.key, count(*), min(m.value), max(m.value), min(m.step), max(m.step), "
-        "l.value, l.value_json FROM metrics AS m "
-        "LEFT JOIN latest_metrics AS l ON l.experiment_id = m.experiment_id AND l.key = m.key "
-        "WHERE m.experiment_id = ? GROUP BY m.key ORDER BY m.key",
+        "SELECT key, count, min, max, first_step, last_step, last, last_json FROM metric_summary "
+        "WHERE experiment_id = ? ORDER BY key",
         (experiment_id,),
     )
     return [

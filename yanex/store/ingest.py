@@ -6,7 +6,9 @@ reads complete lines past that offset and, in one transaction, advances the offs
 still where the step began (compare and set) and inserts the points. So the supervisor, a
 reconciler that found the supervisor dead and ``yanex db repair`` can all ingest the same journal,
 even at once, and every point lands exactly once. Lines yanex cannot store are skipped and
-counted, never allowed to stop the ingest.
+counted, never allowed to stop the ingest. The same transaction keeps ``metric_summary`` current
+(``yanex.store.summary``) and records goal lines (``yanex.set_goal``) in ``metric_goals``, so a
+crash between two steps leaves points, summaries and goals as they were.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.dialect import sqlite_value
 from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
+from yanex.store.references import GOALS, Goal
+from yanex.store.summary import set_goals
 
 # Bytes per transaction once the script has ended (about 130,000 points of two small keys): large
 # enough that a million points take a few seconds, small enough that each write stays well under a
@@ -81,8 +85,27 @@ def _storable_key(key: str) -> bool:
     return True
 
 
-def parse_journal(experiment_id: str, lines: list[bytes]) -> tuple[list[PointRow], int]:
-    """The points of complete journal lines and how many lines could not be stored.
+class Parsed(NamedTuple):
+    """What complete journal lines hold: points, goals declared (``yanex.set_goal``, the last
+    declaration of a key wins) and how many lines could not be stored."""
+
+    points: list[PointRow]
+    skipped: int
+    goals: dict[str, Goal]
+
+
+def _goals(entry: Any) -> dict[str, Goal] | None:
+    """A goal line's declarations (``{"goals": {"loss": "min"}, "t": ...}``), None if it is none."""
+    declared = entry.get("goals") if type(entry) is dict else None
+    if type(declared) is not dict or not declared:
+        return None
+    if not all(goal in GOALS and _storable_key(key) for key, goal in declared.items()):
+        return None
+    return declared
+
+
+def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
+    """The points and goals of complete journal lines and how many lines could not be stored.
 
     The hot loop of every ingest (a million points in a few seconds): one pass, no call for the
     common finite float.
@@ -90,13 +113,18 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> tuple[list[PointRow
     points: list[PointRow] = []
     append = points.append
     skipped = 0
+    goals: dict[str, Goal] = {}
     stamp = _Timestamps().text
     good_keys: set[str] = set()
     for entry in _entries(lines):
         try:
             step, values, logged_at = entry["step"], entry["values"], stamp(entry["t"])
         except (TypeError, KeyError, ValueError, OverflowError, OSError):
-            skipped += 1
+            declared = _goals(entry)
+            if declared is None:
+                skipped += 1
+            else:
+                goals.update(declared)
             continue
         if type(step) is not int or step not in _SQLITE_INTEGER or type(values) is not dict:
             skipped += 1
@@ -114,7 +142,7 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> tuple[list[PointRow
                 append((experiment_id, key, step, raw, None, logged_at))
             else:
                 append((experiment_id, key, step, *metric_value(raw), logged_at))
-    return points, skipped
+    return Parsed(points, skipped, goals)
 
 
 def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
@@ -147,6 +175,7 @@ class _Chunk(NamedTuple):
     end: int
     points: list[PointRow]
     skipped: int
+    goals: dict[str, Goal]
     full: bool
     artifacts: list[artifact_lines.ArtifactLine]
 
@@ -178,9 +207,9 @@ class JournalIngest:
         lines, full = _read_lines(self.path, start, limit)
         rows = [line for line in lines.split(b"\n") if line.strip()]
         rows, saved = artifact_lines.split(rows) if artifact_lines.PREFIX in lines else (rows, [])
-        points, skipped = parse_journal(self.experiment_id, rows) if rows else ([], 0)
+        points, skipped, goals = parse_journal(self.experiment_id, rows) if rows else Parsed([], 0, {})
         artifacts, unreadable = artifact_lines.parse(saved)
-        return _Chunk(start, start + len(lines), points, skipped + unreadable, full, artifacts)
+        return _Chunk(start, start + len(lines), points, skipped + unreadable, goals, full, artifacts)
 
     def _commit(self, chunk: _Chunk, *, beat: bool = False) -> bool:
         """Store a chunk in one transaction if the offset is still where it starts; else follow
@@ -197,6 +226,8 @@ class JournalIngest:
                 self.offset = None if row is None else row[0]
                 self.gone = self.offset is None
                 return False
+            # Goals first: the chunk's points are then summed up under them.
+            set_goals(conn, self.experiment_id, chunk.goals)
             insert_points(conn, chunk.points)
             record_artifacts(conn, self.experiment_id, chunk.artifacts)
             if beat:
@@ -230,4 +261,4 @@ class JournalIngest:
             pass
 
 
-__all__ = ["FINAL_READ", "JournalIngest", "parse_journal", "stored_offset"]
+__all__ = ["FINAL_READ", "JournalIngest", "Parsed", "parse_journal", "stored_offset"]

@@ -4,14 +4,17 @@
     term       := factor ("and" factor)*
     factor     := "not" factor | "(" expr ")" | condition
     condition  := field op literal | field ["not"] "in" "(" literal ("," literal)* ")"
-    field      := name | "params." name | "metrics." name | `any text`
+    field      := name | "params." name | "metrics." name ["." aggregate] | `any text`
+    aggregate  := "last" | "first" | "min" | "max" | "mean" | "best" | "step_of_best" | "count"
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     literal    := number | 'text' | "text" | true | false
 
 A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
-value of metric X. Numbers compare as numbers, text as text, booleans only with ``=``/``!=``. A
-condition holds only for experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and
-x != 2``, while ``not`` is plain negation and so also matches experiments without the field.
+value of metric X and ``metrics.X.min`` (max, mean, first, best, ...) an aggregate of it from
+``metric_summary``; ``yanex.store.references.metric_ref`` says how a dotted key is read. Numbers
+compare as numbers, text as text, booleans only with ``=``/``!=``. A condition holds only for
+experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and x != 2``, while ``not``
+is plain negation and so also matches experiments without the field.
 
 Values never reach SQL as text: the parser produces a tree and ``compile_where`` turns it into
 portable SQL text whose literals are bound parameters (``yanex.store.dialect``). An ``in`` list becomes one
@@ -31,6 +34,7 @@ from typing import Literal
 
 from yanex.errors import UsageError
 from yanex.store.dialect import Binder, Sql
+from yanex.store.references import LAST, Aggregate, metric_ref
 from yanex.terminal import printable, text_problem
 
 Value = float | str | bool
@@ -75,6 +79,7 @@ class Token:
 class Field:
     kind: Literal["param", "metric"]
     key: str
+    aggregate: Aggregate = LAST  # of a metric (see yanex.store.references.AGGREGATES)
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,11 @@ class _Parser:
             if token.text.startswith(prefix):
                 if len(token.text) == len(prefix):
                     raise self.fail(f"expected a name after {prefix!r}", token)
-                return Field(kind, token.text[len(prefix) :])  # type: ignore[arg-type]
+                name = token.text[len(prefix) :]
+                if kind == "metric":
+                    ref = metric_ref(name)
+                    return Field("metric", ref.key, ref.aggregate)
+                return Field("param", name)
         return Field("param", token.text)
 
     def condition(self) -> Node:
@@ -296,7 +305,7 @@ def _matches(field: Field, condition: Test, binder: Binder) -> str:
     A correlated EXISTS, not IN: value conditions usually match many experiments, and EXISTS lets
     SQLite walk experiments newest first and stop at the limit instead of collecting every match.
     """
-    table = "params" if field.kind == "param" else "latest_metrics"
+    table = "params" if field.kind == "param" else "metric_summary"
     return (
         f"EXISTS (SELECT 1 FROM {table} AS t WHERE t.experiment_id = experiments.id "
         f"AND t.key = {binder.bind(field.key)} AND {condition('t', binder)})"
@@ -304,23 +313,35 @@ def _matches(field: Field, condition: Test, binder: Binder) -> str:
 
 
 _NOT_BOOL = "t.value NOT IN ('true', 'false')"  # booleans are stored as 0/1 too; a number never matches one
-# A metric's JSON text is NULL for a float, the int itself for an int, true/false for a boolean.
-_METRIC_NOT_BOOL = "(t.value_json IS NULL OR t.value_json NOT IN ('true', 'false'))"
+_NEVER = "1 = 0"
+
+
+def _metric_not_bool(aggregate: Aggregate) -> str:
+    """A first or last value's JSON text is NULL for a float, the int itself for an int,
+    true/false for a boolean; the other aggregates are numbers only."""
+    column = aggregate.json
+    return "1 = 1" if column is None else f"(t.{column} IS NULL OR t.{column} NOT IN ('true', 'false'))"
 
 
 def _value_test(field: Field, op: Op, value: Value) -> Test:
     sql_op = "<>" if op == "!=" else op
     param = field.kind == "param"
+    aggregate = field.aggregate
     if isinstance(value, bool):
-        column = "t.value" if param else "t.value_json"
+        if not param and aggregate.json is None:
+            return lambda t, b: _NEVER
+        column = "t.value" if param else f"t.{aggregate.json}"
         return lambda t, b: f"{column} {sql_op} {b.bind(json.dumps(value))}"
     if isinstance(value, float):
         if param:
             return lambda t, b: f"t.value_number {sql_op} {b.bind(value)} AND {_NOT_BOOL}"
-        return lambda t, b: f"t.value {sql_op} {b.bind(value)} AND {_METRIC_NOT_BOOL}"
+        guard = _metric_not_bool(aggregate)
+        return lambda t, b: f"t.{aggregate.number} {sql_op} {b.bind(value)} AND {guard}"
     if param:
         return lambda t, b: f"t.value_text {sql_op} {b.bind(value)}"
-    return lambda t, b: f"t.value_json {sql_op} {b.bind(json.dumps(value))}"
+    if aggregate.json is None:
+        return lambda t, b: _NEVER
+    return lambda t, b: f"t.{aggregate.json} {sql_op} {b.bind(json.dumps(value))}"
 
 
 def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Test:
@@ -333,18 +354,26 @@ def _in_test(field: Field, values: tuple[Value, ...], negated: bool) -> Test:
     texts = [v for v in values if isinstance(v, str)]
     bools = [json.dumps(v) for v in values if isinstance(v, bool)]
     param = field.kind == "param"
+    aggregate = field.aggregate
     in_ = "NOT IN" if negated else "IN"
 
     def test(t: str, binder: Binder) -> str:
         tests: list[str] = []
         if numbers:
-            column, guard = ("t.value_number", _NOT_BOOL) if param else ("t.value", _METRIC_NOT_BOOL)
+            if param:
+                column, guard = "t.value_number", _NOT_BOOL
+            else:
+                column, guard = f"t.{aggregate.number}", _metric_not_bool(aggregate)
             tests.append(f"({column} {in_} ({binder.bind_all(numbers)}) AND {guard})")
-        if texts:
-            column, spelled = ("t.value_text", texts) if param else ("t.value_json", map(json.dumps, texts))
-            tests.append(f"{column} {in_} ({binder.bind_all(spelled)})")
-        if bools:
-            tests.append(f"{'t.value' if param else 't.value_json'} {in_} ({binder.bind_all(bools)})")
+        if texts or bools:
+            if param:
+                tests += [f"t.value_text {in_} ({binder.bind_all(texts)})"] if texts else []
+                tests += [f"t.value {in_} ({binder.bind_all(bools)})"] if bools else []
+            elif aggregate.json is None:
+                tests.append(_NEVER)
+            else:
+                spelled = [*map(json.dumps, texts), *bools]
+                tests.append(f"t.{aggregate.json} {in_} ({binder.bind_all(spelled)})")
         return "(" + (" AND " if negated else " OR ").join(tests) + ")"
 
     return test

@@ -34,6 +34,7 @@ class SweepPlan:
     parallel: int | None = None
     working_dir: str | None = None
     depends_on: tuple[str, ...] = ()  # stored experiments every point runs on (``--depends-on``)
+    goals: tuple[tuple[str, str], ...] = ()  # metric directions (``--goal``), as (key, min|max)
 
     @cached_property
     def points(self) -> list[Point]:
@@ -55,6 +56,7 @@ class SweepPlan:
             "parallel": self.parallel,
             "working_dir": self.working_dir,
             "depends_on": list(self.depends_on),
+            "goals": dict(self.goals),
             **self.definition.to_json(),
         }
 
@@ -71,6 +73,7 @@ class SweepPlan:
             parallel=data["parallel"],
             working_dir=data["working_dir"],
             depends_on=tuple(data.get("depends_on", ())),
+            goals=tuple(data.get("goals", {}).items()),
         )
 
     def spec(self, index: int) -> ExperimentSpec:
@@ -86,6 +89,7 @@ class SweepPlan:
             description=self.description,
             timeout=self.timeout,
             depends_on=list(self.depends_on),
+            goals=dict(self.goals),
         )
 
     def specs(self, indices: Sequence[int] | None = None) -> Sweep:

@@ -1,0 +1,213 @@
+"""Keeping ``metric_summary`` current: folded in the transaction that inserts the points.
+
+Each chunk of points is summed up per metric in Python (sorted by key, then ``min``/``max``/``sum``
+at C speed), merged with the stored row and written back with one upsert: the summary then always
+equals a recomputation from ``metrics``, including after a crash, because the points, the summary
+and the journal offset commit or roll back together.
+
+What counts: ``count`` every point; the aggregates (min, max, sum, mean, best) only finite ints
+and floats. Booleans, NaN, the infinities, text and structures are kept as points and as
+first/last values, but are ignored by the aggregates (a NaN loss must not become the best or the
+min of a run). ``best`` follows the metric's goal (``metric_goals``, else ``default_goal``); its
+step is the first at which the best value was logged. Declaring a goal for a metric already
+summed up recomputes its best from the stored points (``set_goals``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, NamedTuple
+
+from yanex.store.references import Goal, default_goal
+
+if TYPE_CHECKING:
+    from sqlite3 import Connection
+
+    from yanex.store.experiments import PointRow
+
+_NOT_NUMBERS = frozenset(("true", "false"))  # value_json of a boolean, whose value is 0/1
+_EXPERIMENT, _KEY, _VALUE, _JSON = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(4)
+_IDENT = itemgetter(0, 1)
+_KEYS_PER_QUERY = 500
+# A point is a number for the aggregates: the SQL twin of ``_numbers`` (booleans carry 0/1 in value).
+NUMERIC_POINT = "value IS NOT NULL AND (value_json IS NULL OR value_json NOT IN ('true', 'false'))"
+COLUMNS = (
+    "experiment_id, key, count, last, last_json, last_step, last_logged_at, first, first_json, "
+    "first_step, numeric_count, min, max, sum, mean, goal, best, step_of_best"
+)
+_UPSERT = (
+    f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({', '.join('?' * 18)}) "
+    "ON CONFLICT (experiment_id, key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS.split(", ")[2:])
+)
+
+
+class _Stored(NamedTuple):
+    """The part of a stored summary row a new chunk is merged with (first and last come from
+    the chunk or stay as stored)."""
+
+    points: int  # the count column (a NamedTuple field cannot be named count)
+    first: float | None
+    first_json: str | None
+    first_step: int
+    numeric_count: int
+    min: float | None
+    max: float | None
+    sum: float | None
+    goal: str
+    best: float | None
+    step_of_best: int | None
+
+
+def _numbers(rows: Sequence[PointRow]) -> tuple[list[float], list[int] | None]:
+    """The finite numbers among ``rows`` and their steps; None for the steps when every row is a
+    number (a float logs no JSON text), so the common case makes no per-point Python call."""
+    if not any(map(_JSON, rows)):  # JSON text is never empty: none at all means only floats
+        return list(map(_VALUE, rows)), None
+    values: list[float] = []
+    steps: list[int] = []
+    for _, _, step, value, value_json, _ in rows:
+        if value is not None and value_json not in _NOT_NUMBERS:
+            values.append(value)
+            steps.append(step)
+    return values, steps
+
+
+def _by_metric(points: Sequence[PointRow]) -> dict[tuple[str, str], Sequence[PointRow]]:
+    """Each metric's points in logging order. A journal usually repeats the same keys in the same
+    order on every line: then each metric is a slice with a stride (C speed), else a stable sort."""
+    experiments = set(map(_EXPERIMENT, points))
+    if len(experiments) == 1:
+        (experiment_id,) = experiments
+        keys = list(map(_KEY, points))
+        period = keys.index(keys[0], 1) if keys.count(keys[0]) > 1 else len(keys)
+        pattern = keys[:period]
+        if (
+            len(keys) % period == 0
+            and len(set(pattern)) == period
+            and keys == pattern * (len(keys) // period)
+        ):
+            return {(experiment_id, key): points[offset::period] for offset, key in enumerate(pattern)}
+    ordered = sorted(points, key=_IDENT)  # stable: each metric's points stay in logging order
+    return {ident: list(rows) for ident, rows in groupby(ordered, key=_IDENT)}
+
+
+def _goals(conn: Connection, experiment_id: str) -> dict[str, str]:
+    found = conn.execute("SELECT key, goal FROM metric_goals WHERE experiment_id = ?", (experiment_id,))
+    return {key: goal for key, goal in found}
+
+
+def _stored(conn: Connection, experiment_id: str, keys: Sequence[str]) -> dict[str, _Stored]:
+    found: dict[str, _Stored] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        part = keys[start : start + _KEYS_PER_QUERY]
+        rows = conn.execute(
+            "SELECT key, count, first, first_json, first_step, numeric_count, min, max, sum, goal, "
+            f"best, step_of_best FROM metric_summary WHERE experiment_id = ? AND key IN "
+            f"({', '.join('?' * len(part))})",
+            (experiment_id, *part),
+        )
+        found.update((row[0], _Stored(*row[1:])) for row in rows)
+    return found
+
+
+def fold_points(conn: Connection, points: Sequence[PointRow]) -> None:
+    """Merge ``points`` (in logging order, already inserted into ``metrics``) into their
+    experiments' ``metric_summary`` rows, in the caller's transaction."""
+    if not points:
+        return
+    metrics = _by_metric(points)
+    writes: list[tuple[object, ...]] = []
+    for experiment_id in dict.fromkeys(experiment_id for experiment_id, _ in metrics):
+        goals = _goals(conn, experiment_id)
+        keys = [key for (eid, key) in metrics if eid == experiment_id]
+        stored = _stored(conn, experiment_id, keys)
+        for key in keys:
+            rows = metrics[(experiment_id, key)]
+            goal = goals.get(key) or default_goal(key)
+            writes.append(_merged(rows, stored.get(key), goal))
+    conn.executemany(_UPSERT, writes)
+
+
+def _merged(rows: Sequence[PointRow], old: _Stored | None, goal: str) -> tuple[object, ...]:
+    """The summary row of one metric: ``rows`` (its new points) merged into ``old``."""
+    last, first = rows[-1], rows[0]
+    values, steps = _numbers(rows)
+    count, numeric = len(rows), len(values)
+    low = min(values) if values else None
+    high = max(values) if values else None
+    total = sum(values) if values else None
+    best = low if goal == "min" else high
+    best_step = None
+    if best is not None:
+        at = values.index(best)
+        best_step = rows[at][2] if steps is None else steps[at]
+    first_value = (first[3], first[4], first[2])
+    if old is not None:
+        first_value = (old.first, old.first_json, old.first_step)
+        count += old.points
+        numeric += old.numeric_count
+        low = _pick(min, old.min, low)
+        high = _pick(max, old.max, high)
+        total = _pick(float.__add__, old.sum, total)
+        # A tie keeps the earlier step: best is where the value was first reached.
+        if old.best is not None and (best is None or _better(old.best, best, goal)):
+            best, best_step = old.best, old.step_of_best
+    mean = None if total is None or not numeric else total / numeric
+    last_value = (last[3], last[4], last[2], last[5])
+    return (
+        last[0],
+        last[1],
+        count,
+        *last_value,
+        *first_value,
+        numeric,
+        low,
+        high,
+        total,
+        mean,
+        goal,
+        best,
+        best_step,
+    )
+
+
+def _pick(choose: Callable[[float, float], float], old: float | None, new: float | None) -> float | None:
+    if old is None:
+        return new
+    if new is None:
+        return old
+    return choose(old, new)
+
+
+def _better(old: float, new: float, goal: str) -> bool:
+    """Whether the stored best stays: as good as the chunk's or better."""
+    return old <= new if goal == "min" else old >= new
+
+
+def set_goals(conn: Connection, experiment_id: str, goals: Mapping[str, Goal]) -> None:
+    """Declare metric directions for one experiment, in the caller's transaction; a metric
+    already summed up under another goal gets its best recomputed from its points."""
+    if not goals:
+        return
+    conn.executemany(
+        "INSERT INTO metric_goals (experiment_id, key, goal) VALUES (?, ?, ?) "
+        "ON CONFLICT (experiment_id, key) DO UPDATE SET goal = excluded.goal",
+        [(experiment_id, key, goal) for key, goal in goals.items()],
+    )
+    for key, goal in goals.items():
+        order = "ASC" if goal == "min" else "DESC"
+        best = (
+            f"SELECT {{}} FROM metrics WHERE experiment_id = ? AND key = ? AND {NUMERIC_POINT} "
+            f"ORDER BY value {order}, id LIMIT 1"
+        )
+        conn.execute(
+            f"UPDATE metric_summary SET goal = ?, best = ({best.format('value')}), "
+            f"step_of_best = ({best.format('step')}) WHERE experiment_id = ? AND key = ? AND goal <> ?",
+            (goal, experiment_id, key, experiment_id, key, experiment_id, key, goal),
+        )
+
+
+__all__ = ["COLUMNS", "NUMERIC_POINT", "fold_points", "set_goals"]
