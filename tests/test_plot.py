@@ -72,6 +72,20 @@ def test_group_mean_and_std_match_numpy(ids: dict[str, str], db: Database) -> No
         assert curve.spread == pytest.approx(runs.std(axis=0, ddof=1))
 
 
+def test_group_by_every_parameter_but_one_as_compare_does(ids: dict[str, str], db: Database) -> None:
+    """``!NAME`` means every differing parameter but NAME, as in ``yanex compare --group-by``."""
+    from yanex.plotting.curves import load_curves
+
+    flt = ExperimentFilter(tags=["grid-search"])
+    every_but = load_curves(db, flt, "accuracy", ["!learning_rate"])
+    assert "learning_rate" not in every_but.group_by and "batch_size" in every_but.group_by
+    spelled_out = load_curves(db, flt, "accuracy", list(every_but.group_by))
+    assert every_but == spelled_out
+    result = yanex_cli("plot", "accuracy", "--tag", "grid-search", "--group-by", "!learning_rate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"accuracy by {', '.join(every_but.group_by)} (6 experiments)"
+
+
 def test_terminal_plot_when_piped_is_plain_braille(ids: dict[str, str]) -> None:
     result = yanex_cli("plot", "loss", ids[grid_name(0.1, 32)], ids[grid_name(0.001, 16)])
     assert result.returncode == 0, result.stderr

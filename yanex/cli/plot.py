@@ -55,7 +55,7 @@ def plot_command(
             hint="check the metric's name with `yanex show ID --metrics` and the filters with `yanex list`",
         )
     runs = f"{selection.experiments} experiment{'s' if selection.experiments != 1 else ''}"
-    grouped = f" by {', '.join(group_by)}" if group_by else ""
+    grouped = f" by {', '.join(selection.group_by)}" if selection.group_by else ""
     title = f"{metric}{grouped} ({runs})"
     if output is not None:
         from yanex.plotting.figure import save
@@ -88,7 +88,8 @@ COMMAND = Command(
             ("--group-by", "-g"),
             str,
             None,
-            "Average over experiments with equal values of this parameter (repeatable): mean ± std.",
+            "Average over experiments with equal values of this parameter (repeatable; '!NAME': "
+            "every differing parameter but NAME): mean ± std.",
             True,
         ),
         Param("output", ("--output", "-o"), str, None, "Write the plot to this .png, .svg or .pdf file."),

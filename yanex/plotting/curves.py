@@ -60,59 +60,55 @@ def load_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequ
     """The curves of ``metric`` for the experiments ``flt`` selects (in its order).
 
     Each experiment is labelled by the parameters that differ within the selection (else its
-    name or id). With ``group_by`` (plain parameter names), experiments with equal values of
-    those parameters form one curve: at each step, the mean of their values and the sample
-    standard deviation (0 where only one experiment has the step).
+    name or id). With ``group_by`` (parameter names, or ``!NAME`` for every differing parameter
+    but NAME, as ``yanex compare --group-by``), experiments with equal values of those
+    parameters form one curve: at each step, the mean of their values and the sample standard
+    deviation (0 where only one experiment has the step).
     """
-    from yanex.store.history import curve
+    if group_by:
+        return _group_curves(db, flt, metric, group_by)
     from yanex.store.reads import compare
 
     comparison = compare(db, flt, metrics=[metric])
-    raw: list[tuple[dict[str, JsonValue], str, dict[int, float]]] = []
+    curves = []
     with db.connect() as conn:
         for row in comparison.rows:
-            if metric not in row.metrics:
-                continue
-            points: dict[int, float] = {}  # a step logged twice counts once, at its last value
-            for step, value in curve(conn, row.id, metric):
-                if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                    points[step] = float(value)
+            points = _finite_points(conn, row.id, metric) if metric in row.metrics else {}
             if points:
-                params = row.params if not group_by else _params_of(conn, row.id, group_by)
-                raw.append((params, row.name or row.id, points))
-    if not group_by:
-        curves = [
-            Curve(_label(params, comparison.params, name), list(points), list(points.values()))
-            for params, name, points in raw
-        ]
-        return Selection(metric, curves, len(raw))
-    groups: dict[str, list[dict[int, float]]] = {}
-    order: dict[str, tuple[tuple[int, float, str], ...]] = {}
-    for params, _name, points in raw:
-        label = _label(params, group_by, "(no value)")
-        groups.setdefault(label, []).append(points)
-        order[label] = tuple(_rank(params.get(key)) for key in group_by)
-    # Groups in the order of their values (numbers as numbers), so the legend reads like an axis.
-    curves = [_mean(label, groups[label]) for label in sorted(groups, key=order.__getitem__)]
-    return Selection(metric, curves, len(raw), tuple(group_by))
+                label = _label(row.params, comparison.params, row.name or row.id)
+                curves.append(Curve(label, list(points), list(points.values())))
+    return Selection(metric, curves, len(curves))
 
 
-def _rank(value: JsonValue) -> tuple[int, float, str]:
-    """A sort key: numbers by value, then everything else by its text, then missing values."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, float(value), "")
-    return (2, 0.0, "") if value is None else (1, 0.0, _text(value))
+def _group_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequence[str]) -> Selection:
+    """One mean curve per group of ``yanex.store.groups`` (groups in the order of their values,
+    numbers as numbers, so the legend reads like an axis)."""
+    from yanex.store.groups import group_experiments
+
+    grouping = group_experiments(db, flt, group_by)
+    curves = []
+    runs = 0
+    with db.connect() as conn:
+        for group in grouping.groups:
+            members = [points for points in (_finite_points(conn, i, metric) for i in group.ids) if points]
+            if members:
+                runs += len(members)
+                named = zip(grouping.keys, group.values, strict=True)
+                values = {key: value for key, value in named if value is not None}
+                curves.append(_mean(_label(values, grouping.keys, "(no value)"), members))
+    return Selection(metric, curves, runs, grouping.keys)
 
 
-def _params_of(conn: sqlite3.Connection, experiment_id: str, keys: Sequence[str]) -> dict[str, JsonValue]:
-    """The values of ``keys`` (flat, dotted names) of one experiment."""
-    import json
+def _finite_points(conn: sqlite3.Connection, experiment_id: str, metric: str) -> dict[int, float]:
+    """Step -> value of the finite numbers logged for ``metric``; a step logged twice counts once,
+    at its last value."""
+    from yanex.store.history import curve
 
-    marks = ", ".join("?" * len(keys))
-    rows = conn.execute(
-        f"SELECT key, value FROM params WHERE experiment_id = ? AND key IN ({marks})", [experiment_id, *keys]
-    )
-    return {key: json.loads(value) for key, value in rows}
+    points: dict[int, float] = {}
+    for step, value in curve(conn, experiment_id, metric):
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            points[step] = float(value)
+    return points
 
 
 def _mean(label: str, members: list[dict[int, float]]) -> Curve:
