@@ -189,6 +189,21 @@ def test_a_script_declares_a_goal_after_logging_and_best_is_recomputed(
     assert (loss["goal"], loss["best"], loss["step_of_best"]) == ("max", 0.8, 2)
 
 
+def test_a_rerun_declares_the_original_goals_again(write_script, yanex_home: Path) -> None:
+    script = write_script(
+        "train.py", "import yanex\nyanex.log_metrics({'loss': 0.5})\nyanex.log_metrics({'loss': 0.1})\n"
+    )
+    assert yanex_cli("run", str(script), "--goal", "loss=max").returncode == 0
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        (original,) = conn.execute("SELECT id FROM experiments").fetchone()
+    assert yanex_cli("rerun", original).returncode == 0
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        (again,) = conn.execute("SELECT id FROM experiments WHERE retry_of = ?", (original,)).fetchone()
+        goals = dict(conn.execute("SELECT key, goal FROM metric_goals WHERE experiment_id = ?", (again,)))
+    assert goals == {"loss": "max"}
+    assert summary(yanex_home, again, "loss")["best"] == 0.5
+
+
 @pytest.mark.parametrize("goal", ["loss", "loss=best", "=min", "loss=minimum"])
 def test_a_bad_goal_is_refused_before_anything_runs(goal: str, write_script, yanex_home: Path) -> None:
     script = write_script("train.py", "print('ran')\n")

@@ -49,6 +49,7 @@ from yanex.store.experiments import (
     heartbeat,
 )
 from yanex.store.reconcile import reconcile_orphans
+from yanex.store.summary import declared_goals
 from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
@@ -156,7 +157,8 @@ def rerun(
     A re-run runs today's code: when the current commit or uncommitted changes differ from what an
     original ran, one ``yanex.errors.YanexWarning`` says so before anything runs.
 
-    A re-run keeps the original's dependencies: the same parents, except a parent re-run by the
+    A re-run declares the original's metric goals again (``metric_goals``). It keeps the
+    original's dependencies: the same parents, except a parent re-run by the
     same call, which the re-run of its child then waits for as in a pipeline. A parent that has
     not completed (and is not re-run alongside) is refused with ``ConfigError``.
     """
@@ -179,6 +181,8 @@ def rerun(
     if config_overrides is not None and not isinstance(config_overrides, Mapping):
         raise TypeError(f"config_overrides must be a mapping, got {type(config_overrides).__name__}")
     overrides = dict(config_overrides or {})
+    with db.connect() as conn:
+        goals = [declared_goals(conn, original.id) for original in originals]
     specs = [
         ExperimentSpec(
             script_path=Path(original.script_path),
@@ -187,8 +191,9 @@ def rerun(
             name=original.name,
             tags=original.tags,
             description=original.description,
+            goals=declared,
         )
-        for original in originals
+        for original, declared in zip(originals, goals, strict=True)
     ]
     batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit, dependencies=_rerun_plan(db, ids))
     batch.ran_before = [original.git for original in originals]

@@ -94,7 +94,8 @@ def _by_metric(points: Sequence[PointRow]) -> dict[tuple[str, str], Sequence[Poi
     return {ident: list(rows) for ident, rows in groupby(ordered, key=_IDENT)}
 
 
-def _goals(conn: Connection, experiment_id: str) -> dict[str, str]:
+def declared_goals(conn: Connection, experiment_id: str) -> dict[str, str]:
+    """The goals declared for one experiment (``metric_goals``; a re-run declares them again)."""
     found = conn.execute("SELECT key, goal FROM metric_goals WHERE experiment_id = ?", (experiment_id,))
     return {key: goal for key, goal in found}
 
@@ -121,7 +122,7 @@ def fold_points(conn: Connection, points: Sequence[PointRow]) -> None:
     metrics = _by_metric(points)
     writes: list[tuple[object, ...]] = []
     for experiment_id in dict.fromkeys(experiment_id for experiment_id, _ in metrics):
-        goals = _goals(conn, experiment_id)
+        goals = declared_goals(conn, experiment_id)
         keys = [key for (eid, key) in metrics if eid == experiment_id]
         stored = _stored(conn, experiment_id, keys)
         for key in keys:
@@ -210,4 +211,4 @@ def set_goals(conn: Connection, experiment_id: str, goals: Mapping[str, Goal]) -
         )
 
 
-__all__ = ["COLUMNS", "NUMERIC_POINT", "fold_points", "set_goals"]
+__all__ = ["COLUMNS", "NUMERIC_POINT", "declared_goals", "fold_points", "set_goals"]
