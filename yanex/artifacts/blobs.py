@@ -123,6 +123,9 @@ class _Copier(threading.Thread):
                 with self.progress:
                     self.copied += step
                     self.progress.notify()
+                # Write back as the copy grows, while the caller hashes: the final fsync then
+                # waits for the last step only, not for the whole file.
+                os.fdatasync(self.target)
         except OSError as error:
             self.error = error
         finally:
