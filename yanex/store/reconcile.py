@@ -20,7 +20,7 @@ from yanex.db.engine import Database
 from yanex.owners import owner_may_be_alive
 from yanex.specs import Status
 from yanex.store.convert import now_utc
-from yanex.store.dialect import Binder, sqlite_value, stored_time
+from yanex.store.dialect import marks, sqlite_value, stored_time
 from yanex.store.experiments import OPEN_SQL, Finished, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
@@ -75,15 +75,14 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     fresh = timedelta(seconds=config.stale_after())  # read up front: a bad setting is an error at once
     if not db.exists():
         return []
-    binder = Binder()
-    only = f" AND id IN ({binder.bind_all(ids)})" if ids is not None else ""
+    only = f" AND id IN ({marks(len(ids))})" if ids is not None else ""
     with db.connect() as conn:
         rows = [
             _Owned(row[0], row[1], row[2], row[3], stored_time(row[4]), stored_time(row[5]))
             for row in conn.execute(
                 "SELECT id, status, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
                 f"FROM experiments WHERE status IN {OPEN_SQL}{only}",
-                binder.params,
+                [*(ids or ())],
             )
         ]
         batches = [
@@ -112,13 +111,10 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
         if not owner_may_be_alive(b.owner_host, b.owner_pid, b.heartbeat_at, b.owned_since, now, fresh)
     ]
     if ended:
-        binder = Binder()
-        in_ended = binder.bind_all(ended)
         with db.write() as conn:
             conn.execute(
-                f"UPDATE batches SET ended_at = {binder.bind(sqlite_value(now))} "
-                f"WHERE id IN ({in_ended}) AND ended_at IS NULL",
-                binder.params,
+                f"UPDATE batches SET ended_at = ? WHERE id IN ({marks(len(ended))}) AND ended_at IS NULL",
+                [sqlite_value(now), *ended],
             )
     return [row.id for row in dead]
 

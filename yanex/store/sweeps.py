@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
-from yanex.store.dialect import Binder
+from yanex.store.dialect import marks
 from yanex.store.experiments import OPEN_SQL
 
 
@@ -49,11 +49,11 @@ def batch_sweep(db: Database, reference: str) -> StoredSweep:
 
 def active_points(db: Database, fingerprints: Sequence[str]) -> list[str]:
     """Ids of queued or running experiments with one of these identities (read after reconciling)."""
-    binder = Binder()
-    wanted = binder.bind_all(set(fingerprints))
+    wanted = set(fingerprints)
     with db.connect() as conn:
         found = conn.execute(
-            f"SELECT id FROM experiments WHERE spec_sha256 IN ({wanted}) AND status IN {OPEN_SQL}",
-            binder.params,
+            f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(wanted))}) "
+            f"AND status IN {OPEN_SQL}",
+            [*wanted],
         )
         return [row[0] for row in found]
