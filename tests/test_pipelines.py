@@ -441,3 +441,69 @@ def test_skip_completed_runs_again_what_depends_on_a_spec_that_runs_again(step, 
     assert all(result.status == "completed" for result in again), again
     assert {result.experiment_id for result in again}.isdisjoint(r.experiment_id for r in first)
     assert printed(yanex_home, again[1].experiment_id)["dependency"] == again[0].experiment_id
+
+
+EVALUATE_UNLESS_FLAGGED = """
+import os, pathlib, sys, yanex
+k = yanex.get_param("k")
+if k == 2 and not pathlib.Path(os.environ["FLAG"]).exists():
+    sys.exit(1)
+yanex.log_metrics({"k": k})
+"""
+
+
+def test_a_sweep_pins_its_parents_and_counts_only_points_run_on_them(
+    write_script, yanex_home, tmp_path, monkeypatch
+):
+    """A sweep's --depends-on is stored as ids; resume and skip_completed count a point as done
+    only if it ran on those parents, not on another experiment with the same script and config."""
+    train = write_script("train.py", "import yanex\nyanex.log_metrics({'loss': 0.1})\n")
+    evaluate = write_script("evaluate.py", EVALUATE_UNLESS_FLAGGED)
+    flag = tmp_path / "flag"
+    monkeypatch.setenv("FLAG", str(flag))
+    for name in ("P1", "P2"):
+        assert yanex_cli("run", str(train), "--name", name).returncode == 0
+    [(p1,), (p2,)] = query(yanex_home, "SELECT id FROM experiments ORDER BY name")
+    flag.touch()
+    on_p1 = yanex_cli("run", str(evaluate), "-p", "k=list(1,2)", "--depends-on", "P1")
+    assert on_p1.returncode == 0, on_p1.stderr
+    flag.unlink()
+    on_p2 = yanex_cli("run", str(evaluate), "-p", "k=list(1,2)", "--depends-on", "P2")
+    assert on_p2.returncode == 1  # k=2 failed on P2
+    [(batch, stored)] = query(
+        yanex_home,
+        "SELECT id, spec FROM batches WHERE spec LIKE ? ORDER BY created_at DESC LIMIT 1",
+        f"%{p2}%",
+    )
+    assert json.loads(str(stored))["depends_on"] == [p2]
+
+    flag.touch()
+    resumed = yanex_cli("sweep", "resume", str(batch))
+    assert resumed.returncode == 0, resumed.stderr
+
+    def k_on(parent: object, k: int) -> list[str]:
+        return [
+            str(row[0])
+            for row in query(
+                yanex_home,
+                "SELECT e.id FROM experiments AS e JOIN dependencies AS d ON d.experiment_id = e.id "
+                "WHERE d.depends_on_id = ? AND json_extract(e.config, '$.k') = ? AND e.status = 'completed'",
+                parent,
+                k,
+            )
+        ]
+
+    assert len(k_on(p2, 2)) == 1  # k=2 ran again on P2, though it had completed on P1
+    again = yanex.run_multiple(
+        [spec(evaluate, None, str(p1), k=1), spec(evaluate, None, str(p2), k=1)], skip_completed=True
+    )
+    assert [r.experiment_id for r in again] == [*k_on(p1, 1), *k_on(p2, 1)]
+    assert len(query(yanex_home, "SELECT id FROM experiments")) == 2 + 2 + 2 + 1  # nothing ran again
+
+
+def test_a_dry_run_checks_its_dependencies(step, yanex_home, write_script):
+    script = write_script("q.py", "pass\n")
+    for params in (["-p", "k=list(1,2)"], ["-p", "k=1"]):
+        result = yanex_cli("run", str(script), *params, "--depends-on", "nosuchname", "--dry-run")
+        assert result.returncode != 0 and "Error: " in result.stderr and "nosuchname" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -237,6 +237,13 @@ def run(
     if seed is not None and samples is None:
         raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
+    if depends_on:
+        # Checked (completed, unambiguous) and pinned to ids now, dry run included: a sweep stores
+        # them, and its resume must attach to these experiments, not to whatever a name means then.
+        from yanex.cli.store import store
+        from yanex.store.dependencies import completed_parents
+
+        depends_on = [parent.id for parent in completed_parents(store(), depends_on)]
     if definition.is_sweep:
         from yanex.cli.sweep import run_sweep
 

@@ -307,7 +307,8 @@ class _Batch:
         self.ran_before: list[GitInfo] = []  # for a re-run: the code each original ran
         if dependencies is None:
             dependencies = plan(self.db, specs) if any(spec.depends_on for spec in specs) else None
-        self.schedule = Schedule(self.specs, dependencies or Plan.empty(len(specs)))
+        self.dependencies = dependencies or Plan.empty(len(specs))
+        self.schedule = Schedule(self.specs, self.dependencies)
         self.sweep_spec: dict[str, JsonValue] | None = None  # batches.spec of a sweep
 
     def run(
@@ -322,7 +323,13 @@ class _Batch:
         reconcile_orphans(self.db)
         todo = list(range(len(self.specs)))
         if skip_completed:
-            found = find_completed(self.db, self.specs)
+            # An earlier run counts only if it ran on the same stored parents (a spec with parents
+            # in this call is settled below: it runs again when they do).
+            parents = [
+                None if in_batch else [parent.id for parent in stored]
+                for in_batch, stored in zip(self.dependencies.in_batch, self.dependencies.stored, strict=True)
+            ]
+            found = find_completed(self.db, self.specs, parents)
             # A spec downstream of one that runs again runs again too: its inputs change.
             fresh = self.schedule.downstream(
                 {index for index, earlier in enumerate(found) if earlier is None}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from sqlite3 import Connection
@@ -215,8 +215,11 @@ class CompletedRun(NamedTuple):
     duration: float | None
 
 
-def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[CompletedRun | None]:
-    """For each spec, the newest completed experiment with the same script, config and args."""
+def find_completed(
+    db: Database, specs: Sequence[ExperimentSpec], parents: Sequence[Collection[str] | None] | None = None
+) -> list[CompletedRun | None]:
+    """For each spec, the newest completed experiment with the same script, config and args, and,
+    where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
     fingerprints = [
         spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
         for spec in specs
@@ -225,11 +228,35 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
     with db.connect() as conn:
         rows = conn.execute(
             f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
-            f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at",
+            f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at DESC",
             [*wanted, Status.COMPLETED.value],
         ).fetchall()
-    newest = {sha: CompletedRun(eid, name, duration) for sha, eid, name, duration in rows}
-    return [newest.get(fingerprint) for fingerprint in fingerprints]
+        recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
+        if parents is not None and rows:
+            edges = conn.execute(
+                f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
+                f"({marks(len(recorded))})",
+                [*recorded],
+            )
+            for child, parent in edges:
+                recorded[child].add(parent)
+    candidates: dict[str, list[CompletedRun]] = {}
+    for sha, eid, name, duration in rows:  # newest first
+        candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
+    found: list[CompletedRun | None] = []
+    for index, fingerprint in enumerate(fingerprints):
+        expected = None if parents is None else parents[index]
+        found.append(
+            next(
+                (
+                    run
+                    for run in candidates.get(fingerprint, [])
+                    if expected is None or recorded[run.id] == set(expected)
+                ),
+                None,
+            )
+        )
+    return found
 
 
 def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bool:

@@ -33,7 +33,9 @@ def plan_resumption(db: Database, reference: str) -> Resumption:
     stored = batch_sweep(db, reference)
     plan = SweepPlan.from_json(stored.spec)
     specs = plan.specs()
-    earlier = find_completed(db, specs)
+    # A point is done only if it ran on the parents the sweep stored (ids since --depends-on
+    # is pinned when the sweep starts).
+    earlier = find_completed(db, specs, [spec.depends_on for spec in specs])
     missing = [index for index, run in enumerate(earlier) if run is None]
     active = active_points(
         db,
