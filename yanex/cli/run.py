@@ -237,7 +237,7 @@ def run(
     if seed is not None and samples is None:
         raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
-    if depends_on:
+    if depends_on and all(reference.strip() for reference in depends_on):  # (a blank one: the spec says)
         # Checked (completed, unambiguous) and pinned to ids now, dry run included: a sweep stores
         # them, and its resume must attach to these experiments, not to whatever a name means then.
         from yanex.cli.store import store
