@@ -281,9 +281,17 @@ def test_group_by_output_formats_and_errors(db: Database) -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["lr", "n", "acc.max n", "acc.max mean", "acc.max std"]
     assert [row[:3] for row in rows[1:]] == [["0.01", "8", "8"], ["0.1", "8", "8"]]
-    typo = cli("compare", "-t", "g", "--group-by", "!sed")
+    typo = cli("compare", "-t", "g", "--group-by", "sed")
     assert typo.exit_code == 2 and "no selected experiment has that parameter" in typo.output
     assert "batch, lr, seed" in typo.output
+    # '!NAME' need not exist ('!seed' where nothing has a seed): every differing parameter, with a
+    # note naming them, so that a typo shows.
+    absent = cli("compare", "-t", "g", "--group-by", "!sed", "-m", "acc.max", "--format", "csv")
+    assert absent.exit_code == 0, absent.output
+    assert (
+        "Note: no selected experiment has 'sed'; grouping by every parameter that differs: batch, lr, seed"
+        in (absent.output)
+    )
 
 
 def test_group_experiments_for_other_commands(db: Database) -> None:

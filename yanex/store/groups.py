@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from yanex.errors import UsageError
+from yanex.errors import UsageError, YanexWarning
 from yanex.store.dialect import Binder, Sql
 from yanex.store.filters import ExperimentFilter, compile_filter
 from yanex.store.reads import JsonValue, differing_params, reconcile_before_read
@@ -73,8 +74,10 @@ class GroupStats:
 
 def group_keys(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str]) -> tuple[str, ...]:
     """The parameters ``by`` names: each plain name, and for any ``!NAME`` every parameter that
-    differs in the selection except the ``!`` ones. A name no selected experiment has is a
-    ``UsageError`` (a typo would otherwise make one group of everything)."""
+    differs in the selection except the ``!`` ones. A plain name no selected experiment has is a
+    ``UsageError`` (a typo would otherwise make one group of everything); a ``!`` name need not
+    exist (``!seed`` on experiments without seeds groups by everything that differs), which a
+    ``YanexWarning`` says, naming the parameters (a typo shows there)."""
     excluded = {name[1:] for name in by if name.startswith(_EXCEPT)}
     plain = [name for name in by if not name.startswith(_EXCEPT)]
     sql = compile_filter(flt)
@@ -84,7 +87,7 @@ def group_keys(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str
             f"SELECT DISTINCT key FROM params WHERE experiment_id IN ({sql.text})", sql.sqlite_params()
         )
     }
-    for name in [*plain, *excluded]:
+    for name in [*plain, *(name for name in excluded if not name)]:
         if not name or name not in stored:
             differing = differing_params(conn, flt)
             raise UsageError(
@@ -93,7 +96,17 @@ def group_keys(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str
             )
     keys = list(dict.fromkeys(plain))
     if excluded:
-        keys += [key for key in differing_params(conn, flt) if key not in excluded and key not in keys]
+        differing = differing_params(conn, flt)
+        keys += [key for key in differing if key not in excluded and key not in keys]
+        absent = sorted(name for name in excluded if name not in stored)
+        if absent:
+            warnings.warn(
+                YanexWarning(
+                    f"no selected experiment has {', '.join(map(repr, absent))}; grouping by every "
+                    f"parameter that differs: {', '.join(differing) or 'none'}"
+                ),
+                stacklevel=2,
+            )
     return tuple(keys)
 
 
