@@ -24,6 +24,7 @@ from typing import Any
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
+from yanex.executors import check_executor, open_executor
 from yanex.params import deep_merge
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.executor import Executor, StopReason, Task, record_failure
@@ -89,6 +90,7 @@ def run_multiple(
     fail_fast: bool = False,
     skip_completed: bool = False,
     timeout: float | str | None = None,
+    executor: object = "local",
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -103,6 +105,10 @@ def run_multiple(
     then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
 
     Raises ValueError or TypeError for bad arguments, ``ConfigError`` for a missing script and
+    ``executor``: ``"local"`` (this machine, as ``parallel`` says), a ``distributed.Client`` or
+    ``"dask://HOST:PORT"`` (a Dask cluster: ``parallel`` is ignored, the cluster's workers run
+    them), or ``yanex.executors.slurm(...)``; see docs/cluster.md.
+
     ``NestedRunError`` inside a running experiment, all before anything runs; KeyboardInterrupt
     after Ctrl-C, once every script is stopped and its row recorded ``cancelled``. SIGTERM to the
     calling process (unless it set its own handler) stops the batch the same way, recording
@@ -119,7 +125,7 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    return _Batch(experiments, parallel, verbose, time_limit=default_limit).run(
+    return _Batch(experiments, parallel, verbose, time_limit=default_limit, executor=executor).run(
         retries=retries, fail_fast=fail_fast, skip_completed=skip_completed
     )
 
@@ -131,6 +137,7 @@ def rerun(
     *,
     timeout: float | str | None = None,
     config_overrides: Mapping[str, Any] | None = None,
+    executor: object = "local",
 ) -> list[ExperimentResult]:
     """Run stored experiments again from their recorded specs (script, config, args, name, tags).
 
@@ -173,7 +180,7 @@ def rerun(
         )
         for original in originals
     ]
-    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit)
+    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit, executor=executor)
     batch.ran_before = [original.git for original in originals]
     return batch.run(
         retry_of=[original.id for original in originals],
@@ -239,7 +246,9 @@ class _Batch:
         verbose: bool,
         db: Database | None = None,
         time_limit: TimeLimit | None = None,
+        executor: object = "local",
     ) -> None:
+        check_executor(executor)
         for index, spec in enumerate(specs):
             if not spec.script_path.is_file():
                 raise ConfigError(
@@ -264,6 +273,7 @@ class _Batch:
         self.time_limit = time_limit  # for specs without a timeout of their own
         self.results: list[ExperimentResult | None] = [None] * len(specs)
         self.ran_before: list[GitInfo] = []  # for a re-run: the code each original ran
+        self.executor = executor
 
     def run(
         self,
@@ -292,9 +302,14 @@ class _Batch:
             workers = _worker_count(self.parallel, len(todo))
             # Workers start before any row is written: a script that cannot start them (spawn
             # without a __main__ guard) fails here and leaves nothing behind.
-            executor: Executor = (
-                InlineExecutor(self.db, this_process()) if workers is None else LocalPool(workers, self.db)
-            )
+            remote = open_executor(self.executor, self.db, this_process())
+            if remote is not None:
+                executor: Executor = remote
+                workers = remote.workers
+            elif workers is None:
+                executor = InlineExecutor(self.db, this_process())
+            else:
+                executor = LocalPool(workers, self.db)
             try:
                 with _sigterm_stops_the_batch():
                     self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)

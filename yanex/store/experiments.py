@@ -213,8 +213,13 @@ def find_completed(db: Database, specs: Sequence[ExperimentSpec]) -> list[Comple
     return [newest.get(fingerprint) for fingerprint in fingerprints]
 
 
-def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bool:
-    """Record the script started; False if the row was already final (or deleted) and stays so."""
+def mark_running(
+    db: Database, experiment_id: str, pid: int, owner: Owner, *, started_at: datetime | None = None
+) -> bool:
+    """Record the script started; False if the row was already final (or deleted) and stays so.
+
+    ``started_at``: when a cluster worker started it, on the worker's clock like its end.
+    """
     now = now_utc()
     with db.write() as conn:
         changed = conn.execute(
@@ -222,7 +227,7 @@ def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bo
             .where(ExperimentRow.id == experiment_id, ExperimentRow.status.in_(OPEN_STATUSES))
             .values(
                 status=Status.RUNNING.value,
-                started_at=now,
+                started_at=started_at or now,
                 pid=pid,
                 owner_host=owner.host,
                 owner_pid=owner.pid,
