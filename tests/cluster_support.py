@@ -46,7 +46,6 @@ class Cluster:
         home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("YANEX_")}
         env["HOME"] = str(home)
-        env["DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING"] = "False"
         return env
 
     def add_worker(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 import uuid
 import zlib
@@ -86,7 +87,7 @@ class _WorkerChannel:
         self.queue.put(["metrics", experiment_id, offset, data])
 
     def stop_reason(self) -> str | None:
-        value = self.stop.get(timeout=10)
+        value = self.stop.get(timeout=2)
         return str(value) or None
 
 
@@ -95,14 +96,21 @@ def _suspicious(dask_scheduler: Any, key: str) -> int:
     return 0 if task is None else int(task.suspicious)
 
 
-def _run_on_worker(task: RemoteTask, code: bytes, names: tuple[str, str]) -> RemoteResult:
-    """The Dask task: runs on a worker."""
+def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> RemoteResult:
+    """The Dask task: runs on a worker. The code comes through a ``Variable`` holding its
+    scattered copy, not as an argument: as a dependency, a worker's death cancelled every task
+    that used it."""
     distributed = _import_distributed()
     worker = distributed.get_worker()
     key = worker.get_current_task()
 
     def lost_before() -> bool:
         return bool(distributed.get_client().run_on_scheduler(_suspicious, key=key))
+
+    def code() -> bytes:
+        client = distributed.get_client()
+        data: bytes = distributed.Variable(code_name, client=client).get(timeout=60).result(timeout=300)
+        return data
 
     channel = _WorkerChannel(names, worker.address)
     return run_task(task, code, Path(worker.local_directory), channel, lost_before)
@@ -146,7 +154,7 @@ class DaskExecutor:
         self._queue = distributed.Queue(self._names[0], client=client)
         self._stop = distributed.Variable(self._names[1], client=client)
         self._stop.set("")
-        self._snapshots: dict[Path, tuple[Snapshot, Any]] = {}
+        self._snapshots: dict[Path, tuple[Snapshot, str]] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._wake = threading.Event()
@@ -219,19 +227,25 @@ class DaskExecutor:
             entry.remote.cancel()
             message = f"worker lost: no answer from the Dask worker {entry.worker or '(unknown)'}"
             resolve(entry.future, functools.partial(record_failure, self._db, _id(entry), message))
-        with contextlib.suppress(Exception):
-            self._stop.delete()
+        if not self._stopped:  # a stopped batch keeps its stop word for tasks that start late
+            with contextlib.suppress(Exception):
+                self._stop.delete()
         if self._own_client:
             with contextlib.suppress(Exception):
                 self._client.close()
 
     # Orchestrator side ------------------------------------------------------------------------
 
-    def _snapshot(self, script: Path) -> tuple[Snapshot, Any]:
+    def _snapshot(self, script: Path) -> tuple[Snapshot, str]:
         folder = script.parent
         if folder not in self._snapshots:
             snapshot = take_snapshot(script)
-            self._snapshots[folder] = (snapshot, self._client.scatter(snapshot.data, hash=False))
+            # On every worker now (a worker's death must not lose it); one that joins later fetches
+            # it from a peer on its first task of the batch (``_run_on_worker``).
+            scattered = self._client.scatter(snapshot.data, hash=False, broadcast=True)
+            name = f"{self._names[1]}-code-{snapshot.digest}"
+            _import_distributed().Variable(name, client=self._client).set(scattered)
+            self._snapshots[folder] = (snapshot, name)
         return self._snapshots[folder]
 
     def _cancel_queued(self) -> None:
@@ -250,7 +264,13 @@ class DaskExecutor:
                 done = [e for e in self._entries.values() if e.remote.done() and not e.done]
             for entry in done:
                 entry.done = True
-                self._finish(entry)
+                try:
+                    self._finish(entry)
+                except Exception as error:  # this thread must live on, or the batch would hang
+                    if not entry.future.done():
+                        if not entry.future.running():
+                            entry.future.set_running_or_notify_cancel()
+                        entry.future.set_exception(error)
             with self._lock:
                 finished = [key for key, e in self._entries.items() if e.done or e.future.cancelled()]
                 for key in finished:
@@ -264,19 +284,25 @@ class DaskExecutor:
         except Exception:  # the scheduler is gone: tasks settle through their futures
             return
         for item in items:
-            kind, experiment_id = item[0], item[1]
-            with self._lock:
-                entry = self._entries.get(experiment_id)
-            if entry is None or entry.done:
-                continue
-            if kind == "start":
-                entry.worker = str(item[2])
-                if entry.future.set_running_or_notify_cancel():
-                    started_at = datetime.fromisoformat(str(item[4]))
-                    mark_running(self._db, experiment_id, int(item[3]), self._owner, started_at=started_at)
-            elif kind == "metrics":
-                self._mirror(entry, int(item[2]), bytes(item[3]))
-                self._ingest(entry).step(4 * len(item[3]) + 1024)
+            try:
+                self._take(item)
+            except Exception as error:  # a database error here must not end the thread
+                _say(f"a note from a Dask worker could not be recorded: {type(error).__name__}: {error}")
+
+    def _take(self, item: list[Any]) -> None:
+        kind, experiment_id = item[0], item[1]
+        with self._lock:
+            entry = self._entries.get(experiment_id)
+        if entry is None or entry.done or entry.future.done():  # dropped before its note came
+            return
+        if kind == "start":
+            entry.worker = str(item[2])
+            if not entry.future.running() and entry.future.set_running_or_notify_cancel():
+                started_at = datetime.fromisoformat(str(item[4]))
+                mark_running(self._db, experiment_id, int(item[3]), self._owner, started_at=started_at)
+        elif kind == "metrics":
+            self._mirror(entry, int(item[2]), bytes(item[3]))
+            self._ingest(entry).step(4 * len(item[3]) + 1024)
 
     def _ingest(self, entry: _Entry) -> JournalIngest:
         if entry.ingest is None:
@@ -335,6 +361,10 @@ class DaskExecutor:
             (folder / name).write_bytes(data)
         marker = OutcomeMarker(result.status, result.exit_code, result.error_message, result.ended_at)
         return DatabaseRecorder(self._db, experiment_id, self._owner).ended(marker)
+
+
+def _say(line: str) -> None:
+    print(f"yanex: {line}", file=sys.stderr, flush=True)
 
 
 def _id(entry: _Entry) -> str:

@@ -159,12 +159,13 @@ def _tail(path: Path, limit: int) -> bytes:
 
 def run_task(
     task: RemoteTask,
-    code: bytes,
+    code: Callable[[], bytes],
     workdir: Path,
     channel: Channel,
     lost_before: Callable[[], bool] = lambda: False,
 ) -> RemoteResult:
-    """Run ``task`` on this machine; ``workdir`` holds the code cache and the default spool."""
+    """Run ``task`` on this machine; ``workdir`` holds the code cache and the default spool.
+    ``code`` fetches the snapshot, called only when this machine has not unpacked it yet."""
     host = socket.gethostname()
     folder = spool_root(workdir / "yanex-spool") / task.experiment_id
     if lost_before():

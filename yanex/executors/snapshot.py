@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -106,13 +107,14 @@ def relative_to_snapshot(snapshot_root: Path, path: Path) -> str | None:
         return None
 
 
-def materialise(cache: Path, digest: str, data: bytes) -> Path:
-    """The snapshot unpacked under ``cache/<digest>``; unpacked once, atomically (a folder
-    renamed into place), so concurrent tasks on one machine never see half of it."""
+def materialise(cache: Path, digest: str, fetch: Callable[[], bytes]) -> Path:
+    """The snapshot unpacked under ``cache/<digest>``; fetched and unpacked once, atomically (a
+    folder renamed into place), so concurrent tasks on one machine never see half of it."""
     target = cache / digest
     if target.is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
+    data = fetch()
     if hashlib.sha256(data).hexdigest() != digest:
         raise RuntimeError(f"the code snapshot {digest[:12]} arrived damaged")
     staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=cache))
