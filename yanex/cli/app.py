@@ -45,6 +45,7 @@ SUMMARIES = {
     "unarchive": "Bring archived experiments back.",
     "delete": "Delete experiments with their metrics and folders.",
     "rerun": "Re-run finished experiments with their recorded config.",
+    "ingest": "Recover experiments from a cluster worker's spool.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
 }
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
@@ -60,7 +61,7 @@ def _build() -> typer.Typer:
     from typer.core import TyperGroup
 
     from yanex import __version__
-    from yanex.cli import archive, db, delete, rerun, run, sql, update
+    from yanex.cli import archive, db, delete, ingest, rerun, run, sql, update
     from yanex.cli.spec import typer_signature
 
     class YanexGroup(TyperGroup):
@@ -113,6 +114,7 @@ def _build() -> typer.Typer:
     register("unarchive", archive.unarchive_command)
     register("delete", delete.delete_command)
     register("rerun", rerun.rerun_command)
+    register("ingest", ingest.ingest_command)
     built.add_typer(db.app, short_help=SUMMARIES["db"])
     return built
 

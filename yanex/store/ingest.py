@@ -231,4 +231,49 @@ class JournalIngest:
             pass
 
 
-__all__ = ["FINAL_READ", "JournalIngest", "parse_journal", "stored_offset"]
+# Recovery from a cluster worker's spool (``yanex ingest``) -------------------------------------
+
+# Final rows whose outcome a spool may correct: recorded by someone who could not know it.
+_LOST_PREFIXES = ("worker lost:", "the process running this experiment died")
+
+
+def record_recovered(
+    db: Database,
+    experiment_id: str,
+    status: Status,
+    exit_code: int | None,
+    error_message: str | None,
+    ended_at: datetime,
+) -> bool:
+    """Record the outcome a worker's spool kept for a row still open or recorded lost (its
+    orchestrator died, or lost the worker); True if the row changed. Any other final row keeps
+    what it has, so running this again changes nothing."""
+    with db.write() as conn:
+        row = conn.execute(
+            select(ExperimentRow.status, ExperimentRow.error_message, ExperimentRow.started_at).where(
+                ExperimentRow.id == experiment_id
+            )
+        ).one_or_none()
+        if row is None:
+            return False
+        lost = row.status == Status.FAILED.value and (row.error_message or "").startswith(_LOST_PREFIXES)
+        if row.status not in _OPEN and not lost:
+            return False
+        duration = (ended_at - row.started_at).total_seconds() if row.started_at is not None else None
+        conn.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id)
+            .values(
+                status=status.value,
+                ended_at=ended_at,
+                duration=duration if duration is None or duration >= 0 else None,
+                exit_code=exit_code,
+                error_message=error_message,
+                owner_host=None,
+                owner_pid=None,
+            )
+        )
+    return True
+
+
+__all__ = ["FINAL_READ", "JournalIngest", "parse_journal", "record_recovered", "stored_offset"]
