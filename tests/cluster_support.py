@@ -69,7 +69,7 @@ class Cluster:
         process.wait()
 
     def spools(self) -> list[Path]:
-        return sorted(self.root.glob("w*/yanex-spool"))
+        return sorted(self.root.glob("w*/home/.yanex-spool"))
 
     def close(self) -> None:
         for process in [*self.workers.values(), self.scheduler]:

@@ -19,15 +19,15 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from distributed import Client  # noqa: E402
+from distributed import Client
 
-import yanex  # noqa: E402
-from tests.cluster_support import Cluster  # noqa: E402
-from tests.conftest import wait_until  # noqa: E402
-from yanex import config  # noqa: E402
-from yanex.db.engine import Database  # noqa: E402
-from yanex.owners import process_alive  # noqa: E402
-from yanex.store.experiments import get_experiment, get_metrics  # noqa: E402
+import yanex
+from tests.cluster_support import Cluster
+from tests.conftest import wait_until
+from yanex import config
+from yanex.db.engine import Database
+from yanex.owners import process_alive
+from yanex.store.experiments import get_experiment, get_metrics
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import typer
 PathArg = Annotated[
     Path,
     typer.Argument(
-        help="A spool folder (YANEX_SPOOL of the workers, or <worker dir>/yanex-spool), or one "
+        help="A spool folder (YANEX_SPOOL of the workers, else their ~/.yanex-spool), or one "
         "experiment's folder in it.",
         show_default=False,
     ),

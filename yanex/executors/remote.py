@@ -83,8 +83,10 @@ class Channel(Protocol):
         ...
 
 
-def spool_root(default: Path) -> Path:
-    return Path(os.environ.get(SPOOL_ENV) or default)
+def spool_root() -> Path:
+    """``$YANEX_SPOOL``, else ``~/.yanex-spool``: outside the engine's scratch space, which a
+    worker deletes when it stops."""
+    return Path(os.environ.get(SPOOL_ENV) or Path.home() / ".yanex-spool")
 
 
 class SpoolRecorder:
@@ -164,10 +166,10 @@ def run_task(
     channel: Channel,
     lost_before: Callable[[], bool] = lambda: False,
 ) -> RemoteResult:
-    """Run ``task`` on this machine; ``workdir`` holds the code cache and the default spool.
+    """Run ``task`` on this machine; ``workdir`` holds the code cache.
     ``code`` fetches the snapshot, called only when this machine has not unpacked it yet."""
     host = socket.gethostname()
-    folder = spool_root(workdir / "yanex-spool") / task.experiment_id
+    folder = spool_root() / task.experiment_id
     if lost_before():
         return RemoteResult(
             task.experiment_id, Status.FAILED, None, None, now_utc(), b"", b"", b"", host, lost_before=True
