@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("distributed")
-
 from distributed import Client
 
 import yanex
 from tests.cluster_support import Cluster
-from tests.conftest import wait_until
+from tests.conftest import wait_until, yanex_cli
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import process_alive
@@ -202,7 +200,8 @@ def test_live_metrics_reach_the_database_while_the_script_runs(
 _ORCHESTRATOR = """
 import sys, yanex
 from pathlib import Path
-specs = [yanex.ExperimentSpec(Path(sys.argv[2]), config={"pids": sys.argv[3]}, name=f"s{i}") for i in range(4)]
+script, pids = Path(sys.argv[2]), sys.argv[3]
+specs = [yanex.ExperimentSpec(script, config={"pids": pids}, name=f"s{i}") for i in range(4)]
 yanex.run_multiple(specs, executor=sys.argv[1])
 """
 
@@ -326,3 +325,26 @@ def test_sixteen_experiments_of_a_thousand_points_lose_nothing(
     for seed, result in enumerate(results):
         points = get_metrics(db, result.experiment_id, "v")
         assert [(p.step, p.value) for p in points] == [(s, seed * 1000 + s) for s in range(1000)]
+
+
+def test_yanex_run_and_rerun_with_an_executor(tmp_path: Path, cluster: Cluster, two_workers: Client) -> None:
+    script = _script(
+        tmp_path / "code",
+        "cli.py",
+        """
+        import sys, yanex
+        print("lr is", yanex.get_param("lr"))
+        sys.exit(3)
+        """,
+    )
+    done = yanex_cli("run", str(script), "--param", "lr=0.5", "--executor", cluster.url)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "lr is 0.5\n"
+    [first] = yanex.find()
+    assert first.error_message == "exit code 3" and first.exit_code == 3
+    again = yanex_cli("rerun", first.id, "--executor", cluster.url)
+    assert again.returncode == 1, again.stderr
+    assert f"(re-run of {first.id}): exit code 3" in again.stdout
+    refused = yanex_cli("run", str(script), "--executor", "ssh://nowhere")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("Error: executor must be 'local', 'dask://HOST:PORT'")
