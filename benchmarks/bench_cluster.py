@@ -18,11 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, report_value
 
@@ -48,7 +49,7 @@ print(time.time())
 """
 
 
-def _quiet(call):  # type: ignore[no-untyped-def]
+def _quiet(call: Callable[[], list[yanex.ExperimentResult]]) -> list[yanex.ExperimentResult]:
     with contextlib.redirect_stderr(io.StringIO()):
         return call()
 
@@ -58,13 +59,14 @@ def _run_plain(script: str) -> int:
 
 
 def overhead(folder: Path) -> bool:
-    from distributed import Client
+    import distributed
 
+    client_type: Any = distributed.Client  # untyped
     cluster = Cluster(folder / "cluster")
     try:
         cluster.add_worker()
         cluster.add_worker()
-        with Client(cluster.address, set_as_default=False) as client:
+        with client_type(cluster.address, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
             script = folder / "code" / "trivial.py"
             script.parent.mkdir()
@@ -90,16 +92,17 @@ def overhead(folder: Path) -> bool:
 
 
 def ingest(folder: Path) -> bool:
-    from distributed import Client
+    import distributed
 
     from yanex.db.engine import Database
     from yanex.store.experiments import get_metrics
 
+    client_type: Any = distributed.Client  # untyped
     cluster = Cluster(folder / "cluster4")
     try:
         for _ in range(4):
             cluster.add_worker()
-        with Client(cluster.address, set_as_default=False) as client:
+        with client_type(cluster.address, set_as_default=False) as client:
             client.wait_for_workers(4, timeout=60)
             script = folder / "code4" / "logger.py"
             script.parent.mkdir()

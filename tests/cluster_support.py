@@ -17,7 +17,7 @@ from pathlib import Path
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
-def _wait_for(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -80,7 +80,3 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def wait_for_workers(client, count: int) -> None:  # type: ignore[no-untyped-def]
-    client.wait_for_workers(count, timeout=60)

@@ -6,6 +6,7 @@ folders of their own with an environment without the test's YANEX_HOME.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -16,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from distributed import Client
 
 import yanex
@@ -60,6 +60,10 @@ def _script(folder: Path, name: str, body: str) -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(body))
     return path
+
+
+def _gone(pid: int) -> bool:
+    return not process_alive(pid)
 
 
 def _log(experiment_id: str, name: str) -> str:
@@ -242,7 +246,7 @@ def test_ctrl_c_cancels_everything_on_the_cluster(
     started = [int(path.name) for path in pids.iterdir()]
     assert len(started) == 2  # the queued ones never started
     for pid in started:
-        wait_until(lambda pid=pid: not process_alive(pid), f"script {pid} to end", timeout=30)
+        wait_until(functools.partial(_gone, pid), f"script {pid} to end", timeout=30)
     rows = yanex.find()
     assert len(rows) == 4
     assert {row.status.value for row in rows} == {"cancelled"}
