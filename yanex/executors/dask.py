@@ -165,7 +165,8 @@ class DaskExecutor:
 
     @property
     def workers(self) -> int:
-        return len(self._client.scheduler_info(n_workers=-1).get("workers", {})) or 1
+        """Threads, i.e. experiments the cluster runs at once."""
+        return sum(self._client.nthreads().values()) or 1
 
     # The executor interface -------------------------------------------------------------------
 
