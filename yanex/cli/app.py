@@ -55,6 +55,7 @@ SUMMARIES = {
     "watch": "Live table of running experiments.",
     # Typer lists plain commands before groups (db, sweep, artifacts): gc comes before db.
     "gc": "Free artifact storage no experiment refers to.",
+    "ingest": "Recover experiments from a cluster worker's spool.",
     "db": "The database: location, upgrades, checks, repair, vacuum.",
     "sweep": "Resume a sweep: run the points not completed yet.",
     "artifacts": "List an experiment's artifacts, or copy one out.",
@@ -72,7 +73,7 @@ def _build() -> typer.Typer:
     from typer.core import TyperGroup
 
     from yanex import __version__
-    from yanex.cli import archive, artifacts, db, delete, gc, rerun, run, sql, sweep, update
+    from yanex.cli import archive, artifacts, db, delete, gc, ingest, rerun, run, sql, sweep, update
     from yanex.cli.spec import typer_signature
 
     class YanexGroup(TyperGroup):
@@ -128,6 +129,7 @@ def _build() -> typer.Typer:
     for name in ("metrics", "plot", "watch"):  # metric history (issue 11)
         register(name, typer_signature(_declared(name)))
     register("gc", gc.gc_command)
+    register("ingest", ingest.ingest_command)
     built.add_typer(db.app, short_help=SUMMARIES["db"])
     built.add_typer(sweep.app, short_help=SUMMARIES["sweep"])
     built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])

@@ -49,6 +49,14 @@ ParamOpt = Annotated[
         show_default=False,
     ),
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        metavar="WHERE",
+        help="'local' (here, as --parallel says), or dask://HOST:PORT (docs/cluster.md).",
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
 ]
@@ -62,6 +70,7 @@ def rerun_command(
     timeout: TimeoutOpt = None,
     all_attempts: AllAttemptsOpt = False,
     param: ParamOpt = None,
+    executor: ExecutorOpt = "local",
     *,
     filters: FilterOptions,
 ) -> None:
@@ -111,7 +120,19 @@ def rerun_command(
         raise NotFoundError(
             "no experiments match, nothing to re-run", hint="check the filters with `yanex list`"
         )
-    results = rerun(ids, parallel=parallel, verbose=verbose, timeout=timeout, config_overrides=overrides)
+    try:
+        results = rerun(
+            ids,
+            parallel=parallel,
+            verbose=verbose,
+            timeout=timeout,
+            config_overrides=overrides,
+            executor=executor,
+        )
+    except ValueError as error:
+        if executor == "local":
+            raise
+        raise UsageError(str(error), hint="pass --executor local or dask://HOST:PORT") from None
     for original, result in zip(ids, results, strict=True):
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))

@@ -186,6 +186,14 @@ def run(
             show_default=False,
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            metavar="WHERE",
+            help="'local' (here), or dask://HOST:PORT to run it on a Dask cluster (docs/cluster.md).",
+        ),
+    ] = "local",
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -260,6 +268,7 @@ def run(
             fmt=fmt,
             depends_on=depends_on or [],
             goals=goals,
+            executor=executor,
         )
         return
     from yanex.specs import ExperimentSpec, Status
@@ -287,6 +296,8 @@ def run(
 
     from yanex.runner.single import run_script
 
+    if executor != "local":
+        _run_elsewhere(spec, executor)
     experiment_id, outcome, timed_out = run_script(spec)
     summary = f"yanex: experiment {experiment_id} {outcome.status.value}"
     if outcome.status is Status.COMPLETED and outcome.duration is not None:
@@ -303,6 +314,32 @@ def _goals(given: list[str]) -> dict[str, str]:
     from yanex.store.references import parse_goal
 
     return dict(parse_goal(text) for text in given)
+
+
+def _run_elsewhere(spec: object, executor: str) -> None:
+    """``--executor``: the script as a batch of one on that executor; its output is shown once it
+    has ended (it comes back with the outcome)."""
+    import sys
+
+    from yanex import config
+    from yanex.db.engine import Database
+    from yanex.errors import UsageError
+    from yanex.runner.batch import run_multiple
+    from yanex.specs import ExperimentSpec
+    from yanex.store.experiments import get_experiment
+
+    assert isinstance(spec, ExperimentSpec)
+    try:
+        [result] = run_multiple([spec], executor=executor)
+    except ValueError as error:
+        raise UsageError(str(error), hint="pass --executor local or dask://HOST:PORT") from None
+    folder = config.experiment_dir(result.experiment_id)
+    for name, stream in ((config.STDOUT_FILE, sys.stdout), (config.STDERR_FILE, sys.stderr)):
+        if (folder / name).is_file():
+            stream.write((folder / name).read_text(errors="replace"))
+    stored = get_experiment(Database(), result.experiment_id)
+    typer.echo(f"yanex: experiment {result.experiment_id} {result.status}", err=True)
+    raise typer.Exit(stored.exit_code or (0 if result.status == "completed" else 1))
 
 
 class _ScriptOptionHint(NoSuchOption):

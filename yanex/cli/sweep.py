@@ -42,6 +42,7 @@ def run_sweep(
     fmt: OutputFormat,
     depends_on: Sequence[str] = (),
     goals: Mapping[str, str] | None = None,
+    executor: str = "local",
 ) -> None:
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
@@ -70,7 +71,7 @@ def run_sweep(
         _specs(plan, [0])  # every point shares what a spec checks but its values
         show_points(plan, fmt)
         return
-    _run(_specs(plan), parallel, verbose=False)
+    _run(_specs(plan), parallel, verbose=False, executor=executor)
 
 
 def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
@@ -86,11 +87,11 @@ def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
         raise spec_error(error) from None
 
 
-def _run(sweep: Sweep, parallel: int | None, verbose: bool) -> None:
+def _run(sweep: Sweep, parallel: int | None, verbose: bool, executor: str = "local") -> None:
     from yanex.runner.batch import run_multiple
 
     try:
-        results = run_multiple(sweep, parallel=parallel, verbose=verbose)
+        results = run_multiple(sweep, parallel=parallel, verbose=verbose, executor=executor)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _print_results(results)

@@ -26,6 +26,7 @@ from pydantic import JsonValue
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
+from yanex.executors import check_executor, open_executor
 from yanex.params import deep_merge
 from yanex.runner.dependencies import Plan, Schedule, plan
 from yanex.runner.environment import capture_environment, this_process
@@ -95,6 +96,7 @@ def run_multiple(
     fail_fast: bool = False,
     skip_completed: bool = False,
     timeout: float | str | None = None,
+    executor: object = "local",
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -107,6 +109,10 @@ def run_multiple(
     ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``) limits each
     experiment whose spec sets no ``timeout`` of its own; past its limit a script gets SIGTERM,
     then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
+
+    ``executor``: ``"local"`` (this machine, as ``parallel`` says), a ``distributed.Client`` or
+    ``"dask://HOST:PORT"`` (a Dask cluster: ``parallel`` is ignored, the cluster's workers run
+    them); see docs/cluster.md.
 
     A spec whose ``depends_on`` names another spec of the call starts once that one has completed
     (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
@@ -132,7 +138,7 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    batch = _Batch(experiments, parallel, verbose, time_limit=default_limit)
+    batch = _Batch(experiments, parallel, verbose, time_limit=default_limit, executor=executor)
     # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
     batch.sweep_spec = stored_plan(experiments)
     return batch.run(retries=retries, fail_fast=fail_fast, skip_completed=skip_completed)
@@ -145,6 +151,7 @@ def rerun(
     *,
     timeout: float | str | None = None,
     config_overrides: Mapping[str, Any] | None = None,
+    executor: object = "local",
 ) -> list[ExperimentResult]:
     """Run stored experiments again from their recorded specs (script, config, args, name, tags).
 
@@ -195,7 +202,15 @@ def rerun(
         )
         for original, declared in zip(originals, goals, strict=True)
     ]
-    batch = _Batch(specs, parallel, verbose, db=db, time_limit=time_limit, dependencies=_rerun_plan(db, ids))
+    batch = _Batch(
+        specs,
+        parallel,
+        verbose,
+        db=db,
+        time_limit=time_limit,
+        dependencies=_rerun_plan(db, ids),
+        executor=executor,
+    )
     batch.ran_before = [original.git for original in originals]
     return batch.run(
         retry_of=[original.id for original in originals],
@@ -280,7 +295,9 @@ class _Batch:
         db: Database | None = None,
         time_limit: TimeLimit | None = None,
         dependencies: Plan | None = None,
+        executor: object = "local",
     ) -> None:
+        check_executor(executor)
         for index, spec in enumerate(specs):
             if not spec.script_path.is_file():
                 raise ConfigError(
@@ -310,6 +327,7 @@ class _Batch:
         self.dependencies = dependencies or Plan.empty(len(specs))
         self.schedule = Schedule(self.specs, self.dependencies)
         self.sweep_spec: dict[str, JsonValue] | None = None  # batches.spec of a sweep
+        self.executor = executor
 
     def run(
         self,
@@ -352,9 +370,14 @@ class _Batch:
             workers = _worker_count(self.parallel, len(todo))
             # Workers start before any row is written: a script that cannot start them (spawn
             # without a __main__ guard) fails here and leaves nothing behind.
-            executor: Executor = (
-                InlineExecutor(self.db, this_process()) if workers is None else LocalPool(workers, self.db)
-            )
+            remote = open_executor(self.executor, self.db, this_process())
+            if remote is not None:
+                executor: Executor = remote
+                workers = remote.workers
+            elif workers is None:
+                executor = InlineExecutor(self.db, this_process())
+            else:
+                executor = LocalPool(workers, self.db)
             try:
                 with _sigterm_stops_the_batch():
                     self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)

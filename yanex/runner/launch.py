@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, Protocol
 
 from pydantic import JsonValue
 
@@ -168,6 +168,71 @@ class _OutputSink:
             self.mode = OutputMode.QUIET
 
 
+class Recorder(Protocol):
+    """Where a supervised script's life is recorded: the database here, a spool and the
+    orchestrator for a task on a cluster worker (``yanex.executors.remote``)."""
+
+    def started(self, pid: int) -> None:
+        """The script runs as ``pid``."""
+        ...
+
+    def tick(self, *, beat: bool) -> bool:
+        """Every ``FLUSH_INTERVAL`` while it runs: move metrics on; True if more waits at once."""
+        ...
+
+    def ended(self, marker: OutcomeMarker) -> Outcome:
+        """The script has ended as ``marker`` says: record it and return what was recorded."""
+        ...
+
+
+class DatabaseRecorder:
+    """The local record: the row, the metrics journal pumped into the database, the marker."""
+
+    def __init__(self, db: Database | None, experiment_id: str, owner: Owner) -> None:
+        assert db is not None, "a local experiment needs the database"
+        self.db, self.experiment_id, self.owner = db, experiment_id, owner
+        self._journal = JournalPump(db, experiment_id)
+
+    def started(self, pid: int) -> None:
+        mark_running(self.db, self.experiment_id, pid, self.owner)
+
+    def tick(self, *, beat: bool) -> bool:
+        return self._journal.drain(beat=beat)
+
+    def ended(self, marker: OutcomeMarker) -> Outcome:
+        """The outcome goes to the experiment's folder first (``yanex.store.outcome``): if this
+        process dies before the database has it, whoever reconciles the row records it from there."""
+        experiment_id = self.experiment_id
+        status, exit_code, message, ended_at = marker
+        write_marker(experiment_id, marker)
+        self._journal.finish()
+        ingest = self._journal.ingest
+        if ingest.skipped:
+            _say(
+                f"experiment {experiment_id}: {ingest.skipped} metric line(s) could not be stored "
+                f"and were skipped (kept in {config.METRICS_FILE})"
+            )
+        recorded = finish(
+            self.db, experiment_id, status, exit_code=exit_code, error_message=message, ended_at=ended_at
+        )
+        if not recorded.late:
+            return Outcome(experiment_id, status, exit_code, message, recorded.duration)
+        if recorded.status is None:
+            _say(
+                f"experiment {experiment_id} was deleted while it ran; its outcome "
+                f"({status.value}) is not recorded"
+            )
+            return Outcome(experiment_id, status, exit_code, message, None)
+        _say(
+            f"experiment {experiment_id} had already been recorded {recorded.status.value} (its "
+            f"supervisor was taken for dead); the script's outcome, {status.value}, is kept in "
+            f"{config.OUTCOME_FILE}, its metrics are stored"
+        )
+        return Outcome(
+            experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
+        )
+
+
 class ExperimentProcess:
     """One experiment's subprocess from launch to recorded outcome.
 
@@ -178,19 +243,19 @@ class ExperimentProcess:
 
     def __init__(
         self,
-        db: Database,
+        db: Database | None,
         request: LaunchRequest,
         owner: Owner,
         *,
         output: OutputMode = OutputMode.QUIET,
         own_session: bool = False,
+        recorder: Recorder | None = None,
+        directory: Path | None = None,
     ) -> None:
-        self.db = db
         self.request = request
-        self.owner = owner
         self.output = output
         self.own_session = own_session
-        self.directory = config.experiment_dir(request.experiment_id)
+        self.directory = directory or config.experiment_dir(request.experiment_id)
         self.interrupted = False
         self.timed_out = False
         self.grace = config.kill_grace()
@@ -201,7 +266,7 @@ class ExperimentProcess:
         self.cancel_reason = "interrupted by the user"
         self._process: subprocess.Popen[bytes] | None = None
         self._sinks: dict[int, _OutputSink] = {}  # by the pipe's file descriptor
-        self._journal = JournalPump(db, request.experiment_id)
+        self.recorder = recorder or DatabaseRecorder(db, request.experiment_id, owner)
         self._sweeper = Sweeper(request.experiment_id)  # before the script starts: spares what is ours
 
     @property
@@ -230,7 +295,7 @@ class ExperimentProcess:
             start_new_session=self.own_session,
         )
         self._sweeper.started(self._process.pid)
-        mark_running(self.db, self.request.experiment_id, self._process.pid, self.owner)
+        self.recorder.started(self._process.pid)
         prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
         for pipe, filename, target in (
@@ -359,7 +424,7 @@ class ExperimentProcess:
                             process.wait(wait_for)
                     if time.monotonic() >= next_flush:
                         beat = time.monotonic() >= next_beat
-                        behind = self._journal.drain(beat=beat)
+                        behind = self.recorder.tick(beat=beat)
                         next_flush = time.monotonic() + (0.0 if behind else FLUSH_INTERVAL)
                         if beat:
                             next_beat = time.monotonic() + beat_every
@@ -395,35 +460,7 @@ class ExperimentProcess:
             status, message = Status.CANCELLED, self.cancel_reason
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
-        exit_code = shell_exit_code(returncode)
-        experiment_id = self.request.experiment_id
-        write_marker(experiment_id, OutcomeMarker(status, exit_code, message, ended_at))
-        self._journal.finish()
-        ingest = self._journal.ingest
-        if ingest.skipped:
-            _say(
-                f"experiment {experiment_id}: {ingest.skipped} metric line(s) could not be stored "
-                f"and were skipped (kept in {config.METRICS_FILE})"
-            )
-        recorded = finish(
-            self.db, experiment_id, status, exit_code=exit_code, error_message=message, ended_at=ended_at
-        )
-        if not recorded.late:
-            return Outcome(experiment_id, status, exit_code, message, recorded.duration)
-        if recorded.status is None:
-            _say(
-                f"experiment {experiment_id} was deleted while it ran; its outcome "
-                f"({status.value}) is not recorded"
-            )
-            return Outcome(experiment_id, status, exit_code, message, None)
-        _say(
-            f"experiment {experiment_id} had already been recorded {recorded.status.value} (its "
-            f"supervisor was taken for dead); the script's outcome, {status.value}, is kept in "
-            f"{config.OUTCOME_FILE}, its metrics are stored"
-        )
-        return Outcome(
-            experiment_id, recorded.status, recorded.exit_code, recorded.error_message, recorded.duration
-        )
+        return self.recorder.ended(OutcomeMarker(status, shell_exit_code(returncode), message, ended_at))
 
 
 def _say(line: str) -> None:

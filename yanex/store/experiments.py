@@ -259,14 +259,27 @@ def find_completed(
     return found
 
 
-def mark_running(db: Database, experiment_id: str, pid: int, owner: Owner) -> bool:
-    """Record the script started; False if the row was already final (or deleted) and stays so."""
+def mark_running(
+    db: Database, experiment_id: str, pid: int, owner: Owner, *, started_at: datetime | None = None
+) -> bool:
+    """Record the script started; False if the row was already final (or deleted) and stays so.
+
+    ``started_at``: when a cluster worker started it, on the worker's clock like its end.
+    """
     now = sqlite_value(now_utc())
     with db.write() as conn:
         changed = conn.execute(
             f"UPDATE experiments SET status = ?, started_at = ?, pid = ?, owner_host = ?, owner_pid = ?, "
             f"heartbeat_at = ? WHERE id = ? AND status IN {OPEN_SQL}",
-            (Status.RUNNING.value, now, pid, owner.host, owner.pid, now, experiment_id),
+            (
+                Status.RUNNING.value,
+                sqlite_value(started_at) if started_at else now,
+                pid,
+                owner.host,
+                owner.pid,
+                now,
+                experiment_id,
+            ),
         ).rowcount
     return changed == 1
 

@@ -22,9 +22,11 @@ from typing import Any, NamedTuple
 from yanex import config
 from yanex.artifacts import lines as artifact_lines
 from yanex.db.engine import Database
+from yanex.specs import Status
+from yanex.status import OPEN_STATUSES
 from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
-from yanex.store.dialect import sqlite_value
+from yanex.store.dialect import sqlite_value, stored_time
 from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
 from yanex.store.references import GOALS, Goal
 from yanex.store.summary import set_goals
@@ -261,4 +263,48 @@ class JournalIngest:
             pass
 
 
-__all__ = ["FINAL_READ", "JournalIngest", "Parsed", "parse_journal", "stored_offset"]
+# Recovery from a cluster worker's spool (``yanex ingest``) -------------------------------------
+
+# Final rows whose outcome a spool may correct: recorded by someone who could not know it.
+_LOST_PREFIXES = ("worker lost:", "the process running this experiment died")
+
+
+def record_recovered(
+    db: Database,
+    experiment_id: str,
+    status: Status,
+    exit_code: int | None,
+    error_message: str | None,
+    ended_at: datetime,
+) -> bool:
+    """Record the outcome a worker's spool kept for a row still open or recorded lost (its
+    orchestrator died, or lost the worker); True if the row changed. Any other final row keeps
+    what it has, so running this again changes nothing."""
+    with db.write() as conn:
+        row = conn.execute(
+            "SELECT status, error_message, started_at FROM experiments WHERE id = ?", (experiment_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        recorded, message, started_text = row
+        lost = recorded == Status.FAILED.value and (message or "").startswith(_LOST_PREFIXES)
+        if recorded not in OPEN_STATUSES and not lost:
+            return False
+        started_at = stored_time(started_text)
+        duration = (ended_at - started_at).total_seconds() if started_at is not None else None
+        conn.execute(
+            "UPDATE experiments SET status = ?, ended_at = ?, duration = ?, exit_code = ?, "
+            "error_message = ?, owner_host = NULL, owner_pid = NULL WHERE id = ?",
+            (
+                status.value,
+                sqlite_value(ended_at),
+                duration if duration is None or duration >= 0 else None,
+                exit_code,
+                error_message,
+                experiment_id,
+            ),
+        )
+    return True
+
+
+__all__ = ["FINAL_READ", "JournalIngest", "Parsed", "parse_journal", "record_recovered", "stored_offset"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from yanex import config
@@ -27,15 +28,7 @@ def write_marker(experiment_id: str, marker: OutcomeMarker) -> None:
     """Best effort: a full disk must not stop the outcome from reaching the database."""
     path = config.experiment_dir(experiment_id) / config.OUTCOME_FILE
     temporary = path.with_suffix(".tmp")
-    text = json.dumps(
-        {
-            "status": marker.status.value,
-            "exit_code": marker.exit_code,
-            "error_message": marker.error_message,
-            "ended_at": marker.ended_at.isoformat(),
-        },
-        ensure_ascii=True,
-    )
+    text = marker_text(marker)
     try:
         # No fsync: it would delay recording every outcome, and a marker lost in a machine crash
         # only means the row is recorded failed, as it was before markers existed.
@@ -46,9 +39,26 @@ def write_marker(experiment_id: str, marker: OutcomeMarker) -> None:
             temporary.unlink(missing_ok=True)
 
 
+def marker_text(marker: OutcomeMarker) -> str:
+    """The marker file's content (also written by a cluster worker into its spool)."""
+    return json.dumps(
+        {
+            "status": marker.status.value,
+            "exit_code": marker.exit_code,
+            "error_message": marker.error_message,
+            "ended_at": marker.ended_at.isoformat(),
+        },
+        ensure_ascii=True,
+    )
+
+
 def read_marker(experiment_id: str) -> OutcomeMarker | None:
     """The marker, or None if there is none (or it cannot be read: then the script's fate is unknown)."""
-    path = config.experiment_dir(experiment_id) / config.OUTCOME_FILE
+    return read_marker_file(config.experiment_dir(experiment_id) / config.OUTCOME_FILE)
+
+
+def read_marker_file(path: Path) -> OutcomeMarker | None:
+    """``read_marker`` for a marker file anywhere (a cluster worker's spool)."""
     try:
         data = json.loads(path.read_text(encoding="ascii"))
         status = Status(data["status"])
@@ -64,4 +74,4 @@ def read_marker(experiment_id: str) -> OutcomeMarker | None:
         return None
 
 
-__all__ = ["OutcomeMarker", "read_marker", "write_marker"]
+__all__ = ["OutcomeMarker", "marker_text", "read_marker", "read_marker_file", "write_marker"]

@@ -1,0 +1,140 @@
+"""Batches on a real Dask cluster (a scheduler and workers on this machine, over TCP).
+
+1. Overhead: 96 trivial experiments on 2 single-threaded workers through ``run_multiple``, against
+   the same ``subprocess.run`` calls submitted to the same cluster without yanex. Target (issue
+   13): at most 20 ms per experiment, ``(yanex - baseline) / 96``.
+2. Ingest: 4 workers whose scripts log 50,000 points/s in total (12,500 each, for 4 s). Target:
+   the orchestrator keeps up, i.e. the batch ends at most 2 s after the last script ended, with
+   every point stored.
+
+Run: `make bench` or `python benchmarks/bench_cluster.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PYTHON, report_value
+
+import yanex
+from tests.cluster_support import Cluster
+
+COUNT = 96
+TRIVIAL = """import yanex
+a = yanex.get_param("a", 1)
+yanex.log_metrics({"sum": a + 1})
+"""
+# 12,500 points/s for 4 s, paced in 50 ms bursts; prints when it stopped logging.
+LOGGER = """import time, yanex
+rate, seconds, burst = 12500, 4.0, 0.05
+start = time.time()
+step = 0
+while step < rate * seconds:
+    for _ in range(int(rate * burst)):
+        yanex.log_metrics({"v": step}, step=step)
+        step += 1
+    time.sleep(max(0.0, start + step / rate - time.time()))
+print(time.time())
+"""
+
+
+def _quiet(call: Callable[[], list[yanex.ExperimentResult]]) -> list[yanex.ExperimentResult]:
+    with contextlib.redirect_stderr(io.StringIO()):
+        return call()
+
+
+def _run_plain(script: str) -> int:
+    return subprocess.run([PYTHON, script], capture_output=True).returncode
+
+
+def overhead(folder: Path) -> bool:
+    import distributed
+
+    client_type: Any = distributed.Client  # untyped
+    cluster = Cluster(folder / "cluster")
+    try:
+        cluster.add_worker()
+        cluster.add_worker()
+        with client_type(cluster.address, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+            script = folder / "code" / "trivial.py"
+            script.parent.mkdir()
+            script.write_text(TRIVIAL)
+            specs = [yanex.ExperimentSpec(script, config={"a": i}) for i in range(COUNT)]
+            _quiet(lambda: yanex.run_multiple(specs[:4], executor=client))  # code unpacked, clients up
+            client.gather(client.map(_run_plain, [str(script)] * 4, pure=False))
+            start = time.perf_counter()
+            results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
+            tracked = time.perf_counter() - start
+            assert {r.status for r in results} == {"completed"}
+            start = time.perf_counter()
+            codes = client.gather(client.map(_run_plain, [str(script)] * COUNT, pure=False))
+            plain = time.perf_counter() - start
+            assert set(codes) == {0}
+    finally:
+        cluster.close()
+    per = (tracked - plain) / COUNT
+    report_value(f"{COUNT} trivial experiments, yanex on Dask", tracked, "s")
+    report_value(f"{COUNT} subprocess.run on the same cluster", plain, "s")
+    report_value("overhead per experiment", per * 1000, "ms", "<= 20 ms")
+    return per <= 0.020
+
+
+def ingest(folder: Path) -> bool:
+    import distributed
+
+    from yanex.db.engine import Database
+    from yanex.store.experiments import get_metrics
+
+    client_type: Any = distributed.Client  # untyped
+    cluster = Cluster(folder / "cluster4")
+    try:
+        for _ in range(4):
+            cluster.add_worker()
+        with client_type(cluster.address, set_as_default=False) as client:
+            client.wait_for_workers(4, timeout=60)
+            script = folder / "code4" / "logger.py"
+            script.parent.mkdir()
+            script.write_text(LOGGER)
+            specs = [yanex.ExperimentSpec(script, config={"seed": i}) for i in range(4)]
+            results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
+            ended = time.time()
+    finally:
+        cluster.close()
+    from yanex import config
+
+    last_log = max(
+        float((config.experiment_dir(r.experiment_id) / config.STDOUT_FILE).read_text()) for r in results
+    )
+    db = Database()
+    stored = sum(len(get_metrics(db, r.experiment_id, "v")) for r in results)
+    lag = ended - last_log
+    report_value("points stored of 200,000 logged at 50,000/s", stored, "points", "= 200000")
+    report_value("batch end after the last script stopped logging", lag, "s", "<= 2 s")
+    return stored == 200_000 and lag <= 2.0
+
+
+def main() -> int:
+    import os
+
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        os.environ["YANEX_HOME"] = str(folder / "home")
+        ok = overhead(folder)
+        ok = ingest(folder) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Batches on a real Dask cluster: a scheduler and two workers started as processes over TCP.
+
+The cluster starts once for the module; every test has its own database (conftest). Workers run in
+folders of their own with an environment without the test's YANEX_HOME.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+import yanex
+from tests.cluster_support import Cluster
+from tests.conftest import wait_until, yanex_cli
+from yanex import config
+from yanex.db.engine import Database
+from yanex.owners import process_alive
+from yanex.store.experiments import get_experiment, get_metrics
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    started = Cluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        started.add_worker()
+        started.add_worker()
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture(scope="module")
+def client(cluster: Cluster) -> Iterator[Client]:
+    with Client(cluster.address, set_as_default=False) as connected:
+        connected.wait_for_workers(2, timeout=60)
+        yield connected
+
+
+@pytest.fixture
+def two_workers(cluster: Cluster, client: Client) -> Client:
+    """Two workers up, whatever an earlier test killed."""
+    while len(cluster.workers) < 2:
+        cluster.add_worker()
+    client.wait_for_workers(2, timeout=60)
+    return client
+
+
+def _script(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _gone(pid: int) -> bool:
+    return not process_alive(pid)
+
+
+def _log(experiment_id: str, name: str) -> str:
+    return (config.experiment_dir(experiment_id) / name).read_text()
+
+
+def test_batch_results_in_input_order_with_real_statuses(
+    tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database
+) -> None:
+    code = tmp_path / "code"
+    ok = _script(
+        code,
+        "ok.py",
+        """
+        import os, yanex
+        for step in range(5):
+            yanex.log_metrics({"loss": 1.0 / (step + 1), "lr": yanex.get_param("lr")}, step=step)
+        print("ran in", os.getcwd())
+        """,
+    )
+    exits = _script(code, "exits.py", "import sys\nsys.exit(3)\n")
+    raises = _script(code, "raises.py", "raise ValueError('bad lr')\n")
+    killed = _script(code, "killed.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    results = yanex.run_multiple(
+        [
+            yanex.ExperimentSpec(ok, config={"lr": 0.1}, name="ok"),
+            yanex.ExperimentSpec(exits, name="exits"),
+            yanex.ExperimentSpec(raises, name="raises"),
+            yanex.ExperimentSpec(killed, name="killed"),
+        ],
+        executor=two_workers,
+    )
+    assert [r.name for r in results] == ["ok", "exits", "raises", "killed"]
+    assert [r.status for r in results] == ["completed", "failed", "failed", "failed"]
+    assert [r.error_message for r in results] == [
+        None,
+        "exit code 3",
+        "ValueError: bad lr",
+        "killed by signal 9 (SIGKILL)",
+    ]
+    first = results[0].experiment_id
+    assert [(p.step, p.value) for p in get_metrics(db, first, "loss")] == [
+        (step, 1.0 / (step + 1)) for step in range(5)
+    ]
+    assert [p.value for p in get_metrics(db, first, "lr")] == [0.1] * 5
+    # It ran from the snapshot a worker unpacked, not from the test's folder.
+    where = _log(first, config.STDOUT_FILE)
+    assert where.startswith(f"ran in {cluster.root}") and "yanex-code" in where
+    assert "ValueError: bad lr" in _log(results[2].experiment_id, config.STDERR_FILE)
+    view = get_experiment(db, first)
+    assert view.status.value == "completed" and view.duration is not None and view.duration > 0
+
+
+def test_dask_address_string_and_retries(tmp_path: Path, cluster: Cluster, two_workers: Client) -> None:
+    flaky = _script(
+        tmp_path / "code",
+        "flaky.py",
+        """
+        import os, sys, yanex
+        marker = os.path.join(yanex.get_param("flags"), "tried")
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            sys.exit(3)
+        """,
+    )
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    spec = yanex.ExperimentSpec(flaky, config={"flags": str(flags)})
+    [result] = yanex.run_multiple([spec], executor=cluster.url, retries=1)
+    assert result.status == "completed"
+    [failed] = yanex.find(status="failed")
+    assert failed.error_message == "exit code 3"
+    assert yanex.find([result.experiment_id])[0].retry_of == failed.id
+
+
+def test_skip_completed_and_fail_fast(tmp_path: Path, two_workers: Client) -> None:
+    code = tmp_path / "code"
+    ok = _script(code, "ok.py", "print('hi')\n")
+    first = yanex.run_multiple([yanex.ExperimentSpec(ok, config={"a": 1})], executor=two_workers)
+    again = yanex.run_multiple(
+        [yanex.ExperimentSpec(ok, config={"a": 1}), yanex.ExperimentSpec(ok, config={"a": 2})],
+        executor=two_workers,
+        skip_completed=True,
+    )
+    assert again[0].experiment_id == first[0].experiment_id
+    assert again[1].experiment_id != first[0].experiment_id and again[1].status == "completed"
+
+    fails = _script(code, "fails.py", "import sys\nsys.exit(3)\n")
+    slow = _script(code, "slow.py", "import time\ntime.sleep(60)\n")
+    specs = [yanex.ExperimentSpec(fails, name="fails")]
+    specs += [yanex.ExperimentSpec(slow, name=f"slow{i}") for i in range(4)]
+    results = yanex.run_multiple(specs, executor=two_workers, fail_fast=True)
+    assert results[0].error_message == "exit code 3"
+    assert [r.status for r in results[1:]] == ["cancelled"] * 4
+    assert {r.error_message for r in results[1:]} == {
+        "another experiment of the batch failed and fail_fast is set"
+    }
+
+
+def test_live_metrics_reach_the_database_while_the_script_runs(
+    tmp_path: Path, two_workers: Client, db: Database
+) -> None:
+    release = tmp_path / "release"
+    script = _script(
+        tmp_path / "code",
+        "waits.py",
+        """
+        import os, time, yanex
+        for step in range(3):
+            yanex.log_metrics({"acc": step / 10}, step=step)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(yanex.get_param("release")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yanex.log_metrics({"acc": 1.0}, step=3)
+        """,
+    )
+    results: list[yanex.ExperimentResult] = []
+    batch = threading.Thread(
+        target=lambda: results.extend(
+            yanex.run_multiple(
+                [yanex.ExperimentSpec(script, config={"release": str(release)})], executor=two_workers
+            )
+        )
+    )
+    batch.start()
+    try:
+        wait_until(lambda: db.exists() and yanex.find(status="running"), "the experiment to run")
+        [running] = yanex.find(status="running")
+        wait_until(lambda: len(get_metrics(db, running.id, "acc")) == 3, "live metrics")
+        assert get_experiment(db, running.id).status.value == "running"
+    finally:
+        release.touch()
+        batch.join(120)
+    assert results[0].status == "completed"
+    assert [p.value for p in get_metrics(db, results[0].experiment_id, "acc")] == [0.0, 0.1, 0.2, 1.0]
+
+
+_ORCHESTRATOR = """
+import sys, yanex
+from pathlib import Path
+script, pids = Path(sys.argv[2]), sys.argv[3]
+specs = [yanex.ExperimentSpec(script, config={"pids": pids}, name=f"s{i}") for i in range(4)]
+yanex.run_multiple(specs, executor=sys.argv[1])
+"""
+
+
+def test_ctrl_c_cancels_everything_on_the_cluster(
+    tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = _script(
+        tmp_path / "code",
+        "sleeps.py",
+        """
+        import os, time, yanex
+        from pathlib import Path
+        Path(yanex.get_param("pids"), str(os.getpid())).touch()
+        time.sleep(120)
+        """,
+    )
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", _ORCHESTRATOR, cluster.url, str(script), str(pids)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        try:
+            wait_until(lambda: len(list(pids.iterdir())) == 2, "two scripts to run", timeout=90)
+        except AssertionError:
+            orchestrator.kill()
+            raise AssertionError(orchestrator.communicate()[1]) from None
+        orchestrator.send_signal(signal.SIGINT)
+        _, stderr = orchestrator.communicate(timeout=90)
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
+    started = [int(path.name) for path in pids.iterdir()]
+    assert len(started) == 2  # the queued ones never started
+    for pid in started:
+        wait_until(functools.partial(_gone, pid), f"script {pid} to end", timeout=30)
+    rows = yanex.find()
+    assert len(rows) == 4
+    assert {row.status.value for row in rows} == {"cancelled"}
+    assert {row.error_message for row in rows} == {"interrupted by the user"}
+    wait_until(lambda: not any(two_workers.processing().values()), "the cluster to be idle", timeout=30)
+
+
+def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
+    tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database
+) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    script = _script(
+        tmp_path / "code",
+        "long.py",
+        """
+        import os, time, yanex
+        from pathlib import Path
+        worker = Path.cwd().parts[len(Path(yanex.get_param("root")).parts)]
+        yanex.log_metrics({"started": 1}, step=0)
+        Path(yanex.get_param("seen"), f"{worker}-{os.getpid()}").touch()
+        if len(os.listdir(yanex.get_param("seen"))) == 1:
+            time.sleep(120)  # the first try waits to be killed with its worker
+        print("ran on", worker)
+        """,
+    )
+    results: list[yanex.ExperimentResult] = []
+    spec = yanex.ExperimentSpec(script, config={"seen": str(seen), "root": str(cluster.root)})
+    batch = threading.Thread(
+        target=lambda: results.extend(yanex.run_multiple([spec], executor=two_workers, retries=1))
+    )
+    batch.start()
+    try:
+        wait_until(lambda: list(seen.iterdir()), "the first try to start", timeout=90)
+        [first] = list(seen.iterdir())
+        worker = first.name.split("-")[0]
+        wait_until(lambda: db.exists() and yanex.find(status="running"), "the first try to be running")
+        [running] = yanex.find(status="running")
+        wait_until(lambda: get_metrics(db, running.id, "started"), "its first metric")
+        cluster.kill_worker(worker)
+        batch.join(120)
+    finally:
+        for entry in seen.iterdir():  # the killed worker's script is orphaned: end it here
+            with_pid = int(entry.name.split("-")[1])
+            if process_alive(with_pid):
+                os.kill(with_pid, signal.SIGKILL)
+    assert not batch.is_alive()
+    [result] = results
+    assert result.status == "completed"
+    tries = sorted(yanex.find(), key=lambda view: view.created_at)
+    assert [view.status.value for view in tries] == ["failed", "completed"]
+    lost = tries[0].error_message
+    assert lost is not None and lost.startswith("worker lost: the Dask worker running it (tcp://127.0.0.1:")
+    assert [p.value for p in get_metrics(db, tries[0].id, "started")] == [1]
+    workers = sorted(entry.name.split("-")[0] for entry in seen.iterdir())
+    assert len(workers) == 2 and workers[0] != workers[1]  # the retry ran on the other worker
+    assert (
+        _log(result.experiment_id, config.STDOUT_FILE).strip()
+        == f"ran on {workers[1 - workers.index(worker)]}"
+    )
+
+
+@pytest.mark.slow
+def test_sixteen_experiments_of_a_thousand_points_lose_nothing(
+    tmp_path: Path, two_workers: Client, db: Database
+) -> None:
+    script = _script(
+        tmp_path / "code",
+        "many.py",
+        """
+        import yanex
+        seed = yanex.get_param("seed")
+        for step in range(1000):
+            yanex.log_metrics({"v": seed * 1000 + step}, step=step)
+        """,
+    )
+    specs = [yanex.ExperimentSpec(script, config={"seed": seed}) for seed in range(16)]
+    results = yanex.run_multiple(specs, executor=two_workers)
+    assert {r.status for r in results} == {"completed"}
+    for seed, result in enumerate(results):
+        points = get_metrics(db, result.experiment_id, "v")
+        assert [(p.step, p.value) for p in points] == [(s, seed * 1000 + s) for s in range(1000)]
+
+
+def test_yanex_run_and_rerun_with_an_executor(tmp_path: Path, cluster: Cluster, two_workers: Client) -> None:
+    script = _script(
+        tmp_path / "code",
+        "cli.py",
+        """
+        import sys, yanex
+        print("lr is", yanex.get_param("lr"))
+        sys.exit(3)
+        """,
+    )
+    done = yanex_cli("run", str(script), "--param", "lr=0.5", "--executor", cluster.url)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "lr is 0.5\n"
+    [first] = yanex.find()
+    assert first.error_message == "exit code 3" and first.exit_code == 3
+    again = yanex_cli("rerun", first.id, "--executor", cluster.url)
+    assert again.returncode == 1, again.stderr
+    assert f"(re-run of {first.id}): exit code 3" in again.stdout
+    refused = yanex_cli("run", str(script), "--executor", "ssh://nowhere")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("Error: executor must be 'local', 'dask://HOST:PORT'")

@@ -1,0 +1,53 @@
+"""``yanex ingest``: recover experiments from a cluster worker's spool (see docs/cluster.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+PathArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A spool folder (YANEX_SPOOL of the workers, else their ~/.yanex-spool), or one "
+        "experiment's folder in it.",
+        show_default=False,
+    ),
+]
+
+
+def ingest_command(path: PathArg) -> None:
+    """Store what cluster workers logged when the orchestrator died before receiving it.
+
+    Appends the metrics each worker's journal holds beyond what the database has (every point
+    exactly once, however often it runs), copies the output, and records the outcome the worker
+    saw over a row still open or recorded lost. Prints one line per experiment.
+
+    Examples:
+
+      yanex ingest /shared/yanex-spool
+
+      yanex ingest /shared/yanex-spool/1a2b3c4d
+    """
+    from yanex.cli.store import store
+    from yanex.errors import UsageError
+    from yanex.executors.spool import ingest_spool
+    from yanex.terminal import printable
+
+    if not path.is_dir():
+        raise UsageError(f"no such folder: {path}", hint="pass the workers' spool folder")
+    recovered = ingest_spool(path, store())
+    if not recovered:
+        raise UsageError(
+            f"no experiment folders in {path}",
+            hint="pass the folder that holds the <id>/task.json folders of the spool",
+        )
+    for item in recovered:
+        if not item.known:
+            line = f"{item.experiment_id}  skipped: not in this database"
+        else:
+            line = f"{item.experiment_id}  {item.points} new point(s)"
+            line += f", recorded {item.outcome}" if item.outcome else ""
+            line += f" ({item.note})" if item.note else ""
+        typer.echo(printable(line))

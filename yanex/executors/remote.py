@@ -1,0 +1,239 @@
+"""One experiment on a cluster worker: the same supervisor as locally, and no database.
+
+A worker receives a ``RemoteTask`` (everything the script needs, nothing that points back at the
+orchestrator's disk) and the code snapshot. It unpacks the snapshot once per machine, runs the
+script under ``yanex.runner.launch.ExperimentProcess`` with a ``SpoolRecorder``: the experiment's
+folder is in the worker's spool (config, output, metrics journal, outcome marker: the same files
+as locally), and what the supervisor would write to the database goes to a ``Channel`` instead
+(live metrics to the orchestrator, the outcome as the task's result). The spool is what
+``yanex ingest`` recovers from when the orchestrator died before receiving the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import JsonValue
+
+from yanex import config
+from yanex.executors.snapshot import materialise
+from yanex.runner.executor import StopReason
+from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
+from yanex.specs import Status, TimeLimit
+from yanex.store.convert import now_utc
+from yanex.store.experiments import Owner
+from yanex.store.outcome import OutcomeMarker, marker_text
+
+SPOOL_ENV = "YANEX_SPOOL"  # on a worker: where experiments' folders go (a shared one for Slurm)
+TASK_FILE = "task.json"  # in a spool folder: which experiment it is, for `yanex ingest`
+LIVE_READ = 1024 * 1024  # journal bytes sent per tick (the local supervisor's TICK_READ)
+LOG_LIMIT = 8 * 1024 * 1024  # bytes of each output log returned (the spool keeps all of it)
+KILL = "kill"  # the stop word that SIGKILLs instead of interrupting
+
+
+@dataclass(frozen=True)
+class RemoteTask:
+    """Paths are relative to the snapshot's root, so the task runs wherever it is unpacked."""
+
+    experiment_id: str
+    digest: str
+    script: str
+    cwd: str
+    script_args: tuple[str, ...]
+    config: dict[str, JsonValue]
+    name: str | None
+    time_limit: TimeLimit | None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """What comes back: the outcome the supervisor saw, and the whole journal (compressed)."""
+
+    experiment_id: str
+    status: Status
+    exit_code: int | None
+    error_message: str | None
+    ended_at: datetime
+    journal: bytes
+    stdout: bytes
+    stderr: bytes
+    host: str
+    lost_before: bool = False  # this try was re-run by the engine after its worker died
+
+
+class Channel(Protocol):
+    """The worker's line to the orchestrator while a script runs."""
+
+    def started(self, experiment_id: str, pid: int, at: datetime) -> None: ...
+
+    def metrics(self, experiment_id: str, offset: int, data: bytes) -> None: ...
+
+    def stop_reason(self) -> str | None:
+        """A ``StopReason`` value, ``KILL``, or None to run on."""
+        ...
+
+
+def spool_root() -> Path:
+    """``$YANEX_SPOOL``, else ``~/.yanex-spool``: outside the engine's scratch space, which a
+    worker deletes when it stops."""
+    return Path(os.environ.get(SPOOL_ENV) or Path.home() / ".yanex-spool")
+
+
+class SpoolRecorder:
+    """``yanex.runner.launch.Recorder`` for a worker: spool files, and the channel."""
+
+    def __init__(self, task: RemoteTask, folder: Path, channel: Channel) -> None:
+        self.task, self.folder, self.channel = task, folder, channel
+        self.process: ExperimentProcess | None = None
+        self.sent = 0  # journal bytes sent live
+        self.marker: OutcomeMarker | None = None
+
+    def started(self, pid: int) -> None:
+        self.channel.started(self.task.experiment_id, pid, now_utc())
+
+    def tick(self, *, beat: bool) -> bool:
+        del beat  # the orchestrator keeps the heartbeat of what it runs
+        self._stop_if_asked()
+        try:
+            with (self.folder / config.METRICS_FILE).open("rb") as journal:
+                journal.seek(self.sent)
+                chunk = journal.read(LIVE_READ)
+        except OSError:
+            return False
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+        if not chunk:
+            return False
+        try:
+            self.channel.metrics(self.task.experiment_id, self.sent, chunk)
+        except Exception:  # the orchestrator is gone: the spool keeps it all for `yanex ingest`
+            return False
+        self.sent += len(chunk)
+        return len(chunk) >= LIVE_READ // 2
+
+    def _stop_if_asked(self) -> None:
+        process = self.process
+        if process is None or process.interrupted:
+            return
+        try:
+            reason = self.channel.stop_reason()
+        except Exception:
+            return
+        if reason == KILL:
+            process.send_signal(signal.SIGKILL)
+        elif reason:
+            process.cancel_reason = reason
+            if reason == StopReason.TERMINATED.value:
+                process.terminate()
+            else:
+                process.send_signal(signal.SIGINT)
+
+    def ended(self, marker: OutcomeMarker) -> Outcome:
+        self.marker = marker
+        _write_atomic(self.folder / config.OUTCOME_FILE, marker_text(marker).encode("ascii"))
+        return Outcome(self.task.experiment_id, marker.status, marker.exit_code, marker.error_message, None)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def _tail(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - limit))
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def run_task(
+    task: RemoteTask,
+    code: Callable[[], bytes],
+    workdir: Path,
+    channel: Channel,
+    lost_before: Callable[[], bool] = lambda: False,
+) -> RemoteResult:
+    """Run ``task`` on this machine; ``workdir`` holds the code cache.
+    ``code`` fetches the snapshot, called only when this machine has not unpacked it yet."""
+    host = socket.gethostname()
+    folder = spool_root() / task.experiment_id
+    if lost_before():
+        return RemoteResult(
+            task.experiment_id, Status.FAILED, None, None, now_utc(), b"", b"", b"", host, lost_before=True
+        )
+    reason = channel.stop_reason()
+    if reason:  # the batch was stopped before this task began: never start it
+        text = StopReason.ERROR.value if reason == KILL else reason
+        return RemoteResult(task.experiment_id, Status.CANCELLED, None, text, now_utc(), b"", b"", b"", host)
+    root = materialise(workdir / "yanex-code", task.digest, code)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(
+        folder / TASK_FILE,
+        json.dumps({"experiment_id": task.experiment_id, "snapshot": task.digest}).encode(),
+    )
+    request = LaunchRequest(
+        experiment_id=task.experiment_id,
+        script_path=root / task.script,
+        script_args=task.script_args,
+        config=task.config,
+        name=task.name,
+        cwd=root / task.cwd,
+        time_limit=task.time_limit,
+    )
+    recorder = SpoolRecorder(task, folder, channel)
+    saved = {key: os.environ.get(key) for key in task.env}
+    os.environ.update(task.env)  # the script inherits the supervisor's environment
+    try:
+        process = ExperimentProcess(
+            None,
+            request,
+            Owner(host, os.getpid()),  # unused: the orchestrator owns the rows
+            output=OutputMode.QUIET,
+            own_session=True,
+            recorder=recorder,
+            directory=folder,
+        )
+        recorder.process = process
+        process.start()
+        try:
+            process.wait()
+        except BaseException:
+            process.send_signal(signal.SIGKILL)
+            process.sweep()
+            raise
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    marker = recorder.marker
+    assert marker is not None
+    journal = (folder / config.METRICS_FILE).read_bytes() if (folder / config.METRICS_FILE).exists() else b""
+    return RemoteResult(
+        task.experiment_id,
+        marker.status,
+        marker.exit_code,
+        marker.error_message,
+        marker.ended_at,
+        zlib.compress(journal, 1),
+        _tail(folder / config.STDOUT_FILE, LOG_LIMIT),
+        _tail(folder / config.STDERR_FILE, LOG_LIMIT),
+        host,
+    )
+
+
+__all__ = ["KILL", "SPOOL_ENV", "TASK_FILE", "Channel", "RemoteResult", "RemoteTask", "run_task"]

@@ -1,0 +1,85 @@
+"""``yanex ingest``: recover experiments from the spool cluster workers write, idempotently.
+
+A worker keeps each experiment's folder in its spool (``yanex.executors.remote``): the metrics
+journal, the output and the outcome marker. When the orchestrator dies before it has them, the
+rows stay open (then reconciled ``failed``) with only the points that had streamed back. Ingesting
+a spool folder appends the journal bytes the local copy lacks, ingests them from the offset the
+database holds (each point exactly once, however often it runs), copies the output, and records
+the outcome the worker saw over an open or "lost" row.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from yanex import config
+from yanex.db.engine import Database
+from yanex.executors.remote import TASK_FILE
+from yanex.store.ingest import JournalIngest, record_recovered, stored_offset
+from yanex.store.outcome import read_marker_file
+from yanex.store.reconcile import reconcile_orphans
+
+
+@dataclass(frozen=True)
+class Recovered:
+    experiment_id: str
+    known: bool  # the database has the row
+    points: int  # newly stored
+    outcome: str | None  # the status recorded now, if this run recorded one
+    note: str | None = None
+
+
+def spool_folders(path: Path) -> list[Path]:
+    """The experiment folders at ``path``: the folder itself, or those directly inside it."""
+    if (path / TASK_FILE).is_file():
+        return [path]
+    return sorted(folder for folder in path.iterdir() if (folder / TASK_FILE).is_file())
+
+
+def _append_missing(source: Path, target: Path) -> str | None:
+    """Make ``target`` (the local journal) hold all of ``source``; a note if they disagree."""
+    try:
+        spooled = source.read_bytes()
+    except OSError:
+        return None
+    local = target.read_bytes() if target.exists() else b""
+    if not spooled.startswith(local):
+        return f"its local journal is not a prefix of the spool's; {target} left as it is"
+    if len(spooled) > len(local):
+        with target.open("ab") as handle:
+            handle.write(spooled[len(local) :])
+    return None
+
+
+def recover(db: Database, folder: Path) -> Recovered:
+    experiment_id = folder.name
+    if stored_offset(db, experiment_id) is None:
+        return Recovered(experiment_id, False, 0, None, "not in this database")
+    local = config.experiment_dir(experiment_id)
+    local.mkdir(parents=True, exist_ok=True)
+    note = _append_missing(folder / config.METRICS_FILE, local / config.METRICS_FILE)
+    for name in (config.STDOUT_FILE, config.STDERR_FILE, config.CONFIG_FILE, config.PARAMS_FILE):
+        source, target = folder / name, local / name
+        if source.is_file() and (not target.exists() or target.stat().st_size < source.stat().st_size):
+            shutil.copyfile(source, target)
+    ingest = JournalIngest(db, experiment_id)
+    ingest.drain()
+    marker = read_marker_file(folder / config.OUTCOME_FILE)
+    outcome = None
+    if marker is not None and record_recovered(
+        db, experiment_id, marker.status, marker.exit_code, marker.error_message, marker.ended_at
+    ):
+        outcome = marker.status.value
+    return Recovered(experiment_id, True, ingest.points, outcome, note)
+
+
+def ingest_spool(path: Path, db: Database | None = None) -> list[Recovered]:
+    """Recover every experiment folder at ``path`` (see the module docstring)."""
+    db = db or Database()
+    reconcile_orphans(db)  # rows of a dead orchestrator are settled first, then corrected here
+    return [recover(db, folder) for folder in spool_folders(path)]
+
+
+__all__ = ["Recovered", "ingest_spool", "recover", "spool_folders"]
