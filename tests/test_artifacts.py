@@ -203,6 +203,13 @@ def test_cli_gets_a_file_a_folder_and_to_stdout(formats_home: str, tmp_path: Pat
     assert sorted(p.name for p in folder.iterdir()) == ["loss.pdf", "loss.png", "loss.svg"]
     piped = yanex_cli("artifacts", "get", formats_home, "notes/readme.txt", "-o", "-")
     assert piped.returncode == 0 and piped.stdout == "line one\nline two\n"
+    # A file to an existing folder goes inside it, as with cp; an unwritable place is one error line.
+    into = runner.invoke(app, ["artifacts", "get", formats_home, "config.json", "-o", str(folder)])
+    assert into.exit_code == 0, into.output
+    assert json.loads((folder / "config.json").read_text())["name"] == "Zürich"
+    nowhere = yanex_cli("artifacts", "get", formats_home, "config.json", "-o", str(out / "x.json"))
+    assert nowhere.returncode == 2 and "Traceback" not in nowhere.stderr
+    assert nowhere.stderr.startswith(f"Error: cannot write {out / 'x.json'}"), nowhere.stderr
 
 
 def test_cli_show_lists_artifacts(formats_home: str) -> None:

@@ -281,6 +281,9 @@ def test_group_by_output_formats_and_errors(db: Database) -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["lr", "n", "acc.max n", "acc.max mean", "acc.max std"]
     assert [row[:3] for row in rows[1:]] == [["0.01", "8", "8"], ["0.1", "8", "8"]]
+    for ordering in (["--limit", "1"], ["--sort", "acc.max", "--desc"]):
+        cut = cli("compare", "-t", "g", "--group-by", "lr", "-m", "acc.max", *ordering)
+        assert cut.exit_code == 2 and "and --group-by do not go together" in cut.output  # they'd skew groups
     typo = cli("compare", "-t", "g", "--group-by", "sed")
     assert typo.exit_code == 2 and "no selected experiment has that parameter" in typo.output
     assert "batch, lr, seed" in typo.output

@@ -171,6 +171,12 @@ def test_a_list_literal_is_one_value_and_quoted_text_stays_text(script: Path, ya
         (["-p", "lr=list(1, 2"], "expected ',' or ')', found the end of the expression", ""),
         (["-p", "lr=list(1,,2)"], "expected a value, found ','", ",2"),
         (["-p", "lr=list(16abc)"], "unexpected character '1'", "16"),
+        (["-p", "lr=logspace(0, 400, 3)"], "logspace() gives values beyond the largest float", "400"),
+        (
+            ["-p", "lr=linspace(-1e308, 1e308, 3)"],
+            "linspace() gives values beyond the largest float",
+            "1e308, 3",
+        ),
     ],
 )
 def test_a_bad_expression_is_an_error_with_a_caret_and_nothing_is_written(

@@ -108,6 +108,8 @@ def get_command(
     chosen = selected(name, experiment_id, found)
     folder = chosen[0].name != name
     target = output if output is not None else Path(Path(name).name)
+    if not folder and target.is_dir():  # like cp: a file copied to a folder goes inside it
+        target = target / Path(name).name
     if str(target) == "-":
         if folder:
             raise UsageError(f"{name!r} is a folder of artifacts", hint="write it to a folder with -o PATH")
@@ -123,8 +125,14 @@ def get_command(
                 hint="it was deleted outside yanex",
             )
         destination = target / record.name[len(name) + 1 :] if folder else target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(blob, destination)  # a copy: the blob is shared and stays read-only
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(blob, destination)  # a copy: the blob is shared and stays read-only
+        except OSError as error:
+            raise UsageError(
+                f"cannot write {destination}: {error.strerror or error}",
+                hint="pass -o a path in a folder you may write, or - for standard output",
+            ) from None
     total = sum(record.size for record in chosen)
     what = f"{len(chosen)} file{'s' if len(chosen) != 1 else ''}" if folder else name
     echo(f"Wrote {what} ({format_size(total)}) to {target}", err=True)

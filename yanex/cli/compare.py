@@ -138,6 +138,17 @@ def compare_command(
     if group_by:
         if param:
             raise UsageError("--param and --group-by do not go together", hint="group by the params instead")
+        ordering = [
+            o
+            for o, key in (("--sort", "sort"), ("--desc", "desc"), ("--limit", "limit"))
+            if filters.values.get(key)
+        ]
+        if ordering:
+            # They order and cut experiments, which would change the groups' statistics.
+            raise UsageError(
+                f"{'/'.join(ordering)} and --group-by do not go together",
+                hint="groups are listed by their values; select experiments with the other filters",
+            )
         _print_groups(db, flt, group_by, metric or (), fmt)
         return
     comparison = compare(db, flt, params=param or (), metrics=metric or ())
