@@ -215,12 +215,12 @@ class _Build:
             num = self.count(2)
             exponents = [start + (stop - start) * (i / (num - 1)) for i in range(num)] if num > 1 else [start]
             try:
-                values = [x if function == "linspace" else 10.0**x for x in exponents]
+                spaced = [x if function == "linspace" else 10.0**x for x in exponents]
             except OverflowError:
-                values = [math.inf]
-            if not all(math.isfinite(x) for x in values):
+                spaced = [math.inf]
+            if not all(math.isfinite(x) for x in spaced):
                 raise self.fail(f"{function}() gives values beyond the largest float", self.args[1])
-            return GridAxis(tuple(_round(x) for x in values), self.text)
+            return GridAxis(tuple(_round(x) for x in spaced), self.text)
         low, high = self.numbers(2, 2, "low, high")
         if function == "randint":
             for token in self.args:
