@@ -266,7 +266,8 @@ class Database:
         return DatabaseReplacedError(
             f"the database file {self.path} was deleted or replaced while yanex was using it; "
             f"the metrics journals in {config.experiments_root()} are kept",
-            hint="run `yanex db repair` to read them into a new database",
+            hint="restore the database file (from a backup), then run `yanex db repair`: it reads what the "
+            "journals hold beyond it",
         )
 
     def _translated(self, error: BaseException) -> BaseException:
