@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,7 +48,14 @@ def populate(home: Path, points: int) -> str:
     os.environ["YANEX_HOME"] = str(home)
     from yanex.db.engine import Database
     from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-    from yanex.store.experiments import Owner, create_experiments, finish, mark_running
+    from yanex.store.experiments import (
+        Owner,
+        PointRow,
+        create_experiments,
+        finish,
+        insert_points,
+        mark_running,
+    )
 
     db = Database()
     owner = Owner("bench", os.getpid())
@@ -63,32 +69,20 @@ def populate(home: Path, points: int) -> str:
     )
     mark_running(db, experiment_id, os.getpid(), owner)
     finish(db, experiment_id, Status.COMPLETED, exit_code=0)
-    db.dispose()
     start = datetime(2026, 1, 1)
-
-    def rows() -> Iterator[tuple[str, str, int, float, None, str]]:
-        for step in range(points // 2):
-            stamp = (start + timedelta(milliseconds=step)).isoformat(sep=" ", timespec="microseconds")
-            yield experiment_id, "loss", step, 1.0 / (step + 1), None, stamp
-            yield experiment_id, "accuracy", step, step / points, None, stamp
-
+    batch: list[PointRow] = []
+    for step in range(points // 2):
+        stamp = (start + timedelta(milliseconds=step)).isoformat(sep=" ", timespec="microseconds")
+        batch += [
+            (experiment_id, "loss", step, 1.0 / (step + 1), None, stamp),
+            (experiment_id, "accuracy", step, step / points, None, stamp),
+        ]
+        if len(batch) >= 200_000 or step == points // 2 - 1:
+            with db.write() as conn:  # as ingest stores points: metric_summary kept with them
+                insert_points(conn, batch)
+            batch = []
+    db.dispose()
     with closing(sqlite3.connect(home / "yanex.db")) as conn:
-        conn.executemany(
-            "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows(),
-        )
-        last = points // 2 - 1
-        stamp = (start + timedelta(milliseconds=last)).isoformat(sep=" ", timespec="microseconds")
-        conn.executemany(
-            "INSERT INTO latest_metrics (experiment_id, key, step, value, value_json, logged_at, count) "
-            "VALUES (?, ?, ?, ?, NULL, ?, ?)",
-            [
-                (experiment_id, "loss", last, 1.0 / (last + 1), stamp, points // 2),
-                (experiment_id, "accuracy", last, last / points, stamp, points // 2),
-            ],
-        )
-        conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     os.sync()
     return experiment_id

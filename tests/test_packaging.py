@@ -35,6 +35,9 @@ def test_wheel_installs_and_creates_its_database(tmp_path: Path) -> None:
     for revision in known_revisions():
         assert any(n.startswith(f"yanex/_migrations/versions/{revision}_") for n in names), revision
     assert {"yanex/_migrations/env.py", "yanex/_migrations/script.py.mako", "yanex/py.typed"} <= names
+    # Every module of the checkout is in the wheel (a package missing from pyproject's list is not).
+    modules = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "yanex").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
 
     # A fresh venv holding only the wheel; its dependencies come from this venv through a .pth
     # line, which (unlike a site dir) does not run this venv's editable-install hook.
