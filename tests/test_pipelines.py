@@ -365,10 +365,14 @@ def test_show_lists_parents_and_children_in_text_and_json(step, yanex_home):
 
 
 def test_deleting_an_experiment_deletes_its_edges(step, yanex_home):
-    _, evaluate = yanex.run_multiple([spec(step, "train"), spec(step, "evaluate", "train")])
+    train, evaluate = yanex.run_multiple([spec(step, "train"), spec(step, "evaluate", "train")])
     assert len(edges(yanex_home)) == 1
+    declined = yanex_cli("delete", train.experiment_id, input="n\n")  # the prompt names who needs it
+    assert declined.returncode == 1 and len(edges(yanex_home)) == 1
+    assert f"Note: 1 experiment(s) not deleted depend on these ({evaluate.experiment_id})" in declined.stderr
     result = yanex_cli("delete", evaluate.experiment_id, "--yes")
     assert result.returncode == 0, result.stderr
+    assert "depend on these" not in result.stderr  # nothing outside the deletion needs it
     assert edges(yanex_home) == set()
 
 

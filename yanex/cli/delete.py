@@ -52,6 +52,16 @@ def delete_command(
         typer.echo(f"  {e.id}  {printable(e.name or '-')}  {e.status.value}", err=True)
     if len(doomed) > SHOWN:
         typer.echo(f"  ... and {len(doomed) - SHOWN} more", err=True)
+    from yanex.store.dependencies import dependents_outside
+
+    dependents = dependents_outside(db, [e.id for e in doomed])
+    if dependents:
+        shown = ", ".join(dependents[:SHOWN]) + (", ..." if len(dependents) > SHOWN else "")
+        typer.echo(
+            f"Note: {len(dependents)} experiment(s) not deleted depend on these ({shown}): they keep "
+            "their results but lose the record of what they ran on (a re-run of them gets no dependency)",
+            err=True,
+        )
     if not yes and not typer.confirm("Delete them?", default=False, err=True):
         typer.echo("Nothing deleted.", err=True)
         raise typer.Exit(1)

@@ -75,6 +75,26 @@ def parents_of(db: Database, experiment_ids: Sequence[str]) -> dict[str, list[Pa
     return found
 
 
+def dependents_outside(db: Database, experiment_ids: Sequence[str]) -> list[str]:
+    """Experiments that depend on one of ``experiment_ids`` without being among them: deleting
+    those ids deletes these experiments' lineage to them (what ``yanex delete`` warns about)."""
+    from yanex.store.dialect import marks
+    from yanex.store.query import chunks
+
+    chosen = set(experiment_ids)
+    found: set[str] = set()
+    with db.connect() as conn:
+        for chunk in chunks(list(chosen)):
+            found.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT experiment_id FROM dependencies WHERE depends_on_id IN ({marks(len(chunk))})",
+                    list(chunk),
+                )
+            )
+    return sorted(found - chosen)
+
+
 def insert_edges(conn: Connection, edges: Sequence[tuple[str, str]]) -> None:
     """Write ``(experiment_id, depends_on_id)`` rows inside the caller's transaction."""
     if edges:
