@@ -335,3 +335,17 @@ def test_compare_highlights_by_the_declared_goal(db: Database) -> None:
     assert best_rows(values, "accuracy.max") == {0}
     add(db, "other", {"lr": 1}, {"accuracy": [0.5]}, ["goal"])  # the default goal: max
     assert "accuracy" not in compare(db, ExperimentFilter(tags=["goal"]), metrics=["accuracy"]).goals
+
+
+def test_aggregates_of_an_int_metric_read_back_as_ints(write_script, yanex_home) -> None:
+    """min, max and best are logged values: an int metric's are ints, as its last value is; the
+    mean is a float."""
+    script = write_script("t.py", "import yanex\nfor i in range(3):\n    yanex.log_metrics({'n': 20 + i})\n")
+    assert yanex_cli("run", str(script)).returncode == 0
+    [view] = yanex.find()
+    printed = {
+        a: yanex_cli("get", f"metrics.n.{a}", view.id).stdout.strip() for a in ("min", "max", "best", "mean")
+    }
+    assert printed == {"min": "20", "max": "22", "best": "22", "mean": "21.0"}
+    frame = yanex.compare_frame(metrics=["n.max", "n.mean"])
+    assert frame["metrics.n.max"].tolist() == [22] and frame["metrics.n.mean"].tolist() == [21.0]

@@ -398,12 +398,36 @@ _SUMMARY_COLUMNS = (
 )
 
 
+# The aggregates that are one of the logged values: an int metric's read back as ints.
+_PICKED = frozenset(("min", "max", "best"))
+
+
+def _as_logged(number: Any, last_json: str | None) -> Any:
+    """``number`` (stored as REAL) as an int when the metric is logged as ints (its last value's
+    JSON is an int literal) and it is whole: ``metrics.count.max`` is 22, as ``.last`` is."""
+    whole = isinstance(number, float) and number.is_integer()
+    if whole and last_json is not None and last_json.lstrip("-").isdigit():
+        return int(number)
+    return number
+
+
 def _summary(row: tuple[Any, ...]) -> MetricSummary:
-    _, key, last, last_json, step, count, logged_at, first, first_json, *rest = row
+    _, key, last, last_json, step, count, logged_at, first, first_json, low, high, mean, best, *rest = row
     moment = utc(stored_time(logged_at))
     assert moment is not None
+    low, high, best = (_as_logged(number, last_json) for number in (low, high, best))
     return MetricSummary(
-        key, metric_value(last, last_json), step, count, moment, metric_value(first, first_json), *rest
+        key,
+        metric_value(last, last_json),
+        step,
+        count,
+        moment,
+        metric_value(first, first_json),
+        low,
+        high,
+        mean,
+        best,
+        *rest,
     )
 
 
@@ -638,6 +662,8 @@ def _metric_values(
                 number = row[numbers[ref.aggregate.name]]
                 if ref.aggregate.json is not None:
                     number = metric_value(number, row[2 if ref.aggregate.name == "last" else 3])
+                elif ref.aggregate.name in _PICKED:
+                    number = _as_logged(number, row[2])
                 values[name] = number
     return found
 
