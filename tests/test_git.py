@@ -568,3 +568,51 @@ def test_unusual_untracked_files_apply_as_they_are(git_repo: Path, tmp_path: Pat
         assert (clone / name).read_bytes() == (git_repo / name).read_bytes(), name
     assert os.access(clone / "run.sh", os.X_OK)
     assert os.readlink(clone / "link") == "README"
+
+
+def test_rerun_exact_runs_the_code_each_original_ran(
+    git_repo: Path, yanex_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--exact rebuilds the recorded commit plus patch in a worktree; a plain re-run runs today's."""
+    script = git_repo / "src" / "train.py"
+    script.parent.mkdir()
+    data = git_repo / "src" / "data.txt"  # read relative to the working dir, inside the repo
+
+    def write(version: str) -> None:
+        script.write_text(f"import yanex\nprint('{version}', open('data.txt').read())\n")
+        data.write_text(f"data-{version}")
+
+    write("A")
+    monkeypatch.chdir(script.parent)  # the originals' working dir, inside the repository
+    git(git_repo, "add", "src")
+    git(git_repo, "commit", "-q", "-m", "A")
+    commit_a = git(git_repo, "rev-parse", "HEAD").strip()
+    clean = runner.invoke(app, ["run", str(script)], catch_exceptions=False)
+    write("B")  # uncommitted: recorded as the patch of the next run
+    dirty = runner.invoke(app, ["run", str(script)])
+    write("C")
+    git(git_repo, "commit", "-q", "-am", "C")
+    ids = [r.stderr.rsplit("yanex: experiment ", 1)[1].split()[0] for r in (clean, dirty)]
+
+    def output_of(result_line: str) -> str:
+        new_id = result_line.split()[0]
+        return (config.experiment_dir(new_id) / config.STDOUT_FILE).read_text().strip()
+
+    for original, expected in zip(ids, ("A data-A", "B data-B"), strict=True):
+        again = runner.invoke(app, ["rerun", original, "--exact"])
+        assert again.exit_code == 0, again.output
+        assert output_of(again.stdout) == expected
+        rerun_view = get_experiment(Database(), again.stdout.split()[0])
+        assert rerun_view.git.commit == commit_a  # the rebuilt code is recorded as what it is
+        assert rerun_view.git.patch == get_experiment(Database(), original).git.patch
+    today = runner.invoke(app, ["rerun", ids[0]])
+    assert today.exit_code == 0 and output_of(today.stdout) == "C data-C"
+    assert git(git_repo, "worktree", "list").count("\n") == 1  # every worktree removed
+
+    elsewhere = yanex_home.parent / "loose.py"  # no repository: nothing to rebuild from
+    elsewhere.write_text("print('x')\n")
+    outside = runner.invoke(app, ["run", str(elsewhere)])
+    loose_id = outside.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    refused = runner.invoke(app, ["rerun", loose_id, "--exact"])
+    assert refused.exit_code == 2
+    assert f"Error: experiment {loose_id} recorded no git commit" in refused.stderr

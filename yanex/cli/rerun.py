@@ -71,6 +71,14 @@ def rerun_command(
     all_attempts: AllAttemptsOpt = False,
     param: ParamOpt = None,
     executor: ExecutorOpt = "local",
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Run the code each original ran (its commit and recorded patch, checked out in a "
+            "temporary git worktree) instead of today's.",
+        ),
+    ] = False,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -78,7 +86,8 @@ def rerun_command(
 
     Each re-run is a new experiment, linked to the original and run in its working directory,
     with the original's parameters (--param overrides them) and today's code: a note says so when
-    the commit or uncommitted changes differ from what an original ran. Filters select only the
+    the commit or uncommitted changes differ from what an original ran (--exact runs the code the
+    original ran instead). Filters select only the
     latest attempt of each lineage (retries and earlier re-runs are linked by retry_of), so
     `--status failed` re-runs each failed spec once; ids name exactly the experiments to re-run.
     Prints one line per re-run (new id, status, name, original id); exits 1 if any did not complete.
@@ -92,6 +101,8 @@ def rerun_command(
       yanex rerun abc12345
 
       yanex rerun abc12345 --param learning_rate=0.05
+
+      yanex rerun abc12345 --exact
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
@@ -128,6 +139,7 @@ def rerun_command(
             timeout=timeout,
             config_overrides=overrides,
             executor=executor,
+            exact=exact,
         )
     except ValueError as error:
         if executor == "local":

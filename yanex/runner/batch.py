@@ -30,6 +30,7 @@ from yanex.executors import check_executor, open_executor
 from yanex.params import deep_merge
 from yanex.runner.dependencies import Plan, Schedule, plan
 from yanex.runner.environment import capture_environment, this_process
+from yanex.runner.exact import exact_code
 from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
@@ -152,6 +153,7 @@ def rerun(
     timeout: float | str | None = None,
     config_overrides: Mapping[str, Any] | None = None,
     executor: object = "local",
+    exact: bool = False,
 ) -> list[ExperimentResult]:
     """Run stored experiments again from their recorded specs (script, config, args, name, tags).
 
@@ -162,7 +164,9 @@ def rerun(
     is merged over each original's config: sections key by key, anything else replaced.
 
     A re-run runs today's code: when the current commit or uncommitted changes differ from what an
-    original ran, one ``yanex.errors.YanexWarning`` says so before anything runs.
+    original ran, one ``yanex.errors.YanexWarning`` says so before anything runs. With ``exact``
+    it runs the code the original ran instead: its recorded commit with its recorded patch, in a
+    temporary git worktree of its repository (``yanex.runner.exact``), removed afterwards.
 
     A re-run declares the original's metric goals again (``metric_goals``). It keeps the
     original's dependencies: the same parents, except a parent re-run by the
@@ -190,32 +194,38 @@ def rerun(
     overrides = dict(config_overrides or {})
     with db.connect() as conn:
         goals = [declared_goals(conn, original.id) for original in originals]
-    specs = [
-        ExperimentSpec(
-            script_path=Path(original.script_path),
-            config=deep_merge(dict(original.config), overrides),
-            script_args=original.script_args,
-            name=original.name,
-            tags=original.tags,
-            description=original.description,
-            goals=declared,
+    with exact_code(originals) if exact else contextlib.nullcontext(None) as rebuilt:
+        scripts = (
+            [code.script_path for code in rebuilt] if rebuilt else [Path(o.script_path) for o in originals]
         )
-        for original, declared in zip(originals, goals, strict=True)
-    ]
-    batch = _Batch(
-        specs,
-        parallel,
-        verbose,
-        db=db,
-        time_limit=time_limit,
-        dependencies=_rerun_plan(db, ids),
-        executor=executor,
-    )
-    batch.ran_before = [original.git for original in originals]
-    return batch.run(
-        retry_of=[original.id for original in originals],
-        working_dirs=[original.working_dir for original in originals],
-    )
+        working_dirs = [
+            (rebuilt[index].working_dir if rebuilt else None) or original.working_dir
+            for index, original in enumerate(originals)
+        ]
+        specs = [
+            ExperimentSpec(
+                script_path=script,
+                config=deep_merge(dict(original.config), overrides),
+                script_args=original.script_args,
+                name=original.name,
+                tags=original.tags,
+                description=original.description,
+                goals=declared,
+            )
+            for original, declared, script in zip(originals, goals, scripts, strict=True)
+        ]
+        batch = _Batch(
+            specs,
+            parallel,
+            verbose,
+            db=db,
+            time_limit=time_limit,
+            dependencies=_rerun_plan(db, ids),
+            executor=executor,
+        )
+        if not exact:  # (an exact re-run runs what the original ran: nothing to warn about)
+            batch.ran_before = [original.git for original in originals]
+        return batch.run(retry_of=[original.id for original in originals], working_dirs=working_dirs)
 
 
 def _rerun_plan(db: Database, ids: Sequence[str]) -> Plan:
