@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from yanex.errors import ConfigError, NotFoundError, YanexError
 from yanex.status import Status
+from yanex.store.dialect import marks
 
 if TYPE_CHECKING:
     from sqlite3 import Connection
@@ -78,7 +79,6 @@ def parents_of(db: Database, experiment_ids: Sequence[str]) -> dict[str, list[Pa
 def dependents_outside(db: Database, experiment_ids: Sequence[str]) -> list[str]:
     """Experiments that depend on one of ``experiment_ids`` without being among them: deleting
     those ids deletes these experiments' lineage to them (what ``yanex delete`` warns about)."""
-    from yanex.store.dialect import marks
     from yanex.store.query import chunks
 
     chosen = set(experiment_ids)
@@ -111,6 +111,6 @@ def retarget(db: Database, children: Sequence[str], old_parent: str, new_parent:
     with db.write() as conn:
         conn.execute(
             "UPDATE dependencies SET depends_on_id = ? WHERE depends_on_id = ? AND experiment_id IN "
-            f"({', '.join('?' * len(children))})",
+            f"({marks(len(children))})",
             (new_parent, old_parent, *children),
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from yanex.store.dialect import marks
 from yanex.store.reads import JsonValue, find_ids
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _rows(conn: sqlite3.Connection, experiment_id: str, keys: Sequence[str], col
     query = f"SELECT {columns} FROM metrics WHERE experiment_id = ?"
     args: list[str] = [experiment_id]
     if keys:
-        query += f" AND key IN ({', '.join('?' * len(keys))})"
+        query += f" AND key IN ({marks(len(keys))})"
         args += keys
     cursor = conn.execute(query + " ORDER BY key, step, id", args)
     while batch := cursor.fetchmany(FETCH):
@@ -166,7 +167,7 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
 
     heads: dict[str, tuple[str | None, str]] = {}
     for chunk in chunks(ids):
-        query = f"SELECT id, name, status FROM experiments WHERE id IN ({', '.join('?' * len(chunk))})"
+        query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks(len(chunk))})"
         heads.update((i, (name, status)) for i, name, status in conn.execute(query, chunk))
     latest = latest_of(conn, ids)
     found: list[Progress] = []

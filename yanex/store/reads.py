@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from yanex.errors import DatabaseBusyError, DatabaseError, ReadOnlyDatabaseError, YanexWarning
 from yanex.status import OPEN_STATUSES, Status
-from yanex.store.dialect import Sql, stored_time
+from yanex.store.dialect import Sql, marks, stored_time
 from yanex.store.filters import SORT_COLUMNS, ExperimentFilter, compile_filter
 from yanex.store.references import AGGREGATES, MetricRef, metric_ref
 
@@ -37,10 +37,6 @@ def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
     """``ids`` in slices of at most ``CHUNK``, one per ``IN (...)`` list."""
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -182,7 +178,7 @@ def _dead_owner(conn: sqlite3.Connection) -> bool:
     fresh = timedelta(seconds=config.stale_after())
     owners = conn.execute(
         "SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
-        f"FROM experiments WHERE status IN ({_marks(len(OPEN_STATUSES))}) UNION ALL "
+        f"FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) UNION ALL "
         "SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
         OPEN_STATUSES,
     ).fetchall()
@@ -201,7 +197,7 @@ def reconcile_before_read(db: Database) -> None:
     open ones, which may be stale. Reads never create a database (``NoDatabaseError``).
     """
     statuses = list(OPEN_STATUSES)  # a `created` row whose owner died is settled too
-    query = f"SELECT id FROM experiments WHERE status IN ({_marks(len(statuses))}) ORDER BY id"
+    query = f"SELECT id FROM experiments WHERE status IN ({marks(len(statuses))}) ORDER BY id"
     with db.connect() as conn:
         if not _dead_owner(conn):
             return
@@ -336,19 +332,19 @@ def load_records(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Experimen
     rows: dict[str, sqlite3.Row] = {}
     tags: dict[str, list[str]] = {i: [] for i in ids}
     for chunk in chunks(ids):
-        marks = _marks(len(chunk))
+        in_chunk = marks(len(chunk))
         rows.update(
             (r["id"], r)
-            for r in conn.execute(f"SELECT {_COLUMNS} FROM experiments WHERE id IN ({marks})", chunk)
+            for r in conn.execute(f"SELECT {_COLUMNS} FROM experiments WHERE id IN ({in_chunk})", chunk)
         )
         for experiment_id, tag in conn.execute(
-            f"SELECT experiment_id, tag FROM tags WHERE experiment_id IN ({marks})", chunk
+            f"SELECT experiment_id, tag FROM tags WHERE experiment_id IN ({in_chunk})", chunk
         ):
             tags[experiment_id].append(tag)
     shas = sorted({r["git_patch_sha256"] for r in rows.values() if r["git_patch_sha256"]})
     patches: dict[str, str] = {}
     for chunk in chunks(shas):
-        query = f"SELECT sha256, patch FROM git_patches WHERE sha256 IN ({_marks(len(chunk))})"
+        query = f"SELECT sha256, patch FROM git_patches WHERE sha256 IN ({marks(len(chunk))})"
         patches.update((sha, patch) for sha, patch in conn.execute(query, chunk))
     return [
         _record(rows[i], tags[i], patches.get(rows[i]["git_patch_sha256"] or "")) for i in ids if i in rows
@@ -438,7 +434,7 @@ def latest_of(
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
     wanted = set(keys)
     for chunk in chunks(ids):
-        query = f"SELECT {_SUMMARY_COLUMNS} FROM metric_summary WHERE experiment_id IN ({_marks(len(chunk))})"
+        query = f"SELECT {_SUMMARY_COLUMNS} FROM metric_summary WHERE experiment_id IN ({marks(len(chunk))})"
         for row in conn.execute(query, list(chunk)):
             if not wanted or row[1] in wanted:
                 found[row[0]][row[1]] = _summary(row)
@@ -464,11 +460,11 @@ def field_values(db: Database, ids: Sequence[str], name: str) -> dict[str, JsonV
         for chunk in chunks(ids):
             if prefix == "params" and key:
                 query = "SELECT experiment_id, value FROM params WHERE key = ? AND experiment_id IN "
-                query += f"({_marks(len(chunk))})"
+                query += f"({marks(len(chunk))})"
                 found.update((i, json.loads(v)) for i, v in conn.execute(query, [key, *chunk]))
             else:
                 column = SORT_COLUMNS[name]
-                query = f"SELECT id, {column} FROM experiments WHERE id IN ({_marks(len(chunk))})"
+                query = f"SELECT id, {column} FROM experiments WHERE id IN ({marks(len(chunk))})"
                 for i, value in conn.execute(query, chunk):
                     if value is not None:
                         found[i] = utc(stored_time(value)) if column.endswith("_at") else value
@@ -622,7 +618,7 @@ def _goals_of(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str])
     seen: dict[str, set[str]] = {}
     wanted = set(keys)
     for chunk in chunks(ids):
-        query = f"SELECT DISTINCT key, goal FROM metric_summary WHERE experiment_id IN ({_marks(len(chunk))})"
+        query = f"SELECT DISTINCT key, goal FROM metric_summary WHERE experiment_id IN ({marks(len(chunk))})"
         for key, goal in conn.execute(query, list(chunk)):
             if key in wanted:
                 seen.setdefault(key, set()).add(goal)
@@ -644,11 +640,11 @@ def _metric_values(
         args = list(chunk)
         if not refs:  # the common case, as lean as it was: last values only
             query = "SELECT experiment_id, key, last, last_json FROM metric_summary WHERE experiment_id IN "
-            for experiment_id, key, last, last_json in conn.execute(f"{query}({_marks(len(chunk))})", args):
+            for experiment_id, key, last, last_json in conn.execute(f"{query}({marks(len(chunk))})", args):
                 found[experiment_id][key] = metric_value(last, last_json)
             continue
         query = f"SELECT experiment_id, key, last_json, first_json, {columns} FROM metric_summary "
-        query += f"WHERE experiment_id IN ({_marks(len(chunk))})"
+        query += f"WHERE experiment_id IN ({marks(len(chunk))})"
         by_key: dict[str, dict[str, tuple[Any, ...]]] = {}
         for row in conn.execute(query, args):
             if row[1] in keys:
@@ -700,13 +696,13 @@ def compare(
         heads: dict[str, tuple[str | None, str]] = {}
         raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
         for chunk in chunks(ids):
-            marks = _marks(len(chunk))
-            query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks})"
+            in_chunk = marks(len(chunk))
+            query = f"SELECT id, name, status FROM experiments WHERE id IN ({in_chunk})"
             heads.update((i, (n, s)) for i, n, s in conn.execute(query, chunk))
-            query = f"SELECT experiment_id, key, value FROM params WHERE experiment_id IN ({marks})"
+            query = f"SELECT experiment_id, key, value FROM params WHERE experiment_id IN ({in_chunk})"
             args = list(chunk)
             if params:
-                query += f" AND key IN ({_marks(len(params))})"
+                query += f" AND key IN ({marks(len(params))})"
                 args += params
             for experiment_id, key, value in conn.execute(query, args):
                 raw[experiment_id][key] = value

@@ -20,6 +20,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
+from yanex.store.dialect import marks
 from yanex.store.references import Goal, default_goal
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ COLUMNS = (
     "first_step, numeric_count, min, max, sum, mean, goal, best, step_of_best"
 )
 _UPSERT = (
-    f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({', '.join('?' * 18)}) "
+    f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({marks(18)}) "
     "ON CONFLICT (experiment_id, key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS.split(", ")[2:])
 )
@@ -107,7 +108,7 @@ def _stored(conn: Connection, experiment_id: str, keys: Sequence[str]) -> dict[s
         rows = conn.execute(
             "SELECT key, count, first, first_json, first_step, numeric_count, min, max, sum, goal, "
             f"best, step_of_best FROM metric_summary WHERE experiment_id = ? AND key IN "
-            f"({', '.join('?' * len(part))})",
+            f"({marks(len(part))})",
             (experiment_id, *part),
         )
         found.update((row[0], _Stored(*row[1:])) for row in rows)
