@@ -100,3 +100,11 @@ def regular_install(scratch: Path) -> Path:
     install = [PYTHON, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)]
     subprocess.run(install, check=True, capture_output=True)
     return python
+
+
+def use_scratch_home(folder: Path) -> None:
+    """Point this process's yanex at a new home under ``folder``, with no inherited database URL
+    or experiment (a benchmark run from inside a tracked script must not write into it)."""
+    os.environ["YANEX_HOME"] = str(folder / "home")
+    for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
+        os.environ.pop(name, None)

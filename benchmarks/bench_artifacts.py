@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report_value
+from _common import report_value, use_scratch_home
 
 CHILD = """
 import json, sys, time, yanex
@@ -88,9 +88,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="yanex-bench-", dir=Path.home()) as tmp:
-        os.environ["YANEX_HOME"] = str(Path(tmp) / "home")
-        for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
-            os.environ.pop(name, None)
+        use_scratch_home(Path(tmp))
         from yanex import config
         from yanex.db.engine import Database
         from yanex.runner.environment import capture_environment, this_process

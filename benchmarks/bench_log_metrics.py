@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report_value
+from _common import report_value, use_scratch_home
 
 CHILD = """
 import json, sys, time, yanex
@@ -123,9 +122,7 @@ def main() -> None:
     calls = args.calls
 
     with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
-        os.environ["YANEX_HOME"] = str(Path(tmp) / "home")
-        for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
-            os.environ.pop(name, None)
+        use_scratch_home(Path(tmp))
         from yanex import config
         from yanex.db.engine import Database
         from yanex.runner.environment import capture_environment, this_process

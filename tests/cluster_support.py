@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -80,3 +82,15 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def two_worker_cluster(folder: Path) -> Iterator[Cluster]:
+    """A scheduler and two workers for a test module, stopped however the module ends."""
+    cluster = Cluster(folder)
+    try:
+        cluster.add_worker()
+        cluster.add_worker()
+        yield cluster
+    finally:
+        cluster.close()

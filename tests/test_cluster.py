@@ -20,7 +20,7 @@ import pytest
 from distributed import Client
 
 import yanex
-from tests.cluster_support import Cluster
+from tests.cluster_support import Cluster, two_worker_cluster
 from tests.conftest import wait_until, yanex_cli
 from yanex import config
 from yanex.db.engine import Database
@@ -30,13 +30,8 @@ from yanex.store.experiments import get_experiment, get_metrics
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    started = Cluster(tmp_path_factory.mktemp("dask-cluster"))
-    try:
-        started.add_worker()
-        started.add_worker()
+    with two_worker_cluster(tmp_path_factory.mktemp("dask-cluster")) as started:
         yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture(scope="module")
