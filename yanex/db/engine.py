@@ -328,8 +328,9 @@ class Database:
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A read snapshot on a plain sqlite3 connection that cannot write: the read path's way in.
 
-        It needs no SQLAlchemy while the file has the newest schema (one query finds out); an
-        older file is upgraded first, as by any first use. Reads never create a database.
+        It needs no SQLAlchemy while the file has the newest schema (one query finds out, unless
+        this process opened the file to write, which upgraded it); an older file is upgraded
+        first, as by any first use. Reads never create a database.
         """
         from yanex.db.schema import current_revision, head_revision
 
@@ -338,7 +339,8 @@ class Database:
                 raise self._replaced_error()
             if not self.exists():
                 raise missing_database(self.path)
-            if current_revision(self.path) != head_revision():
+            opened = self._writer is not None and self._owner_pid == os.getpid()
+            if not opened and current_revision(self.path) != head_revision():
                 self._open()  # upgrades it
             connection = open_read_only(self.path)
             try:
