@@ -281,6 +281,10 @@ def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
         wait_until(lambda: db.exists() and yanex.find(status="running"), "the first try to be running")
         [running] = yanex.find(status="running")
         wait_until(lambda: get_metrics(db, running.id, "started"), "its first metric")
+        # What the Active Memory Manager (every 2 s) does to data on the cluster before the kill,
+        # done now: one copy of anything left, maybe on the worker about to die.
+        two_workers.amm.run_once()
+        wait_until(lambda: all(len(held) < 2 for held in two_workers.who_has().values()), "one copy")
         cluster.kill_worker(worker)
         batch.join(120)
     finally:
@@ -341,6 +345,7 @@ def test_yanex_run_and_rerun_with_an_executor(tmp_path: Path, cluster: Cluster, 
     assert done.stdout == "lr is 0.5\n"
     [first] = yanex.find()
     assert first.error_message == "exit code 3" and first.exit_code == 3
+    assert f"(1 experiment, on {cluster.url})" in yanex_cli("show", first.id).stdout
     again = yanex_cli("rerun", first.id, "--executor", cluster.url)
     assert again.returncode == 1, again.stderr
     assert f"(re-run of {first.id}): exit code 3" in again.stdout

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "executors":  # yanex.executors.slurm(...) after a plain `import yanex`
+        return importlib.import_module("yanex.executors")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'yanex' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``yanex ingest``: recover experiments from a cluster worker's spool (see docs/cluster.md)."""
+"""``yanex ingest``: recover experiments from a cluster's spool (see docs/cluster.md)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import typer
 PathArg = Annotated[
     Path,
     typer.Argument(
-        help="A spool folder (YANEX_SPOOL of the workers, else their ~/.yanex-spool), or one "
-        "experiment's folder in it.",
+        help="A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
+        "batch's folder (~/.yanex/slurm/<batch>) or the Slurm folder itself, or one experiment's "
+        "folder in any of them.",
         show_default=False,
     ),
 ]
@@ -29,6 +30,8 @@ def ingest_command(path: PathArg) -> None:
       yanex ingest /shared/yanex-spool
 
       yanex ingest /shared/yanex-spool/1a2b3c4d
+
+      yanex ingest ~/.yanex/slurm
     """
     from yanex.cli.store import store
     from yanex.errors import UsageError

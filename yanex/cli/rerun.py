@@ -54,7 +54,8 @@ ExecutorOpt = Annotated[
     typer.Option(
         "--executor",
         metavar="WHERE",
-        help="'local' (here, as --parallel says), or dask://HOST:PORT (docs/cluster.md).",
+        help="'local' (here, as --parallel says), dask://HOST:PORT (a Dask cluster), or slurm or "
+        "slurm:partition=P,time=2h,... (Slurm jobs; docs/cluster.md).",
     ),
 ]
 VerboseOpt = Annotated[
@@ -144,7 +145,9 @@ def rerun_command(
     except ValueError as error:
         if executor == "local":
             raise
-        raise UsageError(str(error), hint="pass --executor local or dask://HOST:PORT") from None
+        from yanex.executors import FORMS
+
+        raise UsageError(str(error), hint=f"pass --executor {FORMS}") from None
     for original, result in zip(ids, results, strict=True):
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))

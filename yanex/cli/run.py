@@ -191,7 +191,8 @@ def run(
         typer.Option(
             "--executor",
             metavar="WHERE",
-            help="'local' (here), or dask://HOST:PORT to run it on a Dask cluster (docs/cluster.md).",
+            help="'local' (here), dask://HOST:PORT (a Dask cluster), or slurm or "
+            "slurm:partition=P,time=2h,... (a Slurm job; docs/cluster.md).",
         ),
     ] = "local",
 ) -> None:
@@ -332,7 +333,9 @@ def _run_elsewhere(spec: object, executor: str) -> None:
     try:
         [result] = run_multiple([spec], executor=executor)
     except ValueError as error:
-        raise UsageError(str(error), hint="pass --executor local or dask://HOST:PORT") from None
+        from yanex.executors import FORMS
+
+        raise UsageError(str(error), hint=f"pass --executor {FORMS}") from None
     folder = config.experiment_dir(result.experiment_id)
     for name, stream in ((config.STDOUT_FILE, sys.stdout), (config.STDERR_FILE, sys.stderr)):
         if (folder / name).is_file():

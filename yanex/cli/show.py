@@ -95,8 +95,12 @@ def _record(
 
 
 def _batch_line(batch: BatchInfo) -> str:
-    """``3f2a1b4c (6 experiments, 2 at a time)``: the batch's size and parallelism as recorded."""
-    how = {None: "one at a time", 0: "one per CPU"}.get(batch.parallel, f"{batch.parallel} at a time")
+    """``3f2a1b4c (6 experiments, 2 at a time)``: the batch's size and parallelism as recorded, or
+    ``(6 experiments, on dask://10.0.0.5:8786)`` for one that ran on a cluster."""
+    if batch.executor is not None:
+        how = f"on {batch.executor}"
+    else:
+        how = {None: "one at a time", 0: "one per CPU"}.get(batch.parallel, f"{batch.parallel} at a time")
     return f"{batch.id} ({batch.total} experiment{'s' if batch.total != 1 else ''}, {how})"
 
 

@@ -51,6 +51,8 @@ class BatchRow(Base):
     # Sweeps (revision 0006): the sweep a batch runs, as JSON, so that `yanex sweep resume` can
     # expand it again; null for a batch of hand-made specs.
     spec: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True))
+    # Revision 0010: where it ran when not on this machine (``dask://HOST:PORT``, ``slurm:...``).
+    executor: Mapped[str | None] = mapped_column(String)
 
 
 class GitPatchRow(Base):

@@ -1,8 +1,9 @@
 """Executors that run a batch's experiments on other machines (``executor=`` of ``run_multiple``).
 
 ``"local"`` is the local pool (``yanex.runner.local_pool``); ``"dask://HOST:PORT"`` or a
-``distributed.Client`` is ``yanex.executors.dask``. The engines are optional extras, imported
-only when one is asked for.
+``distributed.Client`` is ``yanex.executors.dask``; ``slurm(...)`` (or ``"slurm:NAME=VALUE,..."``)
+is ``yanex.executors.slurm_executor``. The engines are optional extras, imported only when one is
+asked for.
 """
 
 from __future__ import annotations
@@ -10,17 +11,25 @@ from __future__ import annotations
 from typing import Protocol
 
 from yanex.db.engine import Database
+from yanex.executors.slurm_options import SCHEME as _SLURM
+from yanex.executors.slurm_options import SlurmOptions, parse_slurm, slurm
 from yanex.runner.executor import Executor
 from yanex.store.experiments import Owner
 
 LOCAL = "local"
 _DASK = "dask://"
+FORMS = "'local', 'dask://HOST:PORT', 'slurm' or 'slurm:NAME=VALUE,...'"
 
 
 class RemoteExecutor(Executor, Protocol):
     @property
-    def workers(self) -> int:
-        """How many workers the engine has now (for the progress line)."""
+    def where(self) -> str:
+        """Where the experiments run, for the progress line (``on 4 Dask worker threads``)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The executor as ``batches.executor`` records it: ``dask://HOST:PORT``, ``slurm:...``."""
         ...
 
 
@@ -29,22 +38,37 @@ def _is_dask_client(target: object) -> bool:
     return kind.__module__.startswith("distributed") and kind.__name__ == "Client"
 
 
+def _slurm_options(target: object) -> SlurmOptions | None:
+    if isinstance(target, SlurmOptions):
+        return target
+    if isinstance(target, str) and target.split(":", 1)[0] == _SLURM:
+        return parse_slurm(target)
+    return None
+
+
 def check_executor(target: object) -> None:
-    """Refuse an unknown ``executor=`` before anything runs."""
-    if target == LOCAL or _is_dask_client(target):
+    """Refuse an unknown ``executor=`` (ValueError, one line) before anything runs."""
+    if target == LOCAL or _is_dask_client(target) or _slurm_options(target) is not None:
         return
     if isinstance(target, str) and target.startswith(_DASK) and target.removeprefix(_DASK):
         return
-    raise ValueError(f"executor must be 'local', 'dask://HOST:PORT' or a distributed.Client, got {target!r}")
+    raise ValueError(
+        f"executor must be {FORMS}, yanex.executors.slurm(...) or a distributed.Client, got {target!r}"
+    )
 
 
 def open_executor(target: object, db: Database, owner: Owner) -> RemoteExecutor | None:
     """The executor ``target`` names, connected; None for the local one."""
     if target == LOCAL:
         return None
+    options = _slurm_options(target)
+    if options is not None:
+        from yanex.executors.slurm_executor import SlurmExecutor
+
+        return SlurmExecutor(options, db, owner)
     from yanex.executors.dask import open_dask
 
     return open_dask(target, db, owner)
 
 
-__all__ = ["LOCAL", "RemoteExecutor", "check_executor", "open_executor"]
+__all__ = ["FORMS", "LOCAL", "RemoteExecutor", "SlurmOptions", "check_executor", "open_executor", "slurm"]

@@ -1,10 +1,11 @@
 """``DaskExecutor``: a batch's experiments as tasks on a Dask cluster; this process the one writer.
 
 Each experiment is one task (``_run_on_worker``) that runs the script under yanex's supervisor on
-whichever worker Dask picks (``yanex.executors.remote``). The code snapshot is scattered once per
-batch and moves to each worker once. While scripts run, workers send their journal lines and
-"started" notes through a Dask ``Queue``; a thread here writes them into the local experiment
-folders and the database, exactly as a local supervisor would, so ``yanex list`` shows progress.
+whichever worker Dask picks (``yanex.executors.remote``). The code snapshot is put on the
+scheduler once per batch (a ``Variable``) and moves to each worker once. While scripts run,
+workers send their journal lines and "started" notes through a Dask ``Queue``; a thread here
+writes them into the local experiment folders and the database, exactly as a local supervisor
+would, so ``yanex list`` shows progress.
 Stopping goes the other way through a Dask ``Variable`` every worker reads once per tick.
 
 Dask re-runs a task whose worker died; yanex does not want that (a retry is a new row of its own),
@@ -16,26 +17,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import threading
 import uuid
-import zlib
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
-from yanex.executors.snapshot import Snapshot, relative_to_snapshot, take_snapshot
-from yanex.runner.executor import StopReason, Task, drop, record_failure, resolve
-from yanex.runner.launch import DatabaseRecorder, Outcome, write_params
-from yanex.store.experiments import Owner, mark_running
-from yanex.store.ingest import JournalIngest
-from yanex.store.outcome import OutcomeMarker
+from yanex.executors.snapshot import Snapshot, take_snapshot
+from yanex.executors.tracking import Tracked, say, to_remote_task
+from yanex.runner.executor import StopReason, Task, drop
+from yanex.runner.launch import Outcome
+from yanex.store.experiments import Owner
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -97,8 +93,8 @@ def _suspicious(dask_scheduler: Any, key: str) -> int:
 
 
 def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> RemoteResult:
-    """The Dask task: runs on a worker. The code comes through a ``Variable`` holding its
-    scattered copy, not as an argument: as a dependency, a worker's death cancelled every task
+    """The Dask task: runs on a worker. The code comes through a ``Variable`` holding its bytes on
+    the scheduler, not as an argument: as a dependency, a worker's death cancelled every task
     that used it."""
     distributed = _import_distributed()
     worker = distributed.get_worker()
@@ -109,22 +105,11 @@ def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> 
 
     def code() -> bytes:
         client = distributed.get_client()
-        data: bytes = distributed.Variable(code_name, client=client).get(timeout=60).result(timeout=300)
+        data: bytes = distributed.Variable(code_name, client=client).get(timeout=60)
         return data
 
     channel = _WorkerChannel(names, worker.address)
     return run_task(task, code, Path(worker.local_directory), channel, lost_before)
-
-
-@dataclass
-class _Entry:
-    task: Task
-    future: Future[Outcome]
-    remote: Any  # distributed.Future
-    worker: str | None = None  # the address that reported starting it
-    ingest: JournalIngest | None = None
-    mirrored: int = 0  # journal bytes written to the local folder
-    done: bool = field(default=False)
 
 
 class DaskExecutor:
@@ -156,7 +141,7 @@ class DaskExecutor:
         self._stop.set("")
         self._snapshots: dict[Path, tuple[Snapshot, str]] = {}
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Tracked] = {}
         self._wake = threading.Event()
         self._stopped = False
         self._closing = False
@@ -164,31 +149,19 @@ class DaskExecutor:
         self._thread.start()
 
     @property
-    def workers(self) -> int:
-        """Threads, i.e. experiments the cluster runs at once."""
-        return sum(self._client.nthreads().values()) or 1
+    def label(self) -> str:
+        return SCHEME + str(self._client.scheduler.address).removeprefix("tcp://")
+
+    @property
+    def where(self) -> str:
+        threads = sum(self._client.nthreads().values())  # experiments the cluster runs at once
+        return f"on {threads} Dask worker thread{'s' * (threads != 1)}"
 
     # The executor interface -------------------------------------------------------------------
 
     def submit(self, task: Task) -> Future[Outcome]:
-        request = task.request
-        snapshot, code = self._snapshot(request.script_path)
-        script = relative_to_snapshot(snapshot.root, request.script_path)
-        assert script is not None
-        cwd = relative_to_snapshot(snapshot.root, request.cwd or Path.cwd())
-        if cwd is None:  # the orchestrator's folder is not shipped: run beside the script
-            cwd = Path(script).parent.as_posix()
-        remote_task = RemoteTask(
-            experiment_id=request.experiment_id,
-            digest=snapshot.digest,
-            script=script,
-            cwd=cwd,
-            script_args=request.script_args,
-            config=request.config,
-            name=request.name,
-            time_limit=request.time_limit,
-            env=self._env,
-        )
+        snapshot, code = self._snapshot(task.request.script_path)
+        remote_task = to_remote_task(task, snapshot, self._env)
         future: Future[Outcome] = Future()
         with self._lock:
             if self._closing:
@@ -198,10 +171,10 @@ class DaskExecutor:
                 remote_task,
                 code,
                 self._names,
-                key=f"yanex-{request.experiment_id}",
+                key=f"yanex-{remote_task.experiment_id}",
                 pure=False,
             )
-            self._entries[request.experiment_id] = _Entry(task, future, remote)
+            self._entries[remote_task.experiment_id] = Tracked(task, future, remote)
         remote.add_done_callback(lambda _: self._wake.set())
         return future
 
@@ -225,9 +198,11 @@ class DaskExecutor:
             left = [entry for entry in self._entries.values() if not entry.future.done()]
             self._entries.clear()
         for entry in left:  # no answer from the cluster: record them rather than wait forever
-            entry.remote.cancel()
-            message = f"worker lost: no answer from the Dask worker {entry.worker or '(unknown)'}"
-            resolve(entry.future, functools.partial(record_failure, self._db, _id(entry), message))
+            entry.handle.cancel()
+            entry.fail(self._db, f"worker lost: no answer from the Dask worker {entry.worker or '(unknown)'}")
+        for _, name in self._snapshots.values():  # free the scheduler's copies of the code
+            with contextlib.suppress(Exception):
+                _import_distributed().Variable(name, client=self._client).delete()
         if not self._stopped:  # a stopped batch keeps its stop word for tasks that start late
             with contextlib.suppress(Exception):
                 self._stop.delete()
@@ -241,19 +216,20 @@ class DaskExecutor:
         folder = script.parent
         if folder not in self._snapshots:
             snapshot = take_snapshot(script)
-            # On every worker now (a worker's death must not lose it); one that joins later fetches
-            # it from a peer on its first task of the batch (``_run_on_worker``).
-            scattered = self._client.scatter(snapshot.data, hash=False, broadcast=True)
+            # The bytes themselves on the scheduler, which no worker's death can lose; each worker
+            # fetches them on its first task of the batch (``_run_on_worker``). Not a scattered
+            # copy: the Active Memory Manager (on by default) soon drops all but one replica of a
+            # broadcast, and when that one's worker died, tasks after it waited on the lost key.
             name = f"{self._names[1]}-code-{snapshot.digest}"
-            _import_distributed().Variable(name, client=self._client).set(scattered)
+            _import_distributed().Variable(name, client=self._client).set(snapshot.data)
             self._snapshots[folder] = (snapshot, name)
         return self._snapshots[folder]
 
     def _cancel_queued(self) -> None:
         """Called with the lock held: drop every task no worker has started."""
         for entry in self._entries.values():
-            if entry.worker is None and not entry.future.done() and not entry.future.running():
-                entry.remote.cancel()
+            if entry.queued:
+                entry.handle.cancel()
                 drop(entry.future)
 
     def _serve(self) -> None:
@@ -262,16 +238,10 @@ class DaskExecutor:
             self._wake.clear()
             self._pull_live()
             with self._lock:
-                done = [e for e in self._entries.values() if e.remote.done() and not e.done]
+                done = [e for e in self._entries.values() if e.handle.done() and not e.done]
             for entry in done:
                 entry.done = True
-                try:
-                    self._finish(entry)
-                except Exception as error:  # this thread must live on, or the batch would hang
-                    if not entry.future.done():
-                        if not entry.future.running():
-                            entry.future.set_running_or_notify_cancel()
-                        entry.future.set_exception(error)
+                entry.settle_guarded(functools.partial(self._finish, entry))
             with self._lock:
                 finished = [key for key, e in self._entries.items() if e.done or e.future.cancelled()]
                 for key in finished:
@@ -288,7 +258,7 @@ class DaskExecutor:
             try:
                 self._take(item)
             except Exception as error:  # a database error here must not end the thread
-                _say(f"a note from a Dask worker could not be recorded: {type(error).__name__}: {error}")
+                say(f"a note from a Dask worker could not be recorded: {type(error).__name__}: {error}")
 
     def _take(self, item: list[Any]) -> None:
         kind, experiment_id = item[0], item[1]
@@ -297,32 +267,13 @@ class DaskExecutor:
         if entry is None or entry.done or entry.future.done():  # dropped before its note came
             return
         if kind == "start":
-            entry.worker = str(item[2])
-            if not entry.future.running() and entry.future.set_running_or_notify_cancel():
-                started_at = datetime.fromisoformat(str(item[4]))
-                mark_running(self._db, experiment_id, int(item[3]), self._owner, started_at=started_at)
+            at = datetime.fromisoformat(str(item[4]))
+            entry.started(self._db, self._owner, str(item[2]), int(item[3]), at)
         elif kind == "metrics":
-            self._mirror(entry, int(item[2]), bytes(item[3]))
-            self._ingest(entry).step(4 * len(item[3]) + 1024)
+            entry.receive(self._db, int(item[2]), bytes(item[3]))
 
-    def _ingest(self, entry: _Entry) -> JournalIngest:
-        if entry.ingest is None:
-            entry.ingest = JournalIngest(self._db, _id(entry))
-        return entry.ingest
-
-    def _mirror(self, entry: _Entry, offset: int, data: bytes) -> None:
-        """Append journal bytes to the local copy; a chunk out of order waits for the end."""
-        if offset != entry.mirrored:
-            return
-        folder = config.experiment_dir(_id(entry))
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / config.METRICS_FILE).open("ab") as journal:
-            journal.write(data)
-        entry.mirrored += len(data)
-
-    def _finish(self, entry: _Entry) -> None:
-        remote = entry.remote
-        experiment_id = _id(entry)
+    def _finish(self, entry: Tracked) -> None:
+        remote = entry.handle
         if remote.cancelled():
             if not entry.future.done():
                 drop(entry.future)
@@ -335,41 +286,12 @@ class DaskExecutor:
                 if name == "KilledWorker"
                 else f"yanex could not run it on the cluster: {name}: {error}"
             )
-            resolve(entry.future, lambda: record_failure(self._db, experiment_id, text))
+            entry.fail(self._db, text)
             return
-        result: RemoteResult = remote.result()
-        if entry.future.cancelled():
-            return
-        if not entry.future.running():  # its start note had not arrived yet
-            entry.future.set_running_or_notify_cancel()
-        if result.lost_before:
-            text = (
-                f"worker lost: the Dask worker running it ({entry.worker or 'unknown'}) "
-                "left the cluster mid-task"
-            )
-            resolve(entry.future, lambda: record_failure(self._db, experiment_id, text))
-            return
-        resolve(entry.future, lambda: self._record(entry, result))
-
-    def _record(self, entry: _Entry, result: RemoteResult) -> Outcome:
-        experiment_id = _id(entry)
-        folder = config.experiment_dir(experiment_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        journal = zlib.decompress(result.journal)
-        self._mirror(entry, entry.mirrored, journal[entry.mirrored :])
-        write_params(folder, entry.task.request.config)
-        for name, data in ((config.STDOUT_FILE, result.stdout), (config.STDERR_FILE, result.stderr)):
-            (folder / name).write_bytes(data)
-        marker = OutcomeMarker(result.status, result.exit_code, result.error_message, result.ended_at)
-        return DatabaseRecorder(self._db, experiment_id, self._owner).ended(marker)
-
-
-def _say(line: str) -> None:
-    print(f"yanex: {line}", file=sys.stderr, flush=True)
-
-
-def _id(entry: _Entry) -> str:
-    return entry.task.request.experiment_id
+        lost = (
+            f"worker lost: the Dask worker running it ({entry.worker or 'unknown'}) left the cluster mid-task"
+        )
+        entry.finish(self._db, self._owner, remote.result(), lost)
 
 
 def open_dask(target: object, db: Database, owner: Owner) -> DaskExecutor:

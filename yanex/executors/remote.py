@@ -165,12 +165,17 @@ def run_task(
     workdir: Path,
     channel: Channel,
     lost_before: Callable[[], bool] = lambda: False,
+    spool: Path | None = None,
+    on_start: Callable[[ExperimentProcess], None] = lambda _: None,
 ) -> RemoteResult:
-    """Run ``task`` on this machine; ``workdir`` holds the code cache.
-    ``code`` fetches the snapshot, called only when this machine has not unpacked it yet."""
+    """Run ``task`` on this machine; ``workdir`` holds the code cache, ``spool`` the experiment
+    folders (default ``spool_root()``). ``code`` fetches the snapshot, called only when this
+    machine has not unpacked it yet. A task whose spool folder exists already is an engine's
+    re-run of a try it lost (a Slurm requeue): it returns at once, as ``lost_before``. ``on_start``
+    gets the supervisor before the script starts (for a caller's signal handlers)."""
     host = socket.gethostname()
-    folder = spool_root() / task.experiment_id
-    if lost_before():
+    folder = (spool or spool_root()) / task.experiment_id
+    if lost_before() or (folder / TASK_FILE).exists():
         return RemoteResult(
             task.experiment_id, Status.FAILED, None, None, now_utc(), b"", b"", b"", host, lost_before=True
         )
@@ -207,6 +212,7 @@ def run_task(
             directory=folder,
         )
         recorder.process = process
+        on_start(process)
         process.start()
         try:
             process.wait()

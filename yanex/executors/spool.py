@@ -32,10 +32,12 @@ class Recovered:
 
 
 def spool_folders(path: Path) -> list[Path]:
-    """The experiment folders at ``path``: the folder itself, or those directly inside it."""
+    """The experiment folders at ``path``: the folder itself, those directly inside it, or those
+    in the ``spool`` of a Slurm batch's folder or of every batch in the Slurm folder."""
     if (path / TASK_FILE).is_file():
         return [path]
-    return sorted(folder for folder in path.iterdir() if (folder / TASK_FILE).is_file())
+    patterns = (f"*/{TASK_FILE}", f"spool/*/{TASK_FILE}", f"*/spool/*/{TASK_FILE}")
+    return sorted({found.parent for pattern in patterns for found in path.glob(pattern)})
 
 
 def _append_missing(source: Path, target: Path) -> str | None:

@@ -112,8 +112,9 @@ def run_multiple(
     then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
 
     ``executor``: ``"local"`` (this machine, as ``parallel`` says), a ``distributed.Client`` or
-    ``"dask://HOST:PORT"`` (a Dask cluster: ``parallel`` is ignored, the cluster's workers run
-    them); see docs/cluster.md.
+    ``"dask://HOST:PORT"`` (a Dask cluster), or ``yanex.executors.slurm(...)`` or
+    ``"slurm:NAME=VALUE,..."`` (Slurm jobs); on a cluster ``parallel`` is ignored. See
+    docs/cluster.md.
 
     A spec whose ``depends_on`` names another spec of the call starts once that one has completed
     (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
@@ -338,6 +339,7 @@ class _Batch:
         self.schedule = Schedule(self.specs, self.dependencies)
         self.sweep_spec: dict[str, JsonValue] | None = None  # batches.spec of a sweep
         self.executor = executor
+        self.ran_on: str | None = None  # batches.executor: where it runs, when not here
 
     def run(
         self,
@@ -381,16 +383,17 @@ class _Batch:
             # Workers start before any row is written: a script that cannot start them (spawn
             # without a __main__ guard) fails here and leaves nothing behind.
             remote = open_executor(self.executor, self.db, this_process())
+            self.ran_on = None if remote is None else remote.label
             if remote is not None:
                 executor: Executor = remote
-                workers = remote.workers
+                how = remote.where
             elif workers is None:
-                executor = InlineExecutor(self.db, this_process())
+                executor, how = InlineExecutor(self.db, this_process()), "one at a time"
             else:
-                executor = LocalPool(workers, self.db)
+                executor, how = LocalPool(workers, self.db), f"on {workers} worker{'s' * (workers != 1)}"
             try:
                 with _sigterm_stops_the_batch():
-                    self._run(executor, todo, workers, retries, fail_fast, retry_of, working_dirs)
+                    self._run(executor, todo, how, retries, fail_fast, retry_of, working_dirs)
             except _Terminated:
                 raise SystemExit(128 + signal.SIGTERM) from None
             finally:
@@ -401,7 +404,7 @@ class _Batch:
         self,
         executor: Executor,
         todo: list[int],
-        workers: int | None,
+        how: str,
         retries: int,
         fail_fast: bool,
         retry_of: Sequence[str] | None,
@@ -417,7 +420,9 @@ class _Batch:
             git = capture_git(self.specs[todo[0]].script_path.resolve())
             _warn_if_code_changed(git, [self.ran_before[index] for index in todo] if self.ran_before else [])
             environment = capture_environment()
-            batch_id = create_batch(self.db, len(todo), self.parallel, owner, spec=self.sweep_spec)
+            batch_id = create_batch(
+                self.db, len(todo), self.parallel, owner, spec=self.sweep_spec, executor=self.ran_on
+            )
             self.rows = create_experiments(
                 self.db,
                 [self.specs[index] for index in todo],
@@ -431,7 +436,7 @@ class _Batch:
                 depends_on=self._edges(todo),
             )
             self.row_of = dict(zip(todo, self.rows, strict=True))
-            self.progress.started(batch_id, len(self.specs), workers)
+            self.progress.started(batch_id, len(self.specs), how)
             for result in self.results:
                 if result is not None:
                     self.progress.skipped(result)

@@ -37,7 +37,9 @@ def describe(result: ExperimentResult) -> str:
 
 
 class BatchProgress(Protocol):
-    def started(self, batch_id: str, total: int, workers: int | None) -> None: ...
+    def started(self, batch_id: str, total: int, how: str) -> None:
+        """``how``: where the experiments run, as a phrase (``on 4 workers``)."""
+        ...
 
     def running(self, labels: Sequence[str]) -> None: ...
 
@@ -106,9 +108,8 @@ class PlainProgress:
     def _print(self, line: str) -> None:
         print(f"yanex: {line}", file=sys.stderr, flush=True)
 
-    def started(self, batch_id: str, total: int, workers: int | None) -> None:
+    def started(self, batch_id: str, total: int, how: str) -> None:
         self._counts.batch_id, self._counts.total = batch_id, total
-        how = "one at a time" if workers is None else f"on {workers} worker{'s' * (workers != 1)}"
         self._print(f"batch {batch_id}: {total} experiment{'s' * (total != 1)} {how}")
 
     def running(self, labels: Sequence[str]) -> None:
@@ -201,7 +202,7 @@ class LiveProgress:
         what = self._text(f"▶ running: {running}", no_wrap=True, overflow="ellipsis", style="cyan")
         return self._group(line, what)
 
-    def started(self, batch_id: str, total: int, workers: int | None) -> None:
+    def started(self, batch_id: str, total: int, how: str) -> None:
         self._counts.batch_id, self._counts.total = batch_id, total
         self._live.start()
 

@@ -85,9 +85,15 @@ def _store_patch(conn: Connection, patch: str | None) -> str | None:
 
 
 def create_batch(
-    db: Database, total: int, parallel: int | None, owner: Owner, spec: dict[str, JsonValue] | None = None
+    db: Database,
+    total: int,
+    parallel: int | None,
+    owner: Owner,
+    spec: dict[str, JsonValue] | None = None,
+    executor: str | None = None,
 ) -> str:
-    """A ``batches`` row; ``spec`` is the sweep it runs (``yanex.sweep.plan``), if it is one."""
+    """A ``batches`` row; ``spec`` is the sweep it runs (``yanex.sweep.plan``), if it is one;
+    ``executor`` where it runs, if not on this machine."""
     now = sqlite_value(now_utc())
     with db.write() as conn:
         while True:
@@ -97,8 +103,8 @@ def create_batch(
         stored_spec = None if spec is None else json_text(spec)
         conn.execute(
             "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at, "
-            "spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (batch_id, now, parallel, total, owner.host, owner.pid, now, stored_spec),
+            "spec, executor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, now, parallel, total, owner.host, owner.pid, now, stored_spec, executor),
         )
     return batch_id
 

@@ -478,6 +478,7 @@ class BatchInfo:
     id: str
     total: int  # experiments submitted (retries excluded)
     parallel: int | None  # None: one at a time in the caller's process; 0: one per CPU
+    executor: str | None = None  # where it ran when not on this machine (``dask://...``, ``slurm:...``)
 
 
 @dataclass(frozen=True)
@@ -529,7 +530,9 @@ class ExperimentDetail:
 
 
 def _batch(conn: sqlite3.Connection, batch_id: str | None) -> BatchInfo | None:
-    row = conn.execute("SELECT id, total, parallel FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    row = conn.execute(
+        "SELECT id, total, parallel, executor FROM batches WHERE id = ?", (batch_id,)
+    ).fetchone()
     return None if row is None else BatchInfo(*row)
 
 

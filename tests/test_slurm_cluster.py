@@ -1,0 +1,273 @@
+"""Batches on a real Slurm: slurmctld and slurmd on this machine (tests/slurm/start-slurm.sh).
+
+Where no Slurm answers, these tests skip, unless YANEX_REQUIRE_SLURM=1 (CI sets it after starting
+the cluster as root), where they fail instead. Jobs run through sbatch, srun and slurmstepd, with
+Slurm's own signals, array ids, scancel and requeue; they get a YANEX_HOME of their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+import yanex
+from tests.conftest import wait_until, yanex_cli
+from yanex import config
+from yanex.db.engine import Database
+from yanex.executors import SlurmOptions
+from yanex.owners import process_alive
+from yanex.store.experiments import get_metrics
+
+pytestmark = pytest.mark.slow
+PARTITION = os.environ.get("SLURM_PARTITION", "debug")
+
+
+def _slurm_answers() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    listed = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return listed.returncode == 0 and any(
+        state.strip("*~#") in ("idle", "mixed", "allocated", "completing") for state in listed.stdout.split()
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm() -> None:
+    if _slurm_answers():
+        return
+    if os.environ.get("YANEX_REQUIRE_SLURM") == "1":
+        pytest.fail("YANEX_REQUIRE_SLURM=1 but no Slurm node answers sinfo (see tests/slurm/start-slurm.sh)")
+    pytest.skip("no Slurm cluster here: start one with `sudo tests/slurm/start-slurm.sh`")
+
+
+def _script(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _options(shared: Path, **options: object) -> SlurmOptions:
+    setup = (f"export YANEX_HOME={shared / 'job-home'}",)
+    return yanex.executors.slurm(partition=PARTITION, folder=shared, setup=setup, **options)
+
+
+def _our_jobs(shared: Path) -> list[str]:
+    """Jobs still in Slurm's queue whose files are in ``shared``."""
+    listed = subprocess.run(
+        ["squeue", "--noheader", "--array", "--format=%i %o"], capture_output=True, text=True, timeout=30
+    )
+    return [line.split()[0] for line in listed.stdout.splitlines() if str(shared) in line]
+
+
+def test_a_batch_is_one_job_array(tmp_path: Path, db: Database) -> None:
+    code, shared = tmp_path / "code", tmp_path / "shared"
+    script = _script(
+        code,
+        "train.py",
+        """
+        import os, sys, time, yanex
+        print(os.environ["SLURM_ARRAY_JOB_ID"], os.environ["SLURM_ARRAY_TASK_ID"])
+        for step in range(3):
+            yanex.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
+        time.sleep(float(yanex.get_param("sleep")))
+        sys.exit(int(yanex.get_param("exit")))
+        """,
+    )
+    results = yanex.run_multiple(
+        [
+            yanex.ExperimentSpec(script, config={"sleep": 0, "exit": 0}, name="ok"),
+            yanex.ExperimentSpec(script, config={"sleep": 0, "exit": 3}, name="exits"),
+            yanex.ExperimentSpec(script, config={"sleep": 60, "exit": 0}, name="slow"),
+        ],
+        executor=_options(shared, time="2s"),  # one time limit for all: one array
+    )
+    assert [(r.name, r.status, r.error_message) for r in results] == [
+        ("ok", "completed", None),
+        ("exits", "failed", "exit code 3"),
+        ("slow", "failed", "timed out after 2s"),
+    ]
+    printed = [
+        (config.experiment_dir(r.experiment_id) / config.STDOUT_FILE).read_text().split() for r in results
+    ]
+    assert len({array for array, _ in printed}) == 1  # one array
+    assert sorted(task for _, task in printed) == ["0", "1", "2"]
+    assert [(p.step, p.value) for p in get_metrics(db, results[0].experiment_id, "loss")] == [
+        (0, 1.0),
+        (1, 0.5),
+        (2, 1.0 / 3),
+    ]
+    assert [path.name for path in shared.iterdir()] in ([], ["job-home"])  # the batch's files are gone
+    assert not list(shared.rglob("*.db"))
+    wait_until(lambda: not _our_jobs(shared), "the jobs to leave the queue", timeout=30)
+
+
+def test_scancel_and_requeue_from_outside_are_failed_tries_that_retry(tmp_path: Path, db: Database) -> None:
+    shared, tries = tmp_path / "shared", tmp_path / "tries"
+    tries.mkdir()
+    script = _script(
+        tmp_path / "code",
+        "waits.py",
+        """
+        import os, time, yanex
+        from pathlib import Path
+        name = yanex.get_param("name")
+        first = not any(path.name.startswith(name) for path in Path(yanex.get_param("tries")).iterdir())
+        array = os.environ.get("SLURM_ARRAY_JOB_ID")
+        job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
+        Path(yanex.get_param("tries"), f"{name}-{job}").touch()
+        yanex.log_metrics({"first": int(first)}, step=0)
+        if first:
+            time.sleep(120)  # until Slurm ends it
+        """,
+    )
+    specs = [
+        yanex.ExperimentSpec(script, config={"name": name, "tries": str(tries)}, name=name)
+        for name in ("cancelled", "requeued")
+    ]
+    results: list[yanex.ExperimentResult] = []
+    batch = threading.Thread(
+        target=lambda: results.extend(yanex.run_multiple(specs, executor=_options(shared), retries=1))
+    )
+    batch.start()
+    try:
+        wait_until(lambda: len(list(tries.iterdir())) == 2, "both first tries to run", timeout=120)
+        wait_until(lambda: len(yanex.find(status="running")) == 2, "their rows to be running")
+        job = {path.name.split("-")[0]: path.name.split("-")[1] for path in tries.iterdir()}
+        subprocess.run(["scancel", job["cancelled"]], check=True)
+        subprocess.run(["scontrol", "requeue", job["requeued"]], check=True)
+        batch.join(180)
+    finally:
+        for job_id in _our_jobs(shared):
+            subprocess.run(["scancel", job_id], check=False)
+    assert not batch.is_alive()
+    assert [(r.name, r.status) for r in results] == [("cancelled", "completed"), ("requeued", "completed")]
+    first_tries = sorted(
+        (view for view in yanex.find() if view.status.value == "failed"), key=lambda view: view.name or ""
+    )
+    assert [view.name for view in first_tries] == ["cancelled", "requeued"]
+    for view in first_tries:
+        assert view.error_message == (
+            "killed by signal 15 (SIGTERM); Slurm ended job "
+            f"{job[view.name or '']} (scancel, requeue, preemption or its time limit)"
+        )
+        assert [p.value for p in get_metrics(db, view.id, "first")] == [1]
+    # The requeued job's second run was cancelled with the batch's end.
+    wait_until(lambda: not _our_jobs(shared), "no job of the batch left in Slurm", timeout=30)
+
+
+_ORCHESTRATOR = """
+import sys, yanex
+from pathlib import Path
+script, pids, shared = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+count, at_once = int(sys.argv[5]), int(sys.argv[6])
+specs = [yanex.ExperimentSpec(script, config={"pids": pids}, name=f"s{i}") for i in range(count)]
+options = yanex.executors.slurm(partition=sys.argv[4], folder=shared, max_parallel=at_once)
+yanex.run_multiple(specs, executor=options)
+"""
+
+
+def test_ctrl_c_cancels_running_and_pending_jobs(tmp_path: Path) -> None:
+    shared, pids = tmp_path / "shared", tmp_path / "pids"
+    pids.mkdir()
+    script = _script(
+        tmp_path / "code",
+        "sleeps.py",
+        """
+        import os, time, yanex
+        from pathlib import Path
+        Path(yanex.get_param("pids"), str(os.getpid())).touch()
+        time.sleep(120)
+        """,
+    )
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", _ORCHESTRATOR, str(script), str(pids), str(shared), PARTITION, "3", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        try:
+            wait_until(lambda: list(pids.iterdir()), "the first script to run", timeout=120)
+            wait_until(lambda: len(_our_jobs(shared)) == 3, "one job running, two pending", timeout=30)
+        except AssertionError:
+            orchestrator.kill()
+            raise AssertionError(orchestrator.communicate()[1]) from None
+        orchestrator.send_signal(signal.SIGINT)
+        _, stderr = orchestrator.communicate(timeout=90)
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+        for job_id in _our_jobs(shared):
+            subprocess.run(["scancel", job_id], check=False)
+    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
+    [pid] = [int(path.name) for path in pids.iterdir()]  # max_parallel=1: the others never started
+    wait_until(functools.partial(lambda pid: not process_alive(pid), pid), "the script to end", timeout=30)
+    wait_until(lambda: not _our_jobs(shared), "no job of the batch left in Slurm", timeout=30)
+    rows = yanex.find()
+    assert len(rows) == 3
+    assert {(row.status.value, row.error_message) for row in rows} == {
+        ("cancelled", "interrupted by the user")
+    }
+
+
+def test_a_job_that_never_reports_is_lost_with_its_log(tmp_path: Path) -> None:
+    script = _script(tmp_path / "code", "ok.py", "print('hi')\n")
+    options = _options(tmp_path / "shared", python="/nonexistent/python")
+    [result] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor=options)
+    assert result.status == "failed"
+    message = result.error_message or ""
+    assert message.startswith("worker lost: Slurm job ")
+    assert message.endswith(
+        " ended (FAILED) without reporting back; its log ends: "
+        "slurmstepd-vm: error: execve(): /nonexistent/python: No such file or directory"
+    ) or message.endswith("execve(): /nonexistent/python: No such file or directory")
+
+
+def test_ingest_after_the_orchestrator_is_killed(tmp_path: Path) -> None:
+    shared, pids = tmp_path / "shared", tmp_path / "pids"
+    pids.mkdir()
+    script = _script(
+        tmp_path / "code",
+        "logs.py",
+        """
+        import os, time, yanex
+        from pathlib import Path
+        Path(yanex.get_param("pids"), str(os.getpid())).touch()
+        for step in range(200):
+            yanex.log_metrics({"v": step}, step=step)
+            time.sleep(0.02)
+        """,
+    )
+    # Two experiments: the test node may have no more than two CPUs.
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", _ORCHESTRATOR, str(script), str(pids), str(shared), PARTITION, "2", "2"]
+    )
+    try:
+        wait_until(lambda: len(list(pids.iterdir())) == 2, "the scripts to run", timeout=120)
+    finally:
+        orchestrator.send_signal(signal.SIGKILL)
+        orchestrator.wait()
+    wait_until(lambda: not _our_jobs(shared), "the jobs to end on their own", timeout=120)
+    done = yanex_cli("ingest", str(shared))
+    assert done.returncode == 0, done.stderr
+    recovered = done.stdout.splitlines()
+    assert len(recovered) == 2 and all("recorded completed" in line for line in recovered)
+    db = Database()
+    try:
+        for line in recovered:
+            experiment_id = line.split()[0]
+            assert [(p.step, p.value) for p in get_metrics(db, experiment_id, "v")] == [
+                (s, s) for s in range(200)
+            ]
+    finally:
+        db.dispose()

@@ -1,0 +1,478 @@
+"""``SlurmExecutor``: a batch's experiments as Slurm jobs through submitit; this process the one writer.
+
+Everything crosses through one folder per batch on the filesystem the cluster shares (``folder``
+of ``yanex.executors.slurm``, by default ``slurm/`` in yanex's home):
+
+- ``yanex-code/<sha256>.tar``: the code snapshot, written once; the first job to need it unpacks
+  it beside the archive (``yanex.executors.snapshot.materialise``) and every later job reuses it;
+- ``jobs/``: submitit's job scripts, pickled tasks and results, and the jobs' own logs;
+- ``spool/<id>/``: each experiment's folder, as on a Dask worker (config, output, metrics journal,
+  outcome, plus ``started.json``), what ``yanex ingest`` recovers from;
+- ``stop``: the stop word (Ctrl-C, fail_fast) that running jobs read every half second.
+
+Jobs never open the database. This process reads each running experiment's journal from the
+spool every half second into the database (so ``yanex list`` shows progress) and records the
+outcome a job returns. Experiments submitted together with the same time limit go to Slurm as one
+job array. A job that Slurm runs a second time (requeued after preemption or a node failure)
+finds its spool folder taken and returns at once: the try is recorded ``worker lost`` and
+``retries`` starts a new row, as for a Dask worker that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from yanex import config
+from yanex.db.engine import Database
+from yanex.errors import ConfigError
+from yanex.executors.remote import KILL, LIVE_READ, RemoteResult, RemoteTask, run_task
+from yanex.executors.slurm_options import SlurmOptions
+from yanex.executors.snapshot import Snapshot, take_snapshot
+from yanex.executors.tracking import Tracked, say, to_remote_task
+from yanex.runner.executor import StopReason, Task, drop
+from yanex.runner.launch import ExperimentProcess, Outcome
+from yanex.runner.reaper import become_subreaper
+from yanex.specs import Status, TimeLimit
+from yanex.store.experiments import Owner
+
+_TICK = 0.5  # seconds between reads of the spool
+_QUEUE_EVERY = 10.0  # seconds between asks to squeue which jobs are still there
+_GONE_AFTER = 30.0  # seconds a job may be out of the queue with no result (NFS lag) before it is lost
+_SETTLE = 30.0  # seconds a killed batch waits for its jobs' last reports
+_START_UP_MINUTES = 5  # Slurm time asked beyond an experiment's own limit
+_STARTED = "started.json"
+_UNFINISHED = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
+
+
+def _import_submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError(
+            "the Slurm executor needs submitit, which is not installed", hint="pip install 'yanex[slurm]'"
+        ) from None
+    return submitit
+
+
+@dataclass(frozen=True)
+class BatchFolder:
+    """One batch's folder on the shared filesystem (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def code(self) -> Path:
+        return self.root / "yanex-code"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def stop(self) -> Path:
+        return self.root / "stop"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+class _FileChannel:
+    """A job's ``yanex.executors.remote.Channel``: notes in the spool, the stop word in a file."""
+
+    def __init__(self, folder: BatchFolder, job_id: str) -> None:
+        self.folder, self.job_id = folder, job_id
+
+    def started(self, experiment_id: str, pid: int, at: datetime) -> None:
+        import socket
+
+        note = {"host": socket.gethostname(), "pid": pid, "at": at.isoformat(), "job": self.job_id}
+        _write_atomic(self.folder.spool / experiment_id / _STARTED, json.dumps(note).encode())
+
+    def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
+        """Nothing to send: the orchestrator reads the journal in the spool itself."""
+
+    def stop_reason(self) -> str | None:
+        try:
+            return self.folder.stop.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+
+def _run_in_job(task: RemoteTask, folder: BatchFolder) -> RemoteResult:
+    """The submitit job, on a compute node: the script under yanex's supervisor.
+
+    Ctrl-C of the local cluster's job (SIGINT) kills the script at once, recorded cancelled: the
+    job's process is SIGKILLed a second later, and the script must not outlive it. SIGTERM and
+    SIGUSR2 reach the script from Slurm itself (scancel, requeue, preemption, the job's time
+    limit); this process stays to report how it ended, and says that Slurm ended it."""
+    submitit = _import_submitit()
+    job_id = str(submitit.JobEnvironment().job_id)
+    become_subreaper()  # what the script leaves behind comes back here to be killed
+    supervised: list[ExperimentProcess] = []
+    ended_by_slurm: list[int] = []
+
+    def cancel(_signum: int, _frame: object) -> None:
+        for process in supervised:
+            process.cancel_reason = StopReason.USER.value
+            process.send_signal(signal.SIGKILL)
+
+    signal.signal(signal.SIGINT, cancel)
+    for signum in (signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, lambda signum, _frame: ended_by_slurm.append(signum))
+    channel = _FileChannel(folder, job_id)
+    archive = folder.code / f"{task.digest}.tar"
+    result = run_task(
+        task, archive.read_bytes, folder.root, channel, spool=folder.spool, on_start=supervised.append
+    )
+    if ended_by_slurm and result.status is Status.FAILED and not result.lost_before:
+        why = f"Slurm ended job {job_id} (scancel, requeue, preemption or its time limit)"
+        result = dataclasses.replace(result, error_message=f"{result.error_message}; {why}")
+    return result
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class _Job:
+    """A tracked experiment's submission: its remote task and the minutes Slurm grants it."""
+
+    entry: Tracked
+    task: RemoteTask
+    minutes: int
+
+
+class SlurmExecutor:
+    """``yanex.runner.executor.Executor`` on Slurm (or submitit's local executor)."""
+
+    def __init__(self, options: SlurmOptions, db: Database, owner: Owner) -> None:
+        submitit = _import_submitit()
+        self._options, self._db, self._owner = options, db, owner
+        self._local = options.cluster == "local"
+        base = options.folder or config.yanex_home() / "slurm"
+        label = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.folder = BatchFolder(base.expanduser().resolve() / label)
+        if self._local:
+            engine = submitit.LocalExecutor(folder=self.folder.jobs, python=options.python)
+        elif shutil.which("sbatch") is None:
+            raise ConfigError(
+                "there is no Slurm here: sbatch is not on PATH",
+                hint="start the batch on the cluster's login node, or pass cluster='local' to try "
+                "it on this machine",
+            )
+        else:
+            engine = submitit.SlurmExecutor(folder=self.folder.jobs, python=options.python)
+        self._engine: Any = engine  # submitit's job API is loosely typed
+        for path in (self.folder.code, self.folder.jobs, self.folder.spool):
+            path.mkdir(parents=True, exist_ok=True)
+        self._snapshots: dict[Path, Snapshot] = {}
+        self._lock = threading.Lock()
+        self._waiting: list[_Job] = []  # not handed to Slurm yet
+        self._entries: dict[str, Tracked] = {}
+        self._gone: dict[str, tuple[float, str]] = {}  # out of the queue with no result: since, state
+        self._arrays: set[str] = set()  # Slurm's ids of the arrays (or single jobs) submitted
+        self._stopped = False
+        self._closing = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="yanex-slurm", daemon=True)
+        self._thread.start()
+
+    @property
+    def label(self) -> str:
+        return self._options.describe()
+
+    @property
+    def where(self) -> str:
+        if self._local:
+            return (
+                f"as local submitit jobs, at most {self._options.max_parallel or os.cpu_count() or 1} at once"
+            )
+        limit = f", at most {self._options.max_parallel} at once" if self._options.max_parallel else ""
+        partition = f" on partition {self._options.partition}" if self._options.partition else ""
+        return f"as Slurm jobs{partition}{limit}"
+
+    # The executor interface -------------------------------------------------------------------
+
+    def submit(self, task: Task) -> Future[Outcome]:
+        limit = task.request.time_limit or self._options.time_limit
+        snapshot = self._snapshot(task.request.script_path)
+        remote = dataclasses.replace(
+            to_remote_task(task, snapshot, dict(self._options.env)), time_limit=limit
+        )
+        future: Future[Outcome] = Future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the executor is shut down")
+            entry = Tracked(task, future, None)
+            self._entries[remote.experiment_id] = entry
+            self._waiting.append(_Job(entry, remote, _minutes(limit)))
+        return future
+
+    def interrupt(self, reason: StopReason) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                _write_atomic(self.folder.stop, reason.value.encode())
+            unstarted = self._drop_unstarted()
+        self._cancel(unstarted)
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        unstarted: list[Any] = []
+        with self._lock:
+            self._closing = True
+            if kill:
+                self._stopped = True
+                _write_atomic(self.folder.stop, KILL.encode())
+                unstarted = self._drop_unstarted()
+        self._cancel(unstarted)
+        self._wake.set()
+        self._thread.join(_SETTLE if kill else None)
+        with self._lock:
+            left = [entry for entry in self._entries.values() if not entry.future.done()]
+            self._entries.clear()
+        self._cancel([entry.handle for entry in left if entry.handle is not None])
+        for entry in left:  # no answer from Slurm: record them rather than wait forever
+            entry.fail(self._db, f"worker lost: no answer from {self._job_name(entry)}")
+        if left:
+            say(f"what these jobs report later stays in {self.folder.spool}: `yanex ingest` records it")
+            return
+        if not self._local:  # a job Slurm requeued after its experiment was recorded runs no more
+            _scancel(self._arrays)
+        shutil.rmtree(self.folder.root, ignore_errors=True)
+
+    # Orchestrator side ------------------------------------------------------------------------
+
+    def _snapshot(self, script: Path) -> Snapshot:
+        folder = script.parent
+        if folder not in self._snapshots:
+            snapshot = take_snapshot(script)
+            archive = self.folder.code / f"{snapshot.digest}.tar"
+            if not archive.exists():
+                _write_atomic(archive, snapshot.data)
+            self._snapshots[folder] = snapshot
+        return self._snapshots[folder]
+
+    def _drop_unstarted(self) -> list[Any]:
+        """Called with the lock held: drop every experiment no job has started; their jobs."""
+        for job in self._waiting:
+            drop(job.entry.future)
+        self._waiting.clear()
+        handles = []
+        for entry in self._entries.values():
+            if entry.queued and entry.handle is not None:
+                handles.append(entry.handle)
+                drop(entry.future)
+        return handles
+
+    def _cancel(self, handles: Iterable[Any]) -> None:
+        handles = list(handles)
+        if not handles:
+            return
+        if self._local:
+            for handle in handles:
+                with contextlib.suppress(Exception):
+                    handle.cancel(check=False)
+        else:
+            _scancel(str(handle.job_id) for handle in handles)
+
+    def _serve(self) -> None:
+        asked_queue = time.monotonic()
+        while True:
+            self._wake.wait(_TICK)
+            self._wake.clear()
+            self._hand_over()
+            with self._lock:
+                running = [e for e in self._entries.values() if e.handle is not None and not e.done]
+            for entry in running:
+                entry.settle_guarded(functools.partial(self._follow, entry))
+            if not self._local and time.monotonic() - asked_queue >= _QUEUE_EVERY:
+                asked_queue = time.monotonic()
+                self._ask_queue(running)
+            with self._lock:
+                finished = [key for key, e in self._entries.items() if e.done or e.future.cancelled()]
+                for key in finished:
+                    del self._entries[key]
+                if self._closing and not self._entries:
+                    return
+
+    def _hand_over(self) -> None:
+        """Submit what waits: one job array per time limit. The local cluster has no queue: it
+        gets at most ``max_parallel`` (default: a job per CPU) at a time."""
+        with self._lock:
+            if self._local:
+                active = sum(1 for e in self._entries.values() if e.handle is not None and not e.done)
+                room = max(0, (self._options.max_parallel or os.cpu_count() or 1) - active)
+                waiting, self._waiting = self._waiting[:room], self._waiting[room:]
+            else:
+                waiting, self._waiting = self._waiting, []
+        groups: dict[int, list[_Job]] = {}
+        for job in waiting:
+            groups.setdefault(job.minutes, []).append(job)
+        for minutes, jobs in groups.items():
+            try:
+                handles = self._submit_array(minutes, jobs)
+            except Exception as error:
+                why = _last_line(str(error)) or type(error).__name__
+                for job in jobs:
+                    job.entry.done = True
+                    job.entry.fail(
+                        self._db, f"yanex could not run it on the cluster: Slurm refused it: {why}"
+                    )
+                continue
+            for job, handle in zip(jobs, handles, strict=True):
+                job.entry.handle = handle
+            self._arrays.add(str(handles[0].job_id).split("_")[0])
+
+    def _submit_array(self, minutes: int, jobs: list[_Job]) -> list[Any]:
+        options = self._options
+        if self._local:
+            self._engine.update_parameters(timeout_min=minutes, setup=list(options.setup))
+        else:
+            given = {
+                "partition": options.partition,
+                "gpus_per_node": options.gpus_per_node,
+                "cpus_per_task": options.cpus_per_task,
+                "mem": None if options.mem_gb is None else f"{math.ceil(options.mem_gb * 1024)}MB",
+                "account": options.account,
+                "qos": options.qos,
+                "constraint": options.constraint,
+                "array_parallelism": options.max_parallel,
+            }
+            self._engine.update_parameters(
+                time=minutes,
+                job_name="yanex",
+                signal_delay_s=60,
+                setup=list(options.setup),
+                additional_parameters=dict(options.sbatch),
+                **{key: value for key, value in given.items() if value is not None},
+            )
+        with self._engine.batch():
+            handles = [self._engine.submit(_run_in_job, job.task, self.folder) for job in jobs]
+        return handles
+
+    def _follow(self, entry: Tracked) -> None:
+        """Take the job's start note and new journal lines; settle it once it has ended."""
+        folder = self.folder.spool / entry.experiment_id
+        if entry.worker is None:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                note = json.loads((folder / _STARTED).read_text())
+                where = f"{note['host']} (Slurm job {note['job']})"
+                entry.started(
+                    self._db, self._owner, where, int(note["pid"]), datetime.fromisoformat(note["at"])
+                )
+        if entry.worker is not None:
+            with contextlib.suppress(OSError), (folder / config.METRICS_FILE).open("rb") as journal:
+                journal.seek(entry.mirrored)
+                chunk = journal.read(LIVE_READ)
+                entry.receive(self._db, entry.mirrored, chunk[: chunk.rfind(b"\n") + 1])
+        handle = entry.handle
+        ended = self._local and handle.done()  # before looking for the result it leaves at its end
+        gone_since, state = self._gone.get(entry.experiment_id, (math.inf, ""))
+        if handle.paths.result_pickle.exists():
+            entry.done = True
+            self._finish(entry)
+        elif ended or time.monotonic() - gone_since > _GONE_AFTER:
+            entry.done = True
+            self._lost(entry, f"ended ({state})" if state else "ended")
+
+    def _finish(self, entry: Tracked) -> None:
+        if entry.future.cancelled():
+            return
+        outcome, value = _import_submitit().core.utils.pickle_load(entry.handle.paths.result_pickle)
+        if outcome != "success":
+            entry.fail(self._db, f"yanex could not run it on the cluster: {_last_line(str(value))}")
+            return
+        lost = f"worker lost: {self._job_name(entry)} was requeued (preempted, or its node failed)"
+        entry.finish(self._db, self._owner, value, lost)
+
+    def _lost(self, entry: Tracked, how: str) -> None:
+        if entry.future.cancelled():
+            return
+        log = ""
+        with contextlib.suppress(OSError):
+            lines = entry.handle.paths.stderr.read_text(errors="replace").splitlines()
+            # srun's own summary ("task 0: Exited with exit code 2") follows the line that says why
+            why = [line for line in lines if line.strip() and not line.startswith("srun: ")] or lines
+            log = f"; its log ends: {why[-1].strip()}" if why else ""
+        entry.fail(self._db, f"worker lost: {self._job_name(entry)} {how} without reporting back{log}")
+
+    def _job_name(self, entry: Tracked) -> str:
+        handle = entry.handle
+        kind = "local submitit job" if self._local else "Slurm job"
+        return kind if handle is None else f"{kind} {handle.job_id}"
+
+    def _ask_queue(self, running: list[Tracked]) -> None:
+        """Note the jobs Slurm no longer runs: with no result after ``_GONE_AFTER``, they are lost
+        (killed by Slurm before reporting). squeue, not sacct: it needs no accounting database."""
+        ids = {str(entry.handle.job_id): entry for entry in running}
+        if not ids:
+            return
+        arrays = sorted({job_id.split("_")[0] for job_id in ids})
+        try:
+            listed = subprocess.run(
+                [
+                    "squeue",
+                    "--noheader",
+                    "--array",
+                    "--states=all",
+                    "--format=%i %T",
+                    f"--jobs={','.join(arrays)}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if listed.returncode != 0 and "Invalid job id" not in listed.stderr:
+            return  # the controller did not answer: no news
+        states = dict(line.split(maxsplit=1) for line in listed.stdout.splitlines() if " " in line.strip())
+        now = time.monotonic()
+        for job_id, entry in ids.items():
+            state = states.get(job_id, "").strip()
+            if state in _UNFINISHED:
+                self._gone.pop(entry.experiment_id, None)
+            elif entry.experiment_id not in self._gone:
+                self._gone[entry.experiment_id] = (now, state or "no longer in the queue")
+
+
+def _scancel(job_ids: Iterable[str]) -> None:
+    """Cancel jobs (or whole arrays) in one call; one already over is no error worth reporting."""
+    ids = sorted(set(job_ids))
+    if ids:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+
+
+def _minutes(limit: TimeLimit) -> int:
+    """The Slurm time of a job whose script may run ``limit``: start-up and reporting included."""
+    return math.ceil(limit.seconds / 60) + _START_UP_MINUTES
+
+
+__all__ = ["BatchFolder", "SlurmExecutor"]
