@@ -7,6 +7,11 @@
    the orchestrator keeps up, i.e. the batch ends at most 2 s after the last script ended, with
    every point stored.
 
+3. Slurm, where one answers (`tests/slurm/start-slurm.sh`): 48 trivial experiments through
+   ``executor=yanex.executors.slurm(...)`` against the same ``subprocess.run`` calls submitted
+   as one submitit job array without yanex. No target: Slurm starts jobs on whole seconds, so
+   the figure says what yanex adds on top of a scheduler that is itself slow to start jobs.
+
 Run: `make bench` or `python benchmarks/bench_cluster.py`.
 """
 
@@ -125,6 +130,50 @@ def ingest(folder: Path) -> bool:
     return stored == 200_000 and lag <= 2.0
 
 
+def slurm_overhead(folder: Path) -> bool:
+    import shutil
+
+    if shutil.which("sinfo") is None or subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+        print("Slurm: skipped, no Slurm here (as root: tests/slurm/start-slurm.sh)")
+        return True
+    import logging
+
+    import submitit
+
+    from yanex.executors.slurm_executor import max_array_size
+
+    logging.getLogger("submitit").setLevel(logging.ERROR)  # its sacct polls fail without slurmdbd
+
+    count = 48
+    script = folder / "code-slurm" / "trivial.py"
+    script.parent.mkdir()
+    script.write_text(TRIVIAL)
+    specs = [yanex.ExperimentSpec(script, config={"a": i}) for i in range(count)]
+    options = yanex.executors.slurm(folder=folder / "shared", time="5m")
+    # The first job after slurmctld starts waits a few seconds: not part of either figure.
+    _quiet(lambda: yanex.run_multiple(specs[:2], executor=options))
+    start = time.perf_counter()
+    results = _quiet(lambda: yanex.run_multiple(specs, executor=options))
+    tracked = time.perf_counter() - start
+    assert {r.status for r in results} == {"completed"}
+    bare: Any = submitit.SlurmExecutor(folder=folder / "bare")  # untyped
+    bare.update_parameters(time=5, array_parallelism=count)
+    size = max_array_size()  # arrays as big as Slurm allows, as yanex submits them
+    start = time.perf_counter()
+    run_plain = submitit.helpers.CommandFunction([PYTHON, str(script)])  # raises if it fails
+    jobs = []
+    for first in range(0, count, size):
+        with bare.batch():
+            jobs += [bare.submit(run_plain) for _ in range(min(size, count - first))]
+    for job in jobs:
+        job.result()
+    plain = time.perf_counter() - start
+    report_value(f"{count} trivial experiments, yanex on Slurm", tracked, "s")
+    report_value(f"{count} subprocess.run as one submitit array", plain, "s")
+    report_value("Slurm: overhead per experiment", (tracked - plain) / count * 1000, "ms")
+    return True
+
+
 def main() -> int:
     import os
 
@@ -133,6 +182,7 @@ def main() -> int:
         os.environ["YANEX_HOME"] = str(folder / "home")
         ok = overhead(folder)
         ok = ingest(folder) and ok
+        ok = slurm_overhead(folder) and ok
     return 0 if ok else 1
 
 

@@ -6,12 +6,10 @@ folders of their own with an environment without the test's YANEX_HOME.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,13 @@ from distributed import Client
 import yanex
 from tests.cluster_support import Cluster, two_worker_cluster
 from tests.conftest import wait_until, yanex_cli
+from tests.executor_scenarios import (
+    SLEEPS,
+    interrupt_once_running,
+    make_script,
+    output,
+    statuses_in_input_order,
+)
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import process_alive
@@ -50,70 +55,17 @@ def two_workers(cluster: Cluster, client: Client) -> Client:
     return client
 
 
-def _script(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def _gone(pid: int) -> bool:
-    return not process_alive(pid)
-
-
-def _log(experiment_id: str, name: str) -> str:
-    return (config.experiment_dir(experiment_id) / name).read_text()
-
-
 def test_batch_results_in_input_order_with_real_statuses(
     tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database
 ) -> None:
-    code = tmp_path / "code"
-    ok = _script(
-        code,
-        "ok.py",
-        """
-        import os, yanex
-        for step in range(5):
-            yanex.log_metrics({"loss": 1.0 / (step + 1), "lr": yanex.get_param("lr")}, step=step)
-        print("ran in", os.getcwd())
-        """,
-    )
-    exits = _script(code, "exits.py", "import sys\nsys.exit(3)\n")
-    raises = _script(code, "raises.py", "raise ValueError('bad lr')\n")
-    killed = _script(code, "killed.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-    results = yanex.run_multiple(
-        [
-            yanex.ExperimentSpec(ok, config={"lr": 0.1}, name="ok"),
-            yanex.ExperimentSpec(exits, name="exits"),
-            yanex.ExperimentSpec(raises, name="raises"),
-            yanex.ExperimentSpec(killed, name="killed"),
-        ],
-        executor=two_workers,
-    )
-    assert [r.name for r in results] == ["ok", "exits", "raises", "killed"]
-    assert [r.status for r in results] == ["completed", "failed", "failed", "failed"]
-    assert [r.error_message for r in results] == [
-        None,
-        "exit code 3",
-        "ValueError: bad lr",
-        "killed by signal 9 (SIGKILL)",
-    ]
-    first = results[0].experiment_id
-    assert [(p.step, p.value) for p in get_metrics(db, first, "loss")] == [
-        (step, 1.0 / (step + 1)) for step in range(5)
-    ]
-    assert [p.value for p in get_metrics(db, first, "lr")] == [0.1] * 5
+    results = statuses_in_input_order(tmp_path / "code", two_workers, db)
     # It ran from the snapshot a worker unpacked, not from the test's folder.
-    where = _log(first, config.STDOUT_FILE)
+    where = output(results[0].experiment_id, config.STDOUT_FILE)
     assert where.startswith(f"ran in {cluster.root}") and "yanex-code" in where
-    assert "ValueError: bad lr" in _log(results[2].experiment_id, config.STDERR_FILE)
-    view = get_experiment(db, first)
-    assert view.status.value == "completed" and view.duration is not None and view.duration > 0
 
 
 def test_dask_address_string_and_retries(tmp_path: Path, cluster: Cluster, two_workers: Client) -> None:
-    flaky = _script(
+    flaky = make_script(
         tmp_path / "code",
         "flaky.py",
         """
@@ -136,7 +88,7 @@ def test_dask_address_string_and_retries(tmp_path: Path, cluster: Cluster, two_w
 
 def test_skip_completed_and_fail_fast(tmp_path: Path, two_workers: Client) -> None:
     code = tmp_path / "code"
-    ok = _script(code, "ok.py", "print('hi')\n")
+    ok = make_script(code, "ok.py", "print('hi')\n")
     first = yanex.run_multiple([yanex.ExperimentSpec(ok, config={"a": 1})], executor=two_workers)
     again = yanex.run_multiple(
         [yanex.ExperimentSpec(ok, config={"a": 1}), yanex.ExperimentSpec(ok, config={"a": 2})],
@@ -146,8 +98,8 @@ def test_skip_completed_and_fail_fast(tmp_path: Path, two_workers: Client) -> No
     assert again[0].experiment_id == first[0].experiment_id
     assert again[1].experiment_id != first[0].experiment_id and again[1].status == "completed"
 
-    fails = _script(code, "fails.py", "import sys\nsys.exit(3)\n")
-    slow = _script(code, "slow.py", "import time\ntime.sleep(60)\n")
+    fails = make_script(code, "fails.py", "import sys\nsys.exit(3)\n")
+    slow = make_script(code, "slow.py", "import time\ntime.sleep(60)\n")
     specs = [yanex.ExperimentSpec(fails, name="fails")]
     specs += [yanex.ExperimentSpec(slow, name=f"slow{i}") for i in range(4)]
     results = yanex.run_multiple(specs, executor=two_workers, fail_fast=True)
@@ -162,7 +114,7 @@ def test_live_metrics_reach_the_database_while_the_script_runs(
     tmp_path: Path, two_workers: Client, db: Database
 ) -> None:
     release = tmp_path / "release"
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "waits.py",
         """
@@ -210,42 +162,15 @@ def test_ctrl_c_cancels_everything_on_the_cluster(
 ) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
-    script = _script(
-        tmp_path / "code",
-        "sleeps.py",
-        """
-        import os, time, yanex
-        from pathlib import Path
-        Path(yanex.get_param("pids"), str(os.getpid())).touch()
-        time.sleep(120)
-        """,
-    )
+    script = make_script(tmp_path / "code", "sleeps.py", SLEEPS)
     orchestrator = subprocess.Popen(
         [sys.executable, "-c", _ORCHESTRATOR, cluster.url, str(script), str(pids)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        try:
-            wait_until(lambda: len(list(pids.iterdir())) == 2, "two scripts to run", timeout=90)
-        except AssertionError:
-            orchestrator.kill()
-            raise AssertionError(orchestrator.communicate()[1]) from None
-        orchestrator.send_signal(signal.SIGINT)
-        _, stderr = orchestrator.communicate(timeout=90)
-    finally:
-        if orchestrator.poll() is None:
-            orchestrator.kill()
-    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
-    started = [int(path.name) for path in pids.iterdir()]
-    assert len(started) == 2  # the queued ones never started
-    for pid in started:
-        wait_until(functools.partial(_gone, pid), f"script {pid} to end", timeout=30)
-    rows = yanex.find()
-    assert len(rows) == 4
-    assert {row.status.value for row in rows} == {"cancelled"}
-    assert {row.error_message for row in rows} == {"interrupted by the user"}
+    interrupt_once_running(orchestrator, pids, running=2)
+    assert len(yanex.find()) == 4
     wait_until(lambda: not any(two_workers.processing().values()), "the cluster to be idle", timeout=30)
 
 
@@ -254,7 +179,7 @@ def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
 ) -> None:
     seen = tmp_path / "seen"
     seen.mkdir()
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "long.py",
         """
@@ -303,7 +228,7 @@ def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
     workers = sorted(entry.name.split("-")[0] for entry in seen.iterdir())
     assert len(workers) == 2 and workers[0] != workers[1]  # the retry ran on the other worker
     assert (
-        _log(result.experiment_id, config.STDOUT_FILE).strip()
+        output(result.experiment_id, config.STDOUT_FILE).strip()
         == f"ran on {workers[1 - workers.index(worker)]}"
     )
 
@@ -312,7 +237,7 @@ def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
 def test_sixteen_experiments_of_a_thousand_points_lose_nothing(
     tmp_path: Path, two_workers: Client, db: Database
 ) -> None:
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "many.py",
         """
@@ -331,7 +256,7 @@ def test_sixteen_experiments_of_a_thousand_points_lose_nothing(
 
 
 def test_yanex_run_and_rerun_with_an_executor(tmp_path: Path, cluster: Cluster, two_workers: Client) -> None:
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "cli.py",
         """

@@ -7,20 +7,28 @@ YANEX_HOME of their own and check no database appears there.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
-import threading
 from pathlib import Path
 
 import pytest
 
 import yanex
 from tests.conftest import wait_until, yanex_cli
+from tests.executor_scenarios import (
+    LOGS,
+    SLEEPS,
+    TIMED,
+    in_thread,
+    interrupt_once_running,
+    make_script,
+    most_at_once,
+    output,
+    statuses_in_input_order,
+)
 from yanex import config
 from yanex.db.engine import Database
 from yanex.executors import SlurmOptions
@@ -29,80 +37,18 @@ from yanex.owners import process_alive
 from yanex.store.experiments import get_experiment, get_metrics
 
 
-def _script(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
 def _local(shared: Path, **options: object) -> SlurmOptions:
     """The local cluster; its jobs get a YANEX_HOME of their own (``shared/job-home``)."""
     setup = (f"export YANEX_HOME={shared / 'job-home'}",)
     return yanex.executors.slurm(cluster="local", folder=shared, setup=setup, **options)
 
 
-def _log(experiment_id: str, name: str) -> str:
-    return (config.experiment_dir(experiment_id) / name).read_text()
-
-
-def _gone(pid: int) -> bool:
-    return not process_alive(pid)
-
-
-def _in_thread(target):
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread
-
-
 def test_batch_results_in_input_order_with_real_statuses(tmp_path: Path, db: Database) -> None:
-    code, shared = tmp_path / "code", tmp_path / "shared"
-    ok = _script(
-        code,
-        "ok.py",
-        """
-        import os, yanex
-        for step in range(5):
-            yanex.log_metrics({"loss": 1.0 / (step + 1), "lr": yanex.get_param("lr")}, step=step)
-        print("ran in", os.getcwd())
-        """,
-    )
-    exits = _script(code, "exits.py", "import sys\nsys.exit(3)\n")
-    raises = _script(code, "raises.py", "raise ValueError('bad lr')\n")
-    killed = _script(code, "killed.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-    sleeps = _script(code, "sleeps.py", "import time\ntime.sleep(60)\n")
-    results = yanex.run_multiple(
-        [
-            yanex.ExperimentSpec(ok, config={"lr": 0.1}, name="ok"),
-            yanex.ExperimentSpec(exits, name="exits"),
-            yanex.ExperimentSpec(raises, name="raises"),
-            yanex.ExperimentSpec(killed, name="killed"),
-            yanex.ExperimentSpec(sleeps, name="sleeps", timeout="1s"),
-        ],
-        executor=_local(shared),
-    )
-    assert [r.name for r in results] == ["ok", "exits", "raises", "killed", "sleeps"]
-    assert [r.status for r in results] == ["completed", "failed", "failed", "failed", "failed"]
-    assert [r.error_message for r in results] == [
-        None,
-        "exit code 3",
-        "ValueError: bad lr",
-        "killed by signal 9 (SIGKILL)",
-        "timed out after 1s",
-    ]
-    first = results[0].experiment_id
-    assert [(p.step, p.value) for p in get_metrics(db, first, "loss")] == [
-        (step, 1.0 / (step + 1)) for step in range(5)
-    ]
-    assert [p.value for p in get_metrics(db, first, "lr")] == [0.1] * 5
+    shared = tmp_path / "shared"
+    results = statuses_in_input_order(tmp_path / "code", _local(shared), db)
     # It ran from the snapshot unpacked in the batch's shared folder, not from the test's folder.
-    where = _log(first, config.STDOUT_FILE)
+    where = output(results[0].experiment_id, config.STDOUT_FILE)
     assert where.startswith(f"ran in {shared}") and "yanex-code" in where
-    assert "ValueError: bad lr" in _log(results[2].experiment_id, config.STDERR_FILE)
-    view = get_experiment(db, first)
-    assert view.status.value == "completed" and view.duration is not None and view.duration > 0
-    assert view.pid is not None and view.started_at is not None
     # Nothing of the batch is left in the shared folder, and no job opened a database.
     assert [path.name for path in shared.iterdir()] in ([], ["job-home"])
     assert not list(shared.rglob("*.db"))
@@ -110,7 +56,7 @@ def test_batch_results_in_input_order_with_real_statuses(tmp_path: Path, db: Dat
 
 def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, db: Database) -> None:
     go_on = tmp_path / "go-on"
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "waits.py",
         f"""
@@ -122,7 +68,7 @@ def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, d
         """,
     )
     results: list[yanex.ExperimentResult] = []
-    batch = _in_thread(
+    batch = in_thread(
         lambda: results.extend(
             yanex.run_multiple([yanex.ExperimentSpec(script)], executor=_local(tmp_path / "shared"))
         )
@@ -142,7 +88,7 @@ def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, d
 
 def test_retries_fail_fast_and_skip_completed(tmp_path: Path, db: Database) -> None:
     shared = tmp_path / "shared"
-    flaky = _script(
+    flaky = make_script(
         tmp_path / "code",
         "flaky.py",
         """
@@ -161,8 +107,8 @@ def test_retries_fail_fast_and_skip_completed(tmp_path: Path, db: Database) -> N
     assert retried.status == "completed"
     assert sorted(view.status.value for view in yanex.find()) == ["completed", "failed"]
 
-    fails = _script(tmp_path / "code", "fails.py", "import sys\nsys.exit(2)\n")
-    sleeps = _script(tmp_path / "code", "sleeps.py", "import time\ntime.sleep(60)\n")
+    fails = make_script(tmp_path / "code", "fails.py", "import sys\nsys.exit(2)\n")
+    sleeps = make_script(tmp_path / "code", "sleeps.py", "import time\ntime.sleep(60)\n")
     results = yanex.run_multiple(
         [yanex.ExperimentSpec(sleeps, name="sleeps"), yanex.ExperimentSpec(fails, name="fails")],
         executor=_local(shared),
@@ -178,6 +124,20 @@ def test_retries_fail_fast_and_skip_completed(tmp_path: Path, db: Database) -> N
         skip_completed=True,
     )
     assert [r.experiment_id for r in again] == [retried.experiment_id]
+
+
+def test_max_parallel_holds_for_the_whole_batch_retries_included(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    script = make_script(tmp_path / "code", "timed.py", TIMED)
+    specs = [
+        yanex.ExperimentSpec(script, config={"runs": str(runs), "name": f"e{i}", "fails": i < 2})
+        for i in range(5)
+    ]
+    results = yanex.run_multiple(specs, executor=_local(tmp_path / "shared", max_parallel=2), retries=1)
+    assert [r.status for r in results] == ["completed"] * 5
+    assert len(list(runs.iterdir())) == 7  # two failed first tries, retried
+    assert most_at_once(runs) == 2
 
 
 _ORCHESTRATOR = """
@@ -203,45 +163,15 @@ def _orchestrator(script: Path, pids: Path, shared: Path, at_once: int) -> subpr
 def test_ctrl_c_cancels_every_job_and_leaves_no_script_running(tmp_path: Path, db: Database) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
-    script = _script(
-        tmp_path / "code",
-        "sleeps.py",
-        """
-        import os, time, yanex
-        from pathlib import Path
-        Path(yanex.get_param("pids"), str(os.getpid())).touch()
-        time.sleep(120)
-        """,
-    )
-    orchestrator = _orchestrator(script, pids, tmp_path / "shared", at_once=2)
-    try:
-        try:
-            wait_until(lambda: len(list(pids.iterdir())) == 2, "two scripts to run", timeout=90)
-            wait_until(lambda: len(yanex.find(status="running")) == 2, "their rows to be running")
-        except AssertionError:
-            orchestrator.kill()
-            raise AssertionError(orchestrator.communicate()[1]) from None
-        orchestrator.send_signal(signal.SIGINT)
-        _, stderr = orchestrator.communicate(timeout=90)
-    finally:
-        if orchestrator.poll() is None:
-            orchestrator.kill()
-    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
-    started = [int(path.name) for path in pids.iterdir()]
-    assert len(started) == 2  # the queued ones never started
-    for pid in started:
-        wait_until(functools.partial(_gone, pid), f"script {pid} to end", timeout=30)
-    rows = yanex.find()
-    assert len(rows) == 4
-    assert {(row.status.value, row.error_message) for row in rows} == {
-        ("cancelled", "interrupted by the user")
-    }
+    script = make_script(tmp_path / "code", "sleeps.py", SLEEPS)
+    interrupt_once_running(_orchestrator(script, pids, tmp_path / "shared", at_once=2), pids, running=2)
+    assert len(yanex.find()) == 4
 
 
 def test_a_job_lost_mid_run_is_a_failed_try_and_the_retry_runs(tmp_path: Path, db: Database) -> None:
     seen = tmp_path / "seen"
     seen.mkdir()
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "long.py",
         """
@@ -255,7 +185,7 @@ def test_a_job_lost_mid_run_is_a_failed_try_and_the_retry_runs(tmp_path: Path, d
     )
     results: list[yanex.ExperimentResult] = []
     spec = yanex.ExperimentSpec(script, config={"seen": str(seen)})
-    batch = _in_thread(
+    batch = in_thread(
         lambda: results.extend(yanex.run_multiple([spec], executor=_local(tmp_path / "shared"), retries=1))
     )
     try:
@@ -282,6 +212,50 @@ def test_a_job_lost_mid_run_is_a_failed_try_and_the_retry_runs(tmp_path: Path, d
     assert lost is not None and lost.startswith("worker lost: local submitit job ")
     assert "ended without reporting back" in lost
     assert [p.value for p in get_metrics(db, tries[0].id, "started")] == [1]
+
+
+def test_a_lost_jobs_spool_is_recorded_and_kept(tmp_path: Path, db: Database) -> None:
+    """A job that dies without its result: the journal lines the live reads had not reached
+    (over a megabyte logged just before) come from its spool, and the spool stays."""
+    ready, shared = tmp_path / "ready", tmp_path / "shared"
+    script = make_script(
+        tmp_path / "code",
+        "dies.py",
+        f"""
+        import os, signal, time, yanex
+        from pathlib import Path
+
+        def burst_then_die(_signum, _frame):
+            for step in range(1, 60001):
+                yanex.log_metrics({{"v": step}}, step=step)
+            os.kill(os.getppid(), signal.SIGKILL)  # the job's process, as a dying node would
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        signal.signal(signal.SIGUSR1, burst_then_die)
+        yanex.log_metrics({{"v": 0}}, step=0)
+        Path({str(ready)!r}).write_text(str(os.getpid()))
+        time.sleep(120)
+        """,
+    )
+    results: list[yanex.ExperimentResult] = []
+    batch = in_thread(
+        lambda: results.extend(yanex.run_multiple([yanex.ExperimentSpec(script)], executor=_local(shared)))
+    )
+    try:
+        wait_until(ready.exists, "the script to start", timeout=60)
+        wait_until(lambda: db.exists() and yanex.find(status="running"), "its row to be running")
+        os.kill(int(ready.read_text()), signal.SIGUSR1)
+        batch.join(90)
+    finally:
+        if process_alive(int(ready.read_text())):
+            os.kill(int(ready.read_text()), signal.SIGKILL)
+    assert not batch.is_alive()
+    [result] = results
+    assert result.status == "failed"
+    assert (result.error_message or "").startswith("worker lost: local submitit job ")
+    assert [p.step for p in get_metrics(db, result.experiment_id, "v")] == list(range(60001))
+    [kept] = [path for path in shared.iterdir() if path.name != "job-home"]
+    assert (kept / "spool" / result.experiment_id / config.METRICS_FILE).is_file()
 
 
 def test_a_requeued_job_returns_at_once_and_keeps_the_first_runs_spool(tmp_path: Path) -> None:
@@ -316,18 +290,7 @@ def test_ingest_recovers_every_point_after_the_orchestrator_is_killed(tmp_path: 
     shared = tmp_path / "shared"
     pids = tmp_path / "pids"
     pids.mkdir()
-    script = _script(
-        tmp_path / "code",
-        "logs.py",
-        """
-        import os, time, yanex
-        from pathlib import Path
-        Path(yanex.get_param("pids"), str(os.getpid())).touch()
-        for step in range(300):
-            yanex.log_metrics({"v": step}, step=step)
-            time.sleep(0.01)
-        """,
-    )
+    script = make_script(tmp_path / "code", "logs.py", LOGS.format(steps=300, pause=0.01))
     orchestrator = _orchestrator(script, pids, shared, at_once=4)
     try:
         wait_until(lambda: len(list(pids.iterdir())) == 4, "the scripts to run", timeout=90)
@@ -368,7 +331,12 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.Mon
         yanex.executors.slurm(time="soon")
     with pytest.raises(ValueError, match=r"gpus_per_node: Input should be a valid integer"):
         yanex.executors.slurm(gpus_per_node="two")
-    script = _script(tmp_path, "ok.py", "print('hi')\n")
+    with pytest.raises(ValueError, match=r"^yanex.executors.slurm: mem_gb: Input should be a finite number$"):
+        yanex.executors.slurm(mem_gb=float("inf"))
+    with pytest.raises(ValueError, match=r"partition: String should have at least 1 character"):
+        yanex.executors.slurm(partition="")
+    assert yanex.executors.slurm(time=7200).time_limit.seconds == 7200  # as a spec's timeout
+    script = make_script(tmp_path, "ok.py", "print('hi')\n")
     for executor, problem in (
         ("slurm:time=soon", "executor 'slurm:time=soon': time: timeout must be"),
         ("slurm:bogus=1", "executor 'slurm:bogus=1': unknown option 'bogus'"),
@@ -388,7 +356,7 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_a_missing_submitit_names_the_extra(tmp_path: Path) -> None:
-    script = _script(tmp_path, "ok.py", "print('hi')\n")
+    script = make_script(tmp_path, "ok.py", "print('hi')\n")
     code = (
         "import sys; sys.modules['submitit'] = None\n"
         "import yanex\n"
@@ -403,7 +371,7 @@ def test_a_missing_submitit_names_the_extra(tmp_path: Path) -> None:
 
 
 def test_yanex_run_and_rerun_as_a_job(tmp_path: Path) -> None:
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "cli.py",
         """

@@ -7,24 +7,24 @@ Slurm's own signals, array ids, scancel and requeue; they get a YANEX_HOME of th
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import yanex
 from tests.conftest import wait_until, yanex_cli
+from tests.executor_scenarios import LOGS, SLEEPS, TIMED, interrupt_once_running, make_script, most_at_once
 from yanex import config
 from yanex.db.engine import Database
 from yanex.executors import SlurmOptions
-from yanex.owners import process_alive
+from yanex.executors.slurm_executor import max_array_size
 from yanex.store.experiments import get_metrics
 
 pytestmark = pytest.mark.slow
@@ -49,13 +49,6 @@ def slurm() -> None:
     pytest.skip("no Slurm cluster here: start one with `sudo tests/slurm/start-slurm.sh`")
 
 
-def _script(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
 def _options(shared: Path, **options: object) -> SlurmOptions:
     setup = (f"export YANEX_HOME={shared / 'job-home'}",)
     return yanex.executors.slurm(partition=PARTITION, folder=shared, setup=setup, **options)
@@ -71,7 +64,7 @@ def _our_jobs(shared: Path) -> list[str]:
 
 def test_a_batch_is_one_job_array(tmp_path: Path, db: Database) -> None:
     code, shared = tmp_path / "code", tmp_path / "shared"
-    script = _script(
+    script = make_script(
         code,
         "train.py",
         """
@@ -114,7 +107,7 @@ def test_a_batch_is_one_job_array(tmp_path: Path, db: Database) -> None:
 def test_scancel_and_requeue_from_outside_are_failed_tries_that_retry(tmp_path: Path, db: Database) -> None:
     shared, tries = tmp_path / "shared", tmp_path / "tries"
     tries.mkdir()
-    script = _script(
+    script = make_script(
         tmp_path / "code",
         "waits.py",
         """
@@ -165,6 +158,27 @@ def test_scancel_and_requeue_from_outside_are_failed_tries_that_retry(tmp_path: 
     wait_until(lambda: not _our_jobs(shared), "no job of the batch left in Slurm", timeout=30)
 
 
+def test_max_parallel_holds_across_arrays_and_retries(tmp_path: Path) -> None:
+    """Six experiments, two of which fail once: arrays of at most MaxArraySize (CI sets 4, so
+    two arrays), retries in later ones, and never more than ``max_parallel`` running at once."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    script = make_script(tmp_path / "code", "timed.py", TIMED)
+    specs = [
+        yanex.ExperimentSpec(script, config={"runs": str(runs), "name": f"e{i}", "fails": i in (1, 4)})
+        for i in range(6)
+    ]
+    results = yanex.run_multiple(specs, executor=_options(tmp_path / "shared", max_parallel=2), retries=1)
+    assert [r.status for r in results] == ["completed"] * 6
+    assert len(list(runs.iterdir())) == 8
+    assert most_at_once(runs) == 2
+    # The first tries went as one array as big as Slurm allows; the rest when there was room.
+    first_tries = [view for view in yanex.find() if view.retry_of is None]
+    printed = (config.experiment_dir(view.id) / config.STDOUT_FILE for view in first_tries)
+    arrays = Counter(path.read_text() for path in printed)
+    assert arrays.most_common(1)[0][1] == min(6, max_array_size())
+
+
 _ORCHESTRATOR = """
 import sys, yanex
 from pathlib import Path
@@ -179,49 +193,24 @@ yanex.run_multiple(specs, executor=options)
 def test_ctrl_c_cancels_running_and_pending_jobs(tmp_path: Path) -> None:
     shared, pids = tmp_path / "shared", tmp_path / "pids"
     pids.mkdir()
-    script = _script(
-        tmp_path / "code",
-        "sleeps.py",
-        """
-        import os, time, yanex
-        from pathlib import Path
-        Path(yanex.get_param("pids"), str(os.getpid())).touch()
-        time.sleep(120)
-        """,
-    )
+    script = make_script(tmp_path / "code", "sleeps.py", SLEEPS)
     orchestrator = subprocess.Popen(
         [sys.executable, "-c", _ORCHESTRATOR, str(script), str(pids), str(shared), PARTITION, "3", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        try:
-            wait_until(lambda: list(pids.iterdir()), "the first script to run", timeout=120)
-            wait_until(lambda: len(_our_jobs(shared)) == 3, "one job running, two pending", timeout=30)
-        except AssertionError:
-            orchestrator.kill()
-            raise AssertionError(orchestrator.communicate()[1]) from None
-        orchestrator.send_signal(signal.SIGINT)
-        _, stderr = orchestrator.communicate(timeout=90)
+    try:  # max_parallel=1: one job runs, two wait in Slurm's queue
+        interrupt_once_running(orchestrator, pids, running=1, ready=lambda: len(_our_jobs(shared)) == 3)
     finally:
-        if orchestrator.poll() is None:
-            orchestrator.kill()
         for job_id in _our_jobs(shared):
             subprocess.run(["scancel", job_id], check=False)
-    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
-    [pid] = [int(path.name) for path in pids.iterdir()]  # max_parallel=1: the others never started
-    wait_until(functools.partial(lambda pid: not process_alive(pid), pid), "the script to end", timeout=30)
     wait_until(lambda: not _our_jobs(shared), "no job of the batch left in Slurm", timeout=30)
-    rows = yanex.find()
-    assert len(rows) == 3
-    assert {(row.status.value, row.error_message) for row in rows} == {
-        ("cancelled", "interrupted by the user")
-    }
+    assert len(yanex.find()) == 3
 
 
 def test_a_job_that_never_reports_is_lost_with_its_log(tmp_path: Path) -> None:
-    script = _script(tmp_path / "code", "ok.py", "print('hi')\n")
+    script = make_script(tmp_path / "code", "ok.py", "print('hi')\n")
     options = _options(tmp_path / "shared", python="/nonexistent/python")
     [result] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor=options)
     assert result.status == "failed"
@@ -236,18 +225,7 @@ def test_a_job_that_never_reports_is_lost_with_its_log(tmp_path: Path) -> None:
 def test_ingest_after_the_orchestrator_is_killed(tmp_path: Path) -> None:
     shared, pids = tmp_path / "shared", tmp_path / "pids"
     pids.mkdir()
-    script = _script(
-        tmp_path / "code",
-        "logs.py",
-        """
-        import os, time, yanex
-        from pathlib import Path
-        Path(yanex.get_param("pids"), str(os.getpid())).touch()
-        for step in range(200):
-            yanex.log_metrics({"v": step}, step=step)
-            time.sleep(0.02)
-        """,
-    )
+    script = make_script(tmp_path / "code", "logs.py", LOGS.format(steps=200, pause=0.02))
     # Two experiments: the test node may have no more than two CPUs.
     orchestrator = subprocess.Popen(
         [sys.executable, "-c", _ORCHESTRATOR, str(script), str(pids), str(shared), PARTITION, "2", "2"]

@@ -12,10 +12,13 @@
 #   SLURM_NODE_CPUS      CPUs to advertise (default: the real count from `slurmd -C`); more than
 #                        real is allowed (SlurmdParameters=config_overrides)
 #   SLURM_PARTITION      partition name (default: debug)
+#   SLURM_MAX_ARRAY_SIZE most jobs in one array (default 1001, Slurm's own; CI sets a small one
+#                        so that the tests see a batch split into several arrays)
 set -euo pipefail
 
 TIMEOUT="${SLURM_START_TIMEOUT:-60}"
 PARTITION="${SLURM_PARTITION:-debug}"
+MAX_ARRAY_SIZE="${SLURM_MAX_ARRAY_SIZE:-1001}"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONF_DIR=/etc/slurm
 CONF="$CONF_DIR/slurm.conf"
@@ -165,6 +168,7 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MessageTimeout=10
 KillWait=5
 MinJobAge=300
+MaxArraySize=${MAX_ARRAY_SIZE}
 InactiveLimit=0
 SlurmdTimeout=300
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${CPUS} RealMemory=${MEM} State=UNKNOWN

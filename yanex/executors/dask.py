@@ -28,7 +28,7 @@ from yanex.db.engine import Database
 from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
 from yanex.executors.snapshot import Snapshot, take_snapshot
-from yanex.executors.tracking import Tracked, say, to_remote_task
+from yanex.executors.tracking import Tracked, forget_settled, say, to_remote_task
 from yanex.runner.executor import StopReason, Task, drop
 from yanex.runner.launch import Outcome
 from yanex.store.experiments import Owner
@@ -150,7 +150,8 @@ class DaskExecutor:
 
     @property
     def label(self) -> str:
-        return SCHEME + str(self._client.scheduler.address).removeprefix("tcp://")
+        address = str(self._client.scheduler.address)  # tcp://HOST:PORT, or tls://... as given
+        return SCHEME + address.removeprefix("tcp://") if address.startswith("tcp://") else address
 
     @property
     def where(self) -> str:
@@ -243,9 +244,7 @@ class DaskExecutor:
                 entry.done = True
                 entry.settle_guarded(functools.partial(self._finish, entry))
             with self._lock:
-                finished = [key for key, e in self._entries.items() if e.done or e.future.cancelled()]
-                for key in finished:
-                    del self._entries[key]
+                forget_settled(self._entries)
                 if self._closing and not self._entries:
                     return
 

@@ -42,10 +42,11 @@ from typing import Any
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
-from yanex.executors.remote import KILL, LIVE_READ, RemoteResult, RemoteTask, run_task
+from yanex.executors.remote import KILL, LIVE_READ, TASK_FILE, RemoteResult, RemoteTask, run_task
 from yanex.executors.slurm_options import SlurmOptions
 from yanex.executors.snapshot import Snapshot, take_snapshot
-from yanex.executors.tracking import Tracked, say, to_remote_task
+from yanex.executors.spool import recover
+from yanex.executors.tracking import Tracked, forget_settled, say, to_remote_task
 from yanex.runner.executor import StopReason, Task, drop
 from yanex.runner.launch import ExperimentProcess, Outcome
 from yanex.runner.reaper import become_subreaper
@@ -58,7 +59,11 @@ _GONE_AFTER = 30.0  # seconds a job may be out of the queue with no result (NFS 
 _SETTLE = 30.0  # seconds a killed batch waits for its jobs' last reports
 _START_UP_MINUTES = 5  # Slurm time asked beyond an experiment's own limit
 _STARTED = "started.json"
-_UNFINISHED = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
+# squeue states of a job that may still run (and report); any other is over.
+_UNFINISHED = {
+    "PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING",
+    "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SPECIAL_EXIT", "RESIZING", "RESV_DEL_HOLD", "STAGE_OUT",
+}  # fmt: skip
 
 
 def _import_submitit() -> Any:
@@ -175,7 +180,7 @@ class SlurmExecutor:
         submitit = _import_submitit()
         self._options, self._db, self._owner = options, db, owner
         self._local = options.cluster == "local"
-        base = options.folder or config.yanex_home() / "slurm"
+        base = options.folder or default_folder()
         label = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.folder = BatchFolder(base.expanduser().resolve() / label)
         if self._local:
@@ -197,6 +202,10 @@ class SlurmExecutor:
         self._entries: dict[str, Tracked] = {}
         self._gone: dict[str, tuple[float, str]] = {}  # out of the queue with no result: since, state
         self._arrays: set[str] = set()  # Slurm's ids of the arrays (or single jobs) submitted
+        self._array_limit = 0 if self._local else max_array_size()  # jobs per array
+        self._last_submit = 0.0  # monotonic time of the latest submit: hand over once they pause
+        self._held: set[str] = set()  # jobs reported held, so that it is said once
+        self._keep = False  # a job ended lost: keep the batch's folder for `yanex ingest`
         self._stopped = False
         self._closing = False
         self._wake = threading.Event()
@@ -208,12 +217,17 @@ class SlurmExecutor:
         return self._options.describe()
 
     @property
+    def _cap(self) -> int | None:
+        """The most jobs of the batch at once; the local cluster has no queue: one per CPU."""
+        if self._local:
+            return self._options.max_parallel or os.cpu_count() or 1
+        return self._options.max_parallel
+
+    @property
     def where(self) -> str:
         if self._local:
-            return (
-                f"as local submitit jobs, at most {self._options.max_parallel or os.cpu_count() or 1} at once"
-            )
-        limit = f", at most {self._options.max_parallel} at once" if self._options.max_parallel else ""
+            return f"as local submitit jobs, at most {self._cap} at once"
+        limit = f", at most {self._cap} at once" if self._cap else ""
         partition = f" on partition {self._options.partition}" if self._options.partition else ""
         return f"as Slurm jobs{partition}{limit}"
 
@@ -232,6 +246,7 @@ class SlurmExecutor:
             entry = Tracked(task, future, None)
             self._entries[remote.experiment_id] = entry
             self._waiting.append(_Job(entry, remote, _minutes(limit)))
+            self._last_submit = time.monotonic()
         return future
 
     def interrupt(self, reason: StopReason) -> None:
@@ -259,12 +274,12 @@ class SlurmExecutor:
         self._cancel([entry.handle for entry in left if entry.handle is not None])
         for entry in left:  # no answer from Slurm: record them rather than wait forever
             entry.fail(self._db, f"worker lost: no answer from {self._job_name(entry)}")
-        if left:
-            say(f"what these jobs report later stays in {self.folder.spool}: `yanex ingest` records it")
-            return
         if not self._local:  # a job Slurm requeued after its experiment was recorded runs no more
             _scancel(self._arrays)
-        shutil.rmtree(self.folder.root, ignore_errors=True)
+        if left or self._keep:
+            say(f"what lost jobs report later stays in {self.folder.spool}: `yanex ingest` records it")
+        else:
+            shutil.rmtree(self.folder.root, ignore_errors=True)
 
     # Orchestrator side ------------------------------------------------------------------------
 
@@ -279,15 +294,17 @@ class SlurmExecutor:
         return self._snapshots[folder]
 
     def _drop_unstarted(self) -> list[Any]:
-        """Called with the lock held: drop every experiment no job has started; their jobs."""
-        for job in self._waiting:
-            drop(job.entry.future)
+        """Called with the lock held: drop every experiment no job has started, waiting, being
+        submitted (``_hand_over`` cancels those jobs once it has their ids) or queued in Slurm;
+        return the jobs to cancel. One whose start note is there but not yet read has started:
+        the stop word stops it, and it is recorded as it ends."""
         self._waiting.clear()
         handles = []
         for entry in self._entries.values():
-            if entry.queued and entry.handle is not None:
-                handles.append(entry.handle)
+            if entry.queued and not (self.folder.spool / entry.experiment_id / _STARTED).exists():
                 drop(entry.future)
+                if entry.handle is not None:
+                    handles.append(entry.handle)
         return handles
 
     def _cancel(self, handles: Iterable[Any]) -> None:
@@ -315,41 +332,60 @@ class SlurmExecutor:
                 asked_queue = time.monotonic()
                 self._ask_queue(running)
             with self._lock:
-                finished = [key for key, e in self._entries.items() if e.done or e.future.cancelled()]
-                for key in finished:
-                    del self._entries[key]
+                forget_settled(self._entries)
                 if self._closing and not self._entries:
                     return
 
     def _hand_over(self) -> None:
-        """Submit what waits: one job array per time limit. The local cluster has no queue: it
-        gets at most ``max_parallel`` (default: a job per CPU) at a time."""
+        """Submit what waits, once ``submit`` calls pause (so a batch goes as one array): one job
+        array per time limit, of at most Slurm's ``MaxArraySize``. With ``max_parallel`` the batch
+        never has more jobs running than that, whatever its arrays (retries and experiments a
+        dependency released come in later ones): an array may run ``%room`` at once, the room
+        the batch's unsettled jobs leave; none is submitted while there is no room. The local
+        cluster has no queue: it gets as many jobs as there is room for (default: one per CPU)."""
+        cap = self._cap
         with self._lock:
-            if self._local:
-                active = sum(1 for e in self._entries.values() if e.handle is not None and not e.done)
-                room = max(0, (self._options.max_parallel or os.cpu_count() or 1) - active)
-                waiting, self._waiting = self._waiting[:room], self._waiting[room:]
-            else:
-                waiting, self._waiting = self._waiting, []
+            if time.monotonic() - self._last_submit < _TICK / 2 and not self._closing:
+                return
+            active = sum(1 for e in self._entries.values() if e.handle is not None and not e.done)
+            waiting, self._waiting = self._waiting, []
         groups: dict[int, list[_Job]] = {}
         for job in waiting:
-            groups.setdefault(job.minutes, []).append(job)
-        for minutes, jobs in groups.items():
-            try:
-                handles = self._submit_array(minutes, jobs)
-            except Exception as error:
-                why = _last_line(str(error)) or type(error).__name__
-                for job in jobs:
-                    job.entry.done = True
-                    job.entry.fail(
-                        self._db, f"yanex could not run it on the cluster: Slurm refused it: {why}"
-                    )
-                continue
+            if not job.entry.future.cancelled():  # dropped by a stop meanwhile
+                groups.setdefault(job.minutes, []).append(job)
+        held: list[_Job] = []
+        for minutes, group in groups.items():
+            while group:
+                room = len(group) if cap is None else cap - active
+                if room <= 0:
+                    held += group
+                    break
+                take = min(len(group), room if self._local else self._array_limit)
+                chunk, group = group[:take], group[take:]
+                self._submit_chunk(minutes, chunk, min(room, len(chunk)))
+                active += len(chunk)
+        with self._lock:
+            self._waiting[:0] = [job for job in held if not job.entry.future.cancelled()]
+
+    def _submit_chunk(self, minutes: int, jobs: list[_Job], at_once: int) -> None:
+        try:
+            handles = self._submit_array(minutes, jobs, at_once)
+        except Exception as error:
+            why = _last_line(str(error)) or type(error).__name__
+            for job in jobs:
+                job.entry.done = True
+                job.entry.fail(self._db, f"yanex could not run it on the cluster: Slurm refused it: {why}")
+            return
+        with self._lock:
             for job, handle in zip(jobs, handles, strict=True):
                 job.entry.handle = handle
             self._arrays.add(str(handles[0].job_id).split("_")[0])
+            dropped = [
+                handle for job, handle in zip(jobs, handles, strict=True) if job.entry.future.cancelled()
+            ]
+        self._cancel(dropped)  # stopped while sbatch ran
 
-    def _submit_array(self, minutes: int, jobs: list[_Job]) -> list[Any]:
+    def _submit_array(self, minutes: int, jobs: list[_Job], at_once: int) -> list[Any]:
         options = self._options
         if self._local:
             self._engine.update_parameters(timeout_min=minutes, setup=list(options.setup))
@@ -362,10 +398,10 @@ class SlurmExecutor:
                 "account": options.account,
                 "qos": options.qos,
                 "constraint": options.constraint,
-                "array_parallelism": options.max_parallel,
             }
             self._engine.update_parameters(
                 time=minutes,
+                array_parallelism=at_once,
                 job_name="yanex",
                 signal_delay_s=60,
                 setup=list(options.setup),
@@ -412,8 +448,15 @@ class SlurmExecutor:
         entry.finish(self._db, self._owner, value, lost)
 
     def _lost(self, entry: Tracked, how: str) -> None:
+        """Record a job that ended without its result: first whatever its spool holds (the
+        journal's last lines, the output, the outcome its supervisor wrote if the script ended),
+        which wins over the loss; the batch's folder stays for what it may still report."""
         if entry.future.cancelled():
             return
+        self._keep = True
+        folder = self.folder.spool / entry.experiment_id
+        if (folder / TASK_FILE).is_file():
+            recover(self._db, folder)
         log = ""
         with contextlib.suppress(OSError):
             lines = entry.handle.paths.stderr.read_text(errors="replace").splitlines()
@@ -441,7 +484,7 @@ class SlurmExecutor:
                     "--noheader",
                     "--array",
                     "--states=all",
-                    "--format=%i %T",
+                    "--format=%i %T %r",
                     f"--jobs={','.join(arrays)}",
                 ],
                 capture_output=True,
@@ -452,14 +495,42 @@ class SlurmExecutor:
             return
         if listed.returncode != 0 and "Invalid job id" not in listed.stderr:
             return  # the controller did not answer: no news
-        states = dict(line.split(maxsplit=1) for line in listed.stdout.splitlines() if " " in line.strip())
+        listed_jobs = (line.split(maxsplit=2) for line in listed.stdout.splitlines())
+        states = {fields[0]: fields[1:] for fields in listed_jobs if len(fields) >= 2}
         now = time.monotonic()
         for job_id, entry in ids.items():
-            state = states.get(job_id, "").strip()
+            state, *reason = states.get(job_id, ["", ""])
             if state in _UNFINISHED:
                 self._gone.pop(entry.experiment_id, None)
             elif entry.experiment_id not in self._gone:
                 self._gone[entry.experiment_id] = (now, state or "no longer in the queue")
+            if state in ("PENDING", "REQUEUE_HOLD", "SPECIAL_EXIT") and "held" in " ".join(reason).lower():
+                if job_id not in self._held:  # it would wait forever, silently
+                    self._held.add(job_id)
+                    why = " ".join(reason)
+                    say(
+                        f"Slurm holds job {job_id} ({why}): the batch waits for it; "
+                        f"`scontrol release {job_id}` runs it, `scancel {job_id}` records it lost"
+                    )
+            else:
+                self._held.discard(job_id)
+
+
+def default_folder() -> Path:
+    """``~/.yanex/slurm``: in the home directory, which clusters share, whatever ``YANEX_HOME``
+    says (the database belongs on a local disk)."""
+    return Path.home() / ".yanex" / "slurm"
+
+
+def max_array_size() -> int:
+    """Slurm's ``MaxArraySize``: the most jobs one array may hold (1001 unless configured)."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired, ValueError):
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
+        for line in shown.stdout.splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() == "MaxArraySize":
+                return max(1, int(value.strip()))
+    return 1000
 
 
 def _scancel(job_ids: Iterable[str]) -> None:
@@ -475,4 +546,4 @@ def _minutes(limit: TimeLimit) -> int:
     return math.ceil(limit.seconds / 60) + _START_UP_MINUTES
 
 
-__all__ = ["BatchFolder", "SlurmExecutor"]
+__all__ = ["BatchFolder", "SlurmExecutor", "default_folder", "max_array_size"]

@@ -22,11 +22,11 @@ class SlurmOptions(BaseModel):
 
     ``time``: each experiment's time limit when its spec sets none (yanex stops the script then,
     recorded ``timed out``); the Slurm job asks for that plus a few minutes for start-up.
-    ``max_parallel``: at most this many of the batch's jobs run at once (Slurm's ``%N``).
+    ``max_parallel``: at most this many of the batch's jobs run at once, across its arrays.
     ``sbatch``: any other ``#SBATCH`` option, by its long name (``{"mail-type": "END"}``).
     ``setup``: shell lines each job runs first (``module load cuda``, activating a venv).
     ``folder``: where jobs, code and spool go; it must be on a filesystem the compute nodes share
-    (default: ``slurm`` in yanex's home, usually under ``$HOME``).
+    (default: ``~/.yanex/slurm``, in the home directory whatever ``YANEX_HOME`` says).
     ``python``: the command that runs Python on the nodes (default: this interpreter's path).
     ``cluster="local"``: submitit's local executor, the same job files on this machine (for
     trying a setup without a cluster).
@@ -34,27 +34,27 @@ class SlurmOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    partition: str | None = None
+    partition: str | None = Field(default=None, min_length=1)
     time: str = "1h"
     gpus_per_node: int | None = Field(default=None, ge=0)
     cpus_per_task: int | None = Field(default=None, ge=1)
-    mem_gb: float | None = Field(default=None, gt=0)
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
+    mem_gb: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    account: str | None = Field(default=None, min_length=1)
+    qos: str | None = Field(default=None, min_length=1)
+    constraint: str | None = Field(default=None, min_length=1)
     max_parallel: int | None = Field(default=None, ge=1)
     sbatch: dict[str, str] = Field(default_factory=dict)
     setup: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     folder: Path | None = None
-    python: str | None = None
+    python: str | None = Field(default=None, min_length=1)
     cluster: Literal["slurm", "local"] = "slurm"
 
-    @field_validator("time")
+    @field_validator("time", mode="before")
     @classmethod
-    def _a_duration(cls, value: str) -> str:
-        parse_time_limit(value)
-        return value
+    def _a_duration(cls, value: object) -> str:
+        """Seconds or ``90s``, ``5m``, ``2h``, ``1h30m``, as a spec's ``timeout``; kept as written."""
+        return parse_time_limit(value).text  # type: ignore[arg-type]  # it says what it accepts
 
     @property
     def time_limit(self) -> TimeLimit:

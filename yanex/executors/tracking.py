@@ -94,7 +94,10 @@ class Tracked:
         self.mirrored += len(data)
 
     def fail(self, db: Database, message: str) -> None:
-        """Record it failed (``yanex.runner.executor.record_failure``) and resolve the future."""
+        """Record it failed (``yanex.runner.executor.record_failure``) and resolve the future;
+        nothing for one dropped by a stop (its row is cancelled with the batch)."""
+        if self.future.cancelled():
+            return
         if not self.future.done() and not self.future.running():
             self.future.set_running_or_notify_cancel()
         resolve(self.future, functools.partial(record_failure, db, self.experiment_id, message))
@@ -133,8 +136,14 @@ class Tracked:
                 self.future.set_exception(error)
 
 
+def forget_settled(entries: dict[str, Tracked]) -> None:
+    """Drop the entries settled or dropped (an executor's thread ends once none is left)."""
+    for key in [key for key, entry in entries.items() if entry.done or entry.future.cancelled()]:
+        del entries[key]
+
+
 def say(line: str) -> None:
     print(f"yanex: {line}", file=sys.stderr, flush=True)
 
 
-__all__ = ["Tracked", "say", "to_remote_task"]
+__all__ = ["Tracked", "forget_settled", "say", "to_remote_task"]

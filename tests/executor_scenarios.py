@@ -1,0 +1,172 @@
+"""What the executor tests share: scripts, helpers, and the scenarios every executor must pass
+alike (a Dask cluster, submitit's local executor, a real Slurm)."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import subprocess
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import yanex
+from tests.conftest import wait_until
+from yanex import config
+from yanex.db.engine import Database
+from yanex.owners import process_alive
+from yanex.store.experiments import get_experiment, get_metrics
+
+
+def make_script(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def gone(pid: int) -> bool:
+    return not process_alive(pid)
+
+
+def output(experiment_id: str, name: str) -> str:
+    """What the experiment printed (``config.STDOUT_FILE``) or its errors, as recorded locally."""
+    return (config.experiment_dir(experiment_id) / name).read_text()
+
+
+def in_thread(target: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+def statuses_in_input_order(code: Path, executor: object, db: Database) -> list[yanex.ExperimentResult]:
+    """Four scripts (completes, exits 3, raises, SIGKILLs itself) as one batch: results in input
+    order with the local statuses and messages, metrics and output recorded. Returns them for
+    the executor's own checks (where it ran)."""
+    ok = make_script(
+        code,
+        "ok.py",
+        """
+        import os, yanex
+        for step in range(5):
+            yanex.log_metrics({"loss": 1.0 / (step + 1), "lr": yanex.get_param("lr")}, step=step)
+        print("ran in", os.getcwd())
+        """,
+    )
+    exits = make_script(code, "exits.py", "import sys\nsys.exit(3)\n")
+    raises = make_script(code, "raises.py", "raise ValueError('bad lr')\n")
+    killed = make_script(code, "killed.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    results = yanex.run_multiple(
+        [
+            yanex.ExperimentSpec(ok, config={"lr": 0.1}, name="ok"),
+            yanex.ExperimentSpec(exits, name="exits"),
+            yanex.ExperimentSpec(raises, name="raises"),
+            yanex.ExperimentSpec(killed, name="killed"),
+        ],
+        executor=executor,
+    )
+    assert [r.name for r in results] == ["ok", "exits", "raises", "killed"]
+    assert [r.status for r in results] == ["completed", "failed", "failed", "failed"]
+    assert [r.error_message for r in results] == [
+        None,
+        "exit code 3",
+        "ValueError: bad lr",
+        "killed by signal 9 (SIGKILL)",
+    ]
+    first = results[0].experiment_id
+    assert [(p.step, p.value) for p in get_metrics(db, first, "loss")] == [
+        (step, 1.0 / (step + 1)) for step in range(5)
+    ]
+    assert [p.value for p in get_metrics(db, first, "lr")] == [0.1] * 5
+    assert "ValueError: bad lr" in output(results[2].experiment_id, config.STDERR_FILE)
+    view = get_experiment(db, first)
+    assert view.status.value == "completed" and view.duration is not None and view.duration > 0
+    assert view.pid is not None and view.started_at is not None
+    return results
+
+
+# Leaves its pid in ``pids``, then sleeps until it is stopped.
+SLEEPS = """
+import os, time, yanex
+from pathlib import Path
+Path(yanex.get_param("pids"), str(os.getpid())).touch()
+time.sleep(120)
+"""
+
+
+def interrupt_once_running(
+    orchestrator: subprocess.Popen[str], pids: Path, running: int, ready: Callable[[], bool] = lambda: True
+) -> None:
+    """Ctrl-C ``orchestrator`` (a batch of ``SLEEPS``) once ``running`` scripts run (and ``ready``
+    holds). Then the batch must raise KeyboardInterrupt, no script may be left running, none may
+    have started since, and every row must be cancelled by the user."""
+    try:
+        try:
+            wait_until(lambda: len(list(pids.iterdir())) == running, "the scripts to run", timeout=120)
+            wait_until(lambda: len(yanex.find(status="running")) == running, "their rows to be running")
+            wait_until(ready, "the batch to be ready for Ctrl-C", timeout=30)
+        except AssertionError:
+            orchestrator.kill()
+            raise AssertionError(orchestrator.communicate()[1]) from None
+        orchestrator.send_signal(signal.SIGINT)
+        _, stderr = orchestrator.communicate(timeout=90)
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+    assert orchestrator.returncode != 0 and "KeyboardInterrupt" in stderr
+    started = [int(path.name) for path in pids.iterdir()]
+    assert len(started) == running  # the queued ones never started
+    for pid in started:
+        wait_until(functools.partial(gone, pid), f"script {pid} to end", timeout=30)
+    assert {(row.status.value, row.error_message) for row in yanex.find()} == {
+        ("cancelled", "interrupted by the user")
+    }
+
+
+# Logs ``steps`` points, one every ``pause`` seconds, after leaving its pid in ``pids``: a sweep
+# whose orchestrator a test kills midway, then recovers with `yanex ingest`.
+LOGS = """
+import os, time, yanex
+from pathlib import Path
+Path(yanex.get_param("pids"), str(os.getpid())).touch()
+for step in range({steps}):
+    yanex.log_metrics({{"v": step}}, step=step)
+    time.sleep({pause})
+"""
+
+# Leaves its [start, end] in ``runs`` (for ``most_at_once``); fails its first try when ``fails``.
+TIMED = """
+import os, sys, time, yanex
+from pathlib import Path
+print(os.environ.get("SLURM_ARRAY_JOB_ID", ""), end="")  # on Slurm: which array ran it
+runs = Path(yanex.get_param("runs"))
+name, fails = yanex.get_param("name"), yanex.get_param("fails")
+tried = any(p.name.startswith(name + "-") for p in runs.iterdir())
+began = time.time()
+time.sleep(0.5)
+(runs / f"{name}-{os.getpid()}").write_text(f"{began} {time.time()}")
+if fails and not tried:
+    sys.exit(1)
+"""
+
+
+def most_at_once(runs: Path) -> int:
+    """The most runs (``TIMED`` scripts) whose [start, end] overlap at one instant."""
+    spans = [tuple(map(float, path.read_text().split())) for path in runs.iterdir()]
+    return max(sum(1 for start, end in spans if start <= at < end) for at, _ in spans)
+
+
+__all__ = [
+    "LOGS",
+    "SLEEPS",
+    "TIMED",
+    "gone",
+    "in_thread",
+    "interrupt_once_running",
+    "make_script",
+    "most_at_once",
+    "output",
+    "statuses_in_input_order",
+]
