@@ -8,7 +8,9 @@ of ``yanex.executors.slurm``, by default ``slurm/`` in yanex's home):
 - ``jobs/``: submitit's job scripts, pickled tasks and results, and the jobs' own logs;
 - ``spool/<id>/``: each experiment's folder, as on a Dask worker (config, output, metrics journal,
   outcome, plus ``started.json``), what ``yanex ingest`` recovers from;
-- ``stop``: the stop word (Ctrl-C, fail_fast) that running jobs read every half second.
+- ``stop``: the stop word (Ctrl-C, fail_fast) that running jobs read every half second;
+- ``ended/<id>``: an empty file each job leaves as it returns, so that the orchestrator reads two
+  folders per tick (``spool`` and ``ended``) instead of checking a file per experiment.
 
 Jobs never open the database. This process reads each running experiment's journal from the
 spool every half second into the database (so ``yanex list`` shows progress) and records the
@@ -98,6 +100,23 @@ class BatchFolder:
     def stop(self) -> Path:
         return self.root / "stop"
 
+    @property
+    def ended(self) -> Path:
+        """One empty file per experiment whose job has returned (its result follows at once)."""
+        return self.root / "ended"
+
+    def listing(self) -> tuple[set[str], set[str]]:
+        """The experiments whose jobs began (a spool folder) and those that ended: two directory
+        reads per tick however large the batch, not a file check per experiment (on NFS, each is
+        a round trip to the server)."""
+        found: list[set[str]] = []
+        for folder in (self.spool, self.ended):
+            try:
+                found.append(set(os.listdir(folder)))
+            except OSError:
+                found.append(set())
+        return found[0], found[1]
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
@@ -150,9 +169,12 @@ def _run_in_job(task: RemoteTask, folder: BatchFolder) -> RemoteResult:
         signal.signal(signum, lambda signum, _frame: ended_by_slurm.append(signum))
     channel = _FileChannel(folder, job_id)
     archive = folder.code / f"{task.digest}.tar"
-    result = run_task(
-        task, archive.read_bytes, folder.root, channel, spool=folder.spool, on_start=supervised.append
-    )
+    try:
+        result = run_task(
+            task, archive.read_bytes, folder.root, channel, spool=folder.spool, on_start=supervised.append
+        )
+    finally:
+        (folder.ended / task.experiment_id).touch()
     if ended_by_slurm and result.status is Status.FAILED and not result.lost_before:
         why = f"Slurm ended job {job_id} (scancel, requeue, preemption or its time limit)"
         result = dataclasses.replace(result, error_message=f"{result.error_message}; {why}")
@@ -194,7 +216,7 @@ class SlurmExecutor:
         else:
             engine = submitit.SlurmExecutor(folder=self.folder.jobs, python=options.python)
         self._engine: Any = engine  # submitit's job API is loosely typed
-        for path in (self.folder.code, self.folder.jobs, self.folder.spool):
+        for path in (self.folder.code, self.folder.jobs, self.folder.spool, self.folder.ended):
             path.mkdir(parents=True, exist_ok=True)
         self._snapshots: dict[Path, Snapshot] = {}
         self._lock = threading.Lock()
@@ -296,12 +318,13 @@ class SlurmExecutor:
     def _drop_unstarted(self) -> list[Any]:
         """Called with the lock held: drop every experiment no job has started, waiting, being
         submitted (``_hand_over`` cancels those jobs once it has their ids) or queued in Slurm;
-        return the jobs to cancel. One whose start note is there but not yet read has started:
-        the stop word stops it, and it is recorded as it ends."""
+        return the jobs to cancel. One whose job has begun but whose start note is not read yet
+        is left to the stop word, and recorded as it ends."""
         self._waiting.clear()
         handles = []
+        began, _ = self.folder.listing()
         for entry in self._entries.values():
-            if entry.queued and not (self.folder.spool / entry.experiment_id / _STARTED).exists():
+            if entry.queued and entry.experiment_id not in began:
                 drop(entry.future)
                 if entry.handle is not None:
                     handles.append(entry.handle)
@@ -326,8 +349,9 @@ class SlurmExecutor:
             self._hand_over()
             with self._lock:
                 running = [e for e in self._entries.values() if e.handle is not None and not e.done]
+            began, ended = self.folder.listing()
             for entry in running:
-                entry.settle_guarded(functools.partial(self._follow, entry))
+                entry.settle_guarded(functools.partial(self._follow, entry, began, ended))
             if not self._local and time.monotonic() - asked_queue >= _QUEUE_EVERY:
                 asked_queue = time.monotonic()
                 self._ask_queue(running)
@@ -412,10 +436,13 @@ class SlurmExecutor:
             handles = [self._engine.submit(_run_in_job, job.task, self.folder) for job in jobs]
         return handles
 
-    def _follow(self, entry: Tracked) -> None:
-        """Take the job's start note and new journal lines; settle it once it has ended."""
-        folder = self.folder.spool / entry.experiment_id
-        if entry.worker is None:
+    def _follow(self, entry: Tracked, began: set[str], ended: set[str]) -> None:
+        """Take the job's start note and new journal lines; settle it once it has ended, from its
+        result, or as lost when it ended without one (the local job's process is gone, or Slurm
+        no longer lists it)."""
+        experiment_id = entry.experiment_id
+        folder = self.folder.spool / experiment_id
+        if entry.worker is None and experiment_id in began:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 note = json.loads((folder / _STARTED).read_text())
                 where = f"{note['host']} (Slurm job {note['job']})"
@@ -428,12 +455,13 @@ class SlurmExecutor:
                 chunk = journal.read(LIVE_READ)
                 entry.receive(self._db, entry.mirrored, chunk[: chunk.rfind(b"\n") + 1])
         handle = entry.handle
-        ended = self._local and handle.done()  # before looking for the result it leaves at its end
-        gone_since, state = self._gone.get(entry.experiment_id, (math.inf, ""))
-        if handle.paths.result_pickle.exists():
+        exited = self._local and handle.done()  # before looking for the result it leaves at its end
+        gone_since, state = self._gone.get(experiment_id, (math.inf, ""))
+        lost = exited or time.monotonic() - gone_since > _GONE_AFTER
+        if (experiment_id in ended or lost) and handle.paths.result_pickle.exists():
             entry.done = True
             self._finish(entry)
-        elif ended or time.monotonic() - gone_since > _GONE_AFTER:
+        elif lost:
             entry.done = True
             self._lost(entry, f"ended ({state})" if state else "ended")
 
