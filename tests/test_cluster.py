@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,9 +57,13 @@ def two_workers(cluster: Cluster, client: Client) -> Client:
 
 
 def test_batch_results_in_input_order_with_real_statuses(
-    tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database
+    tmp_path: Path, cluster: Cluster, two_workers: Client, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    node = socket.gethostname()  # what the workers, other processes, see
+    monkeypatch.setattr(socket, "gethostname", lambda: "orchestrator")
     results = statuses_in_input_order(tmp_path / "code", two_workers, db)
+    # Where each script ran is the worker's host, not the orchestrator's.
+    assert {get_experiment(db, r.experiment_id).environment.hostname for r in results} == {node}
     # It ran from the snapshot a worker unpacked, not from the test's folder.
     where = output(results[0].experiment_id, config.STDOUT_FILE)
     assert where.startswith(f"ran in {cluster.root}") and "yanex-code" in where

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,9 +44,15 @@ def _local(shared: Path, **options: object) -> SlurmOptions:
     return yanex.executors.slurm(cluster="local", folder=shared, setup=setup, **options)
 
 
-def test_batch_results_in_input_order_with_real_statuses(tmp_path: Path, db: Database) -> None:
+def test_batch_results_in_input_order_with_real_statuses(
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = tmp_path / "shared"
+    node = socket.gethostname()  # what the jobs, other processes, see
+    monkeypatch.setattr(socket, "gethostname", lambda: "login-node")  # the orchestrator's
     results = statuses_in_input_order(tmp_path / "code", _local(shared), db)
+    # Where each script ran is the node's name, not the orchestrator's.
+    assert {get_experiment(db, r.experiment_id).environment.hostname for r in results} == {node}
     # It ran from the snapshot unpacked in the batch's shared folder, not from the test's folder.
     where = output(results[0].experiment_id, config.STDOUT_FILE)
     assert where.startswith(f"ran in {shared}") and "yanex-code" in where

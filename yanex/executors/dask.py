@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import socket
 import threading
 import uuid
 from concurrent.futures import Future
@@ -77,7 +78,7 @@ class _WorkerChannel:
         self.address = address
 
     def started(self, experiment_id: str, pid: int, at: datetime) -> None:
-        self.queue.put(["start", experiment_id, self.address, pid, at.isoformat()])
+        self.queue.put(["start", experiment_id, self.address, pid, at.isoformat(), socket.gethostname()])
 
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
         self.queue.put(["metrics", experiment_id, offset, data])
@@ -267,7 +268,7 @@ class DaskExecutor:
             return
         if kind == "start":
             at = datetime.fromisoformat(str(item[4]))
-            entry.started(self._db, self._owner, str(item[2]), int(item[3]), at)
+            entry.started(self._db, self._owner, str(item[2]), int(item[3]), at, str(item[5]))
         elif kind == "metrics":
             entry.receive(self._db, int(item[2]), bytes(item[3]))
 

@@ -446,9 +446,8 @@ class SlurmExecutor:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 note = json.loads((folder / _STARTED).read_text())
                 where = f"{note['host']} (Slurm job {note['job']})"
-                entry.started(
-                    self._db, self._owner, where, int(note["pid"]), datetime.fromisoformat(note["at"])
-                )
+                at = datetime.fromisoformat(note["at"])
+                entry.started(self._db, self._owner, where, int(note["pid"]), at, str(note["host"]))
         if entry.worker is not None:
             with contextlib.suppress(OSError), (folder / config.METRICS_FILE).open("rb") as journal:
                 journal.seek(entry.mirrored)

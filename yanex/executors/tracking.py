@@ -71,10 +71,13 @@ class Tracked:
         """Not started anywhere as far as this process knows, and not settled."""
         return self.worker is None and not self.future.done() and not self.future.running()
 
-    def started(self, db: Database, owner: Owner, worker: str, pid: int, at: datetime) -> None:
+    def started(
+        self, db: Database, owner: Owner, worker: str, pid: int, at: datetime, host: str | None
+    ) -> None:
+        """The script started on ``host`` (``worker``: the engine's name for where, for messages)."""
         self.worker = worker
         if not self.future.running() and self.future.set_running_or_notify_cancel():
-            mark_running(db, self.experiment_id, pid, owner, started_at=at)
+            mark_running(db, self.experiment_id, pid, owner, started_at=at, hostname=host)
 
     def receive(self, db: Database, offset: int, data: bytes) -> None:
         """Journal bytes from ``offset``: appended to the local copy and ingested. A chunk out of

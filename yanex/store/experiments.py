@@ -266,17 +266,24 @@ def find_completed(
 
 
 def mark_running(
-    db: Database, experiment_id: str, pid: int, owner: Owner, *, started_at: datetime | None = None
+    db: Database,
+    experiment_id: str,
+    pid: int,
+    owner: Owner,
+    *,
+    started_at: datetime | None = None,
+    hostname: str | None = None,
 ) -> bool:
     """Record the script started; False if the row was already final (or deleted) and stays so.
 
-    ``started_at``: when a cluster worker started it, on the worker's clock like its end.
+    ``started_at`` and ``hostname``: when and where a cluster worker started it (its clock, like
+    its end; the host the script runs on, not the orchestrator's ``pid`` is on that host).
     """
     now = sqlite_value(now_utc())
     with db.write() as conn:
         changed = conn.execute(
             f"UPDATE experiments SET status = ?, started_at = ?, pid = ?, owner_host = ?, owner_pid = ?, "
-            f"heartbeat_at = ? WHERE id = ? AND status IN {OPEN_SQL}",
+            f"heartbeat_at = ?, hostname = COALESCE(?, hostname) WHERE id = ? AND status IN {OPEN_SQL}",
             (
                 Status.RUNNING.value,
                 sqlite_value(started_at) if started_at else now,
@@ -284,6 +291,7 @@ def mark_running(
                 owner.host,
                 owner.pid,
                 now,
+                hostname,
                 experiment_id,
             ),
         ).rowcount
