@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,12 +140,14 @@ class SpoolRecorder:
 
     def ended(self, marker: OutcomeMarker) -> Outcome:
         self.marker = marker
-        _write_atomic(self.folder / config.OUTCOME_FILE, marker_text(marker).encode("ascii"))
+        write_atomic(self.folder / config.OUTCOME_FILE, marker_text(marker).encode("ascii"))
         return Outcome(self.task.experiment_id, marker.status, marker.exit_code, marker.error_message, None)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+def write_atomic(path: Path, data: bytes) -> None:
+    """Readers on any host see the old file or the new one, never half of it; a temporary name of
+    its own per writer, for files several processes write (a shared folder's stop word)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     temporary.write_bytes(data)
     temporary.replace(path)
 
@@ -185,7 +188,7 @@ def run_task(
         return RemoteResult(task.experiment_id, Status.CANCELLED, None, text, now_utc(), b"", b"", b"", host)
     root = materialise(workdir / "yanex-code", task.digest, code)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(
+    write_atomic(
         folder / TASK_FILE,
         json.dumps({"experiment_id": task.experiment_id, "snapshot": task.digest}).encode(),
     )
@@ -242,4 +245,13 @@ def run_task(
     )
 
 
-__all__ = ["KILL", "SPOOL_ENV", "TASK_FILE", "Channel", "RemoteResult", "RemoteTask", "run_task"]
+__all__ = [
+    "KILL",
+    "SPOOL_ENV",
+    "TASK_FILE",
+    "Channel",
+    "RemoteResult",
+    "RemoteTask",
+    "run_task",
+    "write_atomic",
+]

@@ -1,7 +1,7 @@
 """``SlurmExecutor``: a batch's experiments as Slurm jobs through submitit; this process the one writer.
 
 Everything crosses through one folder per batch on the filesystem the cluster shares (``folder``
-of ``yanex.executors.slurm``, by default ``slurm/`` in yanex's home):
+of ``yanex.executors.slurm``, by default under ``~/.yanex/slurm``):
 
 - ``yanex-code/<sha256>.tar``: the code snapshot, written once; the first job to need it unpacks
   it beside the archive (``yanex.executors.snapshot.materialise``) and every later job reuses it;
@@ -14,10 +14,12 @@ of ``yanex.executors.slurm``, by default ``slurm/`` in yanex's home):
 
 Jobs never open the database. This process reads each running experiment's journal from the
 spool every half second into the database (so ``yanex list`` shows progress) and records the
-outcome a job returns. Experiments submitted together with the same time limit go to Slurm as one
-job array. A job that Slurm runs a second time (requeued after preemption or a node failure)
-finds its spool folder taken and returns at once: the try is recorded ``worker lost`` and
-``retries`` starts a new row, as for a Dask worker that died.
+outcome a job returns; ``squeue`` (no accounting database needed) tells it which jobs ended
+without one. Experiments submitted together with the same time limit go to Slurm as one job
+array (split at ``MaxArraySize``). A job that Slurm runs a second time (requeued after preemption
+or a node failure) finds its spool folder taken and returns at once: one row never holds two
+runs; when the first run could not report, the try is recorded ``worker lost`` and ``retries``
+starts a new row, as for a Dask worker that died.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -44,7 +47,15 @@ from typing import Any
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
-from yanex.executors.remote import KILL, LIVE_READ, TASK_FILE, RemoteResult, RemoteTask, run_task
+from yanex.executors.remote import (
+    KILL,
+    LIVE_READ,
+    TASK_FILE,
+    RemoteResult,
+    RemoteTask,
+    run_task,
+    write_atomic,
+)
 from yanex.executors.slurm_options import SlurmOptions
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.spool import recover
@@ -118,12 +129,6 @@ class BatchFolder:
         return found[0], found[1]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-
-
 class _FileChannel:
     """A job's ``yanex.executors.remote.Channel``: notes in the spool, the stop word in a file."""
 
@@ -131,10 +136,8 @@ class _FileChannel:
         self.folder, self.job_id = folder, job_id
 
     def started(self, experiment_id: str, pid: int, at: datetime) -> None:
-        import socket
-
         note = {"host": socket.gethostname(), "pid": pid, "at": at.isoformat(), "job": self.job_id}
-        _write_atomic(self.folder.spool / experiment_id / _STARTED, json.dumps(note).encode())
+        write_atomic(self.folder.spool / experiment_id / _STARTED, json.dumps(note).encode())
 
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
         """Nothing to send: the orchestrator reads the journal in the spool itself."""
@@ -275,7 +278,7 @@ class SlurmExecutor:
         with self._lock:
             if not self._stopped:
                 self._stopped = True
-                _write_atomic(self.folder.stop, reason.value.encode())
+                write_atomic(self.folder.stop, reason.value.encode())
             unstarted = self._drop_unstarted()
         self._cancel(unstarted)
 
@@ -285,7 +288,7 @@ class SlurmExecutor:
             self._closing = True
             if kill:
                 self._stopped = True
-                _write_atomic(self.folder.stop, KILL.encode())
+                write_atomic(self.folder.stop, KILL.encode())
                 unstarted = self._drop_unstarted()
         self._cancel(unstarted)
         self._wake.set()
@@ -311,7 +314,7 @@ class SlurmExecutor:
             snapshot = take_snapshot(script)
             archive = self.folder.code / f"{snapshot.digest}.tar"
             if not archive.exists():
-                _write_atomic(archive, snapshot.data)
+                write_atomic(archive, snapshot.data)
             self._snapshots[folder] = snapshot
         return self._snapshots[folder]
 
