@@ -53,8 +53,11 @@ class SlurmOptions(BaseModel):
     @field_validator("time", mode="before")
     @classmethod
     def _a_duration(cls, value: object) -> str:
-        """Seconds or ``90s``, ``5m``, ``2h``, ``1h30m``, as a spec's ``timeout``; kept as written."""
-        return parse_time_limit(value).text  # type: ignore[arg-type]  # it says what it accepts
+        """Seconds or ``90s``, ``5m``, ``2h``, ``1h30m``, as a spec's ``timeout``; kept as messages
+        show it (``7200`` becomes ``7200s``)."""
+        if not isinstance(value, int | float | str):
+            raise ValueError(f"time must be seconds or a duration like 5m or 2h, got {type(value).__name__}")
+        return parse_time_limit(value).text
 
     @property
     def time_limit(self) -> TimeLimit:
@@ -68,9 +71,7 @@ class SlurmOptions(BaseModel):
         )
 
 
-_SCALAR = [
-    name for name, field in SlurmOptions.model_fields.items() if name not in ("sbatch", "setup", "env")
-]
+_SCALAR = [name for name in SlurmOptions.model_fields if name not in ("sbatch", "setup", "env")]
 
 
 def _one_line(error: ValidationError) -> str:
