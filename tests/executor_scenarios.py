@@ -4,6 +4,7 @@ alike (a Dask cluster, submitit's local executor, a real Slurm)."""
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import subprocess
 import textwrap
@@ -87,6 +88,26 @@ def statuses_in_input_order(code: Path, executor: object, db: Database) -> list[
     return results
 
 
+def end_scripts_named_in(seen: Path) -> None:
+    """SIGKILL the scripts still alive whose pids end the ``...-PID`` file names in ``seen`` (the
+    orphans of a worker or job a test killed)."""
+    for entry in seen.iterdir():
+        pid = int(entry.name.rsplit("-", 1)[1])
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def lost_then_retried(results: list[yanex.ExperimentResult], db: Database) -> str:
+    """The one spec of the batch completed on its retry, after a first try recorded failed with
+    what it had logged (its ``started`` point) kept; returns that try's message."""
+    [result] = results
+    assert result.status == "completed"
+    tries = sorted(yanex.find(), key=lambda view: view.created_at)
+    assert [view.status.value for view in tries] == ["failed", "completed"]
+    assert [p.value for p in get_metrics(db, tries[0].id, "started")] == [1]
+    return tries[0].error_message or ""
+
+
 # Leaves its pid in ``pids``, then sleeps until it is stopped.
 SLEEPS = """
 import os, time, yanex
@@ -162,9 +183,11 @@ __all__ = [
     "LOGS",
     "SLEEPS",
     "TIMED",
+    "end_scripts_named_in",
     "gone",
     "in_thread",
     "interrupt_once_running",
+    "lost_then_retried",
     "make_script",
     "most_at_once",
     "output",

@@ -6,8 +6,6 @@ folders of their own with an environment without the test's YANEX_HOME.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,14 +21,15 @@ from tests.cluster_support import Cluster, two_worker_cluster
 from tests.conftest import wait_until, yanex_cli
 from tests.executor_scenarios import (
     SLEEPS,
+    end_scripts_named_in,
     interrupt_once_running,
+    lost_then_retried,
     make_script,
     output,
     statuses_in_input_order,
 )
 from yanex import config
 from yanex.db.engine import Database
-from yanex.owners import process_alive
 from yanex.store.experiments import get_experiment, get_metrics
 
 
@@ -218,22 +217,14 @@ def test_a_worker_killed_mid_task_is_a_failed_try_and_the_retry_runs_elsewhere(
         cluster.kill_worker(worker)
         batch.join(120)
     finally:
-        for entry in seen.iterdir():  # the killed worker's script is orphaned: end it here
-            with_pid = int(entry.name.split("-")[1])
-            if process_alive(with_pid):
-                os.kill(with_pid, signal.SIGKILL)
+        end_scripts_named_in(seen)  # the killed worker's script is orphaned: end it here
     assert not batch.is_alive()
-    [result] = results
-    assert result.status == "completed"
-    tries = sorted(yanex.find(), key=lambda view: view.created_at)
-    assert [view.status.value for view in tries] == ["failed", "completed"]
-    lost = tries[0].error_message
-    assert lost is not None and lost.startswith("worker lost: the Dask worker running it (tcp://127.0.0.1:")
-    assert [p.value for p in get_metrics(db, tries[0].id, "started")] == [1]
+    lost = lost_then_retried(results, db)
+    assert lost.startswith("worker lost: the Dask worker running it (tcp://127.0.0.1:")
     workers = sorted(entry.name.split("-")[0] for entry in seen.iterdir())
     assert len(workers) == 2 and workers[0] != workers[1]  # the retry ran on the other worker
     assert (
-        output(result.experiment_id, config.STDOUT_FILE).strip()
+        output(results[0].experiment_id, config.STDOUT_FILE).strip()
         == f"ran on {workers[1 - workers.index(worker)]}"
     )
 

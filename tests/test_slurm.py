@@ -23,8 +23,10 @@ from tests.executor_scenarios import (
     LOGS,
     SLEEPS,
     TIMED,
+    end_scripts_named_in,
     in_thread,
     interrupt_once_running,
+    lost_then_retried,
     make_script,
     most_at_once,
     output,
@@ -206,19 +208,10 @@ def test_a_job_lost_mid_run_is_a_failed_try_and_the_retry_runs(tmp_path: Path, d
         os.kill(script_pid, signal.SIGKILL)  # and the job's cgroup with it
         batch.join(120)
     finally:
-        for entry in seen.iterdir():
-            with_pid = int(entry.name.split("-")[1])
-            if process_alive(with_pid):
-                os.kill(with_pid, signal.SIGKILL)
+        end_scripts_named_in(seen)
     assert not batch.is_alive()
-    [result] = results
-    assert result.status == "completed"
-    tries = sorted(yanex.find(), key=lambda view: view.created_at)
-    assert [view.status.value for view in tries] == ["failed", "completed"]
-    lost = tries[0].error_message
-    assert lost is not None and lost.startswith("worker lost: local submitit job ")
-    assert "ended without reporting back" in lost
-    assert [p.value for p in get_metrics(db, tries[0].id, "started")] == [1]
+    lost = lost_then_retried(results, db)
+    assert lost.startswith("worker lost: local submitit job ") and "ended without reporting back" in lost
 
 
 def test_a_lost_jobs_spool_is_recorded_and_kept(tmp_path: Path, db: Database) -> None:
