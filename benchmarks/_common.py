@@ -3,6 +3,7 @@ measured in the same run, so results compare across machines."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -11,6 +12,7 @@ import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 PYTHON = sys.executable
 
@@ -108,3 +110,35 @@ def use_scratch_home(folder: Path) -> None:
     os.environ["YANEX_HOME"] = str(folder / "home")
     for name in ("YANEX_DATABASE_URL", "YANEX_EXPERIMENT_ID", "YANEX_EXPERIMENT_DIR"):
         os.environ.pop(name, None)
+
+
+def supervise(script: Path, args: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Run ``script`` once as a tracked experiment under yanex's own supervisor (a row, then
+    ``ExperimentProcess``), as a batch worker does; exit if it fails. Returns the experiment's id
+    and the JSON the script printed (its own measurements)."""
+    from yanex import config
+    from yanex.db.engine import Database
+    from yanex.runner.environment import capture_environment, this_process
+    from yanex.runner.launch import ExperimentProcess, LaunchRequest
+    from yanex.specs import ExperimentSpec, GitInfo, Status
+    from yanex.store.experiments import create_experiments
+
+    db = Database()
+    spec = ExperimentSpec(script_path=script, script_args=list(args))
+    [experiment_id] = create_experiments(
+        db,
+        [spec],
+        status=Status.CREATED,
+        owner=this_process(),
+        git=GitInfo(),
+        environment=capture_environment(),
+    )
+    process = ExperimentProcess(db, LaunchRequest(experiment_id, script, tuple(args)), this_process())
+    process.start()
+    outcome = process.wait()
+    if outcome.status is not Status.COMPLETED:
+        raise SystemExit(f"{script.name} failed: {outcome.error_message}")
+    printed: dict[str, Any] = json.loads(
+        (config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text()
+    )
+    return experiment_id, printed

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report_value, use_scratch_home
+from _common import report_value, supervise, use_scratch_home
 
 CHILD = """
 import json, sys, time, yanex
@@ -91,10 +91,6 @@ def main() -> None:
         use_scratch_home(Path(tmp))
         from yanex import config
         from yanex.db.engine import Database
-        from yanex.runner.environment import capture_environment, this_process
-        from yanex.runner.launch import ExperimentProcess, LaunchRequest
-        from yanex.specs import ExperimentSpec, GitInfo, Status
-        from yanex.store.experiments import create_experiments
 
         script = Path(tmp) / "save_many.py"
         script.write_text(CHILD)
@@ -115,22 +111,7 @@ def main() -> None:
             hashing.append(hash_seconds(source))
             cp.append(copy_seconds(source, Path(tmp) / "copy.bin", durable=False))
             cp_sync.append(copy_seconds(source, Path(tmp) / "copy.bin", durable=True))
-            spec = ExperimentSpec(script_path=script, script_args=[str(args.small), str(source)])
-            [experiment_id] = create_experiments(
-                db,
-                [spec],
-                status=Status.CREATED,
-                owner=this_process(),
-                git=GitInfo(),
-                environment=capture_environment(),
-            )
-            request = LaunchRequest(experiment_id, script, tuple(spec.script_args))
-            process = ExperimentProcess(db, request, this_process())
-            process.start()
-            outcome = process.wait()
-            if outcome.status is not Status.COMPLETED:
-                raise SystemExit(f"the saving script failed: {outcome.error_message}")
-            child = json.loads((config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text())
+            experiment_id, child = supervise(script, [str(args.small), str(source)])
             small.append(child["small"])
             big.append(child["big"])
             conn = sqlite3.connect(config.yanex_home() / "yanex.db")

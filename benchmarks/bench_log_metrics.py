@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report_value, use_scratch_home
+from _common import report_value, supervise, use_scratch_home
 
 CHILD = """
 import json, sys, time, yanex
@@ -123,32 +123,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="yanex-bench-") as tmp:
         use_scratch_home(Path(tmp))
-        from yanex import config
-        from yanex.db.engine import Database
-        from yanex.runner.environment import capture_environment, this_process
-        from yanex.runner.launch import ExperimentProcess, LaunchRequest
-        from yanex.specs import ExperimentSpec, GitInfo, Status
-        from yanex.store.experiments import create_experiments
-
         script = Path(tmp) / "log_many.py"
         script.write_text(CHILD)
-        db = Database()
-        spec = ExperimentSpec(script_path=script, script_args=[str(calls)])
-        [experiment_id] = create_experiments(
-            db,
-            [spec],
-            status=Status.CREATED,
-            owner=this_process(),
-            git=GitInfo(),
-            environment=capture_environment(),
-        )
-        process = ExperimentProcess(db, LaunchRequest(experiment_id, script, (str(calls),)), this_process())
-        process.start()
-        outcome = process.wait()
+        _, child = supervise(script, [str(calls)])
         recorded = datetime.now(UTC).replace(tzinfo=None)
-        if outcome.status is not Status.COMPLETED:
-            raise SystemExit(f"the logging script failed: {outcome.error_message}")
-        child = json.loads((config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text())
 
         conn = sqlite3.connect(Path(tmp) / "home" / "yanex.db")
         try:
@@ -160,7 +138,6 @@ def main() -> None:
             exited = datetime.fromisoformat(conn.execute("SELECT ended_at FROM experiments").fetchone()[0])
         finally:
             conn.close()
-        db.dispose()
         if counts != {"loss": calls, "accuracy": calls} or total != 2 * calls:
             raise SystemExit(f"points missing from the database: {counts}, {total} rows for {calls} calls")
         with_summary, last_only = summary_upkeep(args.upkeep_calls, args.upkeep_repeat)
