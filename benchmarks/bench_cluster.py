@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PYTHON, report_value
 
 import yanex
-from tests.cluster_support import Cluster
+from tests.cluster_support import cluster_client
 
 COUNT = 96
 TRIVIAL = """import yanex
@@ -64,31 +64,21 @@ def _run_plain(script: str) -> int:
 
 
 def overhead(folder: Path) -> bool:
-    import distributed
-
-    client_type: Any = distributed.Client  # untyped
-    cluster = Cluster(folder / "cluster")
-    try:
-        cluster.add_worker()
-        cluster.add_worker()
-        with client_type(cluster.address, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=60)
-            script = folder / "code" / "trivial.py"
-            script.parent.mkdir()
-            script.write_text(TRIVIAL)
-            specs = [yanex.ExperimentSpec(script, config={"a": i}) for i in range(COUNT)]
-            _quiet(lambda: yanex.run_multiple(specs[:4], executor=client))  # code unpacked, clients up
-            client.gather(client.map(_run_plain, [str(script)] * 4, pure=False))
-            start = time.perf_counter()
-            results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
-            tracked = time.perf_counter() - start
-            assert {r.status for r in results} == {"completed"}
-            start = time.perf_counter()
-            codes = client.gather(client.map(_run_plain, [str(script)] * COUNT, pure=False))
-            plain = time.perf_counter() - start
-            assert set(codes) == {0}
-    finally:
-        cluster.close()
+    with cluster_client(folder / "cluster", workers=2) as client:
+        script = folder / "code" / "trivial.py"
+        script.parent.mkdir()
+        script.write_text(TRIVIAL)
+        specs = [yanex.ExperimentSpec(script, config={"a": i}) for i in range(COUNT)]
+        _quiet(lambda: yanex.run_multiple(specs[:4], executor=client))  # code unpacked, clients up
+        client.gather(client.map(_run_plain, [str(script)] * 4, pure=False))
+        start = time.perf_counter()
+        results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
+        tracked = time.perf_counter() - start
+        assert {r.status for r in results} == {"completed"}
+        start = time.perf_counter()
+        codes = client.gather(client.map(_run_plain, [str(script)] * COUNT, pure=False))
+        plain = time.perf_counter() - start
+        assert set(codes) == {0}
     per = (tracked - plain) / COUNT
     report_value(f"{COUNT} trivial experiments, yanex on Dask", tracked, "s")
     report_value(f"{COUNT} subprocess.run on the same cluster", plain, "s")
@@ -97,26 +87,16 @@ def overhead(folder: Path) -> bool:
 
 
 def ingest(folder: Path) -> bool:
-    import distributed
-
     from yanex.db.engine import Database
     from yanex.store.experiments import get_metrics
 
-    client_type: Any = distributed.Client  # untyped
-    cluster = Cluster(folder / "cluster4")
-    try:
-        for _ in range(4):
-            cluster.add_worker()
-        with client_type(cluster.address, set_as_default=False) as client:
-            client.wait_for_workers(4, timeout=60)
-            script = folder / "code4" / "logger.py"
-            script.parent.mkdir()
-            script.write_text(LOGGER)
-            specs = [yanex.ExperimentSpec(script, config={"seed": i}) for i in range(4)]
-            results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
-            ended = time.time()
-    finally:
-        cluster.close()
+    with cluster_client(folder / "cluster4", workers=4) as client:
+        script = folder / "code4" / "logger.py"
+        script.parent.mkdir()
+        script.write_text(LOGGER)
+        specs = [yanex.ExperimentSpec(script, config={"seed": i}) for i in range(4)]
+        results = _quiet(lambda: yanex.run_multiple(specs, executor=client))
+        ended = time.time()
     from yanex import config
 
     last_log = max(

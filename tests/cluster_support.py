@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -85,12 +86,25 @@ class Cluster:
 
 
 @contextmanager
-def two_worker_cluster(folder: Path) -> Iterator[Cluster]:
-    """A scheduler and two workers for a test module, stopped however the module ends."""
+def worker_cluster(folder: Path, workers: int = 2) -> Iterator[Cluster]:
+    """A scheduler and ``workers`` workers (for a test module, a benchmark), stopped however the
+    caller ends."""
     cluster = Cluster(folder)
     try:
-        cluster.add_worker()
-        cluster.add_worker()
+        for _ in range(workers):
+            cluster.add_worker()
         yield cluster
     finally:
         cluster.close()
+
+
+@contextmanager
+def cluster_client(folder: Path, workers: int) -> Iterator[Any]:
+    """A ``distributed.Client`` of a new ``worker_cluster`` with all its workers up."""
+    import distributed
+
+    with worker_cluster(folder, workers) as cluster:
+        client: Any = distributed.Client(cluster.address, set_as_default=False)  # untyped
+        with client:
+            client.wait_for_workers(workers, timeout=60)
+            yield client

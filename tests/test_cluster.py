@@ -17,7 +17,7 @@ import pytest
 from distributed import Client
 
 import yanex
-from tests.cluster_support import Cluster, two_worker_cluster
+from tests.cluster_support import Cluster, worker_cluster
 from tests.conftest import wait_until, yanex_cli
 from tests.executor_scenarios import (
     SLEEPS,
@@ -35,7 +35,7 @@ from yanex.store.experiments import get_experiment, get_metrics
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with two_worker_cluster(tmp_path_factory.mktemp("dask-cluster")) as started:
+    with worker_cluster(tmp_path_factory.mktemp("dask-cluster")) as started:
         yield started
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import yanex
-from tests.cluster_support import Cluster, two_worker_cluster
+from tests.cluster_support import Cluster, worker_cluster
 from tests.conftest import wait_until, yanex_cli
 from yanex import config
 from yanex.db.engine import Database
@@ -23,7 +23,7 @@ from yanex.store.experiments import get_metrics
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with two_worker_cluster(tmp_path_factory.mktemp("dask-cluster")) as started:
+    with worker_cluster(tmp_path_factory.mktemp("dask-cluster")) as started:
         yield started
 
 
