@@ -8,13 +8,14 @@ asked for.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from yanex.db.engine import Database
-from yanex.executors.slurm_options import SCHEME as _SLURM
-from yanex.executors.slurm_options import SlurmOptions, parse_slurm, slurm
 from yanex.runner.executor import Executor
 from yanex.store.experiments import Owner
+
+if TYPE_CHECKING:
+    from yanex.executors.slurm_options import SlurmOptions, slurm
 
 LOCAL = "local"
 _DASK = "dask://"
@@ -39,11 +40,26 @@ def _is_dask_client(target: object) -> bool:
 
 
 def _slurm_options(target: object) -> SlurmOptions | None:
-    if isinstance(target, SlurmOptions):
-        return target
-    if isinstance(target, str) and target.split(":", 1)[0] == _SLURM:
+    """The Slurm options ``target`` gives, if it names Slurm. The options module (a pydantic
+    model) loads only then: a local batch's start-up does without it."""
+    if isinstance(target, str) and target.split(":", 1)[0] == "slurm":
+        from yanex.executors.slurm_options import parse_slurm
+
         return parse_slurm(target)
+    if type(target).__module__ == "yanex.executors.slurm_options":
+        from yanex.executors.slurm_options import SlurmOptions
+
+        return target if isinstance(target, SlurmOptions) else None
     return None
+
+
+def __getattr__(name: str) -> Any:
+    """``slurm`` and ``SlurmOptions``, loaded on first use (see ``_slurm_options``)."""
+    if name in ("slurm", "SlurmOptions"):
+        from yanex.executors import slurm_options
+
+        return getattr(slurm_options, name)
+    raise AttributeError(f"module 'yanex.executors' has no attribute {name!r}")
 
 
 def check_executor(target: object) -> None:
