@@ -29,9 +29,9 @@ from yanex.db.engine import Database
 from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
 from yanex.executors.snapshot import Snapshot, take_snapshot
-from yanex.executors.tracking import Tracked, forget_settled, say, to_remote_task
+from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
 from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import Outcome
+from yanex.runner.launch import Outcome, say
 from yanex.store.experiments import Owner
 
 if TYPE_CHECKING:

@@ -59,9 +59,9 @@ from yanex.executors.remote import (
 from yanex.executors.slurm_options import SlurmOptions
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.spool import recover
-from yanex.executors.tracking import Tracked, forget_settled, say, to_remote_task
+from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
 from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import ExperimentProcess, Outcome
+from yanex.runner.launch import ExperimentProcess, Outcome, say
 from yanex.runner.reaper import become_subreaper
 from yanex.specs import Status, TimeLimit
 from yanex.store.experiments import Owner

@@ -9,7 +9,6 @@ outcome recorded. The Dask and Slurm executors differ only in how those reports 
 from __future__ import annotations
 
 import functools
-import sys
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -145,8 +144,4 @@ def forget_settled(entries: dict[str, Tracked]) -> None:
         del entries[key]
 
 
-def say(line: str) -> None:
-    print(f"yanex: {line}", file=sys.stderr, flush=True)
-
-
-__all__ = ["Tracked", "forget_settled", "say", "to_remote_task"]
+__all__ = ["Tracked", "forget_settled", "to_remote_task"]

@@ -208,7 +208,7 @@ class DatabaseRecorder:
         self._journal.finish()
         ingest = self._journal.ingest
         if ingest.skipped:
-            _say(
+            say(
                 f"experiment {experiment_id}: {ingest.skipped} metric line(s) could not be stored "
                 f"and were skipped (kept in {config.METRICS_FILE})"
             )
@@ -218,12 +218,12 @@ class DatabaseRecorder:
         if not recorded.late:
             return Outcome(experiment_id, status, exit_code, message, recorded.duration)
         if recorded.status is None:
-            _say(
+            say(
                 f"experiment {experiment_id} was deleted while it ran; its outcome "
                 f"({status.value}) is not recorded"
             )
             return Outcome(experiment_id, status, exit_code, message, None)
-        _say(
+        say(
             f"experiment {experiment_id} had already been recorded {recorded.status.value} (its "
             f"supervisor was taken for dead); the script's outcome, {status.value}, is kept in "
             f"{config.OUTCOME_FILE}, its metrics are stored"
@@ -463,7 +463,7 @@ class ExperimentProcess:
         return self.recorder.ended(OutcomeMarker(status, shell_exit_code(returncode), message, ended_at))
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     """One line for the user on stderr, which may be gone (closed or full): the record matters more."""
     with contextlib.suppress(OSError, ValueError):
         print(f"yanex: {line}", file=sys.stderr, flush=True)
