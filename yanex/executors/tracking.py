@@ -96,10 +96,8 @@ class Tracked:
         self.mirrored += len(data)
 
     def fail(self, db: Database, message: str) -> None:
-        """Record it failed (``yanex.runner.executor.record_failure``) and resolve the future;
-        nothing for one dropped by a stop (its row is cancelled with the batch)."""
-        if self.future.cancelled():
-            return
+        """Record it failed (``yanex.runner.executor.record_failure``) and resolve the future
+        (``resolve`` leaves one a stop dropped)."""
         if not self.future.done() and not self.future.running():
             self.future.set_running_or_notify_cancel()
         resolve(self.future, functools.partial(record_failure, db, self.experiment_id, message))

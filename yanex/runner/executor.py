@@ -74,7 +74,10 @@ def record_failure(db: Database, experiment_id: str, message: str) -> Outcome:
 
 def resolve(future: Future[Outcome], record: Callable[[], Outcome]) -> None:
     """Resolve with the outcome ``record`` writes, or with its error (a database deleted under the
-    batch): an executor's thread must survive it, or the batch would wait for this future forever."""
+    batch): an executor's thread must survive it, or the batch would wait for this future forever.
+    A future a stop dropped meanwhile records nothing: its row is cancelled with the batch."""
+    if future.cancelled():
+        return
     try:
         future.set_result(record())
     except Exception as error:
