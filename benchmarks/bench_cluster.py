@@ -87,8 +87,8 @@ def overhead(folder: Path) -> bool:
 
 
 def ingest(folder: Path) -> bool:
+    from tests.stored import get_metrics
     from yanex.db.engine import Database
-    from yanex.store.experiments import get_metrics
 
     with cluster_client(folder / "cluster4", workers=4) as client:
         script = folder / "code4" / "logger.py"

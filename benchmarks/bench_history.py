@@ -114,22 +114,23 @@ def main() -> int:
 
         from yanex.db.engine import Database
         from yanex.store.history import curve, points
+        from yanex.store.reading import reading
 
         db = Database()
 
         def bare() -> None:
-            with db.connect() as conn:
+            with reading(db) as conn:
                 query = "SELECT step, value, value_json FROM metrics WHERE experiment_id = ? AND key = ?"
                 for _ in conn.execute(query + " ORDER BY key, step, id", (experiment_id, "loss")):
                     pass
 
         def read_curve() -> None:
-            with db.connect() as conn:
+            with reading(db) as conn:
                 for _ in curve(conn, experiment_id, "loss"):
                     pass
 
         def read_points() -> None:
-            with db.connect() as conn:
+            with reading(db) as conn:
                 for _ in points(conn, [experiment_id], ["loss"]):
                     pass
 

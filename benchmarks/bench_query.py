@@ -34,7 +34,7 @@ from _common import command_seconds, regular_install, report, report_value
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import Owner, create_experiments
-from yanex.store.references import default_goal
+from yanex.store.metric_names import default_goal
 from yanex.store.summary import COLUMNS
 
 CHUNK = 5_000
@@ -176,7 +176,7 @@ def commands(home: Path) -> dict[str, list[str]]:
 
 def query_plans(home: Path) -> None:
     """EXPLAIN QUERY PLAN of each filter's SELECT, compiled by the query layer itself."""
-    from yanex.store.query import ExperimentFilter, compile_filter
+    from yanex.store.filters import ExperimentFilter, compile_filter
 
     filters = {
         "status": ExperimentFilter(statuses=["completed"], limit=50),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import yanex
 from tests.conftest import wait_until
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import process_alive
-from yanex.store.experiments import get_experiment, get_metrics
 
 
 def make_script(folder: Path, name: str, body: str) -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import yanex
+from tests.stored import get_experiment, get_metrics
 from yanex.errors import ConfigError, NestedRunError, NotFoundError
 from yanex.runner import batch, git
 from yanex.specs import GitInfo
-from yanex.store.experiments import get_experiment, get_metrics
 
 # Sleeps shrink along the list, so with workers the later specs finish first.
 ECHO = """

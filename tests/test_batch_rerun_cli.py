@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import yanex
+from tests.stored import get_experiment
 from yanex.db.engine import Database
-from yanex.store.experiments import get_experiment
 
 from .conftest import yanex_cli
 

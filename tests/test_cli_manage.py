@@ -13,10 +13,10 @@ from typer.testing import CliRunner, Result
 from tests.conftest import cli_commands, yanex_cli
 from tests.query_fixtures import populate
 from yanex import config
+from yanex.api import find
 from yanex.cli.app import app
 from yanex.db.engine import Database
 from yanex.db.schema import head_revision
-from yanex.store.query import ExperimentFilter, find_experiments
 
 runner = CliRunner()
 HELP_PAGES = [
@@ -34,7 +34,7 @@ def ids(db: Database, tmp_path: Path) -> dict[str, str]:
 
 
 def all_names(db: Database) -> set[str]:
-    return {e.name or "" for e in find_experiments(db, ExperimentFilter(archived="include"))}
+    return {e.name or "" for e in find(archived="include")}
 
 
 def test_help_pages_cover_every_command() -> None:
@@ -55,13 +55,13 @@ def test_every_command_has_help_with_examples(command: list[str]) -> None:
 def test_update_name_description_and_tags(db: Database, ids: dict[str, str]) -> None:
     result = cli("update", "baseline", "--name", "reference", "-d", "new text", "--add-tag", "best")
     assert result.exit_code == 0, result.output
-    (view,) = find_experiments(db, ExperimentFilter(ids=[ids["baseline"]]))
+    (view,) = find([ids["baseline"]])
     assert view.name == "reference" and view.description == "new text"
     assert view.tags == ["baseline", "best", "eval"]
     grid = [ids["grid-lr0_1-bs16"], ids["grid-lr0_1-bs32"]]
     assert cli("update", *grid, "--add-tag", "best", "--remove-tag", "grid-search").exit_code == 0
     assert cli("update", grid[0], "--add-tag", "best").exit_code == 0  # adding twice is harmless
-    tagged = find_experiments(db, ExperimentFilter(tags=["best"]))
+    tagged = find(tags=["best"])
     assert {v.id for v in tagged} == {ids["baseline"], *grid}
     assert all("grid-search" not in v.tags for v in tagged)
 
@@ -77,7 +77,7 @@ def test_update_needs_something_to_change(ids: dict[str, str]) -> None:
 
 def test_archive_and_unarchive_by_id_and_filter(db: Database, ids: dict[str, str]) -> None:
     assert cli("archive", "baseline").exit_code == 0
-    assert "baseline" not in {e.name for e in find_experiments(db, ExperimentFilter())}
+    assert "baseline" not in {e.name for e in find()}
     archived = cli("archive", "--tag", "grid-search", "--status", "completed")
     assert archived.exit_code == 0 and "Archived 5 experiments" in archived.stderr
     visible = [line.split()[1] for line in cli("list").stdout.splitlines()]

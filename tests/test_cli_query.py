@@ -18,10 +18,11 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import yanex_cli
 from tests.query_fixtures import PATCH, populate
+from tests.stored import get_metrics
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
-from yanex.store.experiments import MetricRecord, get_metrics, ingest_metrics
+from yanex.store.experiments import MetricRecord, ingest_metrics
 from yanex.store.manage import set_archived
 
 runner = CliRunner()

@@ -28,9 +28,9 @@ from tests.executor_scenarios import (
     output,
     statuses_in_input_order,
 )
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
-from yanex.store.experiments import get_experiment, get_metrics
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import in_terminal, wait_until, yanex_cli
+from tests.stored import get_experiment, get_metrics
 from tests.test_batch_faults import finish, rows, script, start
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import process_alive
 from yanex.specs import ExperimentView, Status
-from yanex.store.experiments import get_experiment, get_metrics
 
 
 def only_experiment(db: Database) -> ExperimentView:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.stored import get_experiment
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
@@ -20,7 +21,8 @@ from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git, strip_credentials
 from yanex.runner.git_patch import leave_out_secrets
 from yanex.specs import ExperimentSpec, ExperimentView, GitInfo, OmittedChange, Status
-from yanex.store.experiments import create_experiments, get_experiment
+from yanex.store.experiments import create_experiments
+from yanex.store.reading import reading
 
 
 def git(repo: Path, *args: str) -> str:
@@ -429,7 +431,7 @@ def test_deleting_experiments_gives_their_patch_space_back(git_repo: Path, db: D
     assert runner.invoke(app, ["delete", first.id, "--yes"]).exit_code == 0
     assert get_experiment(db, second.id).git.patch == second.git.patch  # still shared
     assert runner.invoke(app, ["delete", second.id, "--yes"]).exit_code == 0
-    with db.connect() as conn:
+    with reading(db) as conn:
         assert conn.execute("SELECT count(*) FROM git_patches").fetchone()[0] == 0
     assert database_bytes() < 1_000_000
 

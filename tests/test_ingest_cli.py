@@ -15,10 +15,10 @@ import pytest
 import yanex
 from tests.cluster_support import Cluster, worker_cluster
 from tests.conftest import wait_until, yanex_cli
+from tests.stored import get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import DatabaseError
-from yanex.store.experiments import get_metrics
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.stored import get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.journal import TICK_READ, JournalPump
 from yanex.specs import ExperimentSpec, GitInfo, Status
-from yanex.store.experiments import create_experiments, get_metrics
+from yanex.store.experiments import create_experiments
 from yanex.store.ingest import JournalIngest, stored_offset
+from yanex.store.reading import reading
 
 
 def line(step: object, values: object, t: object = 1_700_000_000.0) -> str:
@@ -86,7 +88,7 @@ def test_ingest_resumes_from_the_offset_in_the_database_and_never_duplicates(db:
     first.drain()  # the first ingester comes back late: it follows the offset, adds nothing twice
     JournalIngest(db, experiment_id).drain()
     assert [p.step for p in get_metrics(db, experiment_id)] == list(range(10))
-    with db.connect() as conn:
+    with reading(db) as conn:
         (count,) = conn.execute(
             "SELECT count FROM latest_metrics WHERE experiment_id = ?", (experiment_id,)
         ).fetchone()
@@ -103,7 +105,7 @@ def test_nan_and_infinity_inside_values_are_stored_as_valid_json(db: Database) -
     JournalIngest(db, experiment_id).drain()
     raws = {p.key: p.raw for p in get_metrics(db, experiment_id)}
     assert raws == {"per_class": [0.8, "NaN"], "d": {"x": "-Infinity"}, "s": "NaN"}
-    with db.connect() as conn:
+    with reading(db) as conn:
         (invalid,) = conn.execute(
             "SELECT count(*) FROM metrics WHERE value_json IS NOT NULL AND NOT json_valid(value_json)"
         ).fetchone()

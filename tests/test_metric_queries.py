@@ -24,7 +24,8 @@ from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import MetricRecord, create_experiments, finish, ingest_metrics
 from yanex.store.filters import ExperimentFilter
-from yanex.store.reads import find_ids
+from yanex.store.reading import reading
+from yanex.store.selection import select_ids
 
 runner = CliRunner()
 START = datetime(2026, 1, 1)
@@ -147,7 +148,7 @@ def test_compare_columns_and_find_and_compare_frame_take_aggregates(runs: dict[s
 def test_dotted_keys_and_keys_ending_in_an_aggregate_name(db: Database) -> None:
     """``val.loss`` is a key; a trailing aggregate name is always an aggregate, so a key that
     itself ends in one (``acc.max``) is reached as ``acc.max.last``."""
-    from yanex.store.references import AGGREGATES, MetricRef, metric_ref
+    from yanex.store.metric_names import AGGREGATES, MetricRef, metric_ref
 
     add(db, "dots", {"lr": 1}, {"val.loss": [0.4, 0.1, 0.3], "acc.max": [5.0], "acc": [1.0, 2.0]}, ["d"])
     assert metric_ref("val.loss") == MetricRef("val.loss")
@@ -200,14 +201,17 @@ def test_top_n_by_a_metric_equals_the_head_of_the_full_order(db: Database) -> No
         sort = f"metrics.acc{suffix}"
         for desc in (False, True):
             for tags in ([], ["top"]):
-                full = find_ids(db, ExperimentFilter(sort=sort, desc=desc, tags=tags))
-                values = [aggregate(curves[i]) if curves[i] else None for i in full]
-                having = [v for v in values if v is not None]
-                assert having == sorted(having, reverse=desc), sort
-                assert values == having + [None] * (len(values) - len(having)), sort
-                for limit in (1, 5, 30, 45):
-                    head = find_ids(db, ExperimentFilter(sort=sort, desc=desc, tags=tags, limit=limit))
-                    assert head == full[:limit], (sort, desc, tags, limit)
+                with reading(db) as conn:
+                    full = select_ids(conn, ExperimentFilter(sort=sort, desc=desc, tags=tags))
+                    values = [aggregate(curves[i]) if curves[i] else None for i in full]
+                    having = [v for v in values if v is not None]
+                    assert having == sorted(having, reverse=desc), sort
+                    assert values == having + [None] * (len(values) - len(having)), sort
+                    for limit in (1, 5, 30, 45):
+                        head = select_ids(
+                            conn, ExperimentFilter(sort=sort, desc=desc, tags=tags, limit=limit)
+                        )
+                        assert head == full[:limit], (sort, desc, tags, limit)
 
 
 def test_top_n_by_an_aggregate_walks_its_index(db: Database) -> None:
@@ -216,7 +220,7 @@ def test_top_n_by_an_aggregate_walks_its_index(db: Database) -> None:
     from yanex.store.filters import compile_filter
 
     add(db, "one", {"lr": 1}, {"accuracy": [0.5], "loss": [0.05]}, ["x"])
-    with db.connect() as conn:
+    with reading(db) as conn:
         for flt, index in (
             (ExperimentFilter(sort="metrics.accuracy.max", desc=True, limit=10), "ix_metric_summary_key_max"),
             (ExperimentFilter(where="metrics.loss.min < 0.1", limit=50), "sqlite_autoindex_metric_summary_1"),
@@ -226,7 +230,7 @@ def test_top_n_by_an_aggregate_walks_its_index(db: Database) -> None:
                 row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql.text}", sql.sqlite_params())
             )
             assert f"USING INDEX {index}" in plan, plan
-            assert [r[0] for r in conn.execute(sql.text, sql.sqlite_params())] == find_ids(db, flt)
+            assert [r[0] for r in conn.execute(sql.text, sql.sqlite_params())] == select_ids(conn, flt)
 
 
 def grid(db: Database) -> dict[tuple[float, int], list[float]]:
@@ -301,7 +305,8 @@ def test_group_experiments_for_other_commands(db: Database) -> None:
     from yanex.store.groups import group_experiments
 
     grid(db)
-    grouping = group_experiments(db, ExperimentFilter(tags=["g"]), ["!seed"])
+    with reading(db) as conn:
+        grouping = group_experiments(conn, ExperimentFilter(tags=["g"]), ["!seed"])
     assert grouping.keys == ("batch", "lr")
     assert [(g.values, len(g.ids)) for g in grouping.groups] == [
         ((16, 0.01), 4),
@@ -315,7 +320,7 @@ def test_compare_highlights_by_the_declared_goal(db: Database) -> None:
     """Two runs declare accuracy a metric to minimise: the smaller accuracy is the best one; a
     column whose rows disagree about the goal falls back to the default rule."""
     from yanex.cli.compare import best_rows
-    from yanex.store.reads import compare
+    from yanex.store.compare import compare
 
     for name, value, goals in (("low", 0.2, {"accuracy": "min"}), ("high", 0.9, {"accuracy": "min"})):
         [experiment_id] = create_experiments(
@@ -327,14 +332,18 @@ def test_compare_highlights_by_the_declared_goal(db: Database) -> None:
             environment=EnvironmentInfo(),
         )
         ingest_metrics(db, experiment_id, [MetricRecord(0, START, {"accuracy": value, "f1": value})])
-    comparison = compare(db, ExperimentFilter(tags=["goal"], sort="name"), metrics=["accuracy.max", "f1"])
+    with reading(db) as conn:
+        comparison = compare(
+            conn, ExperimentFilter(tags=["goal"], sort="name"), metrics=["accuracy.max", "f1"]
+        )
     assert comparison.goals == {"accuracy.max": "min", "f1": "max"}
     values = [row.metrics["accuracy.max"] for row in comparison.rows]
     assert values == [0.9, 0.2]
     assert best_rows(values, "accuracy.max", comparison.goals["accuracy.max"]) == {1}
     assert best_rows(values, "accuracy.max") == {0}
     add(db, "other", {"lr": 1}, {"accuracy": [0.5]}, ["goal"])  # the default goal: max
-    assert "accuracy" not in compare(db, ExperimentFilter(tags=["goal"]), metrics=["accuracy"]).goals
+    with reading(db) as conn:
+        assert "accuracy" not in compare(conn, ExperimentFilter(tags=["goal"]), metrics=["accuracy"]).goals
 
 
 def test_aggregates_of_an_int_metric_read_back_as_ints(write_script, yanex_home) -> None:

@@ -287,7 +287,7 @@ def test_frozen_0005_database_upgrades_with_summaries_of_its_points(yanex_home: 
         tables = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE name = 'latest_metrics'"))
     assert tables == {"latest_metrics": "view"}
     assert keys == sorted({(row[0], row[1]) for row in old})
-    from yanex.store.references import default_goal
+    from yanex.store.metric_names import default_goal
 
     for experiment_id, key in keys:
         found = summary(yanex_home, experiment_id, key)

@@ -24,6 +24,7 @@ from yanex.store.experiments import (
     mark_running,
 )
 from yanex.store.filters import ExperimentFilter
+from yanex.store.reading import reading
 
 
 @pytest.fixture
@@ -54,7 +55,8 @@ def test_png_and_svg_files_are_written_and_open(ids: dict[str, str], tmp_path: P
 def test_group_mean_and_std_match_numpy(ids: dict[str, str], db: Database) -> None:
     from yanex.plotting.curves import load_curves
 
-    selection = load_curves(db, ExperimentFilter(tags=["grid-search"]), "accuracy", ["batch_size"])
+    with reading(db) as conn:
+        selection = load_curves(conn, ExperimentFilter(tags=["grid-search"]), "accuracy", ["batch_size"])
     assert selection.experiments == 6 and selection.group_by == ("batch_size",)
     assert [c.label for c in selection.curves] == ["batch_size=16 (n=3)", "batch_size=32 (n=3)"]  # by value
     for curve in selection.curves:
@@ -77,9 +79,10 @@ def test_group_by_every_parameter_but_one_as_compare_does(ids: dict[str, str], d
     from yanex.plotting.curves import load_curves
 
     flt = ExperimentFilter(tags=["grid-search"])
-    every_but = load_curves(db, flt, "accuracy", ["!learning_rate"])
+    with reading(db) as conn:
+        every_but = load_curves(conn, flt, "accuracy", ["!learning_rate"])
+        spelled_out = load_curves(conn, flt, "accuracy", list(every_but.group_by))
     assert "learning_rate" not in every_but.group_by and "batch_size" in every_but.group_by
-    spelled_out = load_curves(db, flt, "accuracy", list(every_but.group_by))
     assert every_but == spelled_out
     result = yanex_cli("plot", "accuracy", "--tag", "grid-search", "--group-by", "!learning_rate")
     assert result.returncode == 0, result.stderr
@@ -118,7 +121,8 @@ def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: P
     from yanex.plotting.curves import load_curves
     from yanex.plotting.figure import LEGEND_ENTRIES, figure
 
-    selection = load_curves(db, ExperimentFilter(tags=["many"]), "loss")
+    with reading(db) as conn:
+        selection = load_curves(conn, ExperimentFilter(tags=["many"]), "loss")
     assert len(selection.curves) == 20
     fig = figure(selection, "loss (20 experiments)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg

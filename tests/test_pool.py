@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import yanex
+from tests.stored import get_experiment
 from yanex.owners import process_alive
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.executor import StopReason, Task
@@ -19,7 +20,7 @@ from yanex.runner.inline import InlineExecutor
 from yanex.runner.launch import LaunchRequest
 from yanex.runner.local_pool import LocalPool
 from yanex.specs import GitInfo, Status
-from yanex.store.experiments import create_experiments, get_experiment
+from yanex.store.experiments import create_experiments
 
 
 def tasks(db, script: Path, count: int) -> list[Task]:

@@ -14,17 +14,16 @@ from yanex.api import find
 from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.specs import Status
+from yanex.store.compare import compare
+from yanex.store.detail import experiment_detail
+from yanex.store.filters import ExperimentFilter
 from yanex.store.manage import set_archived
-from yanex.store.query import (
-    ExperimentFilter,
-    compare,
-    experiment_detail,
-    find_experiments,
-    find_ids,
-    resolve_reference,
-    resolve_references,
-)
+from yanex.store.reading import reading
+from yanex.store.records import find_records
+from yanex.store.references import resolve_reference, resolve_references
+from yanex.store.selection import select_ids
 from yanex.store.times import parse_time
+from yanex.store.views import view
 
 
 @pytest.fixture
@@ -33,7 +32,8 @@ def ids(db: Database, tmp_path: Path) -> dict[str, str]:
 
 
 def names(db: Database, **filters: object) -> list[str]:
-    return [e.name or "" for e in find_experiments(db, ExperimentFilter(**filters))]
+    with reading(db) as conn:
+        return [e.name or "" for e in find_records(conn, ExperimentFilter(**filters))]
 
 
 def test_default_order_is_newest_first_then_insertion_order(db: Database, ids: dict[str, str]) -> None:
@@ -120,8 +120,8 @@ def test_ambiguous_reference_lists_local_times(
 ) -> None:
     populate(db, tmp_path)
     set_times(db, ids["baseline"], created_at=datetime(2026, 1, 1, 17, 0, 5))
-    with pytest.raises(AmbiguousReferenceError) as caught:
-        resolve_reference(db, "baseline")
+    with pytest.raises(AmbiguousReferenceError) as caught, reading(db) as conn:
+        resolve_reference(conn, "baseline")
     assert f"{ids['baseline']}  baseline  completed  2026-01-01 12:00:05" in caught.value.message
 
 
@@ -159,59 +159,65 @@ def test_sort_by_metric_param_and_column(db: Database, ids: dict[str, str]) -> N
 
 def test_ids_filter_and_views(db: Database, ids: dict[str, str]) -> None:
     wanted = [ids["baseline"], ids["grid-lr0_1-bs16"]]
-    views = find_experiments(db, ExperimentFilter(ids=wanted))
+    with reading(db) as conn:
+        views = [view(record) for record in find_records(conn, ExperimentFilter(ids=wanted))]
+        assert select_ids(conn, ExperimentFilter(ids=[])) == []
     assert [v.id for v in views] == [ids["baseline"], ids["grid-lr0_1-bs16"]]
     baseline = views[0]
     assert baseline.tags == ["baseline", "eval"]
     assert baseline.config == {"model": {"depth": 12, "name": "resnet"}, "augment": True, "seed": 7}
     assert baseline.status is Status.COMPLETED and baseline.git.branch == "dev" and baseline.git.patch is None
     assert views[1].git.patch == PATCH
-    assert find_ids(db, ExperimentFilter(ids=[])) == []
 
 
 def test_references(db: Database, ids: dict[str, str]) -> None:
     target = ids["baseline"]
-    assert resolve_reference(db, target) == target
-    assert resolve_reference(db, "baseline") == target
     prefixes = {i[:n] for i in ids.values() for n in (1, 2, 3)}
     unique = next(p for p in sorted(prefixes, key=len) if sum(i.startswith(p) for i in ids.values()) == 1)
-    assert resolve_reference(db, unique) == next(i for i in ids.values() if i.startswith(unique))
-    assert resolve_references(db, ["baseline", "live"]) == [target, ids["live"]]
-    with pytest.raises(NotFoundError, match="no experiment matches 'nothing-here'"):
-        resolve_reference(db, "nothing-here")
+    with reading(db) as conn:
+        assert resolve_reference(conn, target) == target
+        assert resolve_reference(conn, "baseline") == target
+        assert resolve_reference(conn, unique) == next(i for i in ids.values() if i.startswith(unique))
+        assert resolve_references(conn, ["baseline", "live"]) == [target, ids["live"]]
+        with pytest.raises(NotFoundError, match="no experiment matches 'nothing-here'"):
+            resolve_reference(conn, "nothing-here")
 
 
 def test_ambiguous_reference_lists_candidates(db: Database, ids: dict[str, str], tmp_path: Path) -> None:
     again = populate(db, tmp_path)  # a second grid with the same names
-    with pytest.raises(AmbiguousReferenceError) as caught:
-        resolve_reference(db, "baseline")
+    with pytest.raises(AmbiguousReferenceError) as caught, reading(db) as conn:
+        resolve_reference(conn, "baseline")
     assert caught.value.exit_code == 2
     assert ids["baseline"] in caught.value.message and again["baseline"] in caught.value.message
 
 
 def test_detail_has_metric_summaries_and_patch_size(db: Database, ids: dict[str, str]) -> None:
-    detail = experiment_detail(db, "grid-lr0_1-bs32")
+    with reading(db) as conn:
+        detail = experiment_detail(conn, "grid-lr0_1-bs32")
+        other = experiment_detail(conn, "baseline")
     assert detail.metrics["accuracy"].value == pytest.approx(0.95)
     assert detail.metrics["accuracy"].count == 3 and detail.metrics["accuracy"].step == 2
     assert detail.patch_size == len(PATCH)
-    other = experiment_detail(db, "baseline")
     assert other.patch_size is None
     assert other.metrics["phase"].value == "done" and other.metrics["converged"].value is True
 
 
 def test_compare_shows_differing_params_and_all_metrics(db: Database, ids: dict[str, str]) -> None:
-    result = compare(db, ExperimentFilter(tags=["grid-search"], statuses=["completed", "failed"]))
+    with reading(db) as conn:
+        result = compare(conn, ExperimentFilter(tags=["grid-search"], statuses=["completed", "failed"]))
+        same_lr = compare(conn, ExperimentFilter(name="grid-lr0_1-*"))
+        one = compare(conn, ExperimentFilter(ids=[ids["baseline"]]))
+        chosen = compare(
+            conn, ExperimentFilter(tags=["grid-search"]), params=["learning_rate"], metrics=["loss"]
+        )
     assert result.params == ["batch_size", "learning_rate", "optimizer"]
     assert result.metrics == ["accuracy", "loss"]
     first = result.rows[0]
     assert first.name == "grid-lr0_1-bs32"
     assert first.params == {"batch_size": 32, "learning_rate": 0.1, "optimizer": "sgd"}
     assert first.metrics["accuracy"] == pytest.approx(0.95)
-    same_lr = compare(db, ExperimentFilter(name="grid-lr0_1-*"))
     assert same_lr.params == ["batch_size", "optimizer"]  # learning_rate is equal, so hidden
-    one = compare(db, ExperimentFilter(ids=[ids["baseline"]]))
     assert one.params == ["augment", "model.depth", "model.name", "seed"]  # a single row shows all
-    chosen = compare(db, ExperimentFilter(tags=["grid-search"]), params=["learning_rate"], metrics=["loss"])
     assert chosen.params == ["learning_rate"] and chosen.metrics == ["loss"]
     assert chosen.rows[0].name == "live" and chosen.rows[0].metrics == {}
 

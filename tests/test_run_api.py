@@ -10,12 +10,13 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-from yanex.store.experiments import create_experiments, get_experiment, get_metrics
+from yanex.store.experiments import create_experiments
 
 
 def run_tracked(

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import in_terminal, wait_until, yanex_cli
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
 from yanex.specs import ExperimentView, Status
-from yanex.store.experiments import get_experiment, get_metrics
 
 runner = CliRunner()
 

@@ -18,15 +18,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.cli.app import app
-from yanex.db.engine import Database, create_sqlite_engine, open_read_only
+from yanex.db.connections import create_sqlite_engine, open_read_only
+from yanex.db.engine import Database
 from yanex.db.models import Base
 from yanex.db.schema import head_revision, known_revisions
 from yanex.errors import DatabaseError
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, OmittedChange, Status
-from yanex.store.experiments import create_experiments, get_experiment, get_metrics
+from yanex.store.experiments import create_experiments
+from yanex.store.reading import reading
 
 DATA = Path(__file__).parent / "data"
 # One database per schema revision, each made by that revision's yanex and frozen; a revision that
@@ -104,7 +107,8 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 FIRST_USE = """
 import sys, time
 from pathlib import Path
-from yanex.db.engine import Database, create_sqlite_engine, open_read_only
+from yanex.db.connections import create_sqlite_engine, open_read_only
+from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments
@@ -261,7 +265,7 @@ def test_read_only_connections_wait_for_writers_and_cannot_write(db: Database) -
 
 def test_an_open_reader_does_not_block_a_writer(db: Database) -> None:
     first = new_experiment(db, "first")
-    with db.connect() as conn:
+    with reading(db) as conn:
         assert conn.execute("SELECT count(*) FROM experiments").fetchone()[0] == 1
         second = new_experiment(db, "second")  # another connection writes while the snapshot is open
         assert conn.execute("SELECT count(*) FROM experiments").fetchone()[0] == 1
@@ -272,7 +276,7 @@ def test_foreign_keys_cascade(db: Database) -> None:
     experiment_id = new_experiment(db)
     with db.write() as conn:
         conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
-    with db.connect() as conn:
+    with reading(db) as conn:
         assert conn.execute("SELECT count(*) FROM tags").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM params").fetchone()[0] == 0
 
@@ -290,7 +294,7 @@ def test_database_url_overrides_the_home_location(tmp_path: Path, yanex_home: Pa
 
 def test_new_databases_give_the_pages_of_deleted_rows_back(db: Database) -> None:
     new_experiment(db)
-    with db.connect() as conn:
+    with reading(db) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
 
 
@@ -299,7 +303,7 @@ def _downgrade(url: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from yanex.db.engine import create_sqlite_engine
+    from yanex.db.connections import create_sqlite_engine
     from yanex.db.schema import migrations_dir
 
     cfg = Config()
@@ -390,7 +394,7 @@ def test_rows_from_revision_0002_are_never_ingested_again(yanex_home: Path) -> N
 def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
     """Revision 0005: points are read per experiment; an index on `key` alone only slowed ingest."""
     new_experiment(db)
-    with db.connect() as conn:
+    with reading(db) as conn:
         indexes = {row[1] for row in conn.execute("PRAGMA index_list('metrics')")}
     assert indexes == {"ix_metrics_experiment_id_key_step"}
     db.dispose()

@@ -1,4 +1,5 @@
-"""docs/schema.md stays true: every table and column is documented and every example query runs."""
+"""docs/schema.md stays true: every example query runs (tests/test_tables.py holds its tables and
+columns equal to the declaration)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from pydantic import JsonValue
 from tests.conftest import REPO_ROOT
 from yanex.artifacts.lines import ArtifactLine
 from yanex.db.engine import Database
-from yanex.db.models import Base
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.artifacts import record_artifacts
 from yanex.store.experiments import (
@@ -142,12 +142,3 @@ def test_python_example_runs(database: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip()
-
-
-@pytest.mark.parametrize("table", sorted(Base.metadata.tables))
-def test_every_table_and_column_is_documented(table: str) -> None:
-    heading = f"### `{table}`"
-    assert heading in TEXT, f"docs/schema.md has no section {heading}"
-    section = TEXT.split(heading, 1)[1].split("\n### ", 1)[0]
-    for column in Base.metadata.tables[table].columns:
-        assert f"| `{column.name}` |" in section, f"{table}.{column.name} is not documented"

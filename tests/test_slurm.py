@@ -32,12 +32,12 @@ from tests.executor_scenarios import (
     output,
     statuses_in_input_order,
 )
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.executors import SlurmOptions
 from yanex.executors.remote import TASK_FILE, RemoteTask, run_task
 from yanex.owners import process_alive
-from yanex.store.experiments import get_experiment, get_metrics
 
 
 def _local(shared: Path, **options: object) -> SlurmOptions:

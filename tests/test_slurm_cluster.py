@@ -21,11 +21,11 @@ import pytest
 import yanex
 from tests.conftest import wait_until, yanex_cli
 from tests.executor_scenarios import LOGS, SLEEPS, TIMED, interrupt_once_running, make_script, most_at_once
+from tests.stored import get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.executors import SlurmOptions
 from yanex.executors.slurm_executor import max_array_size
-from yanex.store.experiments import get_metrics
 
 pytestmark = pytest.mark.slow
 PARTITION = os.environ.get("SLURM_PARTITION", "debug")

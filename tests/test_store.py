@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import UsageError
@@ -23,8 +24,6 @@ from yanex.store.experiments import (
     create_batch,
     create_experiments,
     finish,
-    get_experiment,
-    get_metrics,
     ingest_metrics,
     mark_running,
 )

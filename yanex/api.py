@@ -1,35 +1,43 @@
 """Querying from Python (notebooks, analysis scripts) with the same filters as the CLI.
 
-Both functions build one ``ExperimentFilter`` and run it through ``yanex.store.query``, so
-``find(tags=["grid-search"], where="metrics.accuracy > 0.9")`` selects exactly what
-``yanex list --tag grid-search --where "metrics.accuracy > 0.9"`` lists.
+Each function builds one ``ExperimentFilter`` and reads through the store's one way in
+(``yanex.store.reading``), so ``find(tags=["grid-search"], where="metrics.accuracy > 0.9")``
+selects exactly what ``yanex list --tag grid-search --where "metrics.accuracy > 0.9"`` lists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     import pandas
 
-    from yanex.db.engine import Database
     from yanex.specs import ExperimentView
     from yanex.store.filters import ExperimentFilter
     from yanex.store.history import MetricPoint
 
 
-def _filter(
+@contextmanager
+def _selecting(
     ids: Sequence[str] | None, database_url: str | None, filters: dict[str, Any]
-) -> tuple[Database, ExperimentFilter]:
+) -> Iterator[tuple[sqlite3.Connection, ExperimentFilter]]:
+    """The filter the arguments give (a bad one fails before the database is opened), with the
+    references in ``ids`` resolved, on a read snapshot."""
     from yanex.db.engine import Database
     from yanex.store.filters import ExperimentFilter
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_references
 
-    db = Database(database_url)
-    references = tuple(resolve_references(db, list(ids))) if ids is not None else None
-    return db, ExperimentFilter.from_keywords(references, filters)
+    flt = ExperimentFilter.from_keywords(None, filters)
+    with reading(Database(database_url)) as conn:
+        if ids is not None:
+            flt = dataclasses.replace(flt, ids=tuple(resolve_references(conn, list(ids))))
+        yield conn, flt
 
 
 def find(
@@ -46,10 +54,11 @@ def find(
     ("hide", "only", "include"), ``sort``, ``desc``, ``limit``. Raises ``yanex.YanexError``
     subclasses for bad filters or references.
     """
-    from yanex.store.query import find_experiments
+    from yanex.store.records import find_records
+    from yanex.store.views import view
 
-    db, flt = _filter(ids, database_url, filters)
-    return find_experiments(db, flt)
+    with _selecting(ids, database_url, filters) as (conn, flt):
+        return [view(record) for record in find_records(conn, flt)]
 
 
 def compare_frame(
@@ -76,10 +85,10 @@ def compare_frame(
         raise UsageError(
             "compare_frame needs pandas, which is not installed", hint="pip install 'yanex[pandas]'"
         ) from None
-    from yanex.store.reads import compare
+    from yanex.store.compare import compare
 
-    db, flt = _filter(ids, database_url, filters)
-    comparison = compare(db, flt, params=params, metrics=metrics)
+    with _selecting(ids, database_url, filters) as (conn, flt):
+        comparison = compare(conn, flt, params=params, metrics=metrics)
     columns = ["name", "status", *(f"params.{k}" for k in comparison.params)]
     columns += [f"metrics.{k}" for k in comparison.metrics]
     records = [
@@ -133,7 +142,7 @@ def metrics(
     (experiment_id, key, step, value, logged_at), by experiment in the filter's order, then key,
     then step; with ``as_frame``, a pandas DataFrame with those columns (``pip install
     'yanex[pandas]'``). For more points than fit in memory, stream them with
-    ``yanex.store.history.select_points``.
+    ``yanex.store.history.select_points`` on a ``yanex.store.reading.reading`` snapshot.
     """
     from yanex.store.history import select_points
 
@@ -147,14 +156,14 @@ def metrics(
                 "metrics(as_frame=True) needs pandas, which is not installed",
                 hint="pip install 'yanex[pandas]'",
             ) from None
-    db, flt = _filter([ids] if isinstance(ids, str) else ids, database_url, filters)
     wanted = [keys] if isinstance(keys, str) else list(keys)
-    if not as_frame:
-        return list(select_points(db, flt, wanted))
     columns: tuple[list[Any], ...] = ([], [], [], [], [])
-    for point in select_points(db, flt, wanted):  # columns, not a million tuples, go to pandas
-        for column, item in zip(columns, point, strict=True):
-            column.append(item)
+    with _selecting([ids] if isinstance(ids, str) else ids, database_url, filters) as (conn, flt):
+        if not as_frame:
+            return list(select_points(conn, flt, wanted))
+        for point in select_points(conn, flt, wanted):  # columns, not a million tuples, go to pandas
+            for column, item in zip(columns, point, strict=True):
+                column.append(item)
     names = ("experiment_id", "key", "step", "value", "logged_at")
     frame = pandas.DataFrame(dict(zip(names, columns, strict=True)))
     frame["logged_at"] = pandas.to_datetime(frame["logged_at"], utc=True)

@@ -1,6 +1,8 @@
 """Pydantic models at the edges: what users hand to yanex and what yanex hands back.
 
-ORM rows never leave the store; they are converted to these frozen views while the session is open.
+Rows never leave the store: it reads them as records (``yanex.store.tables``), which the Python API
+hands back as these frozen views. The git and environment parts are the records' own (frozen
+dataclasses), re-exported here with the other types users meet.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from yanex.status import ACTIVE_STATUSES as ACTIVE_STATUSES
 from yanex.status import FINAL_STATUSES as FINAL_STATUSES
 from yanex.status import FinalStatus as FinalStatus
 from yanex.status import Status as Status
+from yanex.store.tables import EnvironmentInfo as EnvironmentInfo
+from yanex.store.tables import GitInfo as GitInfo
+from yanex.store.tables import OmittedChange as OmittedChange
 from yanex.terminal import text_problem as text_problem
 
 # Deeper than any real config, and far below Python's recursion limit and SQLite's JSON depth
@@ -284,50 +289,14 @@ class ExperimentResult(BaseModel):
     name: str | None = None
 
 
-class OmittedChange(BaseModel):
-    """A change left out of an experiment's git patch, so the patch is known to be partial."""
-
-    model_config = ConfigDict(frozen=True)
-
-    path: str  # relative to the repository's top folder
-    hunk: int | None = None  # 1-based hunk of the file's diff; None: the whole file
-    reason: str
-
-    def __str__(self) -> str:
-        where = self.path if self.hunk is None else f"{self.path} hunk {self.hunk}"
-        return f"{where} ({self.reason})"
-
-
-class GitInfo(BaseModel):
-    """The code an experiment ran: commit, branch, uncommitted changes and where the commit lives."""
-
-    model_config = ConfigDict(frozen=True)
-
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool | None = None
-    patch: str | None = None
-    commit_message: str | None = None
-    author_name: str | None = None
-    author_email: str | None = None
-    remotes: dict[str, str] = Field(default_factory=dict)  # name -> URL, credentials stripped
-    commit_on_remote: bool | None = None  # reachable from a remote-tracking branch at capture time
-    omitted: list[OmittedChange] = Field(default_factory=list)
-
-
-class EnvironmentInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    python_version: str | None = None
-    platform: str | None = None
-    hostname: str | None = None
-    yanex_version: str | None = None
-
-
 class ExperimentView(BaseModel):
-    """Everything the experiments table knows about one experiment, plus its tags."""
+    """Everything the experiments table knows about one experiment, plus its tags.
 
-    model_config = ConfigDict(frozen=True)
+    The fields of ``yanex.store.tables.ExperimentRecord``, which it is made from: a field the record
+    has and the view lacks is refused, never dropped (``tests/test_tables.py`` holds them equal).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     name: str | None
@@ -350,15 +319,3 @@ class ExperimentView(BaseModel):
     pid: int | None
     git: GitInfo
     environment: EnvironmentInfo
-
-
-class MetricPoint(BaseModel):
-    """One logged value; ``value`` is numeric, ``raw`` holds anything else as JSON data."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    step: int
-    value: float | None
-    raw: JsonValue = None
-    logged_at: datetime

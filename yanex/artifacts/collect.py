@@ -55,7 +55,9 @@ def _journal_references(journal: Path, offset: int) -> set[str]:
 
 def referenced(db: Database) -> set[str]:
     """Every blob an experiment refers to, in the database or in its journal's unread tail."""
-    with db.connect() as conn:
+    from yanex.store.reading import reading
+
+    with reading(db, settle=False) as conn:
         shas = {sha for (sha,) in conn.execute("SELECT DISTINCT sha256 FROM artifacts")}
         offsets: dict[str, int | None] = dict(conn.execute("SELECT id, metrics_offset FROM experiments"))
     root = config.experiments_root()

@@ -3,55 +3,36 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yanex import config
 from yanex.artifacts import blobs
 from yanex.errors import NotFoundError
-from yanex.store.dialect import stored_time
+from yanex.store.tables import ARTIFACTS, ArtifactRecord
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
 
-
-@dataclass(frozen=True)
-class ArtifactRecord:
-    """One row of the ``artifacts`` table."""
-
-    experiment_id: str
-    name: str
-    sha256: str
-    size: int
-    media_type: str
-    created_at: datetime  # aware, UTC
+_ROW = ARTIFACTS.shapes[0]
 
 
 def records(conn: sqlite3.Connection, experiment_id: str) -> list[ArtifactRecord]:
     """The experiment's artifacts by name."""
     rows = conn.execute(
-        "SELECT experiment_id, name, sha256, size, media_type, created_at FROM artifacts "
-        "WHERE experiment_id = ? ORDER BY name",
-        (experiment_id,),
+        f"SELECT {ARTIFACTS.names()} FROM artifacts WHERE experiment_id = ? ORDER BY name", (experiment_id,)
     )
-    found = []
-    for experiment, name, sha, size, media, created in rows:
-        moment = stored_time(created)
-        assert moment is not None
-        found.append(ArtifactRecord(experiment, name, sha, size, media, moment.replace(tzinfo=UTC)))
-    return found
+    return [_ROW.decode(row) for row in rows]
 
 
 def artifacts_of(reference: str, db: Database | None = None) -> tuple[str, list[ArtifactRecord]]:
     """The id of the experiment ``reference`` names (id, id prefix or name) and its artifacts."""
     from yanex.db.engine import Database
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
 
-    db = db or Database()
-    experiment_id = resolve_reference(db, reference)
-    with db.connect() as conn:
+    with reading(db or Database()) as conn:
+        experiment_id = resolve_reference(conn, reference)
         return experiment_id, records(conn, experiment_id)
 
 

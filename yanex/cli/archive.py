@@ -16,15 +16,20 @@ def _set_archived(archived: bool, references: list[str] | None, filters: FilterO
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import set_archived
-    from yanex.store.query import find_ids, resolve_references
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_references
+    from yanex.store.selection import select_ids
 
     verb = "archive" if archived else "unarchive"
     db = store()
-    flt = filters.build(resolve_references(db, references) if references else None)
-    if not flt.narrows():
-        raise UsageError(f"say which experiments to {verb}", hint="pass ids or filters such as --tag")
-    # Only the rows that would change: unarchived ones to archive, archived ones to unarchive.
-    ids = find_ids(db, dataclasses.replace(flt, archived="hide" if archived else "only"))
+    flt = filters.build()
+    with reading(db) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        if not flt.narrows():
+            raise UsageError(f"say which experiments to {verb}", hint="pass ids or filters such as --tag")
+        # Only the rows that would change: unarchived ones to archive, archived ones to unarchive.
+        ids = select_ids(conn, dataclasses.replace(flt, archived="hide" if archived else "only"))
     if not ids:
         raise NotFoundError(f"no {'un' if archived else ''}archived experiments match, nothing to {verb}")
     changed = set_archived(db, ids, archived)

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from yanex.cli.render import FormatOpt, OutputFormat
 
 if TYPE_CHECKING:
-    from yanex.artifacts.reading import ArtifactRecord
+    from yanex.store.tables import ArtifactRecord
 
 HASH_SHOWN = 12  # hex digits of the SHA-256 in a table
 

@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions, Param
 
 if TYPE_CHECKING:
-    from yanex.db.engine import Database
-    from yanex.store.filters import ExperimentFilter
-    from yanex.store.groups import Stat
+    from yanex.store.groups import GroupStats, Stat
 
 
 def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
     """Indexes of the rows holding the best numeric value of metric reference ``key``, by
     ``goal`` (the goal the experiments declared), else the default direction
-    (``yanex.store.references.default_goal``); a step or a count has none."""
-    from yanex.store.references import default_goal, metric_ref
+    (``yanex.store.metric_names.default_goal``); a step or a count has none."""
+    from yanex.store.metric_names import default_goal, metric_ref
 
     ref = metric_ref(key)
     if ref.aggregate.name in ("step_of_best", "count"):
@@ -31,15 +28,11 @@ def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
     return {i for i, v in numbers.items() if v == best}
 
 
-def _print_groups(
-    db: Database, flt: ExperimentFilter, by: Sequence[str], metrics: Sequence[str], fmt: OutputFormat
-) -> None:
+def _print_groups(stats: GroupStats, fmt: OutputFormat) -> None:
     """One row per group: its parameter values, n, then mean and std of each metric."""
     from yanex.cli.render import print_rows
     from yanex.errors import NotFoundError
-    from yanex.store.groups import group_stats
 
-    stats = group_stats(db, flt, by, metrics)
     if not stats.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     keys = list(stats.keys)
@@ -118,17 +111,17 @@ def compare_command(
     from yanex.cli.render import print_rows
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
+    from yanex.store.compare import compare
     from yanex.store.filters import SORT_COLUMNS
-    from yanex.store.reads import compare
+    from yanex.store.groups import group_stats
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.terminal import text_problem
 
-    db = store()
-    ids = resolve_references(db, references) if references else None
     sort = filters.values.get("sort")
     if sort is not None and sort not in SORT_COLUMNS and not sort.startswith(("params.", "metrics.")):
         sort = f"metrics.{sort}"  # compare sorts by a metric named bare
-    flt = filters.build(ids, sort=sort)
+    flt = filters.build(sort=sort)
     given = (("--param", param or ()), ("--metric", metric or ()), ("--group-by", group_by or ()))
     for option, names in given:
         for name in names:
@@ -149,9 +142,16 @@ def compare_command(
                 f"{'/'.join(ordering)} and --group-by do not go together",
                 hint="groups are listed by their values; select experiments with the other filters",
             )
-        _print_groups(db, flt, group_by, metric or (), fmt)
+    with reading(store()) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        if group_by:
+            stats = group_stats(conn, flt, group_by, metric or ())
+        else:
+            comparison = compare(conn, flt, params=param or (), metrics=metric or ())
+    if group_by:
+        _print_groups(stats, fmt)
         return
-    comparison = compare(db, flt, params=param or (), metrics=metric or ())
     if not comparison.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     clash = set(comparison.params) & set(comparison.metrics)

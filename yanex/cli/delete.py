@@ -35,16 +35,22 @@ def delete_command(
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
+    from yanex.store.dependencies import dependents_outside
     from yanex.store.manage import delete_with_files
-    from yanex.store.query import find_experiments, resolve_references
+    from yanex.store.reading import reading
+    from yanex.store.records import find_records
+    from yanex.store.references import resolve_references
     from yanex.terminal import printable
 
     db = store()
-    ids = resolve_references(db, references) if references else None
-    flt = filters.build(ids)
-    if not flt.narrows():
-        raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
-    doomed = find_experiments(db, flt)
+    flt = filters.build()
+    with reading(db) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        if not flt.narrows():
+            raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
+        doomed = find_records(conn, flt)
+        dependents = dependents_outside(conn, [e.id for e in doomed])
     if not doomed:
         raise NotFoundError("no experiments match, nothing deleted")
     typer.echo(f"About to delete {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}:", err=True)
@@ -52,9 +58,6 @@ def delete_command(
         typer.echo(f"  {e.id}  {printable(e.name or '-')}  {e.status.value}", err=True)
     if len(doomed) > SHOWN:
         typer.echo(f"  ... and {len(doomed) - SHOWN} more", err=True)
-    from yanex.store.dependencies import dependents_outside
-
-    dependents = dependents_outside(db, [e.id for e in doomed])
     if dependents:
         shown = ", ".join(dependents[:SHOWN]) + (", ..." if len(dependents) > SHOWN else "")
         typer.echo(

@@ -11,7 +11,8 @@ from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
 from yanex.terminal import printable
 
 if TYPE_CHECKING:
-    from yanex.store.reads import ExperimentRecord, MetricSummary
+    from yanex.store.metric_values import MetricSummary
+    from yanex.store.tables import ExperimentRecord
 
 FIELDS: dict[str, Callable[[ExperimentRecord], Any]] = {
     "id": lambda e: e.id,
@@ -79,7 +80,7 @@ def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSu
     if field == "metrics":
         return {k: m.value for k, m in metrics.items()}
     if field.startswith("metrics."):
-        from yanex.store.references import metric_ref
+        from yanex.store.metric_names import metric_ref
 
         ref = metric_ref(field[len("metrics.") :])
         summary = metrics.get(ref.key)
@@ -93,8 +94,10 @@ def _history(field: str, reference: str | None, fmt: ExportFormat | None, filter
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.history import curve
-    from yanex.store.reads import find_ids, latest_of
+    from yanex.store.metric_values import latest_of
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
+    from yanex.store.selection import select_ids
 
     if not field.startswith("metrics.") or reference is None:
         raise UsageError(
@@ -102,12 +105,14 @@ def _history(field: str, reference: str | None, fmt: ExportFormat | None, filter
             hint="yanex get metrics.NAME ID --history; for many experiments: yanex metrics --key NAME",
         )
     key = field[len("metrics.") :]
-    db = store()
-    found = find_ids(db, filters.build([resolve_reference(db, reference)]))
-    if not found:
-        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
-    experiment_id = found[0]
-    with db.connect() as conn:
+    flt = filters.build()
+    with reading(store()) as conn:
+        found = select_ids(conn, flt.naming([resolve_reference(conn, reference)]))
+        if not found:
+            raise NotFoundError(
+                "no experiments match these filters", hint="check them with `yanex list --all`"
+            )
+        experiment_id = found[0]
         if key not in latest_of(conn, [experiment_id], [key])[experiment_id]:
             raise NotFoundError(
                 f"experiment {experiment_id} has no metric {key!r}", hint=f"see `yanex show {experiment_id}`"
@@ -154,7 +159,9 @@ def get_command(
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.store.reads import find_records, latest_metrics
+    from yanex.store.metric_values import latest_of
+    from yanex.store.reading import reading
+    from yanex.store.records import find_records
     from yanex.store.references import resolve_reference
 
     if history:
@@ -169,13 +176,15 @@ def get_command(
             f"unknown field {field!r}",
             hint=f"use one of {', '.join(FIELDS)}, params.NAME, metrics, metrics.NAME",
         )
-    db = store()
-    ids = [resolve_reference(db, reference)] if reference is not None else None
-    flt = filters.build(ids)
-    experiments = find_records(db, flt)
+    flt = filters.build()
+    with reading(store()) as conn:
+        if reference is not None:
+            flt = flt.naming([resolve_reference(conn, reference)])
+        experiments = find_records(conn, flt)
+        ids = [e.id for e in experiments]
+        metrics = latest_of(conn, ids) if field.startswith("metrics") else {}
     if not experiments:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
-    metrics = latest_metrics(db, [e.id for e in experiments]) if field.startswith("metrics") else {}
     for experiment in experiments:
         value = _value(field, experiment, metrics.get(experiment.id, {}))
         if value is _MISSING:
@@ -183,7 +192,7 @@ def get_command(
                 kind = "metric" if field.startswith("metrics.") else "parameter"
                 name = field.split(".", 1)[1]
                 if kind == "metric":
-                    from yanex.store.references import metric_ref
+                    from yanex.store.metric_names import metric_ref
 
                     name = metric_ref(name).key
                 raise NotFoundError(

@@ -8,6 +8,21 @@ from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions
 
 COLUMNS = ["id", "name", "status", "tags", "started", "duration"]
+# The record's fields a listing's JSON carries (``yanex show --format json`` has them all).
+JSON_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "tags",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "duration",
+    "script_path",
+    "batch_id",
+    "retry_of",
+    "archived",
+)
 SHOWN = {"started_at": "started"}  # sort names of columns shown under another name
 
 
@@ -32,17 +47,18 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
     """
     from yanex.cli.render import Seconds, format_time, print_rows, status_style
     from yanex.cli.store import store
-    from yanex.store.reads import field_values, find_records
+    from yanex.store.reading import reading
+    from yanex.store.records import field_values, find_records
     from yanex.terminal import tag_list
 
-    db = store()
     flt = filters.build()
-    experiments = find_records(db, flt)
     columns, extra = list(COLUMNS), {}
-    if flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS:
-        # The sort key is always a column: a list sorted by accuracy shows the accuracy.
-        columns.append(flt.sort)
-        extra = field_values(db, [e.id for e in experiments], flt.sort)
+    with reading(store()) as conn:
+        experiments = find_records(conn, flt)
+        if flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS:
+            # The sort key is always a column: a list sorted by accuracy shows the accuracy.
+            columns.append(flt.sort)
+            extra = field_values(conn, [e.id for e in experiments], flt.sort)
     rows = [
         [
             e.id,
@@ -55,23 +71,7 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
         ]
         for e in experiments
     ]
-    records: list[dict[str, Any]] = [
-        {
-            "id": e.id,
-            "name": e.name,
-            "status": e.status.value,
-            "tags": e.tags,
-            "created_at": e.created_at,
-            "started_at": e.started_at,
-            "ended_at": e.ended_at,
-            "duration": e.duration,
-            "script_path": e.script_path,
-            "batch_id": e.batch_id,
-            "retry_of": e.retry_of,
-            "archived": e.archived,
-        }
-        for e in experiments
-    ]
+    records: list[dict[str, Any]] = [{name: getattr(e, name) for name in JSON_FIELDS} for e in experiments]
     styles = {(r, 2): status_style(e.status.value) for r, e in enumerate(experiments)}
     print_rows(fmt, columns, rows, records, styles=styles)
 

@@ -146,15 +146,19 @@ def metrics_command(
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
     from yanex.store.history import points
-    from yanex.store.reads import find_ids
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_references
+    from yanex.store.selection import select_ids
 
-    db = store()
-    ids = resolve_references(db, references) if references else None
-    found = find_ids(db, filters.build(ids))
-    if not found:
-        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
-    with db.connect() as conn:
+    flt = filters.build()
+    with reading(store()) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        found = select_ids(conn, flt)
+        if not found:
+            raise NotFoundError(
+                "no experiments match these filters", hint="check them with `yanex list --all`"
+            )
         write_points(points(conn, found, key or ()), fmt or ExportFormat.CSV)
 
 

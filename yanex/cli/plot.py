@@ -43,12 +43,15 @@ def plot_command(
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
     from yanex.plotting.curves import load_curves
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.terminal import printable
 
-    db = store()
-    ids = resolve_references(db, references) if references else None
-    selection = load_curves(db, filters.build(ids), metric, group_by or ())
+    flt = filters.build()
+    with reading(store()) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        selection = load_curves(conn, flt, metric, group_by or ())
     if not selection.curves:
         raise NotFoundError(
             f"no matching experiment logged {metric!r} as a number",

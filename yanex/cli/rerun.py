@@ -110,7 +110,9 @@ def rerun_command(
     from yanex.params import params_to_config
     from yanex.runner.batch import rerun
     from yanex.specs import parse_time_limit
-    from yanex.store.query import find_ids, resolve_references
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_references
+    from yanex.store.selection import select_ids
     from yanex.terminal import printable
 
     if timeout is not None:
@@ -119,15 +121,17 @@ def rerun_command(
         except ValueError as error:
             raise UsageError(str(error), hint="write it like --timeout 90, 5m, 2h or 1h30m") from None
     overrides = params_to_config(param or [])
-    db = store()
-    flt = filters.build(resolve_references(db, references) if references else None)
-    if not flt.narrows():
-        raise UsageError(
-            "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
-        )
-    if not references and not all_attempts:
-        flt = dataclasses.replace(flt, latest_attempts=True)
-    ids = find_ids(db, flt)
+    flt = filters.build()
+    with reading(store()) as conn:
+        if references:
+            flt = flt.naming(resolve_references(conn, references))
+        if not flt.narrows():
+            raise UsageError(
+                "say which experiments to re-run", hint="pass ids or filters, e.g. --status failed --tag T"
+            )
+        if not references and not all_attempts:
+            flt = dataclasses.replace(flt, latest_attempts=True)
+        ids = select_ids(conn, flt)
     if not ids:
         raise NotFoundError(
             "no experiments match, nothing to re-run", hint="check the filters with `yanex list`"

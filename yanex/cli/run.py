@@ -250,7 +250,7 @@ def run(
         # Checked (completed, unambiguous) and pinned to ids now, dry run included: a sweep stores
         # them, and its resume must attach to these experiments, not to whatever a name means then.
         from yanex.cli.store import store
-        from yanex.store.dependencies import completed_parents
+        from yanex.runner.dependencies import completed_parents
 
         depends_on = [parent.id for parent in completed_parents(store(), depends_on)]
     if definition.is_sweep:
@@ -312,7 +312,7 @@ def run(
 
 def _goals(given: list[str]) -> dict[str, str]:
     """``--goal KEY=min|max`` options as a mapping; a later one for the same key wins."""
-    from yanex.store.references import parse_goal
+    from yanex.store.metric_names import parse_goal
 
     return dict(parse_goal(text) for text in given)
 
@@ -327,7 +327,8 @@ def _run_elsewhere(spec: object, executor: str) -> None:
     from yanex.errors import UsageError
     from yanex.runner.batch import run_multiple
     from yanex.specs import ExperimentSpec
-    from yanex.store.experiments import get_experiment
+    from yanex.store.reading import reading
+    from yanex.store.views import experiment_view
 
     assert isinstance(spec, ExperimentSpec)
     try:
@@ -340,7 +341,8 @@ def _run_elsewhere(spec: object, executor: str) -> None:
     for name, stream in ((config.STDOUT_FILE, sys.stdout), (config.STDERR_FILE, sys.stderr)):
         if (folder / name).is_file():
             stream.write((folder / name).read_text(errors="replace"))
-    stored = get_experiment(Database(), result.experiment_id)
+    with reading(Database(), settle=False) as conn:
+        stored = experiment_view(conn, result.experiment_id)
     typer.echo(f"yanex: experiment {result.experiment_id} {result.status}", err=True)
     raise typer.Exit(stored.exit_code or (0 if result.status == "completed" else 1))
 

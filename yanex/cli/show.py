@@ -11,9 +11,8 @@ from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
 from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
-    from yanex.artifacts.reading import ArtifactRecord
-    from yanex.db.engine import Database
-    from yanex.store.reads import BatchInfo, ExperimentDetail, GitRecord, Lineage, Relative
+    from yanex.store.detail import BatchInfo, ExperimentDetail, Lineage, Relative
+    from yanex.store.tables import ArtifactRecord, GitInfo
 
 TAIL_LINES = 10
 
@@ -44,48 +43,24 @@ def _nested(config: dict[str, Any], depth: int = 0) -> Iterator[tuple[str, str]]
             yield label, printable(cell(value))
 
 
-def _author(git: GitRecord) -> str:
+def _author(git: GitInfo) -> str:
     email = f"<{git.author_email}>" if git.author_email else ""
     return " ".join(part for part in (git.author_name, email) if part)
-
-
-def _artifacts(db: Database, experiment_id: str) -> list[ArtifactRecord]:
-    from yanex.artifacts.reading import records
-
-    with db.connect() as conn:
-        return records(conn, experiment_id)
 
 
 def _record(
     detail: ExperimentDetail, stdout: str, stderr: str, artifacts: list[ArtifactRecord]
 ) -> dict[str, Any]:
-    e = detail.experiment
+    fields = dataclasses.asdict(detail.experiment)
+    fields["params"] = fields.pop("config")  # as `get params` and compare call them
     return {
-        "id": e.id,
-        "name": e.name,
-        "description": e.description,
-        "status": e.status.value,
-        "tags": e.tags,
-        "created_at": e.created_at,
-        "started_at": e.started_at,
-        "ended_at": e.ended_at,
-        "duration": e.duration,
-        "exit_code": e.exit_code,
-        "error_message": e.error_message,
-        "script_path": e.script_path,
-        "script_args": e.script_args,
-        "working_dir": e.working_dir,
-        "batch_id": e.batch_id,
-        "retry_of": e.retry_of,
+        **fields,
         "rerun_as": detail.rerun_as,
         "parents": [dataclasses.asdict(parent) for parent in detail.parents],
         "children": [dataclasses.asdict(child) for child in detail.children],
-        "archived": e.archived,
-        "params": e.config,
         "metrics": {k: m.value for k, m in detail.metrics.items()},
         "metric_steps": {k: {"step": m.step, "count": m.count} for k, m in detail.metrics.items()},
-        "git": {**dataclasses.asdict(e.git), "patch_size": detail.patch_size},
-        "environment": dataclasses.asdict(e.environment),
+        "git": {**fields["git"], "patch_size": detail.patch_size},
         "output": {"stdout_tail": stdout, "stderr_tail": stderr},
         "artifacts": [
             {"name": a.name, "size": a.size, "sha256": a.sha256, "media_type": a.media_type}
@@ -129,12 +104,12 @@ def _metrics(reference: str, fmt: DetailFormat) -> None:
     from yanex.errors import NotFoundError
     from yanex.plotting.sparkline import sparkline
     from yanex.store.history import metric_stats, trends
+    from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
 
-    db = store()
-    experiment_id = resolve_reference(db, reference)
     terminal = fmt is DetailFormat.TABLE and pretty()
-    with db.connect() as conn:
+    with reading(store()) as conn:
+        experiment_id = resolve_reference(conn, reference)
         stats = metric_stats(conn, experiment_id)
         shapes = trends(conn, experiment_id, SPARK_WIDTH) if terminal else {}
     if not stats:
@@ -190,6 +165,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
       yanex show abc12345 --metrics
     """
     from yanex import config
+    from yanex.artifacts.reading import records
     from yanex.cli.render import (
         cell,
         format_duration,
@@ -201,14 +177,16 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     )
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
-    from yanex.store.reads import experiment_detail
+    from yanex.store.detail import experiment_detail
+    from yanex.store.reading import reading
     from yanex.terminal import printable, tag_list
 
     if only_metrics:
         _metrics(reference, fmt)
         return
-    db = store()
-    detail = experiment_detail(db, reference)
+    with reading(store()) as conn:
+        detail = experiment_detail(conn, reference)
+        artifacts = records(conn, detail.experiment.id)
     e = detail.experiment
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
@@ -227,7 +205,6 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
         return
     folder = config.experiment_dir(e.id)
     stdout, stderr = _tail(folder / config.STDOUT_FILE), _tail(folder / config.STDERR_FILE)
-    artifacts = _artifacts(db, e.id)
     if fmt is DetailFormat.JSON:
         print_json(_record(detail, stdout, stderr, artifacts))
         return

@@ -27,12 +27,14 @@ def update_command(
     from yanex.cli.store import store
     from yanex.errors import UsageError
     from yanex.store.manage import update_experiments
-    from yanex.store.query import resolve_references
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_references
 
     if name is None and description is None and not add_tag and not remove_tag:
         raise UsageError("nothing to update", hint="pass --name, --description, --add-tag or --remove-tag")
     db = store()
-    ids = list(dict.fromkeys(resolve_references(db, references)))
+    with reading(db) as conn:
+        ids = list(dict.fromkeys(resolve_references(conn, references)))
     update_experiments(
         db, ids, name=name, description=description, add_tags=add_tag or (), remove_tags=remove_tag or ()
     )

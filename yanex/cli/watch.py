@@ -1,7 +1,7 @@
 """``yanex watch``: a live table of running and just-finished experiments.
 
-Read-only: every refresh is one read snapshot (``Database.connect``), and nothing is written, not
-even the settling of dead owners other readers do, so a run whose process died shows as stale
+Read-only: every refresh is one read snapshot (``reading(db, settle=False)``), and nothing is
+written, not even the settling of dead owners other readers do, so a run whose process died shows as stale
 (its last point ages) rather than failed. On a terminal the table is redrawn in the alternate
 screen about once a second until ``q`` or Ctrl-C, and the terminal is restored however it ends;
 piped, it prints one snapshot.
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from yanex.cli.spec import Command, FilterOptions, Param
 
 if TYPE_CHECKING:
+    from sqlite3 import Connection
+
     from yanex.db.engine import Database
     from yanex.store.filters import ExperimentFilter
     from yanex.store.history import Progress
@@ -29,18 +31,17 @@ INTERVAL = 1.0  # seconds between refreshes
 COLUMNS = ["id", "name", "status", "metric", "step", "last", "trend", "rate", "last point", "others"]
 
 
-def _selected(db: Database, flt: ExperimentFilter, explicit_status: bool) -> list[str]:
+def _selected(conn: Connection, flt: ExperimentFilter, explicit_status: bool) -> list[str]:
     """The ids to show: the filter's, and without --status only running experiments and those
     that ended in the last ``RECENT`` (running first)."""
     from yanex.status import Status
-    from yanex.store.reads import select_ids
+    from yanex.store.selection import select_ids
 
-    with db.connect() as conn:
-        if explicit_status:
-            return select_ids(conn, flt)
-        running = select_ids(conn, dataclasses.replace(flt, statuses=(Status.RUNNING,)))
-        since = datetime.now(UTC) - RECENT
-        ended = select_ids(conn, dataclasses.replace(flt, ended_after=since))
+    if explicit_status:
+        return select_ids(conn, flt)
+    running = select_ids(conn, dataclasses.replace(flt, statuses=(Status.RUNNING,)))
+    since = datetime.now(UTC) - RECENT
+    ended = select_ids(conn, dataclasses.replace(flt, ended_after=since))
     return list(dict.fromkeys([*running, *ended]))
 
 
@@ -83,10 +84,10 @@ def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
 
 def _snapshot(db: Database, flt: ExperimentFilter, explicit: bool, metric: str | None) -> list[Progress]:
     from yanex.store.history import progress
+    from yanex.store.reading import reading
 
-    ids = _selected(db, flt, explicit)
-    with db.connect() as conn:
-        return progress(conn, ids, metric, SPARK)
+    with reading(db, settle=False) as conn:
+        return progress(conn, _selected(conn, flt, explicit), metric, SPARK)
 
 
 def _frame(rows: list[Progress], width: int, colour: bool) -> list[str]:

@@ -1,197 +1,37 @@
-"""Connections to the store: SQLite pragmas, IMMEDIATE write transactions, fork safety.
+"""The store as a process sees it: one lazily opened database, its write transactions, and its
+read connections (which ``yanex.store.reading`` hands out).
 
-Every statement yanex runs is SQL text with bound parameters on the DB-API driver (``sqlite3``):
-reads through ``Database.connect``, writes through ``Database.write``. SQLAlchemy declares the
-schema (``yanex.db.models``) and alembic migrates it; they load only when a file needs creating or
-upgrading, so neither a query command nor a batch's orchestrator pays their import (0.15 s).
-
-Writers begin with ``BEGIN IMMEDIATE`` so that two processes never both hold a read snapshot and then
-race to upgrade it to a write lock (the source of "database is locked" under a busy timeout).
-Readers begin a deferred transaction and, in WAL mode, never block writers.
-
-In WAL mode only writers conflict, and only at that ``BEGIN IMMEDIATE``: once it succeeds, no other
-process can make the transaction fail. So that is where a writer waits out another process's lock,
-however long it is held (a ``sqlite3`` shell left inside ``BEGIN EXCLUSIVE``): it retries, says so
-once on stderr, and goes on when the lock is released.
+A connection never crosses ``fork``; every write first checks that the file is still the one
+opened; storage faults become ``DatabaseError``s (``yanex.db.faults``).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from yanex import config
-from yanex.errors import DatabaseBusyError, DatabaseReplacedError, NoDatabaseError, YanexError
-
-if TYPE_CHECKING:  # SQLAlchemy loads only to create or upgrade the schema (yanex.db.schema)
-    from sqlalchemy import Engine
-
-# How long any other statement waits for a lock. In WAL mode a reader waits only for rare,
-# short events (recovery after a crash), never for a writer.
-BUSY_TIMEOUT_MS = 60_000
-
-# No fork while a thread of this process is inside a transaction: the child would inherit SQLite's
-# in-memory view of the file's locks, and its own connections could then wait for locks that no
-# process holds until the busy timeout says "database is locked" (seen when a batch started a
-# replacement worker while its main thread was writing). Every transaction holds this lock, and
-# os.fork (so multiprocessing's fork too) takes it first.
-_NO_FORK_MID_TRANSACTION = threading.RLock()
-os.register_at_fork(
-    before=_NO_FORK_MID_TRANSACTION.acquire,
-    after_in_parent=_NO_FORK_MID_TRANSACTION.release,
-    after_in_child=_NO_FORK_MID_TRANSACTION.release,
+from yanex.db.connections import (
+    NO_FORK_MID_TRANSACTION,
+    begin_immediate,
+    missing_database,
+    open_read_only,
+    open_writer,
 )
+from yanex.errors import DatabaseReplacedError, YanexError
 
 
-def missing_database(path: Path) -> NoDatabaseError:
-    return NoDatabaseError(
-        f"there is no yanex database at {path} yet",
-        hint="it is created when the first experiment runs; check YANEX_HOME or YANEX_DATABASE_URL",
-    )
-
-
-def sqlite_file(url: str) -> Path:
-    """The database file of a yanex URL (``yanex.config.sqlite_path`` refuses any other URL)."""
-    return config.sqlite_path(url)
-
-
-class _LockNotice:
-    """One line on stderr when writes start waiting for another process's lock, one when they go on.
-
-    Batch workers stay quiet: their orchestrator waits for the same lock and says it once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._since: float | None = None
-
-    def _quiet(self) -> bool:
-        multiprocessing = sys.modules.get("multiprocessing")
-        return multiprocessing is not None and multiprocessing.parent_process() is not None
-
-    def waiting(self, path: str, since: float) -> None:
-        with self._lock:
-            if self._since is not None:
-                return
-            self._since = since
-        if not self._quiet():
-            print(
-                f"yanex: waiting for another process's write lock on {path} ... "
-                "(nothing is lost; yanex goes on once it is released)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def resumed(self, path: str) -> None:
-        with self._lock:
-            since, self._since = self._since, None
-        if since is not None and not self._quiet():
-            print(
-                f"yanex: got the write lock on {path} after {time.monotonic() - since:.0f} s; going on",
-                file=sys.stderr,
-                flush=True,
-            )
-
-
-_LOCK_NOTICE = _LockNotice()
-
-
-def _begin_immediate(dbapi_connection: Any, path: str, patience: float | None) -> None:
-    """``BEGIN IMMEDIATE``, retried for as long as another process holds the write lock.
-
-    With ``patience`` (seconds), gives up after that long with ``DatabaseBusyError`` instead.
-    """
-    attempt = patience if patience is not None else config.lock_notice_after()
-    started = time.monotonic()
-    waited = False
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(attempt * 1000)}")
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file, None when there is none."""
     try:
-        while True:
-            try:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise
-            if patience is not None:
-                raise DatabaseBusyError(
-                    f"another process held the write lock on {path} for over {patience:g} s",
-                    hint="try again once it is released",
-                )
-            waited = True
-            _LOCK_NOTICE.waiting(path, started)
-    finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if waited:
-        _LOCK_NOTICE.resumed(path)
-
-
-def _unshareable(path: Path) -> bool:
-    """True for a database in a folder nobody may write, without its -wal and -shm files.
-
-    SQLite cannot then set up the shared memory a WAL database needs, even to read; it can read
-    the file as immutable, which is exact as long as no writer can change it (none can: a
-    writer would need those files too).
-    """
-    return not os.access(path.parent, os.W_OK) and not any(
-        path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm")
-    )
-
-
-def _read_only_uri(path: Path) -> str:
-    return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if _unshareable(path) else ''}"
-
-
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """A plain connection to a SQLite file that cannot write it (``mode=ro``, so no upgrade runs
-    either) and waits out a writer's lock as long as the engine's connections do."""
-    return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-
-
-def _on_connect(dbapi_connection: sqlite3.Connection, *, foreign_keys: bool = True) -> None:
-    """yanex's pragmas, and transaction control taken from pysqlite: BEGIN is ours to emit."""
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    dbapi_connection.execute("PRAGMA journal_mode = WAL")
-    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
-    dbapi_connection.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-
-
-def open_writer(path: Path) -> sqlite3.Connection:
-    """A connection that writes, for ``Database.write`` (transactions of one process take turns on
-    it: each holds ``_NO_FORK_MID_TRANSACTION``)."""
-    # A file that only reads can serve (see `_unshareable`) opens read-only: writes then fail as
-    # "read-only", which readers may skip, instead of "cannot open".
-    target, uri = (_read_only_uri(path), True) if _unshareable(path) else (str(path), False)
-    connection = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-    _on_connect(connection)
-    connection.row_factory = sqlite3.Row
-    return connection
-
-
-def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
-    """An SQLAlchemy engine with yanex's pragmas, for alembic's migrations (``yanex.db.schema``)."""
-    from sqlalchemy import create_engine, event
-
-    path = sqlite_file(url)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        _on_connect(dbapi_connection, foreign_keys=foreign_keys)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        _begin_immediate(connection.connection.driver_connection, str(path), None)
-
-    return engine
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (status.st_dev, status.st_ino)
 
 
 class Database:
@@ -213,6 +53,9 @@ class Database:
         self._inherited: list[sqlite3.Connection] = []  # a parent's connections, never used or closed
         self._identity = identity  # (st_dev, st_ino) of the file opened
         self._local = threading.local()  # this thread's write patience (see `impatient`)
+        # The file a reader of this process found at the newest revision: opening it to write
+        # then skips the check (``ensure_schema``), which would open one more connection.
+        self._current: tuple[int, int] | None = None
 
     def exists(self) -> bool:
         """Whether there is a database file yet (reads never create one)."""
@@ -242,7 +85,8 @@ class Database:
             from yanex.db.schema import ensure_schema
 
             try:
-                ensure_schema(self.url)
+                if self._current is None or self._current != _file_identity(self.path):
+                    ensure_schema(self.url)
                 status = os.stat(self.path)
                 writer = open_writer(self.path)
             except YanexError:
@@ -308,9 +152,9 @@ class Database:
         Statements are SQL text with ``?`` or ``:name`` parameters; times are bound as
         ``yanex.store.dialect.sqlite_value`` writes them.
         """
-        with self._translating(), _NO_FORK_MID_TRANSACTION:
+        with self._translating(), NO_FORK_MID_TRANSACTION:
             connection = self._open()
-            _begin_immediate(connection, str(self.path), getattr(self._local, "patience", None))
+            begin_immediate(connection, str(self.path), getattr(self._local, "patience", None))
             try:
                 if self._replaced():
                     raise self._replaced_error()
@@ -324,31 +168,37 @@ class Database:
                         connection.execute("ROLLBACK")
                 raise
 
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A read snapshot on a plain sqlite3 connection that cannot write: the read path's way in.
+    def read_connection(self) -> sqlite3.Connection:
+        """A new connection that cannot write (``mode=ro``), in autocommit mode, to the file at the
+        newest schema revision: the read path's way in (``yanex.store.reading``), which closes it.
 
-        It needs no SQLAlchemy while the file has the newest schema (one query finds out, unless
-        this process opened the file to write, which upgraded it); an older file is upgraded
-        first, as by any first use. Reads never create a database.
+        The revision is checked on this connection, unless this process opened the file to write
+        (which upgraded it); an older file is upgraded first, as by any first use. Reads never
+        create a database.
         """
-        from yanex.db.schema import current_revision, head_revision
+        from yanex.db.schema import head_revision, revision_of
 
         with self._translating():
             if self._identity is not None and self._replaced():
                 raise self._replaced_error()
             if not self.exists():
                 raise missing_database(self.path)
-            opened = self._writer is not None and self._owner_pid == os.getpid()
-            if not opened and current_revision(self.path) != head_revision():
-                self._open()  # upgrades it
             connection = open_read_only(self.path)
             try:
+                if not self._writing_here() and revision_of(connection, self.path) != head_revision():
+                    connection.close()
+                    self._open()  # upgrades it
+                    connection = open_read_only(self.path)
+                self._current = _file_identity(self.path)
                 connection.isolation_level = None
-                connection.execute("BEGIN")
-                yield connection
-            finally:
+            except BaseException:
                 connection.close()
+                raise
+            return connection
+
+    def _writing_here(self) -> bool:
+        """Whether this process has the file open to write (opening it upgraded it)."""
+        return self._writer is not None and self._owner_pid == os.getpid()
 
     def dispose(self) -> None:
         if self._writer is not None and self._owner_pid == os.getpid():

@@ -212,7 +212,7 @@ class MetricSummaryRow(Base):
 
 class MetricGoalRow(Base):
     """A metric's direction declared for one experiment (``yanex run --goal``, ``yanex.set_goal``);
-    a metric without one follows the default rule (``yanex.store.references.default_goal``)."""
+    a metric without one follows the default rule (``yanex.store.metric_names.default_goal``)."""
 
     __tablename__ = "metric_goals"
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from yanex import config
-from yanex.db.engine import create_sqlite_engine, missing_database, open_read_only, sqlite_file
+from yanex.db.connections import create_sqlite_engine, missing_database, open_read_only, sqlite_file
 from yanex.errors import ConfigError, DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -61,28 +61,34 @@ def current_revision(path: Path) -> str | None:
     # last user, deletes the write-ahead log under them).
     conn = open_read_only(path)
     try:
-        # Every object, not only tables: a file holding only views is someone else's too.
-        try:
-            listed = conn.execute(
-                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
-            ).fetchall()
-        except sqlite3.DatabaseError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_NOTADB or _has_sqlite_header(path):
-                raise  # a damaged database: the storage-fault translation says so
-            raise DatabaseError(
-                f"{path} is not a SQLite database, so yanex will not use it (it was left untouched)",
-                hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
-            ) from None
-        foreign: dict[str, list[str]] = {}
-        versioned = False
-        for kind, name in listed:
-            if (kind, name) == ("table", "alembic_version"):
-                versioned = True
-            else:
-                foreign.setdefault(kind, []).append(name)
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if versioned else None
+        return revision_of(conn, path)
     finally:
         conn.close()
+
+
+def revision_of(conn: sqlite3.Connection, path: Path) -> str | None:
+    """``current_revision`` of the file ``conn`` has open (read-only): a reader checks the schema
+    on the connection it then reads with."""
+    # Every object, not only tables: a file holding only views is someone else's too.
+    try:
+        listed = conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+        ).fetchall()
+    except sqlite3.DatabaseError as error:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_NOTADB or _has_sqlite_header(path):
+            raise  # a damaged database: the storage-fault translation says so
+        raise DatabaseError(
+            f"{path} is not a SQLite database, so yanex will not use it (it was left untouched)",
+            hint="set YANEX_HOME or YANEX_DATABASE_URL to a different location",
+        ) from None
+    foreign: dict[str, list[str]] = {}
+    versioned = False
+    for kind, name in listed:
+        if (kind, name) == ("table", "alembic_version"):
+            versioned = True
+        else:
+            foreign.setdefault(kind, []).append(name)
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if versioned else None
     if row is None:
         if foreign or versioned:  # yanex writes alembic_version and its row in one transaction
             found = "; ".join(f"{kind}s {', '.join(names[:5])}" for kind, names in foreign.items())

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from yanex.store.reads import JsonValue
+from yanex.store.metric_values import JsonValue
 
 if TYPE_CHECKING:
-    from yanex.db.engine import Database
     from yanex.store.filters import ExperimentFilter
 
 
@@ -56,7 +55,9 @@ def _label(params: dict[str, JsonValue], keys: Sequence[str], fallback: str) -> 
     return ", ".join(shown) or fallback
 
 
-def load_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequence[str] = ()) -> Selection:
+def load_curves(
+    conn: sqlite3.Connection, flt: ExperimentFilter, metric: str, group_by: Sequence[str] = ()
+) -> Selection:
     """The curves of ``metric`` for the experiments ``flt`` selects (in its order).
 
     Each experiment is labelled by the parameters that differ within the selection (else its
@@ -66,36 +67,36 @@ def load_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequ
     deviation (0 where only one experiment has the step).
     """
     if group_by:
-        return _group_curves(db, flt, metric, group_by)
-    from yanex.store.reads import compare
+        return _group_curves(conn, flt, metric, group_by)
+    from yanex.store.compare import compare
 
-    comparison = compare(db, flt, metrics=[metric])
+    comparison = compare(conn, flt, metrics=[metric])
     curves = []
-    with db.connect() as conn:
-        for row in comparison.rows:
-            points = _finite_points(conn, row.id, metric) if metric in row.metrics else {}
-            if points:
-                label = _label(row.params, comparison.params, row.name or row.id)
-                curves.append(Curve(label, list(points), list(points.values())))
+    for row in comparison.rows:
+        points = _finite_points(conn, row.id, metric) if metric in row.metrics else {}
+        if points:
+            label = _label(row.params, comparison.params, row.name or row.id)
+            curves.append(Curve(label, list(points), list(points.values())))
     return Selection(metric, curves, len(curves))
 
 
-def _group_curves(db: Database, flt: ExperimentFilter, metric: str, group_by: Sequence[str]) -> Selection:
+def _group_curves(
+    conn: sqlite3.Connection, flt: ExperimentFilter, metric: str, group_by: Sequence[str]
+) -> Selection:
     """One mean curve per group of ``yanex.store.groups`` (groups in the order of their values,
     numbers as numbers, so the legend reads like an axis)."""
     from yanex.store.groups import group_experiments
 
-    grouping = group_experiments(db, flt, group_by)
+    grouping = group_experiments(conn, flt, group_by)
     curves = []
     runs = 0
-    with db.connect() as conn:
-        for group in grouping.groups:
-            members = [points for points in (_finite_points(conn, i, metric) for i in group.ids) if points]
-            if members:
-                runs += len(members)
-                named = zip(grouping.keys, group.values, strict=True)
-                values = {key: value for key, value in named if value is not None}
-                curves.append(_mean(_label(values, grouping.keys, "(no value)"), members))
+    for group in grouping.groups:
+        members = [points for points in (_finite_points(conn, i, metric) for i in group.ids) if points]
+        if members:
+            runs += len(members)
+            named = zip(grouping.keys, group.values, strict=True)
+            values = {key: value for key, value in named if value is not None}
+            curves.append(_mean(_label(values, grouping.keys, "(no value)"), members))
     return Selection(metric, curves, runs, grouping.keys)
 
 

@@ -28,7 +28,7 @@ from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
 from yanex.executors import check_executor, open_executor
 from yanex.params import deep_merge
-from yanex.runner.dependencies import Plan, Schedule, plan
+from yanex.runner.dependencies import Plan, Schedule, completed_parents, plan
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.exact import exact_code
 from yanex.runner.executor import Executor, StopReason, Task, record_failure
@@ -40,18 +40,19 @@ from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
 from yanex.runner.script_kind import not_python
 from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo, Status, TimeLimit, parse_time_limit
-from yanex.store.dependencies import completed_parents, parents_of, retarget
+from yanex.store.dependencies import Parent, parents_of, retarget
 from yanex.store.experiments import (
     cancel_active,
     create_batch,
     create_experiments,
     end_batch,
-    find_completed,
-    get_experiment,
     heartbeat,
 )
+from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.summary import declared_goals
+from yanex.store.sweeps import find_completed
+from yanex.store.views import experiment_view
 from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
@@ -183,7 +184,10 @@ def rerun(
         raise ValueError("rerun needs at least one experiment; the list is empty")
     db = Database()
     reconcile_orphans(db)
-    originals = [get_experiment(db, str(experiment_id)) for experiment_id in ids]
+    with reading(db, settle=False) as conn:
+        originals = [experiment_view(conn, str(experiment_id)) for experiment_id in ids]
+        goals = [declared_goals(conn, original.id) for original in originals]
+        recorded = parents_of(conn, ids)
     for original in originals:
         if not original.status.is_final:
             raise ConfigError(
@@ -193,8 +197,6 @@ def rerun(
     if config_overrides is not None and not isinstance(config_overrides, Mapping):
         raise TypeError(f"config_overrides must be a mapping, got {type(config_overrides).__name__}")
     overrides = dict(config_overrides or {})
-    with db.connect() as conn:
-        goals = [declared_goals(conn, original.id) for original in originals]
     with exact_code(originals) if exact else contextlib.nullcontext(None) as rebuilt:
         scripts = (
             [code.script_path for code in rebuilt] if rebuilt else [Path(o.script_path) for o in originals]
@@ -221,7 +223,7 @@ def rerun(
             verbose,
             db=db,
             time_limit=time_limit,
-            dependencies=_rerun_plan(db, ids),
+            dependencies=_rerun_plan(db, ids, recorded),
             executor=executor,
         )
         if not exact:  # (an exact re-run runs what the original ran: nothing to warn about)
@@ -229,11 +231,10 @@ def rerun(
         return batch.run(retry_of=[original.id for original in originals], working_dirs=working_dirs)
 
 
-def _rerun_plan(db: Database, ids: Sequence[str]) -> Plan:
+def _rerun_plan(db: Database, ids: Sequence[str], recorded: Mapping[str, Sequence[Parent]]) -> Plan:
     """The originals' recorded parents: a parent re-run by this call is waited for in the batch."""
     position = {experiment_id: index for index, experiment_id in enumerate(ids)}
     result = Plan.empty(len(ids))
-    recorded = parents_of(db, ids)
     for index, parents in enumerate(recorded[experiment_id] for experiment_id in ids):
         result.in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
         stored = [parent.id for parent in parents if parent.id not in position]
@@ -359,7 +360,8 @@ class _Batch:
                 None if in_batch else [parent.id for parent in stored]
                 for in_batch, stored in zip(self.dependencies.in_batch, self.dependencies.stored, strict=True)
             ]
-            found = find_completed(self.db, self.specs, parents)
+            with reading(self.db, settle=False) as conn:
+                found = find_completed(conn, self.specs, parents)
             # A spec downstream of one that runs again runs again too: its inputs change.
             fresh = self.schedule.downstream(
                 {index for index, earlier in enumerate(found) if earlier is None}

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from yanex.db.engine import Database
-from yanex.errors import AmbiguousReferenceError, ConfigError, NotFoundError
-from yanex.specs import ExperimentResult, ExperimentSpec
-from yanex.store.dependencies import Parent, completed_parents
+from yanex.errors import AmbiguousReferenceError, ConfigError, NotFoundError, YanexError
+from yanex.specs import ExperimentResult, ExperimentSpec, Status
+from yanex.store.dependencies import Parent
+from yanex.store.reading import reading
+from yanex.store.references import resolve_references
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,40 @@ class Plan:
     @classmethod
     def empty(cls, count: int) -> Plan:
         return cls([[] for _ in range(count)], [[] for _ in range(count)])
+
+
+def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
+    """The stored experiments ``references`` name (id, unique id prefix or name), in order.
+
+    Raises ``NotFoundError`` or ``AmbiguousReferenceError`` for a reference that names no one
+    experiment, and ``ConfigError`` for one that has not completed: nothing may run on the outputs
+    of an experiment that is still running, or that failed. With nothing recorded yet, no
+    reference can match, and the error says so (rather than that there is no database yet).
+    """
+    if not db.exists():
+        raise NotFoundError(
+            f"dependency: no experiment matches {references[0]!r} (by id, id prefix or name)",
+            hint="nothing has been recorded yet",
+        )
+    with reading(db) as conn:
+        try:
+            ids = resolve_references(conn, references)
+        except YanexError as error:
+            raise type(error)(f"dependency: {error.message}", hint=error.hint) from None
+        parents: list[Parent] = []
+        for reference, experiment_id in zip(references, ids, strict=True):
+            name, status = conn.execute(
+                "SELECT name, status FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchone()
+            if status != Status.COMPLETED.value:
+                shown = experiment_id if reference == experiment_id else f"{reference!r} ({experiment_id})"
+                raise ConfigError(
+                    f"dependency {shown} is {status}, not completed",
+                    hint="depend on a completed experiment, or run this one once it has completed",
+                )
+            if experiment_id not in {parent.id for parent in parents}:
+                parents.append(Parent(experiment_id, name))
+    return parents
 
 
 def _label(specs: Sequence[ExperimentSpec], index: int) -> str:

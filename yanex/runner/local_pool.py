@@ -31,7 +31,8 @@ from yanex.runner.executor import StopReason, Task, drop, record_failure, resolv
 from yanex.runner.launch import Outcome, describe_failure
 from yanex.runner.task_runner import kill_group
 from yanex.runner.worker import STOP_SIGNALS, Crashed, Done, Ready, Started, WorkerMessage, worker_main
-from yanex.store.experiments import get_experiment
+from yanex.store.reading import reading
+from yanex.store.views import experiment_view
 
 BOOTSTRAP_ERROR = (
     "An attempt has been made to start a new process before the current process has finished its "
@@ -251,7 +252,10 @@ class LocalPool:
         task, future = worker.task
         # A worker killed just after starting its script has not reported the pid yet; the row
         # has it from the moment the script started.
-        script_pid = worker.script_pid or get_experiment(self._db, task.request.experiment_id).pid
+        script_pid = worker.script_pid
+        if script_pid is None:
+            with reading(self._db, settle=False) as conn:
+                script_pid = experiment_view(conn, task.request.experiment_id).pid
         kill_group(script_pid)
         _await_exit(script_pid)
         how = describe_failure(worker.process.exitcode or 0, "")

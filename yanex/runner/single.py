@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 from yanex import config
 from yanex.db.engine import Database
+from yanex.runner.dependencies import completed_parents
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
 from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
 from yanex.runner.reaper import become_subreaper
 from yanex.specs import ExperimentSpec, Status
-from yanex.store.dependencies import completed_parents
 from yanex.store.experiments import create_experiments
 from yanex.store.reconcile import reconcile_orphans
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from yanex.db.engine import BUSY_TIMEOUT_MS, Database, open_read_only
+from yanex.db.connections import BUSY_TIMEOUT_MS, open_read_only
+from yanex.db.engine import Database
 from yanex.db.schema import current_revision, ensure_schema, head_revision
 from yanex.errors import UsageError
 from yanex.specs import ACTIVE_STATUSES
+from yanex.store.reading import reading
 
 
 class DatabaseStatus(BaseModel):
@@ -97,7 +99,7 @@ def vacuum_database(db: Database) -> VacuumResult:
     path = db.path
     ensure_schema(db.url)  # creates or upgrades it first, as every use does
     active_sql = ", ".join(f"'{status.value}'" for status in ACTIVE_STATUSES)
-    with db.connect() as read:
+    with reading(db, settle=False) as read:
         (active,) = read.execute(
             f"SELECT count(*) FROM experiments WHERE status IN ({active_sql})"
         ).fetchone()

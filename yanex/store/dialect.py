@@ -1,21 +1,21 @@
-"""SQL text with bound parameters, and the only SQLite-specific pieces of the read path.
+"""SQL text with bound parameters, as every statement of the store is written.
 
-The filter layer writes portable SQL (``EXISTS``, ``IN``, ``NULLS LAST``, ``COALESCE``) with named
-placeholders and keeps every value out of the text; ``Sql.compile`` renders the placeholders in a
-driver's style. What has no portable form is here, each with its PostgreSQL equivalent noted:
-``GLOB`` (PostgreSQL: ``LIKE`` after translating the pattern), ``rowid`` as insertion order
-(PostgreSQL: a serial column) and how values are bound (datetimes as SQLite's stored text).
+yanex stores experiments in SQLite files only (docs/design.md says why), so statements are SQLite's:
+values never reach the text (named ``:pN`` placeholders from a ``Binder``, or ``?`` lists from
+``marks``), and times are bound as the columns store them (``sqlite_value``).
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 Param = str | float | int | bool | datetime | None
-_PLACEHOLDER = re.compile(r":(p\d+)\b")
+CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
+# Insertion order, the tie-break after created_at (experiments of one batch share it).
+INSERTION_ORDER = "experiments.rowid"
 
 
 @dataclass
@@ -41,15 +41,10 @@ def marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-@dataclass(frozen=True)
-class Compiled:
-    """SQL text in one driver's placeholder style, with its parameters by name."""
-
-    text: str
-    params: dict[str, Param]
-
-    def __str__(self) -> str:
-        return self.text
+def chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` in slices of at most ``CHUNK``, one per ``IN (...)`` list."""
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 @dataclass(frozen=True)
@@ -59,27 +54,9 @@ class Sql:
     text: str
     params: dict[str, Param]
 
-    def compile(self, dialect: Any = None) -> Compiled:
-        """The text for ``dialect`` (a name or an object with ``.name``; SQLite by default)."""
-        name = dialect if isinstance(dialect, str) else getattr(dialect, "name", "sqlite")
-        if name == "postgresql":
-            return Compiled(_PLACEHOLDER.sub(r"%(\1)s", self.text.replace("%", "%%")), self.params)
-        return Compiled(self.text, self.params)
-
     def sqlite_params(self) -> dict[str, Any]:
         """The parameters as the sqlite3 driver binds them (see ``sqlite_value``)."""
         return {name: sqlite_value(value) for name, value in self.params.items()}
-
-
-# --- SQLite only -------------------------------------------------------------------------------
-
-# Insertion order, the tie-break after created_at (experiments of one batch share it).
-INSERTION_ORDER = "experiments.rowid"
-
-
-def glob(column: str, placeholder: str) -> str:
-    """Case-sensitive shell-style match (``*``, ``?``, ``[...]``)."""
-    return f"{column} GLOB {placeholder}"
 
 
 def sqlite_value(value: Param) -> Any:
@@ -96,3 +73,8 @@ def sqlite_value(value: Param) -> Any:
 def stored_time(text: str | None) -> datetime | None:
     """A stored time column read back (naive UTC)."""
     return None if text is None else datetime.fromisoformat(text)
+
+
+def aware_time(text: str | None) -> datetime | None:
+    """A stored time column read back as aware UTC, as records carry times."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -6,9 +6,8 @@ No transaction stays open while an experiment runs; callers hold ids, never rows
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from sqlite3 import Connection
@@ -17,15 +16,7 @@ from typing import NamedTuple
 from pydantic import JsonValue
 
 from yanex.db.engine import Database
-from yanex.errors import NotFoundError
-from yanex.specs import (
-    EnvironmentInfo,
-    ExperimentSpec,
-    ExperimentView,
-    GitInfo,
-    MetricPoint,
-    Status,
-)
+from yanex.specs import ExperimentSpec, Status
 from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
     flatten_config,
@@ -36,8 +27,14 @@ from yanex.store.convert import (
 )
 from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import marks, sqlite_value, stored_time
-from yanex.store.reads import utc
 from yanex.store.summary import fold_points, set_goals
+from yanex.store.tables import (
+    EXPERIMENTS,
+    EnvironmentInfo,
+    ExperimentBookkeeping,
+    ExperimentRecord,
+    GitInfo,
+)
 
 # The open statuses as an SQL list: ``status IN OPEN_SQL`` (constants of ours, never user input).
 OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
@@ -133,60 +130,50 @@ def create_experiments(
     (a re-run goes back to where the original ran). ``depends_on`` gives each spec's parents in
     the ``dependencies`` table: a stored experiment's id, or the index of another spec of this call.
     """
-    now = sqlite_value(now_utc())
+    now = now_utc()
     with db.write() as conn:
         ids = _free_ids(conn, len(specs))
         patch_sha = _store_patch(conn, git.patch)
         cwd = str(Path.cwd())
-        omitted = json.dumps([o.model_dump() for o in git.omitted]) if git.omitted else None
-        remotes = json.dumps(git.remotes) if git.remotes else None
         rows = []
         resolved: dict[Path, str] = {}  # a sweep's 10,000 specs share one script: one realpath
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
             script_path = resolved.get(spec.script_path) or resolved.setdefault(
                 spec.script_path, str(spec.script_path.resolve())
             )
-            rows.append(
-                {
-                    "id": experiment_id,
-                    "name": spec.name,
-                    "description": spec.description,
-                    "status": status.value,
-                    "script_path": script_path,
-                    "working_dir": (working_dirs[index] if working_dirs else None) or cwd,
-                    "script_args": json.dumps(list(spec.script_args)),
-                    "config": json.dumps(spec.config),
-                    "spec_sha256": spec_fingerprint(script_path, spec.config, list(spec.script_args)),
-                    "created_at": now,
-                    "batch_id": batch_id,
-                    "retry_of": retry_of[index] if retry_of else None,
-                    "archived": False,
-                    "git_commit": git.commit,
-                    "git_branch": git.branch,
-                    "git_dirty": git.dirty,
-                    "git_patch_sha256": patch_sha,
-                    "git_patch_omitted": omitted,
-                    "git_commit_message": git.commit_message,
-                    "git_author_name": git.author_name,
-                    "git_author_email": git.author_email,
-                    "git_remotes": remotes,
-                    "git_commit_on_remote": git.commit_on_remote,
-                    "python_version": environment.python_version,
-                    "platform": environment.platform,
-                    "hostname": environment.hostname,
-                    "yanex_version": environment.yanex_version,
-                    "owner_host": owner.host,
-                    "owner_pid": owner.pid,
-                    "heartbeat_at": now,
-                    "metrics_offset": 0,
-                }
+            record = ExperimentRecord(
+                id=experiment_id,
+                name=spec.name,
+                description=spec.description,
+                status=status,
+                script_path=script_path,
+                working_dir=(working_dirs[index] if working_dirs else None) or cwd,
+                script_args=list(spec.script_args),
+                config=spec.config,
+                tags=spec.tags,
+                created_at=now,
+                started_at=None,
+                ended_at=None,
+                duration=None,
+                exit_code=None,
+                error_message=None,
+                batch_id=batch_id,
+                retry_of=retry_of[index] if retry_of else None,
+                archived=False,
+                pid=None,
+                git=git,
+                environment=environment,
             )
-        columns = list(rows[0]) if rows else []
-        conn.executemany(
-            f"INSERT INTO experiments ({', '.join(columns)}) "
-            f"VALUES ({', '.join(f':{column}' for column in columns)})",
-            rows,
-        )
+            bookkeeping = ExperimentBookkeeping(
+                spec_sha256=spec_fingerprint(script_path, spec.config, list(spec.script_args)),
+                git_patch_sha256=patch_sha,
+                owner_host=owner.host,
+                owner_pid=owner.pid,
+                heartbeat_at=now,
+                metrics_offset=0,
+            )
+            rows.append(EXPERIMENTS.row(record, bookkeeping))
+        conn.executemany(EXPERIMENTS.insert(), rows)
         conn.executemany(
             "INSERT INTO tags (experiment_id, tag) VALUES (?, ?)",
             [(eid, tag) for eid, spec in zip(ids, specs, strict=True) for tag in dict.fromkeys(spec.tags)],
@@ -211,58 +198,6 @@ def create_experiments(
         for eid, spec in zip(ids, specs, strict=True):
             set_goals(conn, eid, spec.goals)
     return ids
-
-
-class CompletedRun(NamedTuple):
-    """An earlier completed experiment of the same spec (see ``find_completed``)."""
-
-    id: str
-    name: str | None
-    duration: float | None
-
-
-def find_completed(
-    db: Database, specs: Sequence[ExperimentSpec], parents: Sequence[Collection[str] | None] | None = None
-) -> list[CompletedRun | None]:
-    """For each spec, the newest completed experiment with the same script, config and args, and,
-    where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
-    fingerprints = [
-        spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
-        for spec in specs
-    ]
-    wanted = set(fingerprints)
-    with db.connect() as conn:
-        rows = conn.execute(
-            f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
-            f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at DESC",
-            [*wanted, Status.COMPLETED.value],
-        ).fetchall()
-        recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
-        if parents is not None and rows:
-            edges = conn.execute(
-                f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
-                f"({marks(len(recorded))})",
-                [*recorded],
-            )
-            for child, parent in edges:
-                recorded[child].add(parent)
-    candidates: dict[str, list[CompletedRun]] = {}
-    for sha, eid, name, duration in rows:  # newest first
-        candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
-    found: list[CompletedRun | None] = []
-    for index, fingerprint in enumerate(fingerprints):
-        expected = None if parents is None else parents[index]
-        found.append(
-            next(
-                (
-                    run
-                    for run in candidates.get(fingerprint, [])
-                    if expected is None or recorded[run.id] == set(expected)
-                ),
-                None,
-            )
-        )
-    return found
 
 
 def mark_running(
@@ -406,38 +341,9 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
     fold_points(conn, points)
 
 
-def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
-    """One experiment by its full id, read as ``yanex.find`` reads it (``yanex.store.reads``)."""
-    from yanex.store.query import view
-    from yanex.store.reads import load_records
-
-    with db.connect() as conn:
-        records = load_records(conn, [experiment_id])
-    if not records:
-        raise NotFoundError(f"no experiment with id {experiment_id}", hint="see `yanex list` for ids")
-    return view(records[0])
-
-
-def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[MetricPoint]:
-    """Every logged point of one experiment in logging order, optionally of one key."""
-    sql = "SELECT key, step, value, value_json, logged_at FROM metrics WHERE experiment_id = ?"
-    params: tuple[str, ...] = (experiment_id,)
-    if key is not None:
-        sql, params = f"{sql} AND key = ?", (experiment_id, key)
-    points = []
-    with db.connect() as conn:
-        for name, step, value, value_json, logged_text in conn.execute(f"{sql} ORDER BY id", params):
-            logged_at = utc(stored_time(logged_text))
-            assert logged_at is not None
-            raw = json.loads(value_json) if value_json is not None else value
-            points.append(MetricPoint(key=name, step=step, value=value, raw=raw, logged_at=logged_at))
-    return points
-
-
 __all__ = [
     "OPEN_SQL",
     "OPEN_STATUSES",
-    "CompletedRun",
     "Finished",
     "MetricRecord",
     "Owner",
@@ -446,10 +352,7 @@ __all__ = [
     "create_batch",
     "create_experiments",
     "end_batch",
-    "find_completed",
     "finish",
-    "get_experiment",
-    "get_metrics",
     "heartbeat",
     "ingest_metrics",
     "insert_points",

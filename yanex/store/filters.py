@@ -5,23 +5,25 @@ flags, help, Python keyword and value kind. The CLI options of every selecting c
 (``yanex.cli.filters``) and the keywords of ``yanex.find``/``compare_frame`` are derived from
 these fields, and ``compile_filter`` turns a filter into one parameterised ``SELECT
 experiments.id ...``. Adding a filter is one field here plus its condition in ``_conditions``.
-Standard library only: the read path runs on sqlite3 (see ``yanex.store.dialect``).
+Standard library only: the read path runs on sqlite3 (see ``yanex.store.reading``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from yanex.errors import UsageError
 from yanex.status import Status
-from yanex.store import dialect
-from yanex.store.dialect import Binder, Sql
-from yanex.store.references import metric_ref
+from yanex.store.dialect import INSERTION_ORDER, Binder, Sql
+from yanex.store.metric_names import metric_ref
 from yanex.store.times import parse_time, to_naive_utc
+
+if TYPE_CHECKING:
+    from yanex.store.where import Node
 
 Archived = Literal["hide", "only", "include"]
 # texts: repeatable text option; text: one value; flag: on/off; count: a number; archive: the
@@ -110,12 +112,14 @@ def _time(value: Any) -> datetime | None:
     return None if value is None else value
 
 
-def _where(value: str | None) -> str | None:
-    if value is not None:
-        from yanex.store.where import parse_where  # the grammar loads only for a where condition
+def _where(value: Any) -> Node | None:
+    """The condition parsed once, when the filter is made: a bad one fails here, with the
+    position, and a copy of the filter (``dataclasses.replace``) keeps the parsed tree."""
+    if not isinstance(value, str):
+        return value  # type: ignore[no-any-return]  # None, or a condition parsed already
+    from yanex.store.where import parse_where  # the grammar loads only for a where condition
 
-        parse_where(value)  # fail now, with the position, rather than at query time
-    return value
+    return parse_where(value)
 
 
 def _sort(value: str | None) -> str | None:
@@ -192,7 +196,7 @@ class ExperimentFilter:
     ended_before: datetime | None = option(  # noqa: RUF009 (a field specifier)
         None, "--ended-before", help=f"Ended before: {TIME_HELP}", kind="text"
     )
-    where: str | None = option(
+    where: Node | None = option(  # noqa: RUF009 (a field specifier)
         None,
         "--where",
         "-w",
@@ -249,6 +253,13 @@ class ExperimentFilter:
             raise UsageError(f"unknown filter {unknown[0]!r}", hint=f"filters are: {', '.join(names)}")
         return cls(ids=ids, **{names[k]: v for k, v in keywords.items()})
 
+    def naming(self, ids: Sequence[str]) -> ExperimentFilter:
+        """The filter restricted to the exact ``ids`` a user named, which are found even when
+        archived (unless the filter asks for archived experiments only)."""
+        return dataclasses.replace(
+            self, ids=tuple(ids), archived="only" if self.archived == "only" else "include"
+        )
+
     def narrows(self) -> bool:
         """Whether the filter selects anything less than everything (destructive commands refuse
         a bare filter). Ordering does not narrow, nor does showing archived experiments too."""
@@ -269,7 +280,7 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
     for tag in dict.fromkeys(flt.tags):
         conds.append(f"experiments.id IN (SELECT experiment_id FROM tags WHERE tag = {bind(tag)})")
     if flt.name is not None:
-        conds.append(dialect.glob("experiments.name", bind(flt.name)))
+        conds.append(f"experiments.name GLOB {bind(flt.name)}")  # case-sensitive: *, ?, [...]
     if flt.script is not None:
         if "/" in flt.script:
             conds.append(f"experiments.script_path = {bind(flt.script)}")
@@ -287,9 +298,9 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
         if bound is not None:
             conds.append(f"experiments.{column} {op} {bind(bound)}")
     if flt.where is not None:
-        from yanex.store.where import compile_where, parse_where
+        from yanex.store.where import compile_where
 
-        conds.append(compile_where(parse_where(flt.where), binder).text)
+        conds.append(compile_where(flt.where, binder).text)
     if flt.latest_attempts:
         conds.append("NOT EXISTS (SELECT 1 FROM experiments AS later WHERE later.retry_of = experiments.id)")
     if flt.archived == "only":
@@ -302,7 +313,7 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
     return conds
 
 
-def compile_filter(flt: ExperimentFilter, dialect_name: str = "sqlite") -> Sql:
+def compile_filter(flt: ExperimentFilter) -> Sql:
     """One parameterised ``SELECT experiments.id`` in the filter's order, newest first by default."""
     binder = Binder()
     joins = ""
@@ -329,7 +340,7 @@ def compile_filter(flt: ExperimentFilter, dialect_name: str = "sqlite") -> Sql:
     conds = _conditions(flt, binder)
     direction = "DESC" if flt.desc else "ASC"
     # Newest first, then insertion order: experiments of one batch share their created_at.
-    tiebreak = dialect.INSERTION_ORDER if dialect_name == "sqlite" else "experiments.id"
+    tiebreak = INSERTION_ORDER
     if metric is not None and flt.limit is not None:
         return _top_by_metric(conds, metric, direction, tiebreak, binder.bind(flt.limit), binder)
     order = [f"{c} {direction} NULLS LAST" for c in columns]

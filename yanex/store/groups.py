@@ -6,7 +6,7 @@ runs that differ only by seed are averaged. An experiment without a grouping par
 the group whose value for it is None.
 
 Statistics run in SQL over the chosen metric reference (``loss``: last values, ``loss.min``: each
-experiment's minimum; ``yanex.store.references.metric_ref``): count, mean and the sample standard
+experiment's minimum; ``yanex.store.metric_names.metric_ref``): count, mean and the sample standard
 deviation (n - 1) as the sum of squared distances to the group mean (a window ``AVG``), which
 stays exact where the textbook sum of squares cancels (accuracies of 0.9 +- 1e-9). Standard
 library only, portable SQL, like the rest of the read path.
@@ -20,16 +20,14 @@ import sqlite3
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from yanex.errors import UsageError, YanexWarning
 from yanex.store.dialect import Binder, Sql
 from yanex.store.filters import ExperimentFilter, compile_filter
-from yanex.store.reads import JsonValue, differing_params, reconcile_before_read
-from yanex.store.references import metric_ref
-
-if TYPE_CHECKING:
-    from yanex.db.engine import Database
+from yanex.store.metric_names import metric_ref
+from yanex.store.metric_values import JsonValue
+from yanex.store.selection import differing_params
 
 _EXCEPT = "!"
 
@@ -135,65 +133,60 @@ def _group_joins(keys: Sequence[str], binder: Binder) -> tuple[list[str], str]:
     return columns, joins
 
 
-def group_experiments(db: Database, flt: ExperimentFilter, by: Sequence[str]) -> Grouping:
+def group_experiments(conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str]) -> Grouping:
     """The selected experiments grouped by the parameters ``by`` names (module docstring); groups
     ordered by value, ids in the filter's order within each."""
-    reconcile_before_read(db)
-    with db.connect() as conn:
-        keys = group_keys(conn, flt, by)
-        sql = compile_filter(flt)
-        binder = Binder(dict(sql.params))
-        columns, joins = _group_joins(keys, binder)
-        text = (
-            f"SELECT selected.id{''.join(', ' + c for c in columns)} FROM ({sql.text}) AS selected "
-            f"JOIN experiments ON experiments.id = selected.id{joins}"
-        )
-        grouped: dict[tuple[str | None, ...], list[str]] = {}
-        for experiment_id, *values in conn.execute(text, Sql(text, binder.params).sqlite_params()):
-            grouped.setdefault(tuple(values), []).append(experiment_id)
+    keys = group_keys(conn, flt, by)
+    sql = compile_filter(flt)
+    binder = Binder(dict(sql.params))
+    columns, joins = _group_joins(keys, binder)
+    text = (
+        f"SELECT selected.id{''.join(', ' + c for c in columns)} FROM ({sql.text}) AS selected "
+        f"JOIN experiments ON experiments.id = selected.id{joins}"
+    )
+    grouped: dict[tuple[str | None, ...], list[str]] = {}
+    for experiment_id, *values in conn.execute(text, Sql(text, binder.params).sqlite_params()):
+        grouped.setdefault(tuple(values), []).append(experiment_id)
     groups = [Group(tuple(map(_decoded, values)), tuple(ids)) for values, ids in grouped.items()]
     return Grouping(keys, tuple(sorted(groups, key=lambda g: _order(g.values))))
 
 
 def group_stats(
-    db: Database, flt: ExperimentFilter, by: Sequence[str], metrics: Sequence[str] = ()
+    conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str], metrics: Sequence[str] = ()
 ) -> GroupStats:
     """Per group of ``group_experiments``: how many experiments, and n, mean and std of each
     metric reference in ``metrics`` (by default the last value of every metric logged)."""
-    reconcile_before_read(db)
-    with db.connect() as conn:
-        keys = group_keys(conn, flt, by)
-        sql = compile_filter(flt)
-        if not metrics:
-            metrics = [
-                key
-                for (key,) in conn.execute(
-                    "SELECT DISTINCT key FROM metric_summary "
-                    f"WHERE experiment_id IN ({sql.text}) ORDER BY key",
-                    sql.sqlite_params(),
-                )
-            ]
-        binder = Binder(dict(sql.params))
-        columns, joins = _group_joins(keys, binder)
-        for n, name in enumerate(metrics):
-            ref = metric_ref(name)
-            columns.append(f"m{n}.{ref.aggregate.number} AS x{n}")
-            joins += (
-                f" LEFT JOIN metric_summary AS m{n} ON m{n}.experiment_id = experiments.id"
-                f" AND m{n}.key = {binder.bind(ref.key)}"
+    keys = group_keys(conn, flt, by)
+    sql = compile_filter(flt)
+    if not metrics:
+        metrics = [
+            key
+            for (key,) in conn.execute(
+                f"SELECT DISTINCT key FROM metric_summary WHERE experiment_id IN ({sql.text}) ORDER BY key",
+                sql.sqlite_params(),
             )
-        groups = [f"g{n}" for n in range(len(keys))]
-        partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
-        centred = ", ".join(f"x{n} - AVG(x{n}) OVER ({partition}) AS d{n}" for n in range(len(metrics)))
-        stats = "".join(f", COUNT(x{n}), AVG(x{n}), SUM(d{n} * d{n})" for n in range(len(metrics)))
-        text = (
-            f"WITH base AS (SELECT {', '.join(['experiments.id AS id', *columns])} FROM ({sql.text}) "
-            f"AS selected JOIN experiments ON experiments.id = selected.id{joins}), "
-            f"centred AS (SELECT *{', ' + centred if centred else ''} FROM base) "
-            f"SELECT {', '.join([*groups, 'COUNT(*)'])}{stats} FROM centred"
-            + (f" GROUP BY {', '.join(groups)}" if groups else "")
+        ]
+    binder = Binder(dict(sql.params))
+    columns, joins = _group_joins(keys, binder)
+    for n, name in enumerate(metrics):
+        ref = metric_ref(name)
+        columns.append(f"m{n}.{ref.aggregate.number} AS x{n}")
+        joins += (
+            f" LEFT JOIN metric_summary AS m{n} ON m{n}.experiment_id = experiments.id"
+            f" AND m{n}.key = {binder.bind(ref.key)}"
         )
-        found = conn.execute(text, Sql(text, binder.params).sqlite_params()).fetchall()
+    groups = [f"g{n}" for n in range(len(keys))]
+    partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
+    centred = ", ".join(f"x{n} - AVG(x{n}) OVER ({partition}) AS d{n}" for n in range(len(metrics)))
+    stats = "".join(f", COUNT(x{n}), AVG(x{n}), SUM(d{n} * d{n})" for n in range(len(metrics)))
+    text = (
+        f"WITH base AS (SELECT {', '.join(['experiments.id AS id', *columns])} FROM ({sql.text}) "
+        f"AS selected JOIN experiments ON experiments.id = selected.id{joins}), "
+        f"centred AS (SELECT *{', ' + centred if centred else ''} FROM base) "
+        f"SELECT {', '.join([*groups, 'COUNT(*)'])}{stats} FROM centred"
+        + (f" GROUP BY {', '.join(groups)}" if groups else "")
+    )
+    found = conn.execute(text, Sql(text, binder.params).sqlite_params()).fetchall()
     rows: list[GroupRow] = []
     for row in found:
         values = tuple(map(_decoded, row[: len(keys)]))

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from yanex.store.dialect import marks
-from yanex.store.reads import JsonValue, find_ids
+from yanex.store.dialect import chunks, marks
+from yanex.store.metric_values import JsonValue, latest_of
+from yanex.store.selection import select_ids
 
 if TYPE_CHECKING:
-    from yanex.db.engine import Database
     from yanex.store.filters import ExperimentFilter
 
 # Rows fetched from SQLite per round trip: large enough to amortise the call, small enough to
@@ -83,11 +83,11 @@ def points(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str] = (
             yield MetricPoint(eid, key, step, decoded, _moment(logged_at))
 
 
-def select_points(db: Database, flt: ExperimentFilter, keys: Sequence[str] = ()) -> Iterator[MetricPoint]:
-    """``points`` of the experiments ``flt`` selects, in its order, on one read snapshot."""
-    ids = find_ids(db, flt)
-    with db.connect() as conn:
-        yield from points(conn, ids, keys)
+def select_points(
+    conn: sqlite3.Connection, flt: ExperimentFilter, keys: Sequence[str] = ()
+) -> Iterator[MetricPoint]:
+    """``points`` of the experiments ``flt`` selects, in its order."""
+    yield from points(conn, select_ids(conn, flt), keys)
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,6 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
     """The progress of each experiment ``ids`` names, in that order: the last value of every
     metric (``latest_metrics``) and the last ``recent`` points of the one followed (by the
     index, however long the run)."""
-    from yanex.store.reads import chunks, latest_of
-
     heads: dict[str, tuple[str | None, str]] = {}
     for chunk in chunks(ids):
         query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks(len(chunk))})"

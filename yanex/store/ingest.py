@@ -28,7 +28,7 @@ from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.dialect import sqlite_value, stored_time
 from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
-from yanex.store.references import GOALS, Goal
+from yanex.store.metric_names import GOALS, Goal
 from yanex.store.summary import set_goals
 
 # Bytes per transaction once the script has ended (about 130,000 points of two small keys): large
@@ -165,7 +165,9 @@ def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
 
 
 def stored_offset(db: Database, experiment_id: str) -> int | None:
-    with db.connect() as conn:
+    """How many bytes of the experiment's journal are in the database (None: no such row). Read on
+    the writer, which every ingest opens anyway."""
+    with db.write() as conn:
         row = conn.execute("SELECT metrics_offset FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
     return None if row is None else row[0]
 

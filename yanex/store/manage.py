@@ -14,9 +14,8 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import UsageError
 from yanex.specs import text_problem
-from yanex.store.dialect import Binder
+from yanex.store.dialect import Binder, chunks
 from yanex.store.experiments import OPEN_SQL
-from yanex.store.query import chunks
 from yanex.store.reconcile import reconcile_orphans
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL

@@ -1,7 +1,8 @@
 """Rows whose owning process is gone must not stay open forever, nor lose what their script logged.
 
-Every reader and writer calls ``reconcile_orphans`` first. It is one indexed query on the (few)
-open rows; a write happens only when an owner is found dead. Reconciling a row first ingests the
+Every writer calls ``reconcile_orphans`` first, and so does a reader's way in
+(``yanex.store.reading``) when it finds an owner dead. It is one indexed query on the (few) open
+rows; a write happens only when an owner is found dead. Reconciling a row first ingests the
 rest of its metrics journal, then records the outcome marker's status if the supervisor left one
 (the script had ended), else ``failed``.
 
@@ -76,7 +77,9 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     if not db.exists():
         return []
     only = f" AND id IN ({marks(len(ids))})" if ids is not None else ""
-    with db.connect() as conn:
+    # Read on the writer (this is the write path): a reader that found a dead owner then opens
+    # no third connection.
+    with db.write() as conn:
         rows = [
             _Owned(row[0], row[1], row[2], row[3], stored_time(row[4]), stored_time(row[5]))
             for row in conn.execute(
@@ -130,7 +133,7 @@ def repair(db: Database) -> RepairReport:
     """Settle orphans, then ingest every journal that is ahead of its experiment's offset, final
     rows included (a supervisor may die between recording the status and the last ingest)."""
     settled = reconcile_orphans(db)
-    with db.connect() as conn:
+    with db.write() as conn:
         rows = conn.execute(
             "SELECT id, metrics_offset FROM experiments "
             f"WHERE metrics_offset IS NOT NULL AND status NOT IN {OPEN_SQL}"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import JsonValue
 
-from yanex.db.engine import open_read_only, sqlite_file
+from yanex.db.connections import open_read_only, sqlite_file
 from yanex.db.schema import require_current
 from yanex.errors import UsageError
 

@@ -21,7 +21,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from yanex.store.dialect import marks
-from yanex.store.references import Goal, default_goal
+from yanex.store.metric_names import Goal, default_goal
+from yanex.store.tables import METRIC_SUMMARY
 
 if TYPE_CHECKING:
     from sqlite3 import Connection
@@ -34,12 +35,10 @@ _IDENT = itemgetter(0, 1)
 _KEYS_PER_QUERY = 500
 # A point is a number for the aggregates: the SQL twin of ``_numbers`` (booleans carry 0/1 in value).
 NUMERIC_POINT = "value IS NOT NULL AND (value_json IS NULL OR value_json NOT IN ('true', 'false'))"
-COLUMNS = (
-    "experiment_id, key, count, last, last_json, last_step, last_logged_at, first, first_json, "
-    "first_step, numeric_count, min, max, sum, mean, goal, best, step_of_best"
-)
+# Every column, in the declared order ``_merged`` writes them in.
+COLUMNS = METRIC_SUMMARY.names()
 _UPSERT = (
-    f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({marks(18)}) "
+    f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({marks(len(METRIC_SUMMARY.columns))}) "
     "ON CONFLICT (experiment_id, key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS.split(", ")[2:])
 )

@@ -1,19 +1,24 @@
-"""What ``yanex sweep resume`` reads: a batch's stored sweep, and the experiments of its points.
+"""Earlier runs of the same specs, for ``run_multiple(skip_completed=True)`` and ``yanex sweep
+resume``, and a batch's stored sweep.
 
-A point is identified as ``run_multiple(skip_completed=True)`` identifies a spec: script, config
-and arguments (``spec_sha256``), whichever batch ran it.
+A spec (a sweep's point) is identified by its script, config and arguments (``spec_sha256``),
+whichever batch ran it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+import sqlite3
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
+from yanex.status import OPEN_STATUSES, Status
+from yanex.store.convert import spec_fingerprint
 from yanex.store.dialect import marks
-from yanex.store.experiments import OPEN_SQL
+
+if TYPE_CHECKING:
+    from yanex.specs import ExperimentSpec
 
 
 class StoredSweep(NamedTuple):
@@ -21,13 +26,12 @@ class StoredSweep(NamedTuple):
     spec: dict[str, Any]
 
 
-def batch_sweep(db: Database, reference: str) -> StoredSweep:
+def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
     """The sweep of the batch with id (or unique id prefix) ``reference``."""
     pattern = reference.lower().replace("\\", "").replace("%", "").replace("_", "")
-    with db.connect() as conn:
-        rows = conn.execute(
-            "SELECT id, spec FROM batches WHERE id LIKE ? ORDER BY id LIMIT 10", (f"{pattern}%",)
-        ).fetchall()
+    rows = conn.execute(
+        "SELECT id, spec FROM batches WHERE id LIKE ? ORDER BY id LIMIT 10", (f"{pattern}%",)
+    ).fetchall()
     exact = [row for row in rows if row[0] == reference]
     rows = exact or rows
     if not rows or not pattern:
@@ -47,13 +51,65 @@ def batch_sweep(db: Database, reference: str) -> StoredSweep:
     return StoredSweep(batch_id, json.loads(spec))
 
 
-def active_points(db: Database, fingerprints: Sequence[str]) -> list[str]:
+def active_points(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> list[str]:
     """Ids of queued or running experiments with one of these identities (read after reconciling)."""
     wanted = set(fingerprints)
-    with db.connect() as conn:
-        found = conn.execute(
-            f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(wanted))}) "
-            f"AND status IN {OPEN_SQL}",
-            [*wanted],
+    found = conn.execute(
+        f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(wanted))}) "
+        f"AND status IN ({marks(len(OPEN_STATUSES))})",
+        [*wanted, *OPEN_STATUSES],
+    )
+    return [row[0] for row in found]
+
+
+class CompletedRun(NamedTuple):
+    """An earlier completed experiment of the same spec (see ``find_completed``)."""
+
+    id: str
+    name: str | None
+    duration: float | None
+
+
+def find_completed(
+    conn: sqlite3.Connection,
+    specs: Sequence[ExperimentSpec],
+    parents: Sequence[Collection[str] | None] | None = None,
+) -> list[CompletedRun | None]:
+    """For each spec, the newest completed experiment with the same script, config and args, and,
+    where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
+    fingerprints = [
+        spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
+        for spec in specs
+    ]
+    wanted = set(fingerprints)
+    rows = conn.execute(
+        f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
+        f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at DESC",
+        [*wanted, Status.COMPLETED.value],
+    ).fetchall()
+    recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
+    if parents is not None and rows:
+        edges = conn.execute(
+            f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
+            f"({marks(len(recorded))})",
+            [*recorded],
         )
-        return [row[0] for row in found]
+        for child, parent in edges:
+            recorded[child].add(parent)
+    candidates: dict[str, list[CompletedRun]] = {}
+    for sha, eid, name, duration in rows:  # newest first
+        candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
+    found: list[CompletedRun | None] = []
+    for index, fingerprint in enumerate(fingerprints):
+        expected = None if parents is None else parents[index]
+        found.append(
+            next(
+                (
+                    run
+                    for run in candidates.get(fingerprint, [])
+                    if expected is None or recorded[run.id] == set(expected)
+                ),
+                None,
+            )
+        )
+    return found

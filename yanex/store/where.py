@@ -11,7 +11,7 @@
 
 A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
 value of metric X and ``metrics.X.min`` (max, mean, first, best, ...) an aggregate of it from
-``metric_summary``; ``yanex.store.references.metric_ref`` says how a dotted key is read. Numbers
+``metric_summary``; ``yanex.store.metric_names.metric_ref`` says how a dotted key is read. Numbers
 compare as numbers, text as text, booleans only with ``=``/``!=``. A condition holds only for
 experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and x != 2``, while ``not``
 is plain negation and so also matches experiments without the field.
@@ -34,7 +34,7 @@ from typing import Literal
 
 from yanex.errors import UsageError
 from yanex.store.dialect import Binder, Sql
-from yanex.store.references import LAST, Aggregate, metric_ref
+from yanex.store.metric_names import LAST, Aggregate, metric_ref
 from yanex.terminal import printable, text_problem
 
 Value = float | str | bool
@@ -79,7 +79,7 @@ class Token:
 class Field:
     kind: Literal["param", "metric"]
     key: str
-    aggregate: Aggregate = LAST  # of a metric (see yanex.store.references.AGGREGATES)
+    aggregate: Aggregate = LAST  # of a metric (see yanex.store.metric_names.AGGREGATES)
 
 
 @dataclass(frozen=True)

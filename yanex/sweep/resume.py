@@ -25,25 +25,26 @@ class Resumption(NamedTuple):
 def plan_resumption(db: Database, reference: str) -> Resumption:
     """What resuming the sweep of batch ``reference`` (an id or unique prefix) would run."""
     from yanex.store.convert import spec_fingerprint
-    from yanex.store.experiments import find_completed
+    from yanex.store.reading import reading
     from yanex.store.reconcile import reconcile_orphans
-    from yanex.store.sweeps import active_points, batch_sweep
+    from yanex.store.sweeps import active_points, batch_sweep, find_completed
 
     reconcile_orphans(db)  # a killed orchestrator's rows are settled before they are counted
-    stored = batch_sweep(db, reference)
-    plan = SweepPlan.from_json(stored.spec)
-    specs = plan.specs()
-    # A point is done only if it ran on the parents the sweep stored (ids since --depends-on
-    # is pinned when the sweep starts).
-    earlier = find_completed(db, specs, [spec.depends_on for spec in specs])
-    missing = [index for index, run in enumerate(earlier) if run is None]
-    active = active_points(
-        db,
-        [
-            spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
-            for spec in (specs[index] for index in missing)
-        ],
-    )
+    with reading(db, settle=False) as conn:
+        stored = batch_sweep(conn, reference)
+        plan = SweepPlan.from_json(stored.spec)
+        specs = plan.specs()
+        # A point is done only if it ran on the parents the sweep stored (ids since --depends-on
+        # is pinned when the sweep starts).
+        earlier = find_completed(conn, specs, [spec.depends_on for spec in specs])
+        missing = [index for index, run in enumerate(earlier) if run is None]
+        active = active_points(
+            conn,
+            [
+                spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
+                for spec in (specs[index] for index in missing)
+            ],
+        )
     if active:
         raise UsageError(
             f"{len(active)} point(s) of batch {stored.batch_id}'s sweep are still queued or running "

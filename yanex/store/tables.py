@@ -1,0 +1,216 @@
+"""The tables, declared once: every column of every table, as the records the store reads.
+
+Standard library only, so that the read path stays light (``yanex.store.columns`` says how a
+declaration reads). ``yanex.db.models`` declares the same tables for SQLAlchemy and alembic, and
+``tests/test_tables.py`` holds the two equal, and equal to docs/schema.md.
+
+An experiment as read is an ``ExperimentRecord``: its columns, its tags (``tags`` table) and its
+patch (``git_patches``), grouped as ``git`` and ``environment``. The columns only the store needs
+(who owns a running row, how far its journal is ingested) are ``ExperimentBookkeeping``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from yanex.status import Status
+from yanex.store.columns import JsonText, Table, column, record, related
+
+JsonValue = Any  # JSON data as json.loads returns it
+
+
+@dataclass(frozen=True)
+class OmittedChange:
+    """A change the git capture left out of the patch, so the patch is known to be partial."""
+
+    path: str  # relative to the repository's top folder
+    reason: str
+    hunk: int | None = None  # 1-based hunk of the file's diff; None: the whole file
+
+    def __str__(self) -> str:
+        where = self.path if self.hunk is None else f"{self.path} hunk {self.hunk}"
+        return f"{where} ({self.reason})"
+
+
+@record
+class GitInfo:
+    """The code an experiment ran: commit, branch, uncommitted changes and where the commit lives."""
+
+    commit: str | None = column("git_commit", default=None)
+    branch: str | None = column("git_branch", default=None)
+    dirty: bool | None = column("git_dirty", default=None)
+    patch: str | None = related(default=None)  # git_patches.patch, by git_patch_sha256
+    commit_message: str | None = column("git_commit_message", default=None)
+    author_name: str | None = column("git_author_name", default=None)
+    author_email: str | None = column("git_author_email", default=None)
+    # name -> URL, credentials stripped
+    remotes: dict[str, str] = column("git_remotes", factory=dict, empty_is_null=True)
+    # reachable from a remote-tracking branch at capture time
+    commit_on_remote: bool | None = column("git_commit_on_remote", default=None)
+    omitted: list[OmittedChange] = column("git_patch_omitted", factory=list, empty_is_null=True)
+
+
+@record
+class EnvironmentInfo:
+    """Where an experiment ran."""
+
+    python_version: str | None = column(default=None)
+    platform: str | None = column(default=None)
+    hostname: str | None = column(default=None)
+    yanex_version: str | None = column(default=None)
+
+
+@record
+class ExperimentRecord:
+    """One experiment as read: what ``yanex.find`` returns (as ``yanex.specs.ExperimentView``),
+    ``yanex show`` prints and ``--format json`` writes."""
+
+    id: str = column()
+    name: str | None = column()
+    description: str | None = column()
+    status: Status = column()
+    script_path: str = column()  # absolute
+    working_dir: str | None = column()
+    script_args: list[str] = column()
+    config: dict[str, JsonValue] = column()
+    tags: list[str] = related()  # sorted
+    created_at: datetime = column()
+    started_at: datetime | None = column()
+    ended_at: datetime | None = column()
+    duration: float | None = column()
+    exit_code: int | None = column()
+    error_message: str | None = column()
+    batch_id: str | None = column()
+    retry_of: str | None = column()
+    archived: bool = column()
+    pid: int | None = column()
+    git: GitInfo
+    environment: EnvironmentInfo
+
+
+@record
+class ExperimentBookkeeping:
+    """The columns of ``experiments`` the store keeps for itself."""
+
+    # sha256 of (script_path, config, script_args): finds an earlier run of the same spec
+    spec_sha256: str = column()
+    git_patch_sha256: str | None = column()
+    # The process answerable for the row while it is open, and its last sign of life
+    owner_host: str | None = column()
+    owner_pid: int | None = column()
+    heartbeat_at: datetime | None = column()
+    # Bytes of the metrics journal whose points are in the database
+    metrics_offset: int | None = column()
+
+
+@record
+class BatchRow:
+    id: str = column()
+    created_at: datetime = column()
+    ended_at: datetime | None = column()
+    parallel: int | None = column()
+    total: int = column()
+    owner_host: str | None = column()
+    owner_pid: int | None = column()
+    heartbeat_at: datetime | None = column()
+    spec: dict[str, JsonValue] | None = column()  # the sweep it runs
+    executor: str | None = column()  # where it ran when not on this machine
+
+
+@record
+class GitPatchRow:
+    sha256: str = column()
+    patch: str = column()
+    size: int = column()
+
+
+@record
+class TagRow:
+    experiment_id: str = column()
+    tag: str = column()
+
+
+@record
+class ParamRow:
+    experiment_id: str = column()
+    key: str = column()
+    value: JsonText = column()
+    value_number: float | None = column()
+    value_text: str | None = column()
+
+
+@record
+class MetricRow:
+    id: int = column()
+    experiment_id: str = column()
+    key: str = column()
+    step: int = column()
+    value: float | None = column()
+    value_json: JsonText | None = column()
+    logged_at: datetime = column()
+
+
+@record
+class MetricSummaryRow:
+    experiment_id: str = column()
+    key: str = column()
+    count: int = column()
+    last: float | None = column()
+    last_json: JsonText | None = column()
+    last_step: int = column()
+    last_logged_at: datetime = column()
+    first: float | None = column()
+    first_json: JsonText | None = column()
+    first_step: int = column()
+    numeric_count: int = column()
+    min: float | None = column()
+    max: float | None = column()
+    sum: float | None = column()
+    mean: float | None = column()
+    goal: str = column()
+    best: float | None = column()
+    step_of_best: int | None = column()
+
+
+@record
+class MetricGoalRow:
+    experiment_id: str = column()
+    key: str = column()
+    goal: str = column()
+
+
+@record
+class DependencyRow:
+    experiment_id: str = column()
+    depends_on_id: str = column()
+
+
+@record
+class ArtifactRecord:
+    """One file an experiment saved; its content is the blob ``sha256``."""
+
+    experiment_id: str = column()
+    name: str = column()
+    sha256: str = column()
+    size: int = column()
+    media_type: str = column()
+    created_at: datetime = column()  # aware, UTC
+
+
+EXPERIMENTS = Table.of("experiments", ExperimentRecord, ExperimentBookkeeping)
+ARTIFACTS = Table.of("artifacts", ArtifactRecord)
+METRIC_SUMMARY = Table.of("metric_summary", MetricSummaryRow)
+TABLES = (
+    Table.of("batches", BatchRow),
+    Table.of("git_patches", GitPatchRow),
+    EXPERIMENTS,
+    Table.of("tags", TagRow),
+    Table.of("params", ParamRow),
+    Table.of("metrics", MetricRow),
+    METRIC_SUMMARY,
+    Table.of("metric_goals", MetricGoalRow),
+    Table.of("dependencies", DependencyRow),
+    ARTIFACTS,
+)
