@@ -1,4 +1,5 @@
-"""``yanex run SCRIPT``: run one script as a tracked experiment, echoing its output live.
+"""``yanex run SCRIPT``: run one script as a tracked experiment, echoing its output live; with
+sweep expressions, a batch of them (``yanex.cli.run_sweep``).
 
 Only Typer is imported at module level: ``yanex run --help`` must not pay for the store,
 pydantic or pyyaml, which the command imports when it runs.
@@ -7,194 +8,37 @@ pydantic or pyyaml, which the command imports when it runs.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from typer._click.core import Context
-from typer._click.exceptions import NoSuchOption
-from typer.core import TyperCommand
 
 from yanex.cli.render import OutputFormat
+from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_sweep, show_specs, spec_error
+from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
-    from yanex.errors import ConfigError
-
-_SPEC_HINTS = {
-    "tags": "give each --tag a non-empty word that is valid UTF-8",
-    "config": "parameters must be JSON data (numbers, strings, booleans, lists and mappings), "
-    "each named once, in valid UTF-8",
-    "script_path": "rename the script or its folder so that the path is valid UTF-8",
-    "name": "pass a non-empty --name that is valid UTF-8",
-    "description": "pass a --description that is valid UTF-8",
-    "timeout": "write --timeout as seconds or a duration, e.g. --timeout 90, 5m, 2h or 1h30m",
-    "script_args": "pass script arguments that are valid UTF-8",
-    "depends_on": "pass each --depends-on as a completed experiment's id, id prefix or name",
-}
+    from yanex.specs import ExperimentSpec
 
 
-def spec_error(error: ValidationError) -> ConfigError:
-    """An ``ExperimentSpec`` refusing what the command line gave, as one ``Error:`` line."""
-    from yanex.errors import ConfigError
-
-    first = error.errors()[0]
-    field = first["loc"][0] if first["loc"] else None
-    return ConfigError(str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field)))
-
-
-def _script_file(script: Path) -> Path:
-    from yanex.errors import UsageError
-
-    if not script.exists():
-        raise UsageError(
-            f"script {script} does not exist", hint="check the path to the script you want to run"
-        )
-    if not script.is_file():
-        raise UsageError(f"{script} is not a file", hint="pass the path of a Python script")
-    from yanex.runner.script_kind import not_python
-
-    kind = not_python(script)
-    if kind is not None:
-        raise UsageError(
-            f"{script} is not a Python script: it is {kind}",
-            hint="pass a .py file, or a script whose first line is a python shebang; "
-            "a YAML or JSON file of parameters goes with --config",
-        )
-    return script.resolve()
-
-
-def run(
-    script: Annotated[
-        Path, typer.Argument(metavar="SCRIPT", help="The Python script to run.", show_default=False)
-    ],
-    script_args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="SCRIPT_ARGS",
-            help="Arguments for the script, after `--`; it sees them in sys.argv.",
-            show_default=False,
-        ),
-    ] = None,
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param",
-            "-p",
-            metavar="KEY=VALUE",
-            help="Set a parameter. VALUE is read as YAML with JSON's scalars only (numbers, true/false, "
-            "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
-            "(model.lr=0.1). Overrides --config. Repeatable. A sweep: list(16,32), range(0,10,2), "
-            "linspace(0,1,5), logspace(-4,-1,4) (grid), uniform(a,b), loguniform(a,b), randint(a,b), "
-            "choice(a,b) (random, with --samples).",
-            show_default=False,
-        ),
-    ] = None,
-    config_file: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--config",
-            "-c",
-            metavar="FILE",
-            help="A YAML or JSON file of parameters; repeatable, merged in order (--param last). "
-            "Its yanex: section sets name, tags, description, parallel and timeout.",
-            show_default=False,
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            "-n",
-            metavar="NAME",
-            help="A name for the experiment; in a sweep, the prefix of each name (NAME-lr0.1-bs16) "
-            "or a template with {key} fields (grid-lr{lr}).",
-        ),
-    ] = None,
-    tag: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tag", "-t", metavar="TAG", help="Tag the experiment. Repeatable.", show_default=False
-        ),
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", "-d", metavar="TEXT", help="What this experiment is for.")
-    ] = None,
-    timeout: Annotated[
-        str | None,
-        typer.Option(
-            "--timeout",
-            metavar="DURATION",
-            help="Stop the script after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed: "
-            "SIGTERM, then SIGKILL after YANEX_KILL_GRACE seconds (10).",
-            show_default=False,
-        ),
-    ] = None,
-    depends_on: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--depends-on",
-            metavar="ID",
-            help="A completed experiment (id, id prefix or name) this one runs on; the script gets "
-            "its id from yanex.dependency(). Recorded in the dependencies table. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    parallel: Annotated[
-        int | None,
-        typer.Option(
-            "--parallel",
-            "-j",
-            min=0,
-            metavar="N",
-            help="A sweep's worker processes: 0 = one per CPU. Default: one experiment at a time.",
-            show_default=False,
-        ),
-    ] = None,
-    samples: Annotated[
-        int | None,
-        typer.Option(
-            "--samples",
-            min=1,
-            metavar="N",
-            help="Draw N points from the random axes (each crossed with the grid axes).",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", metavar="S", help="Seed of the --samples draw: the same seed, the same points."
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Print the experiments a sweep expands to; run and record nothing."),
-    ] = False,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format of --dry-run.")
-    ] = OutputFormat.TABLE,
-    # Metric directions (issue 11): a self-contained block, read by _goals below.
-    goal: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--goal",
-            metavar="KEY=min|max",
-            help="Whether metric KEY is best at its min or max (metrics.KEY.best). Default: names "
-            "with loss, err, mse, mae, perplexity, time, latency or regret min, others max. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            metavar="WHERE",
-            help="'local' (here), dask://HOST:PORT (a Dask cluster), or slurm or "
-            "slurm:partition=P,time=2h,... (a Slurm job; docs/cluster.md).",
-        ),
-    ] = "local",
+def run_command(
+    script: Path,
+    script_args: list[str] | None,
+    param: list[str] | None,
+    config_file: list[Path] | None,
+    name: str | None,
+    tag: list[str] | None,
+    description: str | None,
+    timeout: str | None,
+    depends_on: list[str] | None,
+    parallel: int | None,
+    samples: int | None,
+    seed: int | None,
+    dry_run: bool,
+    fmt: OutputFormat,
+    goal: list[str] | None,
+    executor: str,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -254,8 +98,6 @@ def run(
 
         depends_on = [parent.id for parent in completed_parents(store(), depends_on)]
     if definition.is_sweep:
-        from yanex.cli.sweep import run_sweep
-
         run_sweep(
             definition,
             script_path,
@@ -290,8 +132,6 @@ def run(
     except ValidationError as error:
         raise spec_error(error) from None
     if dry_run:
-        from yanex.cli.sweep import show_specs
-
         show_specs([spec], fmt)
         return
 
@@ -317,7 +157,28 @@ def _goals(given: list[str]) -> dict[str, str]:
     return dict(parse_goal(text) for text in given)
 
 
-def _run_elsewhere(spec: object, executor: str) -> None:
+def _script_file(script: Path) -> Path:
+    from yanex.errors import UsageError
+
+    if not script.exists():
+        raise UsageError(
+            f"script {script} does not exist", hint="check the path to the script you want to run"
+        )
+    if not script.is_file():
+        raise UsageError(f"{script} is not a file", hint="pass the path of a Python script")
+    from yanex.runner.script_kind import not_python
+
+    kind = not_python(script)
+    if kind is not None:
+        raise UsageError(
+            f"{script} is not a Python script: it is {kind}",
+            hint="pass a .py file, or a script whose first line is a python shebang; "
+            "a YAML or JSON file of parameters goes with --config",
+        )
+    return script.resolve()
+
+
+def _run_elsewhere(spec: ExperimentSpec, executor: str) -> NoReturn:
     """``--executor``: the script as a batch of one on that executor; its output is shown once it
     has ended (it comes back with the outcome)."""
     import sys
@@ -326,10 +187,8 @@ def _run_elsewhere(spec: object, executor: str) -> None:
     from yanex.db.engine import Database
     from yanex.errors import UsageError
     from yanex.runner.batch import run_multiple
-    from yanex.specs import ExperimentSpec
     from yanex.store.experiments import get_experiment
 
-    assert isinstance(spec, ExperimentSpec)
     try:
         [result] = run_multiple([spec], executor=executor)
     except ValueError as error:
@@ -345,32 +204,164 @@ def _run_elsewhere(spec: object, executor: str) -> None:
     raise typer.Exit(stored.exit_code or (0 if result.status == "completed" else 1))
 
 
-class _ScriptOptionHint(NoSuchOption):
-    """``No such option`` plus where a script's own options go."""
+def _script_options_hint(args: Sequence[str], option: str) -> str | None:
+    """``yanex run train.py -p epochs=1 --verbose``: the script's options go after ``--``, unless
+    the command line has one already (then the unknown option is meant for yanex)."""
+    if "--" in args:
+        return None
+    split = next((i for i, arg in enumerate(args) if arg.split("=", 1)[0] == option), None)
+    if split is None:
+        return None
+    suggestion = shlex.join(["yanex", "run", *args[:split], "--", *args[split:]])
+    return f"options for the script go after --: {suggestion}"
 
-    def __init__(self, error: NoSuchOption, suggestion: str) -> None:
-        super().__init__(error.option_name, error.message, error.possibilities, error.ctx)
-        self.suggestion = suggestion
 
-    def format_message(self) -> str:
-        return f"{super().format_message()}\nHint: options for the script go after --: {self.suggestion}"
-
-
-class RunCommand(TyperCommand):
-    """``yanex run`` refusing an option it does not know says that the script's options go after
-    ``--`` (``yanex run train.py -p epochs=1 --verbose``)."""
-
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        given = list(args)  # the parser consumes the list it is given
-        try:
-            return super().parse_args(ctx, args)
-        except NoSuchOption as error:
-            if "--" in given:  # already separated: the unknown option is meant for yanex
-                raise
-            split = next(
-                (i for i, arg in enumerate(given) if arg.split("=", 1)[0] == error.option_name), None
-            )
-            if split is None:
-                raise
-            suggestion = shlex.join(["yanex", "run", *given[:split], "--", *given[split:]])
-            raise _ScriptOptionHint(error, suggestion) from None
+COMMAND = Command(
+    run_command,
+    (
+        Param(
+            "script", (), Path, REQUIRED, "The Python script to run.", metavar="SCRIPT", show_default=False
+        ),
+        Param(
+            "script_args",
+            (),
+            str,
+            None,
+            "Arguments for the script, after `--`; it sees them in sys.argv.",
+            multiple=True,
+            metavar="SCRIPT_ARGS",
+            show_default=False,
+        ),
+        Param(
+            "param",
+            ("--param", "-p"),
+            str,
+            None,
+            "Set a parameter. VALUE is read as YAML with JSON's scalars only (numbers, true/false, "
+            "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
+            "(model.lr=0.1). Overrides --config. Repeatable. A sweep: list(16,32), range(0,10,2), "
+            "linspace(0,1,5), logspace(-4,-1,4) (grid), uniform(a,b), loguniform(a,b), randint(a,b), "
+            "choice(a,b) (random, with --samples).",
+            multiple=True,
+            metavar="KEY=VALUE",
+            show_default=False,
+        ),
+        Param(
+            "config_file",
+            ("--config", "-c"),
+            Path,
+            None,
+            "A YAML or JSON file of parameters; repeatable, merged in order (--param last). "
+            "Its yanex: section sets name, tags, description, parallel and timeout.",
+            multiple=True,
+            metavar="FILE",
+            show_default=False,
+        ),
+        Param(
+            "name",
+            ("--name", "-n"),
+            str,
+            None,
+            "A name for the experiment; in a sweep, the prefix of each name (NAME-lr0.1-bs16) "
+            "or a template with {key} fields (grid-lr{lr}).",
+            metavar="NAME",
+        ),
+        Param(
+            "tag",
+            ("--tag", "-t"),
+            str,
+            None,
+            "Tag the experiment. Repeatable.",
+            multiple=True,
+            metavar="TAG",
+            show_default=False,
+        ),
+        Param(
+            "description",
+            ("--description", "-d"),
+            str,
+            None,
+            "What this experiment is for.",
+            metavar="TEXT",
+        ),
+        Param(
+            "timeout",
+            ("--timeout",),
+            str,
+            None,
+            "Stop the script after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed: "
+            "SIGTERM, then SIGKILL after YANEX_KILL_GRACE seconds (10).",
+            metavar="DURATION",
+            show_default=False,
+        ),
+        Param(
+            "depends_on",
+            ("--depends-on",),
+            str,
+            None,
+            "A completed experiment (id, id prefix or name) this one runs on; the script gets "
+            "its id from yanex.dependency(). Recorded in the dependencies table. Repeatable.",
+            multiple=True,
+            metavar="ID",
+            show_default=False,
+        ),
+        Param(
+            "parallel",
+            ("--parallel", "-j"),
+            int,
+            None,
+            "A sweep's worker processes: 0 = one per CPU. Default: one experiment at a time.",
+            metavar="N",
+            min=0,
+            show_default=False,
+        ),
+        Param(
+            "samples",
+            ("--samples",),
+            int,
+            None,
+            "Draw N points from the random axes (each crossed with the grid axes).",
+            metavar="N",
+            min=1,
+            show_default=False,
+        ),
+        Param(
+            "seed",
+            ("--seed",),
+            int,
+            None,
+            "Seed of the --samples draw: the same seed, the same points.",
+            metavar="S",
+        ),
+        Param(
+            "dry_run",
+            ("--dry-run",),
+            bool,
+            False,
+            "Print the experiments a sweep expands to; run and record nothing.",
+        ),
+        DRY_RUN_FORMAT,
+        # Metric directions (issue 11).
+        Param(
+            "goal",
+            ("--goal",),
+            str,
+            None,
+            "Whether metric KEY is best at its min or max (metrics.KEY.best). Default: names "
+            "with loss, err, mse, mae, perplexity, time, latency or regret min, others max. Repeatable.",
+            multiple=True,
+            metavar="KEY=min|max",
+            show_default=False,
+        ),
+        Param(
+            "executor",
+            ("--executor",),
+            str,
+            "local",
+            "'local' (here), dask://HOST:PORT (a Dask cluster), or slurm or "
+            "slurm:partition=P,time=2h,... (a Slurm job; docs/cluster.md).",
+            metavar="WHERE",
+        ),
+    ),
+    unknown_option_hint=_script_options_hint,
+)
