@@ -19,7 +19,9 @@ from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_sweep, show_specs, spec_erro
 from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
+    from yanex.params import RunOptions
     from yanex.specs import ExperimentSpec
+    from yanex.sweep.expand import SweepDefinition
 
 
 def run_command(
@@ -61,93 +63,40 @@ def run_command(
     With sweep expressions, --param runs one experiment per point as one batch (named
     SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed.
     """
-    from pydantic import ValidationError
-
-    from yanex.errors import UsageError
-    from yanex.params import compose, refuse_sweep
+    from yanex.params import compose
     from yanex.sweep.expand import SweepDefinition
 
     goals = _goals(goal or [])
     script_path = _script_file(script)
     composition = compose(config_file or [], param or [])
-    options = composition.options
-    name = name if name is not None else options.name
-    tags = list(dict.fromkeys([*options.tags, *(tag or [])]))
-    description = description if description is not None else options.description
-    time_limit = timeout if timeout is not None else options.timeout
-    parallel = parallel if parallel is not None else options.parallel
-    for flag, value in (
-        ("--name", name),
-        ("--tag", tags),
-        ("--description", description),
-        ("--timeout", time_limit),
-    ):
-        refuse_sweep(flag, value)
-    if fmt is not OutputFormat.TABLE and not dry_run:
-        raise UsageError(
-            f"--format {fmt.value} is given without --dry-run", hint="add --dry-run to print the experiments"
-        )
-    if seed is not None and samples is None:
-        raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
+    options = _options(composition.options, name, tag or [], description, timeout, parallel)
+    _refuse_lone_options(fmt, dry_run, seed, samples)
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
-    if depends_on and all(reference.strip() for reference in depends_on):  # (a blank one: the spec says)
-        # Checked (completed, unambiguous) and pinned to ids now, dry run included: a sweep stores
-        # them, and its resume must attach to these experiments, not to whatever a name means then.
-        from yanex.cli.store import store
-        from yanex.store.dependencies import completed_parents
-
-        depends_on = [parent.id for parent in completed_parents(store(), depends_on)]
+    parents = _pinned(depends_on or [])
     if definition.is_sweep:
         run_sweep(
             definition,
             script_path,
             script_args=script_args or [],
-            name=name,
-            tags=tags,
-            description=description,
-            timeout=time_limit,
-            parallel=parallel,
+            name=options.name,
+            tags=options.tags,
+            description=options.description,
+            timeout=options.timeout,
+            parallel=options.parallel,
             dry_run=dry_run,
             fmt=fmt,
-            depends_on=depends_on or [],
+            depends_on=parents,
             goals=goals,
             executor=executor,
         )
         return
-    from yanex.specs import ExperimentSpec, Status
-
-    [point] = definition.points()  # one-value axes (list(0.1)) are plain values
-    try:
-        spec = ExperimentSpec(
-            script_path=script_path,
-            config=point.config,
-            script_args=script_args or [],
-            name=name,
-            tags=tags,
-            description=description,
-            timeout=time_limit,
-            depends_on=depends_on or [],
-            goals=goals,
-        )
-    except ValidationError as error:
-        raise spec_error(error) from None
+    spec = _single_spec(definition, script_path, script_args or [], options, parents, goals)
     if dry_run:
         show_specs([spec], fmt)
         return
-
-    from yanex.runner.single import run_script
-
     if executor != "local":
         _run_elsewhere(spec, executor)
-    experiment_id, outcome, timed_out = run_script(spec)
-    summary = f"yanex: experiment {experiment_id} {outcome.status.value}"
-    if outcome.status is Status.COMPLETED and outcome.duration is not None:
-        summary += f" in {outcome.duration:.2f} s"
-    elif outcome.error_message:
-        summary += f": {outcome.error_message}"
-    typer.echo(summary, err=True)
-    # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
-    raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
+    _run_here(spec)
 
 
 def _goals(given: list[str]) -> dict[str, str]:
@@ -176,6 +125,105 @@ def _script_file(script: Path) -> Path:
             "a YAML or JSON file of parameters goes with --config",
         )
     return script.resolve()
+
+
+def _options(
+    section: RunOptions,
+    name: str | None,
+    tags: list[str],
+    description: str | None,
+    timeout: str | None,
+    parallel: int | None,
+) -> RunOptions:
+    """The run options of the command line over those of the config's ``yanex:`` section (whose
+    tags come first); each is one value for a whole sweep, never a sweep expression."""
+    from yanex.params import RunOptions, refuse_sweep
+
+    options = RunOptions(
+        name=name if name is not None else section.name,
+        tags=tuple(dict.fromkeys([*section.tags, *tags])),
+        description=description if description is not None else section.description,
+        timeout=timeout if timeout is not None else section.timeout,
+        parallel=parallel if parallel is not None else section.parallel,
+    )
+    for flag, value in (
+        ("--name", options.name),
+        ("--tag", options.tags),
+        ("--description", options.description),
+        ("--timeout", options.timeout),
+    ):
+        refuse_sweep(flag, value)
+    return options
+
+
+def _refuse_lone_options(fmt: OutputFormat, dry_run: bool, seed: int | None, samples: int | None) -> None:
+    """--format and --seed mean something only next to --dry-run and --samples."""
+    from yanex.errors import UsageError
+
+    if fmt is not OutputFormat.TABLE and not dry_run:
+        raise UsageError(
+            f"--format {fmt.value} is given without --dry-run", hint="add --dry-run to print the experiments"
+        )
+    if seed is not None and samples is None:
+        raise UsageError("--seed is given without --samples", hint="pass --samples N with random axes")
+
+
+def _pinned(depends_on: list[str]) -> list[str]:
+    """``--depends-on`` checked (completed, unambiguous) and pinned to ids now, dry run included:
+    a sweep stores them, and its resume must attach to these experiments, not to whatever a name
+    means then. A blank reference is left for the spec to refuse."""
+    if not depends_on or not all(reference.strip() for reference in depends_on):
+        return depends_on
+    from yanex.cli.store import store
+    from yanex.store.dependencies import completed_parents
+
+    return [parent.id for parent in completed_parents(store(), depends_on)]
+
+
+def _single_spec(
+    definition: SweepDefinition,
+    script_path: Path,
+    script_args: list[str],
+    options: RunOptions,
+    depends_on: list[str],
+    goals: dict[str, str],
+) -> ExperimentSpec:
+    """The one experiment of a command line without sweep expressions."""
+    from pydantic import ValidationError
+
+    from yanex.specs import ExperimentSpec
+
+    [point] = definition.points()  # one-value axes (list(0.1)) are plain values
+    try:
+        return ExperimentSpec(
+            script_path=script_path,
+            config=point.config,
+            script_args=script_args,
+            name=options.name,
+            tags=list(options.tags),
+            description=options.description,
+            timeout=options.timeout,
+            depends_on=depends_on,
+            goals=goals,
+        )
+    except ValidationError as error:
+        raise spec_error(error) from None
+
+
+def _run_here(spec: ExperimentSpec) -> NoReturn:
+    """Run the script here, its output live; exit with its exit code."""
+    from yanex.runner.single import run_script
+    from yanex.specs import Status
+
+    experiment_id, outcome, timed_out = run_script(spec)
+    summary = f"yanex: experiment {experiment_id} {outcome.status.value}"
+    if outcome.status is Status.COMPLETED and outcome.duration is not None:
+        summary += f" in {outcome.duration:.2f} s"
+    elif outcome.error_message:
+        summary += f": {outcome.error_message}"
+    typer.echo(summary, err=True)
+    # A timeout exits 124, as timeout(1) does, whatever the script's own status after SIGTERM.
+    raise typer.Exit(124 if timed_out else outcome.exit_code or 0)
 
 
 def _run_elsewhere(spec: ExperimentSpec, executor: str) -> NoReturn:
