@@ -25,7 +25,7 @@ REPEAT = 7
 TRIVIAL = "import yanex\nyanex.log_metrics({'x': yanex.get_param('x', 1)})\n"
 # The phases of `yanex run`, as cProfile names them: (label, file suffix, function name).
 PHASES = [
-    ("the run command in all (the phases below, its imports)", "yanex/cli/run.py", "run"),
+    ("the run command in all (the phases below, its imports)", "yanex/cli/run.py", "run_command"),
     ("reconcile orphans (opens the database)", "yanex/store/reconcile.py", "reconcile_orphans"),
     ("capture git state", "yanex/runner/git.py", "capture_git"),
     ("insert the experiment row", "yanex/store/experiments.py", "create_experiments"),

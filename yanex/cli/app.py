@@ -1,11 +1,12 @@
 """Assembles the ``yanex`` command from one module per command, and runs it.
 
-Start-up is a budget. The query commands (list, get, show, compare) declare their parameters in
-the standard library (``yanex.cli.spec``) and ``main`` runs them without Typer when their command
-line parses plainly; everything else, and any command line the fast path is unsure of, goes
-through the Typer app built here (``app`` is built on first access). Command modules load the
-store, pydantic and rich inside the command that needs them. Errors and notes are shown by
-``yanex.cli.edge`` on both paths.
+Every command module declares its parameters once (``COMMAND``, ``yanex.cli.spec``); a group of
+subcommands is a package declaring ``GROUP``. Start-up is a budget: ``main`` runs the query
+commands (``FAST``) without Typer when their command line parses plainly; everything else, and
+any command line the fast path is unsure of, goes through the Typer app built here from the
+same declarations (``app`` is built on first access). Command modules load the store, pydantic
+and rich inside the command that needs them. Errors and notes are shown by ``yanex.cli.edge`` on
+both paths.
 """
 
 from __future__ import annotations
@@ -20,19 +21,34 @@ from yanex.cli.edge import notes_as_lines, report, user_error
 if TYPE_CHECKING:
     import typer
 
-    from yanex.cli.spec import Command
+    from yanex.cli.spec import Command, Group
 
-# Commands declared with ``yanex.cli.spec.Command`` (module attribute COMMAND): the fast path's.
-DECLARED = {
+# The module declaring each command (COMMAND) or group of subcommands (GROUP), in the order of
+# SUMMARIES below.
+MODULES = {
+    "run": "yanex.cli.run",
     "list": "yanex.cli.listing",
     "show": "yanex.cli.show",
     "compare": "yanex.cli.compare",
     "get": "yanex.cli.get",
+    "sql": "yanex.cli.sql",
+    "update": "yanex.cli.update",
+    "archive": "yanex.cli.archive",
+    "unarchive": "yanex.cli.unarchive",
+    "delete": "yanex.cli.delete",
+    "rerun": "yanex.cli.rerun",
     # Metric history (issue 11).
     "metrics": "yanex.cli.metrics",
     "plot": "yanex.cli.plot",
     "watch": "yanex.cli.watch",
+    "gc": "yanex.cli.gc",
+    "ingest": "yanex.cli.ingest",
+    "db": "yanex.cli.db",
+    "sweep": "yanex.cli.sweep",
+    "artifacts": "yanex.cli.artifacts",
 }
+# The commands the fast path runs: their modules import neither Typer nor, until they run, the store.
+FAST = ("list", "show", "compare", "get", "metrics", "plot", "watch")
 HELP = "Track experiments in SQLite: run scripts and sweeps, then query them."
 # Every command's line in `yanex --help`, in its order: Typer gets them as short help, and
 # `yanex --help` itself is printed from here without building the app (Typer's import alone
@@ -63,8 +79,9 @@ SUMMARIES = {
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
 
-def _declared(name: str) -> Command:
-    command: Command = importlib.import_module(DECLARED[name]).COMMAND
+def declared(module: str) -> Command:
+    """The command ``module`` declares."""
+    command: Command = importlib.import_module(module).COMMAND
     return command
 
 
@@ -73,8 +90,7 @@ def _build() -> typer.Typer:
     from typer.core import TyperGroup
 
     from yanex import __version__
-    from yanex.cli import archive, artifacts, db, delete, gc, ingest, rerun, run, sql, sweep, update
-    from yanex.cli.spec import typer_signature
+    from yanex.cli.typer_commands import add_command, group_app
 
     class YanexGroup(TyperGroup):
         """Translates the error tree once, at the edge, for the real CLI and the test runner alike."""
@@ -113,26 +129,13 @@ def _build() -> typer.Typer:
     ) -> None:
         pass
 
-    # Command registrations: one line per command module, in the order of SUMMARIES.
-    def register(name: str, function: Any, **kwargs: Any) -> None:
-        built.command(name, short_help=SUMMARIES[name], **kwargs)(function)
-
-    register("run", run.run, cls=run.RunCommand)
-    for name in ("list", "show", "compare", "get"):
-        register(name, typer_signature(_declared(name)))
-    register("sql", sql.sql_command)
-    register("update", update.update_command)
-    register("archive", archive.archive_command)
-    register("unarchive", archive.unarchive_command)
-    register("delete", delete.delete_command)
-    register("rerun", rerun.rerun_command)
-    for name in ("metrics", "plot", "watch"):  # metric history (issue 11)
-        register(name, typer_signature(_declared(name)))
-    register("gc", gc.gc_command)
-    register("ingest", ingest.ingest_command)
-    built.add_typer(db.app, short_help=SUMMARIES["db"])
-    built.add_typer(sweep.app, short_help=SUMMARIES["sweep"])
-    built.add_typer(artifacts.app, short_help=SUMMARIES["artifacts"])
+    for name, module in MODULES.items():
+        declaration = importlib.import_module(module)
+        if hasattr(declaration, "GROUP"):
+            group: Group = declaration.GROUP
+            built.add_typer(group_app(name, group, declared), short_help=SUMMARIES[name])
+        else:
+            add_command(built, name, declared(module), short_help=SUMMARIES[name])
     return built
 
 
@@ -169,11 +172,11 @@ def _fast(argv: list[str]) -> None:
 
         print(f"yanex {__version__}")
         sys.exit(0)
-    if not argv or argv[0] not in DECLARED:
+    if not argv or argv[0] not in FAST:
         return None
     from yanex.cli.spec import parse
 
-    command = _declared(argv[0])
+    command = declared(MODULES[argv[0]])
     values = parse(command, argv[1:])
     if values is None:
         return None

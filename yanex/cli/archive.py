@@ -1,7 +1,4 @@
-"""``yanex archive`` and ``yanex unarchive``: hide experiments from queries without deleting them.
-
-The two commands are one pair of mirror images, so they share this module.
-"""
+"""``yanex archive``: hide experiments from queries without deleting them."""
 
 from __future__ import annotations
 
@@ -9,10 +6,12 @@ import dataclasses
 
 import typer
 
-from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
+from yanex.cli.spec import REFERENCES, Command, FilterOptions
 
 
-def _set_archived(archived: bool, references: list[str] | None, filters: FilterOptions) -> None:
+def archive_selected(archived: bool, references: list[str] | None, filters: FilterOptions) -> None:
+    """Archive (or, ``archived`` false, unarchive) the experiments named or filtered; ``yanex
+    unarchive`` is this command's mirror image."""
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.manage import set_archived
@@ -36,8 +35,7 @@ def _set_archived(archived: bool, references: list[str] | None, filters: FilterO
     typer.echo(f"{verb.capitalize()}d {changed} experiment{'s' if changed != 1 else ''}.", err=True)
 
 
-@filter_options()
-def archive_command(references: ReferencesArg = None, *, filters: FilterOptions) -> None:
+def archive_command(references: list[str] | None, *, filters: FilterOptions) -> None:
     """Archive experiments: list, compare and get skip them unless --archived or --all.
 
     Examples:
@@ -46,17 +44,7 @@ def archive_command(references: ReferencesArg = None, *, filters: FilterOptions)
 
       yanex archive --tag debug --ended-before "1 week ago"
     """
-    _set_archived(True, references, filters)
+    archive_selected(True, references, filters)
 
 
-@filter_options()
-def unarchive_command(references: ReferencesArg = None, *, filters: FilterOptions) -> None:
-    """Bring archived experiments back into list, compare and get.
-
-    Examples:
-
-      yanex unarchive abc12345
-
-      yanex unarchive --tag grid-search
-    """
-    _set_archived(False, references, filters)
+COMMAND = Command(archive_command, (REFERENCES,), filters=("select",))

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
+from yanex.cli.spec import REFERENCES, Command, FilterOptions, Param
 
 SHOWN = 10
 
 
-@filter_options(archive_flags=True)
-def delete_command(
-    references: ReferencesArg = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    *,
-    filters: FilterOptions,
-) -> None:
+def delete_command(references: list[str] | None, yes: bool, *, filters: FilterOptions) -> None:
     """Delete experiments for good: their rows, metrics and folder (asks first unless --yes).
 
     Refuses, deleting nothing, if any selected experiment is still created, queued or running:
@@ -74,3 +66,10 @@ def delete_command(
         from yanex.cli.render import format_size
 
         typer.echo(f"Freed {format_size(freed)} of artifact storage.", err=True)
+
+
+COMMAND = Command(
+    delete_command,
+    (REFERENCES, Param("yes", ("--yes", "-y"), bool, False, "Do not ask for confirmation.")),
+    filters=("select", "archive"),
+)

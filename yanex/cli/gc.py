@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+from yanex.cli.spec import Command, Param
 
 
-def gc_command(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would be freed; delete nothing.")
-    ] = False,
-) -> None:
+def gc_command(dry_run: bool) -> None:
     """Delete artifact contents no experiment refers to, and files left by saves that were killed.
 
     `yanex delete` already frees what only the deleted experiments used; gc also finds what
@@ -33,3 +27,8 @@ def gc_command(
     if done.temp_files:
         what += f" and {done.temp_files} file{'s' if done.temp_files != 1 else ''} of interrupted saves"
     echo(f"{'Would free' if dry_run else 'Freed'} {format_size(done.bytes)}: {what}.")
+
+
+COMMAND = Command(
+    gc_command, (Param("dry_run", ("--dry-run",), bool, False, "Say what would be freed; delete nothing."),)
+)

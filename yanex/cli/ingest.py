@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-PathArg = Annotated[
-    Path,
-    typer.Argument(
-        help="A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
-        "batch's folder (~/.yanex/slurm/<batch>) or the Slurm folder itself, or one experiment's "
-        "folder in any of them.",
-        show_default=False,
-    ),
-]
+from yanex.cli.spec import REQUIRED, Command, Param
 
 
-def ingest_command(path: PathArg) -> None:
+def ingest_command(path: Path) -> None:
     """Store what cluster workers logged when the orchestrator died before receiving it.
 
     Appends the metrics each worker's journal holds beyond what the database has (every point
@@ -54,3 +45,20 @@ def ingest_command(path: PathArg) -> None:
             line += f", recorded {item.outcome}" if item.outcome else ""
             line += f" ({item.note})" if item.note else ""
         typer.echo(printable(line))
+
+
+COMMAND = Command(
+    ingest_command,
+    (
+        Param(
+            "path",
+            (),
+            Path,
+            REQUIRED,
+            "A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
+            "batch's folder (~/.yanex/slurm/<batch>) or the Slurm folder itself, or one experiment's "
+            "folder in any of them.",
+            show_default=False,
+        ),
+    ),
+)

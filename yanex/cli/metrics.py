@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from yanex.cli.spec import Command, FilterOptions, Param
+from yanex.cli.spec import REFERENCES, Command, FilterOptions, Param
 
 if TYPE_CHECKING:
     from yanex.store.history import MetricPoint
@@ -165,7 +165,7 @@ def metrics_command(
 COMMAND = Command(
     metrics_command,
     (
-        Param("references", (), str, None, "Ids, id prefixes or names.", True, "[IDS]..."),
+        REFERENCES,
         Param("key", ("--key", "-k"), str, None, "Only this metric (repeatable).", True),
         EXPORT_FORMAT,
     ),

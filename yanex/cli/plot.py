@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from yanex.cli.spec import REQUIRED, Command, FilterOptions, Param
+from yanex.cli.spec import REFERENCES, REQUIRED, Command, FilterOptions, Param
 
 TERMINAL_ROWS = 16  # canvas rows of a terminal plot when the terminal's height is unknown
 
@@ -85,7 +85,7 @@ COMMAND = Command(
     plot_command,
     (
         Param("metric", (), str, REQUIRED, "The metric to plot, e.g. loss.", metavar="METRIC"),
-        Param("references", (), str, None, "Ids, id prefixes or names.", True, "[IDS]..."),
+        REFERENCES,
         Param(
             "group_by",
             ("--group-by", "-g"),

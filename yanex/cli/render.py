@@ -14,13 +14,10 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 from yanex.cli.spec import Param
 from yanex.terminal import json_printable, printable
-
-if TYPE_CHECKING:
-    import typer
 
 
 class OutputFormat(StrEnum):
@@ -37,19 +34,6 @@ class DetailFormat(StrEnum):
 
 FORMAT = Param("fmt", ("--format", "-f"), OutputFormat, OutputFormat.TABLE, "Output format.")
 DETAIL_FORMAT = Param("fmt", ("--format", "-f"), DetailFormat, DetailFormat.TABLE, "Output format.")
-
-if TYPE_CHECKING:
-    FormatOpt = Annotated[OutputFormat, typer.Option()]
-else:
-
-    def __getattr__(name: str) -> Any:
-        """``FormatOpt`` for commands declared the Typer way, built from ``FORMAT`` on first use:
-        the query commands never import Typer."""
-        if name == "FormatOpt":
-            from yanex.cli.spec import typer_parameter
-
-            return typer_parameter(FORMAT).annotation
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:

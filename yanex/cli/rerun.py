@@ -7,79 +7,21 @@ Selection goes through the shared filter layer (the same options as ``list``); r
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
 
 import typer
 
-from yanex.cli.filters import FilterOptions, ReferencesArg, filter_options
-
-ParallelOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--parallel",
-        "-p",
-        min=0,
-        help="Worker processes: 0 = one per CPU. Default: one experiment at a time.",
-    ),
-]
-TimeoutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--timeout",
-        metavar="DURATION",
-        help="Stop each re-run after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed.",
-        show_default=False,
-    ),
-]
-AllAttemptsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--all-attempts",
-        help="Select every attempt: by default only the latest of each lineage (an experiment "
-        "already re-run is selected through its latest re-run).",
-    ),
-]
-ParamOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--param",
-        metavar="KEY=VALUE",
-        help="Override a parameter of every re-run, read as `yanex run --param` reads it "
-        "(dotted keys nest). Repeatable.",
-        show_default=False,
-    ),
-]
-ExecutorOpt = Annotated[
-    str,
-    typer.Option(
-        "--executor",
-        metavar="WHERE",
-        help="'local' (here, as --parallel says), dask://HOST:PORT (a Dask cluster), or slurm or "
-        "slurm:partition=P,time=2h,... (Slurm jobs; docs/cluster.md).",
-    ),
-]
-VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
-]
+from yanex.cli.spec import REFERENCES, Command, FilterOptions, Param
 
 
-@filter_options()
 def rerun_command(
-    references: ReferencesArg = None,
-    parallel: ParallelOpt = None,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    all_attempts: AllAttemptsOpt = False,
-    param: ParamOpt = None,
-    executor: ExecutorOpt = "local",
-    exact: Annotated[
-        bool,
-        typer.Option(
-            "--exact",
-            help="Run the code each original ran (its commit and recorded patch, checked out in a "
-            "temporary git worktree) instead of today's.",
-        ),
-    ] = False,
+    references: list[str] | None,
+    parallel: int | None,
+    verbose: bool,
+    timeout: str | None,
+    all_attempts: bool,
+    param: list[str] | None,
+    executor: str,
+    exact: bool,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -157,3 +99,68 @@ def rerun_command(
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
     if any(result.status != "completed" for result in results):
         raise typer.Exit(1)
+
+
+COMMAND = Command(
+    rerun_command,
+    (
+        REFERENCES,
+        Param(
+            "parallel",
+            ("--parallel", "-p"),
+            int,
+            None,
+            "Worker processes: 0 = one per CPU. Default: one experiment at a time.",
+            min=0,
+        ),
+        Param(
+            "verbose", ("--verbose", "-v"), bool, False, "Stream each script's output, prefixed by its name."
+        ),
+        Param(
+            "timeout",
+            ("--timeout",),
+            str,
+            None,
+            "Stop each re-run after DURATION (90, 90s, 5m, 2h, 1h30m) and record it failed.",
+            metavar="DURATION",
+            show_default=False,
+        ),
+        Param(
+            "all_attempts",
+            ("--all-attempts",),
+            bool,
+            False,
+            "Select every attempt: by default only the latest of each lineage (an experiment "
+            "already re-run is selected through its latest re-run).",
+        ),
+        Param(
+            "param",
+            ("--param",),
+            str,
+            None,
+            "Override a parameter of every re-run, read as `yanex run --param` reads it "
+            "(dotted keys nest). Repeatable.",
+            multiple=True,
+            metavar="KEY=VALUE",
+            show_default=False,
+        ),
+        Param(
+            "executor",
+            ("--executor",),
+            str,
+            "local",
+            "'local' (here, as --parallel says), dask://HOST:PORT (a Dask cluster), or slurm or "
+            "slurm:partition=P,time=2h,... (Slurm jobs; docs/cluster.md).",
+            metavar="WHERE",
+        ),
+        Param(
+            "exact",
+            ("--exact",),
+            bool,
+            False,
+            "Run the code each original ran (its commit and recorded patch, checked out in a "
+            "temporary git worktree) instead of today's.",
+        ),
+    ),
+    filters=("select",),
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yanex.cli.render import DETAIL_FORMAT, DetailFormat, echo
-from yanex.cli.spec import REQUIRED, Command, Param
+from yanex.cli.spec import REFERENCE, Command, Param
 
 if TYPE_CHECKING:
     from yanex.store.detail import BatchInfo, ExperimentDetail, Lineage, Relative
@@ -298,7 +298,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
 COMMAND = Command(
     show_command,
     (
-        Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID"),
+        REFERENCE,
         DETAIL_FORMAT,
         Param("patch", ("--patch",), bool, False, "Print only the git patch of uncommitted changes."),
         Param(

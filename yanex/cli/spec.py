@@ -1,23 +1,23 @@
-"""Command parameters declared once, in the standard library: Typer's signature and the fast path
-are both derived from them.
+"""Every command's parameters declared once, in the standard library: the Typer command
+(``yanex.cli.typer_commands``) and the fast path are both built from them.
 
-The query commands (list, get, show, compare) answer in a few tens of milliseconds only without
-Typer (its import and its pydantic-based coercion cost ~80 ms). ``yanex.cli.app.main`` parses
-their command lines with ``parse`` and runs them directly; anything ``parse`` does not take for
-certain (``--help``, an unknown or malformed option, a bad value) goes to Typer, which then parses
-the same declaration (``typer_signature``) and says what is wrong as it always does.
+A command module declares ``COMMAND = Command(function, (Param(...), ...), filters=(...))``; a
+group of subcommands (``yanex db``) declares ``GROUP = Group(help, {name: module})``;
+``yanex.cli.app`` assembles them. The query commands (list, get, show, compare, ...) answer in a
+few tens of milliseconds only without Typer (its import and its pydantic-based coercion cost
+~80 ms). ``yanex.cli.app.main`` parses their command lines with ``parse`` and runs them directly;
+anything ``parse`` does not take for certain (``--help``, an unknown or malformed option, a bad
+value) goes to Typer, which then parses the same declaration and says what is wrong as it always
+does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from yanex.store.filters import ExperimentFilter, declared
-
-if TYPE_CHECKING:
-    import inspect
 
 FILTERS_PANEL = "Filters"
 
@@ -28,12 +28,14 @@ class Param:
 
     name: str  # the command function's keyword
     flags: tuple[str, ...]
-    type: type[Any]  # str, int, bool (a flag) or an Enum of choices
+    type: type[Any]  # str, int, Path, bool (a flag) or an Enum of choices
     default: Any
     help: str
     multiple: bool = False
     metavar: str | None = None
     panel: str | None = None
+    min: int | None = None  # the smallest number an int takes
+    show_default: bool = True  # whether --help says ``[default: ...]``
 
     @property
     def required(self) -> bool:
@@ -46,6 +48,9 @@ class _Required:
 
 
 REQUIRED: Any = _Required()  # the default of an argument that must be given
+
+REFERENCE = Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID")
+REFERENCES = Param("references", (), str, None, "Ids, id prefixes or names.", True, "[IDS]...")
 
 
 def filter_params(groups: Sequence[str]) -> list[Param]:
@@ -70,14 +75,19 @@ def filter_params(groups: Sequence[str]) -> list[Param]:
     return params
 
 
+# Advice added to Typer's "No such option" error: given the command's arguments and the option.
+UnknownOptionHint = Callable[[Sequence[str], str], str | None]
+
+
 @dataclass(frozen=True)
 class Command:
-    """A command's function and its parameters; ``filters`` names the filter groups it takes,
-    which reach it as ``filters: FilterOptions``."""
+    """A command's function (its docstring is the command's help) and its parameters; ``filters``
+    names the filter groups it takes, which reach it as ``filters: FilterOptions``."""
 
     run: Callable[..., None]
     params: tuple[Param, ...]
     filters: tuple[str, ...] = ()
+    unknown_option_hint: UnknownOptionHint | None = None
 
     def all_params(self) -> list[Param]:
         return [*self.params, *filter_params(self.filters)]
@@ -89,6 +99,17 @@ class Command:
         names = {p.name for p in filter_params(self.filters)}
         options = FilterOptions({name: values.pop(name) for name in names})
         self.run(filters=options, **values)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Subcommands under one name: ``commands`` maps each to the module declaring it (``COMMAND``).
+    A first word that names no subcommand goes to ``default`` (``yanex artifacts ID`` is
+    ``yanex artifacts list ID``)."""
+
+    help: str
+    commands: Mapping[str, str]
+    default: str | None = None
 
 
 def parse(command: Command, argv: Sequence[str]) -> dict[str, Any] | None:
@@ -126,6 +147,8 @@ def parse(command: Command, argv: Sequence[str]) -> dict[str, Any] | None:
                 attached = tokens[index]
                 index += 1
             value = param.type(attached)
+            if param.min is not None and value < param.min:
+                return None
             if param.multiple:
                 values[param.name].append(value)
             elif param.name in given:
@@ -136,6 +159,8 @@ def parse(command: Command, argv: Sequence[str]) -> dict[str, Any] | None:
         for param in positional:
             if param.multiple:
                 values[param.name], args = args, []
+                if param.required and not values[param.name]:
+                    return None
             elif args:
                 values[param.name] = param.type(args.pop(0))
             elif param.required:
@@ -150,42 +175,50 @@ def parse(command: Command, argv: Sequence[str]) -> dict[str, Any] | None:
     return values
 
 
-def typer_parameter(p: Param) -> inspect.Parameter:
-    """``p`` as a parameter of a function Typer reads."""
-    import inspect
-    from typing import Annotated
+def unknown_option(command: Command, argv: Sequence[str], help_flags: Sequence[str]) -> str | None:
+    """The option of ``argv`` Typer refuses as unknown, named as its error names it; None when
+    there is none or Typer refuses something else first (a missing value, a flag given one).
 
-    import typer
+    Reads options as Typer's parser does, in order up to ``--``: ``--flag[=value]``; ``-abc``
+    as ``-a -b -c`` up to the first that takes a value, which takes the rest (or the next word).
+    """
+    takes_value = {flag: p.type is not bool for p in command.all_params() for flag in p.flags}
+    takes_value |= dict.fromkeys(help_flags, False)
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if arg == "--":
+            return None
+        if not arg.startswith("-") or arg == "-":
+            continue
+        name, eq, _ = arg.partition("=")
+        if name in takes_value and not is_short(name):
+            if takes_value[name] and not eq:
+                if index == len(argv):
+                    return None
+                index += 1
+            elif eq and not takes_value[name]:
+                return None
+            continue
+        if arg.startswith("--"):
+            return name
+        for position, letter in enumerate(arg[1:], start=2):
+            flag = f"-{letter}"
+            if flag not in takes_value:
+                return flag
+            if takes_value[flag]:
+                if position == len(arg):  # the value is the next word
+                    if index == len(argv):
+                        return None
+                    index += 1
+                break
+    return None
 
-    annotation: Any = list[p.type] if p.multiple else p.type  # type: ignore[name-defined]
-    if p.default is None:
-        annotation = annotation | None
-    info: Any = (
-        typer.Option(*p.flags, help=p.help, rich_help_panel=p.panel)
-        if p.flags
-        else typer.Argument(help=p.help, metavar=p.metavar)
-    )
-    kind = inspect.Parameter.KEYWORD_ONLY if p.flags else inspect.Parameter.POSITIONAL_OR_KEYWORD
-    default = inspect.Parameter.empty if p.required else p.default
-    return inspect.Parameter(p.name, kind, annotation=Annotated[annotation, info], default=default)
 
-
-def typer_signature(command: Command) -> Callable[..., None]:
-    """``command`` as Typer reads it: a function whose signature is the declared parameters."""
-    import functools
-    import inspect
-
-    def invoke(**values: Any) -> None:
-        command.invoke(values)
-
-    functools.update_wrapper(invoke, command.run)
-    del invoke.__wrapped__  # type: ignore[attr-defined]
-    parameters = sorted(
-        (typer_parameter(p) for p in command.all_params()), key=lambda p: p.kind
-    )  # arguments first
-    invoke.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    invoke.__annotations__ = {p.name: p.annotation for p in parameters}
-    return invoke
+def is_short(flag: str) -> bool:
+    """Whether ``flag`` is one letter (``-p``), which Typer's parser also reads inside ``-abc``."""
+    return len(flag) == 2 and flag[1] != "-"
 
 
 @dataclass(frozen=True)
@@ -194,17 +227,10 @@ class FilterOptions:
 
     values: dict[str, Any]
 
-    def build(
-        self,
-        ids: Sequence[str] | None = None,
-        *,
-        sort: str | None = None,
-    ) -> ExperimentFilter:
-        """One ``ExperimentFilter``; raises ``UsageError`` for bad values.
-
-        ``ids`` are exact ids (resolve user references with ``resolve_references``); experiments
-        named by id are found even when archived. ``sort`` replaces the --sort given (compare
-        reads a bare metric name).
+    def build(self, *, sort: str | None = None) -> ExperimentFilter:
+        """One ``ExperimentFilter``; raises ``UsageError`` for bad values, before the database is
+        opened. Experiments the user names are added once resolved, with ``ExperimentFilter.naming``.
+        ``sort`` replaces the --sort given (compare reads a bare metric name).
         """
         from yanex.errors import UsageError
         from yanex.terminal import text_problem
@@ -223,9 +249,4 @@ class FilterOptions:
                     raise UsageError(
                         f"{field.option.flags[0]} {problem}", hint="pass text that is valid UTF-8"
                     )
-        include_all = all_ or (ids is not None and not archived)
-        return ExperimentFilter(
-            ids=tuple(ids) if ids is not None else None,
-            archived="only" if archived else "include" if include_all else "hide",
-            **values,
-        )
+        return ExperimentFilter(archived="only" if archived else "include" if all_ else "hide", **values)

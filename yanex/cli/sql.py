@@ -6,11 +6,12 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from yanex.cli.render import FormatOpt, OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
+from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
@@ -20,20 +21,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = "60s"
 
 
-def sql_command(
-    statement: Annotated[
-        str, typer.Argument(metavar="SQL", help="One SELECT (or read-only PRAGMA) statement.")
-    ],
-    fmt: FormatOpt = OutputFormat.TABLE,
-    timeout: Annotated[
-        str,
-        typer.Option(
-            "--timeout",
-            metavar="DURATION",
-            help="Stop a query that keeps SQLite busy longer than DURATION (90, 90s, 5m, 2h, 1h30m).",
-        ),
-    ] = DEFAULT_TIMEOUT,
-) -> None:
+def sql_command(statement: str, fmt: OutputFormat, timeout: str) -> None:
     """Run one read-only SQL statement; anything that would write is refused and changes nothing.
 
     Tables: experiments, tags, params, metrics, metric_summary, batches, git_patches, and the
@@ -141,3 +129,20 @@ def _text_rows(chunks: Iterator[list[list[JsonValue]]]) -> Iterator[list[str]]:
     for chunk in chunks:
         for row in chunk:
             yield [cell(value) for value in row]
+
+
+COMMAND = Command(
+    sql_command,
+    (
+        Param("statement", (), str, REQUIRED, "One SELECT (or read-only PRAGMA) statement.", metavar="SQL"),
+        FORMAT,
+        Param(
+            "timeout",
+            ("--timeout",),
+            str,
+            DEFAULT_TIMEOUT,
+            "Stop a query that keeps SQLite busy longer than DURATION (90, 90s, 5m, 2h, 1h30m).",
+            metavar="DURATION",
+        ),
+    ),
+)

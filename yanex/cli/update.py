@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
 
 import typer
 
+from yanex.cli.spec import REFERENCES, REQUIRED, Command, Param
+
 
 def update_command(
-    references: Annotated[list[str], typer.Argument(metavar="IDS...", help="Ids, id prefixes or names.")],
-    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
-    description: Annotated[str | None, typer.Option("--description", "-d", help="New description.")] = None,
-    add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add this tag (repeatable).")] = None,
-    remove_tag: Annotated[
-        list[str] | None, typer.Option("--remove-tag", help="Remove this tag (repeatable).")
-    ] = None,
+    references: list[str],
+    name: str | None,
+    description: str | None,
+    add_tag: list[str] | None,
+    remove_tag: list[str] | None,
 ) -> None:
     """Change the name, description or tags of experiments.
 
@@ -39,3 +39,15 @@ def update_command(
         db, ids, name=name, description=description, add_tags=add_tag or (), remove_tags=remove_tag or ()
     )
     typer.echo(f"Updated {len(ids)} experiment{'s' if len(ids) != 1 else ''}: {' '.join(ids)}", err=True)
+
+
+COMMAND = Command(
+    update_command,
+    (
+        dataclasses.replace(REFERENCES, default=REQUIRED, metavar="IDS..."),
+        Param("name", ("--name",), str, None, "New name."),
+        Param("description", ("--description", "-d"), str, None, "New description."),
+        Param("add_tag", ("--add-tag",), str, None, "Add this tag (repeatable).", multiple=True),
+        Param("remove_tag", ("--remove-tag",), str, None, "Remove this tag (repeatable).", multiple=True),
+    ),
+)

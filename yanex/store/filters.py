@@ -2,7 +2,7 @@
 
 Every filter is one field of ``ExperimentFilter``, declared with ``option(...)``: its command-line
 flags, help, Python keyword and value kind. The CLI options of every selecting command
-(``yanex.cli.filters``) and the keywords of ``yanex.find``/``compare_frame`` are derived from
+(``yanex.cli.spec``) and the keywords of ``yanex.find``/``compare_frame`` are derived from
 these fields, and ``compile_filter`` turns a filter into one parameterised ``SELECT
 experiments.id ...``. Adding a filter is one field here plus its condition in ``_conditions``.
 Standard library only: the read path runs on sqlite3 (see ``yanex.store.reading``).

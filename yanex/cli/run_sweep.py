@@ -1,4 +1,5 @@
-"""``yanex sweep``: finishing sweeps; and how ``yanex run`` shows (``--dry-run``) and runs one.
+"""How ``yanex run`` shows (``--dry-run``) and runs a sweep, and how ``yanex sweep resume`` runs
+what is left of one; ``spec_error`` for a spec either command line made that its model refuses.
 
 A sweep runs as one batch through ``yanex.run_multiple``: the same progress, summary, results and
 Ctrl-C handling, with the sweep's plan stored in ``batches.spec``.
@@ -7,25 +8,44 @@ Ctrl-C handling, with the sweep's plan stored in ``batches.spec``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from yanex.cli.render import OutputFormat
+from yanex.cli.render import FORMAT, OutputFormat
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from yanex.errors import ConfigError
     from yanex.specs import ExperimentResult, ExperimentSpec
     from yanex.sweep.expand import SweepDefinition
     from yanex.sweep.plan import Sweep, SweepPlan
 
-app = typer.Typer(
-    name="sweep",
-    help="Sweeps started by `yanex run -p KEY=EXPR` or yanex.grid/yanex.sample: resume them.",
-    no_args_is_help=True,
-)
+DRY_RUN_FORMAT = dataclasses.replace(FORMAT, help="Output format of --dry-run.")
+
+_SPEC_HINTS = {
+    "tags": "give each --tag a non-empty word that is valid UTF-8",
+    "config": "parameters must be JSON data (numbers, strings, booleans, lists and mappings), "
+    "each named once, in valid UTF-8",
+    "script_path": "rename the script or its folder so that the path is valid UTF-8",
+    "name": "pass a non-empty --name that is valid UTF-8",
+    "description": "pass a --description that is valid UTF-8",
+    "timeout": "write --timeout as seconds or a duration, e.g. --timeout 90, 5m, 2h or 1h30m",
+    "script_args": "pass script arguments that are valid UTF-8",
+    "depends_on": "pass each --depends-on as a completed experiment's id, id prefix or name",
+}
+
+
+def spec_error(error: ValidationError) -> ConfigError:
+    """An ``ExperimentSpec`` refusing what the command line gave, as one ``Error:`` line."""
+    from yanex.errors import ConfigError
+
+    first = error.errors()[0]
+    field = first["loc"][0] if first["loc"] else None
+    return ConfigError(str(first["msg"]).removeprefix("Value error, "), hint=_SPEC_HINTS.get(str(field)))
 
 
 def run_sweep(
@@ -71,7 +91,7 @@ def run_sweep(
         _specs(plan, [0])  # every point shares what a spec checks but its values
         show_points(plan, fmt)
         return
-    _run(_specs(plan), parallel, verbose=False, executor=executor)
+    run_batch(_specs(plan), parallel, verbose=False, executor=executor)
 
 
 def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
@@ -79,15 +99,14 @@ def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
     line; the names are made here too, so a bad ``--name`` template fails here."""
     from pydantic import ValidationError
 
-    from yanex.cli.run import spec_error
-
     try:
         return plan.specs(indices)
     except ValidationError as error:
         raise spec_error(error) from None
 
 
-def _run(sweep: Sweep, parallel: int | None, verbose: bool, executor: str = "local") -> None:
+def run_batch(sweep: Sweep, parallel: int | None, verbose: bool, executor: str = "local") -> None:
+    """Run a sweep's specs as one batch, a line per experiment; exits 1 unless all completed."""
     from yanex.runner.batch import run_multiple
 
     try:
@@ -140,65 +159,3 @@ def show_specs(specs: Sequence[ExperimentSpec], fmt: OutputFormat) -> None:
     ]
     print_rows(fmt, ["name", *columns], rows, records)
     typer.echo(f"dry run: {len(specs)} experiment(s); nothing was run or recorded", err=True)
-
-
-@app.command("resume")
-def resume_command(
-    batch: Annotated[str, typer.Argument(metavar="BATCH", help="The sweep's batch id (or a unique prefix).")],
-    parallel: Annotated[
-        int | None,
-        typer.Option(
-            "--parallel",
-            "-j",
-            min=0,
-            metavar="N",
-            help="Worker processes: 0 = one per CPU. Default: the sweep's own --parallel.",
-            show_default=False,
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the missing points; run nothing.")
-    ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format of --dry-run.")] = (
-        OutputFormat.TABLE
-    ),
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Stream each script's output, prefixed by its name.")
-    ] = False,
-) -> None:
-    """Run the points of a sweep that have no completed experiment yet, as a new batch.
-
-    After a Ctrl-C, a crash or a killed orchestrator: a point is done when an experiment with its
-    script, config and arguments completed, in any batch. The sweep runs in the folder it was
-    started from, with its name, tags and options. Exits 0 only if every point is now completed.
-
-    Examples:
-
-      yanex sweep resume 3f2a1b4c --parallel 4
-
-      yanex sweep resume 3f2a --dry-run
-    """
-    from yanex.cli.store import store
-    from yanex.sweep.resume import plan_resumption
-
-    resumption = plan_resumption(store(), batch)
-    todo = resumption.specs
-    total = len(resumption.plan.points)
-    done = total - len(todo)
-    if not todo:
-        typer.echo(
-            f"batch {resumption.batch_id}: all {total} points of its sweep are completed; nothing to run",
-            err=True,
-        )
-        return
-    if dry_run:
-        show_points(resumption.plan, fmt, only=resumption.missing)
-        return
-    typer.echo(
-        f"batch {resumption.batch_id}: {done} of {total} points completed; running the other {len(todo)}",
-        err=True,
-    )
-    working_dir = resumption.plan.working_dir
-    if working_dir and Path(working_dir).is_dir():
-        os.chdir(working_dir)  # relative paths in the script's arguments mean what they meant
-    _run(todo, parallel if parallel is not None else resumption.plan.parallel, verbose)

@@ -1,0 +1,149 @@
+"""Every command declares its options one way (``yanex.cli.spec``), through Typer's public API only,
+in modules that import each other one way."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import REPO_ROOT, cli_commands
+from yanex.cli.app import MODULES, app
+from yanex.cli.spec import Command, Group
+
+PACKAGE = REPO_ROOT / "yanex"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``path`` imports anywhere: at the top, inside functions, or
+    only for type checking."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found & known
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph``: its strongly connected components of two or more modules."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cli_modules_import_each_other_one_way() -> None:
+    paths = {_module_name(path): path for path in (PACKAGE / "cli").rglob("*.py")}
+    graph = {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
+    assert _cycles(graph) == []
+    assert "yanex.cli.run" not in graph["yanex.cli.sweep.resume"]  # both use yanex.cli.run_sweep
+
+
+def test_no_module_imports_typer_privately() -> None:
+    """Typer vendors its click as ``typer._click``, private and free to change in any release; the
+    click package is another copy, whose classes Typer does not use."""
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            private = [name for name in names if name.startswith(("typer._", "click"))]
+            assert not private, f"{path}: {private}"
+
+
+def _declaration(module: str) -> object:
+    loaded = importlib.import_module(module)
+    return getattr(loaded, "COMMAND", None) or getattr(loaded, "GROUP", None)
+
+
+def test_every_command_is_declared_in_one_module() -> None:
+    assert set(MODULES) == set(cli_commands())
+    for name, subcommands in cli_commands().items():
+        declaration = _declaration(MODULES[name])
+        if subcommands:
+            assert isinstance(declaration, Group), name
+            assert sorted(declaration.commands) == subcommands, name
+            for module in declaration.commands.values():
+                assert isinstance(_declaration(module), Command), module
+        else:
+            assert isinstance(declaration, Command), name
+
+
+S = "train.py"  # parsing fails before yanex looks for it
+
+
+@pytest.mark.parametrize(
+    ("args", "refused", "split"),
+    [
+        (["-p", "epochs=1", "--verbose"], "--verbose", 2),
+        (["-pepochs=1", "--verbose"], "--verbose", 1),  # -p takes the rest of its word
+        (["-j2", "-q"], "-q", 1),
+        (["--tag=a", "--verbose=3"], "--verbose", 1),
+        (["--nam", "x"], "--nam (Possible options: --name, --param, --tag)", 0),
+        (["a", "-q", "b"], "-q", 1),
+        (["-vx"], "-v", None),  # a cluster: no argument to split at
+        (["--bogus", "--", "x"], "--bogus", None),  # already separated: meant for yanex
+        (["--name", "--verbose", "--bogus"], "--bogus", 2),  # --verbose is the name
+    ],
+)
+def test_yanex_run_says_where_the_script_options_go(
+    args: list[str], refused: str, split: int | None, yanex_home: Path
+) -> None:
+    result = CliRunner().invoke(app, ["run", S, *args])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert f"Error: No such option: {refused}" in lines
+    hints = [line for line in lines if line.startswith("Hint:")]
+    if split is None:
+        assert hints == []
+    else:
+        moved = " ".join(["yanex run", S, *args[:split], "--", *args[split:]])
+        assert hints == [f"Hint: options for the script go after --: {moved}"]
+
+
+@pytest.mark.parametrize("args", [["--name"], ["--dry-run=1", "--bogus"]])
+def test_yanex_run_gives_no_hint_where_another_usage_error_comes_first(
+    args: list[str], yanex_home: Path
+) -> None:
+    result = CliRunner().invoke(app, ["run", S, *args])
+    assert result.exit_code == 2
+    assert "Hint:" not in result.stderr

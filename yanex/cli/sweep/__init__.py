@@ -1,0 +1,10 @@
+"""``yanex sweep``: finishing sweeps."""
+
+from __future__ import annotations
+
+from yanex.cli.spec import Group
+
+GROUP = Group(
+    "Sweeps started by `yanex run -p KEY=EXPR` or yanex.grid/yanex.sample: resume them.",
+    {"resume": "yanex.cli.sweep.resume"},
+)

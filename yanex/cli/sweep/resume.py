@@ -1,0 +1,74 @@
+"""``yanex sweep resume BATCH``: run the points of a sweep that did not complete, as a new batch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from yanex.cli.render import OutputFormat
+from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_batch, show_points
+from yanex.cli.spec import REQUIRED, Command, Param
+
+
+def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputFormat, verbose: bool) -> None:
+    """Run the points of a sweep that have no completed experiment yet, as a new batch.
+
+    After a Ctrl-C, a crash or a killed orchestrator: a point is done when an experiment with its
+    script, config and arguments completed, in any batch. The sweep runs in the folder it was
+    started from, with its name, tags and options. Exits 0 only if every point is now completed.
+
+    Examples:
+
+      yanex sweep resume 3f2a1b4c --parallel 4
+
+      yanex sweep resume 3f2a --dry-run
+    """
+    from yanex.cli.store import store
+    from yanex.sweep.resume import plan_resumption
+
+    resumption = plan_resumption(store(), batch)
+    todo = resumption.specs
+    total = len(resumption.plan.points)
+    done = total - len(todo)
+    if not todo:
+        typer.echo(
+            f"batch {resumption.batch_id}: all {total} points of its sweep are completed; nothing to run",
+            err=True,
+        )
+        return
+    if dry_run:
+        show_points(resumption.plan, fmt, only=resumption.missing)
+        return
+    typer.echo(
+        f"batch {resumption.batch_id}: {done} of {total} points completed; running the other {len(todo)}",
+        err=True,
+    )
+    working_dir = resumption.plan.working_dir
+    if working_dir and Path(working_dir).is_dir():
+        os.chdir(working_dir)  # relative paths in the script's arguments mean what they meant
+    run_batch(todo, parallel if parallel is not None else resumption.plan.parallel, verbose)
+
+
+COMMAND = Command(
+    resume_command,
+    (
+        Param("batch", (), str, REQUIRED, "The sweep's batch id (or a unique prefix).", metavar="BATCH"),
+        Param(
+            "parallel",
+            ("--parallel", "-j"),
+            int,
+            None,
+            "Worker processes: 0 = one per CPU. Default: the sweep's own --parallel.",
+            metavar="N",
+            min=0,
+            show_default=False,
+        ),
+        Param("dry_run", ("--dry-run",), bool, False, "Print the missing points; run nothing."),
+        DRY_RUN_FORMAT,
+        Param(
+            "verbose", ("--verbose", "-v"), bool, False, "Stream each script's output, prefixed by its name."
+        ),
+    ),
+)
