@@ -60,11 +60,11 @@ from yanex.executors.slurm_options import SlurmOptions
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.spool import recover
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
-from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import ExperimentProcess, Outcome, say
-from yanex.runner.reaper import become_subreaper
 from yanex.specs import Status, TimeLimit
 from yanex.store.experiments import Owner
+from yanex.supervisor.executor import StopReason, Task, drop
+from yanex.supervisor.launch import ExperimentProcess, Outcome, say
+from yanex.supervisor.reaper import become_subreaper
 
 _TICK = 0.5  # seconds between reads of the spool
 _QUEUE_EVERY = 10.0  # seconds between asks to squeue which jobs are still there
@@ -199,7 +199,7 @@ class _Job:
 
 
 class SlurmExecutor:
-    """``yanex.runner.executor.Executor`` on Slurm (or submitit's local executor)."""
+    """``yanex.supervisor.executor.Executor`` on Slurm (or submitit's local executor)."""
 
     def __init__(self, options: SlurmOptions, db: Database, owner: Owner) -> None:
         submitit = _import_submitit()

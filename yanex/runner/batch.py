@@ -31,10 +31,8 @@ from yanex.params import deep_merge
 from yanex.runner.dependencies import Plan, Schedule, completed_parents, plan
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.exact import exact_code
-from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
@@ -53,6 +51,8 @@ from yanex.store.reconcile import reconcile_orphans
 from yanex.store.summary import declared_goals
 from yanex.store.sweeps import find_completed
 from yanex.store.views import experiment_view
+from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
+from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
 from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed

@@ -16,9 +16,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from yanex.db.engine import Database
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.specs import Status
 from yanex.store.reconcile import settle
+from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
 
 
 class StopReason(StrEnum):
