@@ -23,8 +23,7 @@ from yanex.run_api import (
     save_artifact,
     set_goal,
 )
-
-__version__ = "0.1.0"
+from yanex.version import __version__
 
 _LAZY = {
     "ExperimentSpec": "yanex.specs",
