@@ -119,9 +119,9 @@ def supervise(script: Path, args: Sequence[str]) -> tuple[str, dict[str, Any]]:
     from yanex import config
     from yanex.db.engine import Database
     from yanex.runner.environment import capture_environment, this_process
-    from yanex.runner.launch import ExperimentProcess, LaunchRequest
     from yanex.specs import ExperimentSpec, GitInfo, Status
     from yanex.store.experiments import create_experiments
+    from yanex.supervisor.launch import ExperimentProcess, LaunchRequest
 
     db = Database()
     spec = ExperimentSpec(script_path=script, script_args=list(args))

@@ -29,8 +29,8 @@ PHASES = [
     ("reconcile orphans (opens the database)", "yanex/store/reconcile.py", "reconcile_orphans"),
     ("capture git state", "yanex/runner/git.py", "capture_git"),
     ("insert the experiment row", "yanex/store/experiments.py", "create_experiments"),
-    ("start the script (write config, spawn)", "yanex/runner/launch.py", "start"),
-    ("wait for the script, ingest, record outcome", "yanex/runner/launch.py", "wait"),
+    ("start the script (write config, spawn)", "yanex/supervisor/launch.py", "start"),
+    ("wait for the script, ingest, record outcome", "yanex/supervisor/launch.py", "wait"),
 ]
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_seconds, regular_install, report
 
-from yanex.runner.launch import write_params
+from yanex.supervisor.launch import write_params
 
 REPEAT = 21
 CHILD = "import yanex; yanex.get_param('x', 1)"

@@ -9,11 +9,11 @@ from tests.stored import get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import capture_environment, this_process
-from yanex.runner.journal import TICK_READ, JournalPump
 from yanex.specs import ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments
 from yanex.store.ingest import JournalIngest, stored_offset
 from yanex.store.reading import reading
+from yanex.supervisor.journal import TICK_READ, JournalPump
 
 
 def line(step: object, values: object, t: object = 1_700_000_000.0) -> str:

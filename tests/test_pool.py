@@ -15,12 +15,12 @@ import yanex
 from tests.stored import get_experiment
 from yanex.owners import process_alive
 from yanex.runner.environment import capture_environment, this_process
-from yanex.runner.executor import StopReason, Task
 from yanex.runner.inline import InlineExecutor
-from yanex.runner.launch import LaunchRequest
 from yanex.runner.local_pool import LocalPool
 from yanex.specs import GitInfo, Status
 from yanex.store.experiments import create_experiments
+from yanex.supervisor.executor import StopReason, Task
+from yanex.supervisor.launch import LaunchRequest
 
 
 def tasks(db, script: Path, count: int) -> list[Task]:

@@ -14,9 +14,9 @@ from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
-from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import create_experiments
+from yanex.supervisor.launch import ExperimentProcess, LaunchRequest, Outcome
 
 
 def run_tracked(

@@ -23,8 +23,7 @@ from yanex.run_api import (
     save_artifact,
     set_goal,
 )
-
-__version__ = "0.1.0"
+from yanex.version import __version__
 
 _LAZY = {
     "ExperimentSpec": "yanex.specs",
@@ -35,7 +34,7 @@ _LAZY = {
     "find": "yanex.api",
     "compare_frame": "yanex.api",
     "run_multiple": "yanex.runner.batch",
-    "rerun": "yanex.runner.batch",
+    "rerun": "yanex.runner.rerun",
     # Sweeps
     "grid": "yanex.sweep.api",
     "sample": "yanex.sweep.api",
@@ -55,7 +54,8 @@ if TYPE_CHECKING:
 
     from yanex.api import compare_frame, find, metrics
     from yanex.errors import YanexError
-    from yanex.runner.batch import rerun, run_multiple
+    from yanex.runner.batch import run_multiple
+    from yanex.runner.rerun import rerun
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
     from yanex.store.history import MetricPoint  # metric history (issue 11)
     from yanex.sweep.api import choice, grid, loguniform, randint, sample, uniform

@@ -50,7 +50,7 @@ def rerun_command(
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.params import params_to_config
-    from yanex.runner.batch import rerun
+    from yanex.runner.rerun import rerun
     from yanex.specs import parse_time_limit
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references

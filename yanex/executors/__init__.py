@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from yanex.db.engine import Database
-from yanex.runner.executor import Executor
 from yanex.store.experiments import Owner
+from yanex.supervisor.executor import Executor
 
 if TYPE_CHECKING:
     from yanex.executors.slurm_options import SlurmOptions, slurm

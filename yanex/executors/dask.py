@@ -30,9 +30,9 @@ from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
-from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import Outcome, say
 from yanex.store.experiments import Owner
+from yanex.supervisor.executor import StopReason, Task, drop
+from yanex.supervisor.launch import Outcome, say
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -114,7 +114,7 @@ def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> 
 
 
 class DaskExecutor:
-    """``yanex.runner.executor.Executor`` on a ``distributed.Client``.
+    """``yanex.supervisor.executor.Executor`` on a ``distributed.Client``.
 
     ``env``: environment variables set for every script on the workers. ``own_client``: close
     the client at shutdown (when yanex opened it from a ``dask://`` address).

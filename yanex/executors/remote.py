@@ -2,7 +2,7 @@
 
 A worker receives a ``RemoteTask`` (everything the script needs, nothing that points back at the
 orchestrator's disk) and the code snapshot. It unpacks the snapshot once per machine, runs the
-script under ``yanex.runner.launch.ExperimentProcess`` with a ``SpoolRecorder``: the experiment's
+script under ``yanex.supervisor.launch.ExperimentProcess`` with a ``SpoolRecorder``: the experiment's
 folder is in the worker's spool (config, output, metrics journal, outcome marker: the same files
 as locally), and what the supervisor would write to the database goes to a ``Channel`` instead
 (live metrics to the orchestrator, the outcome as the task's result). The spool is what
@@ -27,12 +27,12 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.executors.snapshot import materialise
-from yanex.runner.executor import StopReason
-from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.experiments import Owner
 from yanex.store.outcome import OutcomeMarker, marker_text
+from yanex.supervisor.executor import StopReason
+from yanex.supervisor.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
 
 SPOOL_ENV = "YANEX_SPOOL"  # on a worker: where experiments' folders go (a shared one for Slurm)
 TASK_FILE = "task.json"  # in a spool folder: which experiment it is, for `yanex ingest`
@@ -91,7 +91,7 @@ def spool_root() -> Path:
 
 
 class SpoolRecorder:
-    """``yanex.runner.launch.Recorder`` for a worker: spool files, and the channel."""
+    """``yanex.supervisor.launch.Recorder`` for a worker: spool files, and the channel."""
 
     def __init__(self, task: RemoteTask, folder: Path, channel: Channel) -> None:
         self.task, self.folder, self.channel = task, folder, channel

@@ -1,25 +1,13 @@
 """``SlurmExecutor``: a batch's experiments as Slurm jobs through submitit; this process the one writer.
 
-Everything crosses through one folder per batch on the filesystem the cluster shares (``folder``
-of ``yanex.executors.slurm``, by default under ``~/.yanex/slurm``):
-
-- ``yanex-code/<sha256>.tar``: the code snapshot, written once; the first job to need it unpacks
-  it beside the archive (``yanex.executors.snapshot.materialise``) and every later job reuses it;
-- ``jobs/``: submitit's job scripts, pickled tasks and results, and the jobs' own logs;
-- ``spool/<id>/``: each experiment's folder, as on a Dask worker (config, output, metrics journal,
-  outcome, plus ``started.json``), what ``yanex ingest`` recovers from;
-- ``stop``: the stop word (Ctrl-C, fail_fast) that running jobs read every half second;
-- ``ended/<id>``: an empty file each job leaves as it returns, so that the orchestrator reads two
-  folders per tick (``spool`` and ``ended``) instead of checking a file per experiment.
-
-Jobs never open the database. This process reads each running experiment's journal from the
-spool every half second into the database (so ``yanex list`` shows progress) and records the
-outcome a job returns; ``squeue`` (no accounting database needed) tells it which jobs ended
-without one. Experiments submitted together with the same time limit go to Slurm as one job
-array (split at ``MaxArraySize``). A job that Slurm runs a second time (requeued after preemption
-or a node failure) finds its spool folder taken and returns at once: one row never holds two
-runs; when the first run could not report, the try is recorded ``worker lost`` and ``retries``
-starts a new row, as for a Dask worker that died.
+The orchestrator's side; what runs on the compute nodes, and the batch folder both sides share,
+is ``yanex.executors.slurm_job``. Jobs never open the database. This process reads each running
+experiment's journal from the spool every half second into the database (so ``yanex list`` shows
+progress) and records the outcome a job returns; ``squeue`` (no accounting database needed) tells
+it which jobs ended without one. Experiments submitted together with the same time limit go to
+Slurm as one job array (split at ``MaxArraySize``). When a job that Slurm ran a second time
+(requeued after preemption or a node failure) reports that its first run could not, the try is
+recorded ``worker lost`` and ``retries`` starts a new row, as for a Dask worker that died.
 """
 
 from __future__ import annotations
@@ -31,8 +19,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -47,141 +33,27 @@ from typing import Any
 from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
-from yanex.executors.remote import (
-    KILL,
-    LIVE_READ,
-    TASK_FILE,
-    RemoteResult,
-    RemoteTask,
-    run_task,
-    write_atomic,
-)
+from yanex.executors.remote import KILL, LIVE_READ, TASK_FILE, RemoteTask, write_atomic
+from yanex.executors.slurm_job import STARTED, BatchFolder, import_submitit, run_in_job
 from yanex.executors.slurm_options import SlurmOptions
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.spool import recover
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
-from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import ExperimentProcess, Outcome, say
-from yanex.runner.reaper import become_subreaper
-from yanex.specs import Status, TimeLimit
+from yanex.specs import TimeLimit
 from yanex.store.experiments import Owner
+from yanex.supervisor.executor import StopReason, Task, drop
+from yanex.supervisor.launch import Outcome, say
 
 _TICK = 0.5  # seconds between reads of the spool
 _QUEUE_EVERY = 10.0  # seconds between asks to squeue which jobs are still there
 _GONE_AFTER = 30.0  # seconds a job may be out of the queue with no result (NFS lag) before it is lost
 _SETTLE = 30.0  # seconds a killed batch waits for its jobs' last reports
 _START_UP_MINUTES = 5  # Slurm time asked beyond an experiment's own limit
-_STARTED = "started.json"
 # squeue states of a job that may still run (and report); any other is over.
 _UNFINISHED = {
     "PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING",
     "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SPECIAL_EXIT", "RESIZING", "RESV_DEL_HOLD", "STAGE_OUT",
 }  # fmt: skip
-
-
-def _import_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError:
-        raise ConfigError(
-            "the Slurm executor needs submitit, which is not installed", hint="pip install 'yanex[slurm]'"
-        ) from None
-    return submitit
-
-
-@dataclass(frozen=True)
-class BatchFolder:
-    """One batch's folder on the shared filesystem (see the module docstring)."""
-
-    root: Path
-
-    @property
-    def code(self) -> Path:
-        return self.root / "yanex-code"
-
-    @property
-    def jobs(self) -> Path:
-        return self.root / "jobs"
-
-    @property
-    def spool(self) -> Path:
-        return self.root / "spool"
-
-    @property
-    def stop(self) -> Path:
-        return self.root / "stop"
-
-    @property
-    def ended(self) -> Path:
-        """One empty file per experiment whose job has returned (its result follows at once)."""
-        return self.root / "ended"
-
-    def listing(self) -> tuple[set[str], set[str]]:
-        """The experiments whose jobs began (a spool folder) and those that ended: two directory
-        reads per tick however large the batch, not a file check per experiment (on NFS, each is
-        a round trip to the server)."""
-        found: list[set[str]] = []
-        for folder in (self.spool, self.ended):
-            try:
-                found.append(set(os.listdir(folder)))
-            except OSError:
-                found.append(set())
-        return found[0], found[1]
-
-
-class _FileChannel:
-    """A job's ``yanex.executors.remote.Channel``: notes in the spool, the stop word in a file."""
-
-    def __init__(self, folder: BatchFolder, job_id: str) -> None:
-        self.folder, self.job_id = folder, job_id
-
-    def started(self, experiment_id: str, pid: int, at: datetime) -> None:
-        note = {"host": socket.gethostname(), "pid": pid, "at": at.isoformat(), "job": self.job_id}
-        write_atomic(self.folder.spool / experiment_id / _STARTED, json.dumps(note).encode())
-
-    def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
-        """Nothing to send: the orchestrator reads the journal in the spool itself."""
-
-    def stop_reason(self) -> str | None:
-        try:
-            return self.folder.stop.read_text().strip() or None
-        except FileNotFoundError:
-            return None
-
-
-def _run_in_job(task: RemoteTask, folder: BatchFolder) -> RemoteResult:
-    """The submitit job, on a compute node: the script under yanex's supervisor.
-
-    Ctrl-C of the local cluster's job (SIGINT) kills the script at once, recorded cancelled: the
-    job's process is SIGKILLed a second later, and the script must not outlive it. SIGTERM and
-    SIGUSR2 reach the script from Slurm itself (scancel, requeue, preemption, the job's time
-    limit); this process stays to report how it ended, and says that Slurm ended it."""
-    submitit = _import_submitit()
-    job_id = str(submitit.JobEnvironment().job_id)
-    become_subreaper()  # what the script leaves behind comes back here to be killed
-    supervised: list[ExperimentProcess] = []
-    ended_by_slurm: list[int] = []
-
-    def cancel(_signum: int, _frame: object) -> None:
-        for process in supervised:
-            process.cancel_reason = StopReason.USER.value
-            process.send_signal(signal.SIGKILL)
-
-    signal.signal(signal.SIGINT, cancel)
-    for signum in (signal.SIGTERM, signal.SIGUSR2):
-        signal.signal(signum, lambda signum, _frame: ended_by_slurm.append(signum))
-    channel = _FileChannel(folder, job_id)
-    archive = folder.code / f"{task.digest}.tar"
-    try:
-        result = run_task(
-            task, archive.read_bytes, folder.root, channel, spool=folder.spool, on_start=supervised.append
-        )
-    finally:
-        (folder.ended / task.experiment_id).touch()
-    if ended_by_slurm and result.status is Status.FAILED and not result.lost_before:
-        why = f"Slurm ended job {job_id} (scancel, requeue, preemption or its time limit)"
-        result = dataclasses.replace(result, error_message=f"{result.error_message}; {why}")
-    return result
 
 
 def _last_line(text: str) -> str:
@@ -199,10 +71,10 @@ class _Job:
 
 
 class SlurmExecutor:
-    """``yanex.runner.executor.Executor`` on Slurm (or submitit's local executor)."""
+    """``yanex.supervisor.executor.Executor`` on Slurm (or submitit's local executor)."""
 
     def __init__(self, options: SlurmOptions, db: Database, owner: Owner) -> None:
-        submitit = _import_submitit()
+        submitit = import_submitit()
         self._options, self._db, self._owner = options, db, owner
         self._local = options.cluster == "local"
         base = options.folder or default_folder()
@@ -436,7 +308,7 @@ class SlurmExecutor:
                 **{key: value for key, value in given.items() if value is not None},
             )
         with self._engine.batch():
-            handles = [self._engine.submit(_run_in_job, job.task, self.folder) for job in jobs]
+            handles = [self._engine.submit(run_in_job, job.task, self.folder) for job in jobs]
         return handles
 
     def _follow(self, entry: Tracked, began: set[str], ended: set[str]) -> None:
@@ -447,7 +319,7 @@ class SlurmExecutor:
         folder = self.folder.spool / experiment_id
         if entry.worker is None and experiment_id in began:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                note = json.loads((folder / _STARTED).read_text())
+                note = json.loads((folder / STARTED).read_text())
                 where = f"{note['host']} (Slurm job {note['job']})"
                 at = datetime.fromisoformat(note["at"])
                 entry.started(self._db, self._owner, where, int(note["pid"]), at, str(note["host"]))
@@ -470,7 +342,7 @@ class SlurmExecutor:
     def _finish(self, entry: Tracked) -> None:
         if entry.future.cancelled():
             return
-        outcome, value = _import_submitit().core.utils.pickle_load(entry.handle.paths.result_pickle)
+        outcome, value = import_submitit().core.utils.pickle_load(entry.handle.paths.result_pickle)
         if outcome != "success":
             entry.fail(self._db, f"yanex could not run it on the cluster: {_last_line(str(value))}")
             return
@@ -576,4 +448,4 @@ def _minutes(limit: TimeLimit) -> int:
     return math.ceil(limit.seconds / 60) + _START_UP_MINUTES
 
 
-__all__ = ["BatchFolder", "SlurmExecutor", "default_folder", "max_array_size"]
+__all__ = ["SlurmExecutor", "default_folder", "max_array_size"]

@@ -21,11 +21,11 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.executors.remote import RemoteResult, RemoteTask
 from yanex.executors.snapshot import Snapshot, relative_to_snapshot
-from yanex.runner.executor import Task, record_failure, resolve
-from yanex.runner.launch import DatabaseRecorder, Outcome, write_params
 from yanex.store.experiments import Owner, mark_running
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import OutcomeMarker
+from yanex.supervisor.executor import Task, record_failure, resolve
+from yanex.supervisor.launch import DatabaseRecorder, Outcome, write_params
 
 
 def to_remote_task(task: Task, snapshot: Snapshot, env: dict[str, str]) -> RemoteTask:
@@ -96,7 +96,7 @@ class Tracked:
         self.mirrored += len(data)
 
     def fail(self, db: Database, message: str) -> None:
-        """Record it failed (``yanex.runner.executor.record_failure``) and resolve the future
+        """Record it failed (``yanex.supervisor.executor.record_failure``) and resolve the future
         (``resolve`` leaves one a stop dropped)."""
         if not self.future.done() and not self.future.running():
             self.future.set_running_or_notify_cancel()

@@ -1,1 +1,3 @@
-"""Execution: launching and supervising experiment subprocesses, the worker pool, git capture."""
+"""Running experiments: a batch (``run_multiple``, ``rerun``), ``yanex run``'s one script, the local
+executors (the worker pool, inline), git capture. Built on ``yanex.supervisor``; a cluster batch
+goes to ``yanex.executors``."""

@@ -1,4 +1,4 @@
-"""``run_multiple`` and ``rerun``: a batch of experiments from specs to recorded results.
+"""``run_multiple`` and its ``Batch``: a batch of experiments from specs to recorded results.
 
 Everything that can be checked is checked before anything runs. Then every row is written at once
 as ``queued`` under one ``batches`` row (so ``yanex list`` shows the whole batch), the executor runs
@@ -16,10 +16,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from pathlib import Path
-from typing import Any
 
 from pydantic import JsonValue
 
@@ -27,20 +26,24 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
 from yanex.executors import check_executor, open_executor
-from yanex.params import deep_merge
-from yanex.runner.dependencies import Plan, Schedule, completed_parents, plan
+from yanex.runner.dependencies import Plan, Schedule, plan
 from yanex.runner.environment import capture_environment, this_process
-from yanex.runner.exact import exact_code
-from yanex.runner.executor import Executor, StopReason, Task, record_failure
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
 from yanex.runner.script_kind import not_python
-from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo, Status, TimeLimit, parse_time_limit
-from yanex.store.dependencies import Parent, parents_of, retarget
+from yanex.specs import (
+    EnvironmentInfo,
+    ExperimentResult,
+    ExperimentSpec,
+    GitInfo,
+    Status,
+    TimeLimit,
+    parse_time_limit,
+)
+from yanex.store.dependencies import retarget
 from yanex.store.experiments import (
     cancel_active,
     create_batch,
@@ -50,9 +53,9 @@ from yanex.store.experiments import (
 )
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
-from yanex.store.summary import declared_goals
 from yanex.store.sweeps import find_completed
-from yanex.store.views import experiment_view
+from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
+from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
 from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
@@ -130,7 +133,7 @@ def run_multiple(
     calling process (unless it set its own handler) stops the batch the same way, recording
     ``cancelled``, then raises ``SystemExit(143)``, the status a default SIGTERM gives.
     """
-    _preflight(parallel)
+    preflight(parallel)
     default_limit = None if timeout is None else parse_time_limit(timeout)
     if isinstance(experiments, ExperimentSpec | str) or not isinstance(experiments, Sequence):
         raise TypeError("run_multiple expects a list of yanex.ExperimentSpec")
@@ -141,114 +144,22 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    batch = _Batch(experiments, parallel, verbose, time_limit=default_limit, executor=executor)
-    # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
-    batch.sweep_spec = stored_plan(experiments)
-    return batch.run(retries=retries, fail_fast=fail_fast, skip_completed=skip_completed)
+    batch = Batch(
+        experiments,
+        parallel,
+        verbose,
+        time_limit=default_limit,
+        executor=executor,
+        retries=retries,
+        fail_fast=fail_fast,
+        skip_completed=skip_completed,
+        # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
+        sweep_spec=stored_plan(experiments),
+    )
+    return batch.run()
 
 
-def rerun(
-    ids_or_results: Sequence[str | ExperimentResult],
-    parallel: int | None = None,
-    verbose: bool = False,
-    *,
-    timeout: float | str | None = None,
-    config_overrides: Mapping[str, Any] | None = None,
-    executor: object = "local",
-    exact: bool = False,
-) -> list[ExperimentResult]:
-    """Run stored experiments again from their recorded specs (script, config, args, name, tags).
-
-    Each new experiment is linked to the one it re-runs (``retry_of``) and runs in the original's
-    working directory. Accepts ids or ``ExperimentResult`` objects, e.g. the failed results of a
-    ``run_multiple`` call; results come back in the same order. ``timeout`` limits each re-run
-    as in ``run_multiple``. ``config_overrides`` (a nested mapping, e.g. ``{"model": {"lr": 0.1}}``)
-    is merged over each original's config: sections key by key, anything else replaced.
-
-    A re-run runs today's code: when the current commit or uncommitted changes differ from what an
-    original ran, one ``yanex.errors.YanexWarning`` says so before anything runs. With ``exact``
-    it runs the code the original ran instead: its recorded commit with its recorded patch, in a
-    temporary git worktree of its repository (``yanex.runner.exact``), removed afterwards.
-
-    A re-run declares the original's metric goals again (``metric_goals``). It keeps the
-    original's dependencies: the same parents, except a parent re-run by the
-    same call, which the re-run of its child then waits for as in a pipeline. A parent that has
-    not completed (and is not re-run alongside) is refused with ``ConfigError``.
-    """
-    _preflight(parallel)
-    time_limit = None if timeout is None else parse_time_limit(timeout)
-    if isinstance(ids_or_results, str | ExperimentResult) or not isinstance(ids_or_results, Sequence):
-        raise TypeError("rerun expects a list of experiment ids or ExperimentResult objects")
-    ids = [item.experiment_id if isinstance(item, ExperimentResult) else item for item in ids_or_results]
-    if not ids:
-        raise ValueError("rerun needs at least one experiment; the list is empty")
-    db = Database()
-    reconcile_orphans(db)
-    with reading(db, settle=False) as conn:
-        originals = [experiment_view(conn, str(experiment_id)) for experiment_id in ids]
-        goals = [declared_goals(conn, original.id) for original in originals]
-        recorded = parents_of(conn, ids)
-    for original in originals:
-        if not original.status.is_final:
-            raise ConfigError(
-                f"experiment {original.id} is still {original.status.value}",
-                hint="re-run it once it has finished, or cancel its batch first",
-            )
-    if config_overrides is not None and not isinstance(config_overrides, Mapping):
-        raise TypeError(f"config_overrides must be a mapping, got {type(config_overrides).__name__}")
-    overrides = dict(config_overrides or {})
-    with exact_code(originals) if exact else contextlib.nullcontext(None) as rebuilt:
-        scripts = (
-            [code.script_path for code in rebuilt] if rebuilt else [Path(o.script_path) for o in originals]
-        )
-        working_dirs = [
-            (rebuilt[index].working_dir if rebuilt else None) or original.working_dir
-            for index, original in enumerate(originals)
-        ]
-        specs = [
-            ExperimentSpec(
-                script_path=script,
-                config=deep_merge(dict(original.config), overrides),
-                script_args=original.script_args,
-                name=original.name,
-                tags=original.tags,
-                description=original.description,
-                goals=declared,
-            )
-            for original, declared, script in zip(originals, goals, scripts, strict=True)
-        ]
-        batch = _Batch(
-            specs,
-            parallel,
-            verbose,
-            db=db,
-            time_limit=time_limit,
-            dependencies=_rerun_plan(db, ids, recorded),
-            executor=executor,
-        )
-        if not exact:  # (an exact re-run runs what the original ran: nothing to warn about)
-            batch.ran_before = [original.git for original in originals]
-        return batch.run(retry_of=[original.id for original in originals], working_dirs=working_dirs)
-
-
-def _rerun_plan(db: Database, ids: Sequence[str], recorded: Mapping[str, Sequence[Parent]]) -> Plan:
-    """The originals' recorded parents: a parent re-run by this call is waited for in the batch."""
-    position = {experiment_id: index for index, experiment_id in enumerate(ids)}
-    result = Plan.empty(len(ids))
-    for index, parents in enumerate(recorded[experiment_id] for experiment_id in ids):
-        result.in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
-        stored = [parent.id for parent in parents if parent.id not in position]
-        try:
-            result.stored[index] = completed_parents(db, stored) if stored else []
-        except ConfigError as error:
-            raise ConfigError(
-                f"cannot re-run {ids[index]}: its {error.message}",
-                hint=f"re-run it in the same call as its dependency ({', '.join(stored)})",
-            ) from None
-    return result
-
-
-def _preflight(parallel: int | None) -> None:
+def preflight(parallel: int | None) -> None:
     """Checks that need no spec and no database, so that a refused call leaves nothing behind."""
     # With `spawn`, a worker re-imports the main module and unguarded code lands here: refuse it
     # with the message multiprocessing itself gives (the flag is the one its own check reads).
@@ -286,8 +197,28 @@ def _warn_if_code_changed(now: GitInfo, before: Sequence[GitInfo]) -> None:
         f"re-running with other code than {len(changed)} of {len(before)} original(s) ran ({what}); "
         "the re-runs record the current code",
         YanexWarning,
-        stacklevel=5,  # the caller of yanex.rerun
+        stacklevel=6,  # the caller of yanex.rerun (through Batch.run, _run and _create_batch)
     )
+
+
+def _check_scripts(specs: Sequence[ExperimentSpec]) -> None:
+    """Refuse a spec whose script is missing or is not a Python script, before anything runs."""
+    for index, spec in enumerate(specs):
+        if not spec.script_path.is_file():
+            raise ConfigError(
+                f"script not found for experiment {index} ({spec.name or 'unnamed'}): "
+                f"{spec.script_path.resolve()}",
+                hint="script_path is relative to the current directory "
+                f"({Path.cwd()}); pass an existing Python file",
+            )
+        kind = not_python(spec.script_path)
+        if kind is not None:
+            raise ConfigError(
+                f"script_path of experiment {index} ({spec.name or 'unnamed'}) is not a Python "
+                f"script: {spec.script_path} is {kind}",
+                hint="pass a .py file, or a script whose first line is a python shebang; "
+                "parameters go in the spec's config",
+            )
 
 
 def _worker_count(parallel: int | None, tasks: int) -> int | None:
@@ -296,188 +227,137 @@ def _worker_count(parallel: int | None, tasks: int) -> int | None:
     return min(parallel or os.cpu_count() or 1, tasks)
 
 
-class _Batch:
-    """One call: validated specs, their rows, the executor, and the bookkeeping of results."""
+class Batch:
+    """One call of ``run_multiple`` or ``rerun``: validated specs, their rows, the executor, and the
+    bookkeeping of results. Every attribute is set here, so that the clean-up after an error at
+    any stage of ``run`` finds the rows and the batch row created so far."""
 
     def __init__(
         self,
         specs: Sequence[ExperimentSpec],
         parallel: int | None,
         verbose: bool,
+        *,
         db: Database | None = None,
         time_limit: TimeLimit | None = None,
         dependencies: Plan | None = None,
         executor: object = "local",
+        retries: int = 0,
+        fail_fast: bool = False,
+        skip_completed: bool = False,
+        sweep_spec: dict[str, JsonValue] | None = None,
+        retry_of: Sequence[str] | None = None,
+        working_dirs: Sequence[str | None] | None = None,
+        ran_before: Sequence[GitInfo] = (),
     ) -> None:
         check_executor(executor)
-        for index, spec in enumerate(specs):
-            if not spec.script_path.is_file():
-                raise ConfigError(
-                    f"script not found for experiment {index} ({spec.name or 'unnamed'}): "
-                    f"{spec.script_path.resolve()}",
-                    hint="script_path is relative to the current directory "
-                    f"({Path.cwd()}); pass an existing Python file",
-                )
-            kind = not_python(spec.script_path)
-            if kind is not None:
-                raise ConfigError(
-                    f"script_path of experiment {index} ({spec.name or 'unnamed'}) is not a Python "
-                    f"script: {spec.script_path} is {kind}",
-                    hint="pass a .py file, or a script whose first line is a python shebang; "
-                    "parameters go in the spec's config",
-                )
+        _check_scripts(specs)
         self.specs = list(specs)
         self.parallel = parallel
         self.output = OutputMode.PREFIX if verbose else OutputMode.QUIET
         self.progress: BatchProgress = make_progress(verbose)
         self.db = db or Database()
         self.time_limit = time_limit  # for specs without a timeout of their own
-        self.results: list[ExperimentResult | None] = [None] * len(specs)
-        self.ran_before: list[GitInfo] = []  # for a re-run: the code each original ran
         if dependencies is None:
             dependencies = plan(self.db, specs) if any(spec.depends_on for spec in specs) else None
         self.dependencies = dependencies or Plan.empty(len(specs))
         self.schedule = Schedule(self.specs, self.dependencies)
-        self.sweep_spec: dict[str, JsonValue] | None = None  # batches.spec of a sweep
-        self.executor = executor
+        self.target = executor  # what ``executor=`` names; ``run`` opens it
+        self.retries, self.fail_fast, self.skip_completed = retries, fail_fast, skip_completed
+        self.sweep_spec = sweep_spec  # batches.spec of a sweep
+        # For a re-run: the row each spec re-runs, where it ran, and the code it ran.
+        self.retry_of = list(retry_of) if retry_of else None
+        self.cwds: list[str | None] = list(working_dirs) if working_dirs else [None] * len(specs)
+        self.ran_before = list(ran_before)
+        self.owner = this_process()  # of every row and of the batch row, whose heartbeat it keeps
+        self.beat_every = config.heartbeat_interval()
+        self.results: list[ExperimentResult | None] = [None] * len(specs)
+        # Set as the batch runs.
         self.ran_on: str | None = None  # batches.executor: where it runs, when not here
+        self.batch_id: str | None = None
+        self.git: GitInfo | None = None  # captured once, recorded by every row
+        self.environment: EnvironmentInfo | None = None
+        self.rows: list[str] = []  # every row created, retries included
+        self.row_of: dict[int, str] = {}  # each spec's row of its latest try
+        self.tries = [1] * len(specs)  # each spec's current try
+        self.pending: dict[Future[Outcome], tuple[int, str]] = {}  # submitted: spec and row
+        self.stopping: StopReason | None = None  # the first reason the batch stops early
+        self.last_beat = 0.0  # monotonic time of the last heartbeat
 
-    def run(
-        self,
-        *,
-        retries: int = 0,
-        fail_fast: bool = False,
-        skip_completed: bool = False,
-        retry_of: Sequence[str] | None = None,
-        working_dirs: Sequence[str | None] | None = None,
-    ) -> list[ExperimentResult]:
+    def run(self) -> list[ExperimentResult]:
+        """Run every spec to its result (input order); see ``run_multiple`` for errors and signals."""
         reconcile_orphans(self.db)
-        todo = list(range(len(self.specs)))
-        if skip_completed:
-            # An earlier run counts only if it ran on the same stored parents (a spec with parents
-            # in this call is settled below: it runs again when they do).
-            parents = [
-                None if in_batch else [parent.id for parent in stored]
-                for in_batch, stored in zip(self.dependencies.in_batch, self.dependencies.stored, strict=True)
-            ]
-            with reading(self.db, settle=False) as conn:
-                found = find_completed(conn, self.specs, parents)
-            # A spec downstream of one that runs again runs again too: its inputs change.
-            fresh = self.schedule.downstream(
-                {index for index, earlier in enumerate(found) if earlier is None}
-            )
-            for index, earlier in enumerate(found):
-                if earlier is not None and index not in fresh:
-                    self.results[index] = ExperimentResult(
-                        experiment_id=earlier.id,
-                        status="completed",
-                        duration=earlier.duration,
-                        name=earlier.name,
-                    )
-            todo = [index for index in todo if self.results[index] is None]
-            for index, result in enumerate(self.results):
-                if result is not None:
-                    self.schedule.finished(index, result)
+        todo = self._skip_completed() if self.skip_completed else list(range(len(self.specs)))
         if todo:
             for stream in (sys.stdout, sys.stderr):  # what the script printed comes first
                 stream.flush()
-            workers = _worker_count(self.parallel, len(todo))
-            # Workers start before any row is written: a script that cannot start them (spawn
-            # without a __main__ guard) fails here and leaves nothing behind.
-            remote = open_executor(self.executor, self.db, this_process())
-            self.ran_on = None if remote is None else remote.label
-            if remote is not None:
-                executor: Executor = remote
-                how = remote.where
-            elif workers is None:
-                executor, how = InlineExecutor(self.db, this_process()), "one at a time"
-            else:
-                executor, how = LocalPool(workers, self.db), f"on {workers} worker{'s' * (workers != 1)}"
+            executor, how = self._open_executor(len(todo))
             try:
                 with _sigterm_stops_the_batch():
-                    self._run(executor, todo, how, retries, fail_fast, retry_of, working_dirs)
+                    self._run(executor, todo, how)
             except _Terminated:
                 raise SystemExit(128 + signal.SIGTERM) from None
             finally:
                 self.progress.close()
         return [result for result in self.results if result is not None]
 
-    def _run(
-        self,
-        executor: Executor,
-        todo: list[int],
-        how: str,
-        retries: int,
-        fail_fast: bool,
-        retry_of: Sequence[str] | None,
-        working_dirs: Sequence[str | None] | None,
-    ) -> None:
-        owner = this_process()
-        self.cwds = {index: working_dirs[index] if working_dirs else None for index in todo}
-        self.rows: list[str] = []
-        self.pending: dict[Future[Outcome], tuple[int, str]] = {}
-        self.stopping: StopReason | None = None
-        batch_id: str | None = None
+    def _skip_completed(self) -> list[int]:
+        """Take an earlier completed experiment of the same spec as its result; the specs left to run.
+
+        An earlier run counts only if it ran on the same stored parents (a spec with parents in
+        this call is settled here: it runs again when they do)."""
+        parents = [
+            None if in_batch else [parent.id for parent in stored]
+            for in_batch, stored in zip(self.dependencies.in_batch, self.dependencies.stored, strict=True)
+        ]
+        with reading(self.db, settle=False) as conn:
+            found = find_completed(conn, self.specs, parents)
+        # A spec downstream of one that runs again runs again too: its inputs change.
+        fresh = self.schedule.downstream({index for index, earlier in enumerate(found) if earlier is None})
+        for index, earlier in enumerate(found):
+            if earlier is not None and index not in fresh:
+                self.results[index] = ExperimentResult(
+                    experiment_id=earlier.id,
+                    status="completed",
+                    duration=earlier.duration,
+                    name=earlier.name,
+                )
+        for index, result in enumerate(self.results):
+            if result is not None:
+                self.schedule.finished(index, result)
+        return [index for index, result in enumerate(self.results) if result is None]
+
+    def _open_executor(self, tasks: int) -> tuple[Executor, str]:
+        """The executor ``executor=`` names, and where it runs the batch (for the progress line).
+
+        Its workers start before any row is written: a script that cannot start them (spawn
+        without a ``__main__`` guard) fails here and leaves nothing behind."""
+        workers = _worker_count(self.parallel, tasks)
+        remote = open_executor(self.target, self.db, self.owner)
+        self.ran_on = None if remote is None else remote.label
+        if remote is not None:
+            return remote, remote.where
+        if workers is None:
+            return InlineExecutor(self.db, self.owner), "one at a time"
+        return LocalPool(workers, self.db), f"on {workers} worker{'s' * (workers != 1)}"
+
+    def _run(self, executor: Executor, todo: list[int], how: str) -> None:
+        """Write the rows, follow them to their results; whatever happens, no script outlives the
+        batch and no row it wrote stays open."""
         try:
-            git = capture_git(self.specs[todo[0]].script_path.resolve())
-            _warn_if_code_changed(git, [self.ran_before[index] for index in todo] if self.ran_before else [])
-            environment = capture_environment()
-            batch_id = create_batch(
-                self.db, len(todo), self.parallel, owner, spec=self.sweep_spec, executor=self.ran_on
-            )
-            self.rows = create_experiments(
-                self.db,
-                [self.specs[index] for index in todo],
-                status=Status.QUEUED,
-                owner=owner,
-                git=git,
-                environment=environment,
-                batch_id=batch_id,
-                retry_of=[retry_of[index] for index in todo] if retry_of else None,
-                working_dirs=[self.cwds[index] for index in todo],
-                depends_on=self._edges(todo),
-            )
-            self.row_of = dict(zip(todo, self.rows, strict=True))
+            batch_id = self._create_batch(todo)
             self.progress.started(batch_id, len(self.specs), how)
             for result in self.results:
                 if result is not None:
                     self.progress.skipped(result)
-            for index, row in zip(todo, list(self.rows), strict=True):
+            for index in todo:
                 if not self.schedule.blocked(index):
-                    self._submit(executor, index, row)
-            tries = dict.fromkeys(todo, 1)
-            last_beat, beat_every = time.monotonic(), config.heartbeat_interval()
+                    self._submit(executor, index, self.row_of[index])
+            self.last_beat = time.monotonic()
             while self.pending:
                 done, _ = wait(self.pending, timeout=_TICK, return_when=FIRST_COMPLETED)
                 for future in done:
-                    index, row = self.pending.pop(future)
-                    result = self._result(future, index, row)
-                    if result.status == "failed" and tries[index] <= retries and self.stopping is None:
-                        tries[index] += 1
-                        self.progress.retrying(result, tries[index], retries + 1)
-                        [retry] = create_experiments(
-                            self.db,
-                            [self.specs[index]],
-                            status=Status.QUEUED,
-                            owner=owner,
-                            git=git,
-                            environment=environment,
-                            batch_id=batch_id,
-                            retry_of=[row],
-                            working_dirs=[self.cwds[index]],
-                        )
-                        self.rows.append(retry)
-                        waiting = [self.row_of[child] for child in self.schedule.waiting_children(index)]
-                        retarget(self.db, waiting, row, retry)
-                        self.row_of[index] = retry
-                        self._submit(executor, index, retry)
-                        continue
-                    self.results[index] = result
-                    self.progress.finished(result)
-                    self._release(executor, index, result)
-                    if result.status == "failed" and fail_fast and self.stopping is None:
-                        self.progress.note(f"fail_fast: cancelling the rest of batch {batch_id}")
-                        self._stop(executor, StopReason.FAIL_FAST)
+                    self._settle(executor, future)
                 self.progress.running(
                     [
                         progress_label(self.specs[index].name, row)
@@ -485,10 +365,7 @@ class _Batch:
                         if future.running()
                     ]
                 )
-                if time.monotonic() - last_beat >= beat_every:
-                    waiting = [self.row_of[index] for index in self.schedule.waiting]
-                    heartbeat(self.db, [row for _, row in self.pending.values()] + waiting, batch_id)
-                    last_beat = time.monotonic()
+                self._heartbeat()
             for index in todo:  # held back for a dependency when the batch stopped
                 if self.results[index] is None:
                     unstarted = ExperimentResult(
@@ -500,32 +377,105 @@ class _Batch:
                     self.results[index] = unstarted
                     self.progress.finished(unstarted)
         except BaseException as error:
-            # Ctrl-C, SIGTERM, or a failure of yanex itself: no script may outlive the batch.
-            interrupted = isinstance(error, KeyboardInterrupt)
-            if interrupted:
-                self.progress.note("interrupted: stopping the batch (Ctrl-C again to kill at once)")
-                reason = StopReason.USER
-            elif isinstance(error, _Terminated):
-                self.progress.note("SIGTERM: stopping the batch")
-                reason = StopReason.TERMINATED
-            else:
-                reason = StopReason.ERROR
-            self._stop(executor, reason)
-            with contextlib.suppress(KeyboardInterrupt):
-                wait(self.pending, timeout=INTERRUPT_GRACE)
-            executor.shutdown(kill=True)
-            for future, (index, row) in self.pending.items():  # so the summary counts them
-                if not future.done():
-                    future.cancel()
-                self.progress.finished(self._result(future, index, row))
+            self._abort(executor, error)
             raise
         else:
             executor.shutdown()
         finally:
             # Rows whose futures were cancelled before they started are still queued.
             cancel_active(self.db, self.rows, (self.stopping or StopReason.ERROR).value)
-            if batch_id is not None:
-                end_batch(self.db, batch_id)
+            if self.batch_id is not None:
+                end_batch(self.db, self.batch_id)
+
+    def _create_batch(self, todo: Sequence[int]) -> str:
+        """The batch row, then a queued row per spec to run; the code is captured once for all."""
+        self.git = capture_git(self.specs[todo[0]].script_path.resolve())
+        _warn_if_code_changed(self.git, [self.ran_before[index] for index in todo] if self.ran_before else [])
+        self.environment = capture_environment()
+        self.batch_id = batch_id = create_batch(
+            self.db, len(todo), self.parallel, self.owner, spec=self.sweep_spec, executor=self.ran_on
+        )
+        retry_of = [self.retry_of[index] for index in todo] if self.retry_of else None
+        self._create_rows(todo, retry_of, depends_on=self._edges(todo))
+        return batch_id
+
+    def _create_rows(
+        self,
+        indices: Sequence[int],
+        retry_of: Sequence[str | None] | None,
+        depends_on: Sequence[Sequence[str | int]] | None = None,
+    ) -> list[str]:
+        """Queued rows for these specs' next tries: the one place a batch writes experiments, so a
+        retry's row records what its first try's did (owner, code, environment, batch, working dir)."""
+        assert self.git is not None and self.environment is not None  # captured by _create_batch
+        rows = create_experiments(
+            self.db,
+            [self.specs[index] for index in indices],
+            status=Status.QUEUED,
+            owner=self.owner,
+            git=self.git,
+            environment=self.environment,
+            batch_id=self.batch_id,
+            retry_of=retry_of,
+            working_dirs=[self.cwds[index] for index in indices],
+            depends_on=depends_on,
+        )
+        self.rows += rows
+        self.row_of.update(zip(indices, rows, strict=True))
+        return rows
+
+    def _settle(self, executor: Executor, future: Future[Outcome]) -> None:
+        """A try has ended: another try if it failed and may retry, else the spec's result."""
+        index, row = self.pending.pop(future)
+        result = self._result(future, index, row)
+        if result.status == "failed" and self.tries[index] <= self.retries and self.stopping is None:
+            self._retry(executor, index, row, result)
+            return
+        self.results[index] = result
+        self.progress.finished(result)
+        self._release(executor, index, result)
+        if result.status == "failed" and self.fail_fast and self.stopping is None:
+            self.progress.note(f"fail_fast: cancelling the rest of batch {self.batch_id}")
+            self._stop(executor, StopReason.FAIL_FAST)
+
+    def _retry(self, executor: Executor, index: int, row: str, failed: ExperimentResult) -> None:
+        """Run a failed spec again as a new row (``retry_of`` the failed one); its children that
+        wait for it wait for the new row instead."""
+        self.tries[index] += 1
+        self.progress.retrying(failed, self.tries[index], self.retries + 1)
+        [retry] = self._create_rows([index], retry_of=[row])
+        waiting = [self.row_of[child] for child in self.schedule.waiting_children(index)]
+        retarget(self.db, waiting, row, retry)
+        self._submit(executor, index, retry)
+
+    def _heartbeat(self) -> None:
+        """Every ``heartbeat_interval``: the rows this process owns (submitted, or waiting for a
+        dependency) and the batch row are alive."""
+        if time.monotonic() - self.last_beat < self.beat_every:
+            return
+        waiting = [self.row_of[index] for index in self.schedule.waiting]
+        heartbeat(self.db, [row for _, row in self.pending.values()] + waiting, self.batch_id)
+        self.last_beat = time.monotonic()
+
+    def _abort(self, executor: Executor, error: BaseException) -> None:
+        """Ctrl-C, SIGTERM, or a failure of yanex itself: stop what runs, kill what does not stop
+        within the grace, and count every try left in the summary."""
+        if isinstance(error, KeyboardInterrupt):
+            self.progress.note("interrupted: stopping the batch (Ctrl-C again to kill at once)")
+            reason = StopReason.USER
+        elif isinstance(error, _Terminated):
+            self.progress.note("SIGTERM: stopping the batch")
+            reason = StopReason.TERMINATED
+        else:
+            reason = StopReason.ERROR
+        self._stop(executor, reason)
+        with contextlib.suppress(KeyboardInterrupt):
+            wait(self.pending, timeout=INTERRUPT_GRACE)
+        executor.shutdown(kill=True)
+        for future, (index, row) in self.pending.items():
+            if not future.done():
+                future.cancel()
+            self.progress.finished(self._result(future, index, row))
 
     def _submit(self, executor: Executor, index: int, experiment_id: str) -> None:
         spec = self.specs[index]

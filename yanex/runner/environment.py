@@ -6,9 +6,9 @@ import os
 import platform
 import socket
 
-import yanex
 from yanex.specs import EnvironmentInfo
 from yanex.store.experiments import Owner
+from yanex.version import __version__
 
 
 def capture_environment() -> EnvironmentInfo:
@@ -16,7 +16,7 @@ def capture_environment() -> EnvironmentInfo:
         python_version=platform.python_version(),
         platform=platform.platform(),
         hostname=socket.gethostname(),
-        yanex_version=yanex.__version__,
+        yanex_version=__version__,
     )
 
 

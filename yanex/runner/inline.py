@@ -11,10 +11,10 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 
 from yanex.db.engine import Database
-from yanex.runner.executor import StopReason, Task, drop
-from yanex.runner.launch import Outcome
 from yanex.runner.task_runner import TaskRunner
 from yanex.store.experiments import Owner
+from yanex.supervisor.executor import StopReason, Task, drop
+from yanex.supervisor.launch import Outcome
 
 
 class InlineExecutor:

@@ -27,12 +27,12 @@ from typing import Any
 
 from yanex.db.engine import Database
 from yanex.owners import process_alive
-from yanex.runner.executor import StopReason, Task, drop, record_failure, resolve
-from yanex.runner.launch import Outcome, describe_failure
 from yanex.runner.task_runner import kill_group
 from yanex.runner.worker import STOP_SIGNALS, Crashed, Done, Ready, Started, WorkerMessage, worker_main
 from yanex.store.reading import reading
 from yanex.store.views import experiment_view
+from yanex.supervisor.executor import StopReason, Task, drop, record_failure, resolve
+from yanex.supervisor.launch import Outcome, describe_failure
 
 BOOTSTRAP_ERROR = (
     "An attempt has been made to start a new process before the current process has finished its "

@@ -19,11 +19,11 @@ from yanex.db.engine import Database
 from yanex.runner.dependencies import completed_parents
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
-from yanex.runner.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
-from yanex.runner.reaper import become_subreaper
 from yanex.specs import ExperimentSpec, Status
 from yanex.store.experiments import create_experiments
 from yanex.store.reconcile import reconcile_orphans
+from yanex.supervisor.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
+from yanex.supervisor.reaper import become_subreaper
 
 
 class ScriptRun(NamedTuple):

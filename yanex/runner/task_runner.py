@@ -12,10 +12,10 @@ import signal
 from collections.abc import Callable
 
 from yanex.db.engine import Database
-from yanex.runner.executor import StopReason, Task
-from yanex.runner.launch import ExperimentProcess, Outcome
 from yanex.specs import Status
 from yanex.store.experiments import Owner, finish
+from yanex.supervisor.executor import StopReason, Task
+from yanex.supervisor.launch import ExperimentProcess, Outcome
 
 
 def kill_group(pid: int | None) -> None:

@@ -19,10 +19,10 @@ from typing import NamedTuple
 
 from yanex.db.engine import Database
 from yanex.runner.environment import this_process
-from yanex.runner.executor import StopReason, Task
-from yanex.runner.launch import Outcome
-from yanex.runner.reaper import become_subreaper
 from yanex.runner.task_runner import TaskRunner
+from yanex.supervisor.executor import StopReason, Task
+from yanex.supervisor.launch import Outcome
+from yanex.supervisor.reaper import become_subreaper
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCH_PARENT_EVERY = 0.5  # seconds

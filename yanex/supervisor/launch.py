@@ -26,13 +26,13 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.runner.journal import FLUSH_INTERVAL, JournalPump
-from yanex.runner.reaper import Sweeper
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.dependencies import Parent
 from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.outcome import OutcomeMarker, write_marker
+from yanex.supervisor.journal import FLUSH_INTERVAL, JournalPump
+from yanex.supervisor.reaper import Sweeper
 
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
@@ -345,7 +345,7 @@ class ExperimentProcess:
             sink.close()
 
     def sweep(self) -> None:
-        """Kill whatever the script started that is still alive (see ``yanex.runner.reaper``)."""
+        """Kill whatever the script started that is still alive (see ``yanex.supervisor.reaper``)."""
         if self._process is not None:
             self._sweeper.sweep(self._process.pid)
 

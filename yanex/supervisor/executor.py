@@ -4,7 +4,8 @@
 ``Outcome``; ``interrupt`` forwards Ctrl-C (or a fail-fast cancel) to what is running; ``shutdown``
 ends it all. A distributed engine (Ray, Dask, a cluster queue) fits behind the same three calls
 without touching ``yanex.runner.batch``. The local ones: ``yanex.runner.inline.InlineExecutor``
-(sequential, a thread of the caller) and ``yanex.runner.local_pool.LocalPool`` (worker processes).
+(sequential, a thread of the caller) and ``yanex.runner.local_pool.LocalPool`` (worker processes);
+the cluster ones are in ``yanex.executors``. This module sits below all of them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from yanex.db.engine import Database
-from yanex.runner.launch import LaunchRequest, Outcome, OutputMode
 from yanex.specs import Status
 from yanex.store.reconcile import settle
+from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
 
 
 class StopReason(StrEnum):
