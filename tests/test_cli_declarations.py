@@ -1,5 +1,4 @@
-"""Every command declares its options one way (``yanex.cli.spec``), through Typer's public API only,
-in modules that import each other one way."""
+"""Every command declares its options one way (``yanex.cli.spec``), through Typer's public API only."""
 
 from __future__ import annotations
 
@@ -11,67 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REPO_ROOT, cli_commands
-from yanex.cli.app import MODULES, app
+from tests.test_layers import GRAPH
+from yanex.cli.app import COMMANDS, app
 from yanex.cli.spec import Command, Group
 
 PACKAGE = REPO_ROOT / "yanex"
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """The modules of ``known`` that ``path`` imports anywhere: at the top, inside functions, or
-    only for type checking."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module is not None:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return found & known
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The import circles of ``graph``: its strongly connected components of two or more modules."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for target in graph[node]:
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in graph:
-        if node not in index:
-            visit(node)
-    return found
-
-
-def test_the_cli_modules_import_each_other_one_way() -> None:
-    paths = {_module_name(path): path for path in (PACKAGE / "cli").rglob("*.py")}
-    graph = {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
-    assert _cycles(graph) == []
-    assert "yanex.cli.run" not in graph["yanex.cli.sweep.resume"]  # both use yanex.cli.run_sweep
+def test_sweep_resume_and_run_share_the_sweep_runner_instead_of_importing_each_other() -> None:
+    """(``tests/test_layers.py`` holds that no module imports itself back, the CLI's included.)"""
+    assert "yanex.cli.run" not in GRAPH["yanex.cli.sweep.resume"]
+    assert {"yanex.cli.run_sweep"} <= GRAPH["yanex.cli.run"] & GRAPH["yanex.cli.sweep.resume"]
 
 
 def test_no_module_imports_typer_privately() -> None:
@@ -96,9 +45,9 @@ def _declaration(module: str) -> object:
 
 
 def test_every_command_is_declared_in_one_module() -> None:
-    assert set(MODULES) == set(cli_commands())
+    assert set(COMMANDS) == set(cli_commands())
     for name, subcommands in cli_commands().items():
-        declaration = _declaration(MODULES[name])
+        declaration = _declaration(COMMANDS[name].module)
         if subcommands:
             assert isinstance(declaration, Group), name
             assert sorted(declaration.commands) == subcommands, name

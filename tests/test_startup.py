@@ -113,7 +113,7 @@ def test_root_help_is_what_typer_prints_for_every_command() -> None:
 
     from tests.conftest import cli_commands
     from yanex import __version__
-    from yanex.cli.app import SUMMARIES, app
+    from yanex.cli.app import COMMANDS, app
 
     def real(*argv: str) -> str:
         done = subprocess.run(
@@ -122,7 +122,7 @@ def test_root_help_is_what_typer_prints_for_every_command() -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert set(SUMMARIES) == set(cli_commands())  # a command added later gets a line too
+    assert set(COMMANDS) == set(cli_commands())  # a command added later gets a line too
     assert real("--help") == real("-h") == CliRunner().invoke(app, ["--help"]).stdout
     assert real("--version") == f"yanex {__version__}\n"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from yanex.cli.edge import notes_as_lines, report, user_error
 
@@ -23,59 +23,42 @@ if TYPE_CHECKING:
 
     from yanex.cli.spec import Command, Group
 
-# The module declaring each command (COMMAND) or group of subcommands (GROUP), in the order of
-# SUMMARIES below.
-MODULES = {
-    "run": "yanex.cli.run",
-    "list": "yanex.cli.listing",
-    "show": "yanex.cli.show",
-    "compare": "yanex.cli.compare",
-    "get": "yanex.cli.get",
-    "sql": "yanex.cli.sql",
-    "update": "yanex.cli.update",
-    "archive": "yanex.cli.archive",
-    "unarchive": "yanex.cli.unarchive",
-    "delete": "yanex.cli.delete",
-    "rerun": "yanex.cli.rerun",
-    # Metric history (issue 11).
-    "metrics": "yanex.cli.metrics",
-    "plot": "yanex.cli.plot",
-    "watch": "yanex.cli.watch",
-    "gc": "yanex.cli.gc",
-    "ingest": "yanex.cli.ingest",
-    "db": "yanex.cli.db",
-    "sweep": "yanex.cli.sweep",
-    "artifacts": "yanex.cli.artifacts",
+
+class Listed(NamedTuple):
+    """A command: the module declaring it (``COMMAND``, or ``GROUP`` for subcommands) and its line
+    in ``yanex --help``."""
+
+    module: str
+    summary: str
+
+
+# Every command, in the order ``yanex --help`` lists them. Typer lists plain commands before groups
+# (db, sweep, artifacts), so they come last. ``yanex --help`` is printed from here without
+# building the app (Typer's import alone costs several times a bare interpreter's start).
+COMMANDS = {
+    "run": Listed("yanex.cli.run", "Run a script as a tracked experiment."),
+    "list": Listed("yanex.cli.listing", "List experiments, newest first."),
+    "show": Listed("yanex.cli.show", "Show everything recorded about one experiment."),
+    "compare": Listed("yanex.cli.compare", "Compare experiments: differing params and metrics."),
+    "get": Listed("yanex.cli.get", "Print one field of experiments, for shell scripts."),
+    "sql": Listed("yanex.cli.sql", "Run one read-only SQL statement on the database."),
+    "update": Listed("yanex.cli.update", "Change the name, description or tags of experiments."),
+    "archive": Listed("yanex.cli.archive", "Hide experiments from list, compare and get."),
+    "unarchive": Listed("yanex.cli.unarchive", "Bring archived experiments back."),
+    "delete": Listed("yanex.cli.delete", "Delete experiments with their metrics and folders."),
+    "rerun": Listed("yanex.cli.rerun", "Re-run finished experiments with their recorded config."),
+    "metrics": Listed("yanex.cli.metrics", "Export every logged metric point, long form."),
+    "plot": Listed("yanex.cli.plot", "Plot metric curves of experiments."),
+    "watch": Listed("yanex.cli.watch", "Live table of running experiments."),
+    "gc": Listed("yanex.cli.gc", "Free artifact storage no experiment refers to."),
+    "ingest": Listed("yanex.cli.ingest", "Recover experiments from a cluster worker's spool."),
+    "db": Listed("yanex.cli.db", "The database: location, upgrades, checks, repair, vacuum."),
+    "sweep": Listed("yanex.cli.sweep", "Resume a sweep: run the points not completed yet."),
+    "artifacts": Listed("yanex.cli.artifacts", "List an experiment's artifacts, or copy one out."),
 }
 # The commands the fast path runs: their modules import neither Typer nor, until they run, the store.
 FAST = ("list", "show", "compare", "get", "metrics", "plot", "watch")
 HELP = "Track experiments in SQLite: run scripts and sweeps, then query them."
-# Every command's line in `yanex --help`, in its order: Typer gets them as short help, and
-# `yanex --help` itself is printed from here without building the app (Typer's import alone
-# costs several times a bare interpreter's start).
-SUMMARIES = {
-    "run": "Run a script as a tracked experiment.",
-    "list": "List experiments, newest first.",
-    "show": "Show everything recorded about one experiment.",
-    "compare": "Compare experiments: differing params and metrics.",
-    "get": "Print one field of experiments, for shell scripts.",
-    "sql": "Run one read-only SQL statement on the database.",
-    "update": "Change the name, description or tags of experiments.",
-    "archive": "Hide experiments from list, compare and get.",
-    "unarchive": "Bring archived experiments back.",
-    "delete": "Delete experiments with their metrics and folders.",
-    "rerun": "Re-run finished experiments with their recorded config.",
-    # Metric history (issue 11).
-    "metrics": "Export every logged metric point, long form.",
-    "plot": "Plot metric curves of experiments.",
-    "watch": "Live table of running experiments.",
-    # Typer lists plain commands before groups (db, sweep, artifacts): gc comes before db.
-    "gc": "Free artifact storage no experiment refers to.",
-    "ingest": "Recover experiments from a cluster worker's spool.",
-    "db": "The database: location, upgrades, checks, repair, vacuum.",
-    "sweep": "Resume a sweep: run the points not completed yet.",
-    "artifacts": "List an experiment's artifacts, or copy one out.",
-}
 ROOT_OPTIONS = {"--version": "Print the version and exit.", "-h, --help": "Show this message and exit."}
 
 
@@ -129,25 +112,26 @@ def _build() -> typer.Typer:
     ) -> None:
         pass
 
-    for name, module in MODULES.items():
+    for name, (module, summary) in COMMANDS.items():
         declaration = importlib.import_module(module)
         if hasattr(declaration, "GROUP"):
             group: Group = declaration.GROUP
-            built.add_typer(group_app(name, group, declared), short_help=SUMMARIES[name])
+            built.add_typer(group_app(name, group, declared), short_help=summary)
         else:
-            add_command(built, name, declared(module), short_help=SUMMARIES[name])
+            add_command(built, name, declared(module), short_help=summary)
     return built
 
 
 def root_help() -> str:
-    """`yanex --help` as Typer prints it, from SUMMARIES (a test holds the two equal)."""
+    """`yanex --help` as Typer prints it, from COMMANDS (a test holds the two equal)."""
 
     def rows(items: dict[str, str]) -> list[str]:
         width = max(map(len, items))
         return [f"  {name.ljust(width)}  {text}" for name, text in items.items()]
 
     head = ["Usage: yanex [OPTIONS] COMMAND [ARGS]...", "", f"  {HELP}", "", "Options:"]
-    return "\n".join([*head, *rows(ROOT_OPTIONS), "", "Commands:", *rows(SUMMARIES)])
+    summaries = {name: listed.summary for name, listed in COMMANDS.items()}
+    return "\n".join([*head, *rows(ROOT_OPTIONS), "", "Commands:", *rows(summaries)])
 
 
 _APP: list[typer.Typer] = []
@@ -176,7 +160,7 @@ def _fast(argv: list[str]) -> None:
         return None
     from yanex.cli.spec import parse
 
-    command = declared(MODULES[argv[0]])
+    command = declared(COMMANDS[argv[0]].module)
     values = parse(command, argv[1:])
     if values is None:
         return None
