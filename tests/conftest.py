@@ -76,6 +76,60 @@ def wait_until(condition: Callable[[], object], what: str = "condition", timeout
         time.sleep(0.02)
 
 
+# Readiness read off a process from /proc (Linux), for tests that must act only once another
+# process has reached a point it cannot announce itself: waited for with ``wait_until``.
+
+
+def process_state(pid: int) -> str:
+    """The state letter of ``pid``'s main thread (R running, S sleeping, T stopped, Z zombie, ...);
+    "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def signal_taken(pid: int, signum: int) -> bool:
+    """``pid``, a Python process that waits in a system call on its main thread, has run its handler
+    for ``signum``: the signal is pending neither for the process nor for that thread, and the
+    thread is asleep again (a handler runs before the interrupted call resumes). Ask only once the
+    signal was sent (a pseudo-terminal's Ctrl-C reaches the group a moment after the write)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+    except OSError:
+        return False
+    pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return not pending & (1 << (signum - 1)) and process_state(pid) == "S"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used so far (user + system), from /proc; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """Whether ``pid`` holds ``path`` open (one of its descriptors points at it)."""
+    target = str(path.resolve())
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _take_terminal() -> None:
     """In the child, after setsid: make stdin (a pty) the controlling terminal."""
     import fcntl
