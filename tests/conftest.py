@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,12 @@ import pytest
 from yanex.db.engine import Database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A shell's background job (`make test &` without job control) starts with SIGINT ignored, which
+# every process the tests start would inherit: a Ctrl-C test's orchestrator or `yanex run` would
+# then never see its Ctrl-C. A handler is not inherited across exec; the default comes back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
