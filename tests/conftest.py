@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,12 @@ import pytest
 from yanex.db.engine import Database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A shell's background job (`make test &` without job control) starts with SIGINT ignored, which
+# every process the tests start would inherit: a Ctrl-C test's orchestrator or `yanex run` would
+# then never see its Ctrl-C. A handler is not inherited across exec; the default comes back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +81,60 @@ def wait_until(condition: Callable[[], object], what: str = "condition", timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+# Readiness read off a process from /proc (Linux), for tests that must act only once another
+# process has reached a point it cannot announce itself: waited for with ``wait_until``.
+
+
+def process_state(pid: int) -> str:
+    """The state letter of ``pid``'s main thread (R running, S sleeping, T stopped, Z zombie, ...);
+    "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def signal_taken(pid: int, signum: int) -> bool:
+    """``pid``, a Python process that waits in a system call on its main thread, has run its handler
+    for ``signum``: the signal is pending neither for the process nor for that thread, and the
+    thread is asleep again (a handler runs before the interrupted call resumes). Ask only once the
+    signal was sent (a pseudo-terminal's Ctrl-C reaches the group a moment after the write)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+    except OSError:
+        return False
+    pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return not pending & (1 << (signum - 1)) and process_state(pid) == "S"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used so far (user + system), from /proc; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """Whether ``pid`` holds ``path`` open (one of its descriptors points at it)."""
+    target = str(path.resolve())
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _take_terminal() -> None:

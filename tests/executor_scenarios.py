@@ -147,26 +147,46 @@ def interrupt_once_running(
 
 
 # Logs ``steps`` points, one every ``pause`` seconds, after leaving its pid in ``pids``: a sweep
-# whose orchestrator a test kills midway, then recovers with `yanex ingest`.
+# whose orchestrator a test kills midway, then recovers with `yanex ingest`. Halfway it waits (up
+# to two minutes) for a file ``release`` beside ``pids``, which the test writes once it has killed
+# the orchestrator: each script is still running then, however slowly the others started.
 LOGS = """
 import os, time, yanex
 from pathlib import Path
-Path(yanex.get_param("pids"), str(os.getpid())).touch()
+pids = Path(yanex.get_param("pids"))
+(pids / str(os.getpid())).touch()
 for step in range({steps}):
+    if step == {steps} // 2:
+        deadline = time.monotonic() + 120
+        while not (pids.parent / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
     yanex.log_metrics({{"v": step}}, step=step)
     time.sleep({pause})
 """
 
 # Leaves its [start, end] in ``runs`` (for ``most_at_once``); fails its first try when ``fails``.
+# Until two runs of the batch have been seen running at once, each waits (up to a minute) for a
+# second one to start, so that the batch's limit is reached however slowly runs start; after
+# that each still runs half a second, long enough for a third one at once to overlap it.
 TIMED = """
 import os, sys, time, yanex
 from pathlib import Path
 print(os.environ.get("SLURM_ARRAY_JOB_ID", ""), end="")  # on Slurm: which array ran it
 runs = Path(yanex.get_param("runs"))
+running = runs.with_name(runs.name + "-running")  # beside runs: most_at_once reads every file in runs
+running.mkdir(exist_ok=True)
 name, fails = yanex.get_param("name"), yanex.get_param("fails")
 tried = any(p.name.startswith(name + "-") for p in runs.iterdir())
 began = time.time()
+me = running / f"{name}-{os.getpid()}"
+me.touch()
+deadline = time.monotonic() + 60
+while not (running / "paired").exists() and time.monotonic() < deadline:
+    if len([p for p in running.iterdir() if p.name != "paired"]) >= 2:
+        (running / "paired").touch()
+    time.sleep(0.02)
 time.sleep(0.5)
+me.unlink()
 (runs / f"{name}-{os.getpid()}").write_text(f"{began} {time.time()}")
 if fails and not tried:
     sys.exit(1)

@@ -366,9 +366,21 @@ def test_reading_another_experiments_artifact_loads_nothing_heavy(formats_home: 
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def _torch() -> Any:
+    """torch, which the dev extra leaves out (a CUDA build is several GB): the test skips without
+    it, unless YANEX_REQUIRE_TORCH=1 (set by .ci/run, which installs it), where it fails."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("YANEX_REQUIRE_TORCH") == "1":
+            pytest.fail("YANEX_REQUIRE_TORCH=1 but torch is not installed (.ci/run installs torch==2.13.0)")
+        pytest.skip("torch is not installed: .venv/bin/pip install torch==2.13.0 (README, Development)")
+    return torch
+
+
 @pytest.mark.slow  # importing torch takes seconds, twice
 def test_torch_checkpoints_round_trip(write_script) -> None:
-    torch = pytest.importorskip("torch")
+    torch = _torch()
     script = write_script(
         "ckpt.py",
         "import torch, yanex\ntorch.manual_seed(0)\nmodel = torch.nn.Linear(3, 2)\n"

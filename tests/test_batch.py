@@ -223,9 +223,20 @@ def test_retries_record_each_try_linked_to_the_previous(write_script, tmp_path, 
     assert len({row["batch_id"] for row in rows(yanex_home)}) == 1
 
 
-def test_fail_fast_cancels_the_rest_of_the_batch(write_script, yanex_home):
-    boom = yanex.ExperimentSpec(script_path=write_script("boom.py", "raise SystemExit(2)\n"), name="boom")
-    slow = write_script("slow.py", "import time; time.sleep(60)\n")
+def test_fail_fast_cancels_the_rest_of_the_batch(write_script, yanex_home, tmp_path):
+    started = tmp_path / "slow-started"
+    # "boom" fails once the first "slow" runs beside it (or after a minute), however slowly it starts.
+    failing = f"""
+        import pathlib, time
+        deadline = time.monotonic() + 60
+        while not pathlib.Path({str(started)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise SystemExit(2)
+        """
+    boom = yanex.ExperimentSpec(script_path=write_script("boom.py", failing), name="boom")
+    slow = write_script(
+        "slow.py", f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)\n"
+    )
     specs = [boom, *(yanex.ExperimentSpec(script_path=slow, name=f"slow{i}") for i in range(3))]
     results = yanex.run_multiple(specs, parallel=2, fail_fast=True)
     assert [r.status for r in results] == ["failed", "cancelled", "cancelled", "cancelled"]

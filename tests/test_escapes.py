@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import in_terminal, wait_until, yanex_cli
+from tests.conftest import in_terminal, process_state, signal_taken, wait_until, yanex_cli
 from tests.stored import get_experiment, get_metrics
 from tests.test_batch_faults import finish, rows, script, start
 from yanex import config
@@ -204,20 +204,37 @@ time.sleep(120)
 """
 
 
+# STUBBORN that also notes each SIGINT it disregards in the file named by argv[2].
+STUBBORN_NOTING = """
+import pathlib, signal, sys, time
+noted = pathlib.Path(sys.argv[2])
+signal.signal(signal.SIGINT, lambda *_: noted.write_text(noted.read_text() + "SIGINT\\n"))
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+noted.write_text("")
+pathlib.Path(sys.argv[1]).touch()
+while True:
+    time.sleep(120)
+"""
+
+
 def test_second_ctrl_c_in_a_terminal_stops_a_script_that_ignores_signals(
     db: Database, write_script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("YANEX_KILL_GRACE", "1")
-    script = write_script("stubborn.py", STUBBORN)
-    ready = tmp_path / "ready"
-    with in_terminal(sys.executable, "-m", "yanex", "run", str(script), "--", str(ready)) as (
+    script = write_script("stubborn.py", STUBBORN_NOTING)
+    ready, noted = tmp_path / "ready", tmp_path / "noted"
+    with in_terminal(sys.executable, "-m", "yanex", "run", str(script), "--", str(ready), str(noted)) as (
         proc,
         controller,
     ):
         wait_until(ready.exists, "the script to start")
         os.write(controller, b"\x03")
-        time.sleep(1.0)
-        assert proc.poll() is None  # the script ignored the first Ctrl-C
+        # The terminal signals its foreground group at once: once the script has noted its SIGINT,
+        # yanex run's is sent too, and has been handled once yanex run waits again. Only then may
+        # the second Ctrl-C come, or the two would merge into one.
+        wait_until(lambda: noted.read_text() == "SIGINT\n", "the script to get the first Ctrl-C")
+        wait_until(lambda: signal_taken(proc.pid, signal.SIGINT), "yanex run to take the first Ctrl-C")
+        assert proc.poll() is None  # the script disregarded the first Ctrl-C, and yanex left it so
         started = time.monotonic()
         os.write(controller, b"\x03")
         try:
@@ -321,7 +338,14 @@ def test_second_ctrl_c_to_a_batch_kills_scripts_that_ignore_signals(
     wait_until(ready.exists, "the script to start")
     [row] = rows(yanex_home)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    time.sleep(0.5)
+    # The second Ctrl-C once the orchestrator took the first: it says so, then waits for its scripts.
+    wait_until(
+        lambda: (
+            "Ctrl-C again to kill at once" in (tmp_path / "orchestrator.err").read_text()
+            and process_state(process.pid) == "S"
+        ),
+        "the orchestrator to take the first Ctrl-C",
+    )
     os.killpg(process.pid, signal.SIGINT)
     returncode, _, err = finish(process, tmp_path)
     assert returncode != 0 and "KeyboardInterrupt" in err.splitlines()[-1]

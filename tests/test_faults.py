@@ -18,11 +18,12 @@ import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until, yanex_cli
+from tests.conftest import process_state, wait_until, yanex_cli
 from yanex import config
 from yanex.owners import process_alive
 
@@ -277,6 +278,15 @@ yanex.log_metrics({"i": 1})
 """
 
 
+STALE_AFTER = timedelta(seconds=0.5)  # YANEX_STALE_AFTER in the tests of a stopped owner
+
+
+def heartbeat_age(home: Path, experiment_id: str) -> timedelta:
+    """How long ago the row's owner last beat, by the clock readers judge it with (naive UTC)."""
+    [row] = query(home, "SELECT heartbeat_at FROM experiments WHERE id = ?", experiment_id)
+    return datetime.now(UTC).replace(tzinfo=None) - datetime.fromisoformat(row["heartbeat_at"])
+
+
 def _backdate_heartbeat(home: Path, experiment_id: str) -> None:
     old = (datetime.now(UTC) - timedelta(minutes=10)).replace(tzinfo=None).isoformat(sep=" ")
     execute(home, "UPDATE experiments SET heartbeat_at = ? WHERE id = ?", old, experiment_id)
@@ -287,16 +297,17 @@ def test_a_stopped_supervisor_keeps_its_row_and_delete_is_refused(
 ) -> None:
     """SIGSTOP (or Ctrl-Z) of `yanex run` past the staleness window: on this host the owner is
     checked by its process, which is alive, so the row stays running and cannot be deleted."""
-    monkeypatch.setenv("YANEX_STALE_AFTER", "0.5")
+    monkeypatch.setenv("YANEX_STALE_AFTER", str(STALE_AFTER.total_seconds()))
     script = write(tmp_path, "stoppable.py", STOPPABLE)
     ready, go = tmp_path / "ready", tmp_path / "go"
     run = yanex_run(script, tmp_path, str(ready), str(go))
     wait_until(ready.exists, "the script to start")
     os.kill(run.pid, signal.SIGSTOP)
     try:
+        wait_until(lambda: process_state(run.pid) == "T", "yanex run to stop")  # no beat from here on
         [row] = query(yanex_home, "SELECT id FROM experiments")
         _backdate_heartbeat(yanex_home, row["id"])
-        time.sleep(1.0)
+        assert heartbeat_age(yanex_home, row["id"]) > STALE_AFTER  # stale by its heartbeat
         listing = yanex_cli("list", "--format", "json")
         assert [v["status"] for v in json.loads(listing.stdout)] == ["running"], listing.stderr
         refused = yanex_cli("delete", row["id"], "--yes")
@@ -318,16 +329,19 @@ def test_a_row_settled_while_its_owner_was_stopped_stays_final(
     """An owner on another host (a database on a shared disk) is judged by its heartbeat: stopped
     past the window it is settled failed. When it resumes, the late writer changes no status, says
     so on stderr, and its metrics are still stored."""
-    monkeypatch.setenv("YANEX_STALE_AFTER", "0.5")
+    monkeypatch.setenv("YANEX_STALE_AFTER", str(STALE_AFTER.total_seconds()))
     script = write(tmp_path, "stoppable.py", STOPPABLE)
     ready, go = tmp_path / "ready", tmp_path / "go"
     run = yanex_run(script, tmp_path, str(ready), str(go))
     wait_until(ready.exists, "the script to start")
     os.kill(run.pid, signal.SIGSTOP)
     try:
+        wait_until(lambda: process_state(run.pid) == "T", "yanex run to stop")  # no beat from here on
         [row] = query(yanex_home, "SELECT id FROM experiments")
         execute(yanex_home, "UPDATE experiments SET owner_host = 'another-host' WHERE id = ?", row["id"])
-        time.sleep(1.0)  # a stopped owner does not beat: past YANEX_STALE_AFTER, it counts as dead
+        # A stopped owner does not beat: once its last beat is older than YANEX_STALE_AFTER, it
+        # counts as dead.
+        wait_until(lambda: heartbeat_age(yanex_home, row["id"]) > STALE_AFTER, "the heartbeat to go stale")
         wait_until(lambda: stored_points(yanex_home, row["id"]) or journal_points(row["id"], 1), "a point")
         listing = yanex_cli("list", "--format", "json")
         [view] = json.loads(listing.stdout)
@@ -351,14 +365,26 @@ def test_heartbeat_interval_comes_from_the_environment(
     ready, go = tmp_path / "ready", tmp_path / "go"
     run = yanex_run(script, tmp_path, str(ready), str(go))
     wait_until(ready.exists, "the script to start")
-    beats = set()
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        beats |= {r["heartbeat_at"] for r in query(yanex_home, "SELECT heartbeat_at FROM experiments")}
-        time.sleep(0.05)
-    go.touch()
-    run.communicate(timeout=60)
-    assert len(beats) >= 3  # the default interval (5 s) would show one or two
+    beats: set[datetime] = set()
+
+    def four_beats() -> bool:
+        beats.update(
+            datetime.fromisoformat(r["heartbeat_at"])
+            for r in query(yanex_home, "SELECT heartbeat_at FROM experiments")
+        )
+        return len(beats) >= 4
+
+    try:
+        wait_until(four_beats, "four heartbeats")
+    finally:
+        go.touch()
+        run.communicate(timeout=60)
+    # The earliest stamp seen may be the row's creation, just before its start; from its start on,
+    # the default interval (5 s) leaves at least 5 s between stamps however fast or slow the
+    # machine is, where 0.2 s leaves about one flush interval (0.5 s).
+    kept = sorted(beats)[1:]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(kept)]
+    assert min(gaps) < 2.5, gaps
 
 
 def test_a_created_row_whose_yanex_run_failed_to_start_is_settled(tmp_path: Path, yanex_home: Path) -> None:

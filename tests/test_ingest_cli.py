@@ -33,7 +33,8 @@ from pathlib import Path
 from distributed import Client
 client = Client(sys.argv[1].replace("dask://", "tcp://"))
 client.wait_for_workers(2, timeout=60)
-specs = [yanex.ExperimentSpec(Path(sys.argv[2]), config={"seed": i}) for i in range(4)]
+script, release = Path(sys.argv[2]), sys.argv[3]
+specs = [yanex.ExperimentSpec(script, config={"seed": i, "release": release}) for i in range(4)]
 yanex.run_multiple(specs, executor=client)
 """
 
@@ -63,15 +64,22 @@ def test_ingest_recovers_every_point_after_the_orchestrator_is_killed(
     script.write_text(
         textwrap.dedent(
             """
-            import time, yanex
-            seed = yanex.get_param("seed")
+            import os, time, yanex
+            seed, release = yanex.get_param("seed"), yanex.get_param("release")
             for step in range(400):
+                if step == 200:  # the rest once the test has killed the orchestrator
+                    deadline = time.monotonic() + 120
+                    while not os.path.exists(release) and time.monotonic() < deadline:
+                        time.sleep(0.02)
                 yanex.log_metrics({"v": seed * 1000 + step}, step=step)
                 time.sleep(0.01)
             """
         )
     )
-    orchestrator = subprocess.Popen([sys.executable, "-c", _ORCHESTRATOR, cluster.url, str(script)])
+    release = tmp_path / "release"
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", _ORCHESTRATOR, cluster.url, str(script), str(release)]
+    )
     try:
         wait_until(
             _streaming,
@@ -81,6 +89,7 @@ def test_ingest_recovers_every_point_after_the_orchestrator_is_killed(
     finally:
         orchestrator.send_signal(signal.SIGKILL)
         orchestrator.wait()
+        release.touch()
     spooled = sorted(folder for spool in cluster.spools() for folder in spool.iterdir())
     assert spooled  # the experiments that had started
     wait_until(

@@ -21,10 +21,15 @@ from yanex.db.schema import ensure_schema
 from yanex.errors import DatabaseReplacedError
 
 POINTS = 150
-# Logs POINTS points over about six seconds, so that the lock falls in the middle.
+# Logs POINTS points over about six seconds. Where LOCK_TAKEN names a file, it waits halfway (up to
+# two minutes) for that file, which the test writes once the lock is held: it falls in the middle.
 LOGGER = f"""
-import time, yanex
+import os, time, yanex
 for step in range({POINTS}):
+    if step == {POINTS} // 2 and os.environ.get("LOCK_TAKEN"):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.environ["LOCK_TAKEN"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
     yanex.log_metrics({{"loss": 1.0 / (step + 1)}}, step=step)
     time.sleep(0.04)
 """
@@ -78,7 +83,9 @@ def test_a_lock_held_past_the_busy_window_is_waited_out_and_loses_nothing(
     logger.write_text(LOGGER)
     orchestrator = tmp_path / "orchestrator.py"
     orchestrator.write_text(ORCHESTRATOR)
-    env = {**os.environ, "YANEX_LOCK_NOTICE_SECONDS": "1"}  # the busy window, shortened
+    taken = tmp_path / "lock-taken"
+    # YANEX_LOCK_NOTICE_SECONDS: the busy window, shortened; LOCK_TAKEN: see LOGGER.
+    env = {**os.environ, "YANEX_LOCK_NOTICE_SECONDS": "1", "LOCK_TAKEN": str(taken)}
     batch = popen(sys.executable, str(orchestrator), str(logger), json.dumps(parallel), env=env)
     wait_until(journals_started(yanex_home, 1), what="the batch logging")
     run = popen(sys.executable, "-m", "yanex", "run", str(logger), env=env)
@@ -86,7 +93,10 @@ def test_a_lock_held_past_the_busy_window_is_waited_out_and_loses_nothing(
 
     hold = 9.0  # past the 1 s window, with margin past the orchestrator's 5 s heartbeat interval
     holder = popen(sys.executable, "-c", HOLDER, str(yanex_home / "yanex.db"), str(hold), env=env)
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    finally:
+        taken.touch()  # the loggers log their second half
     _, run_err = run.communicate(timeout=120)
     batch_out, batch_err = batch.communicate(timeout=120)
     assert holder.wait(timeout=60) == 0

@@ -25,8 +25,16 @@ from yanex.cli.app import app
 from yanex.errors import AmbiguousReferenceError, ConfigError, NotFoundError
 
 # Prints what the run API says about its dependencies; sleeps, fails or fails once on request.
+# ``started`` names a file it writes as it starts; ``after`` one it waits for (up to a minute) first.
 STEP = """
 import json, pathlib, time, yanex
+if yanex.get_param("started"):
+    pathlib.Path(yanex.get_param("started")).touch()
+deadline = time.monotonic() + 60
+while yanex.get_param("after") and not pathlib.Path(yanex.get_param("after")).exists():
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.02)
 time.sleep(yanex.get_param("sleep", 0))
 deps = yanex.dependencies()
 print(json.dumps({"dependencies": deps, "dependency": yanex.dependency() if len(deps) == 1 else None}))
@@ -218,12 +226,15 @@ def test_dangling_name_on_a_fresh_home_is_not_found_and_writes_nothing(step, yan
 
 
 @pytest.mark.parametrize("parallel", [None, 0, 2])
-def test_a_child_starts_only_after_its_parent_completed(step, yanex_home, parallel):
+def test_a_child_starts_only_after_its_parent_completed(step, yanex_home, tmp_path, parallel):
     # The child comes first and the parent is slow: without the dependency the child would start first.
+    # With two workers the parent also waits for the independent one to start beside it.
+    other_started = str(tmp_path / "other")
+    beside = parallel == 2
     specs = [
         spec(step, "evaluate", "train"),
-        spec(step, "train", sleep=1.0),
-        spec(step, "other", sleep=0.2),
+        spec(step, "train", sleep=1.0, **({"after": other_started} if beside else {})),
+        spec(step, "other", sleep=0.2, **({"started": other_started} if beside else {})),
         spec(step, "report", "evaluate", "train"),
     ]
     results = yanex.run_multiple(specs, parallel=parallel)
@@ -282,10 +293,11 @@ def test_a_failure_cancels_everything_downstream_and_nothing_else(step, yanex_ho
 
 
 @pytest.mark.slow
-def test_a_cancelled_parent_cancels_its_children_with_fail_fast(step, yanex_home):
+def test_a_cancelled_parent_cancels_its_children_with_fail_fast(step, yanex_home, tmp_path):
+    long_started = str(tmp_path / "long")
     specs = [
-        spec(step, "bad", fail=True, sleep=0.5),
-        spec(step, "long", sleep=60),
+        spec(step, "bad", fail=True, after=long_started),  # fails once "long" runs
+        spec(step, "long", sleep=60, started=long_started),
         spec(step, "child", "long"),
     ]
     bad, long, child = yanex.run_multiple(specs, parallel=2, fail_fast=True)

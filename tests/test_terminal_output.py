@@ -177,10 +177,19 @@ def test_tags_are_bare_unless_they_need_quoting() -> None:
     assert tag_list(["a,b", " x", 'q"', "back\\slash", "c"]) == '"a,b"," x","q\\"","back\\\\slash",c'
 
 
-def test_a_batch_on_a_terminal_shows_what_runs_and_leaves_a_summary_line(write_script) -> None:
+def test_a_batch_on_a_terminal_shows_what_runs_and_leaves_a_summary_line(write_script, tmp_path) -> None:
+    # Each script runs until the test has seen two of them running on the display (or a minute).
+    release = tmp_path / "release"
     script = write_script(
         "work.py",
-        "import time, yanex\ntime.sleep(1.5)\nif yanex.get_param('fail'):\n    raise SystemExit(2)\n",
+        f"""
+        import pathlib, time, yanex
+        deadline = time.monotonic() + 60
+        while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if yanex.get_param('fail'):
+            raise SystemExit(2)
+        """,
     )
     orchestrator = write_script(
         "grid.py",
@@ -199,14 +208,21 @@ def test_a_batch_on_a_terminal_shows_what_runs_and_leaves_a_summary_line(write_s
     process = subprocess.Popen([sys.executable, str(orchestrator)], stdout=child, stderr=child, env=env)
     os.close(child)
     chunks: list[bytes] = []
+
+    def shown() -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+
+    both_running = "✓ 0 completed  ✗ 0 failed  ▶ 2 running"  # the words are the marks' legend
     with contextlib.suppress(OSError):  # the child closed its end
         while chunk := os.read(parent, 65536):
             chunks.append(chunk)
+            if not release.exists() and both_running in shown():
+                release.touch()
     assert process.wait(timeout=120) == 0
     os.close(parent)
-    output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    output = shown()
     assert "▶ running: lr-" in output  # which experiments run, named
-    assert "✓ 0 completed  ✗ 0 failed  ▶ 2 running" in output  # the words are the marks' legend
+    assert both_running in output
     lines = [line.strip() for line in output.replace("\r", "\n").splitlines() if line.strip()]
     final = r"batch (\w{8}): 2 completed, 1 failed in [0-9.]+ s — yanex list --batch (\w{8})"
     summary = re.fullmatch(final, lines[-1])
