@@ -19,8 +19,8 @@ from tests.stored import get_experiment, get_metrics
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
-from yanex.runner.launch import _PIPE_GRACE
 from yanex.specs import ExperimentView, Status
+from yanex.supervisor.launch import _PIPE_GRACE
 
 runner = CliRunner()
 
