@@ -47,7 +47,7 @@ def _declaration(module: str) -> object:
 def test_every_command_is_declared_in_one_module() -> None:
     assert set(COMMANDS) == set(cli_commands())
     for name, subcommands in cli_commands().items():
-        declaration = _declaration(COMMANDS[name].module)
+        declaration = _declaration(COMMANDS[name][0])
         if subcommands:
             assert isinstance(declaration, Group), name
             assert sorted(declaration.commands) == subcommands, name

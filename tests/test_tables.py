@@ -13,9 +13,9 @@ from tests.conftest import REPO_ROOT
 from yanex.db.models import Base
 from yanex.specs import ExperimentView
 from yanex.store.columns import Table
-from yanex.store.tables import EXPERIMENTS, TABLES, ExperimentRecord
+from yanex.store.tables import EXPERIMENTS, ExperimentRecord, tables
 
-DECLARED = {table.name: table for table in TABLES}
+DECLARED = {table.name: table for table in tables()}
 DOC = (REPO_ROOT / "docs" / "schema.md").read_text()
 # The kinds a model's column type may be declared as (JSON kept as text is JSON to a reader).
 KINDS = {
@@ -30,7 +30,7 @@ KINDS = {
 
 
 def test_every_table_is_declared_once() -> None:
-    assert len(DECLARED) == len(TABLES)
+    assert len(DECLARED) == len(tables())
     assert set(DECLARED) == set(Base.metadata.tables)
 
 
@@ -97,7 +97,7 @@ def test_a_record_is_written_and_read_back_through_its_declaration() -> None:
     from yanex.specs import Status
     from yanex.store.tables import EnvironmentInfo, GitInfo, OmittedChange
 
-    shape = Table.of("experiments", ExperimentRecord).shapes[0]
+    shape = Table("experiments", ExperimentRecord).shapes[0]
     git = GitInfo(
         commit="c" * 40, remotes={"origin": "https://x/y.git"}, omitted=[OmittedChange(".env", "secret")]
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from yanex.cli.edge import notes_as_lines, report, user_error
 
@@ -24,37 +24,30 @@ if TYPE_CHECKING:
     from yanex.cli.spec import Command, Group
 
 
-class Listed(NamedTuple):
-    """A command: the module declaring it (``COMMAND``, or ``GROUP`` for subcommands) and its line
-    in ``yanex --help``."""
-
-    module: str
-    summary: str
-
-
-# Every command, in the order ``yanex --help`` lists them. Typer lists plain commands before groups
-# (db, sweep, artifacts), so they come last. ``yanex --help`` is printed from here without
+# Every command: the module declaring it (``COMMAND``, or ``GROUP`` for subcommands) and its line
+# in ``yanex --help``, in the order ``yanex --help`` lists them. Typer lists plain commands before
+# groups (db, sweep, artifacts), so they come last. ``yanex --help`` is printed from here without
 # building the app (Typer's import alone costs several times a bare interpreter's start).
-COMMANDS = {
-    "run": Listed("yanex.cli.run", "Run a script as a tracked experiment."),
-    "list": Listed("yanex.cli.listing", "List experiments, newest first."),
-    "show": Listed("yanex.cli.show", "Show everything recorded about one experiment."),
-    "compare": Listed("yanex.cli.compare", "Compare experiments: differing params and metrics."),
-    "get": Listed("yanex.cli.get", "Print one field of experiments, for shell scripts."),
-    "sql": Listed("yanex.cli.sql", "Run one read-only SQL statement on the database."),
-    "update": Listed("yanex.cli.update", "Change the name, description or tags of experiments."),
-    "archive": Listed("yanex.cli.archive", "Hide experiments from list, compare and get."),
-    "unarchive": Listed("yanex.cli.unarchive", "Bring archived experiments back."),
-    "delete": Listed("yanex.cli.delete", "Delete experiments with their metrics and folders."),
-    "rerun": Listed("yanex.cli.rerun", "Re-run finished experiments with their recorded config."),
-    "metrics": Listed("yanex.cli.metrics", "Export every logged metric point, long form."),
-    "plot": Listed("yanex.cli.plot", "Plot metric curves of experiments."),
-    "watch": Listed("yanex.cli.watch", "Live table of running experiments."),
-    "gc": Listed("yanex.cli.gc", "Free artifact storage no experiment refers to."),
-    "ingest": Listed("yanex.cli.ingest", "Recover experiments from a cluster worker's spool."),
-    "db": Listed("yanex.cli.db", "The database: location, upgrades, checks, repair, vacuum."),
-    "sweep": Listed("yanex.cli.sweep", "Resume a sweep: run the points not completed yet."),
-    "artifacts": Listed("yanex.cli.artifacts", "List an experiment's artifacts, or copy one out."),
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("yanex.cli.run", "Run a script as a tracked experiment."),
+    "list": ("yanex.cli.listing", "List experiments, newest first."),
+    "show": ("yanex.cli.show", "Show everything recorded about one experiment."),
+    "compare": ("yanex.cli.compare", "Compare experiments: differing params and metrics."),
+    "get": ("yanex.cli.get", "Print one field of experiments, for shell scripts."),
+    "sql": ("yanex.cli.sql", "Run one read-only SQL statement on the database."),
+    "update": ("yanex.cli.update", "Change the name, description or tags of experiments."),
+    "archive": ("yanex.cli.archive", "Hide experiments from list, compare and get."),
+    "unarchive": ("yanex.cli.unarchive", "Bring archived experiments back."),
+    "delete": ("yanex.cli.delete", "Delete experiments with their metrics and folders."),
+    "rerun": ("yanex.cli.rerun", "Re-run finished experiments with their recorded config."),
+    "metrics": ("yanex.cli.metrics", "Export every logged metric point, long form."),
+    "plot": ("yanex.cli.plot", "Plot metric curves of experiments."),
+    "watch": ("yanex.cli.watch", "Live table of running experiments."),
+    "gc": ("yanex.cli.gc", "Free artifact storage no experiment refers to."),
+    "ingest": ("yanex.cli.ingest", "Recover experiments from a cluster worker's spool."),
+    "db": ("yanex.cli.db", "The database: location, upgrades, checks, repair, vacuum."),
+    "sweep": ("yanex.cli.sweep", "Resume a sweep: run the points not completed yet."),
+    "artifacts": ("yanex.cli.artifacts", "List an experiment's artifacts, or copy one out."),
 }
 # The commands the fast path runs: their modules import neither Typer nor, until they run, the store.
 FAST = ("list", "show", "compare", "get", "metrics", "plot", "watch")
@@ -130,7 +123,7 @@ def root_help() -> str:
         return [f"  {name.ljust(width)}  {text}" for name, text in items.items()]
 
     head = ["Usage: yanex [OPTIONS] COMMAND [ARGS]...", "", f"  {HELP}", "", "Options:"]
-    summaries = {name: listed.summary for name, listed in COMMANDS.items()}
+    summaries = {name: summary for name, (_, summary) in COMMANDS.items()}
     return "\n".join([*head, *rows(ROOT_OPTIONS), "", "Commands:", *rows(summaries)])
 
 
@@ -160,7 +153,7 @@ def _fast(argv: list[str]) -> None:
         return None
     from yanex.cli.spec import parse
 
-    command = declared(COMMANDS[argv[0]].module)
+    command = declared(COMMANDS[argv[0]][0])
     values = parse(command, argv[1:])
     if values is None:
         return None

@@ -113,9 +113,7 @@ def compare_command(
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.compare import compare
     from yanex.store.filters import SORT_COLUMNS
-    from yanex.store.groups import group_stats
     from yanex.store.reading import reading
-    from yanex.store.references import resolve_references
     from yanex.terminal import text_problem
 
     sort = filters.values.get("sort")
@@ -144,8 +142,12 @@ def compare_command(
             )
     with reading(store()) as conn:
         if references:
+            from yanex.store.references import resolve_references
+
             flt = flt.naming(resolve_references(conn, references))
         if group_by:
+            from yanex.store.groups import group_stats  # (grouping's code loads only when asked)
+
             stats = group_stats(conn, flt, group_by, metric or ())
         else:
             comparison = compare(conn, flt, params=param or (), metrics=metric or ())

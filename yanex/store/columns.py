@@ -1,12 +1,14 @@
-"""How a table is declared: a ``@record`` class whose fields are its columns, in the standard library.
+"""How a table is declared, in the standard library: a class whose fields are its columns.
 
-A field made with ``column()`` is a column, named after the field unless ``column("name")`` says
-otherwise. Its kind follows from the field's type (``str`` and string enums: text, ``int``:
-integer, ``float``: real, ``bool``: boolean, ``datetime``: timestamp, lists, dicts and
-``JsonText``: JSON), and ``X | None`` makes it nullable. A field whose type is itself such a
-dataclass stands for that dataclass's columns (an experiment's ``git`` is the ``git_*`` columns).
-A field made with ``related()`` is no column: its value comes from another table (an experiment's
-tags) and is handed to ``Shape.decode``.
+A table whose rows the store reads back as records is declared by its ``@record`` class (a frozen
+dataclass); one the store only writes and queries in SQL, by a plain class of annotations, each a
+column (no dataclass to build at import). In a ``@record``, a field made with ``column()`` is a
+column, named after the field unless ``column("name")`` says otherwise. A column's kind follows
+from its type (``str`` and string enums: text, ``int``: integer, ``float``: real, ``bool``:
+boolean, ``datetime``: timestamp, lists, dicts and ``JsonText``: JSON), and ``X | None`` makes it
+nullable. A field whose type is itself a ``@record`` stands for that record's columns (an
+experiment's ``git`` is the ``git_*`` columns). A field made with ``related()`` is no column: its
+value comes from another table (an experiment's tags) and is handed to ``Shape.decode``.
 
 From the declaration come the column lists of INSERT and SELECT statements (``Table``), a row's
 values as SQLite stores them (``Shape.encode``) and a record read back from them
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import types
 import typing
@@ -138,6 +141,16 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _plain(hints: Mapping[str, Any]) -> list[dataclasses.Field[Any]]:
+    """The columns of a plain class of annotations, as ``column()`` fields named as annotated."""
+    fields = []
+    for name in hints:
+        item: dataclasses.Field[Any] = column()
+        item.name = name
+        fields.append(item)
+    return fields
+
+
 class Shape:
     """A record class as rows hold it: its columns, in field order, and how to build it from them."""
 
@@ -148,7 +161,8 @@ class Shape:
         self._steps: list[tuple[str, str, Any]] = []
         self._decoder: Callable[[Sequence[Any], Mapping[str, Any] | None], Any] | None = None
         hints = typing.get_type_hints(record)
-        for item in dataclasses.fields(record):
+        fields = dataclasses.fields(record) if dataclasses.is_dataclass(record) else _plain(hints)
+        for item in fields:
             hint, optional = _optional(hints[item.name])
             if item.metadata.get("related"):
                 self._steps.append((item.name, "related", ".".join((*path, item.name))))
@@ -208,17 +222,17 @@ class Shape:
         return [encode(get(record)) for get, encode in self._writers]
 
 
-@dataclass(frozen=True)
 class Table:
     """A table: its name and columns, from one or more record classes (a record and the columns
-    the store keeps for itself)."""
+    the store keeps for itself). The columns are read off the classes when first needed."""
 
-    name: str
-    shapes: tuple[Shape, ...]
+    def __init__(self, name: str, *records: type[Any]) -> None:
+        self.name = name
+        self._records = records
 
-    @classmethod
-    def of(cls, name: str, *records: type[Any]) -> Table:
-        return cls(name, tuple(Shape(record) for record in records))
+    @functools.cached_property
+    def shapes(self) -> tuple[Shape, ...]:
+        return tuple(Shape(record) for record in self._records)
 
     @property
     def columns(self) -> list[Column]:

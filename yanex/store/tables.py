@@ -105,86 +105,78 @@ class ExperimentBookkeeping:
     metrics_offset: int | None = column()
 
 
-@record
-class BatchRow:
-    id: str = column()
-    created_at: datetime = column()
-    ended_at: datetime | None = column()
-    parallel: int | None = column()
-    total: int = column()
-    owner_host: str | None = column()
-    owner_pid: int | None = column()
-    heartbeat_at: datetime | None = column()
-    spec: dict[str, JsonValue] | None = column()  # the sweep it runs
-    executor: str | None = column()  # where it ran when not on this machine
+class BatchColumns:
+    id: str
+    created_at: datetime
+    ended_at: datetime | None
+    parallel: int | None
+    total: int
+    owner_host: str | None
+    owner_pid: int | None
+    heartbeat_at: datetime | None
+    spec: dict[str, JsonValue] | None  # the sweep it runs
+    executor: str | None  # where it ran when not on this machine
 
 
-@record
-class GitPatchRow:
-    sha256: str = column()
-    patch: str = column()
-    size: int = column()
+class GitPatchColumns:
+    sha256: str
+    patch: str
+    size: int
 
 
-@record
-class TagRow:
-    experiment_id: str = column()
-    tag: str = column()
+class TagColumns:
+    experiment_id: str
+    tag: str
 
 
-@record
-class ParamRow:
-    experiment_id: str = column()
-    key: str = column()
-    value: JsonText = column()
-    value_number: float | None = column()
-    value_text: str | None = column()
+class ParamColumns:
+    experiment_id: str
+    key: str
+    value: JsonText
+    value_number: float | None
+    value_text: str | None
 
 
-@record
-class MetricRow:
-    id: int = column()
-    experiment_id: str = column()
-    key: str = column()
-    step: int = column()
-    value: float | None = column()
-    value_json: JsonText | None = column()
-    logged_at: datetime = column()
+class MetricColumns:
+    id: int
+    experiment_id: str
+    key: str
+    step: int
+    value: float | None
+    value_json: JsonText | None
+    logged_at: datetime
 
 
-@record
-class MetricSummaryRow:
-    experiment_id: str = column()
-    key: str = column()
-    count: int = column()
-    last: float | None = column()
-    last_json: JsonText | None = column()
-    last_step: int = column()
-    last_logged_at: datetime = column()
-    first: float | None = column()
-    first_json: JsonText | None = column()
-    first_step: int = column()
-    numeric_count: int = column()
-    min: float | None = column()
-    max: float | None = column()
-    sum: float | None = column()
-    mean: float | None = column()
-    goal: str = column()
-    best: float | None = column()
-    step_of_best: int | None = column()
+class MetricSummaryColumns:
+    experiment_id: str
+    key: str
+    count: int
+    last: float | None
+    last_json: JsonText | None
+    last_step: int
+    last_logged_at: datetime
+    first: float | None
+    first_json: JsonText | None
+    first_step: int
+    numeric_count: int
+    min: float | None
+    max: float | None
+    sum: float | None
+    mean: float | None
+    goal: str
+    best: float | None
+    step_of_best: int | None
 
 
-@record
-class MetricGoalRow:
-    experiment_id: str = column()
-    key: str = column()
-    goal: str = column()
+class MetricGoalColumns:
+    experiment_id: str
+    key: str
+    goal: str
 
 
-@record
-class DependencyRow:
-    experiment_id: str = column()
-    depends_on_id: str = column()
+class DependencyColumns:
+    experiment_id: str
+    depends_on_id: str
 
 
 @record
@@ -199,18 +191,23 @@ class ArtifactRecord:
     created_at: datetime = column()  # aware, UTC
 
 
-EXPERIMENTS = Table.of("experiments", ExperimentRecord, ExperimentBookkeeping)
-ARTIFACTS = Table.of("artifacts", ArtifactRecord)
-METRIC_SUMMARY = Table.of("metric_summary", MetricSummaryRow)
-TABLES = (
-    Table.of("batches", BatchRow),
-    Table.of("git_patches", GitPatchRow),
-    EXPERIMENTS,
-    Table.of("tags", TagRow),
-    Table.of("params", ParamRow),
-    Table.of("metrics", MetricRow),
-    METRIC_SUMMARY,
-    Table.of("metric_goals", MetricGoalRow),
-    Table.of("dependencies", DependencyRow),
-    ARTIFACTS,
-)
+EXPERIMENTS = Table("experiments", ExperimentRecord, ExperimentBookkeeping)
+ARTIFACTS = Table("artifacts", ArtifactRecord)
+METRIC_SUMMARY = Table("metric_summary", MetricSummaryColumns)
+
+
+def tables() -> tuple[Table, ...]:
+    """Every table yanex declares (``tests/test_tables.py`` holds them equal to the models and the
+    docs); the read path needs only the three above, built at import."""
+    return (
+        Table("batches", BatchColumns),
+        Table("git_patches", GitPatchColumns),
+        EXPERIMENTS,
+        Table("tags", TagColumns),
+        Table("params", ParamColumns),
+        Table("metrics", MetricColumns),
+        METRIC_SUMMARY,
+        Table("metric_goals", MetricGoalColumns),
+        Table("dependencies", DependencyColumns),
+        ARTIFACTS,
+    )
