@@ -175,7 +175,7 @@ def compare_command(
         column = 3 + len(comparison.params) + offset
         for row in best_rows([r.metrics.get(key) for r in comparison.rows], key, comparison.goals.get(key)):
             styles[(row, column)] = "bold green"
-    records = [r.as_json() for r in comparison.rows]
+    records = [r.as_json() for r in comparison.rows] if fmt is OutputFormat.JSON else []
     print_rows(fmt, columns, rows, records, styles=styles)
 
 

@@ -52,42 +52,35 @@ class Comparison:
 # slower than at 10,000).
 
 
-def _goals_of(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str]) -> dict[str, str]:
-    """The goal in force for each of ``keys`` when all of ``ids`` that have the metric share it."""
-    seen: dict[str, set[str]] = {}
-    wanted = set(keys)
-    for chunk in chunks(ids):
-        query = f"SELECT DISTINCT key, goal FROM metric_summary WHERE experiment_id IN ({marks(len(chunk))})"
-        for key, goal in conn.execute(query, list(chunk)):
-            if key in wanted:
-                seen.setdefault(key, set()).add(goal)
-    return {key: next(iter(goals)) for key, goals in seen.items() if len(goals) == 1}
-
-
 def _metric_values(
     conn: sqlite3.Connection, ids: Sequence[str], names: Sequence[str]
-) -> dict[str, dict[str, JsonValue]]:
+) -> tuple[dict[str, dict[str, JsonValue]], dict[str, set[str]]]:
     """The values of metric references ``names`` (``loss``, ``loss.min``: ``metric_ref``) of each
-    experiment, by id then name; without ``names``, the last value of every metric by key. No
-    ``MetricSummary`` per cell: a thousand rows side by side."""
+    experiment, by id then name (without ``names``, the last value of every metric by key), and
+    the goals each metric key has among them: one pass over their ``metric_summary`` rows, no
+    ``MetricSummary`` per cell (a thousand rows side by side)."""
     refs = {name: metric_ref(name) for name in names}
     keys = {ref.key for ref in refs.values()}
     found: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
+    goals: dict[str, set[str]] = {}
     columns = ", ".join(a.number for a in AGGREGATES.values())
-    numbers = {name: position for position, name in enumerate(AGGREGATES, start=4)}
+    numbers = {name: position for position, name in enumerate(AGGREGATES, start=5)}
     for chunk in chunks(ids):
         args = list(chunk)
-        if not refs:  # the common case, as lean as it was: last values only
-            query = "SELECT experiment_id, key, last, last_json FROM metric_summary WHERE experiment_id IN "
-            for experiment_id, key, last, last_json in conn.execute(f"{query}({marks(len(chunk))})", args):
-                found[experiment_id][key] = metric_value(last, last_json)
+        if not refs:  # the common case, as lean as it can be: last values only
+            query = "SELECT experiment_id, key, last, last_json, goal FROM metric_summary "
+            query += f"WHERE experiment_id IN ({marks(len(chunk))})"
+            for experiment_id, key, last, last_json, goal in conn.execute(query, args):
+                found[experiment_id][key] = last if last_json is None else json.loads(last_json)
+                goals.setdefault(key, set()).add(goal)
             continue
-        query = f"SELECT experiment_id, key, last_json, first_json, {columns} FROM metric_summary "
+        query = f"SELECT experiment_id, key, last_json, first_json, goal, {columns} FROM metric_summary "
         query += f"WHERE experiment_id IN ({marks(len(chunk))})"
         by_key: dict[str, dict[str, tuple[Any, ...]]] = {}
         for row in conn.execute(query, args):
             if row[1] in keys:
                 by_key.setdefault(row[0], {})[row[1]] = row
+                goals.setdefault(row[1], set()).add(row[4])
         for experiment_id, rows in by_key.items():
             values = found[experiment_id]
             for name, ref in refs.items():
@@ -100,7 +93,7 @@ def _metric_values(
                 elif ref.aggregate.name in PICKED:
                     number = as_logged(number, row[2])
                 values[name] = number
-    return found
+    return found, goals
 
 
 def compare(
@@ -130,7 +123,7 @@ def compare(
             args += params
         for experiment_id, key, value in conn.execute(query, args):
             raw[experiment_id][key] = value
-    latest = _metric_values(conn, ids, metrics)
+    latest, goals_seen = _metric_values(conn, ids, metrics)
     if params:
         param_keys = list(params)
     elif flt.limit is not None:
@@ -139,21 +132,21 @@ def compare(
         every = sorted({k for v in raw.values() for k in v})
         param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
     metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
-    by_key = _goals_of(conn, ids, [metric_ref(name).key for name in metric_keys])
-    goals = {name: by_key[ref.key] for name in metric_keys if (ref := metric_ref(name)).key in by_key}
-    texts: dict[str, JsonValue] = {}  # a sweep repeats few values: each JSON text is decoded once
-
-    def decoded(text: str) -> JsonValue:
-        if text not in texts:
-            texts[text] = json.loads(text)
-        return texts[text]
-
+    # The goal of a column is the one every row with the metric shares (none when they differ).
+    goals = {
+        name: next(iter(seen))
+        for name in metric_keys
+        if len(seen := goals_seen.get(metric_ref(name).key, set())) == 1
+    }
+    # A sweep repeats few values: each distinct JSON text is decoded once.
+    texts = {text for values in raw.values() for text in values.values()}
+    decoded = {text: json.loads(text) for text in texts}
     rows = [
         CompareRow(
             id=i,
             name=heads[i][0],
             status=Status(heads[i][1]),
-            params={k: decoded(raw[i][k]) for k in param_keys if k in raw[i]},
+            params={k: decoded[raw[i][k]] for k in param_keys if k in raw[i]},
             metrics={k: latest[i][k] for k in metric_keys if k in latest[i]},
         )
         for i in ids

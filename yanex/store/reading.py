@@ -54,19 +54,22 @@ def reading(db: Database, *, settle: bool = True) -> Iterator[sqlite3.Connection
 def _dead_owner(conn: sqlite3.Connection) -> bool:
     """Whether an open row or an unended batch has an owner that looks dead (``yanex.owners``)."""
     from yanex import config
-    from yanex.owners import owner_may_be_alive
 
-    def moment(text: str | None) -> datetime | None:
-        return datetime.fromisoformat(text) if text else None
-
-    now = datetime.now(UTC).replace(tzinfo=None)
-    fresh = timedelta(seconds=config.stale_after())
+    fresh = timedelta(seconds=config.stale_after())  # a bad setting is an error, running or not
     owners = conn.execute(
         "SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
         f"FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) UNION ALL "
         "SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
         OPEN_STATUSES,
     ).fetchall()
+    if not owners:  # nothing is running: no owner to look up (nor its socket module to import)
+        return False
+    from yanex.owners import owner_may_be_alive
+
+    def moment(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    now = datetime.now(UTC).replace(tzinfo=None)
     return any(
         not owner_may_be_alive(host, pid, moment(beat), moment(since), now, fresh)
         for host, pid, beat, since in owners
