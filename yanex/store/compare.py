@@ -62,7 +62,7 @@ def _metric_values(
     refs = {name: metric_ref(name) for name in names}
     keys = {ref.key for ref in refs.values()}
     found: dict[str, dict[str, JsonValue]] = {i: {} for i in ids}
-    goals: dict[str, set[str]] = {}
+    key_goals: set[tuple[str, str]] = set()
     columns = ", ".join(a.number for a in AGGREGATES.values())
     numbers = {name: position for position, name in enumerate(AGGREGATES, start=5)}
     for chunk in chunks(ids):
@@ -72,7 +72,7 @@ def _metric_values(
             query += f"WHERE experiment_id IN ({marks(len(chunk))})"
             for experiment_id, key, last, last_json, goal in conn.execute(query, args):
                 found[experiment_id][key] = last if last_json is None else json.loads(last_json)
-                goals.setdefault(key, set()).add(goal)
+                key_goals.add((key, goal))
             continue
         query = f"SELECT experiment_id, key, last_json, first_json, goal, {columns} FROM metric_summary "
         query += f"WHERE experiment_id IN ({marks(len(chunk))})"
@@ -80,7 +80,7 @@ def _metric_values(
         for row in conn.execute(query, args):
             if row[1] in keys:
                 by_key.setdefault(row[0], {})[row[1]] = row
-                goals.setdefault(row[1], set()).add(row[4])
+                key_goals.add((row[1], row[4]))
         for experiment_id, rows in by_key.items():
             values = found[experiment_id]
             for name, ref in refs.items():
@@ -93,6 +93,9 @@ def _metric_values(
                 elif ref.aggregate.name in PICKED:
                     number = as_logged(number, row[2])
                 values[name] = number
+    goals: dict[str, set[str]] = {}
+    for key, goal in key_goals:
+        goals.setdefault(key, set()).add(goal)
     return found, goals
 
 
@@ -141,11 +144,12 @@ def compare(
     # A sweep repeats few values: each distinct JSON text is decoded once.
     texts = {text for values in raw.values() for text in values.values()}
     decoded = {text: json.loads(text) for text in texts}
+    statuses = {status.value: status for status in Status}
     rows = [
         CompareRow(
             id=i,
             name=heads[i][0],
-            status=Status(heads[i][1]),
+            status=statuses[heads[i][1]],
             params={k: decoded[raw[i][k]] for k in param_keys if k in raw[i]},
             metrics={k: latest[i][k] for k in metric_keys if k in latest[i]},
         )
