@@ -83,11 +83,13 @@ yanex.log_metrics({"printed": 20000})
 """
 
 
-def _run_with_stdout(script: Path, redirect: str) -> subprocess.CompletedProcess[str]:
-    """``yanex run`` from a shell with its stdout redirected (``>&-`` closes it)."""
+def _run_with_stdout(script: Path, redirect: str, buffered: bool = True) -> subprocess.CompletedProcess[str]:
+    """``yanex run`` from a shell with its stdout redirected (``>&-`` closes it), buffered as a user's
+    Python is unless ``PYTHONUNBUFFERED`` says otherwise."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     return subprocess.run(
         ["sh", "-c", f'exec "$@" {redirect}', "sh", sys.executable, "-m", "yanex", "run", str(script)],
-        env=dict(os.environ),
+        env=env if buffered else {**env, "PYTHONUNBUFFERED": "1"},
         stderr=subprocess.PIPE,
         text=True,
         timeout=120,
@@ -106,8 +108,9 @@ def test_closed_stdout_still_records_the_run_and_its_output(db: Database, write_
     assert [p.value for p in get_metrics(db, view.id)] == [20000.0]
 
 
-def test_full_stdout_still_records_the_run_and_its_output(db: Database, write_script) -> None:
-    result = _run_with_stdout(write_script("prints.py", PRINTS), ">/dev/full")
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_full_stdout_still_records_the_run_and_its_output(db: Database, write_script, buffered: bool) -> None:
+    result = _run_with_stdout(write_script("prints.py", PRINTS), ">/dev/full", buffered)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     view = only_experiment(db)

@@ -278,14 +278,24 @@ def test_a_database_url_into_a_missing_folder_creates_no_folder_from_python(tmp_
     assert not missing.exists()
 
 
-def shell(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+def shell(command: str, buffered: bool = True) -> subprocess.CompletedProcess[str]:
+    """``command`` in a shell; yanex's stdout buffered as a user's Python is, unless not ``buffered``
+    (``PYTHONUNBUFFERED``: then a failed write fails at once, not at the final flush)."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    env = env if buffered else {**env, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_output_to_a_full_device_is_one_clear_error(yanex_home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("command", [["list", "--format", "json"], ["sql", "SELECT * FROM experiments"]])
+def test_output_to_a_full_device_is_one_clear_error(
+    yanex_home: Path, tmp_path: Path, command: list[str], buffered: bool
+) -> None:
+    """The query commands' fast path and Typer's path alike, however Python buffers stdout."""
     (tmp_path / "train.py").write_text(SCRIPT)
     assert yanex_cli("run", str(tmp_path / "train.py")).returncode == 0
-    assert_error(shell(f"{sys.executable} -m yanex list --format json >/dev/full"), "no space left writing")
+    argv = " ".join(f"'{arg}'" for arg in command)
+    assert_error(shell(f"{sys.executable} -m yanex {argv} >/dev/full", buffered), "no space left writing")
 
 
 def test_closed_stdout_neither_crashes_a_run_nor_leaves_its_row_running(

@@ -74,7 +74,9 @@ def _build() -> typer.Typer:
         def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
             try:
                 with notes_as_lines():
-                    return super().invoke(ctx)
+                    done = super().invoke(ctx)
+                sys.stdout.flush()  # output that cannot be written is an error of the command's
+                return done
             except Exception as error:
                 translated = user_error(error)
                 if translated is None:
@@ -162,7 +164,7 @@ def _fast(argv: list[str]) -> None:
             command.invoke(values)
         sys.stdout.flush()
     except BrokenPipeError:  # `yanex list | head`: the reader has all it wants
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_output()
         sys.exit(1)
     except (KeyboardInterrupt, EOFError):  # as Typer (click) ends on Ctrl-C
         print("\nAborted!", file=sys.stderr)
@@ -195,5 +197,19 @@ def main() -> None:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
-    _fast(sys.argv[1:])
-    __getattr__("app")()
+    try:
+        _fast(sys.argv[1:])
+        __getattr__("app")()
+    finally:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            # It could not be written (a full disk, a closed pipe), which the command has said, or
+            # which does not matter (`yanex run` keeps the script's output in its folder): drop it
+            # rather than end on Python's own failed flush at exit (code 120, "Exception ignored").
+            _drop_output()
+
+
+def _drop_output() -> None:
+    """Point descriptor 1 at /dev/null: what is still buffered for stdout goes nowhere, quietly."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

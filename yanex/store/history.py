@@ -161,7 +161,7 @@ class Progress:
 
 def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, recent: int) -> list[Progress]:
     """The progress of each experiment ``ids`` names, in that order: the last value of every
-    metric (``latest_metrics``) and the last ``recent`` points of the one followed (by the
+    metric (``metric_summary``) and the last ``recent`` points of the one followed (by the
     index, however long the run)."""
     heads: dict[str, tuple[str | None, str]] = {}
     for chunk in chunks(ids):
