@@ -87,24 +87,21 @@ class Database:
             try:
                 if self._current is None or self._current != _file_identity(self.path):
                     ensure_schema(self.url)
-                status = os.stat(self.path)
+                opened = os.stat(self.path)
                 writer = open_writer(self.path)
             except YanexError:
                 raise
             except Exception as error:
                 raise self._translated(error) from error
             if self._identity is None:
-                self._identity = (status.st_dev, status.st_ino)
+                self._identity = (opened.st_dev, opened.st_ino)
             self._writer = writer
             self._owner_pid = os.getpid()
         return self._writer
 
     def _replaced(self) -> bool:
-        try:
-            status = os.stat(self.path)
-        except FileNotFoundError:
-            return True
-        return self._identity is not None and (status.st_dev, status.st_ino) != self._identity
+        found = _file_identity(self.path)
+        return found is None or (self._identity is not None and found != self._identity)
 
     def _replaced_error(self) -> DatabaseReplacedError:
         return DatabaseReplacedError(
