@@ -33,7 +33,7 @@ def _selecting(
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references
 
-    flt = ExperimentFilter.from_keywords(None, filters)
+    flt = ExperimentFilter.from_keywords(filters)
     with reading(Database(database_url)) as conn:
         if ids is not None:
             flt = dataclasses.replace(flt, ids=tuple(resolve_references(conn, list(ids))))

@@ -66,7 +66,8 @@ def sqlite_value(value: Param) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        # (isoformat, not strftime: four-digit years always, so text order is time order.)
+        return value.isoformat(" ", "microseconds")
     return value
 
 

@@ -245,13 +245,13 @@ class ExperimentFilter:
             raise UsageError(f"archived must be 'hide', 'only' or 'include', got {self.archived!r}")
 
     @classmethod
-    def from_keywords(cls, ids: tuple[str, ...] | None, keywords: dict[str, Any]) -> ExperimentFilter:
+    def from_keywords(cls, keywords: dict[str, Any]) -> ExperimentFilter:
         """A filter from ``find``'s keywords (``status``, ``tags``, ...: see ``declared``)."""
         names = {d.keyword: d.name for d in declared()}
         unknown = sorted(set(keywords) - set(names))
         if unknown:
             raise UsageError(f"unknown filter {unknown[0]!r}", hint=f"filters are: {', '.join(names)}")
-        return cls(ids=ids, **{names[k]: v for k, v in keywords.items()})
+        return cls(**{names[k]: v for k, v in keywords.items()})
 
     def naming(self, ids: Sequence[str]) -> ExperimentFilter:
         """The filter restricted to the exact ``ids`` a user named, which are found even when
