@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import pty
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -371,3 +373,57 @@ def test_yanex_run_refuses_a_script_that_starts_a_batch(tmp_path, yanex_home):
     assert "NestedRunError: a batch cannot start inside running experiment" in result.stderr
     statuses = [r["status"] for r in rows(yanex_home)]
     assert statuses == ["failed"]  # the outer experiment only: no batch rows were written
+
+
+LOGS_ITS_POINT = "import yanex\nyanex.log_metrics({'a': yanex.get_param('a')})\n"
+CTRL_C_TRIALS = 20
+SWEEP_POINTS = 20_000
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_of_a_large_sweep_always_ends_it_promptly(tmp_path, monkeypatch):
+    """Ctrl-C landing anywhere (rows being written, workers starting, experiments finishing by the
+    hundred) ends `yanex run` within 5 s, with every row closed and the batch ended. A
+    KeyboardInterrupt inside `concurrent.futures.wait` used to leave the pool's thread blocked
+    forever holding the pool's lock."""
+    train = script(tmp_path, "train.py", LOGS_ITS_POINT)
+    command = [
+        sys.executable,
+        "-m",
+        "yanex",
+        "run",
+        train,
+        "-p",
+        f"a=range({SWEEP_POINTS})",
+        "--parallel",
+        "2",
+    ]
+    rng = random.Random(19)
+    for trial in range(CTRL_C_TRIALS):
+        home = tmp_path / f"home{trial}"
+        monkeypatch.setenv("YANEX_HOME", str(home))
+        with (tmp_path / f"err{trial}").open("w") as err:
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+            time.sleep(rng.uniform(0.3, 4.0))
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+            try:
+                returncode = process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                pytest.fail(f"trial {trial}: yanex run still running 5 s after Ctrl-C")
+        assert returncode == 130, (tmp_path / f"err{trial}").read_text()[-2000:]
+        if not rows(home):
+            continue  # stopped before anything was recorded
+        with sqlite3.connect(home / "yanex.db") as conn:
+            statuses = dict(
+                conn.execute("SELECT status, count(*) FROM experiments GROUP BY status").fetchall()
+            )
+            unended = conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone()[0]
+        assert set(statuses) <= {"completed", "cancelled"}, (trial, statuses)
+        assert unended == 0

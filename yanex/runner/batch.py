@@ -17,8 +17,9 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
+from queue import Empty, SimpleQueue
 
 from pydantic import JsonValue
 
@@ -60,36 +61,66 @@ from yanex.sweep.plan import stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
+_REFRESH = 0.25  # seconds between listings of what runs while experiments finish
 
 
-class _Terminated(BaseException):
-    """SIGTERM reached the orchestrator: stop the batch as for Ctrl-C, then exit 143."""
+class _Events:
+    """What the batch loop waits for: finished futures, and Ctrl-C or SIGTERM as a stop reason.
 
+    Signals arrive as items on a ``SimpleQueue`` (whose ``put`` is reentrant, so safe in a signal
+    handler), never as exceptions: a KeyboardInterrupt raised inside ``concurrent.futures.wait``
+    can leave a future's lock held, and the pool thread that then resolves that future blocks
+    forever while holding the pool's lock, so that stopping the pool hangs too.
+    """
 
-@contextlib.contextmanager
-def _sigterm_stops_the_batch() -> Iterator[None]:
-    """Turn the first SIGTERM into ``_Terminated`` while the batch runs, so that its experiments are
-    stopped and recorded ``cancelled`` instead of being lost with the process. Only from the main
-    thread, and only where SIGTERM still has its default action: a handler of the caller's wins."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    received = False
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[Future[Outcome] | StopReason] = SimpleQueue()
+        self.received = False  # set by the handler too: read before submitting anything
 
-    def handle(_signum: int, _frame: object) -> None:
-        nonlocal received
-        if not received:  # a second SIGTERM must not break the clean-up of the first
-            received = True
-            raise _Terminated
+    def _receive(self, reason: StopReason) -> None:
+        self.received = True
+        self._queue.put(reason)
 
-    signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def watch(self, future: Future[Outcome]) -> None:
+        future.add_done_callback(self._queue.put)
+
+    def next(self, timeout: float) -> Future[Outcome] | StopReason | None:
+        try:
+            return self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except Empty:
+            return None
+
+    def unread_signal(self) -> StopReason | None:
+        """A signal that came after the loop's last read (the batch was ending anyway)."""
+        while (event := self.next(0)) is not None:
+            if isinstance(event, StopReason):
+                return event
+        return None
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Take Ctrl-C and SIGTERM as events while the batch runs. Only from the main thread, and
+        only for a signal that still has Python's default handling: a handler of the caller's wins."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        ours: dict[int, StopReason] = {
+            signum: reason
+            for signum, reason, default in (
+                (signal.SIGINT, StopReason.USER, signal.default_int_handler),
+                (signal.SIGTERM, StopReason.TERMINATED, signal.SIG_DFL),
+            )
+            if signal.getsignal(signum) is default
+        }
+        previous = {
+            signum: signal.signal(signum, lambda signum, _frame: self._receive(ours[signum]))
+            for signum in ours
+        }
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def run_multiple(
@@ -282,6 +313,11 @@ class Batch:
         self.tries = [1] * len(specs)  # each spec's current try
         self.pending: dict[Future[Outcome], tuple[int, str]] = {}  # submitted: spec and row
         self.stopping: StopReason | None = None  # the first reason the batch stops early
+        self.events = _Events()
+        self.signalled: StopReason | None = None  # the first Ctrl-C or SIGTERM
+        self.killed = False  # the executor was shut down with kill
+        self.unstarted = 0  # specs cancelled before they started
+        self.next_refresh = 0.0  # monotonic time the running experiments are listed again
         self.last_beat = 0.0  # monotonic time of the last heartbeat
 
     def run(self) -> list[ExperimentResult]:
@@ -293,12 +329,15 @@ class Batch:
                 stream.flush()
             executor, how = self._open_executor(len(todo))
             try:
-                with _sigterm_stops_the_batch():
+                with self.events.signals():
                     self._run(executor, todo, how)
-            except _Terminated:
-                raise SystemExit(128 + signal.SIGTERM) from None
+                self.signalled = self.signalled or self.events.unread_signal()
             finally:
                 self.progress.close()
+            if self.signalled is StopReason.TERMINATED:
+                raise SystemExit(128 + signal.SIGTERM)
+            if self.signalled is StopReason.USER:
+                raise KeyboardInterrupt
         return [result for result in self.results if result is not None]
 
     def _skip_completed(self) -> list[int]:
@@ -351,21 +390,12 @@ class Batch:
                 if result is not None:
                     self.progress.skipped(result)
             for index in todo:
+                if self.events.received:  # while the rows were written: start nothing
+                    break
                 if not self.schedule.blocked(index):
                     self._submit(executor, index, self.row_of[index])
             self.last_beat = time.monotonic()
-            while self.pending:
-                done, _ = wait(self.pending, timeout=_TICK, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._settle(executor, future)
-                self.progress.running(
-                    [
-                        progress_label(self.specs[index].name, row)
-                        for future, (index, row) in self.pending.items()
-                        if future.running()
-                    ]
-                )
-                self._heartbeat()
+            self._follow(executor)
             for index in todo:  # held back for a dependency when the batch stopped
                 if self.results[index] is None:
                     unstarted = ExperimentResult(
@@ -374,18 +404,61 @@ class Batch:
                         error_message=(self.stopping or StopReason.ERROR).value,
                         name=self.specs[index].name,
                     )
-                    self.results[index] = unstarted
-                    self.progress.finished(unstarted)
+                    self._conclude(index, unstarted)
+            if self.unstarted:
+                self.progress.unstarted(self.unstarted, (self.stopping or StopReason.ERROR).value)
         except BaseException as error:
             self._abort(executor, error)
             raise
         else:
-            executor.shutdown()
+            if not self.killed:
+                executor.shutdown()
         finally:
             # Rows whose futures were cancelled before they started are still queued.
             cancel_active(self.db, self.rows, (self.stopping or StopReason.ERROR).value)
             if self.batch_id is not None:
                 end_batch(self.db, self.batch_id)
+
+    def _follow(self, executor: Executor) -> None:
+        """Settle each try as it ends until none is pending. The first Ctrl-C or SIGTERM stops the
+        batch: what runs gets ``INTERRUPT_GRACE`` to exit, and is killed after it or at a second one."""
+        grace_ends: float | None = None
+        while self.pending or (self.events.received and self.signalled is None):
+            wait_for = _TICK if grace_ends is None else min(_TICK, grace_ends - time.monotonic())
+            event = self.events.next(wait_for)
+            if isinstance(event, StopReason):
+                if self.signalled is not None:
+                    self._kill(executor)
+                    return
+                self.signalled = event
+                self.progress.note(
+                    "interrupted: stopping the batch (Ctrl-C again to kill at once)"
+                    if event is StopReason.USER
+                    else "SIGTERM: stopping the batch"
+                )
+                self._stop(executor, event)
+                grace_ends = time.monotonic() + INTERRUPT_GRACE
+            elif event is not None and event in self.pending:
+                self._settle(executor, event)
+            if grace_ends is not None and time.monotonic() >= grace_ends and self.pending:
+                self._kill(executor)
+                return
+            self._refresh()
+            self._heartbeat()
+
+    def _refresh(self) -> None:
+        """List what runs for the progress display, a few times a second at most: the list is
+        read from every pending future, which a large sweep has by the thousand."""
+        if time.monotonic() < self.next_refresh:
+            return
+        self.progress.running(
+            [
+                progress_label(self.specs[index].name, row)
+                for future, (index, row) in self.pending.items()
+                if future.running()
+            ]
+        )
+        self.next_refresh = time.monotonic() + _REFRESH
 
     def _create_batch(self, todo: Sequence[int]) -> str:
         """The batch row, then a queued row per spec to run; the code is captured once for all."""
@@ -431,8 +504,7 @@ class Batch:
         if result.status == "failed" and self.tries[index] <= self.retries and self.stopping is None:
             self._retry(executor, index, row, result)
             return
-        self.results[index] = result
-        self.progress.finished(result)
+        self._conclude(index, result)
         self._release(executor, index, result)
         if result.status == "failed" and self.fail_fast and self.stopping is None:
             self.progress.note(f"fail_fast: cancelling the rest of batch {self.batch_id}")
@@ -458,24 +530,39 @@ class Batch:
         self.last_beat = time.monotonic()
 
     def _abort(self, executor: Executor, error: BaseException) -> None:
-        """Ctrl-C, SIGTERM, or a failure of yanex itself: stop what runs, kill what does not stop
-        within the grace, and count every try left in the summary."""
-        if isinstance(error, KeyboardInterrupt):
-            self.progress.note("interrupted: stopping the batch (Ctrl-C again to kill at once)")
-            reason = StopReason.USER
-        elif isinstance(error, _Terminated):
-            self.progress.note("SIGTERM: stopping the batch")
-            reason = StopReason.TERMINATED
-        else:
-            reason = StopReason.ERROR
-        self._stop(executor, reason)
-        with contextlib.suppress(KeyboardInterrupt):
-            wait(self.pending, timeout=INTERRUPT_GRACE)
+        """A failure of yanex itself (or a KeyboardInterrupt from a handler of the caller's): stop
+        what runs, kill what does not stop within the grace, and count every try left."""
+        self._stop(executor, StopReason.USER if isinstance(error, KeyboardInterrupt) else StopReason.ERROR)
+        grace_ends = time.monotonic() + INTERRUPT_GRACE
+        while self.pending and not self.killed and (left := grace_ends - time.monotonic()) > 0:
+            event = self.events.next(left)
+            if isinstance(event, StopReason):
+                break
+            if event is not None and event in self.pending:
+                index, row = self.pending.pop(event)
+                self._conclude(index, self._result(event, index, row))
+        self._kill(executor)
+
+    def _kill(self, executor: Executor) -> None:
+        """Kill every script still running; count the tries left as they end."""
+        if self.killed:
+            return
+        self.killed = True
         executor.shutdown(kill=True)
         for future, (index, row) in self.pending.items():
             if not future.done():
                 future.cancel()
-            self.progress.finished(self._result(future, index, row))
+            self._conclude(index, self._result(future, index, row))
+        self.pending.clear()
+
+    def _conclude(self, index: int, result: ExperimentResult) -> None:
+        """A spec's final result. Those cancelled before their script started (no duration) are
+        counted, not listed one by one: a stopped sweep can have thousands."""
+        self.results[index] = result
+        if result.status == "cancelled" and result.duration is None:
+            self.unstarted += 1
+        else:
+            self.progress.finished(result)
 
     def _submit(self, executor: Executor, index: int, experiment_id: str) -> None:
         spec = self.specs[index]
@@ -490,7 +577,9 @@ class Batch:
             time_limit=spec.time_limit or self.time_limit,
             dependencies=tuple(self.schedule.parents(index)),
         )
-        self.pending[executor.submit(Task(request, self.output))] = (index, experiment_id)
+        future = executor.submit(Task(request, self.output))
+        self.pending[future] = (index, experiment_id)
+        self.events.watch(future)
 
     def _edges(self, todo: Sequence[int]) -> list[list[str | int]]:
         """Each new row's parents: a stored id, or the position in ``todo`` of a spec to be run."""

@@ -47,6 +47,10 @@ class BatchProgress(Protocol):
 
     def skipped(self, result: ExperimentResult) -> None: ...
 
+    def unstarted(self, count: int, reason: str) -> None:
+        """``count`` experiments were cancelled before they started, all for ``reason``."""
+        ...
+
     def retrying(self, failed: ExperimentResult, attempt: int, attempts: int) -> None: ...
 
     def note(self, message: str) -> None: ...
@@ -69,6 +73,12 @@ class _Counts:
         self.done += 1
         self.failed += result.status == "failed"
         self.cancelled += result.status == "cancelled"
+
+    def unstarted(self, count: int, reason: str) -> str:
+        self.done += count
+        self.cancelled += count
+        experiments = f"{count} experiment{'s' * (count != 1)}"
+        return f"{_MARKS['cancelled']} {experiments} that had not started: cancelled ({reason})"
 
     def summary(self) -> str:
         return (
@@ -124,6 +134,11 @@ class PlainProgress:
         self._print(
             f"[{self._counts.done}/{self._counts.total}] = {label(result.name, result.experiment_id)} "
             "already completed; skipped"
+        )
+
+    def unstarted(self, count: int, reason: str) -> None:
+        self._print(
+            f"[{self._counts.done + count}/{self._counts.total}] {self._counts.unstarted(count, reason)}"
         )
 
     def retrying(self, failed: ExperimentResult, attempt: int, attempts: int) -> None:
@@ -218,6 +233,9 @@ class LiveProgress:
     def skipped(self, result: ExperimentResult) -> None:
         self._counts.count(result)
         self._counts.skipped += 1
+
+    def unstarted(self, count: int, reason: str) -> None:
+        self._console.print(printable(self._counts.unstarted(count, reason)), markup=False, highlight=False)
 
     def retrying(self, failed: ExperimentResult, attempt: int, attempts: int) -> None:
         self._console.print(
