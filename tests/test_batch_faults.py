@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import wait_until
 from yanex.db.engine import Database
 from yanex.owners import process_alive
-from yanex.store.reconcile import reconcile_orphans
+from yanex.store.reconcile import DIED, NEVER_STARTED, reconcile_orphans
 
 from .conftest import yanex_cli
 
@@ -161,9 +161,13 @@ def test_killed_orchestrator_is_reconciled_and_takes_its_processes_along(tmp_pat
     assert {r["status"] for r in rows(yanex_home)} == {"queued", "running"}  # nobody recorded it yet
     reconciled = reconcile_orphans(Database())
     assert sorted(reconciled) == sorted(r["id"] for r in before)
-    after = rows(yanex_home)
-    assert {r["status"] for r in after} == {"failed"}
-    assert all("died" in r["error_message"] for r in after)
+    after = {r["id"]: r for r in rows(yanex_home)}
+    for row in before:  # what ran failed with its orchestrator; what never ran was cancelled
+        status, message = after[row["id"]]["status"], after[row["id"]]["error_message"]
+        if row["status"] == "running":
+            assert (status, message) == ("failed", DIED)
+        else:
+            assert (status, message) == ("cancelled", NEVER_STARTED)
     with sqlite3.connect(yanex_home / "yanex.db") as conn:  # the dead orchestrator's batch has ended
         assert conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone() == (0,)
 
@@ -427,3 +431,59 @@ def test_ctrl_c_at_random_moments_of_a_large_sweep_always_ends_it_promptly(tmp_p
             unended = conn.execute("SELECT count(*) FROM batches WHERE ended_at IS NULL").fetchone()[0]
         assert set(statuses) <= {"completed", "cancelled"}, (trial, statuses)
         assert unended == 0
+
+
+# Logs a point every millisecond until it is stopped, after starting a child of its own; writes
+# both pids to the file named by argv[1].
+LOGS_UNTIL_STOPPED = """
+import os, pathlib, subprocess, sys, time
+import yanex
+child = subprocess.Popen(["sleep", "300"])
+pathlib.Path(sys.argv[1]).write_text(f"{os.getpid()} {child.pid}")
+step = 0
+while True:
+    yanex.log_metrics({"x": step}, step=step)
+    step += 1
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.parametrize("how", ["yanex run", "sequential batch"])
+def test_a_supervisor_killed_outright_takes_its_script_along(tmp_path, yanex_home, how):
+    """SIGKILL of `yanex run` (or of a sequential batch's orchestrator, which supervises from a
+    thread) stops the script at once through the kernel's parent-death signal; the next yanex
+    command kills what the script started, records the row failed and ingests every point."""
+    pids = tmp_path / "pids"
+    logger = script(tmp_path, "logger.py", LOGS_UNTIL_STOPPED)
+    if how == "yanex run":
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "yanex", "run", logger, "--", str(pids)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    else:
+        supervisor = start(
+            tmp_path, [{"script_path": logger, "script_args": [str(pids)]}], {"parallel": None}
+        )
+    wait_until(pids.exists, what="the script to start")
+    script_pid, child_pid = map(int, pids.read_text().split())
+    time.sleep(0.3)  # some points logged
+    supervisor.kill()
+    supervisor.wait(60)
+    wait_until(
+        lambda: not process_alive(script_pid), what="the script to die with its supervisor", timeout=10
+    )
+    [row] = rows(yanex_home)
+    assert row["status"] == "running"  # nobody recorded it yet
+    assert process_alive(child_pid)  # orphaned, until the next yanex command
+    listed = yanex_cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert not process_alive(child_pid)
+    [row] = rows(yanex_home)
+    assert (row["status"], row["error_message"]) == ("failed", DIED)
+    journal = (yanex_home / "experiments" / row["id"] / "metrics.jsonl").read_text().splitlines()
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        stored = conn.execute("SELECT count(*), max(step) FROM metrics WHERE experiment_id = ?", [row["id"]])
+        count, last = stored.fetchone()
+    assert count == len(journal) == last + 1 > 10

@@ -126,17 +126,17 @@ def test_sigkill_of_yanex_run_loses_no_logged_point(tmp_path: Path, yanex_home: 
     logged, go = tmp_path / "logged", tmp_path / "go"
     run = yanex_run(script, tmp_path, "3000", str(logged), str(go))
     wait_until(logged.exists, "the script to log its points")
-    run.kill()  # yanex run only: the script lives on, logs one more point and exits
+    run.kill()  # yanex run only: the kernel stops the script with it (parent-death signal)
     run.wait(30)
     [row] = query(yanex_home, "SELECT id, pid FROM experiments")
-    go.touch()
-    wait_until(lambda: not process_alive(row["pid"]), "the script to exit")
+    wait_until(lambda: not process_alive(row["pid"]), "the script to die with yanex run", timeout=10)
+    assert not go.exists()
     listing = yanex_cli("list", "--format", "json")  # a reader reconciles the dead owner's row
     assert listing.returncode == 0, listing.stderr
     assert [v["status"] for v in json.loads(listing.stdout)] == ["failed"]
     [view] = query(yanex_home, "SELECT error_message FROM experiments")
     assert "died" in view["error_message"]
-    assert stored_points(yanex_home, row["id"]) == journal_points(row["id"], 1) == 3001
+    assert stored_points(yanex_home, row["id"]) == journal_points(row["id"], 1) == 3000
 
 
 def test_killed_worker_whose_script_had_exited_0_is_recorded_completed(
@@ -397,7 +397,7 @@ def test_a_created_row_whose_yanex_run_failed_to_start_is_settled(tmp_path: Path
     assert failed.returncode != 0
     assert [r["status"] for r in query(yanex_home, "SELECT status FROM experiments")] == ["created"]
     listing = yanex_cli("list", "--format", "json")
-    assert [v["status"] for v in json.loads(listing.stdout)] == ["failed"], listing.stderr
+    assert [v["status"] for v in json.loads(listing.stdout)] == ["cancelled"], listing.stderr  # never ran
 
 
 # --- seeded fault injection ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from yanex.store.experiments import (
     mark_running,
 )
 from yanex.store.manage import delete_with_files
-from yanex.store.reconcile import reconcile_orphans
+from yanex.store.reconcile import DIED, NEVER_STARTED, reconcile_orphans
 
 
 def create(db: Database, *specs: ExperimentSpec, status: Status = Status.CREATED, **kwargs) -> list[str]:
@@ -171,14 +171,19 @@ def dead_owner() -> Owner:
     return Owner(this_process().host, int(finished.stdout))
 
 
-def test_rows_of_a_dead_owner_become_failed(db: Database) -> None:
+def test_rows_of_a_dead_owner_fail_if_they_ran_and_are_cancelled_if_they_never_did(db: Database) -> None:
     dead = dead_owner()
-    [orphan] = create(db, spec(), status=Status.QUEUED, owner=dead)
+    ran, never_ran = create(db, spec(), spec(), status=Status.QUEUED, owner=dead)
+    assert mark_running(db, ran, dead.pid, dead)
     [alive] = create(db, spec(), status=Status.QUEUED)
-    assert reconcile_orphans(db) == [orphan]
-    view = get_experiment(db, orphan)
-    assert view.status is Status.FAILED and view.ended_at is not None
-    assert view.error_message is not None and "died" in view.error_message
+    assert sorted(reconcile_orphans(db)) == sorted([ran, never_ran])
+    view = get_experiment(db, ran)
+    assert (view.status, view.error_message) == (Status.FAILED, DIED) and view.ended_at is not None
+    view = get_experiment(db, never_ran)
+    assert (view.status, view.error_message) == (
+        Status.CANCELLED,
+        NEVER_STARTED,
+    ) and view.ended_at is not None
     assert get_experiment(db, alive).status is Status.QUEUED
 
 
@@ -195,7 +200,7 @@ def test_created_rows_of_a_dead_owner_are_settled_and_their_half_written_config_
     for path in half_written:
         path.write_bytes(b'{"lr": 0.')
     assert reconcile_orphans(db) == [orphan]
-    assert get_experiment(db, orphan).status is Status.FAILED
+    assert get_experiment(db, orphan).status is Status.CANCELLED  # its script never started
     assert not any(path.exists() for path in half_written)
     assert get_experiment(db, alive).status is Status.CREATED
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +17,13 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 from yanex.db.engine import Database
+from yanex.processes import die_with_parent
 from yanex.runner.environment import this_process
 from yanex.runner.task_runner import TaskRunner
 from yanex.supervisor.executor import StopReason, Task
 from yanex.supervisor.launch import Outcome
 from yanex.supervisor.reaper import become_subreaper
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCH_PARENT_EVERY = 0.5  # seconds
 
 STOP_SIGNALS = {
@@ -68,10 +67,7 @@ def _die_with(parent_pid: int, runner: TaskRunner) -> None:
         runner.kill()
         os._exit(1)
 
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    die_with_parent(signal.SIGTERM)
     if os.getppid() != parent_pid:
         leave()
 

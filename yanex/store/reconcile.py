@@ -2,9 +2,11 @@
 
 Every writer calls ``reconcile_orphans`` first, and so does a reader's way in
 (``yanex.store.reading``) when it finds an owner dead. It is one indexed query on the (few) open
-rows; a write happens only when an owner is found dead. Reconciling a row first ingests the
-rest of its metrics journal, then records the outcome marker's status if the supervisor left one
-(the script had ended), else ``failed``.
+rows; a write happens only when an owner is found dead. A row whose script never started is
+``cancelled`` (all of a dead owner's at once: a killed sweep leaves thousands). For one that
+started, whatever of its process tree still runs on this machine (its owner ran here) is killed
+first, then the rest of its metrics journal is ingested, then the outcome marker's status is
+recorded if the supervisor left one (the script had ended), else ``failed``.
 
 Whether an owner is alive is ``yanex.owners.owner_may_be_alive``.
 """
@@ -12,6 +14,7 @@ Whether an owner is alive is ``yanex.owners.owner_may_be_alive``.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -19,6 +22,7 @@ from typing import NamedTuple
 from yanex import config
 from yanex.db.engine import Database
 from yanex.owners import owner_may_be_alive
+from yanex.processes import kill_leftovers
 from yanex.specs import Status
 from yanex.store.convert import now_utc
 from yanex.store.dialect import marks, sqlite_value, stored_time
@@ -29,6 +33,7 @@ from yanex.store.outcome import read_marker
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
 )
+NEVER_STARTED = "never started: the process that queued it died (orchestrator or supervisor killed)"
 
 
 class _Owned(NamedTuple):
@@ -36,6 +41,7 @@ class _Owned(NamedTuple):
 
     id: str
     status: str | None
+    started: bool  # its script was started (it has a pid)
     owner_host: str | None
     owner_pid: int | None
     heartbeat_at: datetime | None
@@ -81,15 +87,17 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     # no third connection.
     with db.write() as conn:
         rows = [
-            _Owned(row[0], row[1], row[2], row[3], stored_time(row[4]), stored_time(row[5]))
+            _Owned(
+                row[0], row[1], row[2] is not None, row[3], row[4], stored_time(row[5]), stored_time(row[6])
+            )
             for row in conn.execute(
-                "SELECT id, status, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
-                f"FROM experiments WHERE status IN {OPEN_SQL}{only}",
+                "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, "
+                f"COALESCE(started_at, created_at) FROM experiments WHERE status IN {OPEN_SQL}{only}",
                 [*(ids or ())],
             )
         ]
         batches = [
-            _Owned(row[0], None, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
+            _Owned(row[0], None, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
             for row in conn.execute(
                 "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
                 "WHERE ended_at IS NULL"
@@ -102,11 +110,19 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
             row.owner_host, row.owner_pid, row.heartbeat_at, row.owned_since, now, fresh
         )
     ]
-    for row in dead:
+    unstarted = [row for row in dead if not row.started]
+    for row in unstarted:
         if row.status == Status.CREATED.value:  # its config may have been half written
             for name in (config.CONFIG_FILE, config.PARAMS_FILE):
                 with contextlib.suppress(OSError):
                     (config.experiment_dir(row.id) / f"{name}.tmp").unlink(missing_ok=True)
+    if unstarted:
+        _cancel_unstarted(db, unstarted, now)
+    started = [row for row in dead if row.started]
+    here = socket.gethostname()
+    if ours := [row.id for row in started if row.owner_host == here]:
+        kill_leftovers(ours)  # an owner elsewhere had its scripts elsewhere: not ours to judge
+    for row in started:
         settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
     ended = [
         b.id
@@ -120,6 +136,26 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
                 [sqlite_value(now), *ended],
             )
     return [row.id for row in dead]
+
+
+def _cancel_unstarted(db: Database, rows: Sequence[_Owned], now: datetime) -> None:
+    """Record ``cancelled`` for rows whose dead owner never started their script, in one
+    transaction (a statement per owner and few hundred rows); a row handed on meanwhile to
+    another owner is left alone."""
+    chunk = 300  # ids per statement, well under any SQLite build's limit on bound values
+    by_owner: dict[tuple[str | None, int | None], list[str]] = {}
+    for row in rows:
+        by_owner.setdefault((row.owner_host, row.owner_pid), []).append(row.id)
+    with db.write() as conn:
+        for (host, pid), owned in by_owner.items():
+            for at in range(0, len(owned), chunk):
+                ids = owned[at : at + chunk]
+                conn.execute(
+                    "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
+                    f"owner_pid = NULL WHERE id IN ({marks(len(ids))}) AND owner_host IS ? "
+                    f"AND owner_pid IS ? AND pid IS NULL AND status IN {OPEN_SQL}",
+                    [Status.CANCELLED.value, sqlite_value(now), NEVER_STARTED, *ids, host, pid],
+                )
 
 
 class RepairReport(NamedTuple):
@@ -157,6 +193,7 @@ def repair(db: Database) -> RepairReport:
 
 __all__ = [
     "DIED",
+    "NEVER_STARTED",
     "RepairReport",
     "reconcile_orphans",
     "repair",

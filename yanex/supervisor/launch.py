@@ -26,6 +26,7 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
+from yanex.processes import parent_death_hook
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.dependencies import Parent
@@ -293,6 +294,9 @@ class ExperimentProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=self.own_session,
+            # Stopped by the kernel if this supervisor is killed outright (SIGKILL, OOM killer):
+            # the next yanex command records the row and kills what the script left.
+            preexec_fn=parent_death_hook(signal.SIGTERM),
         )
         self._sweeper.started(self._process.pid)
         self.recorder.started(self._process.pid)

@@ -19,11 +19,10 @@ import os
 import signal
 import sys
 
-from yanex import config
+from yanex.processes import marked, marker, start_ticks
 
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _ROUNDS = 20  # a tree forking while it is killed needs a few passes
-_STARTTIME = 19  # index of starttime among the fields after the command name in /proc/<pid>/stat
 _subreaper = False
 
 
@@ -54,47 +53,18 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:  # exited, or no /proc
-        return None
-    return stat[stat.rindex(b")") + 2 :].split()
-
-
-def _marked_since(marker: bytes, since: int) -> list[int]:
-    """Running processes started at or after ``since`` (clock ticks) whose environment has ``marker``."""
-    found = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            fields = _stat_fields(int(entry.name))
-            if fields is None or fields[0] == b"Z" or int(fields[_STARTTIME]) < since:
-                continue
-            try:
-                with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                    if marker in handle.read().split(b"\0"):
-                        found.append(int(entry.name))
-            except OSError:  # exited, or another user's process
-                continue
-    return found
-
-
 class Sweeper:
     """Kills and reaps every process an experiment's script left behind."""
 
     def __init__(self, experiment_id: str) -> None:
-        self.marker = f"{config.EXPERIMENT_ID_ENV}={experiment_id}".encode()
+        self.marker = marker(experiment_id)
         self.since: int | None = None
         # Children this process had before the script: not the script's (none in yanex's own).
         self.spared = frozenset(_children(os.getpid())) if _subreaper else frozenset()
 
     def started(self, script_pid: int) -> None:
         """Note when the script started: its descendants started no earlier."""
-        fields = _stat_fields(script_pid)
-        self.since = None if fields is None else int(fields[_STARTTIME])
+        self.since = start_ticks(script_pid)
 
     def sweep(self, script_pid: int) -> None:
         """SIGKILL the script's descendants; reap those that are our children, except the script
@@ -104,7 +74,7 @@ class Sweeper:
             if _subreaper:
                 targets = [pid for pid in _descendants(me) if pid not in self.spared]
             elif self.since is not None:
-                targets = [pid for pid in _marked_since(self.marker, self.since) if pid != me]
+                targets = marked({self.marker}, self.since)
             else:
                 return
             if not targets or targets == [script_pid]:
