@@ -127,10 +127,25 @@ def test_history_prints_step_value_in_csv_and_json(logged: str) -> None:
     ]
 
 
+def test_history_limit_keeps_the_first_points_and_desc_the_last(logged: str) -> None:
+    first = yanex_cli("get", "metrics.loss", logged, "--history", "--limit", "2")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["step,value", "0,0.1", "1,1e-300"]
+    last = yanex_cli("get", "metrics.loss", logged, "--history", "--desc", "-l", "3")
+    assert last.returncode == 0, last.stderr
+    # By step, largest first; of the two points at step 3, the one logged last comes first.
+    assert last.stdout.splitlines() == ["step,value", "5,-2.5e-07", "3,0.6666666666666666", "3,Infinity"]
+    as_json = yanex_cli("get", "metrics.epoch", logged, "--history", "--limit", "1", "--format", "json")
+    assert json.loads(as_json.stdout) == [{"step": 0, "value": 0}]
+    every = yanex_cli("get", "metrics.loss", logged, "--history", "--limit", "100")
+    assert len(every.stdout.splitlines()) == 1 + 6
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (["get", "metrics.loss", "--history"], 2, "Error: --history prints the points of one metric"),
+        (["get", "metrics.loss", "ID", "--history", "--sort", "name"], 2, "Error: --sort orders experiments"),
         (["get", "status", "ID", "--history"], 2, "Error: --history prints the points of one metric"),
         (["get", "metrics.nope", "ID", "--history"], 1, "has no metric 'nope'"),
         (["get", "status", "ID", "--format", "json"], 2, "Error: --format goes with --history"),
@@ -197,10 +212,26 @@ def test_show_metrics_summarises_each_metric(db: Database, write_script, yanex_h
     }
     piped = yanex_cli("show", experiment_id, "--metrics")
     assert piped.stdout.splitlines() == [
-        "loss    5      0.5     0.5  3    0..40",
-        "phase   1      warmup            0",
+        "loss    5      0.5     0.5  3    0           40",
+        "phase   1      warmup            0           0",
     ]
-    assert piped.stderr.split() == ["metric", "count", "last", "min", "max", "steps"]
+    assert piped.stderr.rstrip("\n") == "metric  count  last    min  max  first step  last step"
+
+
+def test_show_metrics_does_not_print_logged_steps_as_a_range(db: Database, write_script) -> None:
+    """Steps 0, 10 and 99 are three steps, not 0..99: the first and the last step logged."""
+    run = yanex_cli("run", str(write_script("t.py", "import yanex\n")))
+    assert run.returncode == 0
+    experiment_id = yanex_cli("get", "id").stdout.strip()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [MetricRecord(s, start + timedelta(seconds=s), {"loss": 1 / (s + 1)}) for s in (0, 10, 99)]
+    ingest_metrics(db, experiment_id, records)
+    db.dispose()
+    shown = yanex_cli("show", experiment_id, "--metrics")
+    assert shown.returncode == 0, shown.stderr
+    assert ".." not in shown.stdout
+    assert shown.stdout.split() == ["loss", "3", "0.01", "0.01", "1", "0", "99"]
+    assert shown.stderr.split("  ")[-2:] == ["first step", "last step\n"]
 
 
 @pytest.mark.parametrize(

@@ -358,3 +358,23 @@ def test_aggregates_of_an_int_metric_read_back_as_ints(write_script, yanex_home)
     assert printed == {"min": "20", "max": "22", "best": "22", "mean": "21.0"}
     frame = yanex.compare_frame(metrics=["n.max", "n.mean"])
     assert frame["metrics.n.max"].tolist() == [22] and frame["metrics.n.mean"].tolist() == [21.0]
+
+
+def test_group_stats_of_equal_and_huge_values_are_exact(db: Database) -> None:
+    """Equal values have a std of exactly 0 (not 1.7e-17), and means are exact and finite where
+    a plain sum cancels (5, 1e308, -1e308) or overflows (three times the largest float)."""
+    biggest = 1.7976931348623157e308
+    for seed, loss in enumerate([5.0, 1e308, -1e308]):
+        curves = {"acc": [0.1], "loss": [loss], "big": [biggest]}
+        add(db, f"eq-{seed}", {"lr": 0.1, "seed": seed}, curves, ["eq"])
+    args = ("compare", "-t", "eq", "--group-by", "lr", "-m", "acc", "-m", "loss", "-m", "big")
+    result = cli(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    stats = row["metrics"]
+    assert stats["acc"] == {"n": 3, "mean": 0.1, "std": 0.0}
+    assert stats["big"] == {"n": 3, "mean": biggest, "std": 0.0}
+    assert (stats["loss"]["mean"], stats["loss"]["std"]) == (5 / 3, pytest.approx(1e308))
+    table = cli(*args)
+    assert table.exit_code == 0, table.output
+    assert "0.1 ± 0 " in table.output and "1.79769e+308 ± 0" in table.output

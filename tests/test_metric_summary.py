@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +318,75 @@ def test_lines_with_varying_keys_sum_up_like_regular_ones(db: Database, yanex_ho
     for key in ("a", "b", "c"):
         expected = recomputed(yanex_home, experiment_id, key, "max")
         assert close(summary(yanex_home, experiment_id, key), expected), key
+
+
+BIGGEST = 1.7976931348623157e308
+
+
+def exactly(values: list[float]) -> tuple[float, float]:
+    """The sum and mean of ``values`` as exact fractions, rounded once (the sum to ±inf beyond
+    float range)."""
+    total = sum(map(Fraction, values))
+    try:
+        rounded = float(total)
+    except OverflowError:
+        rounded = math.inf if total > 0 else -math.inf
+    return rounded, float(total / len(values))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5.0, 1e308, -1e308],  # a plain running sum: 0.0
+        [1e308, 1e308, -1e308],  # a plain running sum: inf
+        [BIGGEST, BIGGEST, -BIGGEST, 1.0],  # beyond float range, then back
+        [BIGGEST, BIGGEST, BIGGEST],  # the sum stays beyond float range; the mean does not
+        [0.1, 0.1, 0.1],  # a plain mean: 0.10000000000000002
+        [1e16, 1.0, -1e16, 1.0],
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("chunked", [False, True], ids=["one chunk", "a chunk per point"])
+def test_sum_and_mean_are_exact_whatever_the_values_and_chunks(
+    db: Database, yanex_home: Path, values: list[float], chunked: bool
+) -> None:
+    experiment_id = experiment(db)
+    calls = [(step, {"loss": value}) for step, value in enumerate(values)]
+    for chunk in [[call] for call in calls] if chunked else [calls]:
+        log(db, experiment_id, *chunk)
+    found = summary(yanex_home, experiment_id, "loss")
+    assert (found["sum"], found["mean"]) == exactly(values)
+    if math.isfinite(found["mean"]):
+        assert yanex_cli("get", "metrics.loss.mean", experiment_id).stdout == f"{json.dumps(found['mean'])}\n"
+
+
+def test_a_sum_kept_before_revision_0011_is_summed_again_from_the_points(
+    db: Database, yanex_home: Path
+) -> None:
+    """Rows of older revisions have no sum_error: their plain sum may have lost what cancels
+    later, so the next points make ingest sum the metric's stored points again."""
+    experiment_id = experiment(db)
+    log(db, experiment_id, (0, {"loss": 5.0}), (1, {"loss": 1e308}))
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:  # as a plain running sum left it
+        conn.execute("UPDATE metric_summary SET sum = 1e308, sum_error = NULL, mean = 5e307")
+    log(db, experiment_id, (2, {"loss": -1e308}))
+    found = summary(yanex_home, experiment_id, "loss")
+    assert (found["sum"], found["mean"]) == exactly([5.0, 1e308, -1e308]) == (5.0, 5 / 3)
+
+
+def test_exact_sums_and_means_equal_fractions_rounded_once() -> None:
+    """``yanex.store.moments`` against exact rational arithmetic, on values of every magnitude."""
+    import random
+    import statistics
+
+    from yanex.store.moments import as_float, exact_sum, mean, stdev
+
+    rng = random.Random(19)
+    for _ in range(500):
+        values = [rng.choice((1, -1)) * rng.random() * 10 ** rng.randint(-320, 308) for _ in range(12)]
+        values += [BIGGEST] * rng.randint(0, 2) + [5e-324] * rng.randint(0, 2)
+        expected_sum, expected_mean = exactly(values)
+        assert (as_float(exact_sum(values)), mean(values)) == (expected_sum, expected_mean)
+        assert stdev(values) == pytest.approx(float(statistics.stdev(map(Fraction, values))), rel=1e-12)
+    assert stdev([0.1] * 5) == stdev([BIGGEST] * 2) == 0.0
+    assert stdev([BIGGEST, -BIGGEST]) == math.inf  # sqrt(2) times the largest float

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,8 +171,8 @@ def test_without_matplotlib_a_file_plot_is_one_error_naming_the_extra(
     ("args", "code", "message"),
     [
         (["plot", "loss", "-t", "grid-search", "-o", "curves.txt"], 2, "Error: cannot write a plot as .txt"),
-        (["plot", "nope", "-t", "grid-search"], 1, "Error: no matching experiment logged 'nope' as a number"),
-        (["plot", "phase", "baseline"], 1, "Error: no matching experiment logged 'phase' as a number"),
+        (["plot", "nope", "-t", "grid-search"], 1, "Error: no matching experiment logged 'nope' as a finite"),
+        (["plot", "phase", "baseline"], 1, "Error: no matching experiment logged 'phase' as a finite number"),
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
 )
@@ -177,7 +181,9 @@ def test_plot_misuse_is_one_error_and_hint(
 ) -> None:
     result = yanex_cli(*args)
     assert result.returncode == code, result.stderr
-    assert result.stderr.startswith(message) and "Hint: " in result.stderr
+    *notes, error, hint = result.stderr.splitlines()
+    assert error.startswith(message) and hint.startswith("Hint: ")
+    assert all(note.startswith("Note: ") for note in notes)
 
 
 def test_sparkline_scales_between_min_and_max() -> None:
@@ -187,3 +193,155 @@ def test_sparkline_scales_between_min_and_max() -> None:
     assert sparkline([5.0, 5.0, float("nan"), 5.0]) == "▁▁▁"
     assert sparkline([1, 0, 1], width=2) == "▁█"
     assert sparkline([]) == ""
+
+
+def _logged(
+    db: Database, tmp_path: Path, curves: Sequence[Mapping[str, Sequence[Any]]], tag: str
+) -> list[str]:
+    """One experiment per entry of ``curves`` (metric -> values at steps 0, 1, ...), tagged ``tag``."""
+    owner = Owner("host", os.getpid())
+    specs = [
+        ExperimentSpec(script_path=tmp_path / "t.py", config={"n": n}, tags=[tag]) for n in range(len(curves))
+    ]
+    made = create_experiments(
+        db, specs, status=Status.QUEUED, owner=owner, git=GitInfo(), environment=EnvironmentInfo()
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for experiment_id, metrics in zip(made, curves, strict=True):
+        mark_running(db, experiment_id, os.getpid(), owner)
+        steps = max(len(values) for values in metrics.values())
+        points = [
+            MetricRecord(s, start + timedelta(seconds=s), {k: v[s] for k, v in metrics.items() if s < len(v)})
+            for s in range(steps)
+        ]
+        ingest_metrics(db, experiment_id, points)
+        finish(db, experiment_id, Status.COMPLETED, exit_code=0)
+    db.dispose()
+    return made
+
+
+BIGGEST = 1.7976931348623157e308
+# Values that once made `yanex plot` fail: spans beyond float range, and flat series (ints that
+# are equal as floats, huge or not).
+EXTREME: dict[str, list[float]] = {
+    "huge": [5.0, 1e308, -1e308],
+    "edges": [BIGGEST, -BIGGEST, 0.0],
+    "flat_huge": [1e308, 1e308, 1e308],
+    "flat_top": [-BIGGEST, -BIGGEST],
+    "equal_as_floats": [10**17, 10**17 + 1, 10**17 + 2],
+    "flat": [3, 3.0, 3],
+    "tiny": [5e-324, 0.0, -5e-324],
+}
+
+
+def _axis_labels(lines: list[str]) -> list[Decimal]:
+    """The numbers of a terminal plot's y axis (left of its ┤), as written (1.798e+308 is no float)."""
+    return [Decimal(line.split("┤")[0]) for line in lines if "┤" in line and line.split("┤")[0].strip()]
+
+
+@pytest.mark.parametrize("metric", list(EXTREME))
+def test_extreme_and_flat_values_plot_in_the_terminal(db: Database, tmp_path: Path, metric: str) -> None:
+    (experiment_id,) = _logged(db, tmp_path, [EXTREME], "extreme")
+    result = yanex_cli("plot", metric, experiment_id)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    canvas = "".join(lines[1:17])
+    assert sum("\u2800" < c <= "\u28ff" for c in canvas) >= 2
+    labels = _axis_labels(lines)
+    assert len(labels) == 3 and all(label.is_finite() for label in labels)
+    assert labels[0] > labels[-1]  # an axis, top above bottom
+    values = [Decimal(v) for v in EXTREME[metric]]
+    slack = max(abs(v) for v in values) / 1000  # labels have four digits
+    assert labels[0] >= max(values) - slack and labels[-1] <= min(values) + slack
+
+
+def test_extreme_and_flat_values_plot_to_readable_images(db: Database, tmp_path: Path) -> None:
+    import matplotlib.image
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from yanex.plotting.curves import load_curves
+    from yanex.plotting.figure import figure
+
+    halves = {key: [-0.5 * v for v in values[:2]] for key, values in EXTREME.items()}
+    _logged(db, tmp_path, [EXTREME, halves], "extreme")
+    for metric in EXTREME:
+        with reading(db) as conn:
+            selection = load_curves(conn, ExperimentFilter(tags=["extreme"]), metric)
+        fig = figure(selection, metric)
+        FigureCanvasAgg(fig).draw()
+        (ax,) = fig.axes
+        low, high = ax.get_ylim()
+        assert math.isfinite(low) and math.isfinite(high) and low < high, metric
+        drawn = [float(y) for line in ax.get_lines() for y in np.asarray(line.get_ydata())]
+        assert low <= min(drawn) and max(drawn) <= high, metric  # every point inside the axes
+    png = tmp_path / "huge.png"
+    result = yanex_cli("plot", "huge", "--tag", "extreme", "-o", str(png))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"wrote {png} (2 experiments, 2 curves)"]
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[:2] == (750, 1350) and pixels.std() > 0.05
+
+
+def test_group_means_of_huge_values_plot(db: Database, tmp_path: Path) -> None:
+    """A group's mean and spread stay finite where the sum of its values is beyond float range."""
+    from yanex.plotting.curves import load_curves
+
+    _logged(db, tmp_path, [{"x": [BIGGEST, 1e308]}, {"x": [BIGGEST, -1e308]}], "group")
+    with reading(db) as conn:
+        selection = load_curves(conn, ExperimentFilter(tags=["group"]), "x", ["!n"])
+    (curve,) = selection.curves
+    assert curve.values == [BIGGEST, 0.0] and curve.spread is not None
+    assert curve.spread[0] == 0.0 and curve.spread[1] == pytest.approx(math.sqrt(2) * 1e308)
+    png = tmp_path / "group.png"
+    result = yanex_cli("plot", "x", "--tag", "group", "--group-by", "!n", "-o", str(png))
+    assert result.returncode == 0, result.stderr
+    terminal = yanex_cli("plot", "x", "--tag", "group", "--group-by", "!n")
+    assert terminal.returncode == 0, terminal.stderr
+
+
+def test_points_that_are_no_finite_number_are_left_out_with_a_note(db: Database, tmp_path: Path) -> None:
+    nan, inf = float("nan"), float("inf")
+    first: dict[str, list[Any]] = {
+        "loss": [1.0, nan, 0.5, inf, -inf, 10**400, "diverged", 0.25],
+        "acc": [0.5, 0.6],
+    }
+    second = {"loss": [nan, 2.0], "acc": [0.7, 0.8]}
+    _logged(db, tmp_path, [first, second], "gaps")
+    note = (
+        "Note: left out 6 points of 'loss' that are not finite numbers (2 NaN, 1 +inf, 1 -inf, "
+        "1 too large for a float, 1 non-numeric) in 2 experiments"
+    )
+    terminal = yanex_cli("plot", "loss", "--tag", "gaps")
+    assert terminal.returncode == 0, terminal.stderr
+    assert terminal.stderr.splitlines() == [note]
+    assert terminal.stdout.splitlines()[-2:] == [" " * 12 + "━━ n=1", " " * 12 + "━━ n=0"]  # newest first
+    png = tmp_path / "gaps.png"
+    to_file = yanex_cli("plot", "loss", "--tag", "gaps", "-o", str(png))
+    assert to_file.returncode == 0, to_file.stderr
+    assert to_file.stderr.splitlines() == [note, f"wrote {png} (2 experiments, 2 curves)"]
+    clean = yanex_cli("plot", "acc", "--tag", "gaps")  # nothing left out: no note
+    assert clean.returncode == 0 and clean.stderr == ""
+    from yanex.plotting.curves import load_curves
+
+    with reading(db) as conn:
+        selection = load_curves(conn, ExperimentFilter(tags=["gaps"]), "loss")
+    assert [(c.steps, c.values) for c in selection.curves] == [([1], [2.0]), ([0, 2, 7], [1.0, 0.5, 0.25])]
+
+
+def test_a_metric_of_only_nan_is_a_note_and_an_error(db: Database, tmp_path: Path) -> None:
+    _logged(db, tmp_path, [{"loss": [float("nan"), float("nan")]}], "nan")
+    result = yanex_cli("plot", "loss", "--tag", "nan")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[:2] == [
+        "Note: left out 2 points of 'loss' that are not finite numbers (2 NaN) in 1 experiment",
+        "Error: no matching experiment logged 'loss' as a finite number",
+    ]
+
+
+def test_sparklines_of_extreme_values() -> None:
+    from yanex.plotting.sparkline import sparkline
+
+    assert sparkline([-1e308, 5.0, 1e308]) == "▁▅█"
+    assert sparkline([BIGGEST, -BIGGEST]) == "█▁"
+    assert sparkline([1e308, 1e308]) == "▁▁"

@@ -89,7 +89,8 @@ def _value(field: str, experiment: ExperimentRecord, metrics: dict[str, MetricSu
 
 
 def _history(field: str, reference: str | None, fmt: ExportFormat | None, filters: FilterOptions) -> None:
-    """Every point of one metric of one experiment, streamed: ``--history``."""
+    """Every point of one metric of one experiment, streamed: ``--history``. ``--limit`` and
+    ``--desc`` apply to the points (there is one experiment); ``--sort`` orders experiments only."""
     from yanex.cli.metrics import write_curve
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
@@ -106,6 +107,11 @@ def _history(field: str, reference: str | None, fmt: ExportFormat | None, filter
         )
     key = field[len("metrics.") :]
     flt = filters.build()
+    if flt.sort is not None:
+        raise UsageError(
+            "--sort orders experiments; --history prints one experiment's points by step",
+            hint="leave out --sort (--desc --limit N gives the last N points)",
+        )
     with reading(store()) as conn:
         found = select_ids(conn, flt.naming([resolve_reference(conn, reference)]))
         if not found:
@@ -117,7 +123,8 @@ def _history(field: str, reference: str | None, fmt: ExportFormat | None, filter
             raise NotFoundError(
                 f"experiment {experiment_id} has no metric {key!r}", hint=f"see `yanex show {experiment_id}`"
             )
-        write_curve(curve(conn, experiment_id, key), fmt or ExportFormat.CSV)
+        points = curve(conn, experiment_id, key, descending=flt.desc, limit=flt.limit)
+        write_curve(points, fmt or ExportFormat.CSV)
 
 
 def get_command(
@@ -133,7 +140,7 @@ def get_command(
     Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
     when nothing matches, or when the one experiment named by ID lacks the param or metric.
     With --history, metrics.NAME and an ID: every point of that metric as step,value lines (or
-    --format json), by step.
+    --format json), by step; --limit N prints the first N points, --desc puts the last first.
 
     Fields: id, name, status, description, tags, script, script_args, working_dir, created_at,
     started_at, ended_at, duration, exit_code, error_message, batch_id, retry_of, archived,
@@ -156,6 +163,8 @@ def get_command(
       yanex get id --tag grid-search --sort metrics.accuracy.max --desc --limit 1
 
       yanex get metrics.loss abc12345 --history > loss.csv
+
+      yanex get metrics.loss abc12345 --history --desc --limit 5
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from yanex.cli.spec import REFERENCES, REQUIRED, Command, FilterOptions, Param
 
+if TYPE_CHECKING:
+    from yanex.plotting.curves import LeftOut
+
 TERMINAL_ROWS = 16  # canvas rows of a terminal plot when the terminal's height is unknown
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _left_out_note(metric: str, left_out: LeftOut) -> str:
+    """One line: how many points of ``metric`` no curve shows, of which kinds, in how many
+    experiments."""
+    counts = left_out.counts()
+    points = sum(count for count, _ in counts)
+    what = "that are not finite numbers" if points != 1 else "that is not a finite number"
+    kinds = ", ".join(f"{count} {name}" for count, name in counts)
+    return (
+        f"Note: left out {_plural(points, 'point')} of {metric!r} {what} ({kinds}) "
+        f"in {_plural(left_out.experiments, 'experiment')}"
+    )
 
 
 def plot_command(
@@ -24,7 +45,8 @@ def plot_command(
     mean at each step, with a band of ± one standard deviation. With -o the plot is written to a
     PNG, SVG or PDF file (needs matplotlib: pip install 'yanex[plot]'); without it, it is drawn
     in the terminal with braille characters (plain, without colour, when piped). Values that are
-    not finite numbers are left out. Exits 1 if nothing matches or no experiment logged METRIC.
+    not finite numbers (NaN, infinities, text) are left out, with a note saying how many. Exits 1
+    if nothing matches or no experiment logged METRIC as a finite number.
 
     Examples:
 
@@ -52,19 +74,21 @@ def plot_command(
         if references:
             flt = flt.naming(resolve_references(conn, references))
         selection = load_curves(conn, flt, metric, group_by or ())
+    if selection.left_out.experiments:
+        echo(_left_out_note(metric, selection.left_out), err=True)
     if not selection.curves:
         raise NotFoundError(
-            f"no matching experiment logged {metric!r} as a number",
+            f"no matching experiment logged {metric!r} as a finite number",
             hint="check the metric's name with `yanex show ID --metrics` and the filters with `yanex list`",
         )
-    runs = f"{selection.experiments} experiment{'s' if selection.experiments != 1 else ''}"
+    runs = _plural(selection.experiments, "experiment")
     grouped = f" by {', '.join(selection.group_by)}" if selection.group_by else ""
     title = f"{metric}{grouped} ({runs})"
     if output is not None:
         from yanex.plotting.figure import save
 
         save(selection, title, Path(output))
-        echo(f"wrote {printable(output)} ({runs}, {len(selection.curves)} curves)", err=True)
+        echo(f"wrote {printable(output)} ({runs}, {_plural(len(selection.curves), 'curve')})", err=True)
         return
     from yanex.plotting.terminal import render
 

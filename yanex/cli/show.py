@@ -97,8 +97,8 @@ SPARK_WIDTH = 24  # blocks in a sparkline of `show --metrics`
 
 
 def _metrics(reference: str, fmt: DetailFormat) -> None:
-    """``--metrics``: each metric's count, last value, min, max and steps, one query; a
-    sparkline of its trend on a terminal."""
+    """``--metrics``: each metric's count, last value, min, max, first and last step, one query;
+    a sparkline of its trend on a terminal."""
     from yanex.cli.render import cell, pretty, print_json, print_table
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
@@ -131,7 +131,17 @@ def _metrics(reference: str, fmt: DetailFormat) -> None:
             }
         )
         return
-    columns = ["metric", "count", "last", "min", "max", "steps", *(["trend"] if terminal else [])]
+    # The first and last step logged, not a range: steps 0, 10 and 99 are three points.
+    columns = [
+        "metric",
+        "count",
+        "last",
+        "min",
+        "max",
+        "first step",
+        "last step",
+        *(["trend"] if terminal else []),
+    ]
     rows = [
         [
             s.key,
@@ -139,7 +149,8 @@ def _metrics(reference: str, fmt: DetailFormat) -> None:
             cell(s.last),
             cell(s.minimum),
             cell(s.maximum),
-            str(s.first_step) if s.first_step == s.last_step else f"{s.first_step}..{s.last_step}",
+            str(s.first_step),
+            str(s.last_step),
             *([sparkline(shapes.get(s.key, []))] if terminal else []),
         ]
         for s in stats
@@ -306,7 +317,8 @@ COMMAND = Command(
             ("--metrics",),
             bool,
             False,
-            "Only the metrics: count, last value, min, max, steps (and a sparkline on a terminal).",
+            "Only the metrics: count, last value, min, max, first and last step (and a sparkline on a "
+            "terminal).",
         ),
     ),
 )

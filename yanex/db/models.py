@@ -191,6 +191,8 @@ class MetricSummaryRow(Base):
     min: Mapped[float | None] = mapped_column(Float)
     max: Mapped[float | None] = mapped_column(Float)
     sum: Mapped[float | None] = mapped_column(Float)
+    # What sum leaves out (revision 0011): sum + sum_error is the exact sum to about 106 bits.
+    sum_error: Mapped[float | None] = mapped_column(Float)
     mean: Mapped[float | None] = mapped_column(Float)
     goal: Mapped[str] = mapped_column(String(3))  # min or max: the one in force for best
     best: Mapped[float | None] = mapped_column(Float)

@@ -3,20 +3,27 @@
 Legends stay outside the axes, so no curve is hidden; past ``LEGEND_ENTRIES`` curves the legend
 names the first ones and says how many more there are, and the colours follow the curves' order
 on one colour map, so neighbouring parameter values get neighbouring colours.
+
+Matplotlib's axis arithmetic overflows near float range (its margins and ticks of a curve from
+-8e307 to 8e307 raise ``ValueError: arange``): values beyond ``LARGEST`` are drawn divided by a
+power of ten that the axis label names (``loss (×1e308)``).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yanex.errors import UsageError
-from yanex.plotting.curves import Selection
+from yanex.plotting.curves import Curve, Selection
+from yanex.plotting.span import BIGGEST
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 SUFFIXES = (".png", ".svg", ".pdf")
+LARGEST = 1e300  # far below where matplotlib overflows, far above any metric's usual size
 LEGEND_ENTRIES = 15
 DPI = 150
 LINE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)))
@@ -50,21 +57,26 @@ def figure(selection: Selection, title: str) -> Figure:
     )
     fig = Figure(figsize=(9, 5), layout="constrained")
     ax = fig.add_subplot()
+    exponent = _exponent(curves)
+    scale = 10.0**exponent
+    edge = BIGGEST / scale  # a band's edge beyond float range stops there
     for n, (c, colour) in enumerate(zip(curves, colours, strict=True)):
         marker = "o" if len(c.steps) == 1 else None
         # Line styles cycle too, so that a curve drawn over an equal one still shows.
         style = LINE_STYLES[n % len(LINE_STYLES)]
-        ax.plot(c.steps, c.values, color=colour, label=c.label, linewidth=1.8, linestyle=style, marker=marker)
+        values = [v / scale for v in c.values]
+        ax.plot(c.steps, values, color=colour, label=c.label, linewidth=1.8, linestyle=style, marker=marker)
         if c.spread is not None and c.runs > 1:
-            low = [v - s for v, s in zip(c.values, c.spread, strict=True)]
-            high = [v + s for v, s in zip(c.values, c.spread, strict=True)]
+            spread = [s / scale for s in c.spread]
+            low = [max(v - s, -edge) for v, s in zip(values, spread, strict=True)]
+            high = [min(v + s, edge) for v, s in zip(values, spread, strict=True)]
             ax.fill_between(c.steps, low, high, color=colour, alpha=0.2, linewidth=0)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_title(title)
     ax.set_xlabel("step")
-    ax.set_ylabel(selection.metric)
+    ax.set_ylabel(f"{selection.metric} (×1e{exponent})" if exponent else selection.metric)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if len(handles) > LEGEND_ENTRIES:
@@ -84,6 +96,14 @@ def figure(selection: Selection, title: str) -> Figure:
             frameon=False,
         )
     return fig
+
+
+def _exponent(curves: list[Curve]) -> int:
+    """The power of ten the curves are divided by when drawn: 0 unless a value or a spread is
+    beyond ``LARGEST`` (a spread beyond float range is inf: its band stops at the range's edge)."""
+    numbers = (abs(v) for c in curves for v in [*c.values, *(c.spread or ())])
+    largest = max((v for v in numbers if math.isfinite(v)), default=0.0)
+    return math.floor(math.log10(largest)) if largest > LARGEST else 0
 
 
 def save(selection: Selection, title: str, path: Path) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from yanex.plotting.curves import Curve
+from yanex.plotting.span import at, fraction, widened
 
 # Dot (column, row) of a cell -> its bit in the braille pattern.
 _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 COLOURS = (36, 33, 35, 32, 31, 34, 96, 93, 95, 92, 91, 94)  # ANSI foreground codes
-LABEL_WIDTH = 10  # the y axis' numbers
+LABEL_WIDTH = 10  # the y axis' numbers, unless one is wider
 
 
 def _number(value: float) -> str:
@@ -33,14 +34,16 @@ def render(
 ) -> list[str]:
     """The plot as lines of text at most ``width`` characters wide: ``height`` rows of canvas
     between a title, an x axis and a legend (one line per curve)."""
-    columns = max(10, width - LABEL_WIDTH - 2)
-    dots_x, dots_y = columns * 2, height * 4
     xs = [s for c in curves for s in c.steps]
     ys = [v for c in curves for v in c.values]
     x_low, x_high = min(xs), max(xs)
-    y_low, y_high = min(ys), max(ys)
-    if y_high == y_low:
-        y_low, y_high = y_low - 0.5, y_high + 0.5
+    y_low, y_high = widened(min(ys), max(ys))
+    labels = {
+        row: _number(at(y_high, y_low, row / max(height - 1, 1))) for row in (0, height // 2, height - 1)
+    }
+    margin = max(LABEL_WIDTH, *map(len, labels.values()))  # -6.667e+306 is wider than most
+    columns = max(10, width - margin - 2)
+    dots_x, dots_y = columns * 2, height * 4
     x_span = (x_high - x_low) or 1
     bits = [[0] * columns for _ in range(height)]
     owner = [[-1] * columns for _ in range(height)]
@@ -54,7 +57,7 @@ def render(
         previous: tuple[int, int] | None = None
         for step, value in zip(c.steps, c.values, strict=True):
             x = round((step - x_low) / x_span * (dots_x - 1))
-            y = round((y_high - value) / (y_high - y_low) * (dots_y - 1))
+            y = round(fraction(value, y_high, y_low) * (dots_y - 1))
             if previous is None:
                 dot(x, y, index)
             else:
@@ -70,18 +73,15 @@ def render(
 
     lines = [title]
     for row in range(height):
-        label = ""
-        if row in (0, height - 1, height // 2):
-            label = _number(y_high - (y_high - y_low) * row / max(height - 1, 1))
         cells = "".join(
             paint(chr(0x2800 + bits[row][column]), owner[row][column]) if bits[row][column] else " "
             for column in range(columns)
         )
-        lines.append(f"{label:>{LABEL_WIDTH}} ┤{cells}")
-    lines.append(" " * LABEL_WIDTH + " └" + "─" * columns)
+        lines.append(f"{labels.get(row, ''):>{margin}} ┤{cells}")
+    lines.append(" " * margin + " └" + "─" * columns)
     low, high = _number(x_low), _number(x_high)
     axis = f"{low}{xlabel:^{max(columns - len(low) - len(high), len(xlabel) + 2)}}{high}"
-    lines.append(" " * (LABEL_WIDTH + 2) + axis)
+    lines.append(" " * (margin + 2) + axis)
     for index, c in enumerate(curves):
-        lines.append(" " * (LABEL_WIDTH + 2) + paint("━━", index) + " " + c.label)
+        lines.append(" " * (margin + 2) + paint("━━", index) + " " + c.label)
     return lines

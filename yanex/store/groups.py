@@ -5,17 +5,19 @@
 runs that differ only by seed are averaged. An experiment without a grouping parameter falls in
 the group whose value for it is None.
 
-Statistics run in SQL over the chosen metric reference (``loss``: last values, ``loss.min``: each
+Statistics are over the chosen metric reference (``loss``: last values, ``loss.min``: each
 experiment's minimum; ``yanex.store.metric_names.metric_ref``): count, mean and the sample standard
-deviation (n - 1) as the sum of squared distances to the group mean (a window ``AVG``), which
-stays exact where the textbook sum of squares cancels (accuracies of 0.9 +- 1e-9). Standard
-library only, portable SQL, like the rest of the read path.
+deviation (n - 1). One query reads each selected experiment's group values and numbers; the
+statistics are computed in Python (``yanex.store.moments``), since SQLite's ``AVG`` is a plain
+running sum: it gave 0.10000000000000002 for three 0.1, a std of 1.7e-17 around it, and -inf for
+three -1e308. The mean is exact and rounded once (equal values give that value, so their std is
+exactly 0); the std is taken from distances to it, which stays exact where the textbook sum of
+squares cancels (accuracies of 0.9 +- 1e-9). Standard library only, like the rest of the read path.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import warnings
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ from yanex.store.dialect import Binder, Sql
 from yanex.store.filters import ExperimentFilter, compile_filter
 from yanex.store.metric_names import metric_ref
 from yanex.store.metric_values import JsonValue
+from yanex.store.moments import mean, stdev
 from yanex.store.selection import differing_params
 
 _EXCEPT = "!"
@@ -151,6 +154,14 @@ def group_experiments(conn: sqlite3.Connection, flt: ExperimentFilter, by: Seque
     return Grouping(keys, tuple(sorted(groups, key=lambda g: _order(g.values))))
 
 
+def _stat(numbers: list[float]) -> Stat:
+    return Stat(
+        len(numbers),
+        mean(numbers) if numbers else None,
+        stdev(numbers) if len(numbers) > 1 else None,
+    )
+
+
 def group_stats(
     conn: sqlite3.Connection, flt: ExperimentFilter, by: Sequence[str], metrics: Sequence[str] = ()
 ) -> GroupStats:
@@ -175,30 +186,21 @@ def group_stats(
             f" LEFT JOIN metric_summary AS m{n} ON m{n}.experiment_id = experiments.id"
             f" AND m{n}.key = {binder.bind(ref.key)}"
         )
-    groups = [f"g{n}" for n in range(len(keys))]
-    partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
-    centred = ", ".join(f"x{n} - AVG(x{n}) OVER ({partition}) AS d{n}" for n in range(len(metrics)))
-    stats = "".join(f", COUNT(x{n}), AVG(x{n}), SUM(d{n} * d{n})" for n in range(len(metrics)))
     text = (
-        f"WITH base AS (SELECT {', '.join(['experiments.id AS id', *columns])} FROM ({sql.text}) "
-        f"AS selected JOIN experiments ON experiments.id = selected.id{joins}), "
-        f"centred AS (SELECT *{', ' + centred if centred else ''} FROM base) "
-        f"SELECT {', '.join([*groups, 'COUNT(*)'])}{stats} FROM centred"
-        + (f" GROUP BY {', '.join(groups)}" if groups else "")
+        f"SELECT {', '.join(['selected.id', *columns])} FROM ({sql.text}) AS selected "
+        f"JOIN experiments ON experiments.id = selected.id{joins}"
     )
-    found = conn.execute(text, Sql(text, binder.params).sqlite_params()).fetchall()
-    rows: list[GroupRow] = []
-    for row in found:
-        values = tuple(map(_decoded, row[: len(keys)]))
-        size, rest = row[len(keys)], row[len(keys) + 1 :]
-        if size == 0:  # an empty selection still gives one row without GROUP BY
-            continue
-        stats_by_name: dict[str, Stat] = {}
-        for n, name in enumerate(metrics):
-            count, mean, squares = rest[3 * n : 3 * n + 3]
-            std = math.sqrt(squares / (count - 1)) if count > 1 else None
-            stats_by_name[name] = Stat(count, mean, std)
-        rows.append(GroupRow(values, size, stats_by_name))
+    members: dict[tuple[str | None, ...], list[tuple[float | None, ...]]] = {}
+    for _, *row in conn.execute(text, Sql(text, binder.params).sqlite_params()):
+        members.setdefault(tuple(row[: len(keys)]), []).append(tuple(row[len(keys) :]))
+    rows = [
+        GroupRow(
+            tuple(map(_decoded, values)),
+            len(found),
+            {name: _stat([v for x in found if (v := x[n]) is not None]) for n, name in enumerate(metrics)},
+        )
+        for values, found in members.items()
+    ]
     return GroupStats(keys, tuple(metrics), tuple(sorted(rows, key=lambda r: _order(r.values))))
 
 

@@ -55,20 +55,42 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)  # written with an offset
 
 
-def _rows(conn: sqlite3.Connection, experiment_id: str, keys: Sequence[str], columns: str) -> Iterator[Any]:
+def _rows(
+    conn: sqlite3.Connection,
+    experiment_id: str,
+    keys: Sequence[str],
+    columns: str,
+    *,
+    descending: bool = False,
+    limit: int | None = None,
+) -> Iterator[Any]:
     query = f"SELECT {columns} FROM metrics WHERE experiment_id = ?"
-    args: list[str] = [experiment_id]
+    args: list[str | int] = [experiment_id]
     if keys:
         query += f" AND key IN ({marks(len(keys))})"
         args += keys
-    cursor = conn.execute(query + " ORDER BY key, step, id", args)
+    query += " ORDER BY key DESC, step DESC, id DESC" if descending else " ORDER BY key, step, id"
+    if limit is not None:
+        query += " LIMIT ?"
+        args.append(limit)
+    cursor = conn.execute(query, args)
     while batch := cursor.fetchmany(FETCH):
         yield from batch
 
 
-def curve(conn: sqlite3.Connection, experiment_id: str, key: str) -> Iterator[tuple[int, JsonValue]]:
-    """``(step, value)`` of every point of one metric, by step (then logging order), streamed."""
-    for step, value, value_json in _rows(conn, experiment_id, [key], "step, value, value_json"):
+def curve(
+    conn: sqlite3.Connection,
+    experiment_id: str,
+    key: str,
+    *,
+    descending: bool = False,
+    limit: int | None = None,
+) -> Iterator[tuple[int, JsonValue]]:
+    """``(step, value)`` of the points of one metric, by step (then logging order), streamed;
+    ``descending``: the last step (the last point logged at it) first; ``limit``: only the first
+    that many in that order."""
+    rows = _rows(conn, experiment_id, [key], "step, value, value_json", descending=descending, limit=limit)
+    for step, value, value_json in rows:
         yield step, (value if value_json is None else json.loads(value_json))
 
 
@@ -95,7 +117,9 @@ class MetricStats:
     """One metric of one experiment summed up: ``yanex show --metrics``.
 
     ``minimum``/``maximum`` are over the finite numeric values only (NaN, infinities, text and
-    structures are left out; None when there is none). ``count`` counts every point.
+    structures are left out; None when there is none). ``count`` counts every point;
+    ``first_step`` and ``last_step`` are the steps of the first and the last point logged, which
+    need not span every step between them.
     """
 
     key: str

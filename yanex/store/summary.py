@@ -1,9 +1,16 @@
 """Keeping ``metric_summary`` current: folded in the transaction that inserts the points.
 
-Each chunk of points is summed up per metric in Python (sorted by key, then ``min``/``max``/``sum``
-at C speed), merged with the stored row and written back with one upsert: the summary then always
-equals a recomputation from ``metrics``, including after a crash, because the points, the summary
-and the journal offset commit or roll back together.
+Each chunk of points is summed up per metric in Python (sorted by key, then ``min``/``max`` and
+``math.fsum`` at C speed), merged with the stored row and written back with one upsert: the
+summary then always equals a recomputation from ``metrics``, including after a crash, because the
+points, the summary and the journal offset commit or roll back together.
+
+The sum is exact, not a running float sum (which made 5, 1e308, -1e308 sum to 0 and a mean of two
+1e308 inf): each chunk's sum is exact (``yanex.store.moments``), and the stored sum is two floats,
+``sum`` (the exact sum rounded) and ``sum_error`` (the rest, rounded), which the chunk is added to
+exactly; ``mean`` is rounded once from that. A sum beyond float range (``sum`` is then ±inf) and
+the rows of revisions before 0011 have no ``sum_error``: the next chunk sums the metric's stored
+points again.
 
 What counts: ``count`` every point; the aggregates (min, max, sum, mean, best) only finite ints
 and floats. Booleans, NaN, the infinities, text and structures are kept as points and as
@@ -15,6 +22,7 @@ summed up recomputes its best from the stored points (``set_goals``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from yanex.store.dialect import marks
 from yanex.store.metric_names import Goal, default_goal
+from yanex.store.moments import as_float, exact_sum, units
 from yanex.store.tables import METRIC_SUMMARY
 
 if TYPE_CHECKING:
@@ -56,6 +65,7 @@ class _Stored(NamedTuple):
     min: float | None
     max: float | None
     sum: float | None
+    sum_error: float | None
     goal: str
     best: float | None
     step_of_best: int | None
@@ -105,8 +115,8 @@ def _stored(conn: Connection, experiment_id: str, keys: Sequence[str]) -> dict[s
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         part = keys[start : start + _KEYS_PER_QUERY]
         rows = conn.execute(
-            "SELECT key, count, first, first_json, first_step, numeric_count, min, max, sum, goal, "
-            f"best, step_of_best FROM metric_summary WHERE experiment_id = ? AND key IN "
+            "SELECT key, count, first, first_json, first_step, numeric_count, min, max, sum, sum_error, "
+            f"goal, best, step_of_best FROM metric_summary WHERE experiment_id = ? AND key IN "
             f"({marks(len(part))})",
             (experiment_id, *part),
         )
@@ -128,18 +138,49 @@ def fold_points(conn: Connection, points: Sequence[PointRow]) -> None:
         for key in keys:
             rows = metrics[(experiment_id, key)]
             goal = goals.get(key) or default_goal(key)
-            writes.append(_merged(rows, stored.get(key), goal))
+            old = stored.get(key)
+            values, steps = _numbers(rows)
+            total = exact_sum(values)
+            if old is not None:
+                known = _stored_sum(old)
+                # Else summed again: the chunk's points are in ``metrics`` already.
+                total = known + total if known is not None else _points_sum(conn, experiment_id, key)
+            writes.append(_merged(rows, values, steps, total, old, goal))
     conn.executemany(_UPSERT, writes)
 
 
-def _merged(rows: Sequence[PointRow], old: _Stored | None, goal: str) -> tuple[object, ...]:
-    """The summary row of one metric: ``rows`` (its new points) merged into ``old``."""
+def _stored_sum(old: _Stored) -> int | None:
+    """The exact stored sum (units of ``yanex.store.moments``), None when it is not kept."""
+    if old.sum is None:
+        return 0  # no number yet
+    if old.sum_error is None or not math.isfinite(old.sum):
+        return None
+    return units(old.sum) + units(old.sum_error)
+
+
+def _points_sum(conn: Connection, experiment_id: str, key: str) -> int:
+    """The exact sum of one metric's stored numbers."""
+    found = conn.execute(
+        f"SELECT value FROM metrics WHERE experiment_id = ? AND key = ? AND {NUMERIC_POINT}",
+        (experiment_id, key),
+    )
+    return exact_sum(value for (value,) in found)
+
+
+def _merged(
+    rows: Sequence[PointRow],
+    values: list[float],
+    steps: list[int] | None,
+    total: int,
+    old: _Stored | None,
+    goal: str,
+) -> tuple[object, ...]:
+    """The summary row of one metric: ``rows`` (its new points, whose numbers are ``values`` at
+    ``steps``) merged into ``old``; ``total`` is the exact sum of every number, old and new."""
     last, first = rows[-1], rows[0]
-    values, steps = _numbers(rows)
     count, numeric = len(rows), len(values)
     low = min(values) if values else None
     high = max(values) if values else None
-    total = sum(values) if values else None
     best = low if goal == "min" else high
     best_step = None
     if best is not None:
@@ -152,11 +193,14 @@ def _merged(rows: Sequence[PointRow], old: _Stored | None, goal: str) -> tuple[o
         numeric += old.numeric_count
         low = _pick(min, old.min, low)
         high = _pick(max, old.max, high)
-        total = _pick(float.__add__, old.sum, total)
         # A tie keeps the earlier step: best is where the value was first reached.
         if old.best is not None and (best is None or _better(old.best, best, goal)):
             best, best_step = old.best, old.step_of_best
-    mean = None if total is None or not numeric else total / numeric
+    rounded = error = mean = None
+    if numeric:
+        rounded, mean = as_float(total), as_float(total, numeric)
+        if math.isfinite(rounded):
+            error = as_float(total - units(rounded))
     last_value = (last[3], last[4], last[2], last[5])
     return (
         last[0],
@@ -167,7 +211,8 @@ def _merged(rows: Sequence[PointRow], old: _Stored | None, goal: str) -> tuple[o
         numeric,
         low,
         high,
-        total,
+        rounded,
+        error,
         mean,
         goal,
         best,

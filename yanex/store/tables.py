@@ -162,6 +162,7 @@ class MetricSummaryColumns:
     min: float | None
     max: float | None
     sum: float | None
+    sum_error: float | None
     mean: float | None
     goal: str
     best: float | None
