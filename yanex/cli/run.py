@@ -380,7 +380,7 @@ COMMAND = Command(
             ("--seed",),
             int,
             None,
-            "Seed of the --samples draw: the same seed, the same points.",
+            "Seed of the --samples draw, 0 or more: the same seed, the same points.",
             metavar="S",
         ),
         Param(

@@ -97,8 +97,8 @@ def sample(
     timeout: float | str | None = None,
 ) -> Sweep:
     """``n`` draws of the random axes, each crossed with every point of the grid axes (lists):
-    ``n`` x grid-size specs. The same ``seed`` gives the same specs; without one a seed is chosen
-    and stored with the batch, so ``yanex sweep resume`` draws the same points."""
+    ``n`` x grid-size specs. The same ``seed`` (0 or more) gives the same specs; without one a seed
+    is chosen and stored with the batch, so ``yanex sweep resume`` draws the same points."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"yanex.sample: n must be a whole number >= 1, got {n!r}", hint="pass n=20")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):

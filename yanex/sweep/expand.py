@@ -64,6 +64,12 @@ class SweepDefinition:
             )
         if self.samples is not None and self.samples < 1:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}", hint="pass --samples 20")
+        if self.seed is not None and self.seed < 0:
+            # random.Random(-S) is random.Random(S): a negative seed would repeat another's points.
+            raise ConfigError(
+                f"seed {self.seed} is negative, and seeds -S and S draw the same points",
+                hint=f"pass a seed of 0 or more: --seed {-self.seed} (yanex.sample(..., seed={-self.seed}))",
+            )
         if self.size() > MAX_SWEEP_POINTS:
             raise ConfigError(
                 f"the sweep has {self.size():,} points, more than {MAX_SWEEP_POINTS:,}",
@@ -122,7 +128,9 @@ class SweepDefinition:
                 axes.append((tuple(entry["key"]), GridAxis(tuple(entry["values"]), text)))
             else:
                 axes.append((tuple(entry["key"]), RandomAxis(entry["kind"], tuple(entry["args"]), text)))
-        return cls(data["base"], tuple(axes), data["samples"], data["seed"])
+        seed = data["seed"]
+        # Stored before negative seeds were refused: abs() draws exactly the points it drew then.
+        return cls(data["base"], tuple(axes), data["samples"], None if seed is None else abs(seed))
 
 
 def _key(value: Any) -> str:
