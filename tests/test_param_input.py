@@ -5,6 +5,7 @@ parameters may be. Through Typer's runner, real config files and the Python API.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,60 @@ def test_a_stored_negative_seed_still_draws_the_points_it_drew() -> None:
     assert [p.config for p in resumed.points()] == [
         p.config for p in SweepDefinition({"lr": None}, axes, 4, 5).points()
     ]
+
+
+# Text that looks like an expression, words in any script, and keys that clash.
+
+
+def test_text_that_looks_like_an_expression_is_passed_literally_when_quoted(
+    script: Path, tmp_path: Path, yanex_home: Path
+) -> None:
+    """Unquoted, ``list(a)`` is a one-value axis (the text ``a``); quoted either way, it is the text."""
+    assert [p["config"] for p in dry(script, "-p", "desc=list(a)")] == [{"desc": "a"}]
+    for quoted in ("desc='list(a)'", 'desc="list(a)"'):
+        assert [p["config"] for p in dry(script, "-p", quoted)] == [{"desc": "list(a)"}]
+    config = tmp_path / "c.yaml"
+    config.write_text("desc: list('list(a)')\n")  # in a file: a one-value list of the quoted text
+    assert [p["config"] for p in dry(script, "-c", str(config))] == [{"desc": "list(a)"}]
+    ran = runner.invoke(app, ["run", str(script), "-p", "desc='uniform(0, 1)'"])
+    assert ran.exit_code == 0, ran.output
+    experiment_id = ran.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    again = runner.invoke(app, ["rerun", experiment_id, "--param", "desc='choice(a, b)'"])
+    assert again.exit_code == 0, again.output
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        stored = conn.execute("SELECT value FROM params WHERE key = 'desc' ORDER BY rowid").fetchall()
+    assert stored == [('"uniform(0, 1)"',), ('"choice(a, b)"',)]
+
+
+def test_words_in_any_script_are_values(script: Path) -> None:
+    points = dry(script, "-p", "w=list(café, naïve, 日本語, straße-2, x.é)")
+    assert [p["config"]["w"] for p in points] == ["café", "naïve", "日本語", "straße-2", "x.é"]
+    drawn = dry(script, "-p", "w=choice(été, hiver)", "--samples", "8", "--seed", "0")
+    assert {p["config"]["w"] for p in drawn} == {"été", "hiver"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ["a.b=list(1,2)", "a={c: 3}"],
+        ["a={c: 3}", "a.b=list(1,2)"],
+        ["a.b=1", "a={c: 3}"],
+        ["a={b: {c: 1}}", "a.b.c=2"],
+    ],
+)
+def test_a_section_set_whole_and_a_key_inside_it_clash_in_either_order(
+    script: Path, yanex_home: Path, params: list[str]
+) -> None:
+    lines = refused(script, *(arg for param in params for arg in ("-p", param)))
+    first, second = params
+    section = min((p.split("=")[0] for p in params), key=len)
+    inside = max((p.split("=")[0] for p in params), key=len)
+    assert lines[0] == (
+        f"Error: --param {first!r} and --param {second!r} clash: one sets all of {section}, "
+        f"the other {inside} inside it"
+    )
+    assert lines[1].startswith(f"Hint: set {section} one way")
+    assert len(lines) == 2
+    assert not (yanex_home / "yanex.db").exists()
+    # One way or the other, every key is kept.
+    assert dry(script, "-p", "a.b=list(1,2)", "-p", "a.c=3")[1]["config"] == {"a": {"b": 2, "c": 3}}

@@ -216,8 +216,11 @@ def params_to_config(params: Sequence[str], *, sweeps: bool = False) -> dict[str
     """Nested config from ``--param`` options; dotted keys build nested sections (``sweeps``: as
     ``parse_param``, values may be axes)."""
     config: dict[str, Any] = {}
+    given: list[tuple[tuple[str, ...], bool, str]] = []  # each key, whether a whole section, its text
     for text in params:
         parts, value = parse_param(text, sweeps=sweeps)
+        _refuse_clash(given, tuple(parts), isinstance(value, dict), text)
+        given.append((tuple(parts), isinstance(value, dict), text))
         node = config
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -235,6 +238,23 @@ def params_to_config(params: Sequence[str], *, sweeps: bool = False) -> dict[str
             )
         node[parts[-1]] = value
     return config
+
+
+def _refuse_clash(
+    given: Sequence[tuple[tuple[str, ...], bool, str]], key: tuple[str, ...], section: bool, text: str
+) -> None:
+    """One ``--param`` setting a whole section (``a={c: 3}``) and another a key inside it (``a.b=1``):
+    merged in one order and replaced in the other, so refused in both."""
+    for earlier, earlier_section, earlier_text in given:
+        shorter, longer = sorted((earlier, key), key=len)
+        whole = earlier_section if shorter is earlier else section
+        if whole and len(shorter) < len(longer) and longer[: len(shorter)] == shorter:
+            outer, inner = ".".join(shorter), ".".join(longer)
+            raise ConfigError(
+                f"--param {earlier_text!r} and --param {text!r} clash: one sets all of {outer}, "
+                f"the other {inner} inside it",
+                hint=f"set {outer} one way: a --param per key ({inner}=...) or one mapping ({outer}={{...}})",
+            )
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -291,7 +291,7 @@ COMMAND = Command(
             "null, lists such as [64,32]); anything else, 12:30:00 or yes, stays text. Dotted keys nest "
             "(model.lr=0.1). Overrides --config. Repeatable. A sweep: list(16,32), range(0,10,2), "
             "linspace(0,1,5), logspace(-4,-1,4) (grid), uniform(a,b), loguniform(a,b), randint(a,b), "
-            "choice(a,b) (random, with --samples).",
+            "choice(a,b) (random, with --samples); quoted, such text is text: \"note='list(1)'\".",
             multiple=True,
             metavar="KEY=VALUE",
             show_default=False,

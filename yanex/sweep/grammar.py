@@ -7,12 +7,15 @@ config files and the strings given to ``yanex.grid``/``yanex.sample``.
     random := "uniform(" number "," number ")" | "loguniform(" number "," number ")"
             | "randint(" integer "," integer ")" | "choice(" value ("," value)* ")"
     value  := number | 'text' | "text" | true | false | null | word
+    word   := (letter | "_") (letter | digit | "_" | "." | "-")*
 
 A grid axis is a fixed list of values; a random axis is a distribution drawn from. A bare word
-(``adam``, ``relu6``) is text, as an unquoted ``--param`` value is. Text is an expression only when
-it starts with one of the eight names and ``(``: anything else keeps its ordinary meaning, and
-``'list(1)'`` quoted is text. Text that starts with one of them but does not parse, or a near miss
-such as ``linspce(0, 1, 5)``, is an error pointing at the bad token, never silently text.
+(``adam``, ``relu6``, ``café``) is text, as an unquoted ``--param`` value is; a letter is an ASCII
+letter or any character beyond ASCII but a space (the grammar's own characters are all ASCII).
+Text is an expression only when it starts with one of the eight names and ``(``: anything else
+keeps its ordinary meaning, and ``'list(1)'`` quoted is text. Text that starts with one of them
+but does not parse, or a near miss such as ``linspce(0, 1, 5)``, is an error pointing at the bad
+token, never silently text.
 linspace and logspace values are rounded to 15 significant digits (``0.30000000000000004`` is
 0.3); ranges of floats too. Standard library only: ``yanex run`` parses before loading anything.
 """
@@ -40,7 +43,7 @@ _TOKEN = re.compile(
     (?P<space>\s+)
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_.]))
   | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)
+  | (?P<word>(?:[A-Za-z_]|[^\x00-\x7f\s])(?:[A-Za-z0-9_.\-]|[^\x00-\x7f\s])*)
   | (?P<punct>[(),])
     """,
     re.VERBOSE,
