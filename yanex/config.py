@@ -174,6 +174,18 @@ def git_untracked_limits() -> tuple[int, int]:
     )
 
 
+# How large an experiment's parameters may be, as the JSON stored (see yanex.specs.check_config_size):
+# far above any real config, and below what would make a sweep's rows swell (each experiment stores
+# its config about five times: its row, the params table, config.json, config.marshal, the WAL).
+PARAMS_SIZE_LIMIT_ENV = "YANEX_PARAMS_SIZE_LIMIT"
+PARAMS_SIZE_LIMIT = 1024 * 1024
+
+
+def params_size_limit() -> int:
+    """Most bytes of JSON an experiment's parameters may take, all together."""
+    return _size(PARAMS_SIZE_LIMIT_ENV, PARAMS_SIZE_LIMIT)
+
+
 HEARTBEAT_INTERVAL_ENV = "YANEX_HEARTBEAT_INTERVAL"
 STALE_AFTER_ENV = "YANEX_STALE_AFTER"
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yanex.config import params_size_limit
 from yanex.errors import ConfigError
-from yanex.specs import MAX_CONFIG_DEPTH, text_problem
+from yanex.specs import MAX_CONFIG_DEPTH, check_config_size, size_limit_error, text_problem
 from yanex.sweep.grammar import Axis, looks_like_expression, parse_axis
 
 _NULL = r"^(?:~|null|Null|NULL|)$"
@@ -261,6 +262,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
     """A YAML or JSON mapping of parameters; an empty file means no parameters."""
     hint = "pass a YAML or JSON file whose top level is a mapping of parameter names to values"
     try:
+        size = path.stat().st_size
+        if size > params_size_limit():  # refused unread: parsing 10 MB of YAML takes a minute
+            raise size_limit_error(f"config file {path} is {size / 2**20:.1f} MB", size)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist", hint=hint) from None
@@ -338,8 +342,22 @@ def compose(config_files: Sequence[Path], params: Sequence[str]) -> Composition:
             options.update(_run_options(path, section))
         config = deep_merge(config, _axes_in(path, data, ()))
     config = deep_merge(config, params_to_config(params, sweeps=True))
+    # Before anything runs, every point of a sweep included: an axis counts as its expression's
+    # text, as long as the longest value it gives.
+    check_config_size(_with_axes_as_text(config))
     axes: list[tuple[tuple[str, ...], Axis]] = []
     return Composition(_take_axes(config, (), axes), tuple(axes), RunOptions(**options))
+
+
+def _with_axes_as_text(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _with_axes_as_text(value)
+        if isinstance(value, dict)
+        else value.text
+        if isinstance(value, Axis)
+        else value
+        for key, value in config.items()
+    }
 
 
 def _axes_in(path: Path, data: dict[str, Any], at: tuple[str, ...]) -> dict[str, Any]:
