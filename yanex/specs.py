@@ -28,6 +28,7 @@ from yanex.status import Status as Status
 from yanex.store.tables import EnvironmentInfo as EnvironmentInfo
 from yanex.store.tables import GitInfo as GitInfo
 from yanex.store.tables import OmittedChange as OmittedChange
+from yanex.store.tables import Submodule as Submodule
 from yanex.terminal import text_problem as text_problem
 
 # Deeper than any real config, and far below Python's recursion limit and SQLite's JSON depth

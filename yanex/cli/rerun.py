@@ -158,8 +158,8 @@ COMMAND = Command(
             ("--exact",),
             bool,
             False,
-            "Run the code each original ran (its commit and recorded patch, checked out in a "
-            "temporary git worktree) instead of today's.",
+            "Run the code each original ran (its commit, submodules and recorded patch, checked "
+            "out in a temporary git worktree) instead of today's.",
         ),
     ),
     filters=("select",),

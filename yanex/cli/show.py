@@ -285,6 +285,10 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                     ("dirty", cell(e.git.dirty)),
                     ("patch", patch_line),
                     ("left out", [str(change) for change in e.git.omitted]),
+                    (
+                        "submodules",
+                        [f"{sub.path}  {sub.commit or '(not checked out)'}" for sub in e.git.submodules],
+                    ),
                 ),
             ),
             (

@@ -102,6 +102,8 @@ class ExperimentRow(Base):
     git_author_email: Mapped[str | None] = mapped_column(String)
     git_remotes: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))  # name -> URL
     git_commit_on_remote: Mapped[bool | None] = mapped_column(Boolean)
+    # Revision 0012: each submodule's path and checked-out commit, [{"path", "commit"}].
+    git_submodules: Mapped[list[dict[str, object]] | None] = mapped_column(JSON(none_as_null=True))
     python_version: Mapped[str | None] = mapped_column(String)
     platform: Mapped[str | None] = mapped_column(String)
     hostname: Mapped[str | None] = mapped_column(String)

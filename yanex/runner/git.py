@@ -6,19 +6,24 @@ the commit is on a remote is read from the remote-tracking branches of the last 
 repository, or without git installed, everything is empty and nothing fails.
 
 What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``.
+Submodules (the repository's gitlinks, nested ones too) are captured as their commits, and their
+uncommitted changes go into the same patch by the same rules, with paths under their folders: one
+patch, applied at the top once each submodule is checked out at its commit, rebuilds the tree.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from yanex import config
 from yanex.runner.git_patch import decoded_sections, leave_out_secrets, untracked_diff
-from yanex.specs import GitInfo, OmittedChange
+from yanex.specs import GitInfo, OmittedChange, Submodule
 
 MESSAGE_LIMIT = 4000  # characters of the commit message kept; a message is rarely longer
 OMISSIONS_RECORDED = 100  # a non-ignored folder of 10^4 images must not add 10^4 entries per row
@@ -91,8 +96,9 @@ def _status(raw: bytes) -> tuple[str | None, bool, list[str]]:
     return branch, changed, untracked
 
 
-def _tracked_diff(top: Path, has_commit: bool) -> bytes:
-    """Staged and unstaged changes to tracked files against the commit (or the empty tree)."""
+def _tracked_diff(top: Path, has_commit: bool, folder: str = "") -> bytes:
+    """Staged and unstaged changes to tracked files against the commit (or the empty tree); a
+    submodule's with its paths under ``folder``, as seen from the top repository."""
     if has_commit:
         base = "HEAD"
     else:
@@ -108,10 +114,77 @@ def _tracked_diff(top: Path, has_commit: bool) -> bytes:
         "--no-color",
         "--no-ext-diff",
         "--no-textconv",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
+        # A submodule is one "Subproject commit" line whatever the user's diff.submodule or
+        # submodule.*.ignore say: its own changes are captured from inside it.
+        "--submodule=short",
+        "--ignore-submodules=none",
+        f"--src-prefix=a/{folder}",
+        f"--dst-prefix=b/{folder}",
     )
     return _output(diff) or b""
+
+
+# A submodule's changes count, whatever submodule.*.ignore says: they are part of the code that ran.
+_STATUS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--ignore-submodules=none")
+_GITLINK = re.compile(rb"(?:^|\0)160000 [0-9a-f]+ [0-3]\t([^\0]+)")
+
+
+def _index(top: Path) -> bytes | None:
+    """The index of the repository at ``top``, read only when it declares submodules: listing
+    100,000 files costs tens of milliseconds on every start. (A gitlink without .gitmodules, a
+    repository added with ``git add``, is no submodule git can check out; ``rerun --exact`` refuses
+    to rebuild a commit with one it did not record.)"""
+    if not (top / ".gitmodules").is_file():
+        return None
+    return _output(_start(top, "ls-files", "--stage", "-z"))
+
+
+def _gitlinks(index: bytes | None) -> list[str]:
+    """The submodule paths in ``git ls-files --stage -z`` output (mode 160000), in index order."""
+    if not index or b"160000 " not in index:
+        return []
+    return list(dict.fromkeys(os.fsdecode(path) for path in _GITLINK.findall(index)))
+
+
+class _Submodules(NamedTuple):
+    """What the submodules of a repository add to its capture."""
+
+    found: list[Submodule]
+    sections: list[str | OmittedChange]  # their tracked changes, paths from the top repository
+    untracked: list[str]  # their untracked files, from the top repository
+
+
+def _submodules(top: Path, index: bytes | None, folder: str = "") -> _Submodules:
+    """The submodules of the repository at ``top / folder`` whose index is ``index``, each followed
+    by its nested ones. A submodule git cannot read is left out of the patch, and so named."""
+    found: list[Submodule] = []
+    sections: list[str | OmittedChange] = []
+    untracked: list[str] = []
+    checked_out = []
+    for path in _gitlinks(index):
+        where = f"{folder}{path}"
+        if not (top / where / ".git").exists():  # never initialised, or deinitialised
+            found.append(Submodule(path=where, commit=None))
+            continue
+        # Each submodule's questions asked at once, as the top repository's are.
+        questions = ("rev-parse", "--verify", "HEAD"), _STATUS
+        checked_out.append((where, [_start(top / where, *question) for question in questions]))
+    for where, processes in checked_out:
+        head, status = (_output(process) for process in processes)
+        if head is None or status is None:
+            found.append(Submodule(path=where, commit=None))
+            sections.append(OmittedChange(path=where, reason="a submodule git cannot read"))
+            continue
+        found.append(Submodule(path=where, commit=head.decode().strip()))
+        _, changed, loose = _status(status)
+        if changed:
+            sections += decoded_sections(_tracked_diff(top / where, True, f"{where}/"))
+        untracked += (f"{where}/{path}" for path in loose)
+        inner = _submodules(top, _index(top / where), f"{where}/")
+        found += inner.found
+        sections += inner.sections
+        untracked += inner.untracked
+    return _Submodules(found, sections, untracked)
 
 
 def _report(omitted: list[OmittedChange]) -> list[OmittedChange]:
@@ -145,7 +218,7 @@ def capture_git(path: Path) -> GitInfo:
         # Independent questions, asked at once: the start-up cost is the slowest, not the sum.
         processes = [
             _start(start, "rev-parse", "--show-toplevel"),
-            _start(start, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"),
+            _start(start, *_STATUS),
             _start(
                 start, "log", "-1", "--no-show-signature", "--format=%H%x00%an%x00%ae%x00%B", "HEAD", "--"
             ),
@@ -171,13 +244,14 @@ def capture_git(path: Path) -> GitInfo:
 
     parts: list[str] = []
     omitted: list[OmittedChange] = []
-    if changed:
-        for section in decoded_sections(_tracked_diff(top, commit is not None)):
-            if isinstance(section, str):
-                parts.append(section)
-            else:
-                omitted.append(section)
-    kept = untracked_diff(top, untracked, file_limit, total_limit)
+    submodules = _submodules(top, _index(top))
+    tracked = decoded_sections(_tracked_diff(top, commit is not None)) if changed else iter(())
+    for section in (*tracked, *submodules.sections):
+        if isinstance(section, str):
+            parts.append(section)
+        else:
+            omitted.append(section)
+    kept = untracked_diff(top, [*untracked, *submodules.untracked], file_limit, total_limit)
     parts.append(kept.diff)
     omitted += kept.omitted
     patch, secrets = leave_out_secrets("".join(parts))
@@ -193,4 +267,5 @@ def capture_git(path: Path) -> GitInfo:
         remotes=_remotes(remotes_out),
         commit_on_remote=None if commit is None or pushed_out is None else bool(pushed_out.strip()),
         omitted=_report(omitted) if omitted else [],
+        submodules=submodules.found,
     )

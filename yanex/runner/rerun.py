@@ -45,7 +45,7 @@ def rerun(
 
     A re-run runs today's code: when the current commit or uncommitted changes differ from what an
     original ran, one ``yanex.errors.YanexWarning`` says so before anything runs. With ``exact``
-    it runs the code the original ran instead: its recorded commit with its recorded patch, in a
+    it runs the code the original ran instead: its recorded commit, submodules and patch, in a
     temporary git worktree of its repository (``yanex.runner.exact``), removed afterwards.
 
     A re-run declares the original's metric goals again (``metric_goals``). It keeps the

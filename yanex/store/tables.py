@@ -34,6 +34,15 @@ class OmittedChange:
         return f"{where} ({self.reason})"
 
 
+@dataclass(frozen=True)
+class Submodule:
+    """A git submodule of the repository, as it was when the experiment ran; its uncommitted
+    changes are in the experiment's patch, under its folder."""
+
+    path: str  # relative to the repository's top folder (a nested submodule's too)
+    commit: str | None  # checked out then; None: not checked out, so the script ran without it
+
+
 @record
 class GitInfo:
     """The code an experiment ran: commit, branch, uncommitted changes and where the commit lives."""
@@ -50,6 +59,8 @@ class GitInfo:
     # reachable from a remote-tracking branch at capture time
     commit_on_remote: bool | None = column("git_commit_on_remote", default=None)
     omitted: list[OmittedChange] = column("git_patch_omitted", factory=list, empty_is_null=True)
+    # Parents before their nested submodules; empty without submodules (or recorded before 0012)
+    submodules: list[Submodule] = column("git_submodules", factory=list, empty_is_null=True)
 
 
 @record
