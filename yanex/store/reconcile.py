@@ -12,7 +12,7 @@ Whether an owner is alive is ``yanex.owners.owner_may_be_alive``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -22,7 +22,7 @@ from yanex.owners import owner_may_be_alive
 from yanex.specs import Status
 from yanex.store.convert import now_utc
 from yanex.store.dialect import marks, sqlite_value, stored_time
-from yanex.store.experiments import OPEN_SQL, Finished, finish
+from yanex.store.experiments import OPEN_SQL, Finished, Owner, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
 
@@ -122,6 +122,20 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     return [row.id for row in dead]
 
 
+def live_owners(db: Database, ids: Collection[str]) -> dict[str, Owner]:
+    """The owner of each row of ``ids`` still open after ``reconcile_orphans`` (called first):
+    a live process that may write to the row, its journal and its folder at any moment."""
+    reconcile_orphans(db)
+    wanted = set(ids)
+    with db.write() as conn:  # read on the writer, which the caller opens next anyway
+        rows = conn.execute(f"SELECT id, owner_host, owner_pid FROM experiments WHERE status IN {OPEN_SQL}")
+        return {
+            row[0]: Owner(row[1], row[2])
+            for row in rows
+            if row[0] in wanted and row[1] is not None and row[2] is not None
+        }
+
+
 class RepairReport(NamedTuple):
     settled: int  # open rows of dead owners, now final
     experiments: int  # experiments whose journal was ahead of the database
@@ -158,6 +172,7 @@ def repair(db: Database) -> RepairReport:
 __all__ = [
     "DIED",
     "RepairReport",
+    "live_owners",
     "reconcile_orphans",
     "repair",
     "settle",
