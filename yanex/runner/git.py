@@ -5,7 +5,8 @@ Captured once per ``yanex run`` or per batch, so it is on the start-up path: pla
 the commit is on a remote is read from the remote-tracking branches of the last fetch). Outside a
 repository, or without git installed, everything is empty and nothing fails.
 
-What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``.
+What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``
+with the rules of ``yanex.outgoing``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from yanex import config
-from yanex.runner.git_patch import decoded_sections, leave_out_secrets, untracked_diff
+from yanex.outgoing import leave_out_secrets, named
+from yanex.runner.git_patch import decoded_sections, untracked_diff
 from yanex.specs import GitInfo, OmittedChange
 
 MESSAGE_LIMIT = 4000  # characters of the commit message kept; a message is rarely longer
@@ -116,15 +118,7 @@ def _tracked_diff(top: Path, has_commit: bool) -> bytes:
 
 def _report(omitted: list[OmittedChange]) -> list[OmittedChange]:
     """Name what the patch leaves out, once on stderr; the list to record, capped."""
-    shown = ", ".join(str(change) for change in omitted[:OMISSIONS_PRINTED])
-    more = len(omitted) - OMISSIONS_PRINTED
-    s = "" if len(omitted) == 1 else "s"
-    print(
-        f"yanex: git patch leaves out {len(omitted)} change{s}: {shown}"
-        + (f", and {more} more" if more > 0 else ""),
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"yanex: git patch leaves out {named(omitted, OMISSIONS_PRINTED)}", file=sys.stderr, flush=True)
     if len(omitted) <= OMISSIONS_RECORDED:
         return omitted
     rest = len(omitted) - OMISSIONS_RECORDED + 1
@@ -182,6 +176,7 @@ def capture_git(path: Path) -> GitInfo:
     omitted += kept.omitted
     patch, secrets = leave_out_secrets("".join(parts))
     omitted += secrets
+    omitted.sort(key=lambda change: (change.path, change.hunk or 0))  # by file, however found
     return GitInfo(
         commit=commit,
         branch=branch,
