@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,3 +274,25 @@ def test_yanex_run_and_rerun_with_an_executor(tmp_path: Path, cluster: Cluster, 
     refused = yanex_cli("run", str(script), "--executor", "ssh://nowhere")
     assert refused.returncode == 2
     assert refused.stderr.startswith("Error: executor must be 'local', 'dask://HOST:PORT'")
+
+
+@pytest.mark.parametrize("address", ["dask://nonsense", "dask://host:", "dask://:8786", "dask://host:port"])
+def test_a_dask_address_without_host_and_port_is_refused_before_anything_runs(
+    tmp_path: Path, address: str
+) -> None:
+    script = make_script(tmp_path / "code", "ok.py", "print('hi')\n")
+    with pytest.raises(ValueError, match="a Dask scheduler's address is dask://HOST:PORT"):
+        yanex.run_multiple([yanex.ExperimentSpec(script)], executor=address)
+
+
+def test_yanex_run_with_a_malformed_dask_address_is_one_line_and_exits_at_once(tmp_path: Path) -> None:
+    script = make_script(tmp_path / "code", "ok.py", "print('hi')\n")
+    started = time.monotonic()
+    refused = yanex_cli("run", str(script), "--executor", "dask://nonsense", timeout=60)
+    took = time.monotonic() - started
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "Error: executor 'dask://nonsense' has no port: a Dask scheduler's address is dask://HOST:PORT",
+        "Hint: pass --executor 'local', 'dask://HOST:PORT', 'slurm' or 'slurm:NAME=VALUE,...'",
+    ]
+    assert took < 3, f"took {took:.1f} s"

@@ -17,9 +17,9 @@ from tests.stored import get_experiment
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
+from yanex.outgoing import leave_out_secrets
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git, strip_credentials
-from yanex.runner.git_patch import leave_out_secrets
 from yanex.specs import ExperimentSpec, ExperimentView, GitInfo, OmittedChange, Status
 from yanex.store.experiments import create_experiments
 from yanex.store.reading import reading

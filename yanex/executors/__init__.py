@@ -62,12 +62,29 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'yanex.executors' has no attribute {name!r}")
 
 
+def _dask_address_problem(address: str) -> str | None:
+    """What is wrong with the ``HOST:PORT`` of a ``dask://`` executor, or None. Checked here:
+    given to ``distributed.Client``, a bad one raised only after the client's event loop had
+    started, whose clean-up then hung for 20 s and printed a traceback."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not port:
+        return "has no port"
+    if not host:
+        return "has no host"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"has a port that is not a number from 1 to 65535 ({port!r})"
+    return None
+
+
 def check_executor(target: object) -> None:
     """Refuse an unknown ``executor=`` (ValueError, one line) before anything runs."""
     if target == LOCAL or _is_dask_client(target) or _slurm_options(target) is not None:
         return
     if isinstance(target, str) and target.startswith(_DASK) and target.removeprefix(_DASK):
-        return
+        problem = _dask_address_problem(target.removeprefix(_DASK))
+        if problem is None:
+            return
+        raise ValueError(f"executor {target!r} {problem}: a Dask scheduler's address is dask://HOST:PORT")
     raise ValueError(
         f"executor must be {FORMS}, yanex.executors.slurm(...) or a distributed.Client, got {target!r}"
     )

@@ -8,17 +8,25 @@ writes them into the local experiment folders and the database, exactly as a loc
 would, so ``yanex list`` shows progress.
 Stopping goes the other way through a Dask ``Variable`` every worker reads once per tick.
 
-Dask re-runs a task whose worker died; yanex does not want that (a retry is a new row of its own),
-so a task first asks the scheduler whether it was running on a lost worker (``suspicious``) and
-then returns at once, and the experiment is recorded ``worker lost``.
+Dask re-runs a task whose worker died; yanex does not want that for a script that had started (a
+retry is a new row of its own), so a task first asks the scheduler whether it was running on a
+lost worker (``suspicious``) and then returns at once. A worker claims its task through the queue
+before it starts the script: a claimed task is recorded ``worker lost``, one never claimed (it was
+waiting for the dead worker's thread) is sent again, in the same row, and is no try.
+
+When the scheduler goes away, every task is lost with it: the experiments claimed are recorded
+``failed`` (their workers' spools keep how they ended, for ``yanex ingest``), the others
+``cancelled``, each with a message naming the scheduler, and nothing more is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from datetime import datetime
@@ -31,6 +39,7 @@ from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
 from yanex.store.experiments import Owner
+from yanex.store.ingest import SCHEDULER_LOST
 from yanex.supervisor.executor import StopReason, Task, drop
 from yanex.supervisor.launch import Outcome, say
 
@@ -39,6 +48,7 @@ if TYPE_CHECKING:
 
 _TICK = 0.2  # seconds between reads of the live queue when nothing finishes
 _SETTLE = 30.0  # seconds shutdown waits for stopped tasks to report before recording them lost
+_RECONNECT = 15.0  # seconds a client of ours tries to reconnect to a lost scheduler (10), and more
 SCHEME = "dask://"
 
 
@@ -77,6 +87,10 @@ class _WorkerChannel:
         self.stop = distributed.Variable(names[1], client=client)
         self.address = address
 
+    def claim(self, experiment_id: str) -> None:
+        """Before the script starts: from now on, a lost try counts (``DaskExecutor._finish``)."""
+        self.queue.put(["claim", experiment_id])
+
     def started(self, experiment_id: str, pid: int, at: datetime) -> None:
         self.queue.put(["start", experiment_id, self.address, pid, at.isoformat(), socket.gethostname()])
 
@@ -110,7 +124,24 @@ def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> 
         return data
 
     channel = _WorkerChannel(names, worker.address)
-    return run_task(task, code, Path(worker.local_directory), channel, lost_before)
+    return run_task(
+        task,
+        code,
+        Path(worker.local_directory),
+        channel,
+        lost_before,
+        on_start=lambda _: channel.claim(task.experiment_id),
+    )
+
+
+class _QuietReconnect(logging.Filter):
+    """Drops the client's own report that its scheduler is gone: yanex says it per experiment."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
+
+
+_QUIET_RECONNECT = _QuietReconnect()  # one filter, however many batches add it
 
 
 class DaskExecutor:
@@ -143,9 +174,14 @@ class DaskExecutor:
         self._snapshots: dict[Path, tuple[Snapshot, str]] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, Tracked] = {}
+        self._claimed: set[str] = set()  # experiments a worker was about to start or started
         self._wake = threading.Event()
         self._stopped = False
         self._closing = False
+        self._gone = False  # the scheduler went away: nothing more reaches the cluster
+        self._scheduler = self.label.removeprefix(SCHEME)  # for messages once it is gone
+        if own_client:  # its terminal is ours to keep clean
+            logging.getLogger("distributed.client").addFilter(_QUIET_RECONNECT)
         self._thread = threading.Thread(target=self._serve, name="yanex-dask", daemon=True)
         self._thread.start()
 
@@ -162,29 +198,24 @@ class DaskExecutor:
     # The executor interface -------------------------------------------------------------------
 
     def submit(self, task: Task) -> Future[Outcome]:
-        snapshot, code = self._snapshot(task.request.script_path)
-        remote_task = to_remote_task(task, snapshot, self._env)
         future: Future[Outcome] = Future()
+        entry = Tracked(task, future, None)
+        if self._gone:  # a retry, or a dependency's child, after the scheduler went away
+            entry.never_ran(self._db, f"{SCHEDULER_LOST}{self._scheduler} went away before it started")
+            return future
         with self._lock:
             if self._closing:
                 raise RuntimeError("the executor is shut down")
-            remote = self._client.submit(
-                _run_on_worker,
-                remote_task,
-                code,
-                self._names,
-                key=f"yanex-{remote_task.experiment_id}",
-                pure=False,
-            )
-            self._entries[remote_task.experiment_id] = Tracked(task, future, remote)
-        remote.add_done_callback(lambda _: self._wake.set())
+            entry.handle = self._send(task, f"yanex-{task.request.experiment_id}")
+            self._entries[entry.experiment_id] = entry
+        entry.handle.add_done_callback(lambda _: self._wake.set())
         return future
 
     def interrupt(self, reason: StopReason) -> None:
         with self._lock:
             if not self._stopped:
                 self._stopped = True
-                self._stop.set(reason.value)
+                self._say_stop(reason.value)
             self._cancel_queued()
 
     def shutdown(self, *, kill: bool = False) -> None:
@@ -192,7 +223,7 @@ class DaskExecutor:
             self._closing = True
             if kill:
                 self._stopped = True
-                self._stop.set(KILL)
+                self._say_stop(KILL)
                 self._cancel_queued()
         self._wake.set()
         self._thread.join(_SETTLE if kill else None)
@@ -200,19 +231,36 @@ class DaskExecutor:
             left = [entry for entry in self._entries.values() if not entry.future.done()]
             self._entries.clear()
         for entry in left:  # no answer from the cluster: record them rather than wait forever
-            entry.handle.cancel()
+            with contextlib.suppress(Exception):  # the scheduler may be gone too
+                entry.handle.cancel()
             entry.fail(self._db, f"worker lost: no answer from the Dask worker {entry.worker or '(unknown)'}")
-        for _, name in self._snapshots.values():  # free the scheduler's copies of the code
-            with contextlib.suppress(Exception):
-                _import_distributed().Variable(name, client=self._client).delete()
-        if not self._stopped:  # a stopped batch keeps its stop word for tasks that start late
-            with contextlib.suppress(Exception):
-                self._stop.delete()
+        if not self._gone:
+            for _, name in self._snapshots.values():  # free the scheduler's copies of the code
+                with contextlib.suppress(Exception):
+                    _import_distributed().Variable(name, client=self._client).delete()
+            if not self._stopped:  # a stopped batch keeps its stop word for tasks that start late
+                with contextlib.suppress(Exception):
+                    self._stop.delete()
         if self._own_client:
+            if self._gone:  # closed while it tries to reconnect, it logs a traceback: it closes itself
+                deadline = time.monotonic() + _RECONNECT
+                while self._client.status != "closed" and time.monotonic() < deadline:
+                    time.sleep(_TICK)
             with contextlib.suppress(Exception):
                 self._client.close()
 
     # Orchestrator side ------------------------------------------------------------------------
+
+    def _send(self, task: Task, key: str) -> Any:
+        """Submit ``task`` to the cluster as the Dask task ``key``; its Dask future."""
+        snapshot, code = self._snapshot(task.request.script_path)
+        remote_task = to_remote_task(task, snapshot, self._env)
+        return self._client.submit(_run_on_worker, remote_task, code, self._names, key=key, pure=False)
+
+    def _say_stop(self, word: str) -> None:
+        """Set the stop word every running task reads, unless the scheduler holding it is gone."""
+        if self._client.status == "running":
+            self._stop.set(word)
 
     def _snapshot(self, script: Path) -> tuple[Snapshot, str]:
         folder = script.parent
@@ -238,12 +286,14 @@ class DaskExecutor:
         while True:
             self._wake.wait(_TICK)
             self._wake.clear()
-            self._pull_live()
+            if not self._gone and self._client.status == "running":  # else a pull waits 10 s
+                self._pull_live()
             with self._lock:
                 done = [e for e in self._entries.values() if e.handle.done() and not e.done]
             for entry in done:
                 entry.done = True
                 entry.settle_guarded(functools.partial(self._finish, entry))
+                self._claimed.discard(entry.experiment_id)  # a task sent again is claimed anew
             with self._lock:
                 forget_settled(self._entries)
                 if self._closing and not self._entries:
@@ -262,6 +312,9 @@ class DaskExecutor:
 
     def _take(self, item: list[Any]) -> None:
         kind, experiment_id = item[0], item[1]
+        if kind == "claim":  # kept even once the try has ended: _finish may ask after it then
+            self._claimed.add(experiment_id)
+            return
         with self._lock:
             entry = self._entries.get(experiment_id)
         if entry is None or entry.done or entry.future.done():  # dropped before its note came
@@ -274,9 +327,10 @@ class DaskExecutor:
 
     def _finish(self, entry: Tracked) -> None:
         remote = entry.handle
-        if remote.cancelled():
-            if not entry.future.done():
-                drop(entry.future)
+        if entry.future.done():  # dropped by a stop: its row is cancelled with the batch
+            return
+        if remote.cancelled():  # not by yanex: the scheduler went away, or someone cancelled it
+            self._cancelled_elsewhere(entry)
             return
         error = remote.exception()
         if error is not None:
@@ -288,10 +342,50 @@ class DaskExecutor:
             )
             entry.fail(self._db, text)
             return
+        try:
+            result: RemoteResult = remote.result()
+        except Exception:
+            if self._client.status == "running":
+                raise
+            self._cancelled_elsewhere(entry)  # it ended, and its result was lost with the scheduler
+            return
+        if result.lost_before and not self._was_claimed(entry.experiment_id):
+            self._send_again(entry)
+            return
         lost = (
             f"worker lost: the Dask worker running it ({entry.worker or 'unknown'}) left the cluster mid-task"
         )
-        entry.finish(self._db, self._owner, remote.result(), lost)
+        entry.finish(self._db, self._owner, result, lost)
+
+    def _was_claimed(self, experiment_id: str) -> bool:
+        """Whether a worker claimed the experiment: a claim is in the queue before its script
+        starts, so before its worker could die and the engine run the task again."""
+        if experiment_id not in self._claimed and not self._gone:
+            self._pull_live()
+        return experiment_id in self._claimed
+
+    def _send_again(self, entry: Tracked) -> None:
+        """A task whose worker died before starting it: sent again, or dropped once stopped."""
+        with self._lock:
+            if self._stopped or self._closing:
+                drop(entry.future)
+                return
+            entry.handle = self._send(entry.task, f"yanex-{entry.experiment_id}-{uuid.uuid4().hex[:8]}")
+            entry.done = False
+        entry.handle.add_done_callback(lambda _: self._wake.set())
+
+    def _cancelled_elsewhere(self, entry: Tracked) -> None:
+        """Its Dask task was cancelled, not by yanex: by the scheduler's going away (the client
+        then cancels every task, and tries to reconnect), or by another client."""
+        self._gone = self._gone or self._client.status != "running"
+        what = (
+            f"{SCHEDULER_LOST}{self._scheduler} went away" if self._gone else "cancelled on the Dask cluster"
+        )
+        if self._was_claimed(entry.experiment_id):
+            tell = "; `yanex ingest` of its worker's spool records how it ended" if self._gone else ""
+            entry.fail(self._db, f"{what} while it ran{tell}")
+        else:
+            entry.never_ran(self._db, f"{what} before it was seen to start")
 
 
 def open_dask(target: object, db: Database, owner: Owner) -> DaskExecutor:

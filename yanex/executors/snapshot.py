@@ -5,6 +5,11 @@ tracked file plus the untracked ones git does not ignore): the recorded commit w
 patch, which is what the same batch would run locally. Outside a repository it is the script's
 folder. Either way it is a tar archive in memory, named by its SHA-256, so a worker that already
 unpacked it (``materialise``) reuses the folder for every later task of the sweep.
+
+It leaves the machine, so it follows the git patch's policy (``yanex.outgoing``): a file outside
+version control goes only if its name and content look like no credential and it fits the size
+caps; a tracked file whose uncommitted changes look like a credential goes as committed. What is
+left out is said once on stderr and kept in ``Snapshot.omitted``.
 """
 
 from __future__ import annotations
@@ -21,41 +26,48 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from yanex import config
 from yanex.errors import ConfigError
+from yanex.outgoing import leave_out_secrets, named, take_outside
+from yanex.specs import OmittedChange
+from yanex.supervisor.launch import say
 
 SIZE_LIMIT = 100 * 1024 * 1024  # bytes of files shipped per batch; data belongs elsewhere
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """``root``: the folder archived (repository top or script folder), on the orchestrator."""
+    """``root``: the folder archived (repository top or script folder), on the orchestrator;
+    ``omitted``: what of it stayed here, and why."""
 
     digest: str
     data: bytes
     root: Path
+    omitted: tuple[OmittedChange, ...] = ()
 
 
-def _repository_files(top: Path) -> list[str] | None:
+def _git(top: Path, *args: str) -> bytes | None:
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=top,
-            capture_output=True,
-            check=True,
+        return subprocess.run(
+            ["git", "-c", "core.quotePath=true", *args], cwd=top, capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return sorted({name for name in os.fsdecode(listed).split("\0") if name})
+
+
+def _repository_files(top: Path) -> tuple[list[str], list[str]] | None:
+    """The tracked files, and the untracked ones git does not ignore."""
+    listed = _git(top, "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard")
+    if listed is None:
+        return None
+    entries = {name for name in os.fsdecode(listed).split("\0") if name}
+    tracked = sorted(entry[2:] for entry in entries if not entry.startswith("? "))
+    return tracked, sorted(entry[2:] for entry in entries if entry.startswith("? "))
 
 
 def _repository_top(folder: Path) -> Path | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return Path(os.fsdecode(out.strip()))
+    out = _git(folder, "rev-parse", "--show-toplevel")
+    return None if out is None else Path(os.fsdecode(out.strip()))
 
 
 def _folder_files(folder: Path) -> list[str]:
@@ -67,36 +79,123 @@ def _folder_files(folder: Path) -> list[str]:
     return sorted(files)
 
 
+def _committed_instead(top: Path) -> tuple[dict[str, bytes | None], list[OmittedChange]]:
+    """Tracked files whose uncommitted changes look like a credential (``leave_out_secrets``, as
+    for the patch): the committed content to send instead (None: new since the commit, left out)."""
+    has_commit = _git(top, "rev-parse", "--verify", "--quiet", "HEAD") is not None
+    base = (
+        "HEAD"
+        if has_commit
+        else (_git(top, "hash-object", "-t", "tree", "/dev/null") or b"").decode().strip()
+    )
+    diff = _git(
+        top,
+        "diff",
+        base,
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+    )
+    _, found = leave_out_secrets((diff or b"").decode("utf-8", "replace"))
+    looks: dict[str, list[str]] = {}
+    for change in found:
+        what = change.reason.removeprefix("looks like ")
+        if what not in looks.setdefault(change.path, []):
+            looks[change.path].append(what)
+    instead: dict[str, bytes | None] = {}
+    omitted = []
+    for path, whats in looks.items():
+        instead[path] = _git(top, "cat-file", "blob", f"HEAD:{path}") if has_commit else None
+        went = "the committed version is sent" if instead[path] is not None else "left out"
+        omitted.append(
+            OmittedChange(
+                path=path, reason=f"its uncommitted changes look like {' and '.join(whats)}: {went}"
+            )
+        )
+    return instead, omitted
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    """One file, with nothing of this machine's (owner, time) in it: the same files give the same
+    digest."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode & 0o777
+    archive.addfile(info, io.BytesIO(data))
+
+
 def take_snapshot(script: Path, limit: int = SIZE_LIMIT) -> Snapshot:
-    """Archive the code ``script`` belongs to; ``ConfigError`` past ``limit`` bytes."""
+    """Archive the code ``script`` belongs to; ``ConfigError`` past ``limit`` bytes (or for a
+    malformed size cap in the environment). Names on stderr what it leaves out."""
     script = script.resolve()
+    file_limit, total_limit = config.git_untracked_limits()
     top = _repository_top(script.parent)
-    names = _repository_files(top) if top is not None else None
-    if top is None or names is None:
-        top, names = script.parent, _folder_files(script.parent)
-    buffer = io.BytesIO()
+    listed = _repository_files(top) if top is not None else None
+    instead: dict[str, bytes | None] = {}
+    omitted: list[OmittedChange] = []
+    tracked: list[str] = []
+    if top is None or listed is None:
+        top, outside = script.parent, _folder_files(script.parent)
+    else:
+        tracked, outside = listed
+        instead, omitted = _committed_instead(top)
+    files: dict[str, tuple[bytes, int]] = {}
     total = 0
+
+    def room_for(size: int) -> None:
+        """Refuse before reading past ``limit``: a folder of data may be far larger."""
+        if total + size > limit:
+            raise ConfigError(
+                f"the code to ship to the cluster ({top}) is over {limit // (1024 * 1024)} MB",
+                hint="keep data and outputs out of the code: add them to .gitignore (in a "
+                "repository) or move the script to a folder of its own, and read data from "
+                "storage the workers share",
+            )
+
+    def keep(name: str, data: bytes, mode: int) -> None:
+        nonlocal total
+        room_for(len(data))
+        total += len(data)
+        files[name] = (data, mode)
+
+    for name in tracked:
+        path = top / name
+        if path.is_symlink() or not path.is_file():  # deleted in the checkout, or a link out
+            continue
+        if name not in instead:
+            room_for(path.stat().st_size)
+        data = instead[name] if name in instead else path.read_bytes()
+        if data is not None:  # None: new since the commit, with a credential
+            keep(name, data, path.stat().st_mode)
+    room = total_limit
+    for name in outside:
+        path = top / name
+        if name.endswith("/") or path.is_symlink():  # a nested repository, or a link
+            continue
+        taken = take_outside(path, name, file_limit, total_limit, room)
+        if isinstance(taken, str):
+            omitted.append(OmittedChange(path=name, reason=taken))
+            continue
+        keep(name, taken.data, taken.mode)
+        room -= len(taken.data)
+    buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in names:
-            path = top / name
-            if path.is_symlink() or not path.is_file():  # deleted in the checkout, or a link out
-                continue
-            total += path.stat().st_size
-            if total > limit:
-                raise ConfigError(
-                    f"the code to ship to the cluster ({top}) is over {limit // (1024 * 1024)} MB",
-                    hint="keep data and outputs out of the code: add them to .gitignore (in a "
-                    "repository) or move the script to a folder of its own, and read data from "
-                    "storage the workers share",
-                )
-            info = archive.gettarinfo(str(path), arcname=name)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0  # the same files give the same digest
-            with path.open("rb") as handle:
-                archive.addfile(info, handle)
+        for name in sorted(files):
+            _add(archive, name, *files[name])
+    omitted.sort(key=lambda change: change.path)
+    script_name = relative_to_snapshot(top, script)
+    left = next((change for change in omitted if change.path == script_name), None)
+    if left is not None:  # it would fail on every worker, after a wait
+        raise ConfigError(
+            f"the script {script_name} cannot be sent to the cluster: {left.reason}",
+            hint="keep credentials out of the code: read them from environment variables on the workers",
+        )
+    if omitted:
+        say(f"the code sent to the cluster leaves out {named(omitted)}")
     data = buffer.getvalue()
-    return Snapshot(hashlib.sha256(data).hexdigest(), data, top)
+    return Snapshot(hashlib.sha256(data).hexdigest(), data, top, tuple(omitted))
 
 
 def relative_to_snapshot(snapshot_root: Path, path: Path) -> str | None:

@@ -6,20 +6,28 @@ rows stay open (then reconciled ``failed``) with only the points that had stream
 a spool folder appends the journal bytes the local copy lacks, ingests them from the offset the
 database holds (each point exactly once, however often it runs), copies the output, and records
 the outcome the worker saw over an open or "lost" row.
+
+Exactly once under concurrency too: while the process that runs an experiment lives, it appends
+what the worker streams to the local journal as it comes, so an ingest then is refused (it would
+append the same bytes first, and they would be stored twice); two ingests at once append under
+an exclusive lock on the local journal.
 """
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from yanex import config
 from yanex.db.engine import Database
+from yanex.errors import UsageError
 from yanex.executors.remote import TASK_FILE
+from yanex.store.experiments import Owner
 from yanex.store.ingest import JournalIngest, record_recovered, stored_offset
 from yanex.store.outcome import read_marker_file
-from yanex.store.reconcile import reconcile_orphans
+from yanex.store.reconcile import live_owners
 
 
 @dataclass(frozen=True)
@@ -41,17 +49,19 @@ def spool_folders(path: Path) -> list[Path]:
 
 
 def _append_missing(source: Path, target: Path) -> str | None:
-    """Make ``target`` (the local journal) hold all of ``source``; a note if they disagree."""
+    """Make ``target`` (the local journal) hold all of ``source``; a note if they disagree. Under
+    an exclusive lock on ``target``: another ingest reads it only once this one has appended."""
     try:
         spooled = source.read_bytes()
     except OSError:
         return None
-    local = target.read_bytes() if target.exists() else b""
-    if not spooled.startswith(local):
-        return f"its local journal is not a prefix of the spool's; {target} left as it is"
-    if len(spooled) > len(local):
-        with target.open("ab") as handle:
-            handle.write(spooled[len(local) :])
+    with target.open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        handle.seek(0)
+        local = handle.read()
+        if not spooled.startswith(local):
+            return f"its local journal is not a prefix of the spool's; {target} left as it is"
+        handle.write(spooled[len(local) :])  # at the end: the file is open in append mode
     return None
 
 
@@ -77,11 +87,33 @@ def recover(db: Database, folder: Path) -> Recovered:
     return Recovered(experiment_id, True, ingest.points, outcome, note)
 
 
+def _refuse_live(owners: dict[str, Owner]) -> None:
+    """``UsageError`` naming the experiments whose owner lives, and what to do."""
+    ids = sorted(owners)
+    names = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    owner = owners[ids[0]]
+    others = len(set(owners.values())) - 1
+    one = len(ids) == 1
+    raise UsageError(
+        f"experiment{'' if one else 's'} {names} {'is' if one else 'are'} still being run by yanex "
+        f"process {owner.pid} on {owner.host}"
+        + (f" (and {others} other process{'es' * (others > 1)})" if others else "")
+        + f", which stores {'its' if one else 'their'} points as they come: ingesting "
+        + f"{'its spool' if one else 'their spools'} now would store them twice",
+        hint="wait for it to end (or stop it: Ctrl-C where it runs), then run `yanex ingest` again",
+    )
+
+
 def ingest_spool(path: Path, db: Database | None = None) -> list[Recovered]:
-    """Recover every experiment folder at ``path`` (see the module docstring)."""
+    """Recover every experiment folder at ``path`` (see the module docstring); ``UsageError``,
+    before anything is written, if a live process still runs any of them."""
     db = db or Database()
-    reconcile_orphans(db)  # rows of a dead orchestrator are settled first, then corrected here
-    return [recover(db, folder) for folder in spool_folders(path)]
+    folders = spool_folders(path)
+    # Rows of a dead orchestrator are settled first (then corrected here); a live one's are refused.
+    owners = live_owners(db, [folder.name for folder in folders])
+    if owners:
+        _refuse_live(owners)
+    return [recover(db, folder) for folder in folders]
 
 
 __all__ = ["Recovered", "ingest_spool", "recover", "spool_folders"]

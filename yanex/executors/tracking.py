@@ -21,7 +21,8 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.executors.remote import RemoteResult, RemoteTask
 from yanex.executors.snapshot import Snapshot, relative_to_snapshot
-from yanex.store.experiments import Owner, mark_running
+from yanex.specs import Status
+from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import OutcomeMarker
 from yanex.supervisor.executor import Task, record_failure, resolve
@@ -101,6 +102,26 @@ class Tracked:
         if not self.future.done() and not self.future.running():
             self.future.set_running_or_notify_cancel()
         resolve(self.future, functools.partial(record_failure, db, self.experiment_id, message))
+
+    def never_ran(self, db: Database, message: str) -> None:
+        """Record it ``cancelled`` with ``message`` (it never started, and cannot now: the
+        engine is gone) and resolve the future."""
+
+        def record() -> Outcome:
+            recorded = finish(db, self.experiment_id, Status.CANCELLED, error_message=message)
+            if recorded.status is None:  # deleted meanwhile
+                return Outcome(self.experiment_id, Status.CANCELLED, None, message, None)
+            return Outcome(
+                self.experiment_id,
+                recorded.status,
+                recorded.exit_code,
+                recorded.error_message,
+                recorded.duration,
+            )
+
+        if not self.future.done() and not self.future.running():
+            self.future.set_running_or_notify_cancel()
+        resolve(self.future, record)
 
     def finish(self, db: Database, owner: Owner, result: RemoteResult, lost: str) -> None:
         """Record what came back; ``lost``: the message when the engine ran this try again after

@@ -5,10 +5,11 @@ Captured once per ``yanex run`` or per batch, so it is on the start-up path: pla
 the commit is on a remote is read from the remote-tracking branches of the last fetch). Outside a
 repository, or without git installed, everything is empty and nothing fails.
 
-What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``.
-Submodules (the repository's gitlinks, nested ones too) are captured as their commits, and their
-uncommitted changes go into the same patch by the same rules, with paths under their folders: one
-patch, applied at the top once each submodule is checked out at its commit, rebuilds the tree.
+What goes into the patch, and what is left out and why, is decided in ``yanex.runner.git_patch``
+with the rules of ``yanex.outgoing``. Submodules (the repository's gitlinks, nested ones too) are
+captured as their commits, and their uncommitted changes go into the same patch by the same rules,
+with paths under their folders: one patch, applied at the top once each submodule is checked out
+at its commit, rebuilds the tree.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from yanex import config
-from yanex.runner.git_patch import decoded_sections, leave_out_secrets, untracked_diff
+from yanex.outgoing import leave_out_secrets, named
+from yanex.runner.git_patch import decoded_sections, untracked_diff
 from yanex.specs import GitInfo, OmittedChange, Submodule
 
 MESSAGE_LIMIT = 4000  # characters of the commit message kept; a message is rarely longer
@@ -189,15 +191,7 @@ def _submodules(top: Path, index: bytes | None, folder: str = "") -> _Submodules
 
 def _report(omitted: list[OmittedChange]) -> list[OmittedChange]:
     """Name what the patch leaves out, once on stderr; the list to record, capped."""
-    shown = ", ".join(str(change) for change in omitted[:OMISSIONS_PRINTED])
-    more = len(omitted) - OMISSIONS_PRINTED
-    s = "" if len(omitted) == 1 else "s"
-    print(
-        f"yanex: git patch leaves out {len(omitted)} change{s}: {shown}"
-        + (f", and {more} more" if more > 0 else ""),
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"yanex: git patch leaves out {named(omitted, OMISSIONS_PRINTED)}", file=sys.stderr, flush=True)
     if len(omitted) <= OMISSIONS_RECORDED:
         return omitted
     rest = len(omitted) - OMISSIONS_RECORDED + 1
@@ -256,6 +250,7 @@ def capture_git(path: Path) -> GitInfo:
     omitted += kept.omitted
     patch, secrets = leave_out_secrets("".join(parts))
     omitted += secrets
+    omitted.sort(key=lambda change: (change.path, change.hunk or 0))  # by file, however found
     return GitInfo(
         commit=commit,
         branch=branch,

@@ -268,7 +268,8 @@ class JournalIngest:
 # Recovery from a cluster worker's spool (``yanex ingest``) -------------------------------------
 
 # Final rows whose outcome a spool may correct: recorded by someone who could not know it.
-_LOST_PREFIXES = ("worker lost:", "the process running this experiment died")
+SCHEDULER_LOST = "the Dask scheduler at "  # ... went away while it ran / before it was seen to start
+_LOST_PREFIXES = ("worker lost:", "the process running this experiment died", SCHEDULER_LOST)
 
 
 def record_recovered(
@@ -280,8 +281,8 @@ def record_recovered(
     ended_at: datetime,
 ) -> bool:
     """Record the outcome a worker's spool kept for a row still open or recorded lost (its
-    orchestrator died, or lost the worker); True if the row changed. Any other final row keeps
-    what it has, so running this again changes nothing."""
+    orchestrator died, or lost the worker or the scheduler); True if the row changed. Any other
+    final row keeps what it has, so running this again changes nothing."""
     with db.write() as conn:
         row = conn.execute(
             "SELECT status, error_message, started_at FROM experiments WHERE id = ?", (experiment_id,)
@@ -289,7 +290,9 @@ def record_recovered(
         if row is None:
             return False
         recorded, message, started_text = row
-        lost = recorded == Status.FAILED.value and (message or "").startswith(_LOST_PREFIXES)
+        lost = recorded in (Status.FAILED.value, Status.CANCELLED.value) and (message or "").startswith(
+            _LOST_PREFIXES
+        )
         if recorded not in OPEN_STATUSES and not lost:
             return False
         started_at = stored_time(started_text)
@@ -309,4 +312,12 @@ def record_recovered(
     return True
 
 
-__all__ = ["FINAL_READ", "JournalIngest", "Parsed", "parse_journal", "record_recovered", "stored_offset"]
+__all__ = [
+    "FINAL_READ",
+    "SCHEDULER_LOST",
+    "JournalIngest",
+    "Parsed",
+    "parse_journal",
+    "record_recovered",
+    "stored_offset",
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -26,7 +26,7 @@ from yanex.processes import kill_leftovers
 from yanex.specs import Status
 from yanex.store.convert import now_utc
 from yanex.store.dialect import marks, sqlite_value, stored_time
-from yanex.store.experiments import OPEN_SQL, Finished, finish
+from yanex.store.experiments import OPEN_SQL, Finished, Owner, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
 
@@ -158,6 +158,20 @@ def _cancel_unstarted(db: Database, rows: Sequence[_Owned], now: datetime) -> No
                 )
 
 
+def live_owners(db: Database, ids: Collection[str]) -> dict[str, Owner]:
+    """The owner of each row of ``ids`` still open after ``reconcile_orphans`` (called first):
+    a live process that may write to the row, its journal and its folder at any moment."""
+    reconcile_orphans(db)
+    wanted = set(ids)
+    with db.write() as conn:  # read on the writer, which the caller opens next anyway
+        rows = conn.execute(f"SELECT id, owner_host, owner_pid FROM experiments WHERE status IN {OPEN_SQL}")
+        return {
+            row[0]: Owner(row[1], row[2])
+            for row in rows
+            if row[0] in wanted and row[1] is not None and row[2] is not None
+        }
+
+
 class RepairReport(NamedTuple):
     settled: int  # open rows of dead owners, now final
     experiments: int  # experiments whose journal was ahead of the database
@@ -195,6 +209,7 @@ __all__ = [
     "DIED",
     "NEVER_STARTED",
     "RepairReport",
+    "live_owners",
     "reconcile_orphans",
     "repair",
     "settle",
