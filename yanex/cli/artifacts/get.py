@@ -21,13 +21,12 @@ def get_command(reference: str, name: str, output: Path | None) -> None:
     """
     import shutil
 
-    from yanex import config
-    from yanex.artifacts import blobs
     from yanex.artifacts.names import check_name
     from yanex.artifacts.reading import artifacts_of, selected
+    from yanex.artifacts.views import content
     from yanex.cli.render import echo, format_size
     from yanex.cli.store import store
-    from yanex.errors import NotFoundError, UsageError
+    from yanex.errors import UsageError
 
     name = check_name(name)
     experiment_id, found = artifacts_of(reference, store())
@@ -39,17 +38,13 @@ def get_command(reference: str, name: str, output: Path | None) -> None:
     if str(target) == "-":
         if folder:
             raise UsageError(f"{name!r} is a folder of artifacts", hint="write it to a folder with -o PATH")
+        blob = content(chosen[0], experiment_id)
         sys.stdout.flush()
-        with blobs.blob_path(config.blobs_root(), chosen[0].sha256).open("rb") as handle:
+        with blob.open("rb") as handle:
             shutil.copyfileobj(handle, sys.stdout.buffer)
         return
-    for record in chosen:
-        blob = blobs.blob_path(config.blobs_root(), record.sha256)
-        if not blob.is_file():
-            raise NotFoundError(
-                f"the content of artifact {record.name!r} is missing from {config.blobs_root()}",
-                hint="it was deleted outside yanex",
-            )
+    blobs = [content(record, experiment_id) for record in chosen]  # all checked before any is written
+    for record, blob in zip(chosen, blobs, strict=True):
         destination = target / record.name[len(name) + 1 :] if folder else target
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
