@@ -13,15 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import yanex
+from tests.conftest import yanex_cli
 from tests.test_artifacts_storage import blob_names, run
 from yanex import config
 from yanex.artifacts import blobs
 from yanex.errors import UsageError, YanexWarning
 
-runner = CliRunner()
 FILE_LIMIT = 16 * 1024 * 1024  # bytes a test's child may write to one file: /dev/zero must not fill the disk
 
 TRY_EACH = """
@@ -176,3 +175,49 @@ def test_a_long_name_in_a_tracked_folder_save_writes_nothing(write_script, tmp_p
     )
     assert yanex.list_artifacts(experiment) == []
     assert blob_names() == set()
+
+
+GET_SOURCE = "import yanex\nyanex.save_artifact('new', 'a.txt')\nyanex.save_artifact('plot', 'plots/p.txt')\n"
+
+
+def refused(done: subprocess.CompletedProcess[str], error: str, hint: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"Error: {error}\n"), done.stderr
+    assert f"Hint: {hint}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_get_writes_through_no_link_and_over_no_file_unless_forced(write_script, tmp_path: Path) -> None:
+    experiment = run(write_script("two.py", GET_SOURCE))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "link.txt"
+    link.symlink_to(victim)
+    for force in ([], ["--force"]):
+        done = yanex_cli("artifacts", "get", experiment, "a.txt", "-o", str(link), *force)
+        refused(done, f"{link} is a symbolic link; yanex does not write through one", "remove the link")
+    assert victim.read_text() == "precious" and link.is_symlink()
+
+    done = yanex_cli("artifacts", "get", experiment, "a.txt", "-o", str(victim))
+    refused(done, f"{victim} exists", "pass --force to replace it, or -o another path")
+    assert victim.read_text() == "precious"
+    # The default target, a file of that name here, is no different.
+    done = yanex_cli("artifacts", "get", experiment, "a.txt", cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "a.txt").read_text() == "new"
+    refused(yanex_cli("artifacts", "get", experiment, "a.txt", cwd=tmp_path), "a.txt exists", "pass --force")
+    done = yanex_cli("artifacts", "get", experiment, "a.txt", "-o", str(victim), "--force")
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "new" and not victim.is_symlink()
+
+    # A folder: each file it would write is looked at first, and nothing is written if one is refused.
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    other = tmp_path / "other.txt"
+    other.write_text("mine")
+    (folder / "p.txt").symlink_to(other)
+    done = yanex_cli("artifacts", "get", experiment, "plots", "-o", str(folder), "--force")
+    refused(
+        done, f"{folder / 'p.txt'} is a symbolic link; yanex does not write through one", "remove the link"
+    )
+    assert other.read_text() == "mine"
+    piped = yanex_cli("artifacts", "get", experiment, "a.txt", "-o", "-")
+    assert piped.returncode == 0 and piped.stdout == "new"
