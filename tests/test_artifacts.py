@@ -162,11 +162,15 @@ def test_artifact_path_is_a_read_only_file_with_the_content(formats_home: str) -
     assert sorted(p.name for p in folder.iterdir()) == ["loss.pdf", "loss.png", "loss.svg"]
 
 
-def test_a_missing_view_is_linked_again_from_its_blob(formats_home: str) -> None:
+def test_a_view_is_made_when_a_path_is_asked_for_and_again_when_removed(formats_home: str) -> None:
     view = config.artifacts_view(formats_home) / "notes" / "readme.txt"
-    view.unlink()
+    view.unlink(missing_ok=True)
     assert yanex.load_artifact("notes/readme.txt", formats_home) == "line one\nline two\n"
-    assert view.is_file()
+    assert not view.exists()  # loading reads the stored content: no view needed
+    assert yanex.artifact_path("notes/readme.txt", formats_home) == view
+    assert view.read_text() == "line one\nline two\n"
+    view.unlink()
+    assert yanex.artifact_path("notes/readme.txt", formats_home).read_text() == "line one\nline two\n"
 
 
 def test_missing_artifacts_and_experiments_are_clear_errors(formats_home: str) -> None:

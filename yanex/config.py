@@ -126,8 +126,8 @@ def experiment_dir(experiment_id: str) -> Path:
     return experiments_root() / experiment_id
 
 
-# Artifacts (yanex.artifacts): contents stored once by SHA-256 under blobs/, each experiment's
-# artifacts linked by name under its folder's artifacts/; an untracked script saves to ./artifacts.
+# Artifacts (yanex.artifacts): contents stored once by SHA-256 under blobs/; a path to one is a
+# private copy under its experiment folder's artifacts/; an untracked script saves to ./artifacts.
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -136,7 +136,8 @@ def blobs_root() -> Path:
 
 
 def artifacts_view(experiment_id: str) -> Path:
-    """The experiment's artifacts by name: links to (or copies of) their blobs."""
+    """The experiment's artifacts by name, as far as paths to them were asked for: private copies
+    (clones where the file system has them) of their blobs, made by ``yanex.artifacts.views``."""
     return experiment_dir(experiment_id) / ARTIFACTS_DIR
 
 

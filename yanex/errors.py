@@ -39,6 +39,11 @@ class AmbiguousReferenceError(UsageError):
     """A reference matched more than one experiment."""
 
 
+class DamagedArtifactError(YanexError):
+    """An artifact's stored content is not what was saved: it was changed or cut short outside
+    yanex (a hand edit in the blob folder, a disk fault)."""
+
+
 class DatabaseError(YanexError):
     """The database cannot be used: foreign file, newer schema, a storage fault (full disk, damaged
     file, missing permission). ``yanex.db.faults`` translates SQLite and OS errors into these."""

@@ -333,7 +333,11 @@ def save_artifact(obj: Any, name: str, *, allow_pickle: bool = False) -> str:
 
 def log_artifact(path: str | PathLike[str], name: str | None = None) -> str:
     """Store an existing file, or a folder with everything in it, as the artifact ``name``
-    (default: its file or folder name); a folder's files are ``name/relative/path``."""
+    (default: its file or folder name); a folder's files are ``name/relative/path``.
+
+    Regular files only: a device or FIFO is refused. In a folder, a link to a file in the folder
+    is stored as that file's content; links to folders, links leaving the folder or to nothing,
+    FIFOs, sockets and devices are left out, each named in a warning."""
     from yanex.artifacts import script
 
     return script.log(_run, path, name)
@@ -349,8 +353,9 @@ def load_artifact(name: str, experiment: str | None = None, *, allow_pickle: boo
 
 
 def artifact_path(name: str, experiment: str | None = None) -> Path:
-    """A local path to read the artifact (or folder of artifacts) from. Do not write to it: its
-    file is shared with every experiment that saved the same content."""
+    """A local path to read the artifact (or folder of artifacts) from: a private, read-only
+    copy made when asked for (a clone where the file system has them). Writing it changes that
+    copy only, never what was saved; save a new version with ``save_artifact``/``log_artifact``."""
     from yanex.artifacts import script
 
     return script.path(_run, name, experiment)

@@ -1,9 +1,15 @@
-"""Content stored once by SHA-256, published atomically, and linked into experiments' views.
+"""Content stored once by SHA-256, published atomically, never handed out.
 
 A blob is written to a temp file in the blob folder, hashed, fsynced, made read-only and only
-then published under ``<sha[:2]>/<sha>`` with ``os.link`` (which never replaces: two savers of the
-same content keep the first file, so its hard links stay shared). A process killed at any point
+then published under ``<sha[:2]>/<sha>`` with ``os.replace``: a blob that exists is replaced by
+the copy just verified (which costs nothing more: the copy is written either way), so a save of
+content whose blob was changed behind yanex's back repairs it. A process killed at any point
 leaves at most a temp file that nothing refers to, which ``collect`` removes.
+
+No path yanex hands out is a blob's file: a path to an artifact is a private clone or copy
+(``copy_out``), and readers check a blob's size before trusting it (``verified``). Mode r--r--r--
+does not stop root, so a hard link to a blob would let one write change every experiment that
+shares the content.
 
 Savers hold a shared ``flock`` on ``blobs/.lock`` from their temp file until the journal line that
 records the blob is written; ``collect`` holds it exclusively while it decides and deletes, so it
@@ -17,18 +23,20 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from yanex.errors import DamagedArtifactError, NotFoundError, UsageError
+
 LOCK_FILE = ".lock"
 TEMP_PREFIX = ".tmp-"
 # Bytes per read when copying and hashing: large enough that a gigabyte costs few system calls.
 CHUNK = 8 * 1024 * 1024
 _FICLONE = 0x40049409  # ioctl: a copy-on-write clone on btrfs, XFS and others
-_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
 _KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux
 _KERNEL_STEP = 64 * 1024 * 1024  # bytes per copy_file_range call: how often the hasher catches up
 _NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ESPIPE)
@@ -92,17 +100,47 @@ def _temp(root: Path) -> tuple[int, Path]:
 
 
 def _publish(root: Path, temp: Path, sha256: str) -> None:
-    """Make ``temp`` (its data already fsynced) the blob ``sha256`` unless that blob exists;
-    ``temp`` is gone after. The folder is not fsynced: a machine crash can lose the new name (as
-    it can lose the journal line not yet flushed that would refer to it), never its content."""
+    """Make ``temp`` (its data already fsynced) the blob ``sha256``, replacing the blob if it
+    exists (see the module's docstring); ``temp`` is gone after. The folder is not fsynced: a
+    machine crash can lose the new name (as it can lose the journal line not yet flushed that
+    would refer to it), never its content."""
     target = blob_path(root, sha256)
     try:
         os.chmod(temp, 0o444)
-        _in_folder(lambda: os.link(temp, target), target.parent)
-    except FileExistsError:
-        pass
+        _in_folder(lambda: os.replace(temp, target), target.parent)
     finally:
         temp.unlink(missing_ok=True)
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFLNK: "a symbolic link",
+}
+
+
+def kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor to read ``path``, or ``UsageError`` if it is no regular file: a device such
+    as /dev/zero has no end to store, and opening a FIFO would wait for a writer (it is opened
+    without waiting, then looked at)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(
+            f"yanex.log_artifact: {str(path)!r} is {kind(mode)}, not a regular file",
+            hint="log a regular file, or a folder of them",
+        )
+    os.set_blocking(fd, True)
+    return fd
 
 
 class _Copier(threading.Thread):
@@ -184,19 +222,20 @@ def _user_copy(source: int, fd: int) -> Stored:
 
 
 def store_file(root: Path, source: Path) -> Stored:
-    """Copy ``source`` into the store and hash it: in the kernel where it can, else in one pass."""
-    fd, temp = _temp(root)
+    """Copy the regular file ``source`` into the store and hash it: in the kernel where it can,
+    else in one pass. ``UsageError`` before anything is written if it is no regular file."""
+    reader = open_regular(source)
     try:
-        reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        fd, temp = _temp(root)
         try:
             stored = (_kernel_copy(reader, fd) if _KERNEL_COPY else None) or _user_copy(reader, fd)
-        finally:
-            os.close(reader)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        temp.unlink(missing_ok=True)
-        raise
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(reader)
     os.close(fd)
     _publish(root, temp, stored.sha256)
     return stored
@@ -238,21 +277,57 @@ def _clone(source: Path, target: Path) -> bool:
     return True
 
 
-def link_view(root: Path, sha256: str, target: Path, scratch: Path) -> None:
-    """Put the blob at ``target``: a hard link, else a clone, else a read-only copy. Made under
-    a temp name in ``scratch`` (a folder on the same file system, outside the view) and renamed
-    over ``target``, so a reader sees the old file or the new one, never part of one."""
+def replace_with_copy(root: Path, blob: Path) -> None:
+    """Give ``blob`` a file of its own: a durable copy renamed over it (other links to the old
+    file keep that one). Taken under the blob lock, exclusively."""
+    fd, temp = _temp(root)
+    try:
+        os.close(fd)
+        shutil.copyfile(blob, temp)
+        fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(temp, 0o444)
+        os.replace(temp, blob)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def verified(root: Path, sha256: str, size: int, what: str) -> Path:
+    """The blob ``sha256`` of an artifact saved with ``size`` bytes (``what`` names it in
+    errors): ``NotFoundError`` if it is gone, ``DamagedArtifactError`` if its size changed.
+    Only the size: reading the whole content to hash it is ``yanex db check``'s job."""
     blob = blob_path(root, sha256)
+    try:
+        found = os.stat(blob).st_size
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"the content of {what} is missing from {root}",
+            hint="it was deleted outside yanex; save it again",
+        ) from None
+    if found != size:
+        raise DamagedArtifactError(
+            f"the stored content of {what} is damaged: {found} bytes where {size} were saved",
+            hint="`yanex db check` lists every damaged content; saving the same file again repairs it",
+        )
+    return blob
+
+
+def copy_out(blob: Path, target: Path, scratch: Path, stamp_ns: int) -> None:
+    """Put a private, read-only copy of ``blob`` at ``target`` (a clone where the file system has
+    them: no space taken until one of them is written), its modification time ``stamp_ns`` (so a
+    write to it is seen: see ``yanex.artifacts.views``). Made under a temp name in ``scratch`` (a
+    folder on the same file system, outside the view) and renamed over ``target``, so a reader
+    sees the old file or the new one, never part of one."""
     temp = scratch / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     try:
-        try:
-            os.link(blob, temp)
-        except OSError as error:
-            if error.errno not in _NO_LINK:
-                raise
-            if not _clone(blob, temp):
-                shutil.copyfile(blob, temp)
-            os.chmod(temp, 0o444)
+        if not _clone(blob, temp):
+            shutil.copyfile(blob, temp)
+        os.chmod(temp, 0o444)
+        os.utime(temp, ns=(stamp_ns, stamp_ns))
         _in_folder(lambda: os.replace(temp, target), target.parent)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,6 @@ from yanex.artifacts import blobs, lines
 if TYPE_CHECKING:
     from yanex.db.engine import Database
 
-_TAIL_READ = 4 * 1024 * 1024  # journal bytes per read when looking for artifact lines
-
 
 @dataclass(frozen=True)
 class Collected:
@@ -33,24 +32,7 @@ class Collected:
     bytes: int
     temp_files: int  # left by savers that were killed mid-save
     dry_run: bool
-
-
-def _journal_references(journal: Path, offset: int) -> set[str]:
-    """The blobs named by artifact lines of ``journal`` past ``offset``."""
-    found: set[str] = set()
-    try:
-        with journal.open("rb") as handle:
-            handle.seek(offset)
-            rest = b""
-            while chunk := handle.read(_TAIL_READ):
-                text = rest + chunk
-                complete, _, rest = text.rpartition(b"\n")
-                if lines.PREFIX in complete:
-                    artifact_lines = lines.split(complete.split(b"\n"))[1]
-                    found.update(line.sha256 for line in lines.parse(artifact_lines)[0])
-    except OSError:  # no journal: nothing past the offset
-        pass
-    return found
+    separated: int = 0  # blobs no longer hard-linked from elsewhere (see ``_separate``)
 
 
 def referenced(db: Database) -> set[str]:
@@ -65,7 +47,7 @@ def referenced(db: Database) -> set[str]:
     for folder in folders:
         # A folder without a row (being deleted, or never recorded) is read whole: kept if unsure.
         offset = offsets.get(folder.name) or 0
-        shas |= _journal_references(folder / config.METRICS_FILE, offset)
+        shas |= {line.sha256 for line in lines.read(folder / config.METRICS_FILE, offset)[0]}
     return shas
 
 
@@ -81,15 +63,17 @@ def _blob_files(root: Path) -> list[Path]:
 
 def collect(db: Database, candidates: Collection[str] | None = None, *, dry_run: bool = False) -> Collected:
     """Delete the blobs (of ``candidates``, or all) that nothing refers to, and with all, the
-    temp files of killed savers; with ``dry_run``, only count them."""
+    temp files of killed savers and the hard links older versions made to blobs (``_separate``);
+    with ``dry_run``, only count them."""
     root = config.blobs_root()
     if not root.is_dir() or (candidates is not None and not candidates):
         return Collected(0, 0, 0, dry_run)
     with blobs.BlobLock(root).held(exclusive=True):
         keep = referenced(db)
+        found = _blob_files(root)
         doomed = [
             blob
-            for blob in _blob_files(root)
+            for blob in found
             if blob.name not in keep and (candidates is None or blob.name in candidates)
         ]
         temps = list(root.glob(f"{blobs.TEMP_PREFIX}*")) if candidates is None else []
@@ -106,4 +90,26 @@ def collect(db: Database, candidates: Collection[str] | None = None, *, dry_run:
             for shard in {blob.parent for blob in doomed}:
                 with contextlib.suppress(OSError):  # it still holds other blobs
                     os.rmdir(shard)
-    return Collected(len(doomed), freed, len(temps), dry_run)
+        separated = 0
+        if candidates is None:
+            gone = set(doomed)
+            linked = [blob for blob in found if blob not in gone and blob.stat().st_nlink > 1]
+            separated = len(linked) if dry_run else _separate(root, linked)
+    return Collected(len(doomed), freed, len(temps), dry_run, separated)
+
+
+def _separate(root: Path, linked: list[Path]) -> int:
+    """Give each blob of ``linked`` a file of its own. Older versions of yanex made views as hard
+    links of blobs, so a write through one (root ignores r--r--r--) changed every experiment with
+    the content: those views are removed (one is made again, as a copy, when a path is asked
+    for); a blob still linked elsewhere (a file the schema-0008 upgrade adopted from an
+    experiment folder) is replaced by a copy of itself. Returns how many blobs were linked."""
+    inodes = {(status.st_dev, status.st_ino) for status in (blob.stat() for blob in linked)}
+    for view in config.experiments_root().glob(f"*/{config.ARTIFACTS_DIR}/**/*"):
+        status = view.lstat()
+        if stat.S_ISREG(status.st_mode) and (status.st_dev, status.st_ino) in inodes:
+            view.unlink()
+    for blob in linked:
+        if blob.stat().st_nlink > 1:
+            blobs.replace_with_copy(root, blob)
+    return len(linked)

@@ -12,8 +12,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 PREFIX = b'{"artifact":'
+_READ = 4 * 1024 * 1024  # journal bytes per read when looking for artifact lines
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -59,3 +61,21 @@ def parse(lines: list[bytes]) -> tuple[list[ArtifactLine], int]:
         except (ValueError, TypeError, KeyError, OverflowError, OSError, UsageError):
             skipped += 1
     return found, skipped
+
+
+def read(journal: Path, offset: int) -> tuple[list[ArtifactLine], int]:
+    """The artifacts recorded in ``journal`` past ``offset``, in journal order, and the offset
+    after the last complete line (a line being written is read next time)."""
+    found: list[ArtifactLine] = []
+    try:
+        with journal.open("rb") as handle:
+            handle.seek(offset)
+            rest = b""
+            while chunk := handle.read(_READ):
+                complete, newline, rest = (rest + chunk).rpartition(b"\n")
+                offset += len(complete) + len(newline)
+                if PREFIX in complete:
+                    found += parse(split(complete.split(b"\n"))[1])[0]
+    except OSError:  # no journal (yet): nothing past the offset
+        pass
+    return found, offset

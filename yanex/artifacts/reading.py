@@ -1,4 +1,7 @@
-"""Recorded artifacts, read through the read-only sqlite3 path (scripts and the CLI alike)."""
+"""Recorded artifacts, read through the read-only sqlite3 path (scripts and the CLI alike).
+
+The artifacts of the running script's own experiment are read from its journal instead
+(``yanex.artifacts.script``): the database may not have them yet."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yanex import config
-from yanex.artifacts import blobs
+from yanex.artifacts import views
 from yanex.errors import NotFoundError
 from yanex.store.tables import ARTIFACTS, ArtifactRecord
 
@@ -45,40 +48,30 @@ def _missing(name: str, experiment_id: str, found: list[ArtifactRecord]) -> NotF
     )
 
 
-def _view(record: ArtifactRecord) -> Path:
-    """The artifact in its experiment's view, linked again from its blob if the link is missing
-    (the script was killed before making it); the blob itself if the view cannot be written."""
-    view = config.artifacts_view(record.experiment_id) / record.name
-    try:
-        if view.is_file() and view.stat().st_size == record.size:
-            return view
-        blobs.link_view(config.blobs_root(), record.sha256, view, config.experiment_dir(record.experiment_id))
-    except OSError:
-        blob = blobs.blob_path(config.blobs_root(), record.sha256)
-        if not blob.is_file():
-            raise NotFoundError(
-                f"the content of artifact {record.name!r} of experiment {record.experiment_id} is "
-                f"missing from {config.blobs_root()}",
-                hint="it was deleted outside yanex; save it again",
-            ) from None
-        return blob
-    return view
-
-
 def selected(name: str, experiment_id: str, found: list[ArtifactRecord]) -> list[ArtifactRecord]:
     """The artifact ``name``, or every artifact in the folder ``name``; ``NotFoundError`` if none."""
-    exact = [record for record in found if record.name == name]
-    inside = [record for record in found if record.name.startswith(name + "/")]
-    if not exact and not inside:
+    chosen = views.select(name, found)
+    if not chosen:
         raise _missing(name, experiment_id, found)
-    return exact or inside
+    return chosen
 
 
 def artifact_file(reference: str, name: str) -> Path:
-    """A local read-only path of the artifact (or folder of artifacts) ``name`` of another experiment."""
+    """A local path of the artifact (or folder of artifacts) ``name`` of another experiment: its
+    view, a private copy (see ``yanex.artifacts.views``)."""
     experiment_id, found = artifacts_of(reference)
     chosen = selected(name, experiment_id, found)
-    paths = [_view(record) for record in chosen]
+    directory = config.experiment_dir(experiment_id)
+    paths = [views.view(record, experiment_id, directory) for record in chosen]
     if chosen[0].name == name:
         return paths[0]
     return config.artifacts_view(experiment_id) / name
+
+
+def artifact_content(reference: str, name: str) -> Path:
+    """The blob of the artifact ``name`` of another experiment, its size checked, to read."""
+    experiment_id, found = artifacts_of(reference)
+    chosen = selected(name, experiment_id, found)
+    if chosen[0].name != name:
+        raise views.folder_error(name)
+    return views.content(chosen[0], experiment_id)

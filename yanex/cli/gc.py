@@ -11,6 +11,8 @@ def gc_command(dry_run: bool) -> None:
     `yanex delete` already frees what only the deleted experiments used; gc also finds what
     was left behind otherwise (a script killed between saving a file and recording it). A blob
     an experiment is saving right now is never removed: saves and gc take turns on a lock.
+    gc also gives each content a file of its own where an older version of yanex hard-linked
+    it into experiment folders (a write there would have changed every experiment sharing it).
 
     Examples:
 
@@ -27,6 +29,10 @@ def gc_command(dry_run: bool) -> None:
     if done.temp_files:
         what += f" and {done.temp_files} file{'s' if done.temp_files != 1 else ''} of interrupted saves"
     echo(f"{'Would free' if dry_run else 'Freed'} {format_size(done.bytes)}: {what}.")
+    if done.separated:
+        contents = f"{done.separated} artifact content{'s' if done.separated != 1 else ''}"
+        verb = "Would separate" if dry_run else "Separated"
+        echo(f"{verb} {contents} from the hard links older versions of yanex made.")
 
 
 COMMAND = Command(
