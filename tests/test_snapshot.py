@@ -102,3 +102,24 @@ def test_a_script_that_cannot_be_sent_is_refused_before_anything_runs(git_repo: 
         ConfigError, match=r"the script train.py cannot be sent to the cluster: looks like a GitHub token"
     ):
         take_snapshot(git_repo / "train.py")
+
+
+def test_a_submodules_files_ship_by_the_same_rules(git_repo: Path, tmp_path: Path) -> None:
+    """Code in a submodule is code the script runs: its files go, and its secrets stay."""
+    library = tmp_path / "library"
+    library.mkdir()
+    git(library, "init", "-q")
+    (library / "layers.py").write_text("depth = 3\n")
+    git(library, "add", "layers.py")
+    git(library, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "library")
+    git(git_repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    (git_repo / "train.py").write_text("import lib.layers\n")
+    (git_repo / "lib" / "layers.py").write_text("depth = 4\n")  # uncommitted, in the submodule
+    (git_repo / "lib" / "extra.py").write_text("width = 8\n")  # untracked, in the submodule
+    (git_repo / "lib" / ".env").write_text("TOKEN=x\n")
+
+    shipped = files(take_snapshot(git_repo / "train.py"))
+
+    assert shipped["lib/layers.py"] == b"depth = 4\n"
+    assert shipped["lib/extra.py"] == b"width = 8\n"
+    assert "lib/.env" not in shipped

@@ -8,6 +8,8 @@
 - Changes to tracked files are scanned by content, hunk by hunk (``leave_out_secrets``). Their
   names are not checked: a tracked file is already in the history the user commits and pushes.
 
+- Submodules are part of the code: their files go by the same rules (``gitlinks`` finds them).
+
 Every omission comes back as an ``OmittedChange`` naming the file and why, so what was copied is
 never partial without saying so.
 """
@@ -15,6 +17,7 @@ never partial without saying so.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
@@ -23,6 +26,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from yanex.specs import OmittedChange
+
+_GITLINK = re.compile(rb"(?:^|\0)160000 [0-9a-f]+ [0-3]\t([^\0]+)")
+
+
+def gitlinks(index: bytes | None) -> list[str]:
+    """The submodule paths in ``git ls-files --stage -z`` output (mode 160000), in index order."""
+    if not index or b"160000 " not in index:
+        return []
+    return list(dict.fromkeys(os.fsdecode(path) for path in _GITLINK.findall(index)))
+
 
 # File names that hold credentials by convention, matched case-insensitively against the name.
 # A bare `id_*` would also catch `id_utils.py`: only the ssh key names are listed.

@@ -25,10 +25,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from yanex import config
 from yanex.errors import ConfigError
-from yanex.outgoing import leave_out_secrets, named, take_outside
+from yanex.outgoing import gitlinks, leave_out_secrets, named, take_outside
 from yanex.specs import OmittedChange
 from yanex.supervisor.launch import say
 
@@ -63,6 +64,39 @@ def _repository_files(top: Path) -> tuple[list[str], list[str]] | None:
     entries = {name for name in os.fsdecode(listed).split("\0") if name}
     tracked = sorted(entry[2:] for entry in entries if not entry.startswith("? "))
     return tracked, sorted(entry[2:] for entry in entries if entry.startswith("? "))
+
+
+class _Listing(NamedTuple):
+    """What of a repository goes, by path from the top repository."""
+
+    tracked: list[str]
+    untracked: list[str]  # not ignored
+    instead: dict[str, bytes | None]  # see ``_committed_instead``
+    omitted: list[OmittedChange]
+
+
+def _repository(top: Path, prefix: str = "") -> _Listing | None:
+    """The files of the repository at ``top`` (paths under ``prefix``), and those of each of its
+    checked-out submodules by the same rules: they are part of the code that runs."""
+    listed = _repository_files(top)
+    if listed is None:
+        return None
+    instead, omitted = _committed_instead(top)
+    listing = _Listing(
+        [prefix + name for name in listed[0]],
+        [prefix + name for name in listed[1]],
+        {prefix + name: data for name, data in instead.items()},
+        [OmittedChange(path=prefix + change.path, reason=change.reason) for change in omitted],
+    )
+    index = _git(top, "ls-files", "--stage", "-z") if (top / ".gitmodules").is_file() else None
+    for path in gitlinks(index):
+        inner = _repository(top / path, f"{prefix}{path}/") if (top / path / ".git").exists() else None
+        if inner is not None:
+            listing.tracked.extend(inner.tracked)
+            listing.untracked.extend(inner.untracked)
+            listing.instead.update(inner.instead)
+            listing.omitted.extend(inner.omitted)
+    return listing
 
 
 def _repository_top(folder: Path) -> Path | None:
@@ -132,15 +166,11 @@ def take_snapshot(script: Path, limit: int = SIZE_LIMIT) -> Snapshot:
     script = script.resolve()
     file_limit, total_limit = config.git_untracked_limits()
     top = _repository_top(script.parent)
-    listed = _repository_files(top) if top is not None else None
-    instead: dict[str, bytes | None] = {}
-    omitted: list[OmittedChange] = []
-    tracked: list[str] = []
-    if top is None or listed is None:
-        top, outside = script.parent, _folder_files(script.parent)
-    else:
-        tracked, outside = listed
-        instead, omitted = _committed_instead(top)
+    listing = _repository(top) if top is not None else None
+    if top is None or listing is None:
+        top = script.parent
+        listing = _Listing([], _folder_files(script.parent), {}, [])
+    tracked, outside, instead, omitted = listing
     files: dict[str, tuple[bytes, int]] = {}
     total = 0
 

@@ -15,7 +15,6 @@ at its commit, rebuilds the tree.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from yanex import config
-from yanex.outgoing import leave_out_secrets, named
+from yanex.outgoing import gitlinks, leave_out_secrets, named
 from yanex.runner.git_patch import decoded_sections, untracked_diff
 from yanex.specs import GitInfo, OmittedChange, Submodule
 
@@ -128,7 +127,6 @@ def _tracked_diff(top: Path, has_commit: bool, folder: str = "") -> bytes:
 
 # A submodule's changes count, whatever submodule.*.ignore says: they are part of the code that ran.
 _STATUS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--ignore-submodules=none")
-_GITLINK = re.compile(rb"(?:^|\0)160000 [0-9a-f]+ [0-3]\t([^\0]+)")
 
 
 def _index(top: Path) -> bytes | None:
@@ -139,13 +137,6 @@ def _index(top: Path) -> bytes | None:
     if not (top / ".gitmodules").is_file():
         return None
     return _output(_start(top, "ls-files", "--stage", "-z"))
-
-
-def _gitlinks(index: bytes | None) -> list[str]:
-    """The submodule paths in ``git ls-files --stage -z`` output (mode 160000), in index order."""
-    if not index or b"160000 " not in index:
-        return []
-    return list(dict.fromkeys(os.fsdecode(path) for path in _GITLINK.findall(index)))
 
 
 class _Submodules(NamedTuple):
@@ -163,7 +154,7 @@ def _submodules(top: Path, index: bytes | None, folder: str = "") -> _Submodules
     sections: list[str | OmittedChange] = []
     untracked: list[str] = []
     checked_out = []
-    for path in _gitlinks(index):
+    for path in gitlinks(index):
         where = f"{folder}{path}"
         if not (top / where / ".git").exists():  # never initialised, or deinitialised
             found.append(Submodule(path=where, commit=None))
