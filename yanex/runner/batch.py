@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from pathlib import Path
@@ -316,7 +317,7 @@ class Batch:
         self.events = _Events()
         self.signalled: StopReason | None = None  # the first Ctrl-C or SIGTERM
         self.killed = False  # the executor was shut down with kill
-        self.unstarted = 0  # specs cancelled before they started
+        self.unstarted: Counter[str] = Counter()  # specs cancelled before they started, by reason
         self.next_refresh = 0.0  # monotonic time the running experiments are listed again
         self.last_beat = 0.0  # monotonic time of the last heartbeat
 
@@ -405,8 +406,8 @@ class Batch:
                         name=self.specs[index].name,
                     )
                     self._conclude(index, unstarted)
-            if self.unstarted:
-                self.progress.unstarted(self.unstarted, (self.stopping or StopReason.ERROR).value)
+            for reason, count in self.unstarted.items():
+                self.progress.unstarted(count, reason)
         except BaseException as error:
             self._abort(executor, error)
             raise
@@ -531,17 +532,19 @@ class Batch:
 
     def _abort(self, executor: Executor, error: BaseException) -> None:
         """A failure of yanex itself (or a KeyboardInterrupt from a handler of the caller's): stop
-        what runs, kill what does not stop within the grace, and count every try left."""
+        what runs, kill what does not stop within the grace (at once on a signal), and count every
+        try left. Nothing here writes before the kill: the failure may be the database's."""
         self._stop(executor, StopReason.USER if isinstance(error, KeyboardInterrupt) else StopReason.ERROR)
-        grace_ends = time.monotonic() + INTERRUPT_GRACE
-        while self.pending and not self.killed and (left := grace_ends - time.monotonic()) > 0:
-            event = self.events.next(left)
-            if isinstance(event, StopReason):
-                break
-            if event is not None and event in self.pending:
-                index, row = self.pending.pop(event)
-                self._conclude(index, self._result(event, index, row))
-        self._kill(executor)
+        try:
+            running = len(self.pending)  # each pending future comes through the events once
+            grace_ends = time.monotonic() + INTERRUPT_GRACE
+            while running and (left := grace_ends - time.monotonic()) > 0:
+                event = self.events.next(left)
+                if isinstance(event, StopReason):
+                    break
+                running -= event in self.pending
+        finally:
+            self._kill(executor)
 
     def _kill(self, executor: Executor) -> None:
         """Kill every script still running; count the tries left as they end."""
@@ -560,7 +563,7 @@ class Batch:
         counted, not listed one by one: a stopped sweep can have thousands."""
         self.results[index] = result
         if result.status == "cancelled" and result.duration is None:
-            self.unstarted += 1
+            self.unstarted[result.error_message or ""] += 1
         else:
             self.progress.finished(result)
 

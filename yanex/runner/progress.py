@@ -137,9 +137,8 @@ class PlainProgress:
         )
 
     def unstarted(self, count: int, reason: str) -> None:
-        self._print(
-            f"[{self._counts.done + count}/{self._counts.total}] {self._counts.unstarted(count, reason)}"
-        )
+        line = self._counts.unstarted(count, reason)
+        self._print(f"[{self._counts.done}/{self._counts.total}] {line}")
 
     def retrying(self, failed: ExperimentResult, attempt: int, attempts: int) -> None:
         self._print(f"↻ {describe(failed)}; retrying (try {attempt} of {attempts})")
