@@ -26,7 +26,7 @@ from yanex.store.convert import (
     spec_fingerprint,
 )
 from yanex.store.dependencies import insert_edges
-from yanex.store.dialect import marks, sqlite_value, stored_time
+from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
 from yanex.store.summary import fold_points, set_goals
 from yanex.store.tables import (
     EXPERIMENTS,
@@ -63,10 +63,13 @@ def _free_ids(conn: Connection, count: int) -> list[str]:
     """Random 8-hex ids not yet in the table (collisions are rare but real at 10^5 rows)."""
     ids: set[str] = set()
     while len(ids) < count:
-        wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
-        found = conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(wanted))})", [*wanted])
-        taken = {row[0] for row in found}
-        ids |= wanted - taken
+        wanted = list({secrets.token_hex(4) for _ in range(count - len(ids))} - ids)
+        taken = {
+            row[0]
+            for chunk in chunks(conn, wanted)
+            for row in conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(chunk))})", chunk)
+        }
+        ids.update(experiment_id for experiment_id in wanted if experiment_id not in taken)
     return list(ids)
 
 
@@ -295,21 +298,22 @@ def finish(
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
     """Mark whichever of these rows are still queued or running as cancelled."""
     with db.write() as conn:
-        conn.execute(
-            "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
-            f"owner_pid = NULL WHERE id IN ({marks(len(experiment_ids))}) AND status IN {OPEN_SQL}",
-            [Status.CANCELLED.value, sqlite_value(now_utc()), reason, *experiment_ids],
-        )
+        for chunk in chunks(conn, experiment_ids, 3):
+            conn.execute(
+                "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
+                f"owner_pid = NULL WHERE id IN ({marks(len(chunk))}) AND status IN {OPEN_SQL}",
+                [Status.CANCELLED.value, sqlite_value(now_utc()), reason, *chunk],
+            )
 
 
 def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | None = None) -> None:
     now = sqlite_value(now_utc())
     with db.write() as conn:
-        if experiment_ids:
+        for chunk in chunks(conn, experiment_ids, 1):
             conn.execute(
-                f"UPDATE experiments SET heartbeat_at = ? WHERE id IN ({marks(len(experiment_ids))}) "
+                f"UPDATE experiments SET heartbeat_at = ? WHERE id IN ({marks(len(chunk))}) "
                 f"AND status IN {OPEN_SQL}",
-                [now, *experiment_ids],
+                [now, *chunk],
             )
         if batch_id is not None:
             conn.execute("UPDATE batches SET heartbeat_at = ? WHERE id = ?", (now, batch_id))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.status import OPEN_STATUSES, Status
 from yanex.store.convert import spec_fingerprint
-from yanex.store.dialect import marks
+from yanex.store.dialect import chunks, marks
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentSpec
@@ -53,13 +53,15 @@ def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
 
 def active_points(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> list[str]:
     """Ids of queued or running experiments with one of these identities (read after reconciling)."""
-    wanted = set(fingerprints)
-    found = conn.execute(
-        f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(wanted))}) "
-        f"AND status IN ({marks(len(OPEN_STATUSES))})",
-        [*wanted, *OPEN_STATUSES],
-    )
-    return [row[0] for row in found]
+    return [
+        row[0]
+        for chunk in chunks(conn, list(set(fingerprints)), len(OPEN_STATUSES))
+        for row in conn.execute(
+            f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(chunk))}) "
+            f"AND status IN ({marks(len(OPEN_STATUSES))})",
+            [*chunk, *OPEN_STATUSES],
+        )
+    ]
 
 
 class CompletedRun(NamedTuple):
@@ -81,23 +83,28 @@ def find_completed(
         spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
         for spec in specs
     ]
-    wanted = set(fingerprints)
-    rows = conn.execute(
-        f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
-        f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at DESC",
-        [*wanted, Status.COMPLETED.value],
-    ).fetchall()
-    recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
-    if parents is not None and rows:
-        edges = conn.execute(
-            f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
-            f"({marks(len(recorded))})",
-            [*recorded],
+    rows = [
+        row
+        for chunk in chunks(conn, list(set(fingerprints)), 1)
+        for row in conn.execute(
+            f"SELECT spec_sha256, id, name, duration, ended_at FROM experiments WHERE spec_sha256 IN "
+            f"({marks(len(chunk))}) AND status = ?",
+            [*chunk, Status.COMPLETED.value],
         )
-        for child, parent in edges:
-            recorded[child].add(parent)
+    ]
+    rows.sort(key=lambda row: row[4] or "", reverse=True)  # newest first, over every chunk
+    recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
+    if parents is not None:
+        for chunk in chunks(conn, list(recorded)):
+            edges = conn.execute(
+                f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
+                f"({marks(len(chunk))})",
+                chunk,
+            )
+            for child, parent in edges:
+                recorded[child].add(parent)
     candidates: dict[str, list[CompletedRun]] = {}
-    for sha, eid, name, duration in rows:  # newest first
+    for sha, eid, name, duration, _ in rows:  # newest first
         candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
     found: list[CompletedRun | None] = []
     for index, fingerprint in enumerate(fingerprints):
