@@ -19,7 +19,6 @@ from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.compare import compare
-from yanex.store.convert import spec_fingerprint
 from yanex.store.dependencies import dependents_outside, retarget
 from yanex.store.experiments import (
     MetricRecord,
@@ -36,7 +35,7 @@ from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.records import field_values, find_records, load_records
 from yanex.store.selection import select_ids
-from yanex.store.sweeps import active_points, find_completed
+from yanex.store.sweeps import active_points, find_completed, fingerprint
 from yanex.store.where import parse_where
 
 LIMIT = 40  # bound parameters per statement: every list below is several times longer
@@ -143,11 +142,9 @@ def test_reads_over_many_ids(db: Database, ids: list[str], reader: sqlite3.Conne
 
 def test_earlier_runs_of_many_specs(db: Database, ids: list[str], reader: sqlite3.Connection) -> None:
     made = specs(2 * COUNT)
-    found = find_completed(reader, made, [[]] * len(made))
+    fingerprints = [fingerprint(spec) for spec in made]
+    found = find_completed(reader, fingerprints, [[]] * len(made))
     assert [run is not None for run in found] == [True] * COUNT + [False] * COUNT
     queued = create(db, made[COUNT:], Status.QUEUED)
-    fingerprints = [
-        spec_fingerprint(str(s.script_path.resolve()), s.config, list(s.script_args)) for s in made
-    ]
     with reading(db, settle=False) as conn:
         assert sorted(active_points(lowered(conn), fingerprints)) == sorted(queued)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.status import OPEN_STATUSES, Status
-from yanex.store.convert import spec_fingerprint
+from yanex.store.convert import json_text, spec_fingerprint
 from yanex.store.dialect import chunks, marks
 
 if TYPE_CHECKING:
@@ -51,6 +51,17 @@ def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
     return StoredSweep(batch_id, json.loads(spec))
 
 
+def sweep_code(conn: sqlite3.Connection, batch_id: str, spec: dict[str, Any]) -> list[tuple[str, int]]:
+    """The code the completed experiments of a sweep ran (its batch ``batch_id`` and any batch of
+    the same ``spec``): one experiment of each commit and patch, with how many ran that code."""
+    rows = conn.execute(
+        "SELECT min(id), count(*) FROM experiments WHERE status = ? AND batch_id IN "
+        "(SELECT id FROM batches WHERE id = ? OR spec = ?) GROUP BY git_commit, git_patch_sha256",
+        (Status.COMPLETED.value, batch_id, json_text(spec)),
+    )
+    return [(experiment_id, count) for experiment_id, count in rows]
+
+
 def active_points(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> list[str]:
     """Ids of queued or running experiments with one of these identities (read after reconciling)."""
     return [
@@ -72,17 +83,18 @@ class CompletedRun(NamedTuple):
     duration: float | None
 
 
+def fingerprint(spec: ExperimentSpec) -> str:
+    """A spec's identity (``spec_sha256``): its script, config and arguments."""
+    return spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
+
+
 def find_completed(
     conn: sqlite3.Connection,
-    specs: Sequence[ExperimentSpec],
+    fingerprints: Sequence[str],
     parents: Sequence[Collection[str] | None] | None = None,
 ) -> list[CompletedRun | None]:
-    """For each spec, the newest completed experiment with the same script, config and args, and,
+    """For each spec identity (``fingerprint``), the newest completed experiment that has it, and,
     where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
-    fingerprints = [
-        spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
-        for spec in specs
-    ]
     rows = [
         row
         for chunk in chunks(conn, list(set(fingerprints)), 1)
