@@ -1,8 +1,9 @@
 """How ``yanex run`` shows (``--dry-run``) and runs a sweep, and how ``yanex sweep resume`` runs
 what is left of one; ``spec_error`` for a spec either command line made that its model refuses.
 
-A sweep runs as one batch through ``yanex.run_multiple``: the same progress, summary, results and
-Ctrl-C handling, with the sweep's plan stored in ``batches.spec``.
+A sweep runs as one batch (``yanex.runner.sweep.run_points``, the ``Batch`` of ``run_multiple``):
+the same progress, summary, results and Ctrl-C handling, with the sweep's plan stored in
+``batches.spec``; its points are built as the batch reaches them and printed as they come.
 """
 
 from __future__ import annotations
