@@ -8,7 +8,10 @@ The limit is lowered with ``sqlite3.Connection.setlimit`` on the very connection
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ from yanex.store.compare import compare
 from yanex.store.dependencies import dependents_outside, retarget
 from yanex.store.experiments import (
     MetricRecord,
+    Owner,
     cancel_active,
     create_experiments,
     heartbeat,
@@ -148,3 +152,23 @@ def test_earlier_runs_of_many_specs(db: Database, ids: list[str], reader: sqlite
     queued = create(db, made[COUNT:], Status.QUEUED)
     with reading(db, settle=False) as conn:
         assert sorted(active_points(lowered(conn), fingerprints)) == sorted(queued)
+
+
+def test_settling_many_rows_of_a_dead_owner(db: Database, ids: list[str]) -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = Owner(socket.gethostname(), int(ended.stdout))  # its process has exited
+    create_experiments(
+        db,
+        specs(script_args=["q"]),
+        status=Status.QUEUED,
+        owner=dead,
+        git=GitInfo(),
+        environment=EnvironmentInfo(),
+    )
+    reconcile_orphans(db)
+    assert stored(db, "SELECT status, count(*) FROM experiments GROUP BY 1 ORDER BY 1") == [
+        ("cancelled", COUNT),
+        ("completed", COUNT),
+    ]

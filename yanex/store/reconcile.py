@@ -146,16 +146,14 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
 
 def _cancel_unstarted(db: Database, rows: Sequence[_Owned], now: datetime) -> None:
     """Record ``cancelled`` for rows whose dead owner never started their script, in one
-    transaction (a statement per owner and few hundred rows); a row handed on meanwhile to
-    another owner is left alone."""
-    chunk = 300  # ids per statement, well under any SQLite build's limit on bound values
+    transaction (a statement per owner and slice of ids); a row handed on meanwhile to another
+    owner is left alone."""
     by_owner: dict[tuple[str | None, int | None], list[str]] = {}
     for row in rows:
         by_owner.setdefault((row.owner_host, row.owner_pid), []).append(row.id)
     with db.write() as conn:
         for (host, pid), owned in by_owner.items():
-            for at in range(0, len(owned), chunk):
-                ids = owned[at : at + chunk]
+            for ids in chunks(conn, owned, 6):
                 conn.execute(
                     "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
                     f"owner_pid = NULL WHERE id IN ({marks(len(ids))}) AND owner_host IS ? "
