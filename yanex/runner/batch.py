@@ -69,8 +69,11 @@ INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
 _REFRESH = 0.25  # seconds between listings of what runs while experiments finish
 # Queued rows a batch keeps ahead of what has finished (or twice its workers): written 500 at a
-# time, a few tens of milliseconds each, while a hundred experiments start.
+# time, a few tens of milliseconds each, while a hundred experiments start. The first rows are
+# fewer, so that the first experiment starts in milliseconds; a batch of up to FIRST specs (or of
+# twice its workers) is still written whole before any runs.
 AHEAD = 1000
+FIRST = 100
 
 
 class _Events:
@@ -319,11 +322,10 @@ class Batch:
         self.dependencies = dependencies or Plan.empty(self.count)
         self.schedule = Schedule(listed or (), self.dependencies)  # a sweep's points wait for none
         # Rows all at once when a spec may wait for another (its parent's row must exist first).
-        self.ahead = (
-            self.count
-            if any(self.dependencies.in_batch.values())
-            else max(AHEAD, 2 * (_worker_count(parallel, self.count) or 1))
-        )
+        workers = _worker_count(parallel, self.count) or 1
+        together = any(self.dependencies.in_batch.values())
+        self.ahead = self.count if together else max(AHEAD, 2 * workers)
+        self.first = self.ahead if together else min(self.ahead, max(FIRST, 2 * workers))
         self.target = executor  # what ``executor=`` names; ``run`` opens it
         self.retries, self.fail_fast, self.skip_completed = retries, fail_fast, skip_completed
         self.sweep_spec = sweep_spec  # batches.spec of a sweep
@@ -343,6 +345,7 @@ class Batch:
         self.environment: EnvironmentInfo | None = None
         self.upcoming: Iterator[tuple[int, ExperimentSpec]] = iter(())  # specs with no row yet
         self.live: dict[int, ExperimentSpec] = {}  # specs with a row and no final result yet
+        self.written = 0  # specs whose (first) row is written
         self.row_of: dict[int, str] = {}  # each live spec's row of its latest try
         self.tries: dict[int, int] = {}  # each retried spec's current try (the others': the first)
         self.pending: dict[Future[Outcome], tuple[int, str]] = {}  # submitted: spec and row
@@ -516,11 +519,11 @@ class Batch:
 
     def _queue_more(self, executor: Executor) -> None:
         """Keep about ``self.ahead`` specs written and submitted ahead of what has finished,
-        topping up once half of them have: a sweep's first experiment starts after its first rows,
-        and its rows appear in ``yanex list`` as they are queued. Nothing once a signal came."""
+        topping up once half of them have (``self.first`` at first); a sweep's rows appear in
+        ``yanex list`` as they are queued. Nothing once a signal came."""
         if self.stopping is not None or self.events.received or len(self.live) > self.ahead // 2:
             return
-        for index in self._write_rows(self.ahead - len(self.live)):
+        for index in self._write_rows((self.ahead if self.written else self.first) - len(self.live)):
             if self.events.received:  # while the rows were written: start nothing
                 break
             if not self.schedule.blocked(index):
@@ -531,6 +534,7 @@ class Batch:
         chunk = list(itertools.islice(self.upcoming, limit))
         self.live.update(chunk)
         indices = [index for index, _ in chunk]
+        self.written += len(indices)
         if indices:
             retry_of = [self.retry_of[index] for index in indices] if self.retry_of else None
             self._create_rows(indices, retry_of, depends_on=self._edges(indices))
