@@ -340,3 +340,82 @@ def test_ctrl_c_cancels_a_cli_sweep_like_a_batch_and_resume_finishes_it(
     result = yanex_cli("sweep", "resume", batch_id, "-j", "0")
     assert result.returncode == 0, result.stderr
     assert completed_per_point(yanex_home) == dict.fromkeys(range(2, 6), 1)
+
+
+# Fails until the file `ok` exists: a sweep whose every point then waits to be resumed.
+UNTIL_OK = """
+import yanex
+from pathlib import Path
+if not Path(yanex.get_param("ok")).exists():
+    raise SystemExit(1)
+"""
+TRIALS = 20
+
+
+@pytest.mark.slow
+def test_two_resumes_started_at_once_run_each_point_once(
+    write_script, tmp_path: Path, yanex_home: Path
+) -> None:
+    script = write_script("until_ok.py", UNTIL_OK)
+    runs: list[dict[int, int]] = []  # per trial: completed experiments per point
+    ends: list[list[tuple[int, str]]] = []  # per trial: each resume's exit code and stderr
+    for trial in range(TRIALS):
+        ok = tmp_path / f"ok-{trial}"
+        sweep = yanex_cli(
+            "run", str(script), "-p", "x=range(8)", "-p", f"ok={ok}", "-p", f"trial={trial}", "-j", "4"
+        )
+        assert sweep.returncode == 1, sweep.stderr
+        [(batch_id,)] = rows(
+            yanex_home, "SELECT id FROM batches WHERE json_extract(spec, '$.base.trial') = ?", trial
+        )
+        ok.touch()
+        resumes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "yanex", "sweep", "resume", batch_id, "-j", "4"],
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        ends.append([(resume.wait(timeout=300), resume.communicate()[1]) for resume in resumes])
+        completed = rows(
+            yanex_home,
+            "SELECT json_extract(config, '$.x'), count(*) FROM experiments "
+            "WHERE status = 'completed' AND json_extract(config, '$.trial') = ? GROUP BY 1",
+            trial,
+        )
+        runs.append(dict(completed))
+    assert runs == [dict.fromkeys(range(8), 1)] * TRIALS
+    for both in ends:
+        assert 0 in [code for code, _ in both]
+        for code, err in both:
+            if code == 2:  # refused while the other ran: one line and its hint
+                [error, hint] = err.splitlines()
+                assert re.fullmatch(
+                    r"Error: the sweep of batch \w{8} is being run by pid \d+ on .+ \(batch \w{8}\)", error
+                )
+                assert hint == "Hint: wait for it to end, or stop it, then resume again"
+            else:  # it ran the points, or found them all completed by the other
+                assert code == 0, err
+
+
+def test_a_resume_notes_when_the_code_changed_since_its_points_ran(git_repo: Path, yanex_home: Path) -> None:
+    script = git_repo / "train.py"
+    script.write_text("import yanex\nif yanex.get_param('x') == 2:\n    raise SystemExit(1)\n")
+    subprocess.run(["git", "add", "train.py"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "v1"], cwd=git_repo, check=True)
+    sweep = yanex_cli("run", str(script), "-p", "x=range(3)", cwd=git_repo)
+    assert sweep.returncode == 1, sweep.stderr
+    [(batch_id,)] = rows(yanex_home, "SELECT id FROM batches")
+    same = yanex_cli("sweep", "resume", batch_id, cwd=git_repo)  # point 2 fails again: same code
+    assert same.returncode == 1 and "Note:" not in same.stderr, same.stderr
+    script.write_text("print('fixed')\n")  # an uncommitted change
+    changed = yanex_cli("sweep", "resume", batch_id, cwd=git_repo)
+    assert changed.returncode == 0, changed.stderr
+    notes = [line for line in changed.stderr.splitlines() if line.startswith("Note:")]
+    assert notes == [
+        "Note: resuming with other code than 2 of 2 completed point(s) of the sweep ran (the uncommitted "
+        "changes differ from theirs); the new points record the current code"
+    ]

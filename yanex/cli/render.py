@@ -9,12 +9,13 @@ json and csv load only when used: this module is imported by ``yanex --help``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from yanex.cli.spec import Param
 from yanex.terminal import json_printable, printable
@@ -167,20 +168,22 @@ def print_table(
         echo("\n".join(line.format(*row).rstrip() for row in rows))
 
 
-def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_csv(columns: Sequence[str], rows: Sequence[Sequence[str]], *, head: bool = True) -> None:
     import csv
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([printable(name, keep="\n\t") for name in columns])
+    if head:
+        writer.writerow([printable(name, keep="\n\t") for name in columns])
     writer.writerows([printable(value, keep="\n\t") for value in row] for row in rows)
 
 
-def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]], *, head: bool = True) -> None:
     def escape(value: str) -> str:
         return printable(value).replace("|", "\\|")
 
-    echo("| " + " | ".join(escape(c) for c in columns) + " |")
-    echo("|" + "|".join("---" for _ in columns) + "|")
+    if head:
+        echo("| " + " | ".join(escape(c) for c in columns) + " |")
+        echo("|" + "|".join("---" for _ in columns) + "|")
     for row in rows:
         echo("| " + " | ".join(escape(v) for v in row) + " |")
 
@@ -207,6 +210,61 @@ def print_rows(
         print_markdown(columns, [[cell(value) for value in row] for row in rows])
     else:
         print_table(columns, [[cell(value) for value in row] for row in rows], styles=styles)
+
+
+_T = TypeVar("_T")
+STREAM_CHUNK = 1000  # rows a streamed table sizes its columns from
+
+
+def stream_rows(
+    fmt: OutputFormat,
+    columns: Sequence[str],
+    items: Iterable[_T],
+    row: Callable[[_T], Sequence[Any]],
+    record: Callable[[_T], Any],
+) -> int:
+    """``print_rows`` for items that come one by one (a million points of a sweep), written as they
+    come and never all held: ``row`` of each as a table, CSV or Markdown line, ``record`` of each
+    for ``--format json``. The text is ``print_rows``'s, except that a table of more than
+    ``STREAM_CHUNK`` rows has the column widths of its first ``STREAM_CHUNK``, and is plain even on
+    a terminal. Returns how many items were written."""
+    source = iter(items)
+    count = 0
+    if fmt is OutputFormat.JSON:
+        out = sys.stdout
+        for item in source:
+            out.write(("[\n" if count == 0 else ",\n") + "  " + to_json(record(item)).replace("\n", "\n  "))
+            count += 1
+        out.write("[]\n" if count == 0 else "\n]\n")
+        return count
+    if fmt is not OutputFormat.TABLE:
+        write = print_csv if fmt is OutputFormat.CSV else print_markdown
+        exact = fmt is OutputFormat.CSV
+        head = True
+        while chunk := [
+            [cell(v, exact=exact) for v in row(item)] for item in itertools.islice(source, STREAM_CHUNK)
+        ]:
+            write(columns, chunk, head=head)
+            head, count = False, count + len(chunk)
+        if head:
+            write(columns, [])
+        return count
+    first = [[printable(cell(v)) for v in row(item)] for item in itertools.islice(source, STREAM_CHUNK)]
+    following = next(source, None)
+    if following is None:  # one chunk: laid out exactly, as print_table does
+        print_table(columns, first)
+        return len(first)
+    names = [printable(name) for name in columns]
+    widths = [max([len(name), *(len(line[c]) for line in first)]) for c, name in enumerate(names)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths)  # as print_table, one format call per row
+    echo(line.format(*names).rstrip(), err=True)  # as print_table: a pipe gets only rows
+    out = sys.stdout
+    out.writelines(line.format(*values).rstrip() + "\n" for values in first)
+    count = len(first)
+    for item in itertools.chain([following], source):
+        out.write(line.format(*[printable(cell(v)) for v in row(item)]).rstrip() + "\n")
+        count += 1
+    return count
 
 
 Section = tuple[str, Sequence[tuple[str, str]]]

@@ -1,14 +1,15 @@
 """How ``yanex run`` shows (``--dry-run``) and runs a sweep, and how ``yanex sweep resume`` runs
 what is left of one; ``spec_error`` for a spec either command line made that its model refuses.
 
-A sweep runs as one batch through ``yanex.run_multiple``: the same progress, summary, results and
-Ctrl-C handling, with the sweep's plan stored in ``batches.spec``.
+A sweep runs as one batch (``yanex.runner.sweep.run_points``, the ``Batch`` of ``run_multiple``):
+the same progress, summary, results and Ctrl-C handling, with the sweep's plan stored in
+``batches.spec``; its points are built as the batch reaches them and printed as they come.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from yanex.errors import ConfigError
-    from yanex.specs import ExperimentResult, ExperimentSpec
+    from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo
     from yanex.sweep.expand import SweepDefinition
-    from yanex.sweep.plan import Sweep, SweepPlan
+    from yanex.sweep.plan import PlanSpecs, SweepPlan
 
 DRY_RUN_FORMAT = dataclasses.replace(FORMAT, help="Output format of --dry-run.")
 
@@ -67,7 +68,7 @@ def run_sweep(
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
 
-    from yanex.sweep.plan import SweepPlan
+    from yanex.sweep.plan import PlanSpecs, SweepPlan
 
     if definition.samples is not None and definition.seed is None:
         definition = dataclasses.replace(definition, seed=secrets.randbelow(2**31))
@@ -87,60 +88,78 @@ def run_sweep(
         depends_on=tuple(depends_on),
         goals=tuple((goals or {}).items()),
     )
+    check_first_spec(plan)  # every point shares what a spec checks but its values
     if dry_run:
-        _specs(plan, [0])  # every point shares what a spec checks but its values
-        show_points(plan, fmt)
+        show_points(PlanSpecs(plan), fmt)
         return
-    run_batch(_specs(plan), parallel, verbose=False, executor=executor)
+    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor)
 
 
-def _specs(plan: SweepPlan, indices: Sequence[int] | None = None) -> Sweep:
-    """The plan's specs (of ``indices``, default all), a spec's validation error as one ``Error:``
-    line; the names are made here too, so a bad ``--name`` template fails here."""
+def check_first_spec(plan: SweepPlan) -> None:
+    """The first point's spec, a validation error as one ``Error:`` line; which names repeat is
+    settled here too, so a bad ``--name`` template fails here."""
     from pydantic import ValidationError
 
+    from yanex.sweep.plan import PlanSpecs
+
     try:
-        return plan.specs(indices)
+        next(iter(PlanSpecs(plan)))
     except ValidationError as error:
         raise spec_error(error) from None
 
 
-def run_batch(sweep: Sweep, parallel: int | None, verbose: bool, executor: str = "local") -> None:
-    """Run a sweep's specs as one batch, a line per experiment; exits 1 unless all completed."""
-    from yanex.runner.batch import run_multiple
+def run_points(
+    points: PlanSpecs,
+    parallel: int | None,
+    verbose: bool,
+    executor: str = "local",
+    batch_id: str | None = None,
+    ran_before: Sequence[GitInfo] = (),
+) -> None:
+    """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed."""
+    from pydantic import ValidationError
+
+    from yanex.runner.sweep import run_points as run
 
     try:
-        results = run_multiple(sweep, parallel=parallel, verbose=verbose, executor=executor)
+        results = run(points, parallel, verbose, executor=executor, batch_id=batch_id, ran_before=ran_before)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    _print_results(results)
-    if any(result.status != "completed" for result in results):
+    except ValidationError as error:  # a point's spec (checked like the first, so hardly ever)
+        raise spec_error(error) from None
+    if not _print_results(results):
         raise typer.Exit(1)
 
 
-def _print_results(results: Sequence[ExperimentResult]) -> None:
+def _print_results(results: Iterable[ExperimentResult]) -> bool:
+    """A line per result; whether all completed."""
+    from yanex.cli.render import echo
     from yanex.terminal import printable
 
+    completed = True
     for result in results:
         line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}"
-        typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
+        echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
+        completed = completed and result.status == "completed"
+    return completed
 
 
-def show_points(plan: SweepPlan, fmt: OutputFormat, *, only: Sequence[int] | None = None) -> None:
-    """The experiments a plan expands to: name and the value of each axis (JSON: whole configs)."""
-    from yanex.cli.render import print_rows
+def show_points(points: PlanSpecs, fmt: OutputFormat) -> None:
+    """The experiments of a sweep's ``points``: name and the value of each axis (JSON: whole
+    configs), written as they are expanded."""
+    from yanex.cli.render import stream_rows
     from yanex.sweep.expand import dotted
 
-    points, names = plan.points, plan.names
-    indices = range(len(points)) if only is None else only
-    keys = [path for path, _ in plan.definition.axes]
-    rows = [[names[i], *(value for _, value in points[i].values)] for i in indices]
-    records = (
-        [{"name": names[i], "config": points[i].config} for i in indices] if fmt is OutputFormat.JSON else []
+    keys = [path for path, _ in points.plan.definition.axes]
+    count = stream_rows(
+        fmt,
+        ["name", *map(dotted, keys)],
+        points.named_points(),
+        row=lambda item: [item[0], *(value for _, value in item[1].values)],
+        record=lambda item: {"name": item[0], "config": item[1].config},
     )
-    print_rows(fmt, ["name", *map(dotted, keys)], rows, records)
     typer.echo(
-        f"dry run: {len(rows)} experiment(s) of {plan.script_path.name}; nothing was run or recorded",
+        f"dry run: {count} experiment(s) of {points.plan.script_path.name}; nothing was run or recorded",
         err=True,
     )
 

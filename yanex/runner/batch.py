@@ -1,14 +1,18 @@
 """``run_multiple`` and its ``Batch``: a batch of experiments from specs to recorded results.
 
-Everything that can be checked is checked before anything runs. Then every row is written at once
-as ``queued`` under one ``batches`` row (so ``yanex list`` shows the whole batch), the executor runs
-them, and the results come back in input order. The orchestrator owns its queued rows and the batch
-row and keeps their heartbeat; if it is killed outright, the next reader or writer reconciles them.
+Everything that can be checked is checked before anything runs. Then the ``batches`` row is written
+(its ``total`` is the size of the batch), and ``queued`` rows are written in windows of about
+``AHEAD`` ahead of what the executor has finished, so that the first experiment of a million-point
+sweep starts after its first rows, not after a million (a batch with dependencies between its specs
+writes them all at once). The results come back in input order. The orchestrator owns its queued
+rows and the batch row and keeps their heartbeat; if it is killed outright, the next reader or
+writer reconciles them, and ``yanex sweep resume`` runs what a sweep never reached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
@@ -28,13 +32,14 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
 from yanex.executors import check_executor, open_executor
-from yanex.runner.dependencies import Plan, Schedule, plan
+from yanex.runner.dependencies import Plan, Schedule, completed_parents, plan
 from yanex.runner.environment import capture_environment, this_process
 from yanex.runner.git import capture_git
 from yanex.runner.inline import InlineExecutor
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
+from yanex.runner.results import Results
 from yanex.runner.script_kind import not_python
 from yanex.specs import (
     EnvironmentInfo,
@@ -48,6 +53,7 @@ from yanex.specs import (
 from yanex.store.dependencies import retarget
 from yanex.store.experiments import (
     cancel_active,
+    cancel_batch,
     create_batch,
     create_experiments,
     end_batch,
@@ -55,14 +61,20 @@ from yanex.store.experiments import (
 )
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
-from yanex.store.sweeps import find_completed
+from yanex.store.sweeps import find_completed, fingerprint
 from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
 from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
-from yanex.sweep.plan import stored_plan
+from yanex.sweep.plan import PlanSpecs, stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
 _REFRESH = 0.25  # seconds between listings of what runs while experiments finish
+# Queued rows a batch keeps ahead of what has finished (or twice its workers): written 500 at a
+# time, a few tens of milliseconds each, while a hundred experiments start. The first rows are
+# fewer, so that the first experiment starts in milliseconds; a batch of up to FIRST specs (or of
+# twice its workers) is still written whole before any runs.
+AHEAD = 1000
+FIRST = 100
 
 
 class _Events:
@@ -188,7 +200,7 @@ def run_multiple(
         # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
         sweep_spec=stored_plan(experiments),
     )
-    return batch.run()
+    return list(batch.run())
 
 
 def preflight(parallel: int | None) -> None:
@@ -214,20 +226,26 @@ def preflight(parallel: int | None) -> None:
         )
 
 
-def _warn_if_code_changed(now: GitInfo, before: Sequence[GitInfo]) -> None:
-    """One warning when re-runs are about to run other code than their originals ran."""
+def _warn_if_code_changed(now: GitInfo, before: Sequence[GitInfo], *, resuming: bool = False) -> None:
+    """One warning when re-runs are about to run other code than their originals ran, or a sweep's
+    missing points (``resuming``) other code than its completed points ran."""
     changed = [git for git in before if (git.commit, git.patch or None) != (now.commit, now.patch or None)]
     if not changed:
         return
     commits = sorted({(git.commit or "no commit")[:8] for git in changed if git.commit != now.commit})
+    they, theirs, done, new = (
+        ("they", "theirs", "completed point(s) of the sweep", "the new points")
+        if resuming
+        else ("the originals", "the originals'", "original(s)", "the re-runs")
+    )
     what = (
-        f"commit {(now.commit or 'none')[:8]} now, the originals ran {', '.join(commits)}"
+        f"commit {(now.commit or 'none')[:8]} now, {they} ran {', '.join(commits)}"
         if commits
-        else "the uncommitted changes differ from the originals'"
+        else f"the uncommitted changes differ from {theirs}"
     )
     warnings.warn(
-        f"re-running with other code than {len(changed)} of {len(before)} original(s) ran ({what}); "
-        "the re-runs record the current code",
+        f"{'resuming' if resuming else 're-running'} with other code than {len(changed)} of {len(before)} "
+        f"{done} ran ({what}); {new} record the current code",
         YanexWarning,
         stacklevel=6,  # the caller of yanex.rerun (through Batch.run, _run and _create_batch)
     )
@@ -260,13 +278,17 @@ def _worker_count(parallel: int | None, tasks: int) -> int | None:
 
 
 class Batch:
-    """One call of ``run_multiple`` or ``rerun``: validated specs, their rows, the executor, and the
-    bookkeeping of results. Every attribute is set here, so that the clean-up after an error at
-    any stage of ``run`` finds the rows and the batch row created so far."""
+    """One call of ``run_multiple`` or ``rerun``, or a sweep's points: validated specs, their rows,
+    the executor, and the bookkeeping of results. Every attribute is set here, so that the clean-up
+    after an error at any stage of ``run`` finds the rows and the batch row created so far.
+
+    ``specs`` is a list, or a sweep's points as ``PlanSpecs`` (each spec built when its row is
+    written): the batch holds only the specs of rows it has written and not finished, and each
+    result in a few bytes (``Results``), so a million points take megabytes, not gigabytes."""
 
     def __init__(
         self,
-        specs: Sequence[ExperimentSpec],
+        specs: Sequence[ExperimentSpec] | PlanSpecs,
         parallel: int | None,
         verbose: bool,
         *,
@@ -281,37 +303,52 @@ class Batch:
         retry_of: Sequence[str] | None = None,
         working_dirs: Sequence[str | None] | None = None,
         ran_before: Sequence[GitInfo] = (),
+        batch_id: str | None = None,
     ) -> None:
         check_executor(executor)
-        _check_scripts(specs)
-        self.specs = list(specs)
+        listed = specs if isinstance(specs, Sequence) else None
+        _check_scripts(listed if listed is not None else [next(iter(specs))])  # one script for all
+        self.specs = specs
+        self.count = len(specs)
         self.parallel = parallel
         self.output = OutputMode.PREFIX if verbose else OutputMode.QUIET
         self.progress: BatchProgress = make_progress(verbose)
         self.db = db or Database()
         self.time_limit = time_limit  # for specs without a timeout of their own
-        if dependencies is None:
-            dependencies = plan(self.db, specs) if any(spec.depends_on for spec in specs) else None
-        self.dependencies = dependencies or Plan.empty(len(specs))
-        self.schedule = Schedule(self.specs, self.dependencies)
+        if dependencies is None and isinstance(specs, PlanSpecs):  # every point runs on the same
+            parents = specs.plan.depends_on
+            dependencies = Plan.shared(self.count, completed_parents(self.db, parents) if parents else ())
+        elif dependencies is None and listed is not None and any(spec.depends_on for spec in listed):
+            dependencies = plan(self.db, listed)
+        self.dependencies = dependencies or Plan.empty(self.count)
+        self.schedule = Schedule(listed or (), self.dependencies)  # a sweep's points wait for none
+        # Rows all at once when a spec may wait for another (its parent's row must exist first).
+        workers = _worker_count(parallel, self.count) or 1
+        together = any(self.dependencies.in_batch.values())
+        self.ahead = self.count if together else max(AHEAD, 2 * workers)
+        self.first = self.ahead if together else min(self.ahead, max(FIRST, 2 * workers))
         self.target = executor  # what ``executor=`` names; ``run`` opens it
         self.retries, self.fail_fast, self.skip_completed = retries, fail_fast, skip_completed
         self.sweep_spec = sweep_spec  # batches.spec of a sweep
-        # For a re-run: the row each spec re-runs, where it ran, and the code it ran.
+        # For a re-run: the row each spec re-runs, where it ran, and the code it ran; for a sweep's
+        # points (PlanSpecs), ran_before is the code its completed points ran, whatever their number.
         self.retry_of = list(retry_of) if retry_of else None
-        self.cwds: list[str | None] = list(working_dirs) if working_dirs else [None] * len(specs)
+        self.cwds = list(working_dirs) if working_dirs else None
         self.ran_before = list(ran_before)
         self.owner = this_process()  # of every row and of the batch row, whose heartbeat it keeps
         self.beat_every = config.heartbeat_interval()
-        self.results: list[ExperimentResult | None] = [None] * len(specs)
+        self.results = Results(self.count)
+        self.skipped: list[ExperimentResult] = []  # earlier runs taken as results (skip_completed)
         # Set as the batch runs.
         self.ran_on: str | None = None  # batches.executor: where it runs, when not here
-        self.batch_id: str | None = None
+        self.batch_id = batch_id  # given: a batch row this process owns already (a resume's claim)
         self.git: GitInfo | None = None  # captured once, recorded by every row
         self.environment: EnvironmentInfo | None = None
-        self.rows: list[str] = []  # every row created, retries included
-        self.row_of: dict[int, str] = {}  # each spec's row of its latest try
-        self.tries = [1] * len(specs)  # each spec's current try
+        self.upcoming: Iterator[tuple[int, ExperimentSpec]] = iter(())  # specs with no row yet
+        self.live: dict[int, ExperimentSpec] = {}  # specs with a row and no final result yet
+        self.written = 0  # specs whose (first) row is written
+        self.row_of: dict[int, str] = {}  # each live spec's row of its latest try
+        self.tries: dict[int, int] = {}  # each retried spec's current try (the others': the first)
         self.pending: dict[Future[Outcome], tuple[int, str]] = {}  # submitted: spec and row
         self.stopping: StopReason | None = None  # the first reason the batch stops early
         self.events = _Events()
@@ -321,10 +358,12 @@ class Batch:
         self.next_refresh = 0.0  # monotonic time the running experiments are listed again
         self.last_beat = 0.0  # monotonic time of the last heartbeat
 
-    def run(self) -> list[ExperimentResult]:
-        """Run every spec to its result (input order); see ``run_multiple`` for errors and signals."""
+    def run(self) -> Iterator[ExperimentResult]:
+        """Run every spec to its result, then give the results in input order (built as they are
+        read: a sweep's million need not be held at once); see ``run_multiple`` for errors and
+        signals."""
         reconcile_orphans(self.db)
-        todo = self._skip_completed() if self.skip_completed else list(range(len(self.specs)))
+        todo = self._skip_completed() if self.skip_completed else range(self.count)
         if todo:
             for stream in (sys.stdout, sys.stderr):  # what the script printed comes first
                 stream.flush()
@@ -339,33 +378,35 @@ class Batch:
                 raise SystemExit(128 + signal.SIGTERM)
             if self.signalled is StopReason.USER:
                 raise KeyboardInterrupt
-        return [result for result in self.results if result is not None]
+        names = (spec.name for spec in self.specs) if isinstance(self.specs, Sequence) else self.specs.names()
+        return self.results.listed(names)
 
     def _skip_completed(self) -> list[int]:
         """Take an earlier completed experiment of the same spec as its result; the specs left to run.
 
         An earlier run counts only if it ran on the same stored parents (a spec with parents in
         this call is settled here: it runs again when they do)."""
+        assert isinstance(self.specs, Sequence)  # run_multiple's list
         parents = [
-            None if in_batch else [parent.id for parent in stored]
-            for in_batch, stored in zip(self.dependencies.in_batch, self.dependencies.stored, strict=True)
+            None if self.dependencies.in_batch.get(index) else [parent.id for parent in stored]
+            for index, stored in enumerate(self.dependencies.stored)
         ]
         with reading(self.db, settle=False) as conn:
-            found = find_completed(conn, self.specs, parents)
+            found = find_completed(conn, [fingerprint(spec) for spec in self.specs], parents)
         # A spec downstream of one that runs again runs again too: its inputs change.
         fresh = self.schedule.downstream({index for index, earlier in enumerate(found) if earlier is None})
         for index, earlier in enumerate(found):
             if earlier is not None and index not in fresh:
-                self.results[index] = ExperimentResult(
+                result = ExperimentResult(
                     experiment_id=earlier.id,
                     status="completed",
                     duration=earlier.duration,
                     name=earlier.name,
                 )
-        for index, result in enumerate(self.results):
-            if result is not None:
+                self.results.record(index, result, named=True)
+                self.skipped.append(result)
                 self.schedule.finished(index, result)
-        return [index for index, result in enumerate(self.results) if result is None]
+        return [index for index in range(self.count) if not self.results.has(index)]
 
     def _open_executor(self, tasks: int) -> tuple[Executor, str]:
         """The executor ``executor=`` names, and where it runs the batch (for the progress line).
@@ -381,31 +422,21 @@ class Batch:
             return InlineExecutor(self.db, self.owner), "one at a time"
         return LocalPool(workers, self.db), f"on {workers} worker{'s' * (workers != 1)}"
 
-    def _run(self, executor: Executor, todo: list[int], how: str) -> None:
+    def _run(self, executor: Executor, todo: Sequence[int], how: str) -> None:
         """Write the rows, follow them to their results; whatever happens, no script outlives the
         batch and no row it wrote stays open."""
         try:
             batch_id = self._create_batch(todo)
-            self.progress.started(batch_id, len(self.specs), how)
-            for result in self.results:
-                if result is not None:
-                    self.progress.skipped(result)
-            for index in todo:
-                if self.events.received:  # while the rows were written: start nothing
-                    break
-                if not self.schedule.blocked(index):
-                    self._submit(executor, index, self.row_of[index])
+            self.progress.started(batch_id, self.count, how)
+            for result in self.skipped:
+                self.progress.skipped(result)
+            self._queue_more(executor)
             self.last_beat = time.monotonic()
             self._follow(executor)
-            for index in todo:  # held back for a dependency when the batch stopped
-                if self.results[index] is None:
-                    unstarted = ExperimentResult(
-                        experiment_id=self.row_of[index],
-                        status="cancelled",
-                        error_message=(self.stopping or StopReason.ERROR).value,
-                        name=self.specs[index].name,
-                    )
-                    self._conclude(index, unstarted)
+            self._cancel_unstarted()
+            if self.stopping is StopReason.FAIL_FAST:  # a result for every spec, as run_multiple says
+                while self._write_rows(AHEAD):
+                    self._cancel_unstarted()
             for reason, count in self.unstarted.items():
                 self.progress.unstarted(count, reason)
         except BaseException as error:
@@ -416,8 +447,8 @@ class Batch:
                 executor.shutdown()
         finally:
             # Rows whose futures were cancelled before they started are still queued.
-            cancel_active(self.db, self.rows, (self.stopping or StopReason.ERROR).value)
             if self.batch_id is not None:
+                cancel_batch(self.db, self.batch_id, (self.stopping or StopReason.ERROR).value)
                 end_batch(self.db, self.batch_id)
 
     def _follow(self, executor: Executor) -> None:
@@ -441,6 +472,7 @@ class Batch:
                 grace_ends = time.monotonic() + INTERRUPT_GRACE
             elif event is not None and event in self.pending:
                 self._settle(executor, event)
+                self._queue_more(executor)
             if grace_ends is not None and time.monotonic() >= grace_ends and self.pending:
                 self._kill(executor)
                 return
@@ -454,7 +486,7 @@ class Batch:
             return
         self.progress.running(
             [
-                progress_label(self.specs[index].name, row)
+                progress_label(self.live[index].name, row)
                 for future, (index, row) in self.pending.items()
                 if future.running()
             ]
@@ -462,16 +494,66 @@ class Batch:
         self.next_refresh = time.monotonic() + _REFRESH
 
     def _create_batch(self, todo: Sequence[int]) -> str:
-        """The batch row, then a queued row per spec to run; the code is captured once for all."""
-        self.git = capture_git(self.specs[todo[0]].script_path.resolve())
-        _warn_if_code_changed(self.git, [self.ran_before[index] for index in todo] if self.ran_before else [])
+        """The batch row (unless this process claimed it already), and the specs whose rows
+        ``_queue_more`` writes; the code is captured once for all."""
+        upcoming = self._upcoming(todo)
+        first = next(upcoming)
+        self.upcoming = itertools.chain([first], upcoming)
+        self.git = capture_git(first[1].script_path.resolve())
+        if isinstance(self.specs, Sequence):
+            _warn_if_code_changed(
+                self.git, [self.ran_before[index] for index in todo] if self.ran_before else []
+            )
+        else:
+            _warn_if_code_changed(self.git, self.ran_before, resuming=True)
         self.environment = capture_environment()
-        self.batch_id = batch_id = create_batch(
-            self.db, len(todo), self.parallel, self.owner, spec=self.sweep_spec, executor=self.ran_on
-        )
-        retry_of = [self.retry_of[index] for index in todo] if self.retry_of else None
-        self._create_rows(todo, retry_of, depends_on=self._edges(todo))
-        return batch_id
+        if self.batch_id is None:
+            self.batch_id = create_batch(
+                self.db, len(todo), self.parallel, self.owner, spec=self.sweep_spec, executor=self.ran_on
+            )
+        return self.batch_id
+
+    def _upcoming(self, todo: Sequence[int]) -> Iterator[tuple[int, ExperimentSpec]]:
+        if isinstance(self.specs, Sequence):
+            return ((index, self.specs[index]) for index in todo)
+        return enumerate(self.specs)  # a sweep's points: todo is every one
+
+    def _queue_more(self, executor: Executor) -> None:
+        """Keep about ``self.ahead`` specs written and submitted ahead of what has finished,
+        topping up once half of them have (``self.first`` at first); a sweep's rows appear in
+        ``yanex list`` as they are queued. Nothing once a signal came."""
+        if self.stopping is not None or self.events.received or len(self.live) > self.ahead // 2:
+            return
+        for index in self._write_rows((self.ahead if self.written else self.first) - len(self.live)):
+            if self.events.received:  # while the rows were written: start nothing
+                break
+            if not self.schedule.blocked(index):
+                self._submit(executor, index, self.row_of[index])
+
+    def _write_rows(self, limit: int) -> list[int]:
+        """Queued rows for up to ``limit`` more specs, in order; their indices."""
+        chunk = list(itertools.islice(self.upcoming, limit))
+        self.live.update(chunk)
+        indices = [index for index, _ in chunk]
+        self.written += len(indices)
+        if indices:
+            retry_of = [self.retry_of[index] for index in indices] if self.retry_of else None
+            self._create_rows(indices, retry_of, depends_on=self._edges(indices))
+        return indices
+
+    def _cancel_unstarted(self) -> None:
+        """The specs with a row that never started (held back for a dependency, or not reached
+        when the batch stopped) end cancelled; their rows are cancelled with the batch."""
+        for index in list(self.live):
+            self._conclude(
+                index,
+                ExperimentResult(
+                    experiment_id=self.row_of[index],
+                    status="cancelled",
+                    error_message=(self.stopping or StopReason.ERROR).value,
+                    name=self.live[index].name,
+                ),
+            )
 
     def _create_rows(
         self,
@@ -484,17 +566,16 @@ class Batch:
         assert self.git is not None and self.environment is not None  # captured by _create_batch
         rows = create_experiments(
             self.db,
-            [self.specs[index] for index in indices],
+            [self.live[index] for index in indices],
             status=Status.QUEUED,
             owner=self.owner,
             git=self.git,
             environment=self.environment,
             batch_id=self.batch_id,
             retry_of=retry_of,
-            working_dirs=[self.cwds[index] for index in indices],
+            working_dirs=[self.cwds[index] for index in indices] if self.cwds else None,
             depends_on=depends_on,
         )
-        self.rows += rows
         self.row_of.update(zip(indices, rows, strict=True))
         return rows
 
@@ -502,7 +583,7 @@ class Batch:
         """A try has ended: another try if it failed and may retry, else the spec's result."""
         index, row = self.pending.pop(future)
         result = self._result(future, index, row)
-        if result.status == "failed" and self.tries[index] <= self.retries and self.stopping is None:
+        if result.status == "failed" and self.tries.get(index, 1) <= self.retries and self.stopping is None:
             self._retry(executor, index, row, result)
             return
         self._conclude(index, result)
@@ -514,7 +595,7 @@ class Batch:
     def _retry(self, executor: Executor, index: int, row: str, failed: ExperimentResult) -> None:
         """Run a failed spec again as a new row (``retry_of`` the failed one); its children that
         wait for it wait for the new row instead."""
-        self.tries[index] += 1
+        self.tries[index] = self.tries.get(index, 1) + 1
         self.progress.retrying(failed, self.tries[index], self.retries + 1)
         [retry] = self._create_rows([index], retry_of=[row])
         waiting = [self.row_of[child] for child in self.schedule.waiting_children(index)]
@@ -558,18 +639,22 @@ class Batch:
             self._conclude(index, self._result(future, index, row))
         self.pending.clear()
 
-    def _conclude(self, index: int, result: ExperimentResult) -> None:
-        """A spec's final result. Those cancelled before their script started (no duration) are
-        counted, not listed one by one: a stopped sweep can have thousands."""
-        self.results[index] = result
-        if result.status == "cancelled" and result.duration is None:
+    def _conclude(self, index: int, result: ExperimentResult, *, listed: bool = False) -> None:
+        """A spec's final result; the spec itself is forgotten. Those cancelled before their script
+        started (no duration) are counted by reason, not listed one by one (unless ``listed``): a
+        stopped sweep can have thousands."""
+        self.results.record(index, result)
+        if result.status == "cancelled" and result.duration is None and not listed:
             self.unstarted[result.error_message or ""] += 1
         else:
             self.progress.finished(result)
+        del self.live[index]
+        self.row_of.pop(index, None)
+        self.tries.pop(index, None)
 
     def _submit(self, executor: Executor, index: int, experiment_id: str) -> None:
-        spec = self.specs[index]
-        cwd = self.cwds[index]
+        spec = self.live[index]
+        cwd = self.cwds[index] if self.cwds else None
         request = LaunchRequest(
             experiment_id=experiment_id,
             script_path=spec.script_path.resolve(),
@@ -590,7 +675,7 @@ class Batch:
         edges: list[list[str | int]] = []
         for index in todo:
             parents: list[str | int] = [parent.id for parent in self.schedule.plan.stored[index]]
-            for parent in self.schedule.plan.in_batch[index]:
+            for parent in self.schedule.plan.in_batch.get(index, ()):
                 parents.append(position[parent] if parent in position else self.schedule.finished_as[parent])
             edges.append(parents)
         return edges
@@ -606,10 +691,9 @@ class Batch:
             row = self.row_of[child]
             cancel_active(self.db, [row], message)
             cancelled = ExperimentResult(
-                experiment_id=row, status="cancelled", error_message=message, name=self.specs[child].name
+                experiment_id=row, status="cancelled", error_message=message, name=self.live[child].name
             )
-            self.results[child] = cancelled
-            self.progress.finished(cancelled)
+            self._conclude(child, cancelled, listed=True)  # the failed dependency is its reason
 
     def _stop(self, executor: Executor, reason: StopReason) -> None:
         """Start nothing more and ask what runs to stop; the first reason is the one recorded."""
@@ -617,7 +701,7 @@ class Batch:
         executor.interrupt(self.stopping)
 
     def _result(self, future: Future[Outcome], index: int, experiment_id: str) -> ExperimentResult:
-        name = self.specs[index].name
+        name = self.live[index].name
         try:
             outcome = future.result()
         except CancelledError:  # never started; its row is marked cancelled when the batch ends

@@ -10,8 +10,9 @@ spec downstream of a failed or cancelled one is cancelled, naming the dependency
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, overload
 
 from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, ConfigError, NotFoundError, YanexError
@@ -20,17 +21,49 @@ from yanex.store.dependencies import Parent
 from yanex.store.reading import reading
 from yanex.store.references import resolve_references
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Plan:
-    """Each spec's parents: indices of specs of the same call, and completed stored experiments."""
+    """Each spec's parents: indices of specs of the same call (only of the specs that have some),
+    and completed stored experiments."""
 
-    in_batch: list[list[int]]
-    stored: list[list[Parent]]
+    in_batch: Mapping[int, Sequence[int]]
+    stored: Sequence[Sequence[Parent]]
 
     @classmethod
     def empty(cls, count: int) -> Plan:
-        return cls([[] for _ in range(count)], [[] for _ in range(count)])
+        return cls.shared(count, ())
+
+    @classmethod
+    def shared(cls, count: int, stored: Sequence[Parent]) -> Plan:
+        """Every spec runs on the same stored experiments, none on another spec (a sweep's points):
+        the same size for a million specs as for one."""
+        return cls({}, _Repeated(tuple(stored), count))
+
+
+class _Repeated(Sequence[T]):
+    """``count`` times the same item."""
+
+    def __init__(self, item: T, count: int) -> None:
+        self._item, self._count = item, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self._item] * len(range(*index.indices(self._count)))
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return self._item
 
 
 def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
@@ -77,7 +110,8 @@ def plan(db: Database, specs: Sequence[ExperimentSpec]) -> Plan:
     for index, spec in enumerate(specs):
         if spec.name is not None:
             by_name.setdefault(spec.name, []).append(index)
-    result = Plan.empty(len(specs))
+    in_batch: dict[int, list[int]] = {}
+    stored: list[list[Parent]] = [[] for _ in specs]
     outside: list[list[str]] = [[] for _ in specs]
     for index, spec in enumerate(specs):
         for reference in spec.depends_on:
@@ -93,10 +127,10 @@ def plan(db: Database, specs: Sequence[ExperimentSpec]) -> Plan:
                     f"{_label(specs, index)} depends on itself", hint="remove its own name from depends_on"
                 )
             if matches:
-                result.in_batch[index].append(matches[0])
+                in_batch.setdefault(index, []).append(matches[0])
             else:
                 outside[index].append(reference)
-    cycle = find_cycle(result.in_batch)
+    cycle = find_cycle([in_batch.get(index, ()) for index in range(len(specs))])
     if cycle is not None:
         path = " -> ".join(repr(specs[i].name) for i in [*cycle, cycle[0]])
         raise ConfigError(
@@ -107,14 +141,14 @@ def plan(db: Database, specs: Sequence[ExperimentSpec]) -> Plan:
         if not references:
             continue
         try:
-            result.stored[index].extend(completed_parents(db, references))
+            stored[index] = completed_parents(db, references)
         except NotFoundError as error:
             raise NotFoundError(
                 f"{_label(specs, index)}: {error.message}; no spec of this call has that name either",
                 hint="depend on the name of another spec of the call, or on a stored experiment's "
                 "id, id prefix or name",
             ) from None
-    return result
+    return Plan(in_batch, stored)
 
 
 def find_cycle(parents: Sequence[Sequence[int]]) -> list[int] | None:
@@ -154,9 +188,9 @@ class Schedule:
     finished_as: dict[int, str] = field(default_factory=dict)  # completed spec -> its final id
 
     def __post_init__(self) -> None:
-        self.waiting = {i: set(parents) for i, parents in enumerate(self.plan.in_batch) if parents}
+        self.waiting = {i: set(parents) for i, parents in self.plan.in_batch.items() if parents}
         self.children = {}
-        for child, parents in enumerate(self.plan.in_batch):
+        for child, parents in self.plan.in_batch.items():
             for parent in parents:
                 self.children.setdefault(parent, []).append(child)
 
@@ -165,7 +199,8 @@ class Schedule:
 
     def parents(self, index: int) -> list[Parent]:
         """What the script of ``index`` runs on; every in-batch parent has completed by now."""
-        in_batch = [Parent(self.finished_as[p], self.specs[p].name) for p in self.plan.in_batch[index]]
+        parents = self.plan.in_batch.get(index, ())
+        in_batch = [Parent(self.finished_as[p], self.specs[p].name) for p in parents]
         return [*self.plan.stored[index], *in_batch]
 
     def downstream(self, roots: set[int]) -> set[int]:
@@ -195,10 +230,13 @@ class Schedule:
                     del self.waiting[child]
                     ready.append(child)
             return ready, []
+        children = self.waiting_children(index)
+        if not children:  # a sweep's points: the specs are not held, and none waits
+            return [], []
         verb = "failed" if result.status == "failed" else "was cancelled"
         what = f"dependency {self.specs[index].name or result.experiment_id!r} {verb}"
         doomed: list[tuple[int, str]] = []
-        frontier = [(child, what) for child in self.waiting_children(index)]
+        frontier = [(child, what) for child in children]
         while frontier:
             child, message = frontier.pop(0)
             if self.waiting.pop(child, None) is None:

@@ -108,21 +108,22 @@ def rerun(
             # An exact re-run runs what the original ran: nothing to warn about.
             ran_before=[] if exact else [original.git for original in originals],
         )
-        return batch.run()
+        return list(batch.run())
 
 
 def _rerun_plan(db: Database, ids: Sequence[str], recorded: Mapping[str, Sequence[Parent]]) -> Plan:
     """The originals' recorded parents: a parent re-run by this call is waited for in the batch."""
     position = {experiment_id: index for index, experiment_id in enumerate(ids)}
-    result = Plan.empty(len(ids))
+    in_batch: dict[int, list[int]] = {}
+    completed: list[list[Parent]] = []
     for index, parents in enumerate(recorded[experiment_id] for experiment_id in ids):
-        result.in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
+        in_batch[index] = [position[parent.id] for parent in parents if parent.id in position]
         stored = [parent.id for parent in parents if parent.id not in position]
         try:
-            result.stored[index] = completed_parents(db, stored) if stored else []
+            completed.append(completed_parents(db, stored) if stored else [])
         except ConfigError as error:
             raise ConfigError(
                 f"cannot re-run {ids[index]}: its {error.message}",
                 hint=f"re-run it in the same call as its dependency ({', '.join(stored)})",
             ) from None
-    return result
+    return Plan(in_batch, completed)

@@ -65,7 +65,7 @@ def _metric_values(
     key_goals: set[tuple[str, str]] = set()
     columns = ", ".join(a.number for a in AGGREGATES.values())
     numbers = {name: position for position, name in enumerate(AGGREGATES, start=5)}
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids):
         args = list(chunk)
         if not refs:  # the common case, as lean as it can be: last values only
             query = "SELECT experiment_id, key, last, last_json, goal FROM metric_summary "
@@ -115,7 +115,7 @@ def compare(
     ids = select_ids(conn, flt)
     heads: dict[str, tuple[str | None, str]] = {}
     raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids, len(params)):
         in_chunk = marks(len(chunk))
         query = f"SELECT id, name, status FROM experiments WHERE id IN ({in_chunk})"
         heads.update((i, (n, s)) for i, n, s in conn.execute(query, chunk))

@@ -43,7 +43,7 @@ def dependents_outside(conn: Connection, experiment_ids: Sequence[str]) -> list[
     those ids deletes these experiments' lineage to them (what ``yanex delete`` warns about)."""
     chosen = set(experiment_ids)
     found: set[str] = set()
-    for chunk in chunks(list(chosen)):
+    for chunk in chunks(conn, list(chosen)):
         found.update(
             row[0]
             for row in conn.execute(
@@ -68,8 +68,9 @@ def retarget(db: Database, children: Sequence[str], old_parent: str, new_parent:
     if not children:
         return
     with db.write() as conn:
-        conn.execute(
-            "UPDATE dependencies SET depends_on_id = ? WHERE depends_on_id = ? AND experiment_id IN "
-            f"({marks(len(children))})",
-            (new_parent, old_parent, *children),
-        )
+        for chunk in chunks(conn, children, 2):
+            conn.execute(
+                "UPDATE dependencies SET depends_on_id = ? WHERE depends_on_id = ? AND experiment_id IN "
+                f"({marks(len(chunk))})",
+                (new_parent, old_parent, *chunk),
+            )

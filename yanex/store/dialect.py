@@ -7,13 +7,20 @@ values never reach the text (named ``:pN`` placeholders from a ``Binder``, or ``
 
 from __future__ import annotations
 
+import json
+import math
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 Param = str | float | int | bool | datetime | None
-CHUNK = 5_000  # ids per IN (...) list, well under SQLite's bound-parameter limit
+T = TypeVar("T")
+CHUNK = 5_000  # ids per IN (...) list at most: past that, longer lists save no time
+# An IN list longer than this is bound as one JSON array (``Binder.bind_all``): a filter is one
+# statement, so its lists cannot be chunked, and SQLite builds before 3.32 bind at most 999 values.
+LONG_LIST = 100
 # Insertion order, the tie-break after created_at (experiments of one batch share it).
 INSERTION_ORDER = "experiments.rowid"
 
@@ -30,8 +37,12 @@ class Binder:
         return f":{name}"
 
     def bind_all(self, values: Any) -> str:
-        """``:p1, :p2, ...`` for an ``IN (...)`` list."""
-        return ", ".join(self.bind(value) for value in values)
+        """The inside of an ``IN (...)`` list: ``:p1, :p2, ...``, or for a long one (``LONG_LIST``)
+        ``SELECT value FROM json_each(:p1)``, one parameter however many values it holds."""
+        values = [sqlite_value(value) for value in values]
+        if len(values) <= LONG_LIST or any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            return ", ".join(self.bind(value) for value in values)  # JSON has no NaN or infinity
+        return f"SELECT value FROM json_each({self.bind(json.dumps(values))})"
 
 
 def marks(count: int) -> str:
@@ -41,10 +52,18 @@ def marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-def chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    """``ids`` in slices of at most ``CHUNK``, one per ``IN (...)`` list."""
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+def variable_limit(conn: sqlite3.Connection) -> int:
+    """How many parameters one statement may bind on ``conn``: SQLite's build decides (999 before
+    3.32, 32,766 after, 250,000 in Debian's), and ``setlimit`` may lower it."""
+    return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+def chunks(conn: sqlite3.Connection, items: Sequence[T], bound: int = 0) -> Iterator[Sequence[T]]:
+    """``items`` in slices, one per ``IN (...)`` list of a statement on ``conn`` that binds
+    ``bound`` other parameters: at most ``CHUNK``, and never past the connection's limit."""
+    size = max(1, min(CHUNK, variable_limit(conn) - bound))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from sqlite3 import Connection
 from typing import NamedTuple
 
 from pydantic import JsonValue
 
+from yanex import config
 from yanex.db.engine import Database
+from yanex.errors import UsageError
+from yanex.owners import owner_may_be_alive
 from yanex.specs import ExperimentSpec, Status
 from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
@@ -26,7 +29,7 @@ from yanex.store.convert import (
     spec_fingerprint,
 )
 from yanex.store.dependencies import insert_edges
-from yanex.store.dialect import marks, sqlite_value, stored_time
+from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
 from yanex.store.summary import fold_points, set_goals
 from yanex.store.tables import (
     EXPERIMENTS,
@@ -63,10 +66,13 @@ def _free_ids(conn: Connection, count: int) -> list[str]:
     """Random 8-hex ids not yet in the table (collisions are rare but real at 10^5 rows)."""
     ids: set[str] = set()
     while len(ids) < count:
-        wanted = {secrets.token_hex(4) for _ in range(count - len(ids))} - ids
-        found = conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(wanted))})", [*wanted])
-        taken = {row[0] for row in found}
-        ids |= wanted - taken
+        wanted = list({secrets.token_hex(4) for _ in range(count - len(ids))} - ids)
+        taken = {
+            row[0]
+            for chunk in chunks(conn, wanted)
+            for row in conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(chunk))})", chunk)
+        }
+        ids.update(experiment_id for experiment_id in wanted if experiment_id not in taken)
     return list(ids)
 
 
@@ -91,19 +97,66 @@ def create_batch(
 ) -> str:
     """A ``batches`` row; ``spec`` is the sweep it runs (``yanex.sweep.plan``), if it is one;
     ``executor`` where it runs, if not on this machine."""
-    now = sqlite_value(now_utc())
     with db.write() as conn:
-        while True:
-            batch_id = secrets.token_hex(4)
-            if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
-                break
-        stored_spec = None if spec is None else json_text(spec)
-        conn.execute(
-            "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at, "
-            "spec, executor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (batch_id, now, parallel, total, owner.host, owner.pid, now, stored_spec, executor),
+        return _insert_batch(
+            conn, total, parallel, owner, None if spec is None else json_text(spec), executor
         )
+
+
+def _insert_batch(
+    conn: Connection, total: int, parallel: int | None, owner: Owner, spec: str | None, executor: str | None
+) -> str:
+    now = sqlite_value(now_utc())
+    while True:
+        batch_id = secrets.token_hex(4)
+        if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
+            break
+    conn.execute(
+        "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at, "
+        "spec, executor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (batch_id, now, parallel, total, owner.host, owner.pid, now, spec, executor),
+    )
     return batch_id
+
+
+def claim_sweep(
+    db: Database, sweep_of: str, spec: dict[str, JsonValue], parallel: int | None, owner: Owner
+) -> str:
+    """A new batch row for running what is left of the sweep ``spec`` (of batch ``sweep_of``),
+    written only if no live process runs a batch of the same sweep, in the same transaction: of
+    two resumes started at once, the second is refused. ``total`` is 0 until ``set_batch_total``.
+
+    Raises ``UsageError`` naming the process that runs it."""
+    text = json_text(spec)
+    now = now_utc()
+    fresh = timedelta(seconds=config.stale_after())
+    with db.write() as conn:
+        running = conn.execute(
+            "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
+            "WHERE ended_at IS NULL AND spec = ?",
+            (text,),
+        ).fetchall()
+        for batch_id, host, pid, beat, created in running:
+            if owner_may_be_alive(host, pid, stored_time(beat), stored_time(created), now, fresh):
+                raise UsageError(
+                    f"the sweep of batch {sweep_of} is being run by pid {pid} on {host} (batch {batch_id})",
+                    hint="wait for it to end, or stop it, then resume again",
+                )
+        return _insert_batch(conn, 0, parallel, owner, text, None)
+
+
+def set_batch_total(db: Database, batch_id: str, total: int) -> None:
+    with db.write() as conn:
+        conn.execute("UPDATE batches SET total = ? WHERE id = ?", (total, batch_id))
+
+
+def drop_batch(db: Database, batch_id: str) -> None:
+    """Delete a batch row no experiment was written under (a claim that ran nothing)."""
+    with db.write() as conn:
+        conn.execute(
+            "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM experiments WHERE batch_id = ?)",
+            (batch_id, batch_id),
+        )
 
 
 def end_batch(db: Database, batch_id: str) -> None:
@@ -295,21 +348,32 @@ def finish(
 def cancel_active(db: Database, experiment_ids: Sequence[str], reason: str) -> None:
     """Mark whichever of these rows are still queued or running as cancelled."""
     with db.write() as conn:
+        for chunk in chunks(conn, experiment_ids, 3):
+            conn.execute(
+                "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
+                f"owner_pid = NULL WHERE id IN ({marks(len(chunk))}) AND status IN {OPEN_SQL}",
+                [Status.CANCELLED.value, sqlite_value(now_utc()), reason, *chunk],
+            )
+
+
+def cancel_batch(db: Database, batch_id: str, reason: str) -> None:
+    """Mark whichever rows of batch ``batch_id`` are still queued or running as cancelled."""
+    with db.write() as conn:
         conn.execute(
             "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
-            f"owner_pid = NULL WHERE id IN ({marks(len(experiment_ids))}) AND status IN {OPEN_SQL}",
-            [Status.CANCELLED.value, sqlite_value(now_utc()), reason, *experiment_ids],
+            f"owner_pid = NULL WHERE batch_id = ? AND status IN {OPEN_SQL}",
+            [Status.CANCELLED.value, sqlite_value(now_utc()), reason, batch_id],
         )
 
 
 def heartbeat(db: Database, experiment_ids: Sequence[str] = (), batch_id: str | None = None) -> None:
     now = sqlite_value(now_utc())
     with db.write() as conn:
-        if experiment_ids:
+        for chunk in chunks(conn, experiment_ids, 1):
             conn.execute(
-                f"UPDATE experiments SET heartbeat_at = ? WHERE id IN ({marks(len(experiment_ids))}) "
+                f"UPDATE experiments SET heartbeat_at = ? WHERE id IN ({marks(len(chunk))}) "
                 f"AND status IN {OPEN_SQL}",
-                [now, *experiment_ids],
+                [now, *chunk],
             )
         if batch_id is not None:
             conn.execute("UPDATE batches SET heartbeat_at = ? WHERE id = ?", (now, batch_id))
@@ -349,12 +413,16 @@ __all__ = [
     "Owner",
     "PointRow",
     "cancel_active",
+    "cancel_batch",
+    "claim_sweep",
     "create_batch",
     "create_experiments",
+    "drop_batch",
     "end_batch",
     "finish",
     "heartbeat",
     "ingest_metrics",
     "insert_points",
     "mark_running",
+    "set_batch_total",
 ]

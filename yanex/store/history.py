@@ -65,17 +65,20 @@ def _rows(
     limit: int | None = None,
 ) -> Iterator[Any]:
     query = f"SELECT {columns} FROM metrics WHERE experiment_id = ?"
-    args: list[str | int] = [experiment_id]
-    if keys:
-        query += f" AND key IN ({marks(len(keys))})"
-        args += keys
-    query += " ORDER BY key DESC, step DESC, id DESC" if descending else " ORDER BY key, step, id"
-    if limit is not None:
-        query += " LIMIT ?"
-        args.append(limit)
-    cursor = conn.execute(query, args)
-    while batch := cursor.fetchmany(FETCH):
-        yield from batch
+    order = " ORDER BY key DESC, step DESC, id DESC" if descending else " ORDER BY key, step, id"
+    # The keys in order, a slice per statement: the slices' rows, one after the other, are in order.
+    left = limit  # rows still wanted, over every slice
+    for part in chunks(conn, sorted(set(keys), reverse=descending), 2) if keys else [()]:
+        if left is not None and left <= 0:
+            return
+        filtered = f"{query} AND key IN ({marks(len(part))})" if part else query
+        limited = "" if left is None else " LIMIT ?"
+        args = [experiment_id, *part, *([] if left is None else [left])]
+        cursor = conn.execute(filtered + order + limited, args)
+        while batch := cursor.fetchmany(FETCH):
+            if left is not None:
+                left -= len(batch)
+            yield from batch
 
 
 def curve(
@@ -188,7 +191,7 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
     metric (``metric_summary``) and the last ``recent`` points of the one followed (by the
     index, however long the run)."""
     heads: dict[str, tuple[str | None, str]] = {}
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids):
         query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks(len(chunk))})"
         heads.update((i, (name, status)) for i, name, status in conn.execute(query, chunk))
     latest = latest_of(conn, ids)

@@ -43,7 +43,7 @@ def update_experiments(
             raise UsageError(f"{field} {problem}", hint="pass text that is valid UTF-8")
     values = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
     with db.write() as conn:
-        for chunk in chunks(ids):
+        for chunk in chunks(conn, ids, len(values) + len(remove_tags)):
             binder = Binder()
             in_chunk = binder.bind_all(chunk)
             if values:
@@ -67,7 +67,7 @@ def set_archived(db: Database, ids: Sequence[str], archived: bool) -> int:
     """Archive or unarchive; returns how many experiments changed."""
     changed = 0
     with db.write() as conn:
-        for chunk in chunks(ids):
+        for chunk in chunks(conn, ids, 1):
             binder = Binder()
             in_chunk = binder.bind_all(chunk)
             flag = binder.bind(archived)
@@ -108,11 +108,10 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> int:
     from yanex.artifacts.collect import collect
 
     blobs: set[str] = set()
-    for chunk in chunks(ids):
-        reconcile_orphans(db, chunk)
+    reconcile_orphans(db, ids)
     with db.write() as conn:
         busy: list[str] = []
-        for chunk in chunks(ids):
+        for chunk in chunks(conn, ids):
             binder = Binder()
             in_chunk = binder.bind_all(chunk)
             busy += [
@@ -129,7 +128,7 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> int:
                 hint="wait for them to finish, or stop them first (Ctrl-C, or kill the process "
                 "given by their owner_pid)",
             )
-        for chunk in chunks(ids):
+        for chunk in chunks(conn, ids):
             binder = Binder()
             in_chunk = binder.bind_all(chunk)
             found = conn.execute(

@@ -87,7 +87,7 @@ def latest_of(
     """The summary of every metric (or of ``keys``) of each experiment, by id then name."""
     found: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
     wanted = set(keys)
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids):
         query = f"SELECT {_SUMMARY_COLUMNS} FROM metric_summary WHERE experiment_id IN ({marks(len(chunk))})"
         for row in conn.execute(query, list(chunk)):
             if not wanted or row[1] in wanted:

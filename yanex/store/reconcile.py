@@ -25,7 +25,7 @@ from yanex.owners import owner_may_be_alive
 from yanex.processes import kill_leftovers
 from yanex.specs import Status
 from yanex.store.convert import now_utc
-from yanex.store.dialect import marks, sqlite_value, stored_time
+from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
 from yanex.store.experiments import OPEN_SQL, Finished, Owner, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
@@ -82,19 +82,24 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     fresh = timedelta(seconds=config.stale_after())  # read up front: a bad setting is an error at once
     if not db.exists():
         return []
-    only = f" AND id IN ({marks(len(ids))})" if ids is not None else ""
+    query = (
+        "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
+        f"FROM experiments WHERE status IN {OPEN_SQL}"
+    )
     # Read on the writer (this is the write path): a reader that found a dead owner then opens
     # no third connection.
     with db.write() as conn:
+        statements = (
+            [(query, [])]
+            if ids is None
+            else [(f"{query} AND id IN ({marks(len(chunk))})", chunk) for chunk in chunks(conn, ids)]
+        )
         rows = [
             _Owned(
                 row[0], row[1], row[2] is not None, row[3], row[4], stored_time(row[5]), stored_time(row[6])
             )
-            for row in conn.execute(
-                "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, "
-                f"COALESCE(started_at, created_at) FROM experiments WHERE status IN {OPEN_SQL}{only}",
-                [*(ids or ())],
-            )
+            for statement, args in statements
+            for row in conn.execute(statement, args)
         ]
         batches = [
             _Owned(row[0], None, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
@@ -131,25 +136,24 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     ]
     if ended:
         with db.write() as conn:
-            conn.execute(
-                f"UPDATE batches SET ended_at = ? WHERE id IN ({marks(len(ended))}) AND ended_at IS NULL",
-                [sqlite_value(now), *ended],
-            )
+            for chunk in chunks(conn, ended, 1):
+                conn.execute(
+                    f"UPDATE batches SET ended_at = ? WHERE id IN ({marks(len(chunk))}) AND ended_at IS NULL",
+                    [sqlite_value(now), *chunk],
+                )
     return [row.id for row in dead]
 
 
 def _cancel_unstarted(db: Database, rows: Sequence[_Owned], now: datetime) -> None:
     """Record ``cancelled`` for rows whose dead owner never started their script, in one
-    transaction (a statement per owner and few hundred rows); a row handed on meanwhile to
-    another owner is left alone."""
-    chunk = 300  # ids per statement, well under any SQLite build's limit on bound values
+    transaction (a statement per owner and slice of ids); a row handed on meanwhile to another
+    owner is left alone."""
     by_owner: dict[tuple[str | None, int | None], list[str]] = {}
     for row in rows:
         by_owner.setdefault((row.owner_host, row.owner_pid), []).append(row.id)
     with db.write() as conn:
         for (host, pid), owned in by_owner.items():
-            for at in range(0, len(owned), chunk):
-                ids = owned[at : at + chunk]
+            for ids in chunks(conn, owned, 6):
                 conn.execute(
                     "UPDATE experiments SET status = ?, ended_at = ?, error_message = ?, owner_host = NULL, "
                     f"owner_pid = NULL WHERE id IN ({marks(len(ids))}) AND owner_host IS ? "

@@ -27,7 +27,7 @@ def load_records(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Experimen
     """The experiments ``ids`` names, in that order (ids not found are left out)."""
     rows: dict[str, tuple[Any, ...]] = {}
     tags: dict[str, list[str]] = {i: [] for i in ids}
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids):
         in_chunk = marks(len(chunk))
         rows.update((row[0], row) for row in conn.execute(f"{_SELECT} WHERE id IN ({in_chunk})", chunk))
         query = f"SELECT experiment_id, tag FROM tags WHERE experiment_id IN ({in_chunk})"
@@ -35,7 +35,7 @@ def load_records(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Experimen
             tags[experiment_id].append(tag)
     shas = sorted({row[-1] for row in rows.values() if row[-1]})
     patches: dict[str, str] = {}
-    for chunk in chunks(shas):
+    for chunk in chunks(conn, shas):
         query = f"SELECT sha256, patch FROM git_patches WHERE sha256 IN ({marks(len(chunk))})"
         patches.update(conn.execute(query, chunk))
     records: list[ExperimentRecord] = [
@@ -62,7 +62,7 @@ def field_values(conn: sqlite3.Connection, ids: Sequence[str], name: str) -> dic
         summaries = latest_of(conn, ids, [ref.key]).items()
         return {i: m[ref.key].aggregate(ref.aggregate.name) for i, m in summaries if ref.key in m}
     found: dict[str, JsonValue] = {}
-    for chunk in chunks(ids):
+    for chunk in chunks(conn, ids, 1):
         if prefix == "params" and key:
             query = "SELECT experiment_id, value FROM params WHERE key = ? AND experiment_id IN "
             query += f"({marks(len(chunk))})"

@@ -87,7 +87,7 @@ def _has_field(conn: sqlite3.Connection, field: Field, among: Sequence[str] | Sq
             f"SELECT 1 FROM {table} WHERE key = ? AND experiment_id IN ({marks(len(chunk))}) LIMIT 1",
             [field.key, *chunk],
         ).fetchone()
-        for chunk in chunks(among)
+        for chunk in chunks(conn, among, 1)
     )
 
 

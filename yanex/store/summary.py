@@ -28,7 +28,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
-from yanex.store.dialect import marks
+from yanex.store.dialect import chunks, marks
 from yanex.store.metric_names import Goal, default_goal
 from yanex.store.moments import as_float, exact_sum, units
 from yanex.store.tables import METRIC_SUMMARY
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 _NOT_NUMBERS = frozenset(("true", "false"))  # value_json of a boolean, whose value is 0/1
 _EXPERIMENT, _KEY, _VALUE, _JSON = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(4)
 _IDENT = itemgetter(0, 1)
-_KEYS_PER_QUERY = 500
 # A point is a number for the aggregates: the SQL twin of ``_numbers`` (booleans carry 0/1 in value).
 NUMERIC_POINT = "value IS NOT NULL AND (value_json IS NULL OR value_json NOT IN ('true', 'false'))"
 # Every column, in the declared order ``_merged`` writes them in.
@@ -112,8 +111,7 @@ def declared_goals(conn: Connection, experiment_id: str) -> dict[str, str]:
 
 def _stored(conn: Connection, experiment_id: str, keys: Sequence[str]) -> dict[str, _Stored]:
     found: dict[str, _Stored] = {}
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        part = keys[start : start + _KEYS_PER_QUERY]
+    for part in chunks(conn, keys, 1):
         rows = conn.execute(
             "SELECT key, count, first, first_json, first_step, numeric_count, min, max, sum, sum_error, "
             f"goal, best, step_of_best FROM metric_summary WHERE experiment_id = ? AND key IN "

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from yanex.errors import AmbiguousReferenceError, NotFoundError, UsageError
 from yanex.status import OPEN_STATUSES, Status
-from yanex.store.convert import spec_fingerprint
-from yanex.store.dialect import marks
+from yanex.store.convert import json_text, spec_fingerprint
+from yanex.store.dialect import chunks, marks
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentSpec
@@ -51,15 +51,28 @@ def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
     return StoredSweep(batch_id, json.loads(spec))
 
 
+def sweep_code(conn: sqlite3.Connection, batch_id: str, spec: dict[str, Any]) -> list[tuple[str, int]]:
+    """The code the completed experiments of a sweep ran (its batch ``batch_id`` and any batch of
+    the same ``spec``): one experiment of each commit and patch, with how many ran that code."""
+    rows = conn.execute(
+        "SELECT min(id), count(*) FROM experiments WHERE status = ? AND batch_id IN "
+        "(SELECT id FROM batches WHERE id = ? OR spec = ?) GROUP BY git_commit, git_patch_sha256",
+        (Status.COMPLETED.value, batch_id, json_text(spec)),
+    )
+    return [(experiment_id, count) for experiment_id, count in rows]
+
+
 def active_points(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> list[str]:
     """Ids of queued or running experiments with one of these identities (read after reconciling)."""
-    wanted = set(fingerprints)
-    found = conn.execute(
-        f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(wanted))}) "
-        f"AND status IN ({marks(len(OPEN_STATUSES))})",
-        [*wanted, *OPEN_STATUSES],
-    )
-    return [row[0] for row in found]
+    return [
+        row[0]
+        for chunk in chunks(conn, list(set(fingerprints)), len(OPEN_STATUSES))
+        for row in conn.execute(
+            f"SELECT id FROM experiments WHERE spec_sha256 IN ({marks(len(chunk))}) "
+            f"AND status IN ({marks(len(OPEN_STATUSES))})",
+            [*chunk, *OPEN_STATUSES],
+        )
+    ]
 
 
 class CompletedRun(NamedTuple):
@@ -70,34 +83,40 @@ class CompletedRun(NamedTuple):
     duration: float | None
 
 
+def fingerprint(spec: ExperimentSpec) -> str:
+    """A spec's identity (``spec_sha256``): its script, config and arguments."""
+    return spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
+
+
 def find_completed(
     conn: sqlite3.Connection,
-    specs: Sequence[ExperimentSpec],
+    fingerprints: Sequence[str],
     parents: Sequence[Collection[str] | None] | None = None,
 ) -> list[CompletedRun | None]:
-    """For each spec, the newest completed experiment with the same script, config and args, and,
+    """For each spec identity (``fingerprint``), the newest completed experiment that has it, and,
     where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
-    fingerprints = [
-        spec_fingerprint(str(spec.script_path.resolve()), spec.config, list(spec.script_args))
-        for spec in specs
-    ]
-    wanted = set(fingerprints)
-    rows = conn.execute(
-        f"SELECT spec_sha256, id, name, duration FROM experiments WHERE spec_sha256 IN "
-        f"({marks(len(wanted))}) AND status = ? ORDER BY ended_at DESC",
-        [*wanted, Status.COMPLETED.value],
-    ).fetchall()
-    recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
-    if parents is not None and rows:
-        edges = conn.execute(
-            f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
-            f"({marks(len(recorded))})",
-            [*recorded],
+    rows = [
+        row
+        for chunk in chunks(conn, list(set(fingerprints)), 1)
+        for row in conn.execute(
+            f"SELECT spec_sha256, id, name, duration, ended_at FROM experiments WHERE spec_sha256 IN "
+            f"({marks(len(chunk))}) AND status = ?",
+            [*chunk, Status.COMPLETED.value],
         )
-        for child, parent in edges:
-            recorded[child].add(parent)
+    ]
+    rows.sort(key=lambda row: row[4] or "", reverse=True)  # newest first, over every chunk
+    recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
+    if parents is not None:
+        for chunk in chunks(conn, list(recorded)):
+            edges = conn.execute(
+                f"SELECT experiment_id, depends_on_id FROM dependencies WHERE experiment_id IN "
+                f"({marks(len(chunk))})",
+                chunk,
+            )
+            for child, parent in edges:
+                recorded[child].add(parent)
     candidates: dict[str, list[CompletedRun]] = {}
-    for sha, eid, name, duration in rows:  # newest first
+    for sha, eid, name, duration, _ in rows:  # newest first
         candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
     found: list[CompletedRun | None] = []
     for index, fingerprint in enumerate(fingerprints):

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from yanex.errors import ConfigError
 from yanex.sweep.grammar import Axis, GridAxis, RandomAxis
@@ -88,24 +88,28 @@ class SweepDefinition:
         return grid * (self.samples or 1)
 
     def points(self) -> Iterator[Point]:
-        grid = [(path, axis.values) for path, axis in self.axes if isinstance(axis, GridAxis)]
-        drawn = [(path, axis) for path, axis in self.axes if isinstance(axis, RandomAxis)]
+        grid = [axis.values for _, axis in self.axes if isinstance(axis, GridAxis)]
+        drawn = [axis for _, axis in self.axes if isinstance(axis, RandomAxis)]
         order = [path for path, _ in self.axes]
+        if not drawn:  # the grid's values are each point's values, in axis order
+            for combination in itertools.product(*grid):
+                values = tuple(zip(order, combination, strict=True))
+                yield Point(_assign(self.base, values), values)
+            return
         rng = random.Random(self.seed)
         for _ in range(self.samples or 1):
-            draw = {path: _draw(rng, axis) for path, axis in drawn}
-            for combination in itertools.product(*(values for _, values in grid)):
-                chosen = {**draw, **dict(zip((path for path, _ in grid), combination, strict=True))}
-                values = tuple((path, chosen[path]) for path in order)
+            draw = [_draw(rng, axis) for axis in drawn]
+            for combination in itertools.product(*grid):
+                picked, fresh = iter(combination), iter(draw)
+                values = tuple(
+                    (path, next(picked) if isinstance(axis, GridAxis) else next(fresh))
+                    for path, axis in self.axes
+                )
                 yield Point(_assign(self.base, values), values)
 
     def varying(self) -> list[KeyPath]:
         """Axes whose value differs between points: the ones a default name shows."""
-        return [
-            path
-            for path, axis in self.axes
-            if isinstance(axis, RandomAxis) or len(set(map(_key, axis.values))) > 1
-        ]
+        return [path for path, axis in self.axes if isinstance(axis, RandomAxis) or _varies(axis.values)]
 
     def to_json(self) -> dict[str, Any]:
         """The definition as JSON data (``batches.spec``; see docs/schema.md)."""
@@ -135,6 +139,12 @@ class SweepDefinition:
 
 def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def _varies(values: Sequence[Any]) -> bool:
+    """Whether two of ``values`` differ (looking no further than the first that does)."""
+    first = _key(values[0])
+    return any(_key(value) != first for value in itertools.islice(values, 1, None))
 
 
 def _draw(rng: random.Random, axis: RandomAxis) -> Any:
@@ -173,26 +183,141 @@ def format_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def point_names(prefix: str, definition: SweepDefinition, points: Sequence[Point]) -> list[str]:
-    """``prefix-key1value1-key2value2`` per point (the axes that vary), or ``prefix`` as a template
-    when it holds ``{key}`` fields; a name given to several points gets ``-1``, ``-2``, ... ."""
-    if _FIELD.search(prefix):
-        names = [_fill(prefix, point.config) for point in points]
-    else:
-        shown = set(definition.varying())
-        names = [
-            prefix + "".join(f"-{dotted(path)}{format_value(v)}" for path, v in point.values if path in shown)
-            for point in points
-        ]
-    counts = Counter(names)
+def named_points(
+    prefix: str, definition: SweepDefinition, repeated: frozenset[str] | None = None
+) -> Iterator[tuple[str, Point]]:
+    """Each point with its name, in expansion order: ``prefix-key1value1-key2value2`` (the axes that
+    vary), or ``prefix`` as a template when it holds ``{key}`` fields; a name given to several
+    points gets ``-1``, ``-2``, ... (``repeated``: those names, if known already).
+
+    Streamed: a name is known when its point is (``repeated_names`` knows before the first).
+    """
+    namer = _Namer(prefix, definition)
+    if repeated is None:
+        repeated = namer.repeated()
     seen: Counter[str] = Counter()
-    unique = []
-    for name in names:
-        if counts[name] > 1:
+    for point in definition.points():
+        name = namer.name(point)
+        if name in repeated:
             seen[name] += 1
             name = f"{name}-{seen[name]}"
-        unique.append(name)
-    return unique
+        yield name, point
+
+
+def repeated_names(prefix: str, definition: SweepDefinition) -> frozenset[str]:
+    """The names ``named_points`` gives several points before their ``-1``, ``-2``: known from the
+    axes alone when they make every name unique (a grid named by its varying axes), else from one
+    pass over the names that keeps only their hashes. A bad template fails here."""
+    return _Namer(prefix, definition).repeated()
+
+
+class _Namer:
+    def __init__(self, prefix: str, definition: SweepDefinition) -> None:
+        self.prefix, self.definition = prefix, definition
+        self.template = _FIELD.search(prefix) is not None
+        self.shown = set(definition.varying())
+
+    def name(self, point: Point) -> str:
+        if self.template:
+            return _fill(self.prefix, point.config)
+        return self.prefix + "".join(
+            f"-{dotted(path)}{format_value(v)}" for path, v in point.values if path in self.shown
+        )
+
+    def repeated(self) -> frozenset[str]:
+        """The names of several points (before their ``-1``, ``-2``)."""
+        first = next(self.definition.points())
+        self.name(first)  # a template naming no parameter fails here, before any point runs
+        layout = self._layout(first)
+        if layout is not None and _unique(layout):
+            return frozenset()
+        hashes: set[int] = set()
+        clashing: set[int] = set()  # hashes of two names, which may still be two different names
+        for point in self.definition.points():
+            digest = hash(self.name(point))
+            (clashing if digest in hashes else hashes).add(digest)
+        del hashes
+        if not clashing:
+            return frozenset()
+        counts = Counter(name for name in map(self.name, self.definition.points()) if hash(name) in clashing)
+        return frozenset(name for name, count in counts.items() if count > 1)
+
+    def _layout(self, first: Point) -> list[str | GridAxis] | None:
+        """The name as literal text and the grid axes whose value it shows, in order; None when
+        it is not made of those alone (a random axis, a field inside an axis's value)."""
+        axes = self.definition.axes
+        if any(isinstance(axis, RandomAxis) for _, axis in axes):
+            return None
+        several = {path: axis for path, axis in axes if isinstance(axis, GridAxis) and len(axis.values) > 1}
+        layout: list[str | GridAxis] = []
+        if not self.template:
+            layout.append(self.prefix)
+            for path in several:
+                if path not in self.shown:
+                    return None  # several equal values (list(1, 1)): the same name several times
+                layout += [f"-{dotted(path)}", several[path]]
+            return layout
+        position = 0
+        for match in _FIELD.finditer(self.prefix):
+            layout.append(self.prefix[position : match.start()])
+            field = tuple(match.group(1).split("."))
+            if field in several:
+                layout.append(several[field])
+            elif any(field[: len(path)] == path or path[: len(field)] == field for path in several):
+                return None
+            else:  # the same in every point
+                layout.append(_fill(match.group(), first.config))
+            position = match.end()
+        layout.append(self.prefix[position:])
+        shown = {id(piece) for piece in layout}
+        return layout if all(id(axis) in shown for axis in several.values()) else None
+
+
+def _unique(layout: Sequence[str | GridAxis]) -> bool:
+    """Whether names laid out as ``layout`` differ for every two points: each axis shows each of
+    its values differently, and where one value ends is never in doubt (no shown value followed by
+    what comes next in the name begins another)."""
+    pieces: list[str | GridAxis] = []
+    for piece in layout:
+        if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += piece
+        elif isinstance(piece, GridAxis) or piece:
+            pieces.append(piece)
+    for index, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            continue
+        following = pieces[index + 1] if index + 1 < len(pieces) else None
+        after = following[0] if isinstance(following, str) else following  # a character, an axis, or the end
+        values = piece.values
+        if all(type(v) is int for v in values):
+            numbers = cast(tuple[int, ...], values)
+            ordered = all(a < b for a, b in itertools.pairwise(numbers)) or all(
+                a > b for a, b in itertools.pairwise(numbers)
+            )
+            if not ordered and len(set(numbers)) != len(numbers):
+                return False
+            # An integer's digits never end where another's do unless a digit comes next; its
+            # one '-' is its first character, where no other value ends.
+            if after is None or (isinstance(after, str) and not after.isdigit()):
+                continue
+        shown = [format_value(v) for v in values]
+        distinct = set(shown)
+        if len(distinct) != len(shown):
+            return False
+        if after is None:
+            continue
+        for text in shown:
+            ends = range(len(text)) if not isinstance(after, str) else _positions(text, after)
+            if any(text[:end] in distinct for end in ends):
+                return False
+    return True
+
+
+def _positions(text: str, character: str) -> Iterator[int]:
+    at = text.find(character)
+    while at != -1:
+        yield at
+        at = text.find(character, at + 1)
 
 
 def _fill(template: str, config: dict[str, Any]) -> str:

@@ -1,25 +1,27 @@
 """A sweep ready to run: its definition plus what every experiment shares (script, arguments,
 name prefix, tags, description, time limit), as stored in ``batches.spec`` and as ``ExperimentSpec``s.
 
-``Sweep`` is the list ``yanex.grid``/``yanex.sample`` and ``yanex run`` hand to ``run_multiple``:
-a plain list of specs that also carries its plan, so that the batch stores it and
-``yanex sweep resume`` can expand it again.
+``Sweep`` is the list ``yanex.grid``/``yanex.sample`` hand to ``run_multiple``: a plain list of
+specs that also carries its plan, so that the batch stores it and ``yanex sweep resume`` can expand
+it again. ``PlanSpecs`` is what ``yanex run`` and ``yanex sweep resume`` run instead: the same
+specs, each built when the batch reaches it, so that a million points are never held at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from yanex.sweep.expand import Point, SweepDefinition, point_names
+from yanex.sweep.expand import Point, SweepDefinition, named_points, repeated_names
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentSpec
 
 SPEC_VERSION = 1
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,20 @@ class SweepPlan:
     depends_on: tuple[str, ...] = ()  # stored experiments every point runs on (``--depends-on``)
     goals: tuple[tuple[str, str], ...] = ()  # metric directions (``--goal``), as (key, min|max)
 
-    @cached_property
-    def points(self) -> list[Point]:
-        return list(self.definition.points())
+    def size(self) -> int:
+        return self.definition.size()
+
+    def named_points(self) -> Iterator[tuple[str, Point]]:
+        """Every point with its name, in expansion order (``yanex.sweep.expand.named_points``)."""
+        return named_points(self._prefix, self.definition, self._repeated)
+
+    @property
+    def _prefix(self) -> str:
+        return self.name or self.script_path.stem
 
     @cached_property
-    def names(self) -> list[str]:
-        return point_names(self.name or self.script_path.stem, self.definition, self.points)
+    def _repeated(self) -> frozenset[str]:
+        return repeated_names(self._prefix, self.definition)  # a pass over every name, at most once
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,15 +85,15 @@ class SweepPlan:
             goals=tuple(data.get("goals", {}).items()),
         )
 
-    def spec(self, index: int) -> ExperimentSpec:
-        """The ``ExperimentSpec`` of point ``index`` (pydantic loads here)."""
+    def spec(self, name: str, point: Point) -> ExperimentSpec:
+        """The ``ExperimentSpec`` of one point (pydantic loads here)."""
         from yanex.specs import ExperimentSpec
 
         return ExperimentSpec(
             script_path=self.script_path,
-            config=self.points[index].config,
+            config=point.config,
             script_args=self.script_args,
-            name=self.names[index],
+            name=name,
             tags=self.tags,
             description=self.description,
             timeout=self.timeout,
@@ -93,9 +102,44 @@ class SweepPlan:
         )
 
     def specs(self, indices: Sequence[int] | None = None) -> Sweep:
-        """The specs of these points (default: all), in expansion order."""
-        chosen = range(len(self.points)) if indices is None else indices
-        return Sweep(self, [self.spec(index) for index in chosen])
+        """The specs of these points (ascending; default all), in expansion order, as one list."""
+        return Sweep(self, list(PlanSpecs(self, indices)))
+
+
+class PlanSpecs:
+    """The specs of a plan's points (``indices``, ascending; default all), each built as iteration
+    reaches it. ``yanex.runner.batch.Batch`` runs it as it runs a list, holding only the specs
+    of the rows it has queued and not finished."""
+
+    def __init__(self, plan: SweepPlan, indices: Sequence[int] | None = None) -> None:
+        self.plan, self.indices = plan, indices
+
+    def __len__(self) -> int:
+        return self.plan.size() if self.indices is None else len(self.indices)
+
+    def __iter__(self) -> Iterator[ExperimentSpec]:
+        return (self.plan.spec(name, point) for name, point in self.named_points())
+
+    def named_points(self) -> Iterator[tuple[str, Point]]:
+        return _chosen(self.plan.named_points(), self.indices)
+
+    def names(self) -> Iterator[str]:
+        return (name for name, _ in self.named_points())
+
+
+def _chosen(items: Iterable[_T], indices: Sequence[int] | None) -> Iterator[_T]:
+    """The items at ``indices`` (ascending; None: every item)."""
+    if indices is None:
+        yield from items
+        return
+    wanted = iter(indices)
+    following = next(wanted, None)
+    for index, item in enumerate(items):
+        if following is None:
+            return
+        if index == following:
+            yield item
+            following = next(wanted, None)
 
 
 class Sweep(list["ExperimentSpec"]):
@@ -107,6 +151,6 @@ class Sweep(list["ExperimentSpec"]):
         self.plan = plan
 
 
-def stored_plan(experiments: Sequence[ExperimentSpec]) -> dict[str, Any] | None:
+def stored_plan(experiments: Iterable[ExperimentSpec]) -> dict[str, Any] | None:
     """What a batch of ``experiments`` stores in ``batches.spec``: the plan of a ``Sweep``."""
-    return experiments.plan.to_json() if isinstance(experiments, Sweep) else None
+    return experiments.plan.to_json() if isinstance(experiments, Sweep | PlanSpecs) else None

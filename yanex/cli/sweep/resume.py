@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from yanex.cli.render import OutputFormat
-from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_batch, show_points
+from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_points, show_points
 from yanex.cli.spec import REQUIRED, Command, Param
 
 
@@ -17,7 +17,9 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
 
     After a Ctrl-C, a crash or a killed orchestrator: a point is done when an experiment with its
     script, config and arguments completed, in any batch. The sweep runs in the folder it was
-    started from, with its name, tags and options. Exits 0 only if every point is now completed.
+    started from, with its name, tags and options. While a process runs the sweep (its first run,
+    or another resume), resuming it is refused. When the code changed since its points ran, a note
+    says so. Exits 0 only if every point is now completed.
 
     Examples:
 
@@ -26,29 +28,38 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
       yanex sweep resume 3f2a --dry-run
     """
     from yanex.cli.store import store
-    from yanex.sweep.resume import plan_resumption
+    from yanex.runner.environment import this_process
+    from yanex.sweep.resume import claim_resumption, plan_resumption
 
-    resumption = plan_resumption(store(), batch)
-    todo = resumption.specs
-    total = len(resumption.plan.points)
-    done = total - len(todo)
-    if not todo:
-        typer.echo(
-            f"batch {resumption.batch_id}: all {total} points of its sweep are completed; nothing to run",
-            err=True,
-        )
-        return
     if dry_run:
-        show_points(resumption.plan, fmt, only=resumption.missing)
+        resumption = plan_resumption(store(), batch)
+        if _nothing_left(resumption.batch_id, resumption.plan.size(), len(resumption.missing)):
+            return
+        show_points(resumption.points, fmt)
         return
-    typer.echo(
-        f"batch {resumption.batch_id}: {done} of {total} points completed; running the other {len(todo)}",
-        err=True,
-    )
-    working_dir = resumption.plan.working_dir
-    if working_dir and Path(working_dir).is_dir():
-        os.chdir(working_dir)  # relative paths in the script's arguments mean what they meant
-    run_batch(todo, parallel if parallel is not None else resumption.plan.parallel, verbose)
+    with claim_resumption(store(), batch, this_process()) as (resumption, claimed):
+        total, todo = resumption.plan.size(), len(resumption.missing)
+        if _nothing_left(resumption.batch_id, total, todo):
+            return
+        done = f"batch {resumption.batch_id}: {total - todo} of {total} points completed"
+        typer.echo(f"{done}; running the other {todo}", err=True)
+        working_dir = resumption.plan.working_dir
+        if working_dir and Path(working_dir).is_dir():
+            os.chdir(working_dir)  # relative paths in the script's arguments mean what they meant
+        run_points(
+            resumption.points,
+            parallel if parallel is not None else resumption.plan.parallel,
+            verbose,
+            batch_id=claimed,
+            ran_before=resumption.ran,
+        )
+
+
+def _nothing_left(batch_id: str, total: int, todo: int) -> bool:
+    if todo:
+        return False
+    typer.echo(f"batch {batch_id}: all {total} points of its sweep are completed; nothing to run", err=True)
+    return True
 
 
 COMMAND = Command(
