@@ -309,7 +309,7 @@ def test_ingest_recovers_every_point_after_the_orchestrator_is_killed(tmp_path: 
     done = yanex_cli("ingest", str(shared))  # the Slurm folder: every batch in it
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 4
-    assert all("new point(s), recorded completed" in line for line in done.stdout.splitlines())
+    assert all("new point(s), recorded completed" in line for line in done.stdout.splitlines()), done.stdout
     db = Database()
     try:
         for folder in spooled:

@@ -42,6 +42,7 @@ class _Owned(NamedTuple):
     id: str
     status: str | None
     started: bool  # its script was started (it has a pid)
+    remote: bool  # run by a cluster executor: its job may run on without its orchestrator
     owner_host: str | None
     owner_pid: int | None
     heartbeat_at: datetime | None
@@ -83,7 +84,8 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     if not db.exists():
         return []
     query = (
-        "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
+        "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at), "
+        "batch_id IN (SELECT id FROM batches WHERE executor IS NOT NULL) "
         f"FROM experiments WHERE status IN {OPEN_SQL}"
     )
     # Read on the writer (this is the write path): a reader that found a dead owner then opens
@@ -96,13 +98,20 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
         )
         rows = [
             _Owned(
-                row[0], row[1], row[2] is not None, row[3], row[4], stored_time(row[5]), stored_time(row[6])
+                row[0],
+                row[1],
+                row[2] is not None,
+                bool(row[7]),
+                row[3],
+                row[4],
+                stored_time(row[5]),
+                stored_time(row[6]),
             )
             for statement, args in statements
             for row in conn.execute(statement, args)
         ]
         batches = [
-            _Owned(row[0], None, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
+            _Owned(row[0], None, False, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
             for row in conn.execute(
                 "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
                 "WHERE ended_at IS NULL"
@@ -115,7 +124,9 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
             row.owner_host, row.owner_pid, row.heartbeat_at, row.owned_since, now, fresh
         )
     ]
-    unstarted = [row for row in dead if not row.started]
+    # A cluster job's start reaches the database through its spool, which `yanex ingest` reads
+    # after its orchestrator died: without a pid it may have run all the same.
+    unstarted = [row for row in dead if not row.started and not row.remote]
     for row in unstarted:
         if row.status == Status.CREATED.value:  # its config may have been half written
             for name in (config.CONFIG_FILE, config.PARAMS_FILE):
@@ -123,10 +134,12 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
                     (config.experiment_dir(row.id) / f"{name}.tmp").unlink(missing_ok=True)
     if unstarted:
         _cancel_unstarted(db, unstarted, now)
-    started = [row for row in dead if row.started]
+    started = [row for row in dead if row.started or row.remote]
     here = socket.gethostname()
-    if ours := [row.id for row in started if row.owner_host == here]:
-        kill_leftovers(ours)  # an owner elsewhere had its scripts elsewhere: not ours to judge
+    # An owner elsewhere had its scripts elsewhere, and a cluster job is meant to run on without
+    # its orchestrator (`yanex ingest` records it): neither is ours to stop.
+    if ours := [row.id for row in started if row.owner_host == here and not row.remote]:
+        kill_leftovers(ours)
     for row in started:
         settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
     ended = [
