@@ -101,7 +101,7 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                 stamp = ended.isoformat(sep=" ")
                 low, high, added = min(values), max(values), sum(values)
                 first = (values[0], None, 0)
-                numbers = (STEPS, low, high, added, added / STEPS, goal, best, values.index(best))
+                numbers = (STEPS, low, high, added, 0.0, added / STEPS, goal, best, values.index(best))
                 latest.append((experiment_id, key, STEPS, last, None, STEPS - 1, stamp, *first, *numbers))
         with db.write() as conn:
             conn.executemany(
@@ -117,7 +117,8 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 points,
             )
-            conn.executemany(f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({', '.join('?' * 18)})", latest)
+            marks = ", ".join("?" * len(latest[0]))
+            conn.executemany(f"INSERT INTO metric_summary ({COLUMNS}) VALUES ({marks})", latest)
     db.dispose()
     with closing(sqlite3.connect(home / "yanex.db")) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -26,7 +26,7 @@ from pydantic import JsonValue
 
 from yanex import config
 from yanex.db.engine import Database
-from yanex.processes import parent_death_hook
+from yanex.processes import dying_with_parent
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.dependencies import Parent
@@ -286,17 +286,20 @@ class ExperimentProcess:
             env[config.DEPENDENCIES_ENV] = json.dumps([list(parent) for parent in self.request.dependencies])
         if self.request.time_limit is not None:
             self._deadline = time.monotonic() + self.request.time_limit.seconds
+        # Stopped by the kernel if this supervisor is killed outright (SIGKILL, OOM killer): the
+        # next yanex command records the row and kills what the script left.
+        command, preexec = dying_with_parent(
+            [sys.executable, str(self.request.script_path), *self.request.script_args], signal.SIGTERM
+        )
         self._process = subprocess.Popen(
-            [sys.executable, str(self.request.script_path), *self.request.script_args],
+            command,
             cwd=self.request.cwd,
             env=env,
             stdin=subprocess.DEVNULL if self.own_session else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=self.own_session,
-            # Stopped by the kernel if this supervisor is killed outright (SIGKILL, OOM killer):
-            # the next yanex command records the row and kills what the script left.
-            preexec_fn=parent_death_hook(signal.SIGTERM),
+            preexec_fn=preexec,
         )
         self._sweeper.started(self._process.pid)
         self.recorder.started(self._process.pid)
