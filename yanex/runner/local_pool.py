@@ -75,8 +75,14 @@ class LocalPool:
         self._stopped = False  # dispatch nothing more
         self._closing = False  # release workers once idle
         self._wake_r, self._wake_w = os.pipe()
-        self._workers = [self._start_worker() for _ in range(workers)]
-        self._await_ready()
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(self._start_worker())
+            self._await_ready()
+        except KeyboardInterrupt:  # Ctrl-C while starting: no worker may be left (exit would wait)
+            self._abandon_workers()
+            raise
         self._thread = threading.Thread(target=self._serve_workers, name="yanex-pool", daemon=True)
         self._thread.start()
 
@@ -132,6 +138,9 @@ class LocalPool:
             target=worker_main,
             args=(theirs, self._db.url, self._db.identity, self._parent_pid),
             name="yanex-worker",
+            # Daemonic: one left behind (a Ctrl-C inside start()) is sent SIGTERM at the
+            # orchestrator's exit, which stops its script, instead of being waited for forever.
+            daemon=True,
         )
         process.start()
         theirs.close()
@@ -151,13 +160,16 @@ class LocalPool:
                     worker.process.join()
                     self._abandon_start(worker.process.exitcode)
 
-    def _abandon_start(self, exitcode: int | None) -> None:
+    def _abandon_workers(self) -> None:
         for worker in self._workers:
             worker.process.kill()
             worker.process.join()
             worker.conn.close()
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
+
+    def _abandon_start(self, exitcode: int | None) -> None:
+        self._abandon_workers()
         how = describe_failure(exitcode or 0, "")
         if self._ctx.get_start_method() == "spawn":
             raise RuntimeError(

@@ -89,8 +89,8 @@ def _interrupt_handler(runner: TaskRunner, reason: StopReason) -> Callable[[int,
 def worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], parent_pid: int) -> None:
     """Run tasks from ``conn`` one at a time, report each outcome back."""
     runner = TaskRunner(Database(db_url, identity=db_identity), this_process())
-    _die_with(parent_pid, runner)
-    become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
+    # First of all: a terminal's Ctrl-C reaches the workers too, and one landing while a worker
+    # starts must not end it with a KeyboardInterrupt (the orchestrator stops the batch).
     for reason, signum in STOP_SIGNALS.items():
         signal.signal(signum, _interrupt_handler(runner, reason))
 
@@ -99,6 +99,8 @@ def worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], par
         os._exit(1)
 
     signal.signal(signal.SIGTERM, terminate)
+    _die_with(parent_pid, runner)
+    become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
     conn.send(Ready())
     while True:
         try:

@@ -463,7 +463,9 @@ class ExperimentProcess:
             status, message = Status.FAILED, f"timed out after {self.request.time_limit.text}"
         elif returncode == 0:
             status, message = Status.COMPLETED, None
-        elif self.interrupted:
+        elif self.interrupted or (self.own_session and returncode == -signal.SIGINT):
+            # In its own session only yanex signals a script, except a terminal's Ctrl-C that
+            # reached it as it was started, before it left the batch's process group.
             status, message = Status.CANCELLED, self.cancel_reason
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
