@@ -29,6 +29,8 @@ from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from yanex.store.ids import POINTS_OF
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, median_seconds, report, report_value
@@ -120,7 +122,7 @@ def main() -> int:
 
         def bare() -> None:
             with reading(db) as conn:
-                query = "SELECT step, value, value_json FROM metrics WHERE experiment_id = ? AND key = ?"
+                query = f"SELECT step, value, value_json FROM metrics WHERE {POINTS_OF} AND key = ?"
                 for _ in conn.execute(query + " ORDER BY key, step, id", (experiment_id, "loss")):
                     pass
 

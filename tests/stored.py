@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from yanex.db.engine import Database
 from yanex.specs import ExperimentView
 from yanex.store.dialect import aware_time
+from yanex.store.ids import POINTS_OF
 from yanex.store.reading import reading
 from yanex.store.views import experiment_view
 
@@ -35,7 +36,7 @@ class StoredPoint(NamedTuple):
 
 def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[StoredPoint]:
     """Every point of one experiment (of ``key``) in logging order."""
-    query = "SELECT key, step, value, value_json, logged_at FROM metrics WHERE experiment_id = ?"
+    query = f"SELECT key, step, value, value_json, logged_at FROM metrics WHERE {POINTS_OF}"
     args: list[str] = [experiment_id]
     if key is not None:
         query, args = f"{query} AND key = ?", [*args, key]

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import wait_until
 from yanex.db.engine import Database
 from yanex.owners import process_alive
+from yanex.store.ids import POINTS_OF
 from yanex.store.reconcile import DIED, NEVER_STARTED, reconcile_orphans
 
 from .conftest import yanex_cli
@@ -291,7 +292,8 @@ def test_sixteen_workers_log_every_point_without_lock_errors(tmp_path, yanex_hom
     assert {r["status"] for r in json.loads(out)} == {"completed"}
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
         per_experiment = conn.execute(
-            "SELECT experiment_id, count(*), count(DISTINCT step) FROM metrics GROUP BY experiment_id"
+            "SELECT e.id, count(*), count(DISTINCT step) FROM metrics "
+            "JOIN experiments AS e ON e.local_id = experiment_local_id GROUP BY e.id"
         ).fetchall()
     assert len(per_experiment) == 16
     assert {(count, steps) for _, count, steps in per_experiment} == {(3000, 1500)}
@@ -484,6 +486,9 @@ def test_a_supervisor_killed_outright_takes_its_script_along(tmp_path, yanex_hom
     assert (row["status"], row["error_message"]) == ("failed", DIED)
     journal = (yanex_home / "experiments" / row["id"] / "metrics.jsonl").read_text().splitlines()
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
-        stored = conn.execute("SELECT count(*), max(step) FROM metrics WHERE experiment_id = ?", [row["id"]])
+        stored = conn.execute(
+            f"SELECT count(*), max(step) FROM metrics WHERE {POINTS_OF}",
+            [row["id"]],
+        )
         count, last = stored.fetchone()
     assert count == len(journal) == last + 1 > 10

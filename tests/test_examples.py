@@ -135,7 +135,8 @@ def test_pipeline_evaluates_each_model_its_train_step_saved(yanex_home):
             "SELECT e.name, a.name FROM artifacts AS a JOIN experiments AS e ON e.id = a.experiment_id"
         ).fetchall()
         scores = conn.execute(
-            "SELECT e.name, m.value FROM metrics AS m JOIN experiments AS e ON e.id = m.experiment_id "
+            "SELECT e.name, m.value FROM metrics AS m "
+            "JOIN experiments AS e ON e.local_id = m.experiment_local_id "
             "WHERE m.key = 'test_mse' ORDER BY e.name"
         ).fetchall()
     assert edges == [("evaluate-lr0.05", "train-lr0.05"), ("evaluate-lr0.5", "train-lr0.5")]

@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import process_state, wait_until, yanex_cli
 from yanex import config
 from yanex.owners import process_alive
+from yanex.store.ids import POINTS_OF
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -66,7 +67,11 @@ def journal_points(experiment_id: str, keys: int) -> int:
 
 
 def stored_points(home: Path, experiment_id: str) -> int:
-    [row] = query(home, "SELECT count(*) AS n FROM metrics WHERE experiment_id = ?", experiment_id)
+    [row] = query(
+        home,
+        f"SELECT count(*) AS n FROM metrics WHERE {POINTS_OF}",
+        experiment_id,
+    )
     return int(row["n"])
 
 

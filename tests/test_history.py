@@ -39,9 +39,10 @@ def stored(home: Path, experiment_id: str | None = None) -> list[tuple[str, str,
     """Every point straight from the database, decoded as logged, in export order."""
     with sqlite3.connect(home / "yanex.db") as conn:
         rows = conn.execute(
-            "SELECT experiment_id, key, step, value, value_json, logged_at FROM metrics "
-            + ("WHERE experiment_id = ? " if experiment_id else "")
-            + "ORDER BY experiment_id, key, step, id",
+            "SELECT e.id, key, step, value, value_json, logged_at FROM metrics "
+            "JOIN experiments AS e ON e.local_id = metrics.experiment_local_id "
+            + ("WHERE e.id = ? " if experiment_id else "")
+            + "ORDER BY e.id, key, step, metrics.id",
             (experiment_id,) if experiment_id else (),
         ).fetchall()
     return [

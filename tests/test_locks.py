@@ -110,7 +110,7 @@ def test_a_lock_held_past_the_busy_window_is_waited_out_and_loses_nothing(
         assert "Traceback" not in stderr and "database is locked" not in stderr
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
         statuses = [row[0] for row in conn.execute("SELECT status FROM experiments")]
-        counts = [row[0] for row in conn.execute("SELECT count(*) FROM metrics GROUP BY experiment_id")]
+        counts = [row[0] for row in conn.execute("SELECT count(*) FROM metrics GROUP BY experiment_local_id")]
     assert statuses == ["completed"] * 3
     assert counts == [POINTS] * 3
 

@@ -24,6 +24,7 @@ from yanex.db.engine import Database
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.experiments import MetricRecord, create_experiments, finish, ingest_metrics
+from yanex.store.ids import POINTS_OF
 from yanex.store.ingest import JournalIngest
 
 DATA = Path(__file__).parent / "data"
@@ -64,7 +65,7 @@ def recomputed(home: Path, experiment_id: str, key: str, goal: str) -> dict[str,
     """The summary from the stored points alone, in plain Python: what ingest must keep."""
     with sqlite3.connect(home / "yanex.db") as conn:
         points = conn.execute(
-            "SELECT step, value, value_json FROM metrics WHERE experiment_id = ? AND key = ? ORDER BY id",
+            f"SELECT step, value, value_json FROM metrics WHERE {POINTS_OF} AND key = ? ORDER BY id",
             (experiment_id, key),
         ).fetchall()
     numbers = [(step, v) for step, v, j in points if v is not None and j not in ("true", "false")]
@@ -284,10 +285,12 @@ def test_frozen_0005_database_upgrades_with_summaries_of_its_points(yanex_home: 
     db.dispose()
     with sqlite3.connect(path) as conn:
         keys = conn.execute("SELECT experiment_id, key FROM metric_summary ORDER BY 1, 2").fetchall()
-        assert sorted(conn.execute("SELECT * FROM latest_metrics").fetchall()) == old
+        # Revision 0013 extended each 8-digit id; the old one is its prefix.
+        latest = conn.execute("SELECT substr(experiment_id, 1, 8), * FROM latest_metrics").fetchall()
+        assert sorted((short, *rest[1:]) for short, *rest in latest) == old
         tables = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE name = 'latest_metrics'"))
     assert tables == {"latest_metrics": "view"}
-    assert keys == sorted({(row[0], row[1]) for row in old})
+    assert sorted((full[:8], key) for full, key in keys) == sorted({(row[0], row[1]) for row in old})
     from yanex.store.metric_names import default_goal
 
     for experiment_id, key in keys:

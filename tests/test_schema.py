@@ -83,10 +83,12 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
     assert all(rows for _, rows in before.values()), "a frozen database needs rows in every table"
 
     db = Database()
-    experiment_ids = [row[0] for row in before["experiments"][1]]
-    views = [get_experiment(db, experiment_id) for experiment_id in experiment_ids]  # upgrades first
+    _ = db.identity  # opens: upgrades
     after = dump(path)
     assert after["alembic_version"][1] == [(head_revision(),)]
+    full_ids = _extended_ids(before, after)
+    views = [get_experiment(db, full_ids[row[0]]) for row in before["experiments"][1]]
+    after = _as_written_before(after, full_ids)
     for table, (columns, rows) in before.items():
         if table == "alembic_version":
             continue
@@ -96,12 +98,41 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 
     # The store reads the old rows and writes new ones next to them.
     tags = before["tags"][1]
-    assert sorted((view.id, tag) for view in views for tag in view.tags) == sorted(tags)
+    assert sorted((view.id[:8], tag) for view in views for tag in view.tags) == sorted(tags)
     points = sum(len(get_metrics(db, view.id)) for view in views)
     assert points == len(before["metrics"][1])
     added = new_experiment(db)
     assert get_experiment(db, added).config == {"lr": 0.1}
     db.dispose()
+
+
+def _extended_ids(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """Revision 0013 made each 8-digit id 32 digits long, keeping it as the new id's prefix."""
+    old = [row[0] for table in ("experiments", "batches") for row in before[table][1]]
+    new = [
+        row[after[table][0].index("id")] for table in ("experiments", "batches") for row in after[table][1]
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", full) for full in new)
+    extended = {full[:8]: full for full in new}
+    assert sorted(extended) == sorted(old)
+    return extended
+
+
+def _as_written_before(after: dict[str, Any], full_ids: dict[str, str]) -> dict[str, Any]:
+    """The upgraded tables with ids shortened back and metrics naming experiments by id, as before
+    revision 0013, so that every old row can be compared with what it became."""
+    shortened = {full: short for short, full in full_ids.items()}
+    columns, rows = after["experiments"]
+    by_key = {row[columns.index("local_id")]: row[columns.index("id")] for row in rows}
+    out = {}
+    for table, (columns, rows) in after.items():
+        rows = [tuple(shortened.get(value, value) for value in row) for row in rows]
+        if table == "metrics":
+            key = columns.index("experiment_local_id")
+            columns = [*columns, "experiment_id"]
+            rows = [(*row, shortened[by_key[row[key]]]) for row in rows]
+        out[table] = (columns, rows)
+    return out
 
 
 FIRST_USE = """
@@ -359,8 +390,11 @@ def test_git_capture_revision_downgrades_and_upgrades_keeping_rows(yanex_home: P
     [row] = rows
     assert (row[columns.index("name")], row[columns.index("git_commit")]) == ("kept", "c" * 40)
 
-    db = Database()  # upgrades again on first use
-    view = get_experiment(db, experiment_id)
+    db = Database()  # upgrades again on first use, extending the 8-digit id it was shortened to
+    with reading(db) as conn:
+        [(extended,)] = conn.execute("SELECT id FROM experiments").fetchall()
+    assert extended[:8] == experiment_id[:8] and extended != experiment_id
+    view = get_experiment(db, extended)
     assert (view.name, view.git.commit, view.git.patch) == ("kept", "c" * 40, git.patch)
     assert (view.git.commit_message, view.git.remotes, view.git.omitted) == (None, {}, [])
     assert set(dump(path)["experiments"][0]) >= GIT_CAPTURE_COLUMNS
@@ -386,9 +420,13 @@ def test_rows_from_revision_0002_are_never_ingested_again(yanex_home: Path) -> N
     db.dispose()
     assert (report.experiments, report.points) == (0, 0)
     after = dump(path)
-    assert after["metrics"][1] == before
+    assert [row[2:] for row in after["metrics"][1]] == [row[2:] for row in before]  # all but the experiment
     columns, rows = after["experiments"]
     assert {row[columns.index("metrics_offset")] for row in rows} == {None}
+    # Revision 0013 extended the ids; each folder took its experiment's new name.
+    full = sorted(row[columns.index("id")] for row in rows)
+    assert sorted(short[:8] for short in full) == sorted(ids)
+    assert sorted(p.name for p in config.experiments_root().iterdir()) == full
 
 
 def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
@@ -396,5 +434,5 @@ def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
     new_experiment(db)
     with reading(db) as conn:
         indexes = {row[1] for row in conn.execute("PRAGMA index_list('metrics')")}
-    assert indexes == {"ix_metrics_experiment_id_key_step"}
+    assert indexes == {"ix_metrics_experiment_local_id_key_step"}
     db.dispose()

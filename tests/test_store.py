@@ -59,7 +59,7 @@ def spec(**fields) -> ExperimentSpec:
 def test_rows_tags_and_flattened_params(db: Database, yanex_home: Path) -> None:
     config = {"lr": 0.01, "epochs": 10, "model": {"act": "relu", "layers": [64, 32], "opt": {"beta": 0.9}}}
     ids = create(db, spec(config=config, tags=["a", "b", "a"], name="one"), spec(config={"lr": 0.1}))
-    assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9a-f]{8}", i) for i in ids)
+    assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     view = get_experiment(db, ids[0])
     assert (view.status, view.name, view.tags, view.config) == (Status.CREATED, "one", ["a", "b"], config)
     assert view.script_path == str(Path("train.py").resolve())
@@ -155,8 +155,10 @@ def test_delete_removes_tags_params_and_metrics(db: Database, yanex_home: Path) 
         delete_with_files(db, [doomed])
     finish(db, doomed, Status.COMPLETED, exit_code=0)
     delete_with_files(db, [doomed])
-    for table in ("tags", "params", "metrics", "latest_metrics"):
+    for table in ("tags", "params", "latest_metrics"):
         assert sql(yanex_home, f"SELECT DISTINCT experiment_id FROM {table}") == [(kept,)], table
+    joined = "SELECT DISTINCT e.id FROM metrics JOIN experiments AS e ON e.local_id = experiment_local_id"
+    assert sql(yanex_home, joined) == [(kept,)]
 
 
 def test_batch_rows_link_their_experiments(db: Database, yanex_home: Path) -> None:

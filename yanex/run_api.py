@@ -242,7 +242,7 @@ def set_goal(key: str, goal: str) -> None:
 
 
 def get_experiment_id() -> str | None:
-    """The 8-hex id of the running experiment, or None when standalone."""
+    """The id (32 hex digits) of the running experiment, or None when standalone."""
     return _run.experiment_id
 
 

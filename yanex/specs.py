@@ -336,7 +336,7 @@ class ExperimentResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    experiment_id: str = Field(pattern=r"^[0-9a-f]{8}$")
+    experiment_id: str = Field(pattern=r"^[0-9a-f]{32}$")  # the full id; shown by its first 8+
     status: FinalStatus
     error_message: str | None = None
     duration: float | None = Field(default=None, ge=0)
@@ -371,5 +371,6 @@ class ExperimentView(BaseModel):
     retry_of: str | None
     archived: bool
     pid: int | None
+    imported_at: datetime | None  # when `yanex import` brought it from another store
     git: GitInfo
     environment: EnvironmentInfo

@@ -186,6 +186,7 @@ def upgrade(url: str) -> None:
     path = sqlite_file(url)
     if not path.exists() or path.stat().st_size == 0:
         _create_sqlite_file(path)
+    before = current_revision(path)
     engine = create_sqlite_engine(url, foreign_keys=False)
     try:
         with engine.begin() as connection:
@@ -199,3 +200,25 @@ def upgrade(url: str) -> None:
                 )
     finally:
         engine.dispose()
+    if before is not None and before < GLOBAL_IDS:
+        _rename_short_id_folders(path)
+
+
+GLOBAL_IDS = "0013"  # the revision that made ids 32 digits long, extending each 8-digit one
+
+
+def _rename_short_id_folders(path: Path) -> None:
+    """Experiment folders named by 8-digit ids take their experiment's new 32-digit id.
+
+    After the upgrade commits, not inside it: a rename would outlive a rolled-back transaction.
+    """
+    conn = open_read_only(path)
+    try:
+        ids = [str(row[0]) for row in conn.execute("SELECT id FROM experiments")]
+    finally:
+        conn.close()
+    folders = config.experiments_root()
+    for full in ids:
+        short, target = folders / full[:8], folders / full
+        if short.is_dir() and not target.exists():
+            short.rename(target)

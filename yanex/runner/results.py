@@ -1,4 +1,4 @@
-"""``Results``: each spec's final result while a batch runs, in 13 bytes.
+"""``Results``: each spec's final result while a batch runs, in 25 bytes.
 
 A million-point sweep would otherwise hold a million ``ExperimentResult`` objects (about a
 gigabyte) until it ends. Names are not kept: the specs give them again, in order, when the results
@@ -15,14 +15,15 @@ from typing import get_args
 from yanex.specs import ExperimentResult, FinalStatus
 
 _STATUSES: tuple[FinalStatus, ...] = get_args(FinalStatus)
+_ID_BYTES = 16
 
 
 class Results:
-    """By spec index: the id (8 hex digits, as a 32-bit number), the status, the duration, and the
+    """By spec index: the id (32 hex digits, as 16 bytes), the status, the duration, and the
     error message of the few that have one."""
 
     def __init__(self, count: int) -> None:
-        self._ids = array("I", bytes(4 * count))
+        self._ids = bytearray(_ID_BYTES * count)
         self._statuses = bytearray(count)  # 0: no result yet, else 1 + the index in _STATUSES
         self._durations = array("d", bytes(8 * count))  # NaN: none
         self._errors: dict[int, str] = {}
@@ -32,7 +33,7 @@ class Results:
         """``result`` is spec ``index``'s; ``named``: listed with its own name, not the spec's."""
         if named:
             self._names[index] = result.name
-        self._ids[index] = int(result.experiment_id, 16)
+        self._ids[index * _ID_BYTES : (index + 1) * _ID_BYTES] = bytes.fromhex(result.experiment_id)
         self._statuses[index] = 1 + _STATUSES.index(result.status)
         self._durations[index] = math.nan if result.duration is None else result.duration
         if result.error_message is None:
@@ -50,7 +51,7 @@ class Results:
             return None
         duration = self._durations[index]
         return ExperimentResult.model_construct(  # validated when it was recorded
-            experiment_id=f"{self._ids[index]:08x}",
+            experiment_id=self._ids[index * _ID_BYTES : (index + 1) * _ID_BYTES].hex(),
             status=_STATUSES[status - 1],
             error_message=self._errors.get(index),
             duration=None if math.isnan(duration) else duration,

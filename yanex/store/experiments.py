@@ -6,7 +6,6 @@ No transaction stays open while an experiment runs; callers hold ids, never rows
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from yanex.store.convert import (
 )
 from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
+from yanex.store.ids import new_ids
 from yanex.store.summary import fold_points, set_goals
 from yanex.store.tables import (
     EXPERIMENTS,
@@ -58,22 +58,9 @@ class MetricRecord(NamedTuple):
     values: dict[str, JsonValue]
 
 
-# One metrics row: (experiment_id, key, step, value, value_json, logged_at as text).
+# One point: (experiment id, key, step, value, value_json, logged_at as text); its metrics row
+# carries the experiment's key instead of its id.
 PointRow = tuple[str, str, int, float | None, str | None, str]
-
-
-def _free_ids(conn: Connection, count: int) -> list[str]:
-    """Random 8-hex ids not yet in the table (collisions are rare but real at 10^5 rows)."""
-    ids: set[str] = set()
-    while len(ids) < count:
-        wanted = list({secrets.token_hex(4) for _ in range(count - len(ids))} - ids)
-        taken = {
-            row[0]
-            for chunk in chunks(conn, wanted)
-            for row in conn.execute(f"SELECT id FROM experiments WHERE id IN ({marks(len(chunk))})", chunk)
-        }
-        ids.update(experiment_id for experiment_id in wanted if experiment_id not in taken)
-    return list(ids)
 
 
 def _store_patch(conn: Connection, patch: str | None) -> str | None:
@@ -107,10 +94,7 @@ def _insert_batch(
     conn: Connection, total: int, parallel: int | None, owner: Owner, spec: str | None, executor: str | None
 ) -> str:
     now = sqlite_value(now_utc())
-    while True:
-        batch_id = secrets.token_hex(4)
-        if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
-            break
+    [batch_id] = new_ids(conn, "batches", 1)
     conn.execute(
         "INSERT INTO batches (id, created_at, parallel, total, owner_host, owner_pid, heartbeat_at, "
         "spec, executor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -185,7 +169,7 @@ def create_experiments(
     """
     now = now_utc()
     with db.write() as conn:
-        ids = _free_ids(conn, len(specs))
+        ids = new_ids(conn, "experiments", len(specs))
         patch_sha = _store_patch(conn, git.patch)
         cwd = str(Path.cwd())
         rows = []
@@ -214,10 +198,12 @@ def create_experiments(
                 retry_of=retry_of[index] if retry_of else None,
                 archived=False,
                 pid=None,
+                imported_at=None,
                 git=git,
                 environment=environment,
             )
             bookkeeping = ExperimentBookkeeping(
+                local_id=None,  # the table numbers it
                 spec_sha256=spec_fingerprint(script_path, spec.config, list(spec.script_args)),
                 git_patch_sha256=patch_sha,
                 owner_host=owner.host,
@@ -398,8 +384,8 @@ def insert_points(conn: Connection, points: Sequence[PointRow]) -> None:
         return
     # Plain executemany: at 10^5 points per flush the ORM's bookkeeping would dominate.
     conn.executemany(
-        "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO metrics (experiment_local_id, key, step, value, value_json, logged_at) "
+        "VALUES ((SELECT local_id FROM experiments WHERE id = ?), ?, ?, ?, ?, ?)",
         points,
     )
     fold_points(conn, points)

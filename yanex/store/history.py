@@ -1,6 +1,6 @@
 """Metric history: every logged point, streamed from the sqlite3 read path, and per-metric summaries.
 
-Points are read in index order, ``(experiment_id, key, step)`` with the insertion id breaking ties,
+Points are read in index order, ``(experiment_local_id, key, step)`` with the insertion id breaking ties,
 one experiment at a time, and yielded as the cursor returns them: a million points of one run
 stream in constant memory (``benchmarks/bench_history.py``). Which experiments is always an
 ``ExperimentFilter`` (``yanex.store.filters``); this module adds no condition of its own.
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from yanex.store.dialect import chunks, marks
+from yanex.store.ids import POINTS_OF
 from yanex.store.metric_values import JsonValue, latest_of
 from yanex.store.selection import select_ids
 
@@ -64,7 +65,7 @@ def _rows(
     descending: bool = False,
     limit: int | None = None,
 ) -> Iterator[Any]:
-    query = f"SELECT {columns} FROM metrics WHERE experiment_id = ?"
+    query = f"SELECT {columns} FROM metrics WHERE {POINTS_OF}"
     order = " ORDER BY key DESC, step DESC, id DESC" if descending else " ORDER BY key, step, id"
     # The keys in order, a slice per statement: the slices' rows, one after the other, are in order.
     left = limit  # rows still wanted, over every slice
@@ -100,12 +101,11 @@ def curve(
 def points(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str] = ()) -> Iterator[MetricPoint]:
     """Every point of the experiments ``ids`` (in that order), of ``keys`` or of every metric,
     by key then step, streamed on the open snapshot ``conn``."""
-    columns = "experiment_id, key, step, value, value_json, logged_at"
+    columns = "key, step, value, value_json, logged_at"
     for experiment_id in ids:
-        for row in _rows(conn, experiment_id, keys, columns):
-            eid, key, step, value, value_json, logged_at = row
+        for key, step, value, value_json, logged_at in _rows(conn, experiment_id, keys, columns):
             decoded = value if value_json is None else json.loads(value_json)
-            yield MetricPoint(eid, key, step, decoded, _moment(logged_at))
+            yield MetricPoint(experiment_id, key, step, decoded, _moment(logged_at))
 
 
 def select_points(
@@ -152,12 +152,13 @@ def trends(conn: sqlite3.Connection, experiment_id: str, width: int) -> dict[str
     """Each metric's finite values averaged into at most ``width`` buckets of equal step range
     (the points of a sparkline), in one query however many points there are."""
     rows = conn.execute(
-        "WITH span AS (SELECT key, min(step) AS lo, max(step) AS hi FROM metrics "
-        "WHERE experiment_id = :id GROUP BY key) "
+        "WITH this AS (SELECT local_id FROM experiments WHERE id = :id), "
+        "span AS (SELECT key, min(step) AS lo, max(step) AS hi FROM metrics "
+        "WHERE experiment_local_id = (SELECT key FROM this) GROUP BY key) "
         "SELECT m.key, CAST((m.step - span.lo) * 1.0 * :width / (span.hi - span.lo + 1) AS INTEGER) "
         "AS bucket, avg(m.value) FROM metrics AS m JOIN span ON span.key = m.key "
-        "WHERE m.experiment_id = :id AND m.value IS NOT NULL GROUP BY m.key, bucket "
-        "ORDER BY m.key, bucket",
+        "WHERE m.experiment_local_id = (SELECT key FROM this) AND m.value IS NOT NULL "
+        "GROUP BY m.key, bucket ORDER BY m.key, bucket",
         {"id": experiment_id, "width": width},
     )
     found: dict[str, list[float]] = {}
@@ -203,7 +204,7 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
         followed = metric if metric in summaries else next(iter(summaries), None)
         tail = (
             conn.execute(
-                "SELECT step, value, logged_at FROM metrics WHERE experiment_id = ? AND key = ? "
+                f"SELECT step, value, logged_at FROM metrics WHERE {POINTS_OF} AND key = ? "
                 "ORDER BY step DESC, id DESC LIMIT ?",
                 (experiment_id, followed, recent),
             ).fetchall()[::-1]

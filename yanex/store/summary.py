@@ -29,6 +29,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from yanex.store.dialect import chunks, marks
+from yanex.store.ids import POINTS_OF
 from yanex.store.metric_names import Goal, default_goal
 from yanex.store.moments import as_float, exact_sum, units
 from yanex.store.tables import METRIC_SUMMARY
@@ -159,7 +160,7 @@ def _stored_sum(old: _Stored) -> int | None:
 def _points_sum(conn: Connection, experiment_id: str, key: str) -> int:
     """The exact sum of one metric's stored numbers."""
     found = conn.execute(
-        f"SELECT value FROM metrics WHERE experiment_id = ? AND key = ? AND {NUMERIC_POINT}",
+        f"SELECT value FROM metrics WHERE {POINTS_OF} AND key = ? AND {NUMERIC_POINT}",
         (experiment_id, key),
     )
     return exact_sum(value for (value,) in found)
@@ -244,7 +245,7 @@ def set_goals(conn: Connection, experiment_id: str, goals: Mapping[str, Goal]) -
     for key, goal in goals.items():
         order = "ASC" if goal == "min" else "DESC"
         best = (
-            f"SELECT {{}} FROM metrics WHERE experiment_id = ? AND key = ? AND {NUMERIC_POINT} "
+            f"SELECT {{}} FROM metrics WHERE {POINTS_OF} AND key = ? AND {NUMERIC_POINT} "
             f"ORDER BY value {order}, id LIMIT 1"
         )
         conn.execute(

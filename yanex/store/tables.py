@@ -97,6 +97,8 @@ class ExperimentRecord:
     retry_of: str | None = column()
     archived: bool = column()
     pid: int | None = column()
+    # When `yanex import` brought it from another store (None: it ran from this one)
+    imported_at: datetime | None = column()
     git: GitInfo
     environment: EnvironmentInfo
 
@@ -105,6 +107,8 @@ class ExperimentRecord:
 class ExperimentBookkeeping:
     """The columns of ``experiments`` the store keeps for itself."""
 
+    # This store's integer handle (the rowid), which ``metrics`` rows carry; None until inserted
+    local_id: int | None = column()
     # sha256 of (script_path, config, script_args): finds an earlier run of the same spec
     spec_sha256: str = column()
     git_patch_sha256: str | None = column()
@@ -150,7 +154,7 @@ class ParamColumns:
 
 class MetricColumns:
     id: int
-    experiment_id: str
+    experiment_local_id: int
     key: str
     step: int
     value: float | None
