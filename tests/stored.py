@@ -7,21 +7,25 @@ test that looks at a row must not change it.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
+from yanex import config
 from yanex.db.engine import Database
 from yanex.specs import ExperimentView
 from yanex.store.dialect import aware_time
 from yanex.store.ids import POINTS_OF
 from yanex.store.reading import reading
+from yanex.store.references import resolve_reference
 from yanex.store.views import experiment_view
 
 
 def get_experiment(db: Database, experiment_id: str) -> ExperimentView:
-    """The experiment as ``yanex.find`` returns it."""
+    """The experiment as ``yanex.find`` returns it, named by its id or the prefix output shows."""
     with reading(db, settle=False) as conn:
-        return experiment_view(conn, experiment_id)
+        return experiment_view(conn, resolve_reference(conn, experiment_id))
 
 
 class StoredPoint(NamedTuple):
@@ -49,3 +53,20 @@ def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> lis
         assert moment is not None
         points.append(StoredPoint(name, step, value, raw, moment))
     return points
+
+
+def run_id(stderr: str, home: Path | None = None) -> str:
+    """The full id of the experiment whose end ``yanex run`` reported on ``stderr`` (it shows the
+    id's first 8 digits), from the store in ``home`` (default: ``YANEX_HOME``'s)."""
+    return full_id(stderr.rsplit("yanex: experiment ", 1)[1].split()[0], home)
+
+
+def full_id(shown: str, home: Path | None = None) -> str:
+    """The full id of the one experiment whose id starts with ``shown``, as output prints it."""
+    path = (home or config.yanex_home()) / "yanex.db"
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        [(full,)] = conn.execute("SELECT id FROM experiments WHERE id LIKE ? || '%'", (shown,)).fetchall()
+    finally:
+        conn.close()
+    return str(full)

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 import yanex
 from tests.conftest import yanex_cli
+from tests.stored import run_id
 from tests.test_startup import HEAVY, imported_modules
 from yanex import config
 from yanex.cli.app import app
@@ -75,11 +76,9 @@ def run(script: Path, *args: str) -> str:
     return only_id(done.stderr)
 
 
-def only_id(stderr: str) -> str:
-    for line in stderr.splitlines():
-        if line.startswith("yanex: experiment "):
-            return line.split()[2]
-    raise AssertionError(stderr)
+def only_id(stderr: str, home: Path | None = None) -> str:
+    assert "yanex: experiment " in stderr, stderr
+    return run_id(stderr, home)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +100,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    stdout = (home / "experiments" / only_id(done.stderr) / config.STDOUT_FILE).read_text()
-    return home, only_id(done.stderr), stdout
+    stdout = (home / "experiments" / only_id(done.stderr, home) / config.STDOUT_FILE).read_text()
+    return home, only_id(done.stderr, home), stdout
 
 
 @pytest.fixture
@@ -219,7 +218,7 @@ def test_cli_gets_a_file_a_folder_and_to_stdout(formats_home: str, tmp_path: Pat
 def test_cli_show_lists_artifacts(formats_home: str) -> None:
     shown = runner.invoke(app, ["show", formats_home])
     assert shown.exit_code == 0, shown.output
-    block = shown.stdout.split(f"Artifacts (yanex artifacts {formats_home})", 1)[1]
+    block = shown.stdout.split(f"Artifacts (yanex artifacts {formats_home[:8]})", 1)[1]
     assert "config.json" in block and "plots/loss.png" in block
     record = json.loads(runner.invoke(app, ["show", formats_home, "--format", "json"]).stdout)
     assert [a["name"] for a in record["artifacts"]] == NAMES

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import yanex
 from tests.conftest import wait_until, yanex_cli
+from tests.stored import run_id
 from tests.test_schema import new_experiment
 from yanex import config
 from yanex.artifacts import blobs, lines
@@ -33,7 +34,7 @@ MB = 1024 * 1024
 def run(script: Path, *args: str) -> str:
     done = yanex_cli("run", str(script), *args, cwd=script.parent)
     assert done.returncode == 0, done.stderr
-    return next(line.split()[2] for line in done.stderr.splitlines() if line.startswith("yanex: experiment"))
+    return run_id(done.stderr)
 
 
 def blob_names() -> set[str]:
@@ -41,10 +42,10 @@ def blob_names() -> set[str]:
     return {p.name for p in root.glob("??/*")} if root.is_dir() else set()
 
 
-def rows(query: str) -> list[tuple[object, ...]]:
+def rows(query: str, *args: object) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(config.yanex_home() / "yanex.db")
     try:
-        return conn.execute(query).fetchall()
+        return conn.execute(query, args).fetchall()
     finally:
         conn.close()
 
@@ -277,7 +278,7 @@ def test_artifact_rows_go_with_their_experiment(write_script) -> None:
     conn = sqlite3.connect(config.yanex_home() / "yanex.db")
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("DELETE FROM experiments WHERE id = ?", (experiment,))
+        conn.execute("DELETE FROM experiments WHERE id LIKE ? || '%'", (experiment,))  # its first 8 digits
         conn.commit()
         assert conn.execute("SELECT count(*) FROM artifacts").fetchone() == (0,)
     finally:
@@ -302,7 +303,10 @@ def test_files_scripts_left_in_their_folder_become_artifacts_on_upgrade(yanex_ho
     (folder / "model.bin").write_bytes(b"\x00weights" * 1000)
     (folder / "plots" / "loss.svg").write_text("<svg/>")
     assert rows("SELECT version_num FROM alembic_version") == [("0005",)]
-    yanex.list_artifacts(experiment)  # the first use upgrades
+    yanex.list_artifacts(experiment)  # the first use upgrades, extends the id and renames the folder
+    assert not folder.exists()
+    [(full,)] = rows("SELECT id FROM experiments WHERE id LIKE ? || '%'", experiment)
+    folder = config.experiment_dir(str(full))
     assert rows("SELECT name, size, media_type FROM artifacts ORDER BY name") == [
         ("model.bin", 8000, "application/octet-stream"),
         ("plots/loss.svg", 6, "image/svg+xml"),

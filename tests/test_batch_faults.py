@@ -308,7 +308,7 @@ def test_verbose_streams_child_output_prefixed_by_name(tmp_path, yanex_home):
     assert returncode == 0, err
     results = json.loads(out.splitlines()[-1])
     assert "[alpha] out line" in out.splitlines()
-    assert f"[{results[1]['experiment_id']}] out line" in out.splitlines()
+    assert f"[{results[1]['experiment_id'][:8]}] out line" in out.splitlines()
     assert "[alpha] err line" in err.splitlines()
     for result in results:  # captured to the experiment's folder either way
         folder = yanex_home / "experiments" / result["experiment_id"]

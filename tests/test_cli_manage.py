@@ -114,11 +114,15 @@ def test_delete_confirmed_removes_rows_metrics_and_folder(db: Database, ids: dic
     assert not folder.exists()
     conn = sqlite3.connect(Path(config.yanex_home()) / "yanex.db")
     try:
-        for table in ("tags", "params", "metrics", "latest_metrics"):
+        for table in ("tags", "params", "latest_metrics"):
             count = conn.execute(
                 f"SELECT count(*) FROM {table} WHERE experiment_id = ?", (target,)
             ).fetchone()
             assert count == (0,), table
+        orphans = (
+            "SELECT count(*) FROM metrics WHERE experiment_local_id NOT IN (SELECT local_id FROM experiments)"
+        )
+        assert conn.execute(orphans).fetchone() == (0,)
         # The patch is still used by the other grid runs, so it stays.
         assert conn.execute("SELECT count(*) FROM git_patches").fetchone() == (1,)
     finally:
@@ -229,7 +233,7 @@ def test_sql_table_valued_pragma_reads_and_writes_nothing(db: Database, ids: dic
     before = _fingerprint()
     result = yanex_cli("sql", "SELECT name FROM pragma_table_info('experiments') WHERE pk = 1", "-f", "csv")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "name\nid\n"
+    assert result.stdout == "name\nlocal_id\n"
     # The schema table the pragma reads through stays unwritable.
     refused = yanex_cli("sql", "UPDATE sqlite_master SET sql = 'x' WHERE name = 'experiments'")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -38,7 +38,12 @@ def ids(db: Database, tmp_path: Path) -> dict[str, str]:
 
 
 def first_column(output: str) -> list[str]:
+    """The ids a table shows (their first 8 digits), as full ids only start with them."""
     return [line.split()[0] for line in output.splitlines()]
+
+
+def shown(full: str) -> str:
+    return full[:8]
 
 
 # list
@@ -63,7 +68,7 @@ def test_list_best_run_with_sort(ids: dict[str, str]) -> None:
         "list", "-t", "grid-search", "-s", "completed", "--sort", "metrics.accuracy", "--desc", "-l", "1"
     )
     assert result.exit_code == 0
-    assert first_column(result.stdout) == [ids["grid-lr0_1-bs32"]]
+    assert first_column(result.stdout) == [shown(ids["grid-lr0_1-bs32"])]
 
 
 def test_list_json_has_the_documented_fields(ids: dict[str, str]) -> None:
@@ -88,20 +93,22 @@ def test_list_json_has_the_documented_fields(ids: dict[str, str]) -> None:
 def test_list_csv_and_markdown(ids: dict[str, str]) -> None:
     rows = list(csv.reader(io.StringIO(cli("list", "-t", "baseline", "-f", "csv").stdout)))
     assert rows[0] == ["id", "name", "status", "tags", "started", "duration"]
-    assert rows[1][:4] == [ids["baseline"], "baseline", "completed", "baseline,eval"]
+    assert rows[1][:4] == [ids["baseline"], "baseline", "completed", "baseline,eval"]  # CSV: the full id
     markdown = cli("list", "-t", "baseline", "-f", "markdown").stdout.splitlines()
     assert markdown[0] == "| id | name | status | tags | started | duration |"
     assert markdown[1] == "|---|---|---|---|---|---|"
-    assert markdown[2].startswith(f"| {ids['baseline']} | baseline | completed | baseline,eval |")
+    assert markdown[2].startswith(f"| {shown(ids['baseline'])} | baseline | completed | baseline,eval |")
 
 
 def test_list_where_and_archived(ids: dict[str, str], db: Database) -> None:
     result = cli("list", "--where", "learning_rate > 0.05 and metrics.accuracy > 0.9")
-    assert sorted(first_column(result.stdout)) == sorted([ids["grid-lr0_1-bs16"], ids["grid-lr0_1-bs32"]])
+    assert sorted(first_column(result.stdout)) == sorted(
+        [shown(ids["grid-lr0_1-bs16"]), shown(ids["grid-lr0_1-bs32"])]
+    )
     set_archived(db, [ids["baseline"]], True)
     assert ids["baseline"] not in cli("list").stdout
-    assert first_column(cli("list", "--archived").stdout) == [ids["baseline"]]
-    assert ids["baseline"] in cli("list", "--all").stdout
+    assert first_column(cli("list", "--archived").stdout) == [shown(ids["baseline"])]
+    assert shown(ids["baseline"]) in cli("list", "--all").stdout
     both = cli("list", "--archived", "--all")
     assert both.exit_code == 2 and "contradict" in both.stderr
 
@@ -142,7 +149,7 @@ def test_show_sections(ids: dict[str, str], tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = " ".join(result.stdout.split())  # alignment is per section; compare words
     for expected in (
-        f"Experiment {ids['grid-lr0_01-bs16']}",
+        f"Experiment {shown(ids['grid-lr0_01-bs16'])} id {ids['grid-lr0_01-bs16']}",
         "status failed",
         "error ValueError: diverged",
         "learning_rate 0.01",
@@ -229,7 +236,7 @@ def test_compare_sorts_by_metric_name(ids: dict[str, str]) -> None:
     result = cli(
         "compare", "-t", "grid-search", "-s", "completed", "--sort", "accuracy", "--desc", "--limit", "2"
     )
-    assert first_column(result.stdout) == [ids["grid-lr0_1-bs32"], ids["grid-lr0_1-bs16"]]
+    assert first_column(result.stdout) == [shown(ids["grid-lr0_1-bs32"]), shown(ids["grid-lr0_1-bs16"])]
 
 
 def test_compare_empty_match_exits_1(ids: dict[str, str]) -> None:
@@ -379,7 +386,7 @@ def test_subprocess_head_of_list_is_an_experiment(ids: dict[str, str]) -> None:
         check=True,
     )
     newest = yanex_cli("get", "id", "--tag", "grid-search", "--status", "completed", "--limit", "1")
-    assert listing.stdout.split()[0] == newest.stdout.strip()
+    assert newest.stdout.strip().startswith(listing.stdout.split()[0])  # get id: the full id
     assert listing.stdout.split()[2] == "completed"
     assert listing.stderr.split() == ["id", "name", "status", "tags", "started", "duration"]
 

@@ -102,7 +102,7 @@ def test_closed_stdout_still_records_the_run_and_its_output(db: Database, write_
     assert "Traceback" not in result.stderr
     view = only_experiment(db)
     assert view.status is Status.COMPLETED
-    assert f"yanex: experiment {view.id} completed" in result.stderr
+    assert f"yanex: experiment {view.id[:8]} completed" in result.stderr
     lines = (config.experiment_dir(view.id) / config.STDOUT_FILE).read_text().splitlines()
     assert lines[0] == "line 0" and lines[-1] == "line 19999" and len(lines) == 20000
     assert [p.value for p in get_metrics(db, view.id)] == [20000.0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.stored import get_experiment
+from tests.stored import full_id, get_experiment, run_id
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
@@ -133,7 +133,7 @@ def run_script(script: Path) -> tuple[ExperimentView, str]:
     """``yanex run`` the script; the experiment it recorded, and what yanex printed on stderr."""
     result = runner.invoke(app, ["run", str(script)])
     assert result.exit_code == 0, result.output
-    experiment_id = result.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    experiment_id = run_id(result.stderr)
     return get_experiment(Database(), experiment_id), result.stderr
 
 
@@ -594,11 +594,11 @@ def test_rerun_exact_runs_the_code_each_original_ran(
     dirty = runner.invoke(app, ["run", str(script)])
     write("C")
     git(git_repo, "commit", "-q", "-am", "C")
-    ids = [r.stderr.rsplit("yanex: experiment ", 1)[1].split()[0] for r in (clean, dirty)]
+    ids = [run_id(r.stderr) for r in (clean, dirty)]
 
     def output_of(result_line: str) -> str:
         new_id = result_line.split()[0]
-        return (config.experiment_dir(new_id) / config.STDOUT_FILE).read_text().strip()
+        return (config.experiment_dir(full_id(new_id)) / config.STDOUT_FILE).read_text().strip()
 
     for original, expected in zip(ids, ("A data-A", "B data-B"), strict=True):
         again = runner.invoke(app, ["rerun", original, "--exact"])
@@ -614,7 +614,7 @@ def test_rerun_exact_runs_the_code_each_original_ran(
     elsewhere = yanex_home.parent / "loose.py"  # no repository: nothing to rebuild from
     elsewhere.write_text("print('x')\n")
     outside = runner.invoke(app, ["run", str(elsewhere)])
-    loose_id = outside.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    loose_id = run_id(outside.stderr)
     refused = runner.invoke(app, ["rerun", loose_id, "--exact"])
     assert refused.exit_code == 2
     assert f"Error: experiment {loose_id} recorded no git commit" in refused.stderr

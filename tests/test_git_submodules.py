@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.stored import get_experiment
+from tests.stored import full_id, get_experiment, run_id
 from yanex import config
 from yanex.cli.app import app
 from yanex.db.engine import Database
@@ -75,11 +75,11 @@ def project(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def run(script: Path) -> str:
     result = runner.invoke(app, ["run", str(script)])
     assert result.exit_code == 0, result.output
-    return result.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    return run_id(result.stderr)
 
 
 def output(experiment_id: str) -> str:
-    return (config.experiment_dir(experiment_id) / config.STDOUT_FILE).read_text().strip()
+    return (config.experiment_dir(full_id(experiment_id)) / config.STDOUT_FILE).read_text().strip()
 
 
 def test_submodules_are_captured_and_rerun_exact_rebuilds_them(project: Path, yanex_home: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import yanex
+from tests.stored import run_id
 from yanex.cli.app import app
 from yanex.errors import ConfigError
 from yanex.sweep.expand import SweepDefinition
@@ -90,7 +91,7 @@ def test_text_that_looks_like_an_expression_is_passed_literally_when_quoted(
     assert [p["config"] for p in dry(script, "-c", str(config))] == [{"desc": "list(a)"}]
     ran = runner.invoke(app, ["run", str(script), "-p", "desc='uniform(0, 1)'"])
     assert ran.exit_code == 0, ran.output
-    experiment_id = ran.stderr.rsplit("yanex: experiment ", 1)[1].split()[0]
+    experiment_id = run_id(ran.stderr)
     again = runner.invoke(app, ["rerun", experiment_id, "--param", "desc='choice(a, b)'"])
     assert again.exit_code == 0, again.output
     with sqlite3.connect(yanex_home / "yanex.db") as conn:

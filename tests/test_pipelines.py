@@ -164,10 +164,10 @@ def test_a_dependency_that_has_not_completed_is_refused_before_anything_runs(ste
     result = yanex_cli("run", str(step), "--depends-on", "broken")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"Error: dependency 'broken' ({broken.experiment_id}) is failed, not completed",
+        f"Error: dependency 'broken' ({broken.experiment_id[:8]}) is failed, not completed",
         "Hint: depend on a completed experiment, or run this one once it has completed",
     ]
-    with pytest.raises(ConfigError, match=f"dependency {broken.experiment_id} is failed, not completed"):
+    with pytest.raises(ConfigError, match=f"dependency {broken.experiment_id[:8]} is failed, not completed"):
         yanex.run_multiple([spec(step, "a"), spec(step, "b", broken.experiment_id)])
     assert counts(yanex_home) == before
 
@@ -339,8 +339,8 @@ def test_rerun_keeps_the_parents_and_reruns_a_pipeline_in_order(step, yanex_home
     alone = yanex_cli("rerun", evaluate.experiment_id)
     assert alone.returncode == 2
     assert alone.stderr.splitlines()[0] == (
-        f"Error: cannot re-run {evaluate.experiment_id}: its dependency {train.experiment_id} is failed, "
-        "not completed"
+        f"Error: cannot re-run {evaluate.experiment_id[:8]}: its dependency {train.experiment_id[:8]} "
+        "is failed, not completed"
     )
     assert counts(yanex_home) == before
     # Together, the child waits for the parent's re-run and runs on it.
@@ -364,10 +364,10 @@ def test_show_lists_parents_and_children_in_text_and_json(step, yanex_home):
     runner = CliRunner()
     text = runner.invoke(app, ["show", "train"])
     assert text.exit_code == 0, text.output
-    assert re.search(rf"needed by\s+{evaluate.experiment_id}  evaluate  completed\n", text.output)
+    assert re.search(rf"needed by\s+{evaluate.experiment_id[:8]}  evaluate  completed\n", text.output)
     assert "depends on" not in text.output
     child = runner.invoke(app, ["show", evaluate.experiment_id])
-    assert re.search(rf"depends on\s+{train.experiment_id}  train  completed\n", child.output)
+    assert re.search(rf"depends on\s+{train.experiment_id[:8]}  train  completed\n", child.output)
     shown = json.loads(yanex_cli("show", "evaluate", "--format", "json").stdout)
     assert shown["parents"] == [{"id": train.experiment_id, "name": "train", "status": "completed"}]
     assert shown["children"] == []
@@ -381,7 +381,9 @@ def test_deleting_an_experiment_deletes_its_edges(step, yanex_home):
     assert len(edges(yanex_home)) == 1
     declined = yanex_cli("delete", train.experiment_id, input="n\n")  # the prompt names who needs it
     assert declined.returncode == 1 and len(edges(yanex_home)) == 1
-    assert f"Note: 1 experiment(s) not deleted depend on these ({evaluate.experiment_id})" in declined.stderr
+    assert (
+        f"Note: 1 experiment(s) not deleted depend on these ({evaluate.experiment_id[:8]})" in declined.stderr
+    )
     result = yanex_cli("delete", evaluate.experiment_id, "--yes")
     assert result.returncode == 0, result.stderr
     assert "depend on these" not in result.stderr  # nothing outside the deletion needs it

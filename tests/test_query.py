@@ -122,7 +122,7 @@ def test_ambiguous_reference_lists_local_times(
     set_times(db, ids["baseline"], created_at=datetime(2026, 1, 1, 17, 0, 5))
     with pytest.raises(AmbiguousReferenceError) as caught, reading(db) as conn:
         resolve_reference(conn, "baseline")
-    assert f"{ids['baseline']}  baseline  completed  2026-01-01 12:00:05" in caught.value.message
+    assert f"{ids['baseline'][:8]}  baseline  completed  2026-01-01 12:00:05" in caught.value.message
 
 
 def test_where_and_other_filters_combine(db: Database, ids: dict[str, str]) -> None:
@@ -188,7 +188,7 @@ def test_ambiguous_reference_lists_candidates(db: Database, ids: dict[str, str],
     with pytest.raises(AmbiguousReferenceError) as caught, reading(db) as conn:
         resolve_reference(conn, "baseline")
     assert caught.value.exit_code == 2
-    assert ids["baseline"] in caught.value.message and again["baseline"] in caught.value.message
+    assert ids["baseline"][:8] in caught.value.message and again["baseline"][:8] in caught.value.message
 
 
 def test_detail_has_metric_summaries_and_patch_size(db: Database, ids: dict[str, str]) -> None:

@@ -54,7 +54,7 @@ def test_run_records_a_completed_experiment(db: Database, write_script, tmp_path
     assert view.script_path == str(script.resolve())
     assert view.started_at is not None and view.ended_at is not None and view.duration is not None
     assert view.environment.python_version and view.environment.yanex_version
-    assert f"yanex: experiment {view.id} completed" in result.stderr
+    assert f"yanex: experiment {view.id[:8]} completed" in result.stderr
     assert [p.value for p in get_metrics(db, view.id)] == [0.75]
     folder = config.experiment_dir(view.id)
     assert "to stderr" in (folder / config.STDERR_FILE).read_text()

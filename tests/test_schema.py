@@ -30,6 +30,7 @@ from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, OmittedChange, Status
 from yanex.store.experiments import create_experiments
 from yanex.store.reading import reading
+from yanex.store.references import resolve_reference
 
 DATA = Path(__file__).parent / "data"
 # One database per schema revision, each made by that revision's yanex and frozen; a revision that
@@ -82,12 +83,17 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
     assert before["alembic_version"][1] == [(revision,)]
     assert all(rows for _, rows in before.values()), "a frozen database needs rows in every table"
 
+    experiment_ids = [row[0] for row in before["experiments"][1]]
     db = Database()
     _ = db.identity  # opens: upgrades
     after = dump(path)
     assert after["alembic_version"][1] == [(head_revision(),)]
     full_ids = _extended_ids(before, after)
     views = [get_experiment(db, full_ids[row[0]]) for row in before["experiments"][1]]
+    with reading(db, settle=False) as conn:  # every id users wrote down still names its experiment
+        assert {old: resolve_reference(conn, old) for old in full_ids if old in experiment_ids} == {
+            old: full_ids[old] for old in experiment_ids
+        }
     after = _as_written_before(after, full_ids)
     for table, (columns, rows) in before.items():
         if table == "alembic_version":

@@ -72,10 +72,10 @@ def test_spec_is_frozen():
 
 
 def test_result_fields_and_defaults_match_the_user_spec():
-    result = yanex.ExperimentResult(experiment_id="0123abcd", status="completed")
+    result = yanex.ExperimentResult(experiment_id="0123abcd" * 4, status="completed")
     assert (result.error_message, result.duration, result.name) == (None, None, None)
     failed = yanex.ExperimentResult(
-        experiment_id="0123abcd", status="failed", error_message="exit code 3", duration=1.5, name="n"
+        experiment_id="0123abcd" * 4, status="failed", error_message="exit code 3", duration=1.5, name="n"
     )
     assert failed.status == "failed" and failed.duration == 1.5
 
@@ -83,9 +83,10 @@ def test_result_fields_and_defaults_match_the_user_spec():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"experiment_id": "0123abcd", "status": "running"},
+        {"experiment_id": "0123abcd" * 4, "status": "running"},
+        {"experiment_id": "0123abcd", "status": "completed"},  # a prefix is not an id
         {"experiment_id": "xyz", "status": "completed"},
-        {"experiment_id": "0123abcd", "status": "completed", "duration": -1.0},
+        {"experiment_id": "0123abcd" * 4, "status": "completed", "duration": -1.0},
     ],
 )
 def test_result_rejects_impossible_values(kwargs):

@@ -383,7 +383,7 @@ def test_a_sweep_runs_as_one_batch_and_stores_its_plan(
     assert [line.split()[2] for line in out][:2] == ["train-lr0.0001-bs16", "train-lr0.0001-bs32"]
     [(batch_id, parallel, total, spec)] = rows(yanex_home, "SELECT id, parallel, total, spec FROM batches")
     assert (parallel, total) == (2, 8)
-    assert f"batch {batch_id}: 8 completed, 0 failed" in result.stderr
+    assert f"batch {batch_id[:8]}: 8 completed, 0 failed" in result.stderr
     stored = json.loads(spec)
     assert stored["script_path"] == str(script.resolve())
     assert [axis["expression"] for axis in stored["axes"]] == ["logspace(-4,-1,4)", "list(16,32)"]

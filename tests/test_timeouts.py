@@ -51,7 +51,7 @@ def test_yanex_run_timeout_records_failed_and_exits_124(db: Database, write_scri
     assert "started" in result.stdout
     view = only_experiment(db)
     assert (view.status, view.exit_code, view.error_message) == (Status.FAILED, 0, "timed out after 2s")
-    assert f"yanex: experiment {view.id} failed: timed out after 2s" in result.stderr
+    assert f"yanex: experiment {view.id[:8]} failed: timed out after 2s" in result.stderr
     assert view.duration is not None and 1.8 <= view.duration < 30  # the limit counts from just before start
     assert elapsed < 60
 

@@ -332,11 +332,15 @@ class ExperimentSpec(BaseModel):
 
 
 class ExperimentResult(BaseModel):
-    """The outcome of one experiment of a batch, in the order the specs were given."""
+    """The outcome of one experiment of a batch, in the order the specs were given.
+
+    ``experiment_id`` is the full id (32 hex digits, the same in every store the experiment is
+    exported to); yanex shows it by its first 8 digits, which every command takes as well.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    experiment_id: str = Field(pattern=r"^[0-9a-f]{32}$")  # the full id; shown by its first 8+
+    experiment_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     status: FinalStatus
     error_message: str | None = None
     duration: float | None = Field(default=None, ge=0)

@@ -35,7 +35,8 @@ def main() -> None:
             )
         )
     for result in yanex.run_multiple(specs, parallel=2):
-        print(f"{result.name}: {result.experiment_id} {result.status} {result.error_message or ''}".rstrip())
+        line = f"{result.name}: {result.experiment_id[:8]} {result.status} {result.error_message or ''}"
+        print(line.rstrip())
 
 
 if __name__ == "__main__":  # required for parallel runs where multiprocessing uses spawn

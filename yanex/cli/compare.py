@@ -108,7 +108,7 @@ def compare_command(
 
       yanex compare -t grid-search --group-by '!seed'
     """
-    from yanex.cli.render import print_rows
+    from yanex.cli.render import print_rows, shown_ids
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.compare import compare
@@ -151,6 +151,7 @@ def compare_command(
             stats = group_stats(conn, flt, group_by, metric or ())
         else:
             comparison = compare(conn, flt, params=param or (), metrics=metric or ())
+            ids = shown_ids(conn, [r.id for r in comparison.rows])
     if group_by:
         _print_groups(stats, fmt)
         return
@@ -162,7 +163,7 @@ def compare_command(
     columns = ["id", "name", "status", *param_heads, *metric_heads]
     rows = [
         [
-            r.id,
+            ids[r.id],
             r.name or "",
             r.status.value,
             *(r.params.get(k) for k in comparison.params),

@@ -28,6 +28,7 @@ def delete_command(references: list[str] | None, yes: bool, *, filters: FilterOp
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
     from yanex.store.dependencies import dependents_outside
+    from yanex.store.ids import short_ids
     from yanex.store.manage import delete_with_files
     from yanex.store.reading import reading
     from yanex.store.records import find_records
@@ -43,17 +44,20 @@ def delete_command(references: list[str] | None, yes: bool, *, filters: FilterOp
             raise UsageError("say which experiments to delete", hint="pass ids or filters such as --tag")
         doomed = find_records(conn, flt)
         dependents = dependents_outside(conn, [e.id for e in doomed])
+        shown = short_ids(conn, [e.id for e in doomed[:SHOWN]] + dependents[:SHOWN])
     if not doomed:
         raise NotFoundError("no experiments match, nothing deleted")
     typer.echo(f"About to delete {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}:", err=True)
     for e in doomed[:SHOWN]:
-        typer.echo(f"  {e.id}  {printable(e.name or '-')}  {e.status.value}", err=True)
+        typer.echo(f"  {shown[e.id]}  {printable(e.name or '-')}  {e.status.value}", err=True)
     if len(doomed) > SHOWN:
         typer.echo(f"  ... and {len(doomed) - SHOWN} more", err=True)
     if dependents:
-        shown = ", ".join(dependents[:SHOWN]) + (", ..." if len(dependents) > SHOWN else "")
+        listed = ", ".join(shown[d] for d in dependents[:SHOWN]) + (
+            ", ..." if len(dependents) > SHOWN else ""
+        )
         typer.echo(
-            f"Note: {len(dependents)} experiment(s) not deleted depend on these ({shown}): they keep "
+            f"Note: {len(dependents)} experiment(s) not deleted depend on these ({listed}): they keep "
             "their results but lose the record of what they ran on (a re-run of them gets no dependency)",
             err=True,
         )

@@ -27,6 +27,7 @@ def ingest_command(path: Path) -> None:
     from yanex.cli.store import store
     from yanex.errors import UsageError
     from yanex.executors.spool import ingest_spool
+    from yanex.store.ids import shown
     from yanex.terminal import printable
 
     if not path.is_dir():
@@ -39,9 +40,9 @@ def ingest_command(path: Path) -> None:
         )
     for item in recovered:
         if not item.known:
-            line = f"{item.experiment_id}  skipped: not in this database"
+            line = f"{shown(item.experiment_id)}  skipped: not in this database"
         else:
-            line = f"{item.experiment_id}  {item.points} new point(s)"
+            line = f"{shown(item.experiment_id)}  {item.points} new point(s)"
             line += f", recorded {item.outcome}" if item.outcome else ""
             line += f" ({item.note})" if item.note else ""
         typer.echo(printable(line))

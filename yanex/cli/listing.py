@@ -45,7 +45,7 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
 
       yanex list --name 'grid-*' --format json
     """
-    from yanex.cli.render import Seconds, format_time, print_rows, status_style
+    from yanex.cli.render import Seconds, format_time, print_rows, shown_ids, status_style
     from yanex.cli.store import store
     from yanex.store.reading import reading
     from yanex.store.records import field_values, find_records
@@ -55,13 +55,14 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
     columns, extra = list(COLUMNS), {}
     with reading(store()) as conn:
         experiments = find_records(conn, flt)
+        ids = shown_ids(conn, [e.id for e in experiments])
         if flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS:
             # The sort key is always a column: a list sorted by accuracy shows the accuracy.
             columns.append(flt.sort)
             extra = field_values(conn, [e.id for e in experiments], flt.sort)
     rows = [
         [
-            e.id,
+            ids[e.id],
             e.name or "",
             e.status.value,
             tag_list(e.tags),

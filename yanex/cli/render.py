@@ -15,10 +15,13 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yanex.cli.spec import Param
 from yanex.terminal import json_printable, printable
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 class OutputFormat(StrEnum):
@@ -79,11 +82,31 @@ class Seconds(float):
     """A duration: ``0.72s`` or ``3m 05s`` for people, the number of seconds for programs."""
 
 
+class ShownId(str):
+    """An id: its shortest unique prefix for people, all 32 digits for programs (CSV)."""
+
+    short: str
+
+    def __new__(cls, full: str, short: str) -> ShownId:
+        made = super().__new__(cls, full)
+        made.short = short
+        return made
+
+
+def shown_ids(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, ShownId]:
+    """Each id as a table cell (``ShownId``), by its full id."""
+    from yanex.store.ids import short_ids
+
+    return {full: ShownId(full, short) for full, short in short_ids(conn, ids).items()}
+
+
 def cell(value: Any, *, exact: bool = False) -> str:
     """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
     for people or, ``exact``, every digit (``repr``) for programs."""
     if type(value) is str:  # most cells: names, statuses, text values
         return value
+    if isinstance(value, ShownId):
+        return str(value) if exact else value.short
     if value is None:
         return ""
     if isinstance(value, Seconds):

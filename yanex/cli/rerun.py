@@ -52,6 +52,7 @@ def rerun_command(
     from yanex.params import params_to_config
     from yanex.runner.rerun import rerun
     from yanex.specs import parse_time_limit
+    from yanex.store.ids import shown
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.store.selection import select_ids
@@ -95,7 +96,9 @@ def rerun_command(
 
         raise UsageError(str(error), hint=f"pass --executor {FORMS}") from None
     for original, result in zip(ids, results, strict=True):
-        line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
+        line = (
+            f"{shown(result.experiment_id)}  {result.status:<9}  {result.name or '-'}  (re-run of {original})"
+        )
         typer.echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
     if any(result.status != "completed" for result in results):
         raise typer.Exit(1)

@@ -214,9 +214,10 @@ def _run_here(spec: ExperimentSpec) -> NoReturn:
     """Run the script here, its output live; exit with its exit code."""
     from yanex.runner.single import run_script
     from yanex.specs import Status
+    from yanex.store.ids import shown
 
     experiment_id, outcome, timed_out = run_script(spec)
-    summary = f"yanex: experiment {experiment_id} {outcome.status.value}"
+    summary = f"yanex: experiment {shown(experiment_id)} {outcome.status.value}"
     if outcome.status is Status.COMPLETED and outcome.duration is not None:
         summary += f" in {outcome.duration:.2f} s"
     elif outcome.error_message:
@@ -235,6 +236,7 @@ def _run_elsewhere(spec: ExperimentSpec, executor: str) -> NoReturn:
     from yanex.db.engine import Database
     from yanex.errors import UsageError
     from yanex.runner.batch import run_multiple
+    from yanex.store.ids import shown
     from yanex.store.reading import reading
     from yanex.store.views import experiment_view
 
@@ -250,7 +252,7 @@ def _run_elsewhere(spec: ExperimentSpec, executor: str) -> NoReturn:
             stream.write((folder / name).read_text(errors="replace"))
     with reading(Database(), settle=False) as conn:
         stored = experiment_view(conn, result.experiment_id)
-    typer.echo(f"yanex: experiment {result.experiment_id} {result.status}", err=True)
+    typer.echo(f"yanex: experiment {shown(result.experiment_id)} {result.status}", err=True)
     raise typer.Exit(stored.exit_code or (0 if result.status == "completed" else 1))
 
 

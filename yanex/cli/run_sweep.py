@@ -134,11 +134,12 @@ def run_points(
 def _print_results(results: Iterable[ExperimentResult]) -> bool:
     """A line per result; whether all completed."""
     from yanex.cli.render import echo
+    from yanex.store.ids import shown
     from yanex.terminal import printable
 
     completed = True
     for result in results:
-        line = f"{result.experiment_id}  {result.status:<9}  {result.name or '-'}"
+        line = f"{shown(result.experiment_id)}  {result.status:<9}  {result.name or '-'}"
         echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
         completed = completed and result.status == "completed"
     return completed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,28 +69,40 @@ def _record(
     }
 
 
-def _batch_line(batch: BatchInfo) -> str:
+def _batch_line(batch: BatchInfo, short: str) -> str:
     """``3f2a1b4c (6 experiments, 2 at a time)``: the batch's size and parallelism as recorded, or
     ``(6 experiments, on dask://10.0.0.5:8786)`` for one that ran on a cluster."""
     if batch.executor is not None:
         how = f"on {batch.executor}"
     else:
         how = {None: "one at a time", 0: "one per CPU"}.get(batch.parallel, f"{batch.parallel} at a time")
-    return f"{batch.id} ({batch.total} experiment{'s' if batch.total != 1 else ''}, {how})"
+    return f"{short} ({batch.total} experiment{'s' if batch.total != 1 else ''}, {how})"
 
 
-def _lineage_line(line: Lineage) -> str:
+def _lineage_line(line: Lineage, short: Callable[[str], str]) -> str:
     """``attempt 3 of 1a2b3c4d`` for a batch's retry; ``re-run of 5e6f7a8b`` (and the attempt
     when the chain is longer) for ``yanex rerun``."""
-    attempt = f"attempt {line.attempt} of {line.root}"
+    attempt = f"attempt {line.attempt} of {short(line.root)}"
     if not line.rerun:
         return attempt
-    return f"re-run of {line.parent}" + (f" ({attempt})" if line.parent != line.root else "")
+    return f"re-run of {short(line.parent)}" + (f" ({attempt})" if line.parent != line.root else "")
 
 
-def _relative_line(relative: Relative) -> str:
+def _named_ids(detail: ExperimentDetail) -> list[str]:
+    """Every experiment id ``show`` prints for ``detail``."""
+    e, lineage = detail.experiment, detail.lineage
+    return [
+        e.id,
+        *([e.retry_of] if e.retry_of else []),
+        *detail.rerun_as,
+        *([lineage.root, lineage.parent] if lineage else []),
+        *(relative.id for relative in [*detail.parents, *detail.children]),
+    ]
+
+
+def _relative_line(relative: Relative, short: Callable[[str], str]) -> str:
     """``1a2b3c4d  train  completed``: enough to pick the experiment to show next."""
-    return "  ".join([relative.id, relative.name or "-", relative.status])
+    return "  ".join([short(relative.id), relative.name or "-", relative.status])
 
 
 SPARK_WIDTH = 24  # blocks in a sparkline of `show --metrics`
@@ -189,6 +201,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
     from yanex.store.detail import experiment_detail
+    from yanex.store.ids import short_ids
     from yanex.store.reading import reading
     from yanex.terminal import printable, tag_list
 
@@ -198,7 +211,14 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     with reading(store()) as conn:
         detail = experiment_detail(conn, reference)
         artifacts = records(conn, detail.experiment.id)
+        shown = short_ids(conn, _named_ids(detail))
+        batch = detail.batch
+        batch_line = _batch_line(batch, short_ids(conn, [batch.id], "batches")[batch.id]) if batch else ""
     e = detail.experiment
+
+    def short(full: str) -> str:
+        return shown.get(full, full)
+
     left_out = printable("; ".join(str(change) for change in e.git.omitted))
     if patch:
         if not e.git.patch:
@@ -232,24 +252,25 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
         (key, printable(f"{cell(m.value)}  (step {m.step}, {m.count} value{'s' if m.count != 1 else ''})"))
         for key, m in detail.metrics.items()
     ]
-    patch_line = f"{detail.patch_size} bytes (yanex show {e.id} --patch)" if detail.patch_size else ""
+    patch_line = f"{detail.patch_size} bytes (yanex show {short(e.id)} --patch)" if detail.patch_size else ""
     if patch_line and e.git.omitted:
         patch_line += f", partial: {len(e.git.omitted)} left out"
     print_sections(
         [
             (
-                f"Experiment {e.id}",
-                present(("name", e.name or ""), ("status", e.status.value))
+                f"Experiment {short(e.id)}",
+                present(("id", e.id), ("name", e.name or ""), ("status", e.status.value))
                 + ([("description", e.description)] if e.description else [])  # may have several lines
                 + present(
                     ("tags", tag_list(e.tags)),
-                    ("batch", _batch_line(detail.batch) if detail.batch else e.batch_id or ""),
-                    ("retry of", e.retry_of or ""),
-                    ("re-run as", ", ".join(detail.rerun_as)),
-                    ("lineage", _lineage_line(detail.lineage) if detail.lineage else ""),
-                    ("depends on", [_relative_line(parent) for parent in detail.parents]),
-                    ("needed by", [_relative_line(child) for child in detail.children]),
+                    ("batch", batch_line),
+                    ("retry of", short(e.retry_of) if e.retry_of else ""),
+                    ("re-run as", ", ".join(map(short, detail.rerun_as))),
+                    ("lineage", _lineage_line(detail.lineage, short) if detail.lineage else ""),
+                    ("depends on", [_relative_line(parent, short) for parent in detail.parents]),
+                    ("needed by", [_relative_line(child, short) for child in detail.children]),
                     ("archived", "yes" if e.archived else ""),
+                    ("imported", format_time(e.imported_at) if e.imported_at else ""),
                 ),
             ),
             (
@@ -301,7 +322,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                 ),
             ),
             (
-                f"Artifacts (yanex artifacts {e.id})",
+                f"Artifacts (yanex artifacts {short(e.id)})",
                 [(printable(a.name), f"{format_size(a.size)}  {a.sha256[:12]}") for a in artifacts],
             ),
             (f"Output (last {TAIL_LINES} lines of stdout)", [("stdout", stdout)] if stdout else []),

@@ -83,11 +83,16 @@ def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
 
 
 def _snapshot(db: Database, flt: ExperimentFilter, explicit: bool, metric: str | None) -> list[Progress]:
+    import dataclasses
+
     from yanex.store.history import progress
+    from yanex.store.ids import short_ids
     from yanex.store.reading import reading
 
     with reading(db, settle=False) as conn:
-        return progress(conn, _selected(conn, flt, explicit), metric, SPARK)
+        rows = progress(conn, _selected(conn, flt, explicit), metric, SPARK)
+        shown = short_ids(conn, [p.id for p in rows])
+    return [dataclasses.replace(p, id=shown[p.id]) for p in rows]
 
 
 def _frame(rows: list[Progress], width: int, colour: bool) -> list[str]:

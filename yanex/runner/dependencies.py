@@ -18,6 +18,7 @@ from yanex.db.engine import Database
 from yanex.errors import AmbiguousReferenceError, ConfigError, NotFoundError, YanexError
 from yanex.specs import ExperimentResult, ExperimentSpec, Status
 from yanex.store.dependencies import Parent
+from yanex.store.ids import short_ids
 from yanex.store.reading import reading
 from yanex.store.references import resolve_references
 
@@ -90,7 +91,8 @@ def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
                 "SELECT name, status FROM experiments WHERE id = ?", (experiment_id,)
             ).fetchone()
             if status != Status.COMPLETED.value:
-                shown = experiment_id if reference == experiment_id else f"{reference!r} ({experiment_id})"
+                [short] = short_ids(conn, [experiment_id]).values()
+                shown = short if reference == experiment_id else f"{reference!r} ({short})"
                 raise ConfigError(
                     f"dependency {shown} is {status}, not completed",
                     hint="depend on a completed experiment, or run this one once it has completed",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from yanex.specs import ExperimentResult
+from yanex.store.ids import shown
 from yanex.terminal import printable
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def label(name: str | None, experiment_id: str) -> str:
 
 def describe(result: ExperimentResult) -> str:
     """One line about a finished experiment, as the progress output and a summary show it."""
-    line = f"{_MARKS[result.status]} {label(result.name, result.experiment_id)} {result.status}"
+    line = f"{_MARKS[result.status]} {label(result.name, shown(result.experiment_id))} {result.status}"
     if result.duration is not None:
         line += f" in {result.duration:.2f}s"
     if result.error_message:
@@ -119,8 +120,8 @@ class PlainProgress:
         print(f"yanex: {line}", file=sys.stderr, flush=True)
 
     def started(self, batch_id: str, total: int, how: str) -> None:
-        self._counts.batch_id, self._counts.total = batch_id, total
-        self._print(f"batch {batch_id}: {total} experiment{'s' * (total != 1)} {how}")
+        self._counts.batch_id, self._counts.total = shown(batch_id), total
+        self._print(f"batch {shown(batch_id)}: {total} experiment{'s' * (total != 1)} {how}")
 
     def running(self, labels: Sequence[str]) -> None:
         pass  # a line per start would double the output for no new information
@@ -132,7 +133,7 @@ class PlainProgress:
     def skipped(self, result: ExperimentResult) -> None:
         self._counts.count(result)
         self._print(
-            f"[{self._counts.done}/{self._counts.total}] = {label(result.name, result.experiment_id)} "
+            f"[{self._counts.done}/{self._counts.total}] = {label(result.name, shown(result.experiment_id))} "
             "already completed; skipped"
         )
 
@@ -217,7 +218,7 @@ class LiveProgress:
         return self._group(line, what)
 
     def started(self, batch_id: str, total: int, how: str) -> None:
-        self._counts.batch_id, self._counts.total = batch_id, total
+        self._counts.batch_id, self._counts.total = shown(batch_id), total
         self._live.start()
 
     def running(self, labels: Sequence[str]) -> None:

@@ -19,8 +19,10 @@ from yanex.runner.dependencies import Plan, completed_parents
 from yanex.runner.exact import exact_code
 from yanex.specs import ExperimentResult, ExperimentSpec, parse_time_limit
 from yanex.store.dependencies import Parent, parents_of
+from yanex.store.ids import shown
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
+from yanex.store.references import resolve_references
 from yanex.store.summary import declared_goals
 from yanex.store.views import experiment_view
 
@@ -63,7 +65,8 @@ def rerun(
     db = Database()
     reconcile_orphans(db)
     with reading(db, settle=False) as conn:
-        originals = [experiment_view(conn, str(experiment_id)) for experiment_id in ids]
+        ids = resolve_references(conn, [str(reference) for reference in ids])
+        originals = [experiment_view(conn, experiment_id) for experiment_id in ids]
         goals = [declared_goals(conn, original.id) for original in originals]
         recorded = parents_of(conn, ids)
     for original in originals:
@@ -123,7 +126,7 @@ def _rerun_plan(db: Database, ids: Sequence[str], recorded: Mapping[str, Sequenc
             completed.append(completed_parents(db, stored) if stored else [])
         except ConfigError as error:
             raise ConfigError(
-                f"cannot re-run {ids[index]}: its {error.message}",
-                hint=f"re-run it in the same call as its dependency ({', '.join(stored)})",
+                f"cannot re-run {shown(ids[index])}: its {error.message}",
+                hint=f"re-run it in the same call as its dependency ({', '.join(map(shown, stored))})",
             ) from None
     return Plan(in_batch, completed)

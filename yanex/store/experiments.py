@@ -29,7 +29,7 @@ from yanex.store.convert import (
 )
 from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
-from yanex.store.ids import new_ids
+from yanex.store.ids import new_ids, shown
 from yanex.store.summary import fold_points, set_goals
 from yanex.store.tables import (
     EXPERIMENTS,
@@ -123,7 +123,8 @@ def claim_sweep(
         for batch_id, host, pid, beat, created in running:
             if owner_may_be_alive(host, pid, stored_time(beat), stored_time(created), now, fresh):
                 raise UsageError(
-                    f"the sweep of batch {sweep_of} is being run by pid {pid} on {host} (batch {batch_id})",
+                    f"the sweep of batch {shown(sweep_of)} is being run by pid {pid} on {host} "
+                    f"(batch {shown(batch_id)})",
                     hint="wait for it to end, or stop it, then resume again",
                 )
         return _insert_batch(conn, 0, parallel, owner, text, None)

@@ -183,7 +183,7 @@ class ExperimentFilter:
     script: str | None = option(
         None, "--script", help="Script file name (train.py) or absolute path.", kind="text"
     )
-    batch: str | None = option(None, "--batch", help="Batch id.", kind="text")
+    batch: str | None = option(None, "--batch", help="Batch id, or its first digits.", kind="text")
     started_after: datetime | None = option(  # noqa: RUF009 (a field specifier)
         None, "--started-after", help=f"Started at or after: {TIME_HELP}", kind="text"
     )
@@ -288,7 +288,11 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
             escaped = ("/" + flt.script).replace("/", "//").replace("%", "/%").replace("_", "/_")
             conds.append(f"experiments.script_path LIKE {bind('%' + escaped)} ESCAPE '/'")
     if flt.batch is not None:
-        conds.append(f"experiments.batch_id = {bind(flt.batch)}")
+        # Any prefix, as batch ids are shown; a range walks the batch_id index.
+        prefix = flt.batch.lower()
+        conds.append(
+            f"experiments.batch_id >= {bind(prefix)} AND experiments.batch_id < {bind(prefix + 'g')}"
+        )
     for column, bound, op in (
         ("started_at", flt.started_after, ">="),
         ("started_at", flt.started_before, "<"),

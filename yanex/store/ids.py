@@ -48,6 +48,12 @@ def new_ids(conn: sqlite3.Connection, table: IdTable, count: int) -> list[str]:
     return ids
 
 
+def shown(full: str) -> str:
+    """How an id this store made is shown: its first 8 digits, which no other id of its table
+    started with when it was drawn (``new_ids``)."""
+    return full[:SHORTEST]
+
+
 def short_ids(conn: sqlite3.Connection, ids: Iterable[str], table: IdTable = "experiments") -> dict[str, str]:
     """Each id's shortest unique prefix (at least 8 digits) among the ids of ``table``.
 

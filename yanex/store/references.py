@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from yanex.errors import AmbiguousReferenceError, NotFoundError
+from yanex.store.ids import short_ids
 from yanex.terminal import text_problem
 
 _HEX = frozenset("0123456789abcdef")
@@ -40,8 +41,9 @@ def resolve_reference(conn: sqlite3.Connection, reference: str) -> str:
     if not found:
         raise missing
     if len(found) > 1:
+        ids = short_ids(conn, [row[0] for row in found[:10]])
         shown = "\n".join(
-            f"  {i}  {name or '-'}  {status}  {_local(created):%Y-%m-%d %H:%M:%S}"
+            f"  {ids[i]}  {name or '-'}  {status}  {_local(created):%Y-%m-%d %H:%M:%S}"
             for i, name, status, created in found[:10]
         )
         more = "\n  ..." if len(found) > 10 else ""

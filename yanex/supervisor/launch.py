@@ -31,6 +31,7 @@ from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
 from yanex.store.dependencies import Parent
 from yanex.store.experiments import Owner, finish, mark_running
+from yanex.store.ids import shown
 from yanex.store.outcome import OutcomeMarker, write_marker
 from yanex.supervisor.journal import FLUSH_INTERVAL, JournalPump
 from yanex.supervisor.reaper import Sweeper
@@ -303,7 +304,7 @@ class ExperimentProcess:
         )
         self._sweeper.started(self._process.pid)
         self.recorder.started(self._process.pid)
-        prefix = f"[{self.request.name or self.request.experiment_id}] ".encode()
+        prefix = f"[{self.request.name or shown(self.request.experiment_id)}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
         for pipe, filename, target in (
             (self._process.stdout, config.STDOUT_FILE, sys.stdout),

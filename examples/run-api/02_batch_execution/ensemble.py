@@ -21,7 +21,7 @@ def main() -> None:
     members = [r for r in results if r.status == "completed"]
     print(f"Ensemble: {len(members)} of {len(results)} members trained")
     for result in results:
-        print(f"  {result.name}: {result.experiment_id} {result.status}")
+        print(f"  {result.name}: {result.experiment_id[:8]} {result.status}")
     print("Compare the members: yanex compare --tag ensemble")
 
 

@@ -52,15 +52,15 @@ def main() -> None:
     if completed:
         print("Completed experiments:")
         for result in completed:
-            print(f"  ✓ {result.name}: {result.experiment_id} ({result.duration:.2f}s)")
+            print(f"  ✓ {result.name}: {result.experiment_id[:8]} ({result.duration:.2f}s)")
         print()
     if failed:
         print("Failed experiments:")
         for result in failed:
-            print(f"  ✗ {result.name}: {result.experiment_id} ({result.status}: {result.error_message})")
+            print(f"  ✗ {result.name}: {result.experiment_id[:8]} ({result.status}: {result.error_message})")
         print()
     print("To view experiment details:")
-    print(f"  yanex show {results[0].experiment_id}")
+    print(f"  yanex show {results[0].experiment_id[:8]}")
     print("  yanex list --tag grid-search")
     print("  yanex compare --tag grid-search")
 

@@ -20,7 +20,7 @@ def main() -> None:
     ]
     results = yanex.run_multiple(experiments, parallel=3)
     for dataset, result in zip(DATASETS, results, strict=True):
-        print(f"{dataset}: {result.experiment_id} {result.status}")
+        print(f"{dataset}: {result.experiment_id[:8]} {result.status}")
     print("Per-dataset accuracy: yanex compare --tag multi-dataset --metric accuracy")
 
 

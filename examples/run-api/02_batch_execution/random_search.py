@@ -31,7 +31,7 @@ def main() -> None:
     completed = sum(r.status == "completed" for r in results)
     print(f"Random search: {completed}/{len(results)} completed")
     for spec, result in zip(experiments, results, strict=True):
-        print(f"  {result.name}: {result.experiment_id} {result.status} {spec.config}")
+        print(f"  {result.name}: {result.experiment_id[:8]} {result.status} {spec.config}")
     print("Best run: yanex list --tag random-search --sort metrics.accuracy --desc --limit 1")
 
 

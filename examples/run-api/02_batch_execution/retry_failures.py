@@ -35,7 +35,7 @@ def main() -> None:
         retried = yanex.rerun(failed, parallel=3)
         print(f"Re-run: {sum(r.status == 'completed' for r in retried)}/{len(retried)} completed")
         for old, new in zip(failed, retried, strict=True):
-            print(f"  {new.name}: {old.experiment_id} -> {new.experiment_id} {new.status}")
+            print(f"  {new.name}: {old.experiment_id[:8]} -> {new.experiment_id[:8]} {new.status}")
 
         # New configurations with the same transient fault, retried automatically as it happens.
         again = yanex.run_multiple(make_specs([0.02, 0.2], markers), parallel=2, retries=1)
