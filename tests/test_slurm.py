@@ -365,9 +365,10 @@ def test_a_missing_submitit_names_the_extra(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
-    assert "the Slurm executor needs submitit, which is not installed (pip install 'yanex[slurm]')" in (
-        done.stderr
-    )
+    assert (
+        "the Slurm executor needs submitit, which is not installed (install the extra from your yanex "
+        "checkout, in its folder: pip install -e '.[slurm]')"
+    ) in done.stderr
     assert not Database().exists()  # nothing was recorded
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from yanex.db.engine import Database
-from yanex.errors import ConfigError
+from yanex.errors import ConfigError, install_hint
 from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
@@ -58,7 +58,7 @@ def _import_distributed() -> Any:
     except ImportError:
         raise ConfigError(
             "the Dask executor needs dask.distributed, which is not installed",
-            hint="pip install 'yanex[dask]'",
+            hint=install_hint("dask"),
         ) from None
     return distributed
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from yanex.errors import ConfigError
+from yanex.errors import ConfigError, install_hint
 from yanex.executors.remote import RemoteResult, RemoteTask, run_task, write_atomic
 from yanex.specs import Status
 from yanex.supervisor.executor import StopReason
@@ -47,7 +47,7 @@ def import_submitit() -> Any:
         import submitit
     except ImportError:
         raise ConfigError(
-            "the Slurm executor needs submitit, which is not installed", hint="pip install 'yanex[slurm]'"
+            "the Slurm executor needs submitit, which is not installed", hint=install_hint("slurm")
         ) from None
     return submitit
 
