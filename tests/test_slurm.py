@@ -63,6 +63,20 @@ def test_batch_results_in_input_order_with_real_statuses(
     assert not list(shared.rglob("*.db"))
 
 
+def test_the_batch_folder_follows_yanex_home_unless_yanex_slurm_folder_says(
+    tmp_path: Path, yanex_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    script = make_script(tmp_path / "code", "where.py", "import os\nprint(os.getcwd())\n")
+    [first] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor="slurm:cluster=local")
+    assert output(first.experiment_id, config.STDOUT_FILE).startswith(f"{yanex_home / 'slurm'}/")
+    monkeypatch.setenv(config.SLURM_FOLDER_ENV, str(tmp_path / "shared"))
+    [second] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor="slurm:cluster=local")
+    assert output(second.experiment_id, config.STDOUT_FILE).startswith(f"{tmp_path / 'shared'}/")
+    assert first.status == second.status == "completed"
+    assert not (tmp_path / "home" / ".yanex").exists()
+
+
 def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, db: Database) -> None:
     go_on = tmp_path / "go-on"
     script = make_script(

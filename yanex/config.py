@@ -126,6 +126,20 @@ def experiment_dir(experiment_id: str) -> Path:
     return experiments_root() / experiment_id
 
 
+# A Slurm batch's folder (jobs, code snapshot, spool) must be on storage the compute nodes share.
+# It follows YANEX_HOME like everything else; this puts it elsewhere, for a YANEX_HOME on a local
+# disk (where the database belongs).
+SLURM_FOLDER_ENV = "YANEX_SLURM_FOLDER"
+
+
+def slurm_folder() -> Path:
+    """Where Slurm batches' folders go: $YANEX_SLURM_FOLDER, else slurm/ in YANEX_HOME."""
+    from pathlib import Path
+
+    raw = os.environ.get(SLURM_FOLDER_ENV)
+    return Path(raw).expanduser() if raw else yanex_home() / "slurm"
+
+
 # Artifacts (yanex.artifacts): contents stored once by SHA-256 under blobs/; a path to one is a
 # private copy under its experiment folder's artifacts/; an untracked script saves to ./artifacts.
 ARTIFACTS_DIR = "artifacts"

@@ -22,7 +22,7 @@ def ingest_command(path: Path) -> None:
 
       yanex ingest /shared/yanex-spool/1a2b3c4d
 
-      yanex ingest ~/.yanex/slurm
+      yanex ingest /shared/yanex-slurm
     """
     from yanex.cli.store import store
     from yanex.errors import UsageError
@@ -56,7 +56,7 @@ COMMAND = Command(
             Path,
             REQUIRED,
             "A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
-            "batch's folder (~/.yanex/slurm/<batch>) or the Slurm folder itself, or one experiment's "
+            "batch's folder (<YANEX_SLURM_FOLDER>/<batch>) or the Slurm folder itself, or one experiment's "
             "folder in any of them.",
             show_default=False,
         ),

@@ -77,7 +77,7 @@ class SlurmExecutor:
         submitit = import_submitit()
         self._options, self._db, self._owner = options, db, owner
         self._local = options.cluster == "local"
-        base = options.folder or default_folder()
+        base = options.folder or config.slurm_folder()
         label = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.folder = BatchFolder(base.expanduser().resolve() / label)
         if self._local:
@@ -418,12 +418,6 @@ class SlurmExecutor:
                 self._held.discard(job_id)
 
 
-def default_folder() -> Path:
-    """``~/.yanex/slurm``: in the home directory, which clusters share, whatever ``YANEX_HOME``
-    says (the database belongs on a local disk)."""
-    return Path.home() / ".yanex" / "slurm"
-
-
 def max_array_size() -> int:
     """Slurm's ``MaxArraySize``: the most jobs one array may hold (1001 unless configured)."""
     with contextlib.suppress(OSError, subprocess.TimeoutExpired, ValueError):
@@ -448,4 +442,4 @@ def _minutes(limit: TimeLimit) -> int:
     return math.ceil(limit.seconds / 60) + _START_UP_MINUTES
 
 
-__all__ = ["SlurmExecutor", "default_folder", "max_array_size"]
+__all__ = ["SlurmExecutor", "max_array_size"]

@@ -1,7 +1,7 @@
 """The compute node's side of a Slurm batch: the job submitit runs, and the folder it shares.
 
 Everything crosses through one folder per batch on the filesystem the cluster shares (``folder``
-of ``yanex.executors.slurm``, by default under ``~/.yanex/slurm``):
+of ``yanex.executors.slurm``, by default under ``yanex.config.slurm_folder()``):
 
 - ``yanex-code/<sha256>.tar``: the code snapshot, written once; the first job to need it unpacks
   it beside the archive (``yanex.executors.snapshot.materialise``) and every later job reuses it;
