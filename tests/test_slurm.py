@@ -23,6 +23,7 @@ from tests.executor_scenarios import (
     LOGS,
     SLEEPS,
     TIMED,
+    artifacts_come_home_and_reach_dependents,
     end_scripts_named_in,
     in_thread,
     interrupt_once_running,
@@ -75,6 +76,14 @@ def test_the_batch_folder_follows_yanex_home_unless_yanex_slurm_folder_says(
     assert output(second.experiment_id, config.STDOUT_FILE).startswith(f"{tmp_path / 'shared'}/")
     assert first.status == second.status == "completed"
     assert not (tmp_path / "home" / ".yanex").exists()
+
+
+def test_artifacts_come_home_from_the_jobs_and_reach_the_jobs_that_depend_on_them(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    artifacts_come_home_and_reach_dependents(tmp_path / "code", _local(shared))
+    # The contents went through the batch's folder, which is gone with it; none stayed in the jobs' home.
+    assert [path.name for path in shared.iterdir()] in ([], ["job-home"])
+    assert not list(shared.rglob("blobs"))
 
 
 def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, db: Database) -> None:
@@ -287,6 +296,9 @@ def test_a_requeued_job_returns_at_once_and_keeps_the_first_runs_spool(tmp_path:
 
         def metrics(self, *_: object) -> None:
             raise AssertionError("metrics sent again")
+
+        def inputs(self, *_: object) -> dict[str, str]:
+            raise AssertionError("inputs fetched again")
 
         def stop_reason(self) -> str | None:
             return None

@@ -145,8 +145,19 @@ def slurm_folder() -> Path:
 ARTIFACTS_DIR = "artifacts"
 
 
+# Set by yanex for a script on a cluster worker (yanex.executors.remote), which has no database:
+# the blob folder of the worker's spool, where it saves artifact contents for the orchestrator to
+# bring home, and the file listing the artifacts of its dependencies it may read (inputs.json).
+BLOBS_ENV = "YANEX_BLOBS"
+INPUTS_ENV = "YANEX_INPUTS"
+
+
 def blobs_root() -> Path:
-    return yanex_home() / "blobs"
+    """Artifact contents by SHA-256: blobs/ in YANEX_HOME (on a cluster worker: $YANEX_BLOBS)."""
+    from pathlib import Path
+
+    raw = os.environ.get(BLOBS_ENV)
+    return Path(raw) if raw else yanex_home() / "blobs"
 
 
 def artifacts_view(experiment_id: str) -> Path:

@@ -13,7 +13,8 @@ def ingest_command(path: Path) -> None:
     """Store what cluster workers logged when the orchestrator died before receiving it.
 
     Appends the metrics each worker's journal holds beyond what the database has (every point
-    exactly once, however often it runs), copies the output, and records the outcome the worker
+    exactly once, however often it runs), brings home the content of the artifacts the scripts
+    saved (from the spool's blobs/ folder), copies the output, and records the outcome the worker
     saw over a row still open or recorded lost. Prints one line per experiment.
 
     Examples:
@@ -42,6 +43,7 @@ def ingest_command(path: Path) -> None:
             line = f"{item.experiment_id}  skipped: not in this database"
         else:
             line = f"{item.experiment_id}  {item.points} new point(s)"
+            line += f", {item.contents} artifact content(s) brought home" if item.contents else ""
             line += f", recorded {item.outcome}" if item.outcome else ""
             line += f" ({item.note})" if item.note else ""
         typer.echo(printable(line))

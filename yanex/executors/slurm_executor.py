@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from yanex import config
+from yanex.artifacts.transfer import FolderSource, copy_blobs, spool_blobs
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, LIVE_READ, TASK_FILE, RemoteTask, write_atomic
@@ -133,14 +134,16 @@ class SlurmExecutor:
     def submit(self, task: Task) -> Future[Outcome]:
         limit = task.request.time_limit or self._options.time_limit
         snapshot = self._snapshot(task.request.script_path)
-        remote = dataclasses.replace(
-            to_remote_task(task, snapshot, dict(self._options.env)), time_limit=limit
+        remote = self._with_inputs(
+            dataclasses.replace(
+                to_remote_task(task, snapshot, dict(self._options.env), self._db), time_limit=limit
+            )
         )
         future: Future[Outcome] = Future()
         with self._lock:
             if self._closing:
                 raise RuntimeError("the executor is shut down")
-            entry = Tracked(task, future, None)
+            entry = Tracked(task, future, None, source=FolderSource(self._blobs, "the batch's folder"))
             self._entries[remote.experiment_id] = entry
             self._waiting.append(_Job(entry, remote, _minutes(limit)))
             self._last_submit = time.monotonic()
@@ -179,6 +182,24 @@ class SlurmExecutor:
             shutil.rmtree(self.folder.root, ignore_errors=True)
 
     # Orchestrator side ------------------------------------------------------------------------
+
+    @property
+    def _blobs(self) -> Path:
+        """The blob folder jobs save artifact contents to, and read their dependencies' from."""
+        return spool_blobs(self.folder.spool)
+
+    def _with_inputs(self, task: RemoteTask) -> RemoteTask:
+        """Copy the contents its dependencies saved into the batch's blob folder (once each: a
+        dependency that ran in the batch left them there); any that could not be is listed
+        missing, with why, for the script's error."""
+        source = FolderSource(config.blobs_root(), "the orchestrator's store")
+        parents = []
+        for parent in task.inputs:
+            copied = copy_blobs(
+                self._blobs, source, [a for a in parent.artifacts if a.sha256 not in parent.missing]
+            )
+            parents.append(dataclasses.replace(parent, missing={**parent.missing, **copied.failed}))
+        return dataclasses.replace(task, inputs=tuple(parents))
 
     def _snapshot(self, script: Path) -> Snapshot:
         folder = script.parent

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from yanex.artifacts.lines import ArtifactLine
 from yanex.errors import ConfigError, install_hint
 from yanex.executors.remote import RemoteResult, RemoteTask, run_task, write_atomic
 from yanex.specs import Status
@@ -104,6 +105,12 @@ class _FileChannel:
 
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
         """Nothing to send: the orchestrator reads the journal in the spool itself."""
+
+    def inputs(self, experiment_id: str, wanted: list[ArtifactLine], root: Path) -> dict[str, str]:
+        """Nothing to fetch: the orchestrator copied them into the spool's blob folder when it
+        submitted the job; what is not there did not get there."""
+        why = f"it is not in the batch's blob folder ({root}), where the orchestrator copies them"
+        return {artifact.sha256: why for artifact in wanted}
 
     def stop_reason(self) -> str | None:
         try:
