@@ -430,16 +430,17 @@ class DaskExecutor:
 
     def _send_inputs(self, entry: Tracked, name: str, wanted: list[tuple[str, int]]) -> None:
         """Stream the contents ``wanted`` from this store through the queue ``name`` to the worker
-        that asked (see ``_WorkerChannel.inputs``), until it is done or its try has ended."""
-        queue = _import_distributed().Queue(name, client=self._client, maxsize=_IN_FLIGHT)
+        that asked (see ``_WorkerChannel.inputs``), until it is done or its try has ended. A
+        scheduler gone meanwhile ends it quietly: the worker sees this orchestrator gone too."""
         root = config.blobs_root()
-        try:
-            for sha256, size in wanted:
-                for item in _input_parts(root, sha256, size):
-                    if not self._put(queue, item, entry):
-                        return
-        finally:
-            with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):
+            queue = _import_distributed().Queue(name, client=self._client, maxsize=_IN_FLIGHT)
+            try:
+                for sha256, size in wanted:
+                    for item in _input_parts(root, sha256, size):
+                        if not self._put(queue, item, entry):
+                            return
+            finally:
                 queue.close()
 
     def _put(self, queue: Any, item: bytes | str, entry: Tracked) -> bool:
