@@ -1,7 +1,8 @@
 """A real Dask cluster for the tests: ``dask scheduler`` and ``dask worker`` processes over TCP.
 
-Each worker runs in a folder of its own outside the repository, with its own environment (no
-YANEX_HOME of the test), so it shares nothing with the orchestrator but the network.
+Each worker runs in a folder of its own outside the repository, with its own environment (a HOME
+and a YANEX_HOME of its own, not the test's), so it shares nothing with the orchestrator but the
+network.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Cluster:
         home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("YANEX_")}
         env["HOME"] = str(home)
+        env["YANEX_HOME"] = str(home / "yanex-home")
         return env
 
     def add_worker(self) -> str:
@@ -73,6 +75,15 @@ class Cluster:
 
     def spools(self) -> list[Path]:
         return sorted(self.root.glob("w*/home/.yanex-spool"))
+
+    def spool_of(self, experiment_id: str) -> Path:
+        """The spool of the worker that ran the experiment."""
+        [spool] = [spool for spool in self.spools() if (spool / experiment_id).is_dir()]
+        return spool
+
+    def yanex_homes(self) -> list[Path]:
+        """Each worker's YANEX_HOME (none is the test's)."""
+        return [folder / "home" / "yanex-home" for folder in sorted(self.root.glob("w*"))]
 
     def close(self) -> None:
         for process in [*self.workers.values(), self.scheduler]:

@@ -4,9 +4,12 @@ alike (a Dask cluster, submitit's local executor, a real Slurm)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import random
 import signal
 import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Callable
@@ -16,6 +19,7 @@ import yanex
 from tests.conftest import wait_until
 from tests.stored import get_experiment, get_metrics
 from yanex import config
+from yanex.artifacts.transfer import PART
 from yanex.db.engine import Database
 from yanex.owners import process_alive
 
@@ -213,3 +217,52 @@ __all__ = [
     "output",
     "statuses_in_input_order",
 ]
+
+
+# Larger than two parts of a transfer: a content crosses in several.
+ARTIFACT_SIZE = 2 * PART + 12345
+
+SAVES = """
+import pathlib, random, tempfile, yanex
+with tempfile.TemporaryDirectory() as scratch:
+    path = pathlib.Path(scratch) / "data"
+    path.write_bytes(random.Random(yanex.get_param("seed")).randbytes(yanex.get_param("size")))
+    yanex.log_artifact(path, "data.bin")
+yanex.save_artifact({"seed": yanex.get_param("seed")}, "model.json")
+"""
+
+LOADS = """
+import hashlib, yanex
+data = yanex.load_artifact("data.bin", experiment=yanex.dependency())
+assert yanex.artifact_path("data.bin", experiment="saves").read_bytes() == data
+yanex.save_artifact({"sha256": hashlib.sha256(data).hexdigest(), "model": yanex.load_artifact(
+    "model.json", experiment=yanex.dependency())}, "read.json")
+"""
+
+
+def artifacts_come_home_and_reach_dependents(code: Path, executor: object) -> dict[str, str]:
+    """A script saves a content larger than a transfer's part, and one depending on it reads it:
+    both complete, the content reads back from the orchestrator's store byte for byte (through
+    ``yanex artifacts get -o -`` too), and what the dependent read is what was saved. Returns
+    the ids by name, for the executor's own checks."""
+    saves, loads = make_script(code, "saves.py", SAVES), make_script(code, "loads.py", LOADS)
+    specs = [
+        yanex.ExperimentSpec(saves, config={"seed": 7, "size": ARTIFACT_SIZE}, name="saves"),
+        yanex.ExperimentSpec(loads, name="loads", depends_on=["saves"]),
+    ]
+    results = yanex.run_multiple(specs, executor=executor)
+    assert [(r.status, r.error_message) for r in results] == [("completed", None)] * 2
+    ids = {r.name or "": r.experiment_id for r in results}
+    data = random.Random(7).randbytes(ARTIFACT_SIZE)
+    assert yanex.load_artifact("data.bin", experiment=ids["saves"]) == data
+    got = subprocess.run(
+        [sys.executable, "-m", "yanex", "artifacts", "get", ids["saves"], "data.bin", "-o", "-"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert got.returncode == 0 and got.stdout == data, got.stderr
+    assert yanex.load_artifact("read.json", experiment=ids["loads"]) == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "model": {"seed": 7},
+    }
+    return ids

@@ -180,3 +180,37 @@ def test_gc_separates_contents_from_the_hard_links_older_versions_made(
     overwrite(adopted, b"OVERWRITTEN")
     assert_intact(experiment, tmp_path)
     assert yanex_cli("db", "check").returncode == 0
+
+
+def test_a_missing_content_says_where_it_was_expected_and_why(
+    write_script, source: Path, tmp_path: Path
+) -> None:
+    experiment = run(write_script("save.py", SAVE), "--", str(source))
+    blob = blobs.blob_path(config.blobs_root(), SHA)
+    blob.unlink()
+    error = (
+        f"Error: the content of artifact 'model.bin' of experiment {experiment} is missing: expected at "
+        f"{blob}; yanex never deletes the content of a recorded artifact, so it was removed from that "
+        "folder by hand, or this database is used with the blobs/ of another YANEX_HOME than it was "
+        "saved in"
+    )
+    hint = (
+        "Hint: save it again (the same content repairs it), or point YANEX_HOME at the folder whose "
+        "blobs/ holds it"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    for options in (["-o", "-"], ["-o", str(out / "model.bin")], []):
+        got = subprocess.run(
+            [sys.executable, "-m", "yanex", "artifacts", "get", experiment, "model.bin", *options],
+            cwd=out,
+            capture_output=True,
+            timeout=120,
+        )
+        assert (got.returncode, got.stdout) == (1, b"")
+        assert got.stderr.decode().splitlines() == [error, hint]
+    assert list(out.iterdir()) == []
+    for read in (yanex.load_artifact, yanex.artifact_path):
+        with pytest.raises(YanexError) as caught:
+            read("model.bin", experiment)
+        assert (f"Error: {caught.value.message}", f"Hint: {caught.value.hint}") == (error, hint)

@@ -3,6 +3,7 @@ half-written, never collected under a script that is saving; their journal lines
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import signal
@@ -10,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +26,7 @@ from tests.test_schema import new_experiment
 from yanex import config
 from yanex.artifacts import blobs, lines
 from yanex.artifacts.collect import collect
+from yanex.artifacts.transfer import PART, FolderSource, copy_blobs
 from yanex.cli.app import app
 from yanex.db.engine import Database
 from yanex.store.ingest import JournalIngest
@@ -316,3 +320,46 @@ def test_files_scripts_left_in_their_folder_become_artifacts_on_upgrade(yanex_ho
     blob = blobs.blob_path(config.blobs_root(), hashlib.sha256(b"<svg/>").hexdigest())
     assert blob.stat().st_ino == (folder / "plots" / "loss.svg").stat().st_ino  # linked, not copied
     assert (folder / "model.bin").is_file()
+
+
+def test_a_content_copied_between_stores_in_parts_is_published_only_if_it_is_the_one_named(
+    tmp_path: Path,
+) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    content = os.urandom(2 * PART + 1)
+    saved = blobs.store_file(source, write_file(tmp_path / "data", content))
+    wanted = lines.ArtifactLine(
+        "data.bin", saved.sha256, saved.size, "application/octet-stream", datetime.now()
+    )
+    reads: list[int] = []
+
+    class Counted(FolderSource):
+        def parts(self, sha256: str, size: int) -> Iterator[bytes]:
+            for part in super().parts(sha256, size):
+                reads.append(len(part))
+                yield part
+
+    copied = copy_blobs(target, Counted(source, "the source"), [wanted, wanted])
+    assert (copied.count, copied.failed) == (1, {})
+    assert reads == [PART, PART, 1]  # never more than a part at a time
+    assert blobs.blob_path(target, saved.sha256).read_bytes() == content
+    assert copy_blobs(target, Counted(source, "the source"), [wanted]).count == 0  # there already
+    # A source that sends other bytes, or lacks the content: nothing is published, the reason is kept.
+    liar = lines.ArtifactLine("other.bin", "0" * 64, saved.size, "application/octet-stream", datetime.now())
+    (source / "00").mkdir()
+    os.link(blobs.blob_path(source, saved.sha256), blobs.blob_path(source, "0" * 64))
+    other = tmp_path / "other"
+    copied = copy_blobs(
+        other, FolderSource(source, "the source"), [liar, dataclasses.replace(wanted, size=5)]
+    )
+    assert copied.count == 0
+    assert copied.failed["0" * 64].startswith(
+        f"the content {'0' * 12} arrived as {saved.size} bytes hashing to"
+    )
+    assert copied.failed[saved.sha256] == f"it is not in the source ({source})"
+    assert not [path for path in other.rglob("*") if path.is_file() and path.name != blobs.LOCK_FILE]
+
+
+def write_file(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path

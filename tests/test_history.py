@@ -191,7 +191,7 @@ def test_frame_without_pandas_is_one_error_naming_the_extra(logged: str) -> None
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert done.stdout.splitlines() == [
         "metrics(as_frame=True) needs pandas, which is not installed",
-        "pip install 'yanex[pandas]'",
+        "install the extra from your yanex checkout, in its folder: pip install -e '.[pandas]'",
     ]
 
 

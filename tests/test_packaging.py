@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from yanex.db.schema import known_revisions
+from yanex.errors import install_hint
 
 
 @pytest.mark.slow
@@ -95,3 +97,23 @@ def test_make_demo_installs_only_the_package(tmp_path: Path) -> None:
     ).stdout
     installs = [line for line in plan.splitlines() if "pip install" in line and "--upgrade pip" not in line]
     assert installs and all("[dev]" not in line for line in installs), plan
+
+
+# The project called yanex on PyPI is another one: a hint to install or upgrade "yanex" from
+# there would install that. Hints name this checkout's extras (``yanex.errors.install_hint``).
+_PYPI_YANEX = re.compile(r"pip3?\s+install\s+(?:-U\s+|--upgrade\s+)?[\"']?yanex\b")
+
+
+def test_no_install_hint_sends_anyone_to_the_pypi_yanex() -> None:
+    places = [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").rglob("*.md")]
+    for folder in ("yanex", "examples"):
+        places += [p for p in (REPO_ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".toml", ".txt")]
+    found = [
+        f"{path.relative_to(REPO_ROOT)}: {' '.join(match.group().split())}"
+        for path in places
+        for match in _PYPI_YANEX.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+    assert install_hint("dask") == (
+        "install the extra from your yanex checkout, in its folder: pip install -e '.[dask]'"
+    )

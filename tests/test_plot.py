@@ -162,7 +162,8 @@ def test_without_matplotlib_a_file_plot_is_one_error_naming_the_extra(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "Error: writing a plot file needs matplotlib, which is not installed",
-        "Hint: pip install 'yanex[plot]' (or leave out -o for a plot in the terminal)",
+        "Hint: install the extra from your yanex checkout, in its folder: pip install -e '.[plot]' "
+        "(or leave out -o for a plot in the terminal)",
     ]
     assert not out.exists()
 

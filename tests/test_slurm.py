@@ -23,6 +23,7 @@ from tests.executor_scenarios import (
     LOGS,
     SLEEPS,
     TIMED,
+    artifacts_come_home_and_reach_dependents,
     end_scripts_named_in,
     in_thread,
     interrupt_once_running,
@@ -61,6 +62,28 @@ def test_batch_results_in_input_order_with_real_statuses(
     # Nothing of the batch is left in the shared folder, and no job opened a database.
     assert [path.name for path in shared.iterdir()] in ([], ["job-home"])
     assert not list(shared.rglob("*.db"))
+
+
+def test_the_batch_folder_follows_yanex_home_unless_yanex_slurm_folder_says(
+    tmp_path: Path, yanex_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    script = make_script(tmp_path / "code", "where.py", "import os\nprint(os.getcwd())\n")
+    [first] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor="slurm:cluster=local")
+    assert output(first.experiment_id, config.STDOUT_FILE).startswith(f"{yanex_home / 'slurm'}/")
+    monkeypatch.setenv(config.SLURM_FOLDER_ENV, str(tmp_path / "shared"))
+    [second] = yanex.run_multiple([yanex.ExperimentSpec(script)], executor="slurm:cluster=local")
+    assert output(second.experiment_id, config.STDOUT_FILE).startswith(f"{tmp_path / 'shared'}/")
+    assert first.status == second.status == "completed"
+    assert not (tmp_path / "home" / ".yanex").exists()
+
+
+def test_artifacts_come_home_from_the_jobs_and_reach_the_jobs_that_depend_on_them(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    artifacts_come_home_and_reach_dependents(tmp_path / "code", _local(shared))
+    # The contents went through the batch's folder, which is gone with it; none stayed in the jobs' home.
+    assert [path.name for path in shared.iterdir()] in ([], ["job-home"])
+    assert not list(shared.rglob("blobs"))
 
 
 def test_live_metrics_reach_the_database_while_the_script_runs(tmp_path: Path, db: Database) -> None:
@@ -274,6 +297,9 @@ def test_a_requeued_job_returns_at_once_and_keeps_the_first_runs_spool(tmp_path:
         def metrics(self, *_: object) -> None:
             raise AssertionError("metrics sent again")
 
+        def inputs(self, *_: object) -> dict[str, str]:
+            raise AssertionError("inputs fetched again")
+
         def stop_reason(self) -> str | None:
             return None
 
@@ -365,9 +391,10 @@ def test_a_missing_submitit_names_the_extra(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
-    assert "the Slurm executor needs submitit, which is not installed (pip install 'yanex[slurm]')" in (
-        done.stderr
-    )
+    assert (
+        "the Slurm executor needs submitit, which is not installed (install the extra from your yanex "
+        "checkout, in its folder: pip install -e '.[slurm]')"
+    ) in done.stderr
     assert not Database().exists()  # nothing was recorded
 
 

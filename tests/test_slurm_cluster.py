@@ -20,7 +20,15 @@ import pytest
 
 import yanex
 from tests.conftest import wait_until, yanex_cli
-from tests.executor_scenarios import LOGS, SLEEPS, TIMED, interrupt_once_running, make_script, most_at_once
+from tests.executor_scenarios import (
+    LOGS,
+    SLEEPS,
+    TIMED,
+    artifacts_come_home_and_reach_dependents,
+    interrupt_once_running,
+    make_script,
+    most_at_once,
+)
 from tests.stored import get_metrics
 from yanex import config
 from yanex.db.engine import Database
@@ -102,6 +110,15 @@ def test_a_batch_is_one_job_array(tmp_path: Path, db: Database) -> None:
     assert [path.name for path in shared.iterdir()] in ([], ["job-home"])  # the batch's files are gone
     assert not list(shared.rglob("*.db"))
     wait_until(lambda: not _our_jobs(shared), "the jobs to leave the queue", timeout=30)
+
+
+def test_artifacts_come_home_from_the_jobs_and_reach_the_jobs_that_depend_on_them(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    ids = artifacts_come_home_and_reach_dependents(tmp_path / "code", _options(shared))
+    # Through the batch's folder, gone with it; nothing in the jobs' own YANEX_HOME.
+    assert [path.name for path in shared.iterdir()] in ([], ["job-home"])
+    assert not list(shared.rglob("blobs"))
+    assert yanex.list_artifacts(ids["loads"]) == ["read.json"]
 
 
 def test_scancel_and_requeue_from_outside_are_failed_tries_that_retry(tmp_path: Path, db: Database) -> None:

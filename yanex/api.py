@@ -75,15 +75,15 @@ def compare_frame(
     that differ between the rows) and ``metrics.NAME`` for last metric values (by default all);
     ``metrics=["loss.min", "accuracy.max"]`` gives aggregates instead (``metrics.loss.min``: the
     names of ``--where``, see docs/cli.md).
-    Needs pandas: ``pip install 'yanex[pandas]'``.
+    Needs pandas: the checkout's ``pandas`` extra (``pip install -e '.[pandas]'`` in its folder).
     """
     try:
         import pandas
     except ImportError:
-        from yanex.errors import UsageError
+        from yanex.errors import UsageError, install_hint
 
         raise UsageError(
-            "compare_frame needs pandas, which is not installed", hint="pip install 'yanex[pandas]'"
+            "compare_frame needs pandas, which is not installed", hint=install_hint("pandas")
         ) from None
     from yanex.store.compare import compare
 
@@ -140,8 +140,8 @@ def metrics(
     ``ids`` (references, as for ``find``) and the filter keywords select the experiments, exactly
     as ``find`` does; ``keys`` keeps only those metrics. Returns ``MetricPoint`` records
     (experiment_id, key, step, value, logged_at), by experiment in the filter's order, then key,
-    then step; with ``as_frame``, a pandas DataFrame with those columns (``pip install
-    'yanex[pandas]'``). For more points than fit in memory, stream them with
+    then step; with ``as_frame``, a pandas DataFrame with those columns (the ``pandas``
+    extra). For more points than fit in memory, stream them with
     ``yanex.store.history.select_points`` on a ``yanex.store.reading.reading`` snapshot.
     """
     from yanex.store.history import select_points
@@ -150,11 +150,11 @@ def metrics(
         try:
             import pandas
         except ImportError:
-            from yanex.errors import UsageError
+            from yanex.errors import UsageError, install_hint
 
             raise UsageError(
                 "metrics(as_frame=True) needs pandas, which is not installed",
-                hint="pip install 'yanex[pandas]'",
+                hint=install_hint("pandas"),
             ) from None
     wanted = [keys] if isinstance(keys, str) else list(keys)
     columns: tuple[list[Any], ...] = ([], [], [], [], [])

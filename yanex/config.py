@@ -126,13 +126,38 @@ def experiment_dir(experiment_id: str) -> Path:
     return experiments_root() / experiment_id
 
 
+# A Slurm batch's folder (jobs, code snapshot, spool) must be on storage the compute nodes share.
+# It follows YANEX_HOME like everything else; this puts it elsewhere, for a YANEX_HOME on a local
+# disk (where the database belongs).
+SLURM_FOLDER_ENV = "YANEX_SLURM_FOLDER"
+
+
+def slurm_folder() -> Path:
+    """Where Slurm batches' folders go: $YANEX_SLURM_FOLDER, else slurm/ in YANEX_HOME."""
+    from pathlib import Path
+
+    raw = os.environ.get(SLURM_FOLDER_ENV)
+    return Path(raw).expanduser() if raw else yanex_home() / "slurm"
+
+
 # Artifacts (yanex.artifacts): contents stored once by SHA-256 under blobs/; a path to one is a
 # private copy under its experiment folder's artifacts/; an untracked script saves to ./artifacts.
 ARTIFACTS_DIR = "artifacts"
 
 
+# Set by yanex for a script on a cluster worker (yanex.executors.remote), which has no database:
+# the blob folder of the worker's spool, where it saves artifact contents for the orchestrator to
+# bring home, and the file listing the artifacts of its dependencies it may read (inputs.json).
+BLOBS_ENV = "YANEX_BLOBS"
+INPUTS_ENV = "YANEX_INPUTS"
+
+
 def blobs_root() -> Path:
-    return yanex_home() / "blobs"
+    """Artifact contents by SHA-256: blobs/ in YANEX_HOME (on a cluster worker: $YANEX_BLOBS)."""
+    from pathlib import Path
+
+    raw = os.environ.get(BLOBS_ENV)
+    return Path(raw) if raw else yanex_home() / "blobs"
 
 
 def artifacts_view(experiment_id: str) -> Path:

@@ -7,6 +7,18 @@ Each error carries the exit code the CLI should use and a hint naming the fix; t
 from __future__ import annotations
 
 
+def install_hint(extra: str) -> str:
+    """How to add one of yanex's extras: yanex is installed from its source checkout (the ``yanex``
+    on PyPI is an unrelated project), so the hint names the checkout's extra as the README does."""
+    return f"install the extra from your yanex checkout, in its folder: pip install -e '.[{extra}]'"
+
+
+def reinstall_hint(*, update: bool = False) -> str:
+    """How to get a whole (``update``: a newer) yanex: from the checkout it was installed from."""
+    step = "update your yanex checkout (git pull) and reinstall it" if update else "reinstall yanex"
+    return f"{step}, in the checkout's folder: pip install -e ."
+
+
 class YanexError(Exception):
     """Base of every error yanex raises on purpose."""
 

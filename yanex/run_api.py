@@ -346,7 +346,9 @@ def log_artifact(path: str | PathLike[str], name: str | None = None) -> str:
 def load_artifact(name: str, experiment: str | None = None, *, allow_pickle: bool = False) -> Any:
     """Load an artifact of this experiment, or of ``experiment`` (an id, id prefix or name):
     by extension as ``save_artifact`` writes them (.csv as a pandas DataFrame), and the bytes of
-    any other file. Pickles (.pkl, and .pt/.npy holding arbitrary objects) need ``allow_pickle``."""
+    any other file. Pickles (.pkl, and .pt/.npy holding arbitrary objects) need ``allow_pickle``.
+    On a cluster worker ``experiment`` is one of this experiment's dependencies (their artifacts
+    are brought to the worker before the script starts; there is no database there)."""
     from yanex.artifacts import script
 
     return script.load(_run, name, experiment, allow_pickle)

@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +78,14 @@ class BlobLock:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_LOCKS: dict[Path, BlobLock] = {}
+
+
+def lock_for(root: Path) -> BlobLock:
+    """This process's lock on the blob folder ``root`` (one descriptor per folder, kept open)."""
+    return _LOCKS.setdefault(root, BlobLock(root))
 
 
 def _in_folder(make: Callable[[], object], folder: Path) -> None:
@@ -267,6 +275,43 @@ def store_written(root: Path, write: Callable[[Path], object]) -> Stored:
     return Stored(sha, size)
 
 
+def store_chunks(root: Path, chunks: Iterable[bytes], sha256: str, size: int) -> None:
+    """Publish the blob ``sha256`` of ``size`` bytes from ``chunks`` (its content arriving piece
+    by piece from another store: never whole in memory), hashed as it is written;
+    ``DamagedArtifactError`` instead if what arrived is not that content."""
+    fd, temp = _temp(root)
+    try:
+        digest = hashlib.sha256()
+        written = 0
+        for chunk in chunks:
+            digest.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            written += len(chunk)
+        if written != size or digest.hexdigest() != sha256:
+            raise DamagedArtifactError(
+                f"the content {sha256[:12]} arrived as {written} bytes hashing to "
+                f"{digest.hexdigest()[:12]}: not the {size} bytes that were saved",
+                hint="send it again",
+            )
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    _publish(root, temp, sha256)
+
+
+def present(root: Path, sha256: str, size: int) -> bool:
+    """Whether the blob ``sha256`` is in ``root`` with the size it was saved with."""
+    try:
+        return os.stat(blob_path(root, sha256)).st_size == size
+    except OSError:
+        return False
+
+
 def _clone(source: Path, target: Path) -> bool:
     """A copy-on-write clone where the file system has them; False where it has not."""
     with open(source, "rb") as src, open(target, "wb") as dst:
@@ -296,18 +341,27 @@ def replace_with_copy(root: Path, blob: Path) -> None:
         raise
 
 
-def verified(root: Path, sha256: str, size: int, what: str) -> Path:
+# Why a recorded artifact's content may be missing, and what to do: for its error. These are for
+# an artifact saved on this machine: nothing in yanex deletes content an artifact refers to.
+DELETED = (
+    "yanex never deletes the content of a recorded artifact, so it was removed from that folder "
+    "by hand, or this database is used with the blobs/ of another YANEX_HOME than it was saved in",
+    "save it again (the same content repairs it), or point YANEX_HOME at the folder whose blobs/ holds it",
+)
+
+
+def verified(root: Path, sha256: str, size: int, what: str, missing: tuple[str, str] = DELETED) -> Path:
     """The blob ``sha256`` of an artifact saved with ``size`` bytes (``what`` names it in
-    errors): ``NotFoundError`` if it is gone, ``DamagedArtifactError`` if its size changed.
-    Only the size: reading the whole content to hash it is ``yanex db check``'s job."""
+    errors): ``NotFoundError`` if it is gone, saying where it was expected and ``missing``'s why
+    and hint; ``DamagedArtifactError`` if its size changed. Only the size: reading the whole
+    content to hash it is ``yanex db check``'s job."""
     blob = blob_path(root, sha256)
     try:
         found = os.stat(blob).st_size
     except FileNotFoundError:
-        raise NotFoundError(
-            f"the content of {what} is missing from {root}",
-            hint="it was deleted outside yanex; save it again",
-        ) from None
+        why, hint = missing
+        message = f"the content of {what} is missing: expected at {blob}; {why}"
+        raise NotFoundError(message, hint=hint) from None
     if found != size:
         raise DamagedArtifactError(
             f"the stored content of {what} is damaged: {found} bytes where {size} were saved",

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yanex.errors import UsageError
+from yanex.errors import UsageError, install_hint
+
+# Libraries that an extra of yanex's checkout installs: its hint names the extra.
+_EXTRAS = {"matplotlib": "plot", "pandas": "pandas"}
 
 
 def _library(name: str, ext: str) -> Any:
@@ -23,8 +26,10 @@ def _library(name: str, ext: str) -> Any:
         return importlib.import_module(name)
     except ImportError:
         package = {"matplotlib.figure": "matplotlib", "yaml": "pyyaml"}.get(name, name)
+        extra = _EXTRAS.get(package)
         raise UsageError(
-            f"{ext} artifacts need {package}, which is not installed", hint=f"pip install {package}"
+            f"{ext} artifacts need {package}, which is not installed",
+            hint=install_hint(extra) if extra else f"pip install {package}",
         ) from None
 
 

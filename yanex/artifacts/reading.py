@@ -6,16 +6,20 @@ The artifacts of the running script's own experiment are read from its journal i
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yanex import config
-from yanex.artifacts import views
-from yanex.errors import NotFoundError
+from yanex.artifacts import blobs
+from yanex.artifacts.inputs import ParentArtifacts
+from yanex.artifacts.lines import ArtifactLine
+from yanex.artifacts.views import Recorded
 from yanex.store.tables import ARTIFACTS, ArtifactRecord
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
+    from yanex.store.dependencies import Parent
 
 _ROW = ARTIFACTS.shapes[0]
 
@@ -28,50 +32,64 @@ def records(conn: sqlite3.Connection, experiment_id: str) -> list[ArtifactRecord
     return [_ROW.decode(row) for row in rows]
 
 
-def artifacts_of(reference: str, db: Database | None = None) -> tuple[str, list[ArtifactRecord]]:
-    """The id of the experiment ``reference`` names (id, id prefix or name) and its artifacts."""
+def ran_remotely(executor: str) -> tuple[str, str]:
+    """Why the content of an artifact that an experiment run by ``executor`` saved may be missing."""
+    return (
+        f"it was saved on a cluster worker ({executor}) and did not come back to this store with "
+        "the experiment's result (the worker, or this orchestrator, went away first)",
+        "`yanex ingest` of the worker's spool brings it home: $YANEX_SPOOL on a Dask worker, else "
+        "its ~/.yanex-spool; a Slurm batch's folder (docs/cluster.md)",
+    )
+
+
+def _executor(conn: sqlite3.Connection, experiment_id: str) -> str | None:
+    """Where the experiment's batch ran when that was not this machine (``batches.executor``)."""
+    row = conn.execute(
+        "SELECT executor FROM batches WHERE id = (SELECT batch_id FROM experiments WHERE id = ?)",
+        (experiment_id,),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def artifacts_of(reference: str, db: Database | None = None) -> Recorded[ArtifactRecord]:
+    """The experiment ``reference`` names (id, id prefix or name): its id and artifacts."""
     from yanex.db.engine import Database
     from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
 
     with reading(db or Database()) as conn:
         experiment_id = resolve_reference(conn, reference)
-        return experiment_id, records(conn, experiment_id)
+        executor = _executor(conn, experiment_id)
+        found = records(conn, experiment_id)
+    return Recorded(experiment_id, found, blobs.DELETED if executor is None else ran_remotely(executor))
 
 
-def _missing(name: str, experiment_id: str, found: list[ArtifactRecord]) -> NotFoundError:
-    listed = ", ".join(record.name for record in found[:10]) + (", ..." if len(found) > 10 else "")
-    return NotFoundError(
-        f"experiment {experiment_id} has no artifact {name!r}"
-        + (f" (it has {listed})" if found else " (it has none)"),
-        hint=f"list them with `yanex artifacts {experiment_id}`",
+def dependency_artifacts(db: Database, parents: Sequence[Parent]) -> tuple[ParentArtifacts, ...]:
+    """What ``parents`` saved, for an experiment that depends on them to read on a cluster worker;
+    ``missing``: the contents this store lacks (``yanex artifacts get`` here says why)."""
+    from yanex.store.reading import reading
+
+    root = config.blobs_root()
+    with reading(db, settle=False) as conn:
+        found = {parent.id: records(conn, parent.id) for parent in parents}
+    return tuple(
+        ParentArtifacts(
+            parent.id,
+            parent.name,
+            tuple(
+                ArtifactLine(r.name, r.sha256, r.size, r.media_type, r.created_at.replace(tzinfo=None))
+                for r in found[parent.id]
+            ),
+            {
+                r.sha256: lacking(root, r.sha256)
+                for r in found[parent.id]
+                if not blobs.present(root, r.sha256, r.size)
+            },
+        )
+        for parent in parents
     )
 
 
-def selected(name: str, experiment_id: str, found: list[ArtifactRecord]) -> list[ArtifactRecord]:
-    """The artifact ``name``, or every artifact in the folder ``name``; ``NotFoundError`` if none."""
-    chosen = views.select(name, found)
-    if not chosen:
-        raise _missing(name, experiment_id, found)
-    return chosen
-
-
-def artifact_file(reference: str, name: str) -> Path:
-    """A local path of the artifact (or folder of artifacts) ``name`` of another experiment: its
-    view, a private copy (see ``yanex.artifacts.views``)."""
-    experiment_id, found = artifacts_of(reference)
-    chosen = selected(name, experiment_id, found)
-    directory = config.experiment_dir(experiment_id)
-    paths = [views.view(record, experiment_id, directory) for record in chosen]
-    if chosen[0].name == name:
-        return paths[0]
-    return config.artifacts_view(experiment_id) / name
-
-
-def artifact_content(reference: str, name: str) -> Path:
-    """The blob of the artifact ``name`` of another experiment, its size checked, to read."""
-    experiment_id, found = artifacts_of(reference)
-    chosen = selected(name, experiment_id, found)
-    if chosen[0].name != name:
-        raise views.folder_error(name)
-    return views.content(chosen[0], experiment_id)
+def lacking(root: Path, sha256: str) -> str:
+    """Why a dependency's content cannot be sent to a worker: this store lacks it."""
+    return f"the orchestrator's store lacks it too ({blobs.blob_path(root, sha256)})"

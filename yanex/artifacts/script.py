@@ -20,11 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from yanex import config
-from yanex.artifacts import blobs, formats, lines, views
+from yanex.artifacts import blobs, formats, inputs, lines, views
 from yanex.artifacts.names import check_name
 from yanex.errors import NotFoundError, UsageError, YanexWarning
-
-_LOCKS: dict[Path, blobs.BlobLock] = {}
 
 
 class Run(Protocol):
@@ -111,8 +109,7 @@ def _save_local(root: Path, name: str, write: Callable[[Path], object]) -> None:
 def _record(run: Run, name: str, media_type: str, store: Callable[[Path], blobs.Stored]) -> None:
     assert run.experiment_id is not None and run.directory is not None
     root = config.blobs_root()
-    lock = _LOCKS.setdefault(root, blobs.BlobLock(root))
-    with lock.held():  # from the temp file until the journal line: see yanex.artifacts.blobs
+    with blobs.lock_for(root).held():  # from the temp file until the journal line: see yanex.artifacts.blobs
         stored = store(root)
         run.append(lines.encode(name, stored.sha256, stored.size, media_type, time.time()))
 
@@ -231,12 +228,37 @@ def log(run: Run, path: str | os.PathLike[str], name: str | None) -> str:
     return base
 
 
+# Why a dependency's content is not on the worker, when the inputs list says nothing better.
+_NOT_HERE = (
+    "it did not reach the blob folder of this worker's spool before the script started",
+    "run the experiment again once `yanex artifacts get` of it works on the orchestrator",
+)
+
+
+def _other(run: Run, reference: str) -> tuple[views.Recorded[views.Saved], Path]:
+    """Another experiment's artifacts, and the folder its views go to. On a cluster worker (no
+    database there) those of a dependency, from the inputs its task brought, viewed in this
+    experiment's folder; else the database's, viewed in that experiment's own folder."""
+    manifest = os.environ.get(config.INPUTS_ENV)
+    if manifest is None or run.experiment_id is None or run.directory is None:
+        from yanex.artifacts.reading import artifacts_of
+
+        found = artifacts_of(reference)
+        return found, config.experiment_dir(found.experiment_id)
+    parent = inputs.resolve(Path(manifest), reference, run.experiment_id)
+    missing = {sha: (why, _NOT_HERE[1]) for sha, why in parent.missing.items()}
+    directory = Path(run.directory) / inputs.VIEWS / parent.experiment_id
+    return views.Recorded(parent.experiment_id, parent.artifacts, _NOT_HERE, missing), directory
+
+
 def path(run: Run, name: str, experiment: str | None) -> Path:
     name = check_name(name)
     if experiment is not None:
-        from yanex.artifacts.reading import artifact_file
-
-        return artifact_file(experiment, name)
+        other, directory = _other(run, experiment)
+        chosen = views.selected(name, other)
+        directory.mkdir(parents=True, exist_ok=True)  # views are made beside, then renamed in
+        made = [views.view(one, other.experiment_id, directory, other.why_missing(one)) for one in chosen]
+        return made[0] if chosen[0].name == name else directory / config.ARTIFACTS_DIR / name
     saved = _saved(run)
     found = _root(run) / name
     if saved is None:
@@ -263,9 +285,11 @@ def load(run: Run, name: str, experiment: str | None, allow_pickle: bool) -> Any
     name = check_name(name)
     saved = _saved(run)
     if experiment is not None:
-        from yanex.artifacts.reading import artifact_content
-
-        found = artifact_content(experiment, name)
+        other, _ = _other(run, experiment)
+        chosen = views.selected(name, other)
+        if chosen[0].name != name:
+            raise views.folder_error(name)
+        found = views.content(chosen[0], other.experiment_id, other.why_missing(chosen[0]))
     elif saved is None:
         found = path(run, name, None)
         if found.is_dir():
@@ -283,9 +307,7 @@ def load(run: Run, name: str, experiment: str | None, allow_pickle: bool) -> Any
 
 def names(run: Run, experiment: str | None) -> list[str]:
     if experiment is not None:
-        from yanex.artifacts.reading import artifacts_of
-
-        return [record.name for record in artifacts_of(experiment)[1]]
+        return sorted(saved.name for saved in _other(run, experiment)[0].artifacts)
     saved = _saved(run)
     if saved is not None:
         return sorted(saved.saved)

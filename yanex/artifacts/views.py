@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from yanex import config
 from yanex.artifacts import blobs
-from yanex.errors import UsageError
+from yanex.errors import NotFoundError, UsageError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -41,12 +42,42 @@ class Saved(Protocol):
 
 
 S = TypeVar("S", bound=Saved)
+S_co = TypeVar("S_co", bound=Saved, covariant=True)
+
+
+@dataclass(frozen=True)
+class Recorded(Generic[S_co]):
+    """Another experiment's artifacts, and why the content of one may be missing (for its error:
+    by SHA-256 in ``missing_at`` where that is known better than ``missing``)."""
+
+    experiment_id: str
+    artifacts: Sequence[S_co]
+    missing: tuple[str, str] = blobs.DELETED
+    missing_at: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def why_missing(self, saved: Saved) -> tuple[str, str]:
+        return self.missing_at.get(saved.sha256, self.missing)
 
 
 def select(name: str, saved: Sequence[S]) -> list[S]:
     """The artifact ``name``, else every artifact in the folder ``name`` (none: empty)."""
     exact = [entry for entry in saved if entry.name == name]
     return exact or [entry for entry in saved if entry.name.startswith(name + "/")]
+
+
+def selected(name: str, found: Recorded[S]) -> list[S]:
+    """The artifact ``name`` of ``found``, or every artifact in the folder ``name``;
+    ``NotFoundError`` if none."""
+    chosen = select(name, found.artifacts)
+    if not chosen:
+        listed = ", ".join(saved.name for saved in found.artifacts[:10])
+        listed += ", ..." if len(found.artifacts) > 10 else ""
+        raise NotFoundError(
+            f"experiment {found.experiment_id} has no artifact {name!r}"
+            + (f" (it has {listed})" if found.artifacts else " (it has none)"),
+            hint=f"list them with `yanex artifacts {found.experiment_id}`",
+        )
+    return chosen
 
 
 def folder_error(name: str) -> UsageError:
@@ -60,9 +91,12 @@ def describe(name: str, experiment_id: str) -> str:
     return f"artifact {name!r} of experiment {experiment_id}"
 
 
-def content(saved: Saved, experiment_id: str) -> Path:
-    """The artifact's blob, its size checked: for reading only, never handed out."""
-    return blobs.verified(config.blobs_root(), saved.sha256, saved.size, describe(saved.name, experiment_id))
+def content(saved: Saved, experiment_id: str, missing: tuple[str, str] = blobs.DELETED) -> Path:
+    """The artifact's blob, its size checked: for reading only, never handed out. ``missing``:
+    why it may be gone, and what to do, for the error if it is."""
+    return blobs.verified(
+        config.blobs_root(), saved.sha256, saved.size, describe(saved.name, experiment_id), missing
+    )
 
 
 def _stamp(moment: datetime) -> int:
@@ -71,9 +105,10 @@ def _stamp(moment: datetime) -> int:
     return (since.days * 86_400 + since.seconds) * 1_000_000_000 + since.microseconds * 1_000
 
 
-def view(saved: Saved, experiment_id: str, directory: Path) -> Path:
+def view(saved: Saved, experiment_id: str, directory: Path, missing: tuple[str, str] = blobs.DELETED) -> Path:
     """The artifact's view in the experiment folder ``directory``, made again from its blob unless
-    it is as made: a file of its own, of the saved size and modification time."""
+    it is as made: a file of its own, of the saved size and modification time (``missing``: as
+    for ``content``)."""
     target = directory / config.ARTIFACTS_DIR / saved.name
     stamp = _stamp(saved.created_at)
     try:
@@ -87,7 +122,7 @@ def view(saved: Saved, experiment_id: str, directory: Path) -> Path:
             return target
     except (FileNotFoundError, NotADirectoryError):
         pass
-    blob = content(saved, experiment_id)
+    blob = content(saved, experiment_id, missing)
     try:
         blobs.copy_out(blob, target, directory, stamp)
     except OSError as error:

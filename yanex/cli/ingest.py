@@ -13,7 +13,8 @@ def ingest_command(path: Path) -> None:
     """Store what cluster workers logged when the orchestrator died before receiving it.
 
     Appends the metrics each worker's journal holds beyond what the database has (every point
-    exactly once, however often it runs), copies the output, and records the outcome the worker
+    exactly once, however often it runs), brings home the content of the artifacts the scripts
+    saved (from the spool's blobs/ folder), copies the output, and records the outcome the worker
     saw over a row still open or recorded lost. Prints one line per experiment.
 
     Examples:
@@ -22,7 +23,7 @@ def ingest_command(path: Path) -> None:
 
       yanex ingest /shared/yanex-spool/1a2b3c4d
 
-      yanex ingest ~/.yanex/slurm
+      yanex ingest /shared/yanex-slurm
     """
     from yanex.cli.store import store
     from yanex.errors import UsageError
@@ -43,6 +44,7 @@ def ingest_command(path: Path) -> None:
             line = f"{shown(item.experiment_id)}  skipped: not in this database"
         else:
             line = f"{shown(item.experiment_id)}  {item.points} new point(s)"
+            line += f", {item.contents} artifact content(s) brought home" if item.contents else ""
             line += f", recorded {item.outcome}" if item.outcome else ""
             line += f" ({item.note})" if item.note else ""
         typer.echo(printable(line))
@@ -57,7 +59,7 @@ COMMAND = Command(
             Path,
             REQUIRED,
             "A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
-            "batch's folder (~/.yanex/slurm/<batch>) or the Slurm folder itself, or one experiment's "
+            "batch's folder (<YANEX_SLURM_FOLDER>/<batch>) or the Slurm folder itself, or one experiment's "
             "folder in any of them.",
             show_default=False,
         ),

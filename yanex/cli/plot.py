@@ -43,10 +43,10 @@ def plot_command(
     Curves are labelled by the parameters that differ between the experiments. With --group-by
     (repeatable), experiments with the same values of those parameters become one curve: their
     mean at each step, with a band of ± one standard deviation. With -o the plot is written to a
-    PNG, SVG or PDF file (needs matplotlib: pip install 'yanex[plot]'); without it, it is drawn
-    in the terminal with braille characters (plain, without colour, when piped). Values that are
-    not finite numbers (NaN, infinities, text) are left out, with a note saying how many. Exits 1
-    if nothing matches or no experiment logged METRIC as a finite number.
+    PNG, SVG or PDF file (needs matplotlib: pip install -e '.[plot]' in the yanex checkout);
+    without it, it is drawn in the terminal with braille characters (plain, without colour, when
+    piped). Values that are not finite numbers (NaN, infinities, text) are left out, with a note
+    saying how many. Exits 1 if nothing matches or no experiment logged METRIC as a finite number.
 
     Examples:
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from yanex import config
 from yanex.db.connections import create_sqlite_engine, missing_database, open_read_only, sqlite_file
-from yanex.errors import ConfigError, DatabaseError
+from yanex.errors import ConfigError, DatabaseError, reinstall_hint
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
@@ -28,7 +28,7 @@ def migrations_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DatabaseError(
             "yanex's schema migrations are missing from this installation",
-            hint="reinstall yanex from its source checkout with `pip install -e .`",
+            hint=reinstall_hint(),
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -123,7 +123,7 @@ def _check_known(version: str, where: str) -> None:
         raise DatabaseError(
             f"the database at {where} has schema revision {version}, newer than this yanex "
             f"knows (newest: {head_revision()})",
-            hint="upgrade yanex (`pip install --upgrade yanex`) to the version that wrote this database",
+            hint=reinstall_hint(update=True),
         )
     raise DatabaseError(
         f"{where} is not a yanex database (its schema revision {version!r} is not yanex's); "

@@ -28,14 +28,20 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from yanex import config
+from yanex.artifacts import blobs
+from yanex.artifacts.lines import ArtifactLine
+from yanex.artifacts.reading import lacking
+from yanex.artifacts.transfer import PART, TransferError, read_part, spool_blobs
 from yanex.db.engine import Database
-from yanex.errors import ConfigError
-from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task
+from yanex.errors import ConfigError, DamagedArtifactError, YanexError, install_hint
+from yanex.executors.remote import KILL, RemoteResult, RemoteTask, run_task, spool_root
 from yanex.executors.snapshot import Snapshot, take_snapshot
 from yanex.executors.tracking import Tracked, forget_settled, to_remote_task
 from yanex.store.experiments import Owner
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
 _TICK = 0.2  # seconds between reads of the live queue when nothing finishes
 _SETTLE = 30.0  # seconds shutdown waits for stopped tasks to report before recording them lost
 _RECONNECT = 15.0  # seconds a client of ours tries to reconnect to a lost scheduler (10), and more
+_IN_FLIGHT = 2  # parts of a dependency's content in its queue at once (the scheduler holds them)
 SCHEME = "dask://"
 
 
@@ -58,7 +65,7 @@ def _import_distributed() -> Any:
     except ImportError:
         raise ConfigError(
             "the Dask executor needs dask.distributed, which is not installed",
-            hint="pip install 'yanex[dask]'",
+            hint=install_hint("dask"),
         ) from None
     return distributed
 
@@ -77,14 +84,56 @@ def connect(address: str) -> Client:
     return client
 
 
+class _Names(NamedTuple):
+    """What a task needs to reach its batch: the live queue, the stop variable, the orchestrator."""
+
+    live: str
+    stop: str
+    client: str  # the orchestrator's Dask client id: alive while it is connected
+
+
+def _has_client(dask_scheduler: Any, client: str) -> bool:
+    return client in dask_scheduler.clients
+
+
+def _blob_part(sha256: str, offset: int) -> bytes:
+    """On a worker, through ``Client.run``: a part of a content its spool's blob folder holds."""
+    return read_part(spool_blobs(spool_root()), sha256, offset)
+
+
+class _WorkerBlobs:
+    """``BlobSource``: the blob folder of a Dask worker's spool, a part per ``Client.run`` call
+    (outside the worker's task slots: it answers while it runs its next script)."""
+
+    def __init__(self, client: Any, address: str) -> None:
+        self._client, self._address = client, address
+
+    def parts(self, sha256: str, size: int) -> Iterator[bytes]:
+        for offset in range(0, size, PART):
+            try:
+                sent = self._client.run(_blob_part, sha256, offset, workers=[self._address])
+                part: bytes = sent[self._address]
+            except Exception as error:
+                why = f"{type(error).__name__}: {error}"
+                raise TransferError(
+                    f"the Dask worker {self._address} holding it did not send it: {why}"
+                ) from None
+            yield part
+
+
+class _Abandoned(TransferError):
+    """No more contents will come: the batch stopped, or its orchestrator went away."""
+
+
 class _WorkerChannel:
     """The worker's ``yanex.executors.remote.Channel``: the batch's queue and stop variable."""
 
-    def __init__(self, names: tuple[str, str], address: str) -> None:
+    def __init__(self, names: _Names, address: str) -> None:
         distributed = _import_distributed()
         client = distributed.get_client()
-        self.queue = distributed.Queue(names[0], client=client)
-        self.stop = distributed.Variable(names[1], client=client)
+        self.queue = distributed.Queue(names.live, client=client)
+        self.stop = distributed.Variable(names.stop, client=client)
+        self.names = names
         self.address = address
 
     def claim(self, experiment_id: str) -> None:
@@ -97,6 +146,54 @@ class _WorkerChannel:
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
         self.queue.put(["metrics", experiment_id, offset, data])
 
+    def inputs(self, experiment_id: str, wanted: list[ArtifactLine], root: Path) -> dict[str, str]:
+        """Ask the orchestrator for the contents, which it streams through a queue of their own
+        (a few parts in flight: the scheduler relays them), and store each as it comes."""
+        distributed = _import_distributed()
+        name = f"{self.names.stop}-in-{experiment_id}-{uuid.uuid4().hex[:8]}"
+        queue = distributed.Queue(name, client=distributed.get_client(), maxsize=_IN_FLIGHT)
+        self.queue.put(
+            ["inputs", experiment_id, name, [[artifact.sha256, artifact.size] for artifact in wanted]]
+        )
+        failed: dict[str, str] = {}
+        try:
+            for artifact in wanted:
+                parts = self._parts(queue)
+                try:
+                    blobs.store_chunks(root, parts, artifact.sha256, artifact.size)
+                except _Abandoned as error:  # nothing more will come
+                    failed |= {other.sha256: str(error) for other in wanted if other.sha256 not in failed}
+                    break
+                except (TransferError, OSError, DamagedArtifactError) as error:
+                    failed[artifact.sha256] = error.message if isinstance(error, YanexError) else str(error)
+                for _ in parts:  # what is left of a content whose storing failed: the next one follows
+                    pass
+        finally:
+            queue.close()
+        return failed
+
+    def _parts(self, queue: Any) -> Iterator[bytes]:
+        """One content's parts from ``queue``: bytes, then "" (or, instead, why it cannot come)."""
+        while True:
+            item = self._next(queue)
+            if isinstance(item, bytes):
+                yield item
+            elif item:
+                raise TransferError(str(item))
+            else:
+                return
+
+    def _next(self, queue: Any) -> object:
+        while True:
+            try:
+                return queue.get(timeout=_TICK * 10)
+            except TimeoutError:
+                if self.stop_reason():
+                    raise _Abandoned("the batch was stopped before it arrived") from None
+                client = _import_distributed().get_client()
+                if not client.run_on_scheduler(_has_client, client=self.names.client):
+                    raise _Abandoned("the orchestrator went away before it arrived") from None
+
     def stop_reason(self) -> str | None:
         value = self.stop.get(timeout=2)
         return str(value) or None
@@ -107,7 +204,7 @@ def _suspicious(dask_scheduler: Any, key: str) -> int:
     return 0 if task is None else int(task.suspicious)
 
 
-def _run_on_worker(task: RemoteTask, code_name: str, names: tuple[str, str]) -> RemoteResult:
+def _run_on_worker(task: RemoteTask, code_name: str, names: _Names) -> RemoteResult:
     """The Dask task: runs on a worker. The code comes through a ``Variable`` holding its bytes on
     the scheduler, not as an argument: as a dependency, a worker's death cancelled every task
     that used it."""
@@ -167,9 +264,9 @@ class DaskExecutor:
         self._env = dict(env or {})
         self._own_client = own_client
         token = uuid.uuid4().hex[:12]
-        self._names = (f"yanex-{token}-live", f"yanex-{token}-stop")
-        self._queue = distributed.Queue(self._names[0], client=client)
-        self._stop = distributed.Variable(self._names[1], client=client)
+        self._names = _Names(f"yanex-{token}-live", f"yanex-{token}-stop", str(self._client.id))
+        self._queue = distributed.Queue(self._names.live, client=client)
+        self._stop = distributed.Variable(self._names.stop, client=client)
         self._stop.set("")
         self._snapshots: dict[Path, tuple[Snapshot, str]] = {}
         self._lock = threading.Lock()
@@ -254,7 +351,7 @@ class DaskExecutor:
     def _send(self, task: Task, key: str) -> Any:
         """Submit ``task`` to the cluster as the Dask task ``key``; its Dask future."""
         snapshot, code = self._snapshot(task.request.script_path)
-        remote_task = to_remote_task(task, snapshot, self._env)
+        remote_task = to_remote_task(task, snapshot, self._env, self._db)
         return self._client.submit(_run_on_worker, remote_task, code, self._names, key=key, pure=False)
 
     def _say_stop(self, word: str) -> None:
@@ -270,7 +367,7 @@ class DaskExecutor:
             # fetches them on its first task of the batch (``_run_on_worker``). Not a scattered
             # copy: the Active Memory Manager (on by default) soon drops all but one replica of a
             # broadcast, and when that one's worker died, tasks after it waited on the lost key.
-            name = f"{self._names[1]}-code-{snapshot.digest}"
+            name = f"{self._names.stop}-code-{snapshot.digest}"
             _import_distributed().Variable(name, client=self._client).set(snapshot.data)
             self._snapshots[folder] = (snapshot, name)
         return self._snapshots[folder]
@@ -321,9 +418,42 @@ class DaskExecutor:
             return
         if kind == "start":
             at = datetime.fromisoformat(str(item[4]))
+            entry.source = _WorkerBlobs(self._client, str(item[2]))
             entry.started(self._db, self._owner, str(item[2]), int(item[3]), at, str(item[5]))
         elif kind == "metrics":
             entry.receive(self._db, int(item[2]), bytes(item[3]))
+        elif kind == "inputs":  # in a thread: the queue takes a few parts at a time
+            wanted = [(str(sha256), int(size)) for sha256, size in item[3]]
+            threading.Thread(
+                target=self._send_inputs, args=(entry, str(item[2]), wanted), name="yanex-inputs", daemon=True
+            ).start()
+
+    def _send_inputs(self, entry: Tracked, name: str, wanted: list[tuple[str, int]]) -> None:
+        """Stream the contents ``wanted`` from this store through the queue ``name`` to the worker
+        that asked (see ``_WorkerChannel.inputs``), until it is done or its try has ended. A
+        scheduler gone meanwhile ends it quietly: the worker sees this orchestrator gone too."""
+        root = config.blobs_root()
+        with contextlib.suppress(Exception):
+            queue = _import_distributed().Queue(name, client=self._client, maxsize=_IN_FLIGHT)
+            try:
+                for sha256, size in wanted:
+                    for item in _input_parts(root, sha256, size):
+                        if not self._put(queue, item, entry):
+                            return
+            finally:
+                queue.close()
+
+    def _put(self, queue: Any, item: bytes | str, entry: Tracked) -> bool:
+        """Put ``item`` once there is room; False if the try ended (or the scheduler went) first."""
+        while True:
+            try:
+                queue.put(item, timeout=_TICK * 10)
+                return True
+            except TimeoutError:
+                if entry.done or entry.future.done() or self._gone or self._closing:
+                    return False
+            except Exception:
+                return False
 
     def _finish(self, entry: Tracked) -> None:
         remote = entry.handle
@@ -386,6 +516,21 @@ class DaskExecutor:
             entry.fail(self._db, f"{what} while it ran{tell}")
         else:
             entry.never_ran(self._db, f"{what} before it was seen to start")
+
+
+def _input_parts(root: Path, sha256: str, size: int) -> Iterator[bytes | str]:
+    """The content ``sha256`` of this store in parts, then ""; or why it cannot be sent, instead
+    (after the parts sent so far)."""
+    if not blobs.present(root, sha256, size):
+        yield lacking(root, sha256)
+        return
+    try:
+        for offset in range(0, size, PART):
+            yield read_part(root, sha256, offset)
+    except OSError as error:
+        yield f"the orchestrator could not read it: {error}"
+        return
+    yield ""
 
 
 def open_dask(target: object, db: Database, owner: Owner) -> DaskExecutor:

@@ -7,10 +7,15 @@ folder is in the worker's spool (config, output, metrics journal, outcome marker
 as locally), and what the supervisor would write to the database goes to a ``Channel`` instead
 (live metrics to the orchestrator, the outcome as the task's result). The spool is what
 ``yanex ingest`` recovers from when the orchestrator died before receiving the result.
+
+Artifacts: the script saves their contents in the spool's blob folder (``$YANEX_BLOBS``), which
+the orchestrator brings home (``yanex.artifacts.transfer``); the contents its dependencies saved
+are put there before it starts, and ``inputs.json`` lists them (``yanex.artifacts.inputs``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -26,9 +31,14 @@ from typing import Protocol
 from pydantic import JsonValue
 
 from yanex import config
+from yanex.artifacts import blobs, inputs
+from yanex.artifacts.inputs import ParentArtifacts
+from yanex.artifacts.lines import ArtifactLine
+from yanex.artifacts.transfer import spool_blobs
 from yanex.executors.snapshot import materialise
 from yanex.specs import Status, TimeLimit
 from yanex.store.convert import now_utc
+from yanex.store.dependencies import Parent
 from yanex.store.experiments import Owner
 from yanex.store.outcome import OutcomeMarker, marker_text
 from yanex.supervisor.executor import StopReason
@@ -54,6 +64,8 @@ class RemoteTask:
     name: str | None
     time_limit: TimeLimit | None
     env: dict[str, str] = field(default_factory=dict)
+    dependencies: tuple[Parent, ...] = ()
+    inputs: tuple[ParentArtifacts, ...] = ()  # what the dependencies saved, for the script to read
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,11 @@ class Channel(Protocol):
     def started(self, experiment_id: str, pid: int, at: datetime) -> None: ...
 
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None: ...
+
+    def inputs(self, experiment_id: str, wanted: list[ArtifactLine], root: Path) -> dict[str, str]:
+        """Bring the contents of ``wanted`` into the blob folder ``root`` before the script
+        starts; why each that could not be (by SHA-256)."""
+        ...
 
     def stop_reason(self) -> str | None:
         """A ``StopReason`` value, ``KILL``, or None to run on."""
@@ -162,6 +179,26 @@ def _tail(path: Path, limit: int) -> bytes:
         return b""
 
 
+def _bring_inputs(task: RemoteTask, channel: Channel, blob_root: Path, folder: Path) -> Path:
+    """Put the contents the dependencies saved in the spool's blob folder (those not there yet:
+    a dependency that ran on this worker left its own), and write the inputs file that lists
+    them, with why any is missing; its path."""
+    wanted = {
+        artifact.sha256: artifact
+        for parent in task.inputs
+        for artifact in parent.artifacts
+        if artifact.sha256 not in parent.missing
+        and not blobs.present(blob_root, artifact.sha256, artifact.size)
+    }
+    failed = channel.inputs(task.experiment_id, list(wanted.values()), blob_root) if wanted else {}
+    listed = tuple(
+        dataclasses.replace(parent, missing={**parent.missing, **failed}) for parent in task.inputs
+    )
+    path = folder / inputs.FILE
+    inputs.write(path, listed)
+    return path
+
+
 def run_task(
     task: RemoteTask,
     code: Callable[[], bytes],
@@ -192,6 +229,7 @@ def run_task(
         folder / TASK_FILE,
         json.dumps({"experiment_id": task.experiment_id, "snapshot": task.digest}).encode(),
     )
+    blob_root = spool_blobs(folder.parent)
     request = LaunchRequest(
         experiment_id=task.experiment_id,
         script_path=root / task.script,
@@ -200,6 +238,11 @@ def run_task(
         name=task.name,
         cwd=root / task.cwd,
         time_limit=task.time_limit,
+        dependencies=task.dependencies,
+        env={
+            config.BLOBS_ENV: str(blob_root),
+            config.INPUTS_ENV: str(_bring_inputs(task, channel, blob_root, folder)),
+        },
     )
     recorder = SpoolRecorder(task, folder, channel)
     saved = {key: os.environ.get(key) for key in task.env}

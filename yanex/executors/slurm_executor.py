@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from yanex import config
+from yanex.artifacts.transfer import FolderSource, copy_blobs, spool_blobs
 from yanex.db.engine import Database
 from yanex.errors import ConfigError
 from yanex.executors.remote import KILL, LIVE_READ, TASK_FILE, RemoteTask, write_atomic
@@ -77,7 +78,7 @@ class SlurmExecutor:
         submitit = import_submitit()
         self._options, self._db, self._owner = options, db, owner
         self._local = options.cluster == "local"
-        base = options.folder or default_folder()
+        base = options.folder or config.slurm_folder()
         label = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.folder = BatchFolder(base.expanduser().resolve() / label)
         if self._local:
@@ -133,14 +134,16 @@ class SlurmExecutor:
     def submit(self, task: Task) -> Future[Outcome]:
         limit = task.request.time_limit or self._options.time_limit
         snapshot = self._snapshot(task.request.script_path)
-        remote = dataclasses.replace(
-            to_remote_task(task, snapshot, dict(self._options.env)), time_limit=limit
+        remote = self._with_inputs(
+            dataclasses.replace(
+                to_remote_task(task, snapshot, dict(self._options.env), self._db), time_limit=limit
+            )
         )
         future: Future[Outcome] = Future()
         with self._lock:
             if self._closing:
                 raise RuntimeError("the executor is shut down")
-            entry = Tracked(task, future, None)
+            entry = Tracked(task, future, None, source=FolderSource(self._blobs, "the batch's folder"))
             self._entries[remote.experiment_id] = entry
             self._waiting.append(_Job(entry, remote, _minutes(limit)))
             self._last_submit = time.monotonic()
@@ -179,6 +182,24 @@ class SlurmExecutor:
             shutil.rmtree(self.folder.root, ignore_errors=True)
 
     # Orchestrator side ------------------------------------------------------------------------
+
+    @property
+    def _blobs(self) -> Path:
+        """The blob folder jobs save artifact contents to, and read their dependencies' from."""
+        return spool_blobs(self.folder.spool)
+
+    def _with_inputs(self, task: RemoteTask) -> RemoteTask:
+        """Copy the contents its dependencies saved into the batch's blob folder (once each: a
+        dependency that ran in the batch left them there); any that could not be is listed
+        missing, with why, for the script's error."""
+        source = FolderSource(config.blobs_root(), "the orchestrator's store")
+        parents = []
+        for parent in task.inputs:
+            copied = copy_blobs(
+                self._blobs, source, [a for a in parent.artifacts if a.sha256 not in parent.missing]
+            )
+            parents.append(dataclasses.replace(parent, missing={**parent.missing, **copied.failed}))
+        return dataclasses.replace(task, inputs=tuple(parents))
 
     def _snapshot(self, script: Path) -> Snapshot:
         folder = script.parent
@@ -418,12 +439,6 @@ class SlurmExecutor:
                 self._held.discard(job_id)
 
 
-def default_folder() -> Path:
-    """``~/.yanex/slurm``: in the home directory, which clusters share, whatever ``YANEX_HOME``
-    says (the database belongs on a local disk)."""
-    return Path.home() / ".yanex" / "slurm"
-
-
 def max_array_size() -> int:
     """Slurm's ``MaxArraySize``: the most jobs one array may hold (1001 unless configured)."""
     with contextlib.suppress(OSError, subprocess.TimeoutExpired, ValueError):
@@ -448,4 +463,4 @@ def _minutes(limit: TimeLimit) -> int:
     return math.ceil(limit.seconds / 60) + _START_UP_MINUTES
 
 
-__all__ = ["SlurmExecutor", "default_folder", "max_array_size"]
+__all__ = ["SlurmExecutor", "max_array_size"]

@@ -1,7 +1,7 @@
 """The compute node's side of a Slurm batch: the job submitit runs, and the folder it shares.
 
 Everything crosses through one folder per batch on the filesystem the cluster shares (``folder``
-of ``yanex.executors.slurm``, by default under ``~/.yanex/slurm``):
+of ``yanex.executors.slurm``, by default under ``yanex.config.slurm_folder()``):
 
 - ``yanex-code/<sha256>.tar``: the code snapshot, written once; the first job to need it unpacks
   it beside the archive (``yanex.executors.snapshot.materialise``) and every later job reuses it;
@@ -31,7 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from yanex.errors import ConfigError
+from yanex.artifacts.lines import ArtifactLine
+from yanex.errors import ConfigError, install_hint
 from yanex.executors.remote import RemoteResult, RemoteTask, run_task, write_atomic
 from yanex.specs import Status
 from yanex.supervisor.executor import StopReason
@@ -47,7 +48,7 @@ def import_submitit() -> Any:
         import submitit
     except ImportError:
         raise ConfigError(
-            "the Slurm executor needs submitit, which is not installed", hint="pip install 'yanex[slurm]'"
+            "the Slurm executor needs submitit, which is not installed", hint=install_hint("slurm")
         ) from None
     return submitit
 
@@ -104,6 +105,12 @@ class _FileChannel:
 
     def metrics(self, experiment_id: str, offset: int, data: bytes) -> None:
         """Nothing to send: the orchestrator reads the journal in the spool itself."""
+
+    def inputs(self, experiment_id: str, wanted: list[ArtifactLine], root: Path) -> dict[str, str]:
+        """Nothing to fetch: the orchestrator copied them into the spool's blob folder when it
+        submitted the job; what is not there did not get there."""
+        why = f"it is not in the batch's blob folder ({root}), where the orchestrator copies them"
+        return {artifact.sha256: why for artifact in wanted}
 
     def stop_reason(self) -> str | None:
         try:

@@ -26,7 +26,7 @@ class SlurmOptions(BaseModel):
     ``sbatch``: any other ``#SBATCH`` option, by its long name (``{"mail-type": "END"}``).
     ``setup``: shell lines each job runs first (``module load cuda``, activating a venv).
     ``folder``: where jobs, code and spool go; it must be on a filesystem the compute nodes share
-    (default: ``~/.yanex/slurm``, in the home directory whatever ``YANEX_HOME`` says).
+    (default: ``$YANEX_SLURM_FOLDER``, else ``slurm/`` in ``YANEX_HOME``).
     ``python``: the command that runs Python on the nodes (default: this interpreter's path).
     ``cluster="local"``: submitit's local executor, the same job files on this machine (for
     trying a setup without a cluster).

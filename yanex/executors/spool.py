@@ -1,11 +1,13 @@
 """``yanex ingest``: recover experiments from the spool cluster workers write, idempotently.
 
 A worker keeps each experiment's folder in its spool (``yanex.executors.remote``): the metrics
-journal, the output and the outcome marker. When the orchestrator dies before it has them, the
-rows stay open (then reconciled ``failed``) with only the points that had streamed back. Ingesting
+journal, the output and the outcome marker (and in the spool's ``blobs/``, the contents of the
+artifacts its scripts saved). When the orchestrator dies before it has them, the rows stay open
+(then reconciled ``failed``) with only the points that had streamed back. Ingesting
 a spool folder appends the journal bytes the local copy lacks, ingests them from the offset the
-database holds (each point exactly once, however often it runs), copies the output, and records
-the outcome the worker saw over an open or "lost" row.
+database holds (each point exactly once, however often it runs), copies the contents of the
+artifacts it records that the blob store lacks, copies the output, and records the outcome the
+worker saw over an open or "lost" row.
 
 Exactly once under concurrency too: while the process that runs an experiment lives, it appends
 what the worker streams to the local journal as it comes, so an ingest then is refused (it would
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yanex import config
+from yanex.artifacts import blobs
+from yanex.artifacts.transfer import FolderSource, copy_blobs, saved_in, spool_blobs
 from yanex.db.engine import Database
 from yanex.errors import UsageError
 from yanex.executors.remote import TASK_FILE
@@ -37,6 +41,7 @@ class Recovered:
     points: int  # newly stored
     outcome: str | None  # the status recorded now, if this run recorded one
     note: str | None = None
+    contents: int = 0  # artifact contents brought home
 
 
 def spool_folders(path: Path) -> list[Path]:
@@ -48,13 +53,9 @@ def spool_folders(path: Path) -> list[Path]:
     return sorted({found.parent for pattern in patterns for found in path.glob(pattern)})
 
 
-def _append_missing(source: Path, target: Path) -> str | None:
-    """Make ``target`` (the local journal) hold all of ``source``; a note if they disagree. Under
+def _append_missing(spooled: bytes, target: Path) -> str | None:
+    """Make ``target`` (the local journal) hold all of ``spooled``; a note if they disagree. Under
     an exclusive lock on ``target``: another ingest reads it only once this one has appended."""
-    try:
-        spooled = source.read_bytes()
-    except OSError:
-        return None
     with target.open("a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
         handle.seek(0)
@@ -71,7 +72,22 @@ def recover(db: Database, folder: Path) -> Recovered:
         return Recovered(experiment_id, False, 0, None, "not in this database")
     local = config.experiment_dir(experiment_id)
     local.mkdir(parents=True, exist_ok=True)
-    note = _append_missing(folder / config.METRICS_FILE, local / config.METRICS_FILE)
+    try:
+        spooled = (folder / config.METRICS_FILE).read_bytes()
+    except OSError:
+        spooled = b""
+    # The contents of its artifacts first, as a saver does: under the blob lock until the lines
+    # that refer to them are in the local journal.
+    saved = saved_in(spooled)
+    root = config.blobs_root()
+    with blobs.lock_for(root).held():
+        copied = copy_blobs(root, FolderSource(spool_blobs(folder.parent), "the spool's blob folder"), saved)
+        note = _append_missing(spooled, local / config.METRICS_FILE) if spooled else None
+    lacking = [artifact for artifact in saved if artifact.sha256 in copied.failed]
+    if lacking:
+        first = f"{lacking[0].name}: {copied.failed[lacking[0].sha256]}"
+        missing = f"the content of {len(lacking)} artifact(s) could not be brought home ({first})"
+        note = f"{note}; {missing}" if note else missing
     for name in (config.STDOUT_FILE, config.STDERR_FILE, config.CONFIG_FILE, config.PARAMS_FILE):
         source, target = folder / name, local / name
         if source.is_file() and (not target.exists() or target.stat().st_size < source.stat().st_size):
@@ -84,7 +100,7 @@ def recover(db: Database, folder: Path) -> Recovered:
         db, experiment_id, marker.status, marker.exit_code, marker.error_message, marker.ended_at
     ):
         outcome = marker.status.value
-    return Recovered(experiment_id, True, ingest.points, outcome, note)
+    return Recovered(experiment_id, True, ingest.points, outcome, note, copied.count)
 
 
 def _refuse_live(owners: dict[str, Owner]) -> None:

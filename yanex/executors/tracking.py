@@ -2,15 +2,17 @@
 
 A ``Tracked`` experiment turns what an engine reports (started on a host, journal bytes, the
 ``RemoteResult``) into what a local supervisor would have written: the row marked running, the
-metrics journal mirrored into the local experiment folder and ingested, the output and the
+metrics journal mirrored into the local experiment folder and ingested (the contents of the
+artifacts it records brought home first, from the executor's ``BlobSource``), the output and the
 outcome recorded. The Dask and Slurm executors differ only in how those reports travel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from yanex import config
+from yanex.artifacts import blobs
+from yanex.artifacts.reading import dependency_artifacts
+from yanex.artifacts.transfer import BlobSource, TransferError, copy_blobs, saved_in
 from yanex.db.engine import Database
 from yanex.executors.remote import RemoteResult, RemoteTask
 from yanex.executors.snapshot import Snapshot, relative_to_snapshot
@@ -26,11 +31,12 @@ from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import OutcomeMarker
 from yanex.supervisor.executor import Task, record_failure, resolve
-from yanex.supervisor.launch import DatabaseRecorder, Outcome, write_params
+from yanex.supervisor.launch import DatabaseRecorder, Outcome, say, write_params
 
 
-def to_remote_task(task: Task, snapshot: Snapshot, env: dict[str, str]) -> RemoteTask:
-    """``task`` with its paths relative to the snapshot, so it runs wherever that is unpacked."""
+def to_remote_task(task: Task, snapshot: Snapshot, env: dict[str, str], db: Database) -> RemoteTask:
+    """``task`` with its paths relative to the snapshot, so it runs wherever that is unpacked, and
+    the artifacts its dependencies saved, for the script to read there."""
     request = task.request
     script = relative_to_snapshot(snapshot.root, request.script_path)
     assert script is not None
@@ -47,7 +53,19 @@ def to_remote_task(task: Task, snapshot: Snapshot, env: dict[str, str]) -> Remot
         name=request.name,
         time_limit=request.time_limit,
         env=env,
+        dependencies=request.dependencies,
+        inputs=dependency_artifacts(db, request.dependencies) if request.dependencies else (),
     )
+
+
+class _Unknown:
+    """The source of a try whose worker never said where it runs."""
+
+    def parts(self, sha256: str, size: int) -> Iterator[bytes]:
+        raise TransferError("the worker that ran it never reported where it runs")
+
+
+_UNKNOWN = _Unknown()
 
 
 @dataclass
@@ -60,6 +78,7 @@ class Tracked:
     worker: str | None = None  # where it reported starting
     mirrored: int = 0  # journal bytes written to the local folder
     done: bool = False
+    source: BlobSource = _UNKNOWN  # where the contents of the artifacts it saves are
     _ingest: JournalIngest | None = None
 
     @property
@@ -90,11 +109,25 @@ class Tracked:
         self._ingest.step(4 * len(data) + 1024)
 
     def _append(self, data: bytes) -> None:
+        """Append to the local journal, once the content of every artifact ``data`` records is in
+        the blob store (so a row of ``artifacts`` never comes before its content, as locally).
+        Under the blob lock, as a saver: ``yanex gc`` sees the content referenced or not yet there."""
         folder = config.experiment_dir(self.experiment_id)
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / config.METRICS_FILE).open("ab") as journal:
-            journal.write(data)
+        saved = saved_in(data)
+        root = config.blobs_root()
+        with blobs.lock_for(root).held() if saved else contextlib.nullcontext():
+            failed = copy_blobs(root, self.source, saved).failed
+            with (folder / config.METRICS_FILE).open("ab") as journal:
+                journal.write(data)
         self.mirrored += len(data)
+        for artifact in saved:
+            if artifact.sha256 in failed:
+                say(
+                    f"experiment {self.experiment_id}: the content of artifact {artifact.name!r} did not "
+                    f"come back from the worker ({failed.pop(artifact.sha256)}); `yanex ingest` of the "
+                    "worker's spool brings it home"
+                )
 
     def fail(self, db: Database, message: str) -> None:
         """Record it failed (``yanex.supervisor.executor.record_failure``) and resolve the future

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yanex.errors import UsageError
+from yanex.errors import UsageError, install_hint
 from yanex.plotting.curves import Curve, Selection
 from yanex.plotting.span import BIGGEST
 
@@ -35,7 +35,7 @@ def _matplotlib() -> Any:
     except ImportError:
         raise UsageError(
             "writing a plot file needs matplotlib, which is not installed",
-            hint="pip install 'yanex[plot]' (or leave out -o for a plot in the terminal)",
+            hint=f"{install_hint('plot')} (or leave out -o for a plot in the terminal)",
         ) from None
     matplotlib.use("Agg")  # files only: no window, no display needed
     return matplotlib

@@ -83,6 +83,7 @@ class LaunchRequest:
     cwd: Path | None = None
     time_limit: TimeLimit | None = None
     dependencies: tuple[Parent, ...] = ()  # what the script runs on (yanex.dependency)
+    env: dict[str, str] = field(default_factory=dict)  # set for this script only (on a cluster worker)
 
 
 class Outcome(NamedTuple):
@@ -282,9 +283,11 @@ class ExperimentProcess:
         env[config.EXPERIMENT_ID_ENV] = self.request.experiment_id
         env[config.EXPERIMENT_DIR_ENV] = str(self.directory)
         env["PYTHONUNBUFFERED"] = "1"
-        env.pop(config.DEPENDENCIES_ENV, None)  # never inherited from a supervisor's own run
+        for name in (config.DEPENDENCIES_ENV, config.BLOBS_ENV, config.INPUTS_ENV):
+            env.pop(name, None)  # never inherited from a supervisor's own run
         if self.request.dependencies:
             env[config.DEPENDENCIES_ENV] = json.dumps([list(parent) for parent in self.request.dependencies])
+        env.update(self.request.env)
         if self.request.time_limit is not None:
             self._deadline = time.monotonic() + self.request.time_limit.seconds
         # Stopped by the kernel if this supervisor is killed outright (SIGKILL, OOM killer): the

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yanex.cli.spec import REFERENCE, REQUIRED, Command, Param
+
+if TYPE_CHECKING:
+    from yanex.store.tables import ArtifactRecord
 
 
 def _no_link(path: Path) -> None:
@@ -80,21 +84,28 @@ def get_command(reference: str, name: str, output: Path | None, force: bool) -> 
     import shutil
 
     from yanex.artifacts.names import check_name
-    from yanex.artifacts.reading import artifacts_of, selected
-    from yanex.artifacts.views import content
+    from yanex.artifacts.reading import artifacts_of
+    from yanex.artifacts.views import selected
     from yanex.cli.render import echo, format_size
     from yanex.cli.store import store
     from yanex.errors import UsageError
 
     name = check_name(name)
-    experiment_id, found = artifacts_of(reference, store())
-    chosen = selected(name, experiment_id, found)
+    found = artifacts_of(reference, store())
+    experiment_id = found.experiment_id
+    chosen = selected(name, found)
     folder = chosen[0].name != name
+
+    def content(record: ArtifactRecord) -> Path:
+        from yanex.artifacts.views import content
+
+        return content(record, experiment_id, found.why_missing(record))
+
     target = output if output is not None else Path(Path(name).name)
     if str(target) == "-":
         if folder:
             raise UsageError(f"{name!r} is a folder of artifacts", hint="write it to a folder with -o PATH")
-        blob = content(chosen[0], experiment_id)
+        blob = content(chosen[0])
         sys.stdout.flush()
         with blob.open("rb") as handle:
             shutil.copyfileobj(handle, sys.stdout.buffer)
@@ -104,8 +115,7 @@ def get_command(reference: str, name: str, output: Path | None, force: bool) -> 
         target = target / Path(name).name
     # Every file is looked at, and every content checked, before any is written.
     planned = [
-        (content(record, experiment_id), target / record.name[len(name) + 1 :] if folder else target)
-        for record in chosen
+        (content(record), target / record.name[len(name) + 1 :] if folder else target) for record in chosen
     ]
     for _, destination in planned:
         for folder_in in destination.relative_to(target).parents if folder else ():

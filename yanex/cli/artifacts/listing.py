@@ -36,7 +36,7 @@ def list_command(reference: str, fmt: OutputFormat) -> None:
     from yanex.cli.render import format_size, format_time, print_rows
     from yanex.cli.store import store
 
-    _, found = artifacts_of(reference, store())
+    found = artifacts_of(reference, store()).artifacts
     rows = [[r.name, format_size(r.size), r.sha256[:HASH_SHOWN], format_time(r.created_at)] for r in found]
     print_rows(fmt, ["name", "size", "sha256", "created"], rows, [_json(r) for r in found])
 
