@@ -39,12 +39,12 @@ class StoredPoint(NamedTuple):
 
 
 def get_metrics(db: Database, experiment_id: str, key: str | None = None) -> list[StoredPoint]:
-    """Every point of one experiment (of ``key``) in logging order."""
+    """Every point of one experiment (of ``key``) in logging order; named as ``get_experiment``."""
     query = f"SELECT key, step, value, value_json, logged_at FROM metrics WHERE {POINTS_OF}"
-    args: list[str] = [experiment_id]
-    if key is not None:
-        query, args = f"{query} AND key = ?", [*args, key]
     with reading(db, settle=False) as conn:
+        args: list[str] = [resolve_reference(conn, experiment_id)]
+        if key is not None:
+            query, args = f"{query} AND key = ?", [*args, key]
         rows = conn.execute(f"{query} ORDER BY id", args).fetchall()
     points = []
     for name, step, value, value_json, logged_at in rows:

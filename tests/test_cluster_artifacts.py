@@ -165,10 +165,10 @@ def test_a_content_that_did_not_come_back_says_where_and_why_until_ingest_brings
 
     spool = cluster.spool_of(experiment_id)
     ingested = yanex_cli("ingest", str(spool / experiment_id))
-    assert ingested.stdout == f"{experiment_id}  0 new point(s), 1 artifact content(s) brought home\n"
+    assert ingested.stdout == f"{experiment_id[:8]}  0 new point(s), 1 artifact content(s) brought home\n"
     assert _get(experiment_id, "data.bin", "-o", "-").stdout == expected(1)
     again = yanex_cli("ingest", str(spool / experiment_id))
-    assert again.stdout == f"{experiment_id}  0 new point(s)\n"
+    assert again.stdout == f"{experiment_id[:8]}  0 new point(s)\n"
 
 
 def test_the_pipeline_example_runs_on_the_cluster(cluster: Cluster, yanex_home: Path) -> None:
@@ -225,12 +225,12 @@ def test_ingest_brings_home_what_a_script_saved_after_its_orchestrator_died(
     assert yanex.list_artifacts(view.id) == []
 
     done = yanex_cli("ingest", str(spool))
-    mine = [line for line in done.stdout.splitlines() if line.startswith(view.id)]
-    assert mine == [f"{view.id}  1 new point(s), 1 artifact content(s) brought home, recorded completed"]
+    mine = [line for line in done.stdout.splitlines() if line.startswith(view.id[:8])]
+    assert mine == [f"{view.id[:8]}  1 new point(s), 1 artifact content(s) brought home, recorded completed"]
     got = _get(view.id, "data.bin", "-o", "-")
     assert got.returncode == 0 and got.stdout == expected(1), got.stderr
     again = yanex_cli("ingest", str(spool / view.id))
-    assert again.stdout == f"{view.id}  0 new point(s)\n"
+    assert again.stdout == f"{view.id[:8]}  0 new point(s)\n"
 
 
 def _running() -> bool:

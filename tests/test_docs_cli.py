@@ -38,8 +38,12 @@ def test_the_doc_covers_every_command() -> None:
 def test_every_example_runs(db: Database, tmp_path: Path, yanex_home: Path) -> None:
     ids = populate(db, tmp_path)
     db.dispose()
-    # Output shows ids by their first 8 digits, as the docs do
-    placeholders = {"abc12345": ids["grid-lr0_1-bs32"][:8], "def67890": ids["grid-lr0_001-bs16"][:8]}
+    # Output shows ids by their first 8 digits, as the docs do; `get id` prints the full id
+    placeholders = {
+        "abc12345f0e1d2c3b4a5968778695a4b": ids["grid-lr0_1-bs32"],
+        "abc12345": ids["grid-lr0_1-bs32"][:8],
+        "def67890": ids["grid-lr0_001-bs16"][:8],
+    }
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     def real(text: str) -> str:
