@@ -113,8 +113,8 @@ def populate(home: Path, total: int, seed: int = 0) -> float:
                 ],
             )
             conn.executemany(
-                "INSERT INTO metrics (experiment_id, key, step, value, value_json, logged_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO metrics (experiment_local_id, key, step, value, value_json, logged_at) "
+                "VALUES ((SELECT local_id FROM experiments WHERE id = ?), ?, ?, ?, ?, ?)",
                 points,
             )
             marks = ", ".join("?" * len(latest[0]))

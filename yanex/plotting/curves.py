@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from yanex.store.ids import shown
 from yanex.store.metric_values import JsonValue
 from yanex.store.moments import mean, stdev
 
@@ -120,7 +121,7 @@ def load_curves(
         kinds += left_out
         with_left_out += bool(left_out)
         if points:
-            label = _label(row.params, comparison.params, row.name or row.id)
+            label = _label(row.params, comparison.params, row.name or shown(row.id))
             curves.append(Curve(label, list(points), list(points.values())))
     return Selection(metric, curves, len(curves), left_out=LeftOut.counted(kinds, with_left_out))
 
