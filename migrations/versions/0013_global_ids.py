@@ -156,17 +156,23 @@ def _metrics_table(name: str, keyed: bool) -> None:
     )
 
 
-def upgrade() -> None:
-    conn = op.get_bind()
-    run = conn.exec_driver_sql
+def _start(new_id: str) -> list[tuple[str, str]]:
+    """Drop the views (returned, to be made again) and map every experiment's and batch's id to
+    ``new_id``, an SQL expression of ``id``, in temporary tables id_map and batch_map."""
+    run = op.get_bind().exec_driver_sql
     views = run("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid").fetchall()
     for name, _ in reversed(views):
         run(f"DROP VIEW {name}")
-
-    # randomblob: SQLite's generator, seeded from the operating system's randomness.
     for table, mapping in (("experiments", "id_map"), ("batches", "batch_map")):
         run(f"CREATE TEMPORARY TABLE {mapping} (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
-        run(f"INSERT INTO {mapping} SELECT id, substr(id || lower(hex(randomblob(16))), 1, 32) FROM {table}")
+        run(f"INSERT INTO {mapping} SELECT id, {new_id} FROM {table}")
+    return [(str(name), str(sql)) for name, sql in views]
+
+
+def upgrade() -> None:
+    run = op.get_bind().exec_driver_sql
+    # randomblob: SQLite's generator, seeded from the operating system's randomness.
+    views = _start("substr(id || lower(hex(randomblob(16))), 1, 32)")
 
     with op.batch_alter_table("batches") as batch:
         batch.alter_column("id", type_=sa.String(length=32), existing_nullable=False)
@@ -225,17 +231,11 @@ def _finish(views: Sequence[tuple[str, str]]) -> None:
 def downgrade() -> None:
     """Ids back to their first 8 digits: unique for ids made in this store, which yanex drew so;
     refused when experiments imported from other stores share them."""
-    conn = op.get_bind()
-    run = conn.exec_driver_sql
+    run = op.get_bind().exec_driver_sql
     for table in ("experiments", "batches"):
         if run(f"SELECT 1 FROM {table} GROUP BY substr(id, 1, 8) HAVING count(*) > 1").fetchone():
             raise RuntimeError(f"two {table} share their first 8 id digits: they cannot be shortened")
-    views = run("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid").fetchall()
-    for name, _ in reversed(views):
-        run(f"DROP VIEW {name}")
-    for table, mapping in (("experiments", "id_map"), ("batches", "batch_map")):
-        run(f"CREATE TEMPORARY TABLE {mapping} (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
-        run(f"INSERT INTO {mapping} SELECT id, substr(id, 1, 8) FROM {table}")
+    views = _start("substr(id, 1, 8)")
     run("UPDATE batches SET id = (SELECT new FROM batch_map WHERE old = batches.id)")
     with op.batch_alter_table("batches") as batch:
         batch.alter_column("id", type_=sa.String(length=8), existing_nullable=False)
