@@ -83,13 +83,14 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
     assert before["alembic_version"][1] == [(revision,)]
     assert all(rows for _, rows in before.values()), "a frozen database needs rows in every table"
 
-    experiment_ids = [row[0] for row in before["experiments"][1]]
+    columns = before["experiments"][0]
+    experiment_ids = [row[columns.index("id")] for row in before["experiments"][1]]
     db = Database()
     _ = db.identity  # opens: upgrades
     after = dump(path)
     assert after["alembic_version"][1] == [(head_revision(),)]
     full_ids = _extended_ids(before, after)
-    views = [get_experiment(db, full_ids[row[0]]) for row in before["experiments"][1]]
+    views = [get_experiment(db, full_ids[old]) for old in experiment_ids]
     with reading(db, settle=False) as conn:  # every id users wrote down still names its experiment
         assert {old: resolve_reference(conn, old) for old in full_ids if old in experiment_ids} == {
             old: full_ids[old] for old in experiment_ids
@@ -104,7 +105,8 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 
     # The store reads the old rows and writes new ones next to them.
     tags = before["tags"][1]
-    assert sorted((view.id[:8], tag) for view in views for tag in view.tags) == sorted(tags)
+    shortened = {full: old for old, full in full_ids.items()}
+    assert sorted((shortened[view.id], tag) for view in views for tag in view.tags) == sorted(tags)
     points = sum(len(get_metrics(db, view.id)) for view in views)
     assert points == len(before["metrics"][1])
     added = new_experiment(db)
@@ -114,11 +116,12 @@ def test_frozen_database_upgrades_with_every_row_intact(frozen: Path, yanex_home
 
 def _extended_ids(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
     """Revision 0013 made each 8-digit id 32 digits long, keeping it as the new id's prefix."""
-    old = [row[0] for table in ("experiments", "batches") for row in before[table][1]]
-    new = [
-        row[after[table][0].index("id")] for table in ("experiments", "batches") for row in after[table][1]
-    ]
+    tables = ("experiments", "batches")
+    old = [row[before[table][0].index("id")] for table in tables for row in before[table][1]]
+    new = [row[after[table][0].index("id")] for table in tables for row in after[table][1]]
     assert all(re.fullmatch(r"[0-9a-f]{32}", full) for full in new)
+    if all(len(short) == 32 for short in old):  # written at revision 0013 or later: kept as they were
+        return {full: full for full in new}
     extended = {full[:8]: full for full in new}
     assert sorted(extended) == sorted(old)
     return extended
