@@ -145,14 +145,15 @@ def _unshareable(path: Path) -> bool:
     )
 
 
-def _read_only_uri(path: Path) -> str:
+def read_only_uri(path: Path) -> str:
+    """The URI that opens (or ATTACHes) ``path`` so that nothing can write it."""
     return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if _unshareable(path) else ''}"
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A plain connection to a SQLite file that cannot write it (``mode=ro``, so no upgrade runs
     either) and waits out a writer's lock as long as the engine's connections do."""
-    return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    return sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, *, foreign_keys: bool = True) -> None:
@@ -168,9 +169,10 @@ def open_writer(path: Path) -> sqlite3.Connection:
     """A connection that writes, for ``Database.write`` (transactions of one process take turns on
     it: each holds ``NO_FORK_MID_TRANSACTION``)."""
     # A file that only reads can serve (see `_unshareable`) opens read-only: writes then fail as
-    # "read-only", which readers may skip, instead of "cannot open".
-    target, uri = (_read_only_uri(path), True) if _unshareable(path) else (str(path), False)
-    connection = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    # "read-only", which readers may skip, instead of "cannot open". Opened by URI either way, so
+    # that an ATTACH on it reads URIs too (``Database.attached``) where SQLite's build does not.
+    target = read_only_uri(path) if _unshareable(path) else path.resolve().as_uri()
+    connection = sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     _on_connect(connection)
     connection.row_factory = sqlite3.Row
     return connection

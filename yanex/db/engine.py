@@ -21,6 +21,7 @@ from yanex.db.connections import (
     missing_database,
     open_read_only,
     open_writer,
+    read_only_uri,
 )
 from yanex.errors import DatabaseReplacedError, YanexError
 
@@ -164,6 +165,21 @@ class Database:
                     with suppress(sqlite3.Error):
                         connection.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def attached(self, path: Path, schema: str) -> Iterator[None]:
+        """Another SQLite file, read-only (``mode=ro``), as ``schema`` in this process's write
+        transactions while the block runs: ``yanex import`` copies from it with INSERT ... SELECT,
+        in one transaction that reads one snapshot of it. ``schema`` is a name of ours, never
+        user input."""
+        with self._translating(), NO_FORK_MID_TRANSACTION:
+            connection = self._open()
+            connection.execute(f"ATTACH DATABASE ? AS {schema}", (read_only_uri(path),))
+        try:
+            yield
+        finally:
+            with NO_FORK_MID_TRANSACTION:
+                connection.execute(f"DETACH DATABASE {schema}")
 
     def read_connection(self) -> sqlite3.Connection:
         """A new connection that cannot write (``mode=ro``), in autocommit mode, to the file at the
