@@ -16,6 +16,7 @@ from yanex.errors import UsageError
 from yanex.specs import text_problem
 from yanex.store.dialect import Binder, chunks
 from yanex.store.experiments import OPEN_SQL
+from yanex.store.owned import EXPERIMENT_OWNED_HERE
 from yanex.store.reconcile import reconcile_orphans
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
@@ -101,8 +102,10 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> int:
 
     Rows whose owner is dead are settled first (``reconcile_orphans``); then, changing nothing, it
     refuses if any is still open (created, queued or running): its owner may be alive, even if
-    stopped, and would write to a row that is gone. Patches and artifact blobs no experiment
-    refers to any more are removed too, and the pages freed are given back to the file system.
+    stopped, and would write to a row that is gone. An open row ``yanex import`` brought has no
+    owner here (``yanex.store.owned``) and is deleted like a final one. Patches and artifact blobs
+    no experiment refers to any more are removed too, and the pages freed are given back to the
+    file system.
     Returns the bytes of artifact blobs freed.
     """
     from yanex.artifacts.collect import collect
@@ -117,7 +120,8 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> int:
             busy += [
                 row[0]
                 for row in conn.execute(
-                    f"SELECT id FROM experiments WHERE id IN ({in_chunk}) AND status IN {OPEN_SQL}",
+                    f"SELECT id FROM experiments WHERE id IN ({in_chunk}) AND status IN {OPEN_SQL} "
+                    f"AND {EXPERIMENT_OWNED_HERE}",
                     binder.params,
                 )
             ]

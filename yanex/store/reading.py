@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from yanex.errors import DatabaseBusyError, DatabaseError, ReadOnlyDatabaseError, YanexWarning
 from yanex.status import OPEN_STATUSES
 from yanex.store.dialect import marks
+from yanex.store.owned import BATCH_OWNED_HERE, EXPERIMENT_OWNED_HERE
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
@@ -58,8 +59,9 @@ def _dead_owner(conn: sqlite3.Connection) -> bool:
     fresh = timedelta(seconds=config.stale_after())  # a bad setting is an error, running or not
     owners = conn.execute(
         "SELECT owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at) "
-        f"FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) UNION ALL "
-        "SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches WHERE ended_at IS NULL",
+        f"FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) AND {EXPERIMENT_OWNED_HERE} "
+        "UNION ALL SELECT owner_host, owner_pid, heartbeat_at, created_at FROM batches "
+        f"WHERE ended_at IS NULL AND {BATCH_OWNED_HERE}",
         OPEN_STATUSES,
     ).fetchall()
     if not owners:  # nothing is running: no owner to look up (nor its socket module to import)
@@ -85,7 +87,10 @@ def _settle(db: Database, conn: sqlite3.Connection) -> None:
         with db.impatient(READER_PATIENCE):
             reconcile_orphans(db)
     except DatabaseError as error:
-        query = f"SELECT id FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) ORDER BY id"
+        query = (
+            f"SELECT id FROM experiments WHERE status IN ({marks(len(OPEN_STATUSES))}) "
+            f"AND {EXPERIMENT_OWNED_HERE} ORDER BY id"
+        )
         active = [row[0] for row in conn.execute(query, OPEN_STATUSES)]
         if active:
             why = {

@@ -8,7 +8,8 @@ started, whatever of its process tree still runs on this machine (its owner ran 
 first, then the rest of its metrics journal is ingested, then the outcome marker's status is
 recorded if the supervisor left one (the script had ended), else ``failed``.
 
-Whether an owner is alive is ``yanex.owners.owner_may_be_alive``.
+Whether an owner is alive is ``yanex.owners.owner_may_be_alive``. Rows and batches ``yanex import``
+brought are left alone (``yanex.store.owned``): their owners are processes of another store.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
 from yanex.store.experiments import OPEN_SQL, Finished, Owner, finish
 from yanex.store.ingest import JournalIngest
 from yanex.store.outcome import read_marker
+from yanex.store.owned import BATCH_OWNED_HERE, EXPERIMENT_OWNED_HERE
 
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
@@ -86,7 +88,7 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     query = (
         "SELECT id, status, pid, owner_host, owner_pid, heartbeat_at, COALESCE(started_at, created_at), "
         "batch_id IN (SELECT id FROM batches WHERE executor IS NOT NULL) "
-        f"FROM experiments WHERE status IN {OPEN_SQL}"
+        f"FROM experiments WHERE status IN {OPEN_SQL} AND {EXPERIMENT_OWNED_HERE}"
     )
     # Read on the writer (this is the write path): a reader that found a dead owner then opens
     # no third connection.
@@ -114,7 +116,7 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
             _Owned(row[0], None, False, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
             for row in conn.execute(
                 "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
-                "WHERE ended_at IS NULL"
+                f"WHERE ended_at IS NULL AND {BATCH_OWNED_HERE}"
             )
         ]
     dead = [
