@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("yanex.cli.watch", "Live table of running experiments."),
     "gc": ("yanex.cli.gc", "Free artifact storage no experiment refers to."),
     "ingest": ("yanex.cli.ingest", "Recover experiments from a cluster worker's spool."),
+    "export": ("yanex.cli.export", "Write experiments to one file, for another store."),
+    "import": ("yanex.cli.import_", "Add what an export file or another store has and this lacks."),
     "db": ("yanex.cli.db", "The database: location, upgrades, checks, repair, vacuum."),
     "sweep": ("yanex.cli.sweep", "Resume a sweep: run the points not completed yet."),
     "artifacts": ("yanex.cli.artifacts", "List an experiment's artifacts, or copy one out."),
