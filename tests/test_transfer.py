@@ -375,6 +375,11 @@ def test_the_sources_a_store_can_be_imported_from_and_what_is_refused(tmp_path: 
     output = refused([str(tmp_path / "notes.txt")])
     assert "cannot tell what" in output and "--from KIND" in output
     assert "no such file or folder" in refused([str(tmp_path / "missing.tar")])
+    cut = tmp_path / "cut.tar"  # as an interrupted copy leaves it
+    whole = (tmp_path / "a.tar").read_bytes()
+    cut.write_bytes(whole[: len(whole) - 20_000])
+    assert "the export file" in refused([str(cut)]) and "cut short or damaged" in refused([str(cut)])
+    assert not (tmp_path / "target" / "yanex.db").exists()
     old = REPO_ROOT / "tests" / "data" / "yanex-0012.db"
     output = refused([str(old)], code=1)
     assert "schema revision 0012, older than this yanex's" in output and "upgrade" in output
@@ -457,3 +462,21 @@ def test_an_export_taken_while_a_script_logs_is_one_snapshot(tmp_path: Path, yan
     finally:
         stop.touch()
         assert process.wait(timeout=120) == 0
+
+
+def test_export_and_import_from_python(tmp_path: Path) -> None:
+    import yanex
+    from yanex.store.differences import Verdict
+
+    a, b, file = tmp_path / "a", tmp_path / "b", tmp_path / "pipe.tar"
+    made = build(a)
+    with at(a):
+        exported = yanex.export(file, tags=["pipe"])
+    assert (exported.experiments, exported.ancestors, exported.points) == (2, 0, 200)
+    with at(b):
+        done = yanex.import_(file)
+        assert {d.id: d.verdict for d in done.decisions} == {
+            made["train"]: Verdict.NEW,
+            made["evaluate"]: Verdict.NEW,
+        }
+        assert [d.verdict for d in yanex.import_(str(file), kind="yanex").decisions] == [Verdict.SAME] * 2

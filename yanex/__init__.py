@@ -33,6 +33,8 @@ _LAZY = {
     "YanexError": "yanex.errors",
     "find": "yanex.api",
     "compare_frame": "yanex.api",
+    "export": "yanex.api",
+    "import_": "yanex.api",
     "run_multiple": "yanex.runner.batch",
     "rerun": "yanex.runner.rerun",
     # Sweeps
@@ -52,7 +54,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from yanex.api import compare_frame, find, metrics
+    from yanex.api import compare_frame, export, find, import_, metrics
     from yanex.errors import YanexError
     from yanex.runner.batch import run_multiple
     from yanex.runner.rerun import rerun
@@ -89,11 +91,13 @@ __all__ = [
     "compare_frame",
     "dependencies",
     "dependency",
+    "export",
     "find",
     "get_experiment_id",
     "get_param",
     "get_params",
     "grid",
+    "import_",
     "is_standalone",
     "list_artifacts",
     "load_artifact",

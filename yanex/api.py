@@ -15,11 +15,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas
 
     from yanex.specs import ExperimentView
+    from yanex.store.exporting import Exported
     from yanex.store.filters import ExperimentFilter
     from yanex.store.history import MetricPoint
+    from yanex.store.importing import Imported
 
 
 @contextmanager
@@ -170,6 +174,42 @@ def metrics(
     return frame
 
 
+def export(
+    path: str | Path,
+    ids: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    database_url: str | None = None,
+    **filters: Any,
+) -> Exported:
+    """``yanex export``: the experiments ``ids`` and ``find``'s filters select (with what they
+    depend on) into the file ``path``, which ``import_`` (or ``yanex import``) reads; every
+    experiment not archived when nothing is given. Refuses an existing file unless ``force``."""
+    from pathlib import Path
+
+    from yanex.db.engine import Database
+    from yanex.store.exporting import export_experiments
+    from yanex.store.selection import select_ids
+
+    with _selecting(ids, database_url, filters) as (conn, flt):
+        selected = select_ids(conn, flt)
+    return export_experiments(Database(database_url).path, selected, Path(path), force=force)
+
+
+def import_(path: str | Path, *, kind: str | None = None, database_url: str | None = None) -> Imported:
+    """``yanex import``: add what the export file, store folder or database file ``path`` has
+    and this store lacks; ``kind`` says what it is when it cannot be told (``"yanex"``). The
+    result's ``decisions`` say what became of each of its experiments (docs/moving.md)."""
+    from pathlib import Path
+
+    from yanex.db.engine import Database
+    from yanex.store.importing import import_source
+    from yanex.store.sources import opened
+
+    with opened(Path(path), kind) as source:
+        return import_source(Database(database_url), source)
+
+
 def _with_declared_filters(function: Callable[..., Any]) -> None:
     """Show the declared filters as ``function``'s keyword parameters (``help(yanex.find)``, IDEs),
     in place of its ``**filters``: they are derived, never listed by hand."""
@@ -187,3 +227,4 @@ def _with_declared_filters(function: Callable[..., Any]) -> None:
 _with_declared_filters(find)
 _with_declared_filters(compare_frame)
 _with_declared_filters(metrics)
+_with_declared_filters(export)

@@ -135,17 +135,22 @@ def _apply(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> tuple[int
             "INSERT INTO temp.arriving (id, new) VALUES (?, ?)",
             [(i, 1) for i in new] + [(i, 0) for i in updated],
         )
+        held = _artifacts(conn)
         _copy_referred(conn)
         points = _add_new(conn, now) if new else 0
         for experiment_id in updated:
             points += _update(conn, experiment_id, now)
-        (artifacts,) = conn.execute(
-            "SELECT count(*) FROM main.artifacts WHERE experiment_id IN (SELECT id FROM temp.arriving)"
-        ).fetchone()
+        artifacts = _artifacts(conn) - held
         _end_batches(conn)
     finally:
         conn.execute("DROP TABLE temp.arriving")
-    return points, int(artifacts)
+    return points, artifacts
+
+
+def _artifacts(conn: sqlite3.Connection) -> int:
+    """The artifacts of the arriving experiments held here."""
+    query = "SELECT count(*) FROM main.artifacts WHERE experiment_id IN (SELECT id FROM temp.arriving)"
+    return int(conn.execute(query).fetchone()[0])
 
 
 def _names(table: str, skip: Sequence[str] = ()) -> str:

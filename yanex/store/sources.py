@@ -14,6 +14,7 @@ with random digits, so each copy would give the same experiment another id.
 from __future__ import annotations
 
 import sqlite3
+import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -75,10 +76,7 @@ def _open_yanex(path: Path, scratch: Path) -> Source:
             )
         source = Source(path, "store folder", path / DATABASE, FolderHome(path))
     elif first_member(path) == DATABASE:
-        home = TarHome(path)
-        member = home.database()
-        assert member is not None
-        source = Source(path, "export file", extract_database(home, member, scratch), home)
+        source = _open_export(path, scratch)
     elif _is_sqlite(path):
         folder = path.parent
         # A database file in a yanex home (a YANEX_DATABASE_URL may name one anywhere else).
@@ -96,6 +94,25 @@ def _open_yanex(path: Path, scratch: Path) -> Source:
             source.files.close()
         raise
     return source
+
+
+def _open_export(path: Path, scratch: Path) -> Source:
+    """An export file, its members indexed (which reads every header: a file cut short by an
+    interrupted copy is refused here, before anything is imported)."""
+    try:
+        home = TarHome(path)
+    except (tarfile.TarError, EOFError) as error:
+        raise UsageError(
+            f"the export file {path} is cut short or damaged ({error}); nothing was imported",
+            hint="copy it again (an interrupted scp or rsync leaves part of it), or export it again",
+        ) from None
+    try:
+        member = home.database()
+        assert member is not None  # its first member
+        return Source(path, "export file", extract_database(home, member, scratch), home)
+    except BaseException:
+        home.close()
+        raise
 
 
 def _check_revision(source: Source) -> None:
