@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from tests.conftest import REPO_ROOT, wait_until
@@ -233,16 +232,17 @@ def test_an_export_of_a_later_state_adds_only_what_is_new(tmp_path: Path) -> Non
     adds the experiment created meanwhile; the summaries equal the source's."""
     a, b = tmp_path / "a", tmp_path / "b"
     with at(a) as db:
-        [running] = create(db, ExperimentSpec("train.py", name="long"))
+        batch = create_batch(db, total=1, parallel=None, owner=this_process())
+        [running] = create(db, ExperimentSpec("train.py", name="long"), batch_id=batch)
         mark_running(db, running, os.getpid(), this_process())
         ingest_metrics(db, running, points(db, running, 30))
-        batch = create_batch(db, total=1, parallel=None, owner=this_process())
     ok(a, "export", "--all", "-o", str(tmp_path / "early.tar"))
     build(b)  # b has its own experiments and points
     assert "added 1 experiment, 60 points" in ok(b, "import", str(tmp_path / "early.tar"))
     assert rows(b, "SELECT status, imported_at IS NOT NULL FROM experiments WHERE id = ?", running) == [
         ("running", 1)
     ]
+    assert rows(b, "SELECT ended_at FROM batches WHERE id = ?", batch) == [(None,)]
     with at(a) as db:
         ingest_metrics(db, running, points(db, running, 20, first=30))
         finish(db, running, Status.COMPLETED, exit_code=0)
@@ -259,6 +259,8 @@ def test_an_export_of_a_later_state_adds_only_what_is_new(tmp_path: Path) -> Non
             r for r in rows(b, query) if r[0] == running
         ]
     assert rows(b, "SELECT status, exit_code FROM experiments WHERE id = ?", running) == [("completed", 0)]
+    ended = rows(a, "SELECT ended_at FROM batches WHERE id = ?", batch)
+    assert ended[0][0] is not None and rows(b, "SELECT ended_at FROM batches WHERE id = ?", batch) == ended
     assert rows(b, "SELECT id FROM metrics ORDER BY id")[: len(before)] == before  # none renumbered
     added = rows(
         b,
@@ -380,6 +382,14 @@ def test_the_sources_a_store_can_be_imported_from_and_what_is_refused(tmp_path: 
     cut.write_bytes(whole[: len(whole) - 20_000])
     assert "the export file" in refused([str(cut)]) and "cut short or damaged" in refused([str(cut)])
     assert not (tmp_path / "target" / "yanex.db").exists()
+    assert "is no yanex export file, yanex home or yanex database" in refused(
+        [str(tmp_path / "notes.txt"), "--from", "yanex"]
+    )
+    newer = tmp_path / "newer.db"
+    newer.write_bytes((a / "yanex.db").read_bytes())
+    with closing(sqlite3.connect(newer)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    assert "newer than this yanex knows" in refused([str(newer)], code=1)
     old = REPO_ROOT / "tests" / "data" / "yanex-0012.db"
     output = refused([str(old)], code=1)
     assert "schema revision 0012, older than this yanex's" in output and "upgrade" in output
@@ -426,7 +436,6 @@ def test_an_imported_running_row_and_its_batch_are_left_open_by_reads(
     assert rows(yanex_home, "SELECT count(*) FROM experiments") == [(0,)]
 
 
-@pytest.mark.slow
 def test_an_export_taken_while_a_script_logs_is_one_snapshot(tmp_path: Path, yanex_home: Path) -> None:
     """Every export of a running experiment has summaries that count exactly its points."""
     script = tmp_path / "logs.py"

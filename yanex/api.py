@@ -188,9 +188,10 @@ def export(
     from pathlib import Path
 
     from yanex.db.engine import Database
-    from yanex.store.exporting import export_experiments
+    from yanex.store.exporting import check_target, export_experiments
     from yanex.store.selection import select_ids
 
+    check_target(Path(path), force=force)
     with _selecting(ids, database_url, filters) as (conn, flt):
         selected = select_ids(conn, flt)
     return export_experiments(Database(database_url).path, selected, Path(path), force=force)

@@ -29,7 +29,7 @@ def export_command(
     from yanex.cli.render import echo, format_size
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
-    from yanex.store.exporting import export_experiments
+    from yanex.store.exporting import check_target, export_experiments
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.store.selection import select_ids
@@ -37,6 +37,7 @@ def export_command(
 
     db = store()
     flt = filters.build()
+    check_target(output, force=force)
     with reading(db) as conn:
         if references:
             flt = flt.naming(resolve_references(conn, references))

@@ -69,19 +69,9 @@ def export_experiments(source: Path, ids: Sequence[str], target: Path, *, force:
     """Write the experiments ``ids`` of the database ``source`` (the store of YANEX_HOME: its
     folders and blobs go in too) to the file ``target``, written under a temp name and renamed.
 
-    Refuses an existing ``target`` unless ``force``.
+    Refuses an existing ``target`` unless ``force`` (``check_target``).
     """
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder", hint="give the file to write, e.g. -o results.tar")
-    if target.exists() and not force:
-        raise UsageError(
-            f"{target} exists already", hint="pass --force to replace it, or choose another name"
-        )
-    if not target.parent.is_dir():
-        raise UsageError(
-            f"cannot write {target}: {target.parent} is not an existing folder",
-            hint="create the folder first, or fix the path",
-        )
+    check_target(target, force=force)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".yanex-export-") as scratch:
         database = Path(scratch) / DATABASE
         copied = _copy_database(source, ids, database)
@@ -114,6 +104,22 @@ def export_experiments(source: Path, ids: Sequence[str], target: Path, *, force:
         missing_blobs=missing,
         bytes=target.stat().st_size,
     )
+
+
+def check_target(target: Path, *, force: bool) -> None:
+    """Refuse, before anything is read, a ``target`` that cannot be written or would replace a
+    file without ``force``."""
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder", hint="give the file to write, e.g. -o results.tar")
+    if target.exists() and not force:
+        raise UsageError(
+            f"{target} exists already", hint="pass --force to replace it, or choose another name"
+        )
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"cannot write {target}: {target.parent} is not an existing folder",
+            hint="create the folder first, or fix the path",
+        )
 
 
 def _copy_database(source: Path, ids: Sequence[str], target: Path) -> _Copied:

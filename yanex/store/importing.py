@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from yanex import config
-from yanex.artifacts.blobs import BlobLock
+from yanex.artifacts.blobs import lock_for
 from yanex.db.engine import Database
 from yanex.errors import DatabaseError
 from yanex.store.arrivals import Copied, copy_blobs, copy_folder
@@ -61,8 +61,7 @@ def import_source(db: Database, source: Source) -> Imported:
     """Import every experiment of ``source`` into ``db`` (see the module docstring)."""
     _check_names(source)
     copied = Copied()
-    lock = BlobLock(config.blobs_root())
-    with lock.held():
+    with lock_for(config.blobs_root()).held():
         copy_blobs(source.files, _wanted_blobs(db, source), copied)
         with db.attached(source.database, "source"), db.write() as conn:
             decisions = decide(conn)
