@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from yanex import config
 from yanex.artifacts.blobs import lock_for
+from yanex.db.connections import open_read_only
 from yanex.db.engine import Database
 from yanex.errors import DatabaseError
 from yanex.store.arrivals import Copied, copy_blobs, copy_folder
@@ -32,6 +33,7 @@ from yanex.store.dialect import sqlite_value
 from yanex.store.differences import Decision, Verdict, decide
 from yanex.store.exporting import metric_rows
 from yanex.store.owned import BATCH_OWNED_HERE
+from yanex.store.reading import reading
 from yanex.store.sources import Source
 from yanex.store.summary import fold_points
 from yanex.store.tables import tables
@@ -40,6 +42,8 @@ _COLUMNS = {table.name: [column.name for column in table.columns] for table in t
 # Columns of ``experiments`` an import writes itself rather than copies.
 _OWN = ("local_id", "metrics_offset", "imported_at")
 _COPIED = [name for name in _COLUMNS["experiments"] if name not in _OWN]
+# Points summed up per fold: as many as an ingest's transaction holds, about.
+_FOLDED = 200_000
 # Tables holding rows of an experiment (``experiment_id``) that an update replaces.
 _REPLACED = ("tags", "params", "metric_goals", "artifacts")
 
@@ -50,7 +54,7 @@ class Imported:
 
     decisions: list[Decision]
     points: int  # added, to new and updated experiments
-    artifacts: int  # rows added or replaced
+    artifacts: int  # rows added
     files: Copied  # blobs and folder files brought in
 
     def of(self, verdict: Verdict) -> list[Decision]:
@@ -76,8 +80,6 @@ def import_source(db: Database, source: Source) -> Imported:
 def _check_names(source: Source) -> None:
     """Ids and hashes name folders and files here: a source whose ids or hashes are no plain hex
     names (a hand-made file) is refused before anything is read from it."""
-    from yanex.db.connections import open_read_only
-
     checks = (
         ("experiment id", "SELECT id FROM experiments WHERE id = '' OR id GLOB '*[^0-9a-f]*'"),
         ("batch id", "SELECT id FROM batches WHERE id = '' OR id GLOB '*[^0-9a-f]*'"),
@@ -104,12 +106,8 @@ def _wanted_blobs(db: Database, source: Source) -> dict[str, int]:
     """The contents of the artifacts of the source's experiments that are not here, or are
     imported here and may be updated (the transaction decides; a blob copied for nothing is freed
     by ``yanex gc``)."""
-    from yanex.db.connections import open_read_only
-
     here: dict[str, bool] = {}
     if db.exists():
-        from yanex.store.reading import reading
-
         with reading(db, settle=False) as conn:
             here = {
                 i: bool(imported)
@@ -152,8 +150,8 @@ def _artifacts(conn: sqlite3.Connection) -> int:
     return int(conn.execute(query).fetchone()[0])
 
 
-def _names(table: str, skip: Sequence[str] = ()) -> str:
-    return ", ".join(name for name in _COLUMNS[table] if name not in skip)
+def _names(table: str) -> str:
+    return ", ".join(_COLUMNS[table])
 
 
 def _copy_referred(conn: sqlite3.Connection) -> None:
@@ -248,14 +246,16 @@ def _update(conn: sqlite3.Connection, experiment_id: str, now: str) -> int:
 
 
 def _summarise(conn: sqlite3.Connection, experiment_id: str, local_id: int) -> None:
-    """The experiment's summaries folded again from all its points, in logging order."""
+    """The experiment's summaries folded again from all its points, in logging order, a chunk at
+    a time as an ingest folds them (memory stays bounded however many points one experiment has)."""
     conn.execute("DELETE FROM main.metric_summary WHERE experiment_id = ?", (experiment_id,))
-    points = conn.execute(
+    found = conn.execute(
         "SELECT ?, key, step, value, value_json, logged_at FROM main.metrics WHERE experiment_local_id = ? "
         "ORDER BY id",
         (experiment_id, local_id),
-    ).fetchall()
-    fold_points(conn, points)
+    )
+    while points := found.fetchmany(_FOLDED):
+        fold_points(conn, points)
 
 
 def _end_batches(conn: sqlite3.Connection) -> None:
