@@ -393,3 +393,37 @@ def test_exact_sums_and_means_equal_fractions_rounded_once() -> None:
         assert stdev(values) == pytest.approx(float(statistics.stdev(map(Fraction, values))), rel=1e-12)
     assert stdev([0.1] * 5) == stdev([BIGGEST] * 2) == 0.0
     assert stdev([BIGGEST, -BIGGEST]) == math.inf  # sqrt(2) times the largest float
+
+
+@pytest.mark.parametrize("at_once", [1_000_000, 3], ids=["at once", "in chunks"])
+def test_summing_up_stored_points_again_gives_the_rows_ingest_kept(
+    db: Database, yanex_home: Path, monkeypatch: pytest.MonkeyPatch, at_once: int
+) -> None:
+    """``summarise_stored`` (what `yanex import` sums up imported points with) writes, column for
+    column, what folding them chunk by chunk at ingest wrote: NaN, infinities, booleans, text,
+    lists, ints beyond a float, ties for the best (the first step wins), -0.0, a declared goal,
+    sums beyond float range, and a metric of one point."""
+    from yanex.store import summary as summaries
+
+    monkeypatch.setattr(summaries, "STORED_AT_ONCE", at_once)
+    experiment_id = experiment(db, goals={"loss": "min"})
+    calls: list[tuple[int, dict[str, Any]]] = [
+        (0, {"loss": 2.0, "acc": 0.5, "text": "start", "big": BIGGEST, "one": 7}),
+        (1, {"loss": float("nan"), "acc": True, "text": [1, "NaN"], "big": BIGGEST}),
+        (2, {"loss": 1.0, "acc": 0.75, "text": 3, "big": -BIGGEST}),
+        (3, {"loss": float("-inf"), "acc": 0.75, "big": BIGGEST}),
+        (4, {"loss": 1.0, "acc": -0.0, "text": 2**80}),
+        (2, {"loss": 0.0, "acc": 0.0, "text": False}),
+        (5, {"loss": -0.0, "acc": 0.75, "text": {"a": 1}}),
+    ]
+    for call in calls:  # one ingest per call: the stored sums are folded chunk by chunk
+        log(db, experiment_id, call)
+    query = f"SELECT key, {SUMMARY}, sum_error, last_logged_at FROM metric_summary ORDER BY key"
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        folded = conn.execute(query).fetchall()
+    with db.write() as conn:
+        summaries.summarise_stored(conn, experiment_id)
+    with sqlite3.connect(yanex_home / "yanex.db") as conn:
+        again = conn.execute(query).fetchall()
+    assert [row[0] for row in folded] == ["acc", "big", "loss", "one", "text"]
+    assert [repr(row) for row in again] == [repr(row) for row in folded]  # -0.0 is not 0.0 here

@@ -301,10 +301,11 @@ def test_a_conflicting_experiment_is_reported_and_this_stores_copy_kept(tmp_path
 def test_summaries_are_folded_from_the_imported_points_not_copied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Folded a few points at a time (as for an experiment of millions), they equal the source's."""
-    from yanex.store import importing
+    """Summed up from the points here, they equal the source's: at once, and a few points at a
+    time (as for a metric of millions)."""
+    from yanex.store import summary
 
-    monkeypatch.setattr(importing, "_FOLDED", 7)
+    monkeypatch.setattr(summary, "STORED_AT_ONCE", 7)
     a, b = tmp_path / "a", tmp_path / "b"
     made = build(a)
     expected = rows(a, "SELECT * FROM metric_summary ORDER BY experiment_id, key")

@@ -5,10 +5,10 @@ experiment of the source is new here, the same, or differs (``yanex.store.differ
 ones are copied with everything they have: their batch (and sweep), git patch, tags, params,
 goals, dependency edges, artifacts, and their points in logging order under new metric ids,
 which a few ``INSERT ... SELECT`` statements copy without passing through Python. Their
-summaries are then folded from the points as an ingest folds them (``yanex.store.summary``),
-never copied. A copy this store imported while it was open takes the source's later state: the
-row, its tags, params, goals and artifacts, and only the points it lacks. Nothing else here is
-changed, so importing the same source twice adds nothing.
+summaries are summed up again from those points (``yanex.store.summary.sum_stored``: the rows
+an ingest's folds make), never copied. A copy this store imported while it was open takes the
+source's later state: the row, its tags, params, goals and artifacts, and only the points it
+lacks. Nothing else here is changed, so importing the same source twice adds nothing.
 
 Rows added or updated get ``imported_at``, keep the source's owner columns, and have no
 ``metrics_offset``: their points were never in a journal here. Blobs are copied before the
@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from yanex import config
 from yanex.artifacts.blobs import lock_for
@@ -35,15 +37,13 @@ from yanex.store.exporting import metric_rows
 from yanex.store.owned import BATCH_OWNED_HERE
 from yanex.store.reading import reading
 from yanex.store.sources import Source
-from yanex.store.summary import fold_points
+from yanex.store.summary import Summed, sum_stored, summarise_stored, write_summed
 from yanex.store.tables import tables
 
 _COLUMNS = {table.name: [column.name for column in table.columns] for table in tables()}
 # Columns of ``experiments`` an import writes itself rather than copies.
 _OWN = ("local_id", "metrics_offset", "imported_at")
 _COPIED = [name for name in _COLUMNS["experiments"] if name not in _OWN]
-# Points summed up per fold: as many as an ingest's transaction holds, about.
-_FOLDED = 200_000
 # Tables holding rows of an experiment (``experiment_id``) that an update replaces.
 _REPLACED = ("tags", "params", "metric_goals", "artifacts")
 
@@ -69,7 +69,7 @@ def import_source(db: Database, source: Source) -> Imported:
         copy_blobs(source.files, _wanted_blobs(db, source), copied)
         with db.attached(source.database, "source"), db.write() as conn:
             decisions = decide(conn)
-            points, artifacts = _apply(conn, decisions)
+            points, artifacts = _apply(conn, decisions, source)
     if source.files is not None:
         for decision in decisions:
             if decision.verdict in (Verdict.NEW, Verdict.UPDATE, Verdict.SAME):
@@ -121,7 +121,7 @@ def _wanted_blobs(db: Database, source: Source) -> dict[str, int]:
     return {sha: size for experiment_id, sha, size in rows if here.get(experiment_id, True)}
 
 
-def _apply(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> tuple[int, int]:
+def _apply(conn: sqlite3.Connection, decisions: Sequence[Decision], source: Source) -> tuple[int, int]:
     """Act on the decisions in the caller's transaction; returns (points, artifacts) added."""
     now = sqlite_value(datetime.now(UTC))
     new = [d.id for d in decisions if d.verdict is Verdict.NEW]
@@ -134,7 +134,7 @@ def _apply(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> tuple[int
         )
         held = _artifacts(conn)
         _copy_referred(conn)
-        points = _add_new(conn, now) if new else 0
+        points = _add_new(conn, now, source) if new else 0
         for experiment_id in updated:
             points += _update(conn, experiment_id, now)
         artifacts = _artifacts(conn) - held
@@ -176,7 +176,7 @@ def _copy_rows(conn: sqlite3.Connection, table: str, which: str, args: Sequence[
     )
 
 
-def _add_new(conn: sqlite3.Connection, now: str) -> int:
+def _add_new(conn: sqlite3.Connection, now: str, source: Source) -> int:
     """The new experiments and everything they have; returns their points."""
     copied = ", ".join(_COPIED)
     new = "id IN (SELECT id FROM temp.arriving WHERE new)"
@@ -201,21 +201,49 @@ def _add_new(conn: sqlite3.Connection, now: str) -> int:
             "INSERT INTO temp.moved SELECT s.local_id, e.local_id, e.id FROM source.experiments AS s "
             f"JOIN main.experiments AS e ON e.id = s.id WHERE s.{new}"
         )
-        (wanted,) = conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM source.metric_summary "
-            "WHERE experiment_id IN (SELECT id FROM temp.moved)"
-        ).fetchone()
-        points = conn.execute(
-            "INSERT INTO main.metrics (experiment_local_id, key, step, value, value_json, logged_at) "
-            "SELECT moved.local_id, m.key, m.step, m.value, m.value_json, m.logged_at "
-            f"FROM {metric_rows(conn, wanted)} "
-            "JOIN temp.moved ON moved.source_local = m.experiment_local_id ORDER BY m.id"
-        ).rowcount
-        for local_id, experiment_id in conn.execute("SELECT local_id, id FROM temp.moved").fetchall():
-            _summarise(conn, experiment_id, local_id)
+        ids = [row[0] for row in conn.execute("SELECT id FROM temp.moved").fetchall()]
+        if source.still:
+            # The copy holds the same points and goals as this transaction copies: their
+            # summaries are summed up there, in a thread, while SQLite copies the points (and lets
+            # go of the GIL). Measured: 1.3 s instead of 2.2 s for a million points. A store's
+            # own database may be written meanwhile, so its points are summed up here instead.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                summing = pool.submit(_sum_all, source.database, ids)
+                points = _copy_points(conn)
+                summed = summing.result()
+        else:
+            points = _copy_points(conn)
+            summed = [sum_stored(conn, experiment_id) for experiment_id in ids]
+        for experiment_id, sums in zip(ids, summed, strict=True):
+            write_summed(conn, experiment_id, sums)
     finally:
         conn.execute("DROP TABLE temp.moved")
     return points
+
+
+def _copy_points(conn: sqlite3.Connection) -> int:
+    """The points of the new experiments (``temp.moved``), under new ids in logging order."""
+    (wanted,) = conn.execute(
+        "SELECT coalesce(sum(count), 0) FROM source.metric_summary "
+        "WHERE experiment_id IN (SELECT id FROM temp.moved)"
+    ).fetchone()
+    copied: int = conn.execute(
+        "INSERT INTO main.metrics (experiment_local_id, key, step, value, value_json, logged_at) "
+        "SELECT moved.local_id, m.key, m.step, m.value, m.value_json, m.logged_at "
+        f"FROM {metric_rows(conn, wanted)} "
+        "JOIN temp.moved ON moved.source_local = m.experiment_local_id ORDER BY m.id"
+    ).rowcount
+    return copied
+
+
+def _sum_all(database: Path, ids: Sequence[str]) -> list[Summed]:
+    """The summaries of the experiments ``ids`` of a database nothing else uses, in its own
+    connection (for a thread)."""
+    conn = open_read_only(database)
+    try:
+        return [sum_stored(conn, experiment_id) for experiment_id in ids]
+    finally:
+        conn.close()
 
 
 def _update(conn: sqlite3.Connection, experiment_id: str, now: str) -> int:
@@ -241,21 +269,8 @@ def _update(conn: sqlite3.Connection, experiment_id: str, now: str) -> int:
         "(SELECT local_id FROM source.experiments WHERE id = ?) ORDER BY id LIMIT -1 OFFSET ?",
         (local_id, experiment_id, held),
     ).rowcount
-    _summarise(conn, experiment_id, local_id)
+    summarise_stored(conn, experiment_id)
     return int(appended)
-
-
-def _summarise(conn: sqlite3.Connection, experiment_id: str, local_id: int) -> None:
-    """The experiment's summaries folded again from all its points, in logging order, a chunk at
-    a time as an ingest folds them (memory stays bounded however many points one experiment has)."""
-    conn.execute("DELETE FROM main.metric_summary WHERE experiment_id = ?", (experiment_id,))
-    found = conn.execute(
-        "SELECT ?, key, step, value, value_json, logged_at FROM main.metrics WHERE experiment_local_id = ? "
-        "ORDER BY id",
-        (experiment_id, local_id),
-    )
-    while points := found.fetchmany(_FOLDED):
-        fold_points(conn, points)
 
 
 def _end_batches(conn: sqlite3.Connection) -> None:

@@ -45,6 +45,8 @@ class Source:
     what: str  # "export file", "store folder", "database file"
     database: Path
     files: HomeFiles | None
+    # Nothing else reads or writes ``database``: a copy made for this import (an export file's)
+    still: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def _open_export(path: Path, scratch: Path) -> Source:
     try:
         member = home.database()
         assert member is not None  # its first member
-        return Source(path, "export file", extract_database(home, member, scratch), home)
+        return Source(path, "export file", extract_database(home, member, scratch), home, still=True)
     except BaseException:
         home.close()
         raise
