@@ -45,7 +45,7 @@ _IDENT = itemgetter(0, 1)
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 # A point is a number for the aggregates: the SQL twin of ``_numbers`` (booleans carry 0/1 in value).
 NUMERIC_POINT = "value IS NOT NULL AND (value_json IS NULL OR value_json NOT IN ('true', 'false'))"
-# Points of one metric ``summarise_stored`` holds in memory at most (about 100 MB).
+# Points of one metric ``sum_stored`` holds in memory at most (about 100 MB).
 STORED_AT_ONCE = 1_000_000
 # Every column, in the declared order ``_merged`` writes them in.
 COLUMNS = METRIC_SUMMARY.names()
@@ -181,7 +181,7 @@ def _merged(
     """The summary row of one metric: ``rows`` (its new points, whose numbers are ``values`` at
     ``steps``) merged into ``old``; ``total`` is the exact sum of every number, old and new.
     ``count`` is how many points ``rows`` stands for when it holds only the first and the last
-    (``summarise_stored``)."""
+    (``sum_stored``)."""
     last, first = rows[-1], rows[0]
     count, numeric = len(rows) if count is None else count, len(values)
     low = min(values) if values else None
@@ -240,7 +240,7 @@ def sum_stored(conn: Connection, experiment_id: str) -> Summed:
 
     Only each metric's numbers pass through Python, with their steps (the exact sum, the best and
     its step need them); its count and its first and last points are read by SQLite: a million
-    points in a third of the time of folding every point (``tests/test_metric_summary.py`` holds
+    points in about half the time of folding every point (``tests/test_metric_summary.py`` holds
     the two equal). A metric of more than ``STORED_AT_ONCE`` points is left to ``write_summed``,
     which folds it in chunks, so memory stays bounded."""
     goals = declared_goals(conn, experiment_id)
