@@ -104,6 +104,7 @@ COMMAND = Command(
             Path,
             REQUIRED,
             "An export file, another store's folder (its YANEX_HOME), or its database file.",
+            metavar="PATH",
             show_default=False,
         ),
         Param(
