@@ -38,11 +38,11 @@ def test_ids_are_32_hex_digits_and_new_ones_never_share_their_first_8(db: Databa
 
 
 def test_a_new_id_is_drawn_again_while_its_prefix_is_taken(db: Database, monkeypatch) -> None:
-    import secrets
+    from yanex.store import ids
 
     taken = new_experiment(db)
     draws = iter([taken[:8] + "0" * 24, "1" * 32])
-    monkeypatch.setattr(secrets, "token_hex", lambda _: next(draws))
+    monkeypatch.setattr(ids, "_random_id", lambda: next(draws))
     with db.write() as conn:
         assert new_ids(conn, "experiments", 1) == ["1" * 32]
 

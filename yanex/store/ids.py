@@ -12,7 +12,7 @@ imported from other stores can share a prefix, and then they show as many digits
 
 from __future__ import annotations
 
-import secrets
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -34,13 +34,19 @@ def _prefix_taken(conn: sqlite3.Connection, table: IdTable, prefix: str) -> bool
     return conn.execute(query, (prefix, prefix + "g")).fetchone() is not None
 
 
+def _random_id() -> str:
+    """128 bits from the operating system's generator (``os``: ``secrets`` would cost every command
+    that only shows ids its import)."""
+    return os.urandom(LENGTH // 2).hex()
+
+
 def new_ids(conn: sqlite3.Connection, table: IdTable, count: int) -> list[str]:
     """``count`` random ids whose 8-digit prefixes no id of ``table`` (nor another of these) has;
     called inside the write transaction that inserts them, so no other writer can take one."""
     ids: list[str] = []
     prefixes: set[str] = set()
     while len(ids) < count:
-        candidate = secrets.token_hex(LENGTH // 2)
+        candidate = _random_id()
         prefix = candidate[:SHORTEST]
         if prefix not in prefixes and not _prefix_taken(conn, table, prefix):
             prefixes.add(prefix)
