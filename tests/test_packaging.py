@@ -41,7 +41,8 @@ def test_wheel_installs_and_creates_its_database(tmp_path: Path) -> None:
     modules = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "yanex").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
     # The web view's pages and its vendored chart library, with its licence, ship in the wheel.
-    static = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "yanex/ui/static").rglob("*") if p.is_file()}
+    shipped = (REPO_ROOT / "yanex/ui/static").rglob("*")
+    static = {str(p.relative_to(REPO_ROOT)) for p in shipped if p.is_file()}
     assert static <= names, sorted(static - names)
     assert {"yanex/ui/static/vendor/uplot/LICENSE", "yanex/ui/static/vendor/uplot/uPlot.iife.min.js"} <= names
 

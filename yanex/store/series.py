@@ -60,10 +60,13 @@ def series(
     first: int | None = None,
     last: int | None = None,
 ) -> Series:
-    """The points of ``key`` with ``first <= step <= last`` (either open) and ``id <= until``
-    (the page's cursor, so a live page's later fetches neither miss nor repeat a point); at
-    most ``2 * buckets`` of them as logged, else two per bucket (see the module docstring)."""
-    where = f"{POINTS_OF} AND key = ? AND value IS NOT NULL AND id <= ?"
+    """The finite points of ``key`` with ``first <= step <= last`` (either open) and
+    ``id <= until`` (the page's cursor, so a live page's later fetches neither miss nor repeat a
+    point); all of them when the range holds at most ``2 * buckets`` points, else two per bucket
+    (see the module docstring; ``count`` then counts the range's points, non-finite ones too)."""
+    # The range's points are counted on the index alone (non-finite values too): reading their
+    # values costs a table lookup each, which only the pass that draws them pays.
+    where = f"{POINTS_OF} AND key = ? AND id <= ?"
     args: list[object] = [experiment_id, key, until]
     if first is not None:
         where += " AND step >= ?"
@@ -74,6 +77,7 @@ def series(
     count, low, high = conn.execute(
         f"SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE {where}", args
     ).fetchone()
+    where += " AND value IS NOT NULL"
     if count <= 2 * buckets:
         rows = conn.execute(
             f"SELECT step, value, logged_at FROM metrics WHERE {where} ORDER BY step, id", args
@@ -83,28 +87,27 @@ def series(
             steps.append(step)
             values.append(value)
             times.append(_seconds(logged_at))
-        return Series(key, steps, values, times, count, False, low, high)
-    # Each bucket: its step span, lowest and highest value, and the sign of the covariance of step
-    # and value, which says whether the bucket goes up (low first) or down (high first). The ids
-    # of its first and last points give their times, read afterwards by rowid (2 per bucket).
+        return Series(key, steps, values, times, len(steps), False, low, high)
+    # Each bucket: its step span, lowest and highest value, and the ids of its first and last
+    # points, whose values (does the bucket go up or down: which of low and high comes first)
+    # and times are read afterwards by rowid, two per bucket.
     grouped = conn.execute(
-        f"SELECT CAST((step - ?) * ? / (? - ? + 1.0) AS INTEGER) AS bucket, MIN(step), MAX(step), "
-        "MIN(value), MAX(value), AVG(step * value) - AVG(step) * AVG(value), MIN(id), MAX(id) "
-        f"FROM metrics WHERE {where} GROUP BY bucket ORDER BY bucket",
+        "SELECT (step - ?) * ? / (? - ? + 1) AS bucket, MIN(step), MAX(step), MIN(value), MAX(value), "
+        f"MIN(id), MAX(id) FROM metrics WHERE {where} GROUP BY bucket ORDER BY bucket",
         [low, buckets, high, low, *args],
     ).fetchall()
-    ids = sorted({i for row in grouped for i in row[6:]})
-    moments: dict[int, float] = {}
+    ids = sorted({i for row in grouped for i in row[5:]})
+    ends: dict[int, tuple[float, float]] = {}
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
-        query = f"SELECT id, logged_at FROM metrics WHERE id IN ({', '.join('?' * len(part))})"
-        moments.update((i, _seconds(text)) for i, text in conn.execute(query, part))
+        query = f"SELECT id, value, logged_at FROM metrics WHERE id IN ({', '.join('?' * len(part))})"
+        ends.update((i, (value, _seconds(text))) for i, value, text in conn.execute(query, part))
     steps, values, times = [], [], []
-    for _, step_from, step_to, lowest, highest, covariance, id_from, id_to in grouped:
-        pair = (lowest, highest) if covariance >= 0 else (highest, lowest)
+    for _, step_from, step_to, lowest, highest, id_from, id_to in grouped:
+        (value_from, time_from), (value_to, time_to) = ends[id_from], ends[id_to]
         steps += [step_from, step_to]
-        values += pair
-        times += [moments[id_from], moments[id_to]]
+        values += (highest, lowest) if value_from > value_to else (lowest, highest)
+        times += [time_from, time_to]
     return Series(key, steps, values, times, count, True, low, high)
 
 
