@@ -107,11 +107,21 @@ BELOW = {
         "yanex.executors",
         "yanex.cli",
         "yanex.sweep",
+        "yanex.ui",
     ),
-    "yanex.store": ("yanex.supervisor", "yanex.runner", "yanex.executors", "yanex.cli", "yanex.sweep"),
-    "yanex.supervisor": ("yanex.runner", "yanex.executors", "yanex.cli", "yanex.sweep"),
-    "yanex.executors": ("yanex.runner", "yanex.cli"),
-    "yanex.runner": ("yanex.cli",),
+    "yanex.store": (
+        "yanex.supervisor",
+        "yanex.runner",
+        "yanex.executors",
+        "yanex.cli",
+        "yanex.sweep",
+        "yanex.ui",
+    ),
+    "yanex.supervisor": ("yanex.runner", "yanex.executors", "yanex.cli", "yanex.sweep", "yanex.ui"),
+    "yanex.executors": ("yanex.runner", "yanex.cli", "yanex.ui"),
+    "yanex.runner": ("yanex.cli", "yanex.ui"),
+    # The web view sits beside the CLI at the top (the ui command imports it): it reads the store.
+    "yanex.ui": ("yanex.cli", "yanex.runner", "yanex.executors", "yanex.supervisor", "yanex.sweep"),
 }
 
 
@@ -132,6 +142,16 @@ def test_only_the_cli_imports_the_package_facade() -> None:
     imports it (as runner.environment did, for ``__version__``) closes a circle through it."""
     importers = [module for module, imported in GRAPH.items() if "yanex" in imported]
     assert sorted(module for module in importers if not module.startswith("yanex.cli")) == []
+
+
+def test_only_the_ui_command_imports_the_web_view() -> None:
+    """``yanex.ui`` loads only when ``yanex ui`` runs: no other command's start-up pays for it."""
+    importers = sorted(
+        module
+        for module, imported in GRAPH.items()
+        if not module.startswith("yanex.ui") and any(name.startswith("yanex.ui") for name in imported)
+    )
+    assert importers == ["yanex.cli.ui"]
 
 
 def test_the_graph_sees_lazy_imports() -> None:

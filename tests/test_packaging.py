@@ -40,6 +40,11 @@ def test_wheel_installs_and_creates_its_database(tmp_path: Path) -> None:
     # Every module of the checkout is in the wheel (a package missing from pyproject's list is not).
     modules = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "yanex").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
+    # The web view's pages and its vendored chart library, with its licence, ship in the wheel.
+    shipped = (REPO_ROOT / "yanex/ui/static").rglob("*")
+    static = {str(p.relative_to(REPO_ROOT)) for p in shipped if p.is_file()}
+    assert static <= names, sorted(static - names)
+    assert {"yanex/ui/static/vendor/uplot/LICENSE", "yanex/ui/static/vendor/uplot/uPlot.iife.min.js"} <= names
 
     # A fresh venv holding only the wheel; its dependencies come from this venv through a .pth
     # line, which (unlike a site dir) does not run this venv's editable-install hook.

@@ -51,13 +51,16 @@ def _executor(conn: sqlite3.Connection, experiment_id: str) -> str | None:
     return None if row is None else row[0]
 
 
-def artifacts_of(reference: str, db: Database | None = None) -> Recorded[ArtifactRecord]:
-    """The experiment ``reference`` names (id, id prefix or name): its id and artifacts."""
+def artifacts_of(
+    reference: str, db: Database | None = None, *, settle: bool = True
+) -> Recorded[ArtifactRecord]:
+    """The experiment ``reference`` names (id, id prefix or name): its id and artifacts
+    (``settle``: as for ``reading``; the web view writes nothing)."""
     from yanex.db.engine import Database
     from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
 
-    with reading(db or Database()) as conn:
+    with reading(db or Database(), settle=settle) as conn:
         experiment_id = resolve_reference(conn, reference)
         executor = _executor(conn, experiment_id)
         found = records(conn, experiment_id)

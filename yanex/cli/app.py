@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("yanex.cli.metrics", "Export every logged metric point, long form."),
     "plot": ("yanex.cli.plot", "Plot metric curves of experiments."),
     "watch": ("yanex.cli.watch", "Live table of running experiments."),
+    "ui": ("yanex.cli.ui", "Open a read-only web view of the experiments."),
     "gc": ("yanex.cli.gc", "Free artifact storage no experiment refers to."),
     "ingest": ("yanex.cli.ingest", "Recover experiments from a cluster worker's spool."),
     "export": ("yanex.cli.export", "Write experiments to one file, for another store."),

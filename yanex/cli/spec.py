@@ -232,21 +232,6 @@ class FilterOptions:
         opened. Experiments the user names are added once resolved, with ``ExperimentFilter.naming``.
         ``sort`` replaces the --sort given (compare reads a bare metric name).
         """
-        from yanex.errors import UsageError
-        from yanex.terminal import text_problem
+        from yanex.store.filters import from_options
 
-        values = {name: value for name, value in self.values.items() if value is not None}
-        archived, all_ = values.pop("archived", False), values.pop("all_", False)
-        if sort is not None:
-            values["sort"] = sort
-        if archived and all_:
-            raise UsageError("--archived and --all contradict each other", hint="pass one of them")
-        for field in declared():
-            given = values.get(field.name)
-            for text in [given] if isinstance(given, str) else given if isinstance(given, list) else ():
-                problem = text_problem(text)
-                if problem:
-                    raise UsageError(
-                        f"{field.option.flags[0]} {problem}", hint="pass text that is valid UTF-8"
-                    )
-        return ExperimentFilter(archived="only" if archived else "include" if all_ else "hide", **values)
+        return from_options(self.values if sort is None else {**self.values, "sort": sort})

@@ -268,6 +268,25 @@ class ExperimentFilter:
         return any(getattr(self, d.name) != d.default for d in declared() if d.option.group == "select")
 
 
+def from_options(values: dict[str, Any]) -> ExperimentFilter:
+    """A filter from option values by field name, as the command line and the web view receive
+    them (``archived`` and ``all_`` for the --archived/--all pair; None for an option not given).
+    Raises ``UsageError`` naming the flag of a bad value."""
+    from yanex.terminal import text_problem
+
+    given = {name: value for name, value in values.items() if value is not None}
+    archived, all_ = given.pop("archived", False), given.pop("all_", False)
+    if archived and all_:
+        raise UsageError("--archived and --all contradict each other", hint="pass one of them")
+    for field in declared():
+        value = given.get(field.name)
+        for text in [value] if isinstance(value, str) else value if isinstance(value, list) else ():
+            problem = text_problem(text)
+            if problem:
+                raise UsageError(f"{field.option.flags[0]} {problem}", hint="pass text that is valid UTF-8")
+    return ExperimentFilter(archived="only" if archived else "include" if all_ else "hide", **given)
+
+
 def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
     bind = binder.bind
     conds: list[str] = []

@@ -8,6 +8,7 @@ import dataclasses
 import sqlite3
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from yanex.errors import YanexWarning
@@ -120,3 +121,31 @@ def _unmatched(conn: sqlite3.Connection, field: Field, use: str) -> str:
     what = "parameter" if field.kind == "param" else "metric"
     note = f"no experiment in the selection has the {what} {field.key!r} ({use})"
     return note + (f"; did you mean {' or '.join(near)}?" if near else "")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a filter's experiments: their ids in its order, how many it selects in all,
+    and a note for each field it names that no selected experiment has (``select_ids`` warns
+    these; a page hands them to its reader instead)."""
+
+    ids: list[str]
+    total: int
+    notes: list[str]
+
+
+def select_page(conn: sqlite3.Connection, flt: ExperimentFilter, offset: int, size: int) -> Page:
+    """The ``size`` experiments after the first ``offset`` in the filter's order (its own limit
+    is replaced). The first ``offset + size`` ids are read by the filter's query (walking the index
+    of its order, or of a metric aggregate's, as ``yanex list --limit`` does), so early pages of
+    100,000 experiments cost what ``--limit 100`` costs; the total is one COUNT without the order."""
+    sql = compile_filter(dataclasses.replace(flt, limit=offset + size))
+    ids = [row[0] for row in conn.execute(sql.text, sql.sqlite_params())][offset:]
+    counted = compile_filter(dataclasses.replace(flt, sort=None, desc=False, limit=None))
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM ({counted.text})", counted.sqlite_params()).fetchone()
+    notes = [
+        _unmatched(conn, named, use)
+        for named, use in _named_fields(flt, ids)
+        if not _has_field(conn, named, ids) and not _has_field(conn, named, _selection(flt))
+    ]
+    return Page(ids, total, notes)

@@ -1,0 +1,442 @@
+"""``yanex ui``: the real server in a subprocess on 127.0.0.1 (``--port 0``), over a store made by
+running real scripts; its JSON through HTTP, and its pages in headless Chromium (Playwright driving
+Debian's ``chromium``; under CI a missing browser fails the tests instead of skipping them)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import wait_until
+
+TRAIN = """
+    import random
+    import yanex
+    lr = yanex.get_param("lr", 0.01)
+    rng = random.Random(yanex.get_param("seed", 0))
+    loss = 2.0
+    for step in range(40):
+        loss = loss * (1 - lr * 3) + 0.01 * rng.random()
+        yanex.log_metrics({"loss": loss, "accuracy": 1 - loss / 2.5}, step=step)
+"""
+# 5,000 points with one spike at step 3,333; an artifact; some output.
+LONG = """
+    import yanex
+    for step in range(5000):
+        yanex.log_metrics({"signal": 1000.0 if step == 3333 else (step % 7) / 7.0}, step=step)
+    yanex.save_artifact({"weights": [1, 2, 3]}, "model.json")
+    for line in range(100):
+        print("line", line)
+"""
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str  # as printed: with the token
+    port: int
+    token: str
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(
+        self, path: str, *, token: bool = True, host: str | None = None, cookie: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Host": host or f"127.0.0.1:{self.port}"}
+        if token:
+            headers["X-Yanex-Token"] = self.token
+        if cookie:
+            headers["Cookie"] = cookie
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        return response.status, dict(response.getheaders()), body
+
+    def json(self, path: str, status: int = 200) -> Any:
+        got, _, body = self.get(path)
+        assert got == status, body
+        return json.loads(body)
+
+
+def start(home: Path, *args: str) -> Server:
+    env = {**os.environ, "YANEX_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "ui", "--port", "0", "--no-browser", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), (url, process.stderr.read() if process.stderr else "")
+    port = int(url.split(":")[2].split("/")[0])
+    return Server(process, url, port, url.split("token=")[1])
+
+
+def stop(server: Server) -> tuple[int, str]:
+    server.process.send_signal(signal.SIGINT)
+    _, err = server.process.communicate(timeout=30)
+    return server.process.returncode, err
+
+
+def run(home: Path, cwd: Path, *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "yanex", "run", *args],
+        cwd=cwd,
+        env={**os.environ, "YANEX_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of 6 (tag ``sweep``) and one long run (``solo``), all run for real."""
+    root = tmp_path_factory.mktemp("ui-store")
+    (root / "train.py").write_text(textwrap.dedent(TRAIN))
+    (root / "long.py").write_text(textwrap.dedent(LONG))
+    home = root / "home"
+    run(
+        home,
+        root,
+        "train.py",
+        "-p",
+        "lr=logspace(-3,-1,3)",
+        "-p",
+        "seed=range(2)",
+        "--tag",
+        "sweep",
+        "-j",
+        "2",
+    )
+    run(home, root, "long.py", "--name", "solo", "--tag", "solo")
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[Server]:
+    started = start(store)
+    yield started
+    stop(started)
+
+
+# ---- JSON through HTTP
+
+
+def test_the_runs_api_shows_the_runs_a_filter_selects(server: Server) -> None:
+    everything = server.json("/api/runs")
+    assert everything["total"] == 7
+    swept = server.json("/api/runs?tag=sweep&where=" + quote("lr > 0.005"))
+    assert swept["total"] == 4
+    assert {row["status"] for row in swept["rows"]} == {"completed"}
+    assert all(row["values"] == {} for row in swept["rows"])
+    assert swept["command"] == "yanex list --tag sweep --where 'lr > 0.005'"
+    assert len(swept["rows"][0]["id"]) == 32 and len(swept["rows"][0]["short"]) == 8
+
+
+def test_the_runs_api_sorts_by_a_metric_aggregate_and_shows_chosen_columns(server: Server) -> None:
+    data = server.json("/api/runs?tag=sweep&sort=metrics.loss.min&desc&param=lr&metric=accuracy.max")
+    losses = [row["values"]["metrics.loss.min"] for row in data["rows"]]
+    assert losses == sorted(losses, reverse=True) and len(losses) == 6
+    assert data["columns"] == ["metrics.loss.min", "params.lr", "metrics.accuracy.max"]
+    # The smallest learning rate learns least: its loss stays highest.
+    assert data["rows"][0]["values"]["params.lr"] == pytest.approx(0.001)
+    assert data["command"] == "yanex list --tag sweep --sort metrics.loss.min --desc"
+
+
+def test_a_bad_filter_is_the_cli_error_as_json_with_400(server: Server) -> None:
+    for query, said in [
+        ("where=" + quote("lr >> 1"), "invalid --where expression"),
+        ("status=sleeping", "unknown status 'sleeping'"),
+        ("sort=colour", "cannot sort by 'colour'"),
+        ("limit=3", "no such option: ?limit"),
+    ]:
+        error = server.json(f"/api/runs?{query}", status=400)
+        assert error["error"].startswith(said), error
+        assert error["line"].startswith(f"Error: {said}") and "Traceback" not in error["line"]
+        assert error["hint"]
+
+
+def test_requests_without_the_token_are_refused(server: Server) -> None:
+    for path in ["/", "/api/runs", "/static/runs.js", "/experiment/solo"]:
+        status, _, body = server.get(path, token=False)
+        assert status == 403, path
+        assert b"token" in body
+    status, _, _ = server.get("/api/runs", token=False, cookie="yanex_token=wrong")
+    assert status == 403
+
+
+def test_the_printed_url_trades_its_token_for_a_cookie(server: Server) -> None:
+    status, headers, _ = server.get("/?token=" + server.token + "&tag=sweep", token=False)
+    assert status == 303
+    assert headers["Location"] == "/?tag=sweep"
+    cookie = headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    status, _, _ = server.get("/api/runs", token=False, cookie=cookie.split(";")[0])
+    assert status == 200
+
+
+def test_a_foreign_host_header_is_refused(server: Server) -> None:
+    status, _, _ = server.get("/api/runs", host=f"attacker.example:{server.port}")
+    assert status == 403
+    status, _, _ = server.get("/api/runs", host="127.0.0.1:1")
+    assert status == 403
+    status, _, _ = server.get("/api/runs", host=f"localhost:{server.port}")
+    assert status == 200
+
+
+def test_paging_gives_100_rows_a_page_and_the_total(yanex_home: Path) -> None:
+    from yanex.db.engine import Database
+    from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
+    from yanex.store.experiments import Owner, create_experiments
+
+    db = Database()
+    specs = [ExperimentSpec(script_path=Path("t.py"), name=f"e{i:03d}", config={"i": i}) for i in range(250)]
+    create_experiments(
+        db, specs, status=Status.CREATED, owner=Owner("host", 1), git=GitInfo(), environment=EnvironmentInfo()
+    )
+    db.dispose()
+    server = start(yanex_home)
+    try:
+        first = server.json("/api/runs?sort=name")
+        third = server.json("/api/runs?sort=name&page=3")
+        assert (first["total"], first["pages"], len(first["rows"])) == (250, 3, 100)
+        assert [row["name"] for row in first["rows"][:2]] == ["e000", "e001"]
+        assert [row["name"] for row in third["rows"]] == [f"e{i:03d}" for i in range(200, 250)]
+        assert server.json("/api/runs?page=0", status=400)["error"].startswith("?page must be at least 1")
+    finally:
+        stop(server)
+
+
+def test_without_a_database_the_api_says_so(yanex_home: Path) -> None:
+    server = start(yanex_home)
+    try:
+        error = server.json("/api/runs", status=404)
+        assert error["line"].startswith("Error: ") and "database" in error["error"]
+    finally:
+        stop(server)
+
+
+def test_the_experiment_api_shows_what_yanex_show_shows(server: Server) -> None:
+    data = server.json("/api/experiment/solo")
+    assert data["name"] == "solo" and data["status"] == "completed"
+    assert [m["key"] for m in data["metrics"]] == ["signal"]
+    assert data["metrics"][0]["count"] == 5000
+    assert data["output"]["stdout"].splitlines()[-1] == "line 99"
+    assert [a["name"] for a in data["artifacts"]] == ["model.json"]
+    assert data["commands"] == {
+        "show": f"yanex show {data['short']}",
+        "metrics": f"yanex metrics {data['short']}",
+    }
+    assert data["cursor"] > 0
+    error = server.json("/api/experiment/nosuchthing", status=404)
+    assert error["line"].startswith("Error: ")
+
+
+def test_a_long_series_is_reduced_keeping_its_spike_and_zoom_is_full_resolution(server: Server) -> None:
+    cursor = server.json("/api/experiment/solo")["cursor"]
+    reduced = server.json(f"/api/experiment/solo/series?key=signal&width=100&until={cursor}")
+    assert reduced["reduced"] is True and reduced["count"] == 5000
+    assert len(reduced["steps"]) <= 200
+    assert max(reduced["values"]) == 1000.0  # the spike survives the reduction
+    assert reduced["steps"] == sorted(reduced["steps"])
+    zoomed = server.json(f"/api/experiment/solo/series?key=signal&width=100&from=3300&to=3399&until={cursor}")
+    assert zoomed["reduced"] is False
+    assert zoomed["steps"] == list(range(3300, 3400))
+    assert zoomed["values"][33] == 1000.0
+
+
+def test_an_artifact_downloads_its_bytes_and_a_missing_content_is_one_error(
+    server: Server, store: Path
+) -> None:
+    status, headers, body = server.get("/api/experiment/solo/artifact/model.json")
+    assert status == 200
+    assert json.loads(body) == {"weights": [1, 2, 3]}
+    assert headers["Content-Disposition"].startswith("attachment")
+    error = server.json("/api/experiment/solo/artifact/nothing.bin", status=404)
+    assert "has no artifact 'nothing.bin'" in error["error"]
+    status, _, body = server.get("/api/experiment/solo/output/stdout")
+    assert status == 200 and body.decode().count("\n") == 100
+
+
+def test_ctrl_c_stops_the_server_cleanly_and_0000_warns(store: Path) -> None:
+    server = start(store, "--host", "127.0.0.1")
+    assert server.json("/api/runs")["total"] == 7
+    code, err = stop(server)
+    assert code == 0 and "Traceback" not in err
+    env = {**os.environ, "YANEX_HOME": str(store)}
+    everywhere = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "ui", "--host", "0.0.0.0", "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert everywhere.stdout is not None and everywhere.stderr is not None
+    assert everywhere.stdout.readline().startswith("http://127.0.0.1:")
+    everywhere.send_signal(signal.SIGINT)
+    _, err = everywhere.communicate(timeout=30)
+    assert err.splitlines()[0].startswith("yanex: warning: --host 0.0.0.0")
+    assert "Traceback" not in err
+
+
+# ---- In a real browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None  # type: ignore[assignment]
+    missing = "Debian's chromium (apt-get install chromium)" if executable is None else None
+    if sync_playwright is None:
+        missing = "playwright (pip install -e '.[dev]')"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the UI tests need {missing}")
+        pytest.skip(f"the UI tests need {missing}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def open_page(browser: Any, server: Server, path: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url)  # trades the token for the cookie
+    page.goto(server.base + path)
+    page.wait_for_selector("body[data-loaded]", timeout=30_000)
+    assert errors == []
+    return page
+
+
+def test_the_runs_page_renders_the_table_for_a_filter(browser: Any, server: Server) -> None:
+    page = open_page(browser, server, "/?tag=sweep&metric=loss.min")
+    assert page.locator("table.runs tbody tr").count() == 6
+    assert page.locator("table.runs th", has_text="metrics.loss.min").count() == 1
+    assert page.locator(".cli code").inner_text() == "yanex list --tag sweep"
+    assert "1–6 of 6 experiments" in page.locator("#count").inner_text()
+    page.fill("input[name=where]", "lr >> 1")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".error")
+    assert page.locator(".error").inner_text().startswith("Error: invalid --where expression")
+    page.go_back()
+    page.wait_for_selector("table.runs")
+    assert page.locator("table.runs tbody tr").count() == 6
+    page.locator("table.runs tbody a").first.click()
+    page.wait_for_selector("body[data-loaded=experiment]")
+    assert page.url.startswith(server.base + "/experiment/")
+    page.close()
+
+
+def test_the_experiment_page_draws_one_chart_per_metric(browser: Any, server: Server) -> None:
+    sweep = server.json("/api/runs?tag=sweep")["rows"][0]["id"]
+    page = open_page(browser, server, f"/experiment/{sweep}")
+    charts = page.locator(".metric-chart")
+    assert sorted(charts.evaluate_all("nodes => nodes.map(n => n.dataset.key)")) == ["accuracy", "loss"]
+    assert page.locator(".metric-chart canvas").count() == 2
+    assert charts.evaluate_all("nodes => nodes.map(n => n.dataset.series)") == ["1", "1"]
+    page.fill("#smooth", "0.6")  # smoothing adds the smoothed curve beside the raw one
+    page.wait_for_function("document.querySelector('.metric-chart').dataset.series === '2'")
+    assert page.locator(".cli code").first.inner_text().startswith("yanex show ")
+    page.close()
+    solo = open_page(browser, server, "/experiment/solo")
+    solo.wait_for_selector(".metric-chart[data-points]")
+    assert solo.locator(".metric-chart .reduced").inner_text().startswith("reduced: ")
+    solo.close()
+
+
+@pytest.mark.slow
+def test_a_live_page_picks_up_new_points_from_a_running_script(
+    browser: Any, tmp_path: Path, yanex_home: Path
+) -> None:
+    go = tmp_path / "go"
+    script = tmp_path / "live.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import os, time
+        import yanex
+        yanex.log_metrics({{"loss": 1.0}}, step=0)
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.05)
+        for step in range(1, 30):
+            yanex.log_metrics({{"loss": 1.0 / (step + 1)}}, step=step)
+        yanex.log_metrics({{"late": 1.0}}, step=0)
+        while os.path.exists({str(go)!r}):
+            time.sleep(0.05)
+        """)
+    )
+    env = {**os.environ, "YANEX_HOME": str(yanex_home)}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", str(script), "--name", "live"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server: Server | None = None
+    try:
+
+        def first_point() -> bool:
+            found = subprocess.run(
+                [sys.executable, "-m", "yanex", "get", "metrics.loss", "--name", "live"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            return found.stdout.strip() == "1.0"
+
+        wait_until(first_point, "the first point", timeout=120)
+        server = start(yanex_home)
+        page = open_page(browser, server, "/experiment/live")
+        page.wait_for_selector(".metric-chart[data-key=loss][data-points='1']")
+        go.touch()
+        page.wait_for_selector(".metric-chart[data-key=loss][data-last-step='29']", timeout=60_000)
+        page.wait_for_selector(".metric-chart[data-key=late]", timeout=60_000)
+        assert page.locator(".metric-chart[data-key=loss]").get_attribute("data-points") == "30"
+        assert page.locator(".live").count() == 1
+        go.unlink()
+        page.wait_for_selector(".status.completed", timeout=60_000)
+        page.close()
+    finally:
+        if go.exists():
+            go.unlink()
+        running.wait(timeout=120)
+        if server is not None:
+            stop(server)

@@ -1,0 +1,135 @@
+"""One metric's curve for a chart: reduced to a width in one pass, and the points logged since a
+cursor, for a page that follows a running experiment.
+
+A chart of a million points draws no better than one of two points per pixel, and sampling (one
+point in N) hides spikes. ``series`` splits the step range into ``buckets`` of equal width and
+keeps each bucket's lowest and highest value, so every spike stays; one grouped query reads the
+points through the ``(experiment_local_id, key, step)`` index. Zooming in asks for a narrower step
+range, at full resolution once it holds few enough points.
+
+``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``points_since`` reads
+only the rows after it, walking the table's rowid from there, never the experiment's history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from yanex.store.ids import POINTS_OF
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric's finite values in a step range, by step: ``steps``, ``values`` and ``times``
+    (seconds since the epoch) aligned. ``reduced``: each bucket of steps is two points (its
+    lowest and highest value, in the order the bucket goes) out of ``count`` in the range;
+    ``lowest``/``highest``: the range's first and last step (None when it has no point)."""
+
+    key: str
+    steps: list[int]
+    values: list[float]
+    times: list[float]
+    count: int
+    reduced: bool
+    lowest: int | None
+    highest: int | None
+
+
+def cursor(conn: sqlite3.Connection) -> int:
+    """The largest ``metrics.id`` of the snapshot (0 for none): every point logged later has a
+    larger one."""
+    (largest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM metrics").fetchone()
+    return int(largest)
+
+
+def _seconds(text: str) -> float:
+    """A stored time (naive UTC, or with its offset) as seconds since the epoch."""
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def series(
+    conn: sqlite3.Connection,
+    experiment_id: str,
+    key: str,
+    *,
+    buckets: int,
+    until: int,
+    first: int | None = None,
+    last: int | None = None,
+) -> Series:
+    """The finite points of ``key`` with ``first <= step <= last`` (either open) and
+    ``id <= until`` (the page's cursor, so a live page's later fetches neither miss nor repeat a
+    point); all of them when the range holds at most ``2 * buckets`` points, else two per bucket
+    (see the module docstring; ``count`` then counts the range's points, non-finite ones too)."""
+    # The range's points are counted on the index alone (non-finite values too): reading their
+    # values costs a table lookup each, which only the pass that draws them pays.
+    where = f"{POINTS_OF} AND key = ? AND id <= ?"
+    args: list[object] = [experiment_id, key, until]
+    if first is not None:
+        where += " AND step >= ?"
+        args.append(first)
+    if last is not None:
+        where += " AND step <= ?"
+        args.append(last)
+    count, low, high = conn.execute(
+        f"SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE {where}", args
+    ).fetchone()
+    where += " AND value IS NOT NULL"
+    if count <= 2 * buckets:
+        rows = conn.execute(
+            f"SELECT step, value, logged_at FROM metrics WHERE {where} ORDER BY step, id", args
+        )
+        steps, values, times = [], [], []
+        for step, value, logged_at in rows:
+            steps.append(step)
+            values.append(value)
+            times.append(_seconds(logged_at))
+        return Series(key, steps, values, times, len(steps), False, low, high)
+    # Each bucket: its step span, lowest and highest value, and the ids of its first and last
+    # points, whose values (does the bucket go up or down: which of low and high comes first)
+    # and times are read afterwards by rowid, two per bucket.
+    grouped = conn.execute(
+        "SELECT (step - ?) * ? / (? - ? + 1) AS bucket, MIN(step), MAX(step), MIN(value), MAX(value), "
+        f"MIN(id), MAX(id) FROM metrics WHERE {where} GROUP BY bucket ORDER BY bucket",
+        [low, buckets, high, low, *args],
+    ).fetchall()
+    ids = sorted({i for row in grouped for i in row[5:]})
+    ends: dict[int, tuple[float, float]] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        query = f"SELECT id, value, logged_at FROM metrics WHERE id IN ({', '.join('?' * len(part))})"
+        ends.update((i, (value, _seconds(text))) for i, value, text in conn.execute(query, part))
+    steps, values, times = [], [], []
+    for _, step_from, step_to, lowest, highest, id_from, id_to in grouped:
+        (value_from, time_from), (value_to, time_to) = ends[id_from], ends[id_to]
+        steps += [step_from, step_to]
+        values += (highest, lowest) if value_from > value_to else (lowest, highest)
+        times += [time_from, time_to]
+    return Series(key, steps, values, times, count, True, low, high)
+
+
+@dataclass(frozen=True)
+class NewPoint:
+    """A point logged after a cursor: its ``metrics.id`` (the next cursor), key, step, value
+    (None when not a finite number) and time in seconds since the epoch."""
+
+    id: int
+    key: str
+    step: int
+    value: float | None
+    time: float
+
+
+def points_since(conn: sqlite3.Connection, experiment_id: str, after: int, limit: int) -> list[NewPoint]:
+    """At most ``limit`` points of the experiment with ``metrics.id > after``, in logging order.
+    The experiment's condition is kept off its index (``+``), so SQLite walks the rowid from the
+    cursor: the cost is the points logged since, by any experiment, not this one's history."""
+    rows = conn.execute(
+        "SELECT id, key, step, value, logged_at FROM metrics WHERE id > ? AND "
+        "+experiment_local_id = (SELECT local_id FROM experiments WHERE id = ?) ORDER BY id LIMIT ?",
+        (after, experiment_id, limit),
+    )
+    return [NewPoint(i, key, step, value, _seconds(at)) for i, key, step, value, at in rows]

@@ -1,0 +1,273 @@
+"""The experiment page's API: everything ``yanex show`` says, each metric's curve reduced to the
+chart's width (``yanex.store.series``), the points logged since the page's cursor, and the patch,
+output files and artifacts on demand.
+
+The page asks for ``detail`` once: it carries the cursor (the largest ``metrics.id`` of the same
+snapshot); curves are read up to it, and a live page then asks only for the points after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from yanex import config
+from yanex.errors import NotFoundError, UsageError
+from yanex.ui.answers import Request, Response, json_response, text_response
+
+TAIL_LINES = 60
+TAIL_BYTES = 64 * 1024
+WIDTH_RANGE = (50, 4000)  # pixels a chart may ask for
+LIVE_LIMIT = 50_000  # points per live fetch; the page asks again at once for the rest
+
+
+def _tail(path: Path) -> tuple[str, int | None]:
+    """The last lines of a captured output file (reading only its end) and its size (None when
+    there is no file)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - TAIL_BYTES))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return "", None
+    return "\n".join(text.rstrip("\n").splitlines()[-TAIL_LINES:]), size
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def detail(request: Request) -> Response:
+    """``GET /api/experiment/<id, prefix or name>``: the experiment, as ``yanex show`` shows it."""
+    from yanex.artifacts.reading import records as artifact_records
+    from yanex.store.detail import experiment_detail
+    from yanex.store.history import metric_stats
+    from yanex.store.ids import short_ids
+    from yanex.store.reading import reading
+    from yanex.store.series import cursor
+
+    with reading(request.db, settle=False) as conn:
+        found = experiment_detail(conn, request.parts[0])
+        e = found.experiment
+        stats = metric_stats(conn, e.id)
+        artifacts = artifact_records(conn, e.id)
+        lineage = found.lineage
+        named = [
+            e.id,
+            *([e.retry_of] if e.retry_of else []),
+            *found.rerun_as,
+            *([lineage.root, lineage.parent] if lineage else []),
+            *(r.id for r in [*found.parents, *found.children]),
+        ]
+        shown = short_ids(conn, named)
+        batch_short = short_ids(conn, [found.batch.id], "batches")[found.batch.id] if found.batch else None
+        at = cursor(conn)
+    folder = config.experiment_dir(e.id)
+    stdout, stdout_size = _tail(folder / config.STDOUT_FILE)
+    stderr, stderr_size = _tail(folder / config.STDERR_FILE)
+    last_point = max((m.logged_at for m in found.metrics.values()), default=None)
+
+    def relative(full: str) -> dict[str, str]:
+        return {"id": full, "short": shown.get(full, full[:8])}
+
+    git = e.git
+    return json_response(
+        {
+            "id": e.id,
+            "short": shown[e.id],
+            "name": e.name,
+            "status": e.status.value,
+            "description": e.description,
+            "tags": e.tags,
+            "archived": e.archived,
+            "created": _iso(e.created_at),
+            "started": _iso(e.started_at),
+            "ended": _iso(e.ended_at),
+            "duration": e.duration,
+            "last_point": _iso(last_point),
+            "script": e.script_path,
+            "args": e.script_args,
+            "working_dir": e.working_dir,
+            "exit_code": e.exit_code,
+            "error": e.error_message,
+            "params": e.config,
+            "git": {
+                "commit": git.commit,
+                "branch": git.branch,
+                "message": (git.commit_message or "").partition("\n")[0] or None,
+                "dirty": git.dirty,
+                "patch_size": found.patch_size,
+                "omitted": [str(change) for change in git.omitted],
+            },
+            "environment": dataclasses.asdict(e.environment),
+            "metrics": [
+                {
+                    "key": s.key,
+                    "count": s.count,
+                    "last": s.last,
+                    "min": s.minimum,
+                    "max": s.maximum,
+                    "first_step": s.first_step,
+                    "last_step": s.last_step,
+                }
+                for s in stats
+            ],
+            "artifacts": [
+                {"name": a.name, "size": a.size, "sha256": a.sha256, "media_type": a.media_type}
+                for a in artifacts
+            ],
+            "output": {
+                "stdout": stdout,
+                "stderr": stderr,
+                "stdout_size": stdout_size,
+                "stderr_size": stderr_size,
+                "tail_lines": TAIL_LINES,
+            },
+            "lineage": {
+                "retry_of": relative(e.retry_of) if e.retry_of else None,
+                "rerun_as": [relative(i) for i in found.rerun_as],
+                "root": relative(lineage.root) if lineage else None,
+                "parent": relative(lineage.parent) if lineage else None,
+                "attempt": lineage.attempt if lineage else None,
+                "rerun": lineage.rerun if lineage else None,
+                "parents": [{**relative(r.id), "name": r.name, "status": r.status} for r in found.parents],
+                "children": [{**relative(r.id), "name": r.name, "status": r.status} for r in found.children],
+                "batch": (
+                    {
+                        "id": found.batch.id,
+                        "short": batch_short,
+                        "total": found.batch.total,
+                        "parallel": found.batch.parallel,
+                        "executor": found.batch.executor,
+                    }
+                    if found.batch
+                    else None
+                ),
+            },
+            "cursor": at,
+            "commands": {
+                "show": f"yanex show {shown[e.id]}",
+                "metrics": f"yanex metrics {shown[e.id]}",
+            },
+        }
+    )
+
+
+def _experiment_id(request: Request) -> str:
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_reference
+
+    with reading(request.db, settle=False) as conn:
+        return resolve_reference(conn, request.parts[0])
+
+
+def series(request: Request) -> Response:
+    """``GET .../series?key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]``: one metric's curve, at
+    most two points per pixel (the lowest and highest of each bucket of steps)."""
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_reference
+    from yanex.store.series import cursor
+    from yanex.store.series import series as read_series
+
+    key = request.one("key")
+    if not key:
+        raise UsageError("?key names the metric", hint="e.g. ?key=loss")
+    low, high = WIDTH_RANGE
+    width = min(high, max(low, request.number("width", 800) or 800))
+    with reading(request.db, settle=False) as conn:
+        experiment_id = resolve_reference(conn, request.parts[0])
+        until = request.number("until")
+        found = read_series(
+            conn,
+            experiment_id,
+            key,
+            buckets=width,
+            until=cursor(conn) if until is None else until,
+            first=request.number("from"),
+            last=request.number("to"),
+        )
+    return json_response(dataclasses.asdict(found))
+
+
+def points(request: Request) -> Response:
+    """``GET .../points?after=CURSOR``: the points logged since the cursor, by key, the next
+    cursor, and the experiment's status (a page stops asking once it has ended)."""
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_reference
+    from yanex.store.series import points_since
+
+    after = request.number("after")
+    if after is None:
+        raise UsageError("?after is the cursor of the last fetch", hint="take it from the experiment's JSON")
+    with reading(request.db, settle=False) as conn:
+        experiment_id = resolve_reference(conn, request.parts[0])
+        new = points_since(conn, experiment_id, after, LIVE_LIMIT)
+        (status,) = conn.execute("SELECT status FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+    by_key: dict[str, dict[str, list[Any]]] = {}
+    for p in new:
+        lists = by_key.setdefault(p.key, {"steps": [], "values": [], "times": []})
+        lists["steps"].append(p.step)
+        lists["values"].append(p.value)
+        lists["times"].append(p.time)
+    return json_response(
+        {
+            "cursor": new[-1].id if new else after,
+            "more": len(new) == LIVE_LIMIT,
+            "status": status,
+            "points": by_key,
+        }
+    )
+
+
+def patch(request: Request) -> Response:
+    """``GET .../patch``: the git patch of uncommitted changes, as ``yanex show ID --patch``."""
+    from yanex.store.detail import experiment_detail
+    from yanex.store.reading import reading
+
+    with reading(request.db, settle=False) as conn:
+        e = experiment_detail(conn, request.parts[0]).experiment
+    if not e.git.patch:
+        raise NotFoundError(f"experiment {e.id} has no git patch")
+    return text_response(e.git.patch)
+
+
+def output(request: Request) -> Response:
+    """``GET .../output/stdout`` (or ``stderr``): the whole captured file."""
+
+    experiment_id = _experiment_id(request)
+    name = config.STDOUT_FILE if request.parts[1] == "stdout" else config.STDERR_FILE
+    path = config.experiment_dir(experiment_id) / name
+    if not path.is_file():
+        raise NotFoundError(f"experiment {experiment_id} has no captured {request.parts[1]}")
+    return Response(200, "text/plain; charset=utf-8", file=path)
+
+
+def artifact(request: Request) -> Response:
+    """``GET .../artifact/<name>``: the artifact's bytes, read as ``yanex artifacts get`` reads
+    them (the blob, its size checked; a missing content is the same one-line error)."""
+    from urllib.parse import quote
+
+    from yanex.artifacts.names import check_name
+    from yanex.artifacts.reading import artifacts_of
+    from yanex.artifacts.views import content, selected
+
+    name = check_name(request.parts[1])
+    found = artifacts_of(request.parts[0], request.db, settle=False)
+    chosen = selected(name, found)
+    if chosen[0].name != name:
+        raise UsageError(
+            f"{name!r} is a folder of artifacts",
+            hint=f"download its files one by one, or `yanex artifacts get {found.experiment_id[:8]} {name}`",
+        )
+    record = chosen[0]
+    blob = content(record, found.experiment_id, found.why_missing(record))
+    filename = quote(Path(record.name).name)
+    return Response(
+        200,
+        record.media_type or "application/octet-stream",
+        file=blob,
+        headers=(("Content-Disposition", f"attachment; filename*=UTF-8''{filename}"),),
+    )

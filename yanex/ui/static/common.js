@@ -1,0 +1,124 @@
+// Shared by the pages: fetching the API, formatting as the CLI does, building DOM safely
+// (text is always set as textContent, never parsed as HTML).
+
+export async function api(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  const type = response.headers.get("Content-Type") || "";
+  const body = type.startsWith("application/json") ? await response.json() : { line: await response.text() };
+  if (!response.ok) {
+    const error = new Error(body.line || body.error || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// Numbers to 6 significant digits, as the CLI's tables (Python's "%.6g"); ints as they are.
+export function g6(x) {
+  if (typeof x !== "number") return String(x);
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  if (x === 0) return "0";
+  const exponent = Math.floor(Math.log10(Math.abs(Number(x.toPrecision(6)))));
+  if (exponent < -4 || exponent >= 6) {
+    const [mantissa, power] = x.toExponential(5).split("e");
+    const trimmed = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
+    const sign = power[0] === "-" ? "-" : "+";
+    const digits = power.replace(/^[+-]/, "").padStart(2, "0");
+    return `${trimmed}e${sign}${digits}`;
+  }
+  return String(Number(x.toPrecision(6)));
+}
+
+export function fmt(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") return g6(value);
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+// Local wall-clock time to the second, as the CLI prints it.
+export function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 60) return `${seconds.toFixed(2)}s`;
+  let minutes = Math.floor(Math.round(seconds) / 60);
+  const secs = Math.round(seconds) % 60;
+  if (minutes < 60) return `${minutes}m ${pad(secs)}s`;
+  const hours = Math.floor(minutes / 60);
+  minutes %= 60;
+  return `${hours}h ${pad(minutes)}m`;
+}
+
+export function ago(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
+  return `${(seconds / 3600).toFixed(1)}h`;
+}
+
+export function fmtSize(size) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function statusBadge(status) {
+  return el("span", { class: `status ${status}` }, status);
+}
+
+// The CLI command giving the same answer, with a button that copies it.
+export function cliLine(label, command) {
+  const code = el("code", {}, command);
+  const button = el("button", {
+    type: "button",
+    title: "Copy to the clipboard",
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(command);
+        button.textContent = "Copied";
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(code);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        button.textContent = "Selected";
+      }
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    },
+  }, "Copy");
+  return el("div", { class: "cli" }, el("span", { class: "label" }, label), code, button);
+}
+
+export function errorBox(error) {
+  return el("div", { class: "error", role: "alert" }, error.message || String(error));
+}

@@ -1,0 +1,153 @@
+// The runs page: the experiments table for the query in the URL (the CLI's filter options),
+// one page of 100 at a time; sorting, paging and filtering only change the URL, so a view can be
+// bookmarked and the back button works.
+import { ago, api, cliLine, el, errorBox, fmt, fmtDuration, fmtTime, statusBadge } from "./common.js";
+
+const form = document.getElementById("filters");
+// Inputs holding a comma-separated list: each item is one repeated query parameter (--tag a --tag b).
+const LISTS = ["tag", "status", "param", "metric"];
+const TEXTS = ["where", "name", "script", "started-after", "started-before"];
+const BASE = [
+  { label: "id", sort: "id" },
+  { label: "name", sort: "name" },
+  { label: "status", sort: "status" },
+  { label: "tags", sort: null },
+  { label: "started", sort: "started" },
+  { label: "duration", sort: "duration", num: true },
+];
+
+function query() {
+  return new URLSearchParams(location.search);
+}
+
+function fillForm(params) {
+  for (const name of TEXTS) form.elements[name].value = params.get(name) || "";
+  for (const name of LISTS) form.elements[name].value = params.getAll(name).join(", ");
+  form.elements.archive.value = params.has("archived") ? "archived" : params.has("all") ? "all" : "";
+}
+
+function fromForm() {
+  const params = new URLSearchParams();
+  for (const name of TEXTS) {
+    const value = form.elements[name].value.trim();
+    if (value) params.set(name, value);
+  }
+  for (const name of LISTS) {
+    for (const item of form.elements[name].value.split(",")) if (item.trim()) params.append(name, item.trim());
+  }
+  if (form.elements.archive.value) params.set(form.elements.archive.value, "");
+  const current = query();
+  for (const keep of ["sort", "desc"]) if (current.has(keep)) params.set(keep, current.get(keep));
+  return params;
+}
+
+function go(params) {
+  const search = params.toString().replace(/=(?=&|$)/g, "");
+  history.pushState(null, "", search ? `/?${search}` : "/");
+  load();
+}
+
+function sortBy(name) {
+  const params = query();
+  if (params.get("sort") === name) {
+    if (params.has("desc")) params.delete("desc");
+    else params.set("desc", "");
+  } else {
+    params.set("sort", name);
+    params.delete("desc");
+  }
+  params.delete("page");
+  go(params);
+}
+
+function toPage(page) {
+  const params = query();
+  if (page > 1) params.set("page", String(page));
+  else params.delete("page");
+  go(params);
+}
+
+function pager(data) {
+  const node = el("span", {},
+    el("button", { type: "button", disabled: data.page <= 1, onclick: () => toPage(data.page - 1) }, "‹ Prev"),
+    el("span", { class: "muted" }, ` page ${data.page.toLocaleString()} of ${data.pages.toLocaleString()} `),
+    el("button", { type: "button", disabled: data.page >= data.pages, onclick: () => toPage(data.page + 1) }, "Next ›"),
+  );
+  return node;
+}
+
+function header(data) {
+  const params = query();
+  const sort = params.get("sort");
+  const columns = [...BASE, ...data.columns.map((name) => ({ label: name, sort: name, num: true }))];
+  return el("tr", {}, columns.map((column) => {
+    const active = column.sort && (sort === column.sort || (column.sort === "started" && sort === "started_at"));
+    const arrow = active ? (params.has("desc") ? " ▼" : " ▲") : "";
+    return el("th", {
+      class: [column.num ? "num" : "", column.sort ? "" : "nosort"].join(" ").trim() || null,
+      title: column.sort ? `Sort by ${column.sort} (--sort ${column.sort})` : null,
+      onclick: column.sort ? () => sortBy(column.sort) : null,
+    }, column.label, el("span", { class: "arrow" }, arrow));
+  }));
+}
+
+function row(run, columns) {
+  const status = [statusBadge(run.status)];
+  if (run.stale) status.push(el("span", { class: "stale", title: "running, but no metric logged for a while" }, `stale: no point for ${ago(run.quiet_seconds)}`));
+  return el("tr", { dataset: { id: run.id } },
+    el("td", { class: "id", title: run.id }, run.short),
+    el("td", { class: "name" }, el("a", { href: `/experiment/${run.id}` }, run.name || run.short)),
+    el("td", {}, status),
+    el("td", {}, run.tags.map((tag) => el("span", { class: "tag" }, tag))),
+    el("td", { class: "mono" }, fmtTime(run.started)),
+    el("td", { class: "num" }, fmtDuration(run.duration)),
+    columns.map((name) => el("td", { class: "num" }, fmt(run.values[name]))),
+  );
+}
+
+async function load() {
+  const params = query();
+  fillForm(params);
+  const messages = document.getElementById("messages");
+  const table = document.getElementById("table");
+  let data;
+  try {
+    data = await api(`/api/runs?${params}`);
+  } catch (error) {
+    messages.replaceChildren(errorBox(error));
+    table.replaceChildren();
+    for (const id of ["count", "pager", "pager-bottom", "cli"]) document.getElementById(id).replaceChildren();
+    document.body.dataset.loaded = "error";
+    return;
+  }
+  messages.replaceChildren(...data.notes.map((note) => el("div", { class: "note" }, note)));
+  document.getElementById("cli").replaceChildren(cliLine("CLI", data.command));
+  const first = (data.page - 1) * data.page_size + 1;
+  const last = first + data.rows.length - 1;
+  document.getElementById("count").textContent = data.total === 0
+    ? "0 experiments"
+    : `${first.toLocaleString()}–${last.toLocaleString()} of ${data.total.toLocaleString()} experiments`;
+  document.getElementById("pager").replaceChildren(pager(data));
+  document.getElementById("pager-bottom").replaceChildren(data.rows.length > 20 ? pager(data) : "");
+  if (data.rows.length === 0) {
+    const filtered = [...params.keys()].some((key) => key !== "page" && key !== "sort" && key !== "desc");
+    table.replaceChildren(el("div", { class: "empty" }, filtered
+      ? "No experiment matches these filters."
+      : data.total ? "This page is past the last one." : "No experiments yet: run one with `yanex run script.py`."));
+    document.body.dataset.loaded = "runs";
+    return;
+  }
+  table.replaceChildren(el("table", { class: "runs" },
+    el("thead", {}, header(data)),
+    el("tbody", {}, data.rows.map((run) => row(run, data.columns))),
+  ));
+  document.body.dataset.loaded = "runs";
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  go(fromForm());
+});
+document.getElementById("clear").addEventListener("click", () => go(new URLSearchParams()));
+window.addEventListener("popstate", load);
+load();
