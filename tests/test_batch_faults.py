@@ -441,7 +441,9 @@ LOGS_UNTIL_STOPPED = """
 import os, pathlib, subprocess, sys, time
 import yanex
 child = subprocess.Popen(["sleep", "300"])
-pathlib.Path(sys.argv[1]).write_text(f"{os.getpid()} {child.pid}")
+ready = pathlib.Path(sys.argv[1] + ".tmp")
+ready.write_text(f"{os.getpid()} {child.pid}")
+ready.rename(sys.argv[1])  # whole or not at all: the test reads it as soon as it exists
 step = 0
 while True:
     yanex.log_metrics({"x": step}, step=step)
