@@ -101,6 +101,7 @@ def series(
     # into a temporary tree). Its point count, step span, lowest and highest value, and the ids of
     # its first and last finite points, whose values (does the bucket go up or down: which of low
     # and high comes first) and times are read afterwards by rowid, two per bucket.
+    assert low is not None and high is not None  # more points than the chart draws: some exist
     span = high - low + 1
     starts = [low + (i * span + buckets - 1) // buckets for i in range(buckets + 1)]
     bucket_query = (
