@@ -120,8 +120,16 @@ BELOW = {
     "yanex.supervisor": ("yanex.runner", "yanex.executors", "yanex.cli", "yanex.sweep", "yanex.ui"),
     "yanex.executors": ("yanex.runner", "yanex.cli", "yanex.ui"),
     "yanex.runner": ("yanex.cli", "yanex.ui"),
-    # The web view sits beside the CLI at the top (the ui command imports it): it reads the store.
-    "yanex.ui": ("yanex.cli", "yanex.runner", "yanex.executors", "yanex.supervisor", "yanex.sweep"),
+    # The web view sits beside the CLI at the top (the ui command imports it): it reads the store,
+    # and expands a stored sweep's plan (yanex.sweep's pure modules), never running or resuming one.
+    "yanex.ui": (
+        "yanex.cli",
+        "yanex.runner",
+        "yanex.executors",
+        "yanex.supervisor",
+        "yanex.sweep.resume",
+        "yanex.sweep.api",
+    ),
 }
 
 

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from yanex.store.sql import QueryLimit, SqlQuery
 
-DEFAULT_TIMEOUT = "60s"
-
 
 def sql_command(statement: str, fmt: OutputFormat, timeout: str) -> None:
     """Run one read-only SQL statement; anything that would write is refused and changes nothing.
@@ -43,15 +41,9 @@ def sql_command(statement: str, fmt: OutputFormat, timeout: str) -> None:
       yanex sql "SELECT key, count(*) FROM metrics GROUP BY key" --format csv
     """
     from yanex.db.engine import Database
-    from yanex.errors import UsageError
-    from yanex.specs import parse_time_limit
-    from yanex.store.sql import QueryLimit, SqlQuery
+    from yanex.store.sql import SqlQuery, query_limit
 
-    try:
-        seconds, text = parse_time_limit(timeout)
-    except ValueError as error:
-        raise UsageError(str(error), hint="write it like --timeout 90, 5m or 1h30m") from None
-    limit = QueryLimit(seconds, text)
+    limit = query_limit(timeout)
     try:
         with _ctrl_c_stops(limit), SqlQuery(Database().url, statement, limit) as query:
             _write(fmt, query)
@@ -140,7 +132,7 @@ COMMAND = Command(
             "timeout",
             ("--timeout",),
             str,
-            DEFAULT_TIMEOUT,
+            "60s",  # yanex.store.sql.DEFAULT_TIMEOUT, not imported: that module loads only when a query runs
             "Stop a query that keeps SQLite busy longer than DURATION (90, 90s, 5m, 2h, 1h30m).",
             metavar="DURATION",
         ),

@@ -3,8 +3,8 @@ cursor, for a page that follows a running experiment.
 
 A chart of a million points draws no better than one of two points per pixel, and sampling (one
 point in N) hides spikes. ``series`` splits the step range into ``buckets`` of equal width and
-keeps each bucket's lowest and highest value, so every spike stays; one grouped query reads the
-points through the ``(experiment_local_id, key, step)`` index. Zooming in asks for a narrower step
+keeps each bucket's lowest and highest value, so every spike stays; one small query per bucket
+reads its points through the ``(experiment_local_id, key, step)`` index. Zooming in asks for a narrower step
 range, at full resolution once it holds few enough points.
 
 ``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``points_since`` reads
@@ -13,6 +13,7 @@ only the rows after it, walking the table's rowid from there, never the experime
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,13 +75,20 @@ def series(
     if last is not None:
         where += " AND step <= ?"
         args.append(last)
-    count, low, high = conn.execute(
-        f"SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE {where}", args
+    # The ends of the range are two probes of the index, and its points are counted only up to
+    # what a chart draws in full: a reduced range's count is the sum of its buckets' counts.
+    ends_query = f"SELECT step FROM metrics WHERE {where} ORDER BY step {{}} LIMIT 1"
+    low = conn.execute(ends_query.format("ASC"), args).fetchone()
+    high = conn.execute(ends_query.format("DESC"), args).fetchone()
+    low, high = (None, None) if low is None else (low[0], high[0])
+    (count,) = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?)", [*args, 2 * buckets + 1]
     ).fetchone()
-    where += " AND value IS NOT NULL"
     if count <= 2 * buckets:
         rows = conn.execute(
-            f"SELECT step, value, logged_at FROM metrics WHERE {where} ORDER BY step, id", args
+            f"SELECT step, value, logged_at FROM metrics WHERE {where} AND value IS NOT NULL "
+            "ORDER BY step, id",
+            args,
         )
         steps, values, times = [], [], []
         for step, value, logged_at in rows:
@@ -88,22 +96,35 @@ def series(
             values.append(value)
             times.append(_seconds(logged_at))
         return Series(key, steps, values, times, len(steps), False, low, high)
-    # Each bucket: its step span, lowest and highest value, and the ids of its first and last
-    # points, whose values (does the bucket go up or down: which of low and high comes first)
-    # and times are read afterwards by rowid, two per bucket.
-    grouped = conn.execute(
-        "SELECT (step - ?) * ? / (? - ? + 1) AS bucket, MIN(step), MAX(step), MIN(value), MAX(value), "
-        f"MIN(id), MAX(id) FROM metrics WHERE {where} GROUP BY bucket ORDER BY bucket",
-        [low, buckets, high, low, *args],
-    ).fetchall()
-    ids = sorted({i for row in grouped for i in row[5:]})
+    # Each bucket of steps is read on its own, an index range: one query per bucket, each walking
+    # only its own points, costs less than one GROUP BY over them all (which sorts every point
+    # into a temporary tree). Its point count, step span, lowest and highest value, and the ids of
+    # its first and last finite points, whose values (does the bucket go up or down: which of low
+    # and high comes first) and times are read afterwards by rowid, two per bucket.
+    assert low is not None and high is not None  # more points than the chart draws: some exist
+    span = high - low + 1
+    starts = [low + (i * span + buckets - 1) // buckets for i in range(buckets + 1)]
+    bucket_query = (
+        "SELECT COUNT(*), MIN(step), MAX(step), MIN(value), MAX(value), "
+        "MIN(CASE WHEN value IS NOT NULL THEN id END), MAX(CASE WHEN value IS NOT NULL THEN id END) "
+        f"FROM metrics WHERE {where} AND step >= ? AND step < ?"
+    )
+    counted = [
+        row
+        for step_from, step_to in itertools.pairwise(starts)
+        if step_to > step_from
+        for row in conn.execute(bucket_query, [*args, step_from, step_to])
+    ]
+    count = sum(row[0] for row in counted)
+    grouped = [row[1:] for row in counted if row[3] is not None]
+    ids = sorted({i for row in grouped for i in row[4:]})
     ends: dict[int, tuple[float, float]] = {}
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         query = f"SELECT id, value, logged_at FROM metrics WHERE id IN ({', '.join('?' * len(part))})"
         ends.update((i, (value, _seconds(text))) for i, value, text in conn.execute(query, part))
     steps, values, times = [], [], []
-    for _, step_from, step_to, lowest, highest, id_from, id_to in grouped:
+    for step_from, step_to, lowest, highest, id_from, id_to in grouped:
         (value_from, time_from), (value_to, time_to) = ends[id_from], ends[id_to]
         steps += [step_from, step_to]
         values += (highest, lowest) if value_from > value_to else (lowest, highest)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import JsonValue
 
@@ -99,6 +99,20 @@ def distinct_names(names: list[str]) -> list[str]:
 
 _CHECK_EVERY = 10_000  # SQLite VM steps between two looks at the time limit and Ctrl-C
 CHUNK_ROWS = 1000
+
+
+DEFAULT_TIMEOUT = "60s"  # ``yanex sql --timeout`` and the web view's SQL console
+
+
+def query_limit(text: str) -> QueryLimit:
+    """The limit a ``--timeout`` DURATION (90, 90s, 5m, 2h, 1h30m) sets; ``UsageError`` if bad."""
+    from yanex.specs import parse_time_limit
+
+    try:
+        seconds, shown = parse_time_limit(text)
+    except ValueError as error:
+        raise UsageError(str(error), hint="write it like --timeout 90, 5m or 1h30m") from None
+    return QueryLimit(seconds, shown)
 
 
 class QueryLimit:
@@ -208,3 +222,26 @@ class SqlQuery:
             ) from None
         finally:
             self.limit.stop()
+
+
+class SchemaObject(NamedTuple):
+    """A table or view users may query, and its columns in order."""
+
+    name: str
+    kind: str  # "table" or "view"
+    columns: list[str]
+
+
+def schema_objects(conn: sqlite3.Connection) -> list[SchemaObject]:
+    """The database's tables and views (SQLite's own and alembic's left out), for a console to
+    list beside its results."""
+    found = conn.execute(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' "
+        "AND name != 'alembic_version' ORDER BY type, name"
+    ).fetchall()
+    return [
+        SchemaObject(
+            name, kind, [row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (name,))]
+        )
+        for name, kind in found
+    ]

@@ -26,11 +26,25 @@ class StoredSweep(NamedTuple):
     spec: dict[str, Any]
 
 
-def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
-    """The sweep of the batch with id (or unique id prefix) ``reference``."""
+class BatchRow(NamedTuple):
+    """One batch as stored: ``spec`` is its sweep's plan (None for a batch of listed specs)."""
+
+    id: str
+    created_at: str
+    ended_at: str | None
+    parallel: int | None
+    total: int
+    executor: str | None
+    spec: dict[str, Any] | None
+
+
+def find_batch(conn: sqlite3.Connection, reference: str) -> BatchRow:
+    """The batch with id (or unique id prefix) ``reference``."""
     pattern = reference.lower().replace("\\", "").replace("%", "").replace("_", "")
     rows = conn.execute(
-        "SELECT id, spec FROM batches WHERE id LIKE ? ORDER BY id LIMIT 10", (f"{pattern}%",)
+        "SELECT id, created_at, ended_at, parallel, total, executor, spec FROM batches "
+        "WHERE id LIKE ? ORDER BY id LIMIT 10",
+        (f"{pattern}%",),
     ).fetchall()
     exact = [row for row in rows if row[0] == reference]
     rows = exact or rows
@@ -42,13 +56,44 @@ def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
         raise AmbiguousReferenceError(
             f"{reference!r} matches batches {', '.join(row[0] for row in rows)}", hint="give more of the id"
         )
-    [(batch_id, spec)] = rows
-    if spec is None:
+    [(batch_id, created, ended, parallel, total, executor, spec)] = rows
+    return BatchRow(
+        batch_id, created, ended, parallel, total, executor, None if spec is None else json.loads(spec)
+    )
+
+
+def batch_sweep(conn: sqlite3.Connection, reference: str) -> StoredSweep:
+    """The sweep of the batch with id (or unique id prefix) ``reference``."""
+    batch = find_batch(conn, reference)
+    if batch.spec is None:
         raise UsageError(
-            f"batch {batch_id} was not started as a sweep, so it has no points to resume",
-            hint=f"re-run its failures with `yanex rerun --batch {batch_id} --status failed`",
+            f"batch {batch.id} was not started as a sweep, so it has no points to resume",
+            hint=f"re-run its failures with `yanex rerun --batch {batch.id} --status failed`",
         )
-    return StoredSweep(batch_id, json.loads(spec))
+    return StoredSweep(batch.id, batch.spec)
+
+
+class SweepRun(NamedTuple):
+    """An experiment of a batch, or of any batch running the same sweep (its resumptions)."""
+
+    id: str
+    name: str | None
+    status: str
+    spec_sha256: str
+    batch_id: str
+
+
+def sweep_runs(conn: sqlite3.Connection, batch_id: str) -> list[SweepRun]:
+    """The experiments of batch ``batch_id`` and of every batch storing the same sweep, oldest
+    first: together they hold each point's runs (``yanex sweep resume`` runs a sweep's missing
+    points as a new batch)."""
+    rows = conn.execute(
+        "SELECT id, name, status, spec_sha256, batch_id FROM experiments WHERE batch_id IN "
+        "(SELECT id FROM batches WHERE id = ? OR spec = (SELECT spec FROM batches WHERE id = ?)) "
+        "ORDER BY created_at, rowid",
+        (batch_id, batch_id),
+    )
+    return [SweepRun(*row) for row in rows]
 
 
 def sweep_code(conn: sqlite3.Connection, batch_id: str, spec: dict[str, Any]) -> list[tuple[str, int]]:

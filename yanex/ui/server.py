@@ -65,7 +65,7 @@ def static_file(name: str) -> Response:
 
 
 def _routes() -> list[tuple[re.Pattern[str], Route]]:
-    from yanex.ui import experiment, runs
+    from yanex.ui import batch, experiment, runs, sql
 
     def page(name: str) -> Route:
         return lambda _request: static_file(name)
@@ -73,6 +73,8 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
     table: list[tuple[str, Route]] = [
         (r"/", page("runs.html")),
         (r"/experiment/([^/]+)", page("experiment.html")),
+        (r"/batch/([^/]+)", page("batch.html")),
+        (r"/sql", page("sql.html")),
         (r"/static/(.+)", lambda request: static_file(request.parts[0])),
         (r"/api/runs", runs.runs),
         (r"/api/experiment/([^/]+)", experiment.detail),
@@ -81,6 +83,9 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
         (r"/api/experiment/([^/]+)/patch", experiment.patch),
         (r"/api/experiment/([^/]+)/output/(stdout|stderr)", experiment.output),
         (r"/api/experiment/([^/]+)/artifact/(.+)", experiment.artifact),
+        (r"/api/batch/([^/]+)", batch.batch),
+        (r"/api/sql", sql.sql),
+        (r"/api/schema", sql.schema),
     ]
     return [(re.compile(pattern), route) for pattern, route in table]
 

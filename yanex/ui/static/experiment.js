@@ -248,7 +248,7 @@ function lineage(d) {
   const l = d.lineage;
   const relatives = (list) => list.length ? el("span", {}, list.map((r, i) => [i ? ", " : "", link(r), ` ${r.name || ""} `, statusBadge(r.status)])) : null;
   const batch = l.batch ? el("span", {},
-    el("a", { href: `/?batch=${encodeURIComponent(l.batch.short)}` }, l.batch.short),
+    el("a", { href: `/batch/${encodeURIComponent(l.batch.short)}` }, l.batch.short),
     ` (${l.batch.total} experiment${l.batch.total === 1 ? "" : "s"}${l.batch.executor ? `, on ${l.batch.executor}` : ""})`) : null;
   const attempt = l.attempt ? el("span", {}, `${l.rerun ? "re-run of " : "attempt " + l.attempt + " of "}`, link(l.rerun ? l.parent : l.root)) : null;
   const rows = [

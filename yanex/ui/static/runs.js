@@ -121,6 +121,11 @@ async function load() {
     return;
   }
   messages.replaceChildren(...data.notes.map((note) => el("div", { class: "note" }, note)));
+  if (params.get("batch")) {
+    messages.append(el("div", { class: "muted batch-link" }, "Batch ",
+      el("a", { href: `/batch/${encodeURIComponent(params.get("batch"))}` }, params.get("batch")),
+      ": its points, progress, best and heatmap on the batch page."));
+  }
   document.getElementById("cli").replaceChildren(cliLine("CLI", data.command));
   const first = (data.page - 1) * data.page_size + 1;
   const last = first + data.rows.length - 1;
