@@ -65,7 +65,7 @@ def static_file(name: str) -> Response:
 
 
 def _routes() -> list[tuple[re.Pattern[str], Route]]:
-    from yanex.ui import experiment, runs
+    from yanex.ui import compare, experiment, runs
 
     def page(name: str) -> Route:
         return lambda _request: static_file(name)
@@ -73,6 +73,7 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
     table: list[tuple[str, Route]] = [
         (r"/", page("runs.html")),
         (r"/experiment/([^/]+)", page("experiment.html")),
+        (r"/compare", page("compare.html")),
         (r"/static/(.+)", lambda request: static_file(request.parts[0])),
         (r"/api/runs", runs.runs),
         (r"/api/experiment/([^/]+)", experiment.detail),
@@ -81,6 +82,10 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
         (r"/api/experiment/([^/]+)/patch", experiment.patch),
         (r"/api/experiment/([^/]+)/output/(stdout|stderr)", experiment.output),
         (r"/api/experiment/([^/]+)/artifact/(.+)", experiment.artifact),
+        (r"/api/compare", compare.compare),
+        (r"/api/compare/curves", compare.curves),
+        (r"/api/compare/bands", compare.bands),
+        (r"/api/compare/points", compare.points),
     ]
     return [(re.compile(pattern), route) for pattern, route in table]
 
