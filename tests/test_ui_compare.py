@@ -45,7 +45,10 @@ def losses(home: Path) -> dict[str, dict[int, float]]:
 def test_the_compare_api_gives_what_yanex_compare_json_gives(server: Server, store: Path) -> None:
     for query, args in [
         ("tag=sweep", ["--tag", "sweep"]),
-        ("tag=sweep&metric=loss.min&metric=accuracy.max", ["--tag", "sweep", "-m", "loss.min", "-m", "accuracy.max"]),
+        (
+            "tag=sweep&metric=loss.min&metric=accuracy.max",
+            ["--tag", "sweep", "-m", "loss.min", "-m", "accuracy.max"],
+        ),
         ("tag=sweep&where=" + quote("lr > 0.005"), ["--tag", "sweep", "--where", "lr > 0.005"]),
     ]:
         data = server.json(f"/api/compare?{query}")
@@ -121,7 +124,8 @@ def test_bands_over_buckets_average_each_run_in_the_bucket_first(
     assert found.steps == [0, 10, 20, 30] and found.width == 10
     for band in found.bands:
         for bucket, (got_mean, got_std) in enumerate(zip(band.means, band.stds, strict=True)):
-            run_means = [statistics.fmean(by_run[i][s] for s in range(10 * bucket, 10 * bucket + 10)) for i in band.ids]
+            steps = range(10 * bucket, 10 * bucket + 10)
+            run_means = [statistics.fmean(by_run[i][s] for s in steps) for i in band.ids]
             assert got_mean == pytest.approx(statistics.fmean(run_means), rel=1e-12)
             assert got_std == pytest.approx(statistics.stdev(run_means), rel=1e-9)
 
@@ -202,7 +206,9 @@ def test_ticking_rows_on_the_runs_page_opens_the_compare_page_with_their_curves(
     everything.close()
 
 
-def test_the_compare_page_draws_bands_parallel_coordinates_and_a_scatter(browser: Any, server: Server) -> None:
+def test_the_compare_page_draws_bands_parallel_coordinates_and_a_scatter(
+    browser: Any, server: Server
+) -> None:
     page = open_page(browser, server, "/compare?tag=sweep")
     page.wait_for_selector("#chart[data-series='6']")
     assert page.locator("#parallel").get_attribute("data-lines") == "6"
@@ -213,7 +219,8 @@ def test_the_compare_page_draws_bands_parallel_coordinates_and_a_scatter(browser
     page.wait_for_selector("#chart[data-bands='3']")
     assert page.locator("#chart").get_attribute("data-series") == "3"
     assert "group=lr" in page.url
-    assert page.locator("#curves-cli code").nth(1).inner_text() == "yanex compare --tag sweep --group-by lr -m loss"
+    grouped = page.locator("#curves-cli code").nth(1).inner_text()
+    assert grouped == "yanex compare --tag sweep --group-by lr -m loss"
     page.select_option("#agg", "min")
     page.wait_for_selector("#table-cli code:has-text('-m loss.min')")
     page.close()
