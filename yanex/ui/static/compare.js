@@ -231,7 +231,8 @@ function drawBands(found) {
   const bands = [];
   const columns = [found.steps];
   found.groups.forEach((group, g) => {
-    const c = colour(g);
+    // Groups come ordered by value: up to 10 get distinct colours, more a hue ramp.
+    const c = found.groups.length <= 10 ? PALETTE[g] : hsl((g / (found.groups.length - 1)) * 285, 68, 42);
     const keep = (v) => (v === null || (view.log && v <= 0) ? null : v);
     const means = group.means.map(keep);
     const smoothed = view.smooth > 0 ? ema(means, view.smooth) : means;
