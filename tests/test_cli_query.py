@@ -245,7 +245,7 @@ def test_compare_empty_match_exits_1(ids: dict[str, str]) -> None:
 
 
 def test_best_values_by_direction() -> None:
-    from yanex.cli.compare import best_rows
+    from yanex.store.compare import best_rows
 
     assert best_rows([0.5, 0.9, None, 0.9], "accuracy") == {1, 3}
     assert best_rows([0.5, 0.2, 0.3], "val_loss") == {1}

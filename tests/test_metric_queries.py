@@ -319,8 +319,7 @@ def test_group_experiments_for_other_commands(db: Database) -> None:
 def test_compare_highlights_by_the_declared_goal(db: Database) -> None:
     """Two runs declare accuracy a metric to minimise: the smaller accuracy is the best one; a
     column whose rows disagree about the goal falls back to the default rule."""
-    from yanex.cli.compare import best_rows
-    from yanex.store.compare import compare
+    from yanex.store.compare import best_rows, compare
 
     for name, value, goals in (("low", 0.2, {"accuracy": "min"}), ("high", 0.9, {"accuracy": "min"})):
         [experiment_id] = create_experiments(

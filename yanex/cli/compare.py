@@ -3,29 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions, Param
 
 if TYPE_CHECKING:
     from yanex.store.groups import GroupStats, Stat
-
-
-def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
-    """Indexes of the rows holding the best numeric value of metric reference ``key``, by
-    ``goal`` (the goal the experiments declared), else the default direction
-    (``yanex.store.metric_names.default_goal``); a step or a count has none."""
-    from yanex.store.metric_names import default_goal, metric_ref
-
-    ref = metric_ref(key)
-    if ref.aggregate.name in ("step_of_best", "count"):
-        return set()
-    numbers = {i: v for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)}
-    if len(numbers) < 2:
-        return set()
-    best = min(numbers.values()) if (goal or default_goal(ref.key)) == "min" else max(numbers.values())
-    return {i for i, v in numbers.items() if v == best}
 
 
 def _print_groups(stats: GroupStats, fmt: OutputFormat) -> None:
@@ -111,7 +95,7 @@ def compare_command(
     from yanex.cli.render import print_rows, shown_ids
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
-    from yanex.store.compare import compare
+    from yanex.store.compare import best_rows, compare
     from yanex.store.filters import SORT_COLUMNS
     from yanex.store.reading import reading
     from yanex.terminal import text_problem

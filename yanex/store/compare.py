@@ -12,7 +12,7 @@ from typing import Any
 from yanex.status import Status
 from yanex.store.dialect import chunks, marks
 from yanex.store.filters import ExperimentFilter
-from yanex.store.metric_names import AGGREGATES, metric_ref
+from yanex.store.metric_names import AGGREGATES, default_goal, metric_ref
 from yanex.store.metric_values import PICKED, JsonValue, as_logged, metric_value
 from yanex.store.selection import differing_params, select_ids
 
@@ -156,3 +156,17 @@ def compare(
         for i in ids
     ]
     return Comparison(params=param_keys, metrics=metric_keys, rows=rows, goals=goals)
+
+
+def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:
+    """Indexes of the rows holding the best numeric value of metric reference ``key``, by
+    ``goal`` (the goal the experiments declared), else the default direction
+    (``yanex.store.metric_names.default_goal``); a step or a count has none."""
+    ref = metric_ref(key)
+    if ref.aggregate.name in ("step_of_best", "count"):
+        return set()
+    numbers = {i: v for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)}
+    if len(numbers) < 2:
+        return set()
+    best = min(numbers.values()) if (goal or default_goal(ref.key)) == "min" else max(numbers.values())
+    return {i for i, v in numbers.items() if v == best}

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from yanex.store.dialect import chunks, marks
 from yanex.store.ids import POINTS_OF
 
 
@@ -134,23 +136,37 @@ def series(
 
 @dataclass(frozen=True)
 class NewPoint:
-    """A point logged after a cursor: its ``metrics.id`` (the next cursor), key, step, value
-    (None when not a finite number) and time in seconds since the epoch."""
+    """A point logged after a cursor: its ``metrics.id`` (the next cursor), experiment, key,
+    step, value (None when not a finite number) and time in seconds since the epoch."""
 
     id: int
+    experiment_id: str
     key: str
     step: int
     value: float | None
     time: float
 
 
-def points_since(conn: sqlite3.Connection, experiment_id: str, after: int, limit: int) -> list[NewPoint]:
-    """At most ``limit`` points of the experiment with ``metrics.id > after``, in logging order.
-    The experiment's condition is kept off its index (``+``), so SQLite walks the rowid from the
-    cursor: the cost is the points logged since, by any experiment, not this one's history."""
-    rows = conn.execute(
-        "SELECT id, key, step, value, logged_at FROM metrics WHERE id > ? AND "
-        "+experiment_local_id = (SELECT local_id FROM experiments WHERE id = ?) ORDER BY id LIMIT ?",
-        (after, experiment_id, limit),
+def points_since(
+    conn: sqlite3.Connection, experiment_ids: Sequence[str], after: int, limit: int, key: str | None = None
+) -> list[NewPoint]:
+    """At most ``limit`` points of the experiments (of ``key`` only, when given) with
+    ``metrics.id > after``, in logging order: one query for every run a page follows. The
+    experiments' condition is kept off its index (``+``), so SQLite walks the rowid from the
+    cursor: the cost is the points logged since, by any experiment, not these ones' histories."""
+    local: dict[int, str] = {}
+    for chunk in chunks(conn, experiment_ids):
+        query = f"SELECT local_id, id FROM experiments WHERE id IN ({marks(len(chunk))})"
+        local.update(conn.execute(query, list(chunk)).fetchall())
+    if not local:
+        return []
+    query = (
+        "SELECT id, experiment_local_id, key, step, value, logged_at FROM metrics WHERE id > ? AND "
+        f"+experiment_local_id IN ({marks(len(local))})"
     )
-    return [NewPoint(i, key, step, value, _seconds(at)) for i, key, step, value, at in rows]
+    args: list[object] = [after, *local]
+    if key is not None:
+        query += " AND +key = ?"
+        args.append(key)
+    rows = conn.execute(query + " ORDER BY id LIMIT ?", [*args, limit])
+    return [NewPoint(i, local[e], k, step, value, _seconds(at)) for i, e, k, step, value, at in rows]

@@ -204,7 +204,7 @@ def points(request: Request) -> Response:
         raise UsageError("?after is the cursor of the last fetch", hint="take it from the experiment's JSON")
     with reading(request.db, settle=False) as conn:
         experiment_id = resolve_reference(conn, request.parts[0])
-        new = points_since(conn, experiment_id, after, LIVE_LIMIT)
+        new = points_since(conn, [experiment_id], after, LIVE_LIMIT)
         (status,) = conn.execute("SELECT status FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
     by_key: dict[str, dict[str, list[Any]]] = {}
     for p in new:

@@ -11,6 +11,7 @@ selects the same experiments.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -69,19 +70,20 @@ def _on(value: str) -> bool:
     raise UsageError(f"a flag takes no value (or 1/0), got {value!r}")
 
 
-def url_filter(query: dict[str, list[str]]) -> tuple[ExperimentFilter, list[str]]:
+def url_filter(query: dict[str, list[str]], own: Sequence[str] = OWN) -> tuple[ExperimentFilter, list[str]]:
     """The filter a runs URL's query names, and the ``yanex list`` arguments naming the same one;
-    ``UsageError`` for a parameter that is no option, or a value the option refuses."""
+    ``UsageError`` for a parameter that is no option (nor one of the page's ``own``), or a value
+    the option refuses."""
     from yanex.store.filters import from_options
 
     values: dict[str, Any] = {}
     argv: list[str] = []
     for name, given in query.items():
-        if name in OWN:
+        if name in own:
             continue
         option = OPTIONS.get(name)
         if option is None:
-            raise UsageError(f"no such option: ?{name}", hint=f"options are: {', '.join([*OPTIONS, *OWN])}")
+            raise UsageError(f"no such option: ?{name}", hint=f"options are: {', '.join([*OPTIONS, *own])}")
         if option.kind == "flag":
             if _on(given[-1]):
                 values[option.field] = True

@@ -65,7 +65,7 @@ def static_file(name: str) -> Response:
 
 
 def _routes() -> list[tuple[re.Pattern[str], Route]]:
-    from yanex.ui import batch, experiment, runs, sql
+    from yanex.ui import batch, compare, experiment, runs, sql
 
     def page(name: str) -> Route:
         return lambda _request: static_file(name)
@@ -75,6 +75,7 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
         (r"/experiment/([^/]+)", page("experiment.html")),
         (r"/batch/([^/]+)", page("batch.html")),
         (r"/sql", page("sql.html")),
+        (r"/compare", page("compare.html")),
         (r"/static/(.+)", lambda request: static_file(request.parts[0])),
         (r"/api/runs", runs.runs),
         (r"/api/experiment/([^/]+)", experiment.detail),
@@ -86,6 +87,10 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
         (r"/api/batch/([^/]+)", batch.batch),
         (r"/api/sql", sql.sql),
         (r"/api/schema", sql.schema),
+        (r"/api/compare", compare.compare),
+        (r"/api/compare/curves", compare.curves),
+        (r"/api/compare/bands", compare.bands),
+        (r"/api/compare/points", compare.points),
     ]
     return [(re.compile(pattern), route) for pattern, route in table]
 

@@ -7,6 +7,10 @@ const form = document.getElementById("filters");
 // Inputs holding a comma-separated list: each item is one repeated query parameter (--tag a --tag b).
 const LISTS = ["tag", "status", "param", "metric"];
 const TEXTS = ["where", "name", "script", "started-after", "started-before"];
+// The compare page compares at most this many runs (yanex/ui/compare.py MAX_RUNS).
+const MAX_COMPARE = 100;
+// Rows ticked for comparison, kept across pages and filters until the page is left.
+const picked = new Set();
 const BASE = [
   { label: "id", sort: "id" },
   { label: "name", sort: "name" },
@@ -80,7 +84,18 @@ function header(data) {
   const params = query();
   const sort = params.get("sort");
   const columns = [...BASE, ...data.columns.map((name) => ({ label: name, sort: name, num: true }))];
-  return el("tr", {}, columns.map((column) => {
+  const all = el("input", {
+    type: "checkbox",
+    title: "Tick every run on this page",
+    "aria-label": "select all on this page",
+    checked: data.rows.length > 0 && data.rows.every((r) => picked.has(r.id)),
+    onchange: (e) => {
+      for (const r of data.rows) e.target.checked ? picked.add(r.id) : picked.delete(r.id);
+      for (const box of document.querySelectorAll("table.runs tbody input.pick")) box.checked = e.target.checked;
+      compareBar(data);
+    },
+  });
+  return el("tr", {}, el("th", { class: "pick nosort" }, all), columns.map((column) => {
     const active = column.sort && (sort === column.sort || (column.sort === "started" && sort === "started_at"));
     const arrow = active ? (params.has("desc") ? " ▼" : " ▲") : "";
     return el("th", {
@@ -91,10 +106,46 @@ function header(data) {
   }));
 }
 
-function row(run, columns) {
+function compareLink(ids) {
+  const params = new URLSearchParams();
+  for (const id of ids) params.append("id", id);
+  return `/compare?${params}`;
+}
+
+// "Compare N" for the ticked rows; else "Compare all N" for the filter itself (same query).
+function compareBar(data) {
+  const node = document.getElementById("compare");
+  if (picked.size) {
+    const over = picked.size > MAX_COMPARE;
+    node.replaceChildren(
+      el("a", { class: over ? "button disabled" : "button primary", id: "compare-picked", href: over ? null : compareLink(picked) }, `Compare ${picked.size}`),
+      el("button", { type: "button", onclick: () => { picked.clear(); load(); } }, "Clear selection"),
+      over ? el("span", { class: "stale" }, `at most ${MAX_COMPARE} runs: untick some`) : null,
+    );
+    return;
+  }
+  const filter = query();
+  for (const own of ["page", "param", "metric"]) filter.delete(own);
+  node.replaceChildren(data.total > 1 && data.total <= MAX_COMPARE
+    ? el("a", { class: "button", id: "compare-all", href: `/compare?${filter}`, title: "Compare every run these filters select" }, `Compare all ${data.total}`)
+    : data.total > MAX_COMPARE ? el("span", { class: "muted" }, `tick runs to compare (at most ${MAX_COMPARE})`) : "");
+}
+
+function row(run, columns, data) {
   const status = [statusBadge(run.status)];
   if (run.stale) status.push(el("span", { class: "stale", title: "running, but no metric logged for a while" }, `stale: no point for ${ago(run.quiet_seconds)}`));
+  const box = el("input", {
+    type: "checkbox",
+    class: "pick",
+    "aria-label": `select ${run.name || run.short}`,
+    checked: picked.has(run.id),
+    onchange: (e) => {
+      e.target.checked ? picked.add(run.id) : picked.delete(run.id);
+      compareBar(data);
+    },
+  });
   return el("tr", { dataset: { id: run.id } },
+    el("td", { class: "pick" }, box),
     el("td", { class: "id", title: run.id }, run.short),
     el("td", { class: "name" }, el("a", { href: `/experiment/${run.id}` }, run.name || run.short)),
     el("td", {}, status),
@@ -116,7 +167,7 @@ async function load() {
   } catch (error) {
     messages.replaceChildren(errorBox(error));
     table.replaceChildren();
-    for (const id of ["count", "pager", "pager-bottom", "cli"]) document.getElementById(id).replaceChildren();
+    for (const id of ["count", "pager", "pager-bottom", "cli", "compare"]) document.getElementById(id).replaceChildren();
     document.body.dataset.loaded = "error";
     return;
   }
@@ -133,6 +184,7 @@ async function load() {
     ? "0 experiments"
     : `${first.toLocaleString()}–${last.toLocaleString()} of ${data.total.toLocaleString()} experiments`;
   document.getElementById("pager").replaceChildren(pager(data));
+  compareBar(data);
   document.getElementById("pager-bottom").replaceChildren(data.rows.length > 20 ? pager(data) : "");
   if (data.rows.length === 0) {
     const filtered = [...params.keys()].some((key) => key !== "page" && key !== "sort" && key !== "desc");
@@ -144,7 +196,7 @@ async function load() {
   }
   table.replaceChildren(el("table", { class: "runs" },
     el("thead", {}, header(data)),
-    el("tbody", {}, data.rows.map((run) => row(run, data.columns))),
+    el("tbody", {}, data.rows.map((run) => row(run, data.columns, data))),
   ));
   document.body.dataset.loaded = "runs";
 }

@@ -1,0 +1,269 @@
+"""The compare page's API: the selected runs side by side (``yanex compare``), their curves of one
+metric (each reduced as the experiment page's, ``yanex.store.series``), mean ± std bands per group
+(``--group-by``, ``yanex.store.bands``), and the points logged since a cursor for every run at once.
+
+The selection is the runs page's query (``?tag=grid&status=completed``, the CLI's filter options,
+``yanex.ui.runs.url_filter``) or the runs ticked there (``?id=...&id=...``), both together
+narrowing. Every endpoint takes it again: a page holds a URL, not a list of ids. At most
+``MAX_RUNS`` runs: beyond that a chart of overlaid curves says nothing, and the error says how to
+narrow the selection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from yanex.errors import NotFoundError, UsageError
+from yanex.ui.answers import Request, Response, json_response
+from yanex.ui.experiment import LIVE_LIMIT, WIDTH_RANGE
+from yanex.ui.runs import OWN, url_filter
+
+if TYPE_CHECKING:
+    from yanex.store.filters import ExperimentFilter
+    from yanex.store.metric_values import JsonValue
+
+MAX_RUNS = 100
+# Query parameters of the compare endpoints that are not filters.
+COMPARE_OWN = (*OWN, "id", "key", "group", "width", "until", "from", "to", "after")
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The runs a compare URL selects: the filter (the ids ticked included), the ids in its order,
+    the CLI arguments selecting the same runs, and notes on fields no selected run has."""
+
+    flt: ExperimentFilter
+    ids: list[str]
+    argv: list[str]
+    notes: list[str]
+
+
+def chosen(request: Request, conn: sqlite3.Connection) -> Chosen:
+    """The selection of ``request`` (module docstring); ``UsageError`` past ``MAX_RUNS``,
+    ``NotFoundError`` for none."""
+    from yanex.store.ids import short_ids
+    from yanex.store.references import resolve_references
+    from yanex.store.selection import select_page
+
+    flt, argv = url_filter(request.query, COMPARE_OWN)
+    named = [text for text in request.query.get("id", []) if text]
+    if named:
+        ids = list(dict.fromkeys(resolve_references(conn, named)))
+        flt = flt.naming(ids)
+        shown = short_ids(conn, ids)
+        argv = [*(shown[i] for i in ids), *argv]
+    found = select_page(conn, flt, 0, MAX_RUNS + 1)
+    if found.total > MAX_RUNS:
+        raise UsageError(
+            f"{found.total:,} experiments match; the compare page compares at most {MAX_RUNS}",
+            hint="narrow the filters (tag, status, where), or tick the runs to compare on the runs page",
+        )
+    if not found.ids:
+        raise NotFoundError("no experiments match these filters", hint="check them on the runs page")
+    return Chosen(flt, found.ids, argv, found.notes)
+
+
+def _metric_refs(request: Request) -> list[str]:
+    from yanex.store.metric_names import metric_ref
+
+    names = [name for name in request.query.get("metric", []) if name]
+    for name in names:
+        metric_ref(name)  # a bad aggregate is the CLI's error
+    return names
+
+
+def _label(params: dict[str, JsonValue], fallback: str) -> str:
+    """A run as its curve's legend names it: the differing params' values (``lr=0.01, seed=2``,
+    floats to 4 digits), as ``yanex plot`` labels curves, else its name or id."""
+    import json
+
+    def text(value: JsonValue) -> str:
+        if isinstance(value, float):
+            return format(value, ".4g")  # 0.000464, not 0.0004641588833612782
+        return value if isinstance(value, str) else json.dumps(value)
+
+    shown = [f"{key}={text(value)}" for key, value in params.items()]
+    return ", ".join(shown) or fallback
+
+
+def compare(request: Request) -> Response:
+    """``GET /api/compare?<selection>&metric=loss.min``: what ``yanex compare -f json`` gives for
+    the same selection (``rows``, the differing ``params``, the ``metrics`` columns), with the
+    best row of each metric column, each run's short id and legend label, the metric keys logged
+    (for the chart), the cursor for live updates and the CLI arguments of the selection."""
+    from yanex.store.compare import best_rows
+    from yanex.store.compare import compare as side_by_side
+    from yanex.store.ids import short_ids
+    from yanex.store.reading import reading
+    from yanex.store.selection import differing_params
+    from yanex.store.series import cursor
+
+    metrics = _metric_refs(request)
+    with reading(request.db, settle=False) as conn:
+        selection = chosen(request, conn)
+        flt = selection.flt.naming(selection.ids)
+        comparison = side_by_side(conn, flt, metrics=metrics)
+        shown = short_ids(conn, selection.ids)
+        keys = sorted({key for row in side_by_side(conn, flt).rows for key in row.metrics})
+        # The params that differ, whatever the metric columns: the legend, the parallel axes.
+        differing = comparison.params if not metrics else differing_params(conn, flt)
+        at = cursor(conn)
+    rows = [
+        {
+            **r.as_json(),
+            "short": shown[r.id],
+            "label": _label({k: r.params[k] for k in differing if k in r.params}, r.name or shown[r.id]),
+        }
+        for r in comparison.rows
+    ]
+    best = {
+        name: sorted(
+            best_rows([r.metrics.get(name) for r in comparison.rows], name, comparison.goals.get(name))
+        )
+        for name in comparison.metrics
+    }
+    return json_response(
+        {
+            "total": len(rows),
+            "max_runs": MAX_RUNS,
+            "params": comparison.params,
+            "differing": differing,
+            "metrics": comparison.metrics,
+            "goals": comparison.goals,
+            "best": best,
+            "keys": keys,
+            "rows": rows,
+            "notes": selection.notes,
+            "cursor": at,
+            "selection": shlex.join(selection.argv),
+            "command": shlex.join(
+                ["yanex", "compare", *selection.argv, *(x for m in metrics for x in ("-m", m))]
+            ),
+        }
+    )
+
+
+def _flags(flag: str, values: Sequence[str]) -> list[str]:
+    return [text for value in values for text in (flag, value)]
+
+
+def _width(request: Request) -> int:
+    low, high = WIDTH_RANGE
+    return min(high, max(low, request.number("width", 800) or 800))
+
+
+def _key(request: Request) -> str:
+    key = request.one("key")
+    if not key:
+        raise UsageError("?key names the metric", hint="e.g. ?key=loss")
+    return key
+
+
+def curves(request: Request) -> Response:
+    """``GET /api/compare/curves?<selection>&key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]``:
+    each run's curve of ``key``, reduced as the experiment page's (two points per pixel at most)."""
+    from yanex.store.reading import reading
+    from yanex.store.series import cursor, series
+
+    key = _key(request)
+    width = _width(request)
+    with reading(request.db, settle=False) as conn:
+        selection = chosen(request, conn)
+        until = request.number("until")
+        until = cursor(conn) if until is None else until
+        found = [
+            series(
+                conn,
+                i,
+                key,
+                buckets=width,
+                until=until,
+                first=request.number("from"),
+                last=request.number("to"),
+            )
+            for i in selection.ids
+        ]
+    return json_response(
+        {
+            "key": key,
+            "until": until,
+            "runs": [{"id": i, **dataclasses.asdict(s)} for i, s in zip(selection.ids, found, strict=True)],
+        }
+    )
+
+
+def bands(request: Request) -> Response:
+    """``GET /api/compare/bands?<selection>&key=K&group=P&width=PX&until=CURSOR[&from&to]``: per
+    group of ``--group-by P`` (repeatable, ``!seed`` too), the mean ± std of ``key`` per bucket of
+    steps, computed here (``yanex.store.bands``)."""
+    from yanex.store.bands import bands as group_bands
+    from yanex.store.groups import group_experiments
+    from yanex.store.reading import reading
+    from yanex.store.series import cursor
+
+    key = _key(request)
+    by = [name for name in request.query.get("group", []) if name]
+    if not by:
+        raise UsageError("?group names the param to group by", hint="e.g. ?group=lr, or ?group=!seed")
+    with reading(request.db, settle=False) as conn:
+        selection = chosen(request, conn)
+        until = request.number("until")
+        grouping = group_experiments(conn, selection.flt.naming(selection.ids), by)
+        found = group_bands(
+            conn,
+            grouping,
+            key,
+            buckets=_width(request),
+            until=cursor(conn) if until is None else until,
+            first=request.number("from"),
+            last=request.number("to"),
+        )
+    groups: list[dict[str, Any]] = []
+    for band in found.bands:
+        named = {k: v for k, v in zip(found.keys, band.values, strict=True) if v is not None}
+        label = _label(named, "(no value)")
+        groups.append({**dataclasses.asdict(band), "label": f"{label} (n={band.runs})"})
+    return json_response(
+        {"key": key, "keys": found.keys, "steps": found.steps, "width": found.width, "groups": groups}
+    )
+
+
+def points(request: Request) -> Response:
+    """``GET /api/compare/points?<selection>&key=K&after=CURSOR``: the points of ``key`` every
+    selected run logged since the cursor (one query for all), by run, the next cursor, and each
+    run's status (a page stops asking once none is active)."""
+    from yanex.store.reading import reading
+    from yanex.store.series import points_since
+
+    key = _key(request)
+    after = request.number("after")
+    if after is None:
+        raise UsageError("?after is the cursor of the last fetch", hint="take it from the compare answer")
+    with reading(request.db, settle=False) as conn:
+        selection = chosen(request, conn)
+        new = points_since(conn, selection.ids, after, LIVE_LIMIT, key)
+        statuses = dict(
+            conn.execute(
+                f"SELECT id, status FROM experiments WHERE id IN ({', '.join('?' * len(selection.ids))})",
+                selection.ids,
+            ).fetchall()
+        )
+    by_run: dict[str, dict[str, list[Any]]] = {}
+    for p in new:
+        lists = by_run.setdefault(p.experiment_id, {"steps": [], "values": [], "times": []})
+        lists["steps"].append(p.step)
+        lists["values"].append(p.value)
+        lists["times"].append(p.time)
+    return json_response(
+        {
+            "cursor": new[-1].id if new else after,
+            "more": len(new) == LIVE_LIMIT,
+            "statuses": statuses,
+            "points": by_run,
+        }
+    )
