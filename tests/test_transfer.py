@@ -478,6 +478,8 @@ def test_an_export_taken_while_a_script_logs_is_one_snapshot(tmp_path: Path, yan
                 "ON e.local_id = m.experiment_local_id GROUP BY 1",
             )
             assert rows(copy, "SELECT status FROM experiments") == [("running",)]
+            # The next export is taken after more points went in (the ingest ticks every 0.5 s).
+            wait_until(lambda: count_points(yanex_home) > counts[-1], "more points")
         assert counts == sorted(counts) and counts[-1] > counts[0]
     finally:
         stop.touch()
