@@ -446,5 +446,5 @@ def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
     new_experiment(db)
     with reading(db) as conn:
         indexes = {row[1] for row in conn.execute("PRAGMA index_list('metrics')")}
-    assert indexes == {"ix_metrics_experiment_local_id_key_step"}
+    assert indexes == {"ix_metrics_experiment_local_id_key_step_value"}
     db.dispose()

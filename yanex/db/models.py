@@ -172,7 +172,10 @@ class MetricRow(Base):
     value_json: Mapped[str | None] = mapped_column(Text)
     logged_at: Mapped[datetime] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_metrics_experiment_local_id_key_step", "experiment_local_id", "key", "step"),)
+    # Revision 0014: the value too, so that a chart reads a series from the index alone.
+    __table_args__ = (
+        Index("ix_metrics_experiment_local_id_key_step_value", "experiment_local_id", "key", "step", "value"),
+    )
 
 
 class MetricSummaryRow(Base):
