@@ -108,12 +108,19 @@ class UiServer(ThreadingHTTPServer):
         self.db = db
         self.token = token
         self.routes = _routes()
+        from yanex.store.counts import SelectionCounts
+
+        self.counts = SelectionCounts(db.path)
         bound = self.server_address[1]
         self.port = int(bound)
         names = [host, *LOOPBACK] if host in LOOPBACK else [host]
         # Bound to every address, any name may reach it: the token is then the only guard.
         self.any_host = host in ("0.0.0.0", "::", "")
         self.hosts = {f"[{n}]:{bound}" if ":" in n else f"{n}:{bound}" for n in names}
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.counts.close()
 
     @property
     def url(self) -> str:
@@ -168,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
             match = pattern.fullmatch(path)
             if match is None:
                 continue
-            request = Request(tuple(unquote(part) for part in match.groups()), query, self.server.db)
+            parts = tuple(unquote(part) for part in match.groups())
+            request = Request(parts, query, self.server.db, self.server.counts)
             try:
                 return route(request)
             except YanexError as error:
