@@ -55,6 +55,7 @@ TARGET_LIVE_COST = 0.05  # of the batch's points stored
 PAGES = 10  # live experiment pages open on the running batch
 POLL = 2.0  # seconds between an experiment page's fetches (experiment.js POLL_MS)
 LOGGING_SECONDS = 6.0  # each script of the live batch logs for this long
+LIVE_ROUNDS = 2  # batches with and without the pages, alternated
 BROWSER_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -320,11 +321,17 @@ def main() -> int:
                 )
         finally:
             ui.close()
-        alone, _ = live_batch(Path(tmp), 0)
-        watched, requests = live_batch(Path(tmp), PAGES)
+        # Alternated rounds: on a shared machine, other load shifts a lone pair of batches.
+        alone = watched = requests = 0
+        for round_ in range(LIVE_ROUNDS):
+            alone += live_batch(Path(tmp) / f"round-{round_}", 0)[0]
+            stored, asked = live_batch(Path(tmp) / f"round-{round_}", PAGES)
+            watched, requests = watched + stored, requests + asked
         cost = 1 - watched / alone
-        report_value(f"live batch: points stored in {LOGGING_SECONDS:.0f} s, no page open", alone, "")
-        report_value(f"live batch: points stored with {PAGES} live pages ({requests} requests)", watched, "")
+        report_value(
+            f"live batch: points stored, {LIVE_ROUNDS} x {LOGGING_SECONDS:.0f} s, no page open", alone, ""
+        )
+        report_value(f"live batch: the same with {PAGES} live pages ({requests} requests)", watched, "")
         fine = cost <= TARGET_LIVE_COST
         ok &= fine
         print(
