@@ -108,3 +108,54 @@ def test_the_experiment_page_links_its_batch_to_the_batch_page(browser: Any, ser
     page.wait_for_selector("body[data-loaded=batch]")
     assert page.locator("svg.heatmap .cell-link").count() == 6
     page.close()
+
+
+HAND_MADE = """
+    import yanex
+    specs = [
+        yanex.ExperimentSpec("train.py", {"lr": 0.1, "seed": 0, "epochs": 5}, name="fast"),
+        yanex.ExperimentSpec("train.py", {"lr": 0.01, "seed": 0, "epochs": 5}, name="slow"),
+        yanex.ExperimentSpec("train.py", {"lr": 0.01, "seed": 1, "epochs": 5, "note": "x"}, name="noted"),
+    ]
+    results = yanex.run_multiple(specs, parallel=2)
+    assert [r.status for r in results] == ["completed"] * 3, results
+"""
+
+
+def test_a_batch_that_is_no_sweep_has_a_point_per_experiment_and_the_params_that_differ_as_axes(
+    browser: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "train.py").write_text(textwrap.dedent(TRAIN))
+    (tmp_path / "driver.py").write_text(textwrap.dedent(HAND_MADE))
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "driver.py"],
+        cwd=tmp_path,
+        env={**os.environ, "YANEX_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    server = start(home)
+    try:
+        full = batch_id(server)
+        data = server.json(f"/api/batch/{full}?metric=loss.min")
+        assert data["sweep"] is False and data["size"] == 3
+        assert data["axes"] == ["lr", "note", "seed"]  # epochs is the same for all; a missing note differs
+        assert data["progress"] == {"completed": 3}
+        assert sorted(p["name"] for p in data["points"]) == ["fast", "noted", "slow"]
+        for point in data["points"]:  # each point's params are its own experiment's
+            config = server.json(f"/api/experiment/{point['id']}")["params"]
+            assert point["params"] == {axis: config.get(axis) for axis in data["axes"]}, point
+        assert data["best"]["value"] == min(p["value"] for p in data["points"])
+        assert "resume" not in data["commands"]
+        grouped = "--group-by lr --group-by note --group-by seed"
+        assert data["commands"]["compare"] == f"yanex compare --batch {data['short']} {grouped} -m loss.min"
+        page = open_page(browser, server, f"/batch/{full}?metric=loss.min&x=lr&y=seed")
+        assert page.locator("table.points tbody tr").count() == 3
+        assert page.locator("svg.heatmap .cell-link").count() == 3
+        assert page.locator("#progress-text").inner_text().startswith("3 of 3 points completed")
+        page.close()
+    finally:
+        stop(server)

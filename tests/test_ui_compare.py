@@ -231,3 +231,66 @@ def test_a_bad_filter_on_the_compare_page_is_the_one_line_error(browser: Any, se
     assert page.evaluate("document.body.dataset.loaded") == "error"
     assert page.locator(".error").inner_text().startswith("Error: invalid --where expression")
     page.close()
+
+
+@pytest.mark.slow
+def test_the_compare_page_picks_up_new_points_of_a_running_run_without_a_reload(
+    browser: Any, tmp_path: Path, yanex_home: Path
+) -> None:
+    from tests.conftest import wait_until
+    from tests.test_ui import run
+
+    go = tmp_path / "go"
+    (tmp_path / "done.py").write_text(
+        "import yanex\nfor step in range(10):\n    yanex.log_metrics({'loss': 1.0 / (step + 1)}, step=step)\n"
+    )
+    (tmp_path / "slow.py").write_text(
+        "import os, time\nimport yanex\n"
+        "yanex.log_metrics({'loss': 2.0}, step=0)\n"
+        f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.05)\n"
+        "for step in range(1, 20):\n"
+        "    yanex.log_metrics({'loss': 2.0 / (step + 1)}, step=step)\n    time.sleep(0.1)\n"
+        f"while os.path.exists({str(go)!r}):\n    time.sleep(0.05)\n"
+    )
+    run(yanex_home, tmp_path, "done.py", "--name", "done")
+    env = {**os.environ, "YANEX_HOME": str(yanex_home)}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "yanex", "run", "slow.py", "--name", "slow"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server: Server | None = None
+    try:
+
+        def first_point() -> bool:
+            found = subprocess.run(
+                [sys.executable, "-m", "yanex", "get", "metrics.loss", "--name", "slow"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            return found.stdout.strip() == "2.0"
+
+        wait_until(first_point, "the first point", timeout=120)
+        server = start(yanex_home)
+        ids = [row["id"] for row in server.json("/api/runs?sort=name")["rows"]]
+        page = open_page(browser, server, "/compare?" + "&".join(f"id={i}" for i in ids))
+        page.wait_for_selector("#chart[data-series='2'][data-points='11']")
+        page.evaluate("window.notReloaded = true")
+        assert page.locator("#live .live").inner_text().startswith("live · 1 running")
+        go.touch()
+        page.wait_for_selector("#chart[data-points='30']", timeout=60_000)  # 10 + 20, drawn as they came
+        assert page.evaluate("window.notReloaded") is True
+        assert page.locator("#chart").get_attribute("data-series") == "2"
+        go.unlink()
+        page.wait_for_selector("#live .live", state="detached", timeout=60_000)  # the run ended
+        assert page.locator("table.compare tbody tr").count() == 2
+        page.close()
+    finally:
+        if go.exists():
+            go.unlink()
+        running.wait(timeout=120)
+        if server is not None:
+            stop(server)

@@ -5,6 +5,7 @@ silent)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sqlite3
 import warnings
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,11 @@ from yanex.store.filters import ExperimentFilter, compile_filter
 from yanex.store.metric_names import MetricRef, metric_ref
 
 if TYPE_CHECKING:
+    from yanex.store.counts import SelectionCounts, Version
     from yanex.store.where import Field
+
+# Selections up to this size are sorted whole rather than read from the index of their order.
+SORT_WHOLE = 2_000
 
 
 def select_ids(conn: sqlite3.Connection, flt: ExperimentFilter) -> list[str]:
@@ -134,15 +139,34 @@ class Page:
     notes: list[str]
 
 
-def select_page(conn: sqlite3.Connection, flt: ExperimentFilter, offset: int, size: int) -> Page:
+def select_page(
+    conn: sqlite3.Connection,
+    flt: ExperimentFilter,
+    offset: int,
+    size: int,
+    counts: SelectionCounts | None = None,
+    before: Version | None = None,
+) -> Page:
     """The ``size`` experiments after the first ``offset`` in the filter's order (its own limit
-    is replaced). The first ``offset + size`` ids are read by the filter's query (walking the index
-    of its order, or of a metric aggregate's, as ``yanex list --limit`` does), so early pages of
-    100,000 experiments cost what ``--limit 100`` costs; the total is one COUNT without the order."""
-    sql = compile_filter(dataclasses.replace(flt, limit=offset + size))
-    ids = [row[0] for row in conn.execute(sql.text, sql.sqlite_params())][offset:]
+    is replaced), and how many it selects in all.
+
+    The total is one COUNT without the order, or the one ``counts`` kept for the same filter on
+    the same store (``before``: its version read before ``conn``'s transaction began). A
+    selection of at most ``SORT_WHOLE`` experiments is read whole in its order and sliced;
+    a larger one reads its first ``offset + size`` ids by the filter's query (walking the index of
+    its order, or of a metric aggregate's, as ``yanex list --limit`` does), so early pages of
+    100,000 experiments cost what ``--limit 100`` costs. (Walking a metric's index for the 480
+    experiments of one tag reads all 100,000 of its entries: 72 ms, where sorting the 480 takes 6.)
+    """
     counted = compile_filter(dataclasses.replace(flt, sort=None, desc=False, limit=None))
-    (total,) = conn.execute(f"SELECT COUNT(*) FROM ({counted.text})", counted.sqlite_params()).fetchone()
+    if counts is not None:
+        total = counts.count(conn, counted, before)
+    else:
+        (total,) = conn.execute(f"SELECT COUNT(*) FROM ({counted.text})", counted.sqlite_params()).fetchone()
+    whole = total <= SORT_WHOLE
+    sql = compile_filter(dataclasses.replace(flt, limit=None if whole else offset + size))
+    rows = conn.execute(sql.text, sql.sqlite_params())
+    ids = [row[0] for row in itertools.islice(rows, offset, offset + size)]
     notes = [
         _unmatched(conn, named, use)
         for named, use in _named_fields(flt, ids)

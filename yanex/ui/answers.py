@@ -13,15 +13,18 @@ from yanex.errors import DatabaseError, NotFoundError, UsageError, YanexError
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
+    from yanex.store.counts import SelectionCounts
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a route reads: the path's captured parts, the query and the store."""
+    """What a route reads: the path's captured parts, the query, the store, and the counts of
+    selections the server keeps while the store does not change."""
 
     parts: tuple[str, ...]
     query: dict[str, list[str]]
     db: Database
+    counts: SelectionCounts | None = None
 
     def one(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``."""

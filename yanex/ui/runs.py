@@ -129,8 +129,10 @@ def runs(request: Request) -> Response:
     columns = _columns(request)
     if flt.sort is not None and flt.sort.startswith(("params.", "metrics.")) and flt.sort not in columns:
         columns.insert(0, flt.sort)  # the sort key is always a column, as in `yanex list`
+    counts = request.counts
+    before = None if counts is None else counts.version()  # before the snapshot begins
     with reading(request.db, settle=False) as conn:
-        found = select_page(conn, flt, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        found = select_page(conn, flt, (page - 1) * PAGE_SIZE, PAGE_SIZE, counts, before)
         records = load_records(conn, found.ids)
         shown = short_ids(conn, found.ids)
         values = {name: field_values(conn, found.ids, name) for name in columns}

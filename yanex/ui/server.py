@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from yanex.db.engine import Database
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "yanex_token"
+# Cookies ignore ports: each server names its own (``yanex_token_<port>``), so that two servers of
+# one host (two stores, or two users of one machine over ``ssh -L``) do not log each other out.
+COOKIE = "yanex_token_{port}"
 HEADER = "X-Yanex-Token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TYPES = {
@@ -108,12 +110,20 @@ class UiServer(ThreadingHTTPServer):
         self.db = db
         self.token = token
         self.routes = _routes()
+        from yanex.store.counts import SelectionCounts
+
+        self.counts = SelectionCounts(db.path)
         bound = self.server_address[1]
         self.port = int(bound)
+        self.cookie = COOKIE.format(port=self.port)
         names = [host, *LOOPBACK] if host in LOOPBACK else [host]
         # Bound to every address, any name may reach it: the token is then the only guard.
         self.any_host = host in ("0.0.0.0", "::", "")
         self.hosts = {f"[{n}]:{bound}" if ":" in n else f"{n}:{bound}" for n in names}
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.counts.close()
 
     @property
     def url(self) -> str:
@@ -144,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             # (and of bookmarks and the history).
             rest = {key: values for key, values in query.items() if key != "token"}
             location = split.path + (f"?{urlencode(rest, doseq=True)}" if rest else "")
-            cookie = f"{COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.server.cookie}={self.server.token}; HttpOnly; SameSite=Strict; Path=/"
             self._send(Response(303, "text/plain", headers=(("Location", location), ("Set-Cookie", cookie))))
             return
         self._send(self._answer(split.path, query))
@@ -157,8 +167,8 @@ class Handler(BaseHTTPRequestHandler):
             return text_response(f"Forbidden: Host {host!r} is not this server's address", 403)
         given = [*query.get("token", []), self.headers.get(HEADER, "")]
         cookie = SimpleCookie(self.headers.get("Cookie", ""))
-        if COOKIE in cookie:
-            given.append(cookie[COOKIE].value)
+        if self.server.cookie in cookie:
+            given.append(cookie[self.server.cookie].value)
         if not any(hmac.compare_digest(text.encode(), self.server.token.encode()) for text in given):
             return text_response("Forbidden: open the URL `yanex ui` printed (it carries the token)", 403)
         return None
@@ -168,7 +178,8 @@ class Handler(BaseHTTPRequestHandler):
             match = pattern.fullmatch(path)
             if match is None:
                 continue
-            request = Request(tuple(unquote(part) for part in match.groups()), query, self.server.db)
+            parts = tuple(unquote(part) for part in match.groups())
+            request = Request(parts, query, self.server.db, self.server.counts)
             try:
                 return route(request)
             except YanexError as error:

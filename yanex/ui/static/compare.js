@@ -216,6 +216,7 @@ function drawRuns() {
   const node = document.getElementById("chart");
   node.dataset.series = String(series.length);
   node.dataset.bands = "0";
+  node.dataset.points = String(drawn.reduce((n, run) => n + run.steps.length, 0)); // what a live test waits on
   const reduced = runs.filter((r) => r.reduced).length;
   const missing = runs.length - drawn.length;
   document.getElementById("chart-foot").textContent = [
