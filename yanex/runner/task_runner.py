@@ -70,6 +70,9 @@ class TaskRunner:
                 process.terminate()
             else:
                 process.send_signal(signal.SIGINT)
+            # A script already gone when this stop is handled was killed by it: on a loaded machine
+            # the orchestrator's kill at a second Ctrl-C can land before this worker ran its handler.
+            process.interrupted = True
 
     def kill(self) -> None:
         process = self.current
