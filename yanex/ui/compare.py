@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response
-from yanex.ui.experiment import LIVE_LIMIT, WIDTH_RANGE
+from yanex.ui.experiment import LIVE_LIMIT, WIDTH_RANGE, new_points
 from yanex.ui.runs import OWN, url_filter
 
 if TYPE_CHECKING:
@@ -253,17 +253,4 @@ def points(request: Request) -> Response:
                 selection.ids,
             ).fetchall()
         )
-    by_run: dict[str, dict[str, list[Any]]] = {}
-    for p in new:
-        lists = by_run.setdefault(p.experiment_id, {"steps": [], "values": [], "times": []})
-        lists["steps"].append(p.step)
-        lists["values"].append(p.value)
-        lists["times"].append(p.time)
-    return json_response(
-        {
-            "cursor": new[-1].id if new else after,
-            "more": len(new) == LIVE_LIMIT,
-            "statuses": statuses,
-            "points": by_run,
-        }
-    )
+    return new_points(new, after, lambda point: point.experiment_id, statuses=statuses)

@@ -9,13 +9,17 @@ snapshot); curves are read up to it, and a live page then asks only for the poin
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yanex import config
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response, text_response
+
+if TYPE_CHECKING:
+    from yanex.store.series import NewPoint
 
 TAIL_LINES = 60
 TAIL_BYTES = 64 * 1024
@@ -206,20 +210,20 @@ def points(request: Request) -> Response:
         experiment_id = resolve_reference(conn, request.parts[0])
         new = points_since(conn, [experiment_id], after, LIVE_LIMIT)
         (status,) = conn.execute("SELECT status FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
-    by_key: dict[str, dict[str, list[Any]]] = {}
-    for p in new:
-        lists = by_key.setdefault(p.key, {"steps": [], "values": [], "times": []})
-        lists["steps"].append(p.step)
-        lists["values"].append(p.value)
-        lists["times"].append(p.time)
-    return json_response(
-        {
-            "cursor": new[-1].id if new else after,
-            "more": len(new) == LIVE_LIMIT,
-            "status": status,
-            "points": by_key,
-        }
-    )
+    return new_points(new, after, lambda point: point.key, status=status)
+
+
+def new_points(new: Sequence[NewPoint], after: int, by: Callable[[NewPoint], str], **extra: Any) -> Response:
+    """A live page's answer: the points since its cursor as step, value and time lists by ``by``
+    (metric or run), the next cursor, whether more are waiting, and ``extra`` fields."""
+    grouped: dict[str, dict[str, list[Any]]] = {}
+    for point in new:
+        lists = grouped.setdefault(by(point), {"steps": [], "values": [], "times": []})
+        lists["steps"].append(point.step)
+        lists["values"].append(point.value)
+        lists["times"].append(point.time)
+    cursor = new[-1].id if new else after
+    return json_response({"cursor": cursor, "more": len(new) == LIVE_LIMIT, **extra, "points": grouped})
 
 
 def patch(request: Request) -> Response:

@@ -122,3 +122,21 @@ export function cliLine(label, command) {
 export function errorBox(error) {
   return el("div", { class: "error", role: "alert" }, error.message || String(error));
 }
+
+// Debiased exponential moving average (TensorBoard's smoothing): weight w on the past.
+export function ema(values, w) {
+  const out = new Array(values.length);
+  let last = 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || !Number.isFinite(v)) {
+      out[i] = null;
+      continue;
+    }
+    last = last * w + (1 - w) * v;
+    n += 1;
+    out[i] = last / (1 - w ** n);
+  }
+  return out;
+}

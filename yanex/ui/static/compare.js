@@ -4,7 +4,7 @@
 // the metrics (`yanex compare`), parallel coordinates and a scatter of params against a metric
 // aggregate (plain SVG). While a run is running, the page asks every 2 s for the points every
 // selected run logged after its cursor, in one request.
-import { api, cliLine, el, errorBox, fmt, fmtTime, g6, statusBadge } from "./common.js";
+import { api, cliLine, el, ema, errorBox, fmt, fmtTime, g6, statusBadge } from "./common.js";
 
 const ACTIVE = new Set(["created", "queued", "running"]);
 const POLL_MS = 2000;
@@ -113,24 +113,6 @@ function rankRows() {
 function alpha(hex, a) {
   const n = parseInt(hex.slice(1), 16);
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
-}
-
-// Debiased exponential moving average (TensorBoard's smoothing): weight w on the past.
-function ema(values, w) {
-  const out = new Array(values.length);
-  let last = 0;
-  let n = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v === null || !Number.isFinite(v)) {
-      out[i] = null;
-      continue;
-    }
-    last = last * w + (1 - w) * v;
-    n += 1;
-    out[i] = last / (1 - w ** n);
-  }
-  return out;
 }
 
 function showError(error) {

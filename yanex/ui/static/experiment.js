@@ -3,7 +3,7 @@
 // of each bucket of steps); dragging over a chart asks for that step range, at full resolution
 // once it holds few enough points. While the experiment runs, the page asks every 2 s for the
 // points logged after its cursor (the largest metrics.id it has seen), never a history again.
-import { ago, api, cliLine, el, errorBox, fmt, fmtDuration, fmtSize, fmtTime, g6, statusBadge } from "./common.js";
+import { ago, api, cliLine, el, ema, errorBox, fmt, fmtDuration, fmtSize, fmtTime, g6, statusBadge } from "./common.js";
 
 const ref = decodeURIComponent(location.pathname.replace(/^\/experiment\//, ""));
 const ACTIVE = new Set(["created", "queued", "running"]);
@@ -17,24 +17,6 @@ let cursor = 0;
 
 function base(id) {
   return `/api/experiment/${encodeURIComponent(id)}`;
-}
-
-// Debiased exponential moving average (as TensorBoard's smoothing): weight w on the past.
-function ema(values, w) {
-  const out = new Array(values.length);
-  let last = 0;
-  let n = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v === null || !Number.isFinite(v)) {
-      out[i] = null;
-      continue;
-    }
-    last = last * w + (1 - w) * v;
-    n += 1;
-    out[i] = last / (1 - w ** n);
-  }
-  return out;
 }
 
 function alpha(hex, a) {
