@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from yanex.store.dialect import chunks, marks
 from yanex.store.groups import Grouping
+from yanex.store.ids import local_ids
 from yanex.store.metric_values import JsonValue
 from yanex.store.moments import mean, stdev
 
@@ -59,10 +60,7 @@ def bands(
     """The bands of ``key`` for ``grouping``'s groups, over points with ``id <= until`` (the
     page's cursor) and ``first <= step <= last`` (either open); see the module docstring."""
     every = [i for group in grouping.groups for i in group.ids]
-    local: dict[int, str] = {}
-    for named in chunks(conn, every):
-        query = f"SELECT local_id, id FROM experiments WHERE id IN ({marks(len(named))})"
-        local.update(conn.execute(query, list(named)).fetchall())
+    local = local_ids(conn, every)
     where = "key = ? AND id <= ? AND value IS NOT NULL"
     args: list[object] = [key, until]
     if first is not None:

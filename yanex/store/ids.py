@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from yanex.store.dialect import chunks
+from yanex.store.dialect import chunks, marks
 
 SHORTEST = 8  # hex digits of the shortest prefix shown
 LENGTH = 32  # hex digits of an id: 128 bits
@@ -26,6 +26,16 @@ IdTable = Literal["experiments", "batches"]
 
 # The ``metrics`` rows of the experiment whose id is bound: ``WHERE {POINTS_OF} AND key = ?``.
 POINTS_OF = "experiment_local_id = (SELECT local_id FROM experiments WHERE id = ?)"
+
+
+def local_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[int, str]:
+    """Each experiment's ``local_id`` (what its ``metrics`` rows carry) to its id, for ``ids``
+    (ids not in the store are left out)."""
+    found: dict[int, str] = {}
+    for chunk in chunks(conn, ids):
+        query = f"SELECT local_id, id FROM experiments WHERE id IN ({marks(len(chunk))})"
+        found.update(conn.execute(query, list(chunk)).fetchall())
+    return found
 
 
 def _prefix_taken(conn: sqlite3.Connection, table: IdTable, prefix: str) -> bool:

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from yanex.store.dialect import chunks, marks
-from yanex.store.ids import POINTS_OF
+from yanex.store.dialect import marks
+from yanex.store.ids import POINTS_OF, local_ids
 
 
 @dataclass(frozen=True)
@@ -154,10 +154,7 @@ def points_since(
     ``metrics.id > after``, in logging order: one query for every run a page follows. The
     experiments' condition is kept off its index (``+``), so SQLite walks the rowid from the
     cursor: the cost is the points logged since, by any experiment, not these ones' histories."""
-    local: dict[int, str] = {}
-    for chunk in chunks(conn, experiment_ids):
-        query = f"SELECT local_id, id FROM experiments WHERE id IN ({marks(len(chunk))})"
-        local.update(conn.execute(query, list(chunk)).fetchall())
+    local = local_ids(conn, experiment_ids)
     if not local:
         return []
     query = (
