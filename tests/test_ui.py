@@ -310,6 +310,26 @@ def test_ctrl_c_stops_the_server_cleanly_and_0000_warns(store: Path) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [(["--port", "99999"], "port must be 0-65535"), (["--host", "no.such.host.invalid"], "not known")],
+    ids=["port-out-of-range", "unknown-host"],
+)
+def test_an_address_it_cannot_listen_on_is_one_line(store: Path, flags: list[str], reason: str) -> None:
+    env = {**os.environ, "YANEX_HOME": str(store)}
+    done = subprocess.run(
+        [sys.executable, "-m", "yanex", "ui", *flags, "--no-browser"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    [error, hint] = done.stderr.splitlines()
+    assert error.startswith("Error: cannot listen on ") and reason in error
+    assert hint == "Hint: pass --port 0 for a free port, or another --host"
+
+
 # ---- In a real browser
 
 

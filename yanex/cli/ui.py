@@ -38,9 +38,10 @@ def ui_command(host: str, port: int, no_browser: bool) -> None:
         )
     try:
         server = UiServer(host, port, store(), secrets.token_urlsafe(24))
-    except OSError as error:
+    except (OSError, OverflowError) as error:  # OverflowError: a port past 65535
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise UsageError(
-            f"cannot listen on {host}:{port}: {error.strerror or error}",
+            f"cannot listen on {host}:{port}: {reason}",
             hint="pass --port 0 for a free port, or another --host",
         ) from None
     echo(server.url)

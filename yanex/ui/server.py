@@ -103,16 +103,17 @@ class UiServer(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for a browser's open connections
 
     def __init__(self, host: str, port: int, db: Database, token: str) -> None:
+        from yanex.store.counts import SelectionCounts
+
         if ":" in host:  # an IPv6 address
             self.address_family = socket.AF_INET6
+        # Before binding: a bind that fails closes the server, which closes the counts.
+        self.counts = SelectionCounts(db.path)
         super().__init__((host, port), Handler)
         self.host = host
         self.db = db
         self.token = token
         self.routes = _routes()
-        from yanex.store.counts import SelectionCounts
-
-        self.counts = SelectionCounts(db.path)
         bound = self.server_address[1]
         self.port = int(bound)
         self.cookie = COOKIE.format(port=self.port)
