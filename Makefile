@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 install: $(STAMP)
 
+# The venv is not activated: grid_search.py prints its commands with the venv's yanex by path.
 demo: $(BASE_STAMP)
-	cd examples/run-api/02_batch_execution && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python grid_search.py
+	cd examples/run-api/02_batch_execution && "$(abspath $(PY))" grid_search.py
+	@echo "(Or type plain yanex after activating the venv: . $(VENV)/bin/activate)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from .conftest import REPO_ROOT
 
 BATCH = REPO_ROOT / "examples" / "run-api" / "02_batch_execution"
 
-# The spec's expected output, with ids and durations as patterns.
+# The spec's expected output, with ids, durations and the path of yanex (plain `yanex` when PATH
+# finds the one running) as patterns.
 GRID_OUTPUT = r"""Grid Search Configuration
   Learning rates: \[0.001, 0.01, 0.1\]
   Batch sizes: \[16, 32\]
@@ -43,9 +45,10 @@ Completed experiments:
   ✓ grid-lr0_1-bs32: [0-9a-f]{8} \(\d+\.\d\ds\)
 
 To view experiment details:
-  yanex show (?P=first)
-  yanex list --tag grid-search
-  yanex compare --tag grid-search
+  (?P<cli>yanex|/\S+/yanex) show (?P=first)
+  (?P=cli) list --tag grid-search
+  (?P=cli) compare --tag grid-search
+  (?P=cli) plot accuracy --tag grid-search
 """
 
 
@@ -155,3 +158,70 @@ def test_pipeline_steps_run_standalone_through_the_artifacts_folder(yanex_home, 
     assert (tmp_path / "artifacts" / "model.json").is_file()
     assert "test MSE of the standalone model" in result.stdout
     assert not (yanex_home / "yanex.db").exists()
+
+
+# A user's shell after `make demo`: the checkout's venv is not activated, so no `yanex` on PATH.
+BARE_PATH = os.pathsep.join(p for p in ("/usr/local/bin", "/usr/bin", "/bin") if Path(p).is_dir())
+VENV = Path(sys.executable).parent.parent
+IN_A_VENV = pytest.mark.skipif(
+    not (VENV / "bin" / "yanex").is_file(), reason="not run from a venv with yanex"
+)
+
+
+def printed_commands(stdout: str) -> list[str]:
+    """The shell commands a run prints under its 'To view experiment details:' line."""
+    tail = stdout.split("To view experiment details:\n", 1)[1]
+    return [line.strip() for line in tail.splitlines() if line.startswith("  ")]
+
+
+def run_in_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": BARE_PATH}
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@IN_A_VENV
+def test_grid_search_prints_commands_that_work_as_printed(yanex_home, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "grid_search.py"],
+        cwd=BATCH,
+        env={**os.environ, "PATH": BARE_PATH, "EXAMPLE_EPOCH_SECONDS": "0.01"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    commands = printed_commands(result.stdout)
+    assert [c.split()[1] for c in commands] == ["show", "list", "compare", "plot"], commands
+    for command in commands:
+        pasted = run_in_shell(command, tmp_path)
+        assert pasted.returncode == 0, f"{command}\n{pasted.stderr}"
+        assert pasted.stdout.strip(), command
+
+
+@IN_A_VENV
+def test_make_demo_ends_with_commands_that_work_as_printed(yanex_home):
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # This venv stands for the one `make install` made: -o keeps make from reinstalling into it.
+    result = subprocess.run(
+        [make, "-o", f"{VENV}/.installed-base", "demo", f"VENV={VENV}"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": BARE_PATH, "EXAMPLE_EPOCH_SECONDS": "0.01"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    commands = printed_commands(result.stdout)
+    assert commands, result.stdout
+    for command in commands:
+        pasted = run_in_shell(command, REPO_ROOT)
+        assert pasted.returncode == 0, f"{command}\n{pasted.stderr}"
+    # The last line says how to type plain `yanex`: activating the venv does it.
+    activate = re.search(r"(\. \S+/bin/activate)", result.stdout.splitlines()[-1])
+    assert activate, result.stdout
+    pasted = run_in_shell(f"{activate.group(1)} && yanex list --tag grid-search", REPO_ROOT)
+    assert pasted.returncode == 0 and pasted.stdout.count("grid-lr") == 6, pasted.stderr

@@ -3,6 +3,9 @@
 Run it directly, from this folder: ``python grid_search.py`` (not through ``yanex run``).
 """
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import yanex
@@ -59,10 +62,25 @@ def main() -> None:
         for result in failed:
             print(f"  ✗ {result.name}: {result.experiment_id[:8]} ({result.status}: {result.error_message})")
         print()
+    yanex_cli = yanex_command()
     print("To view experiment details:")
-    print(f"  yanex show {results[0].experiment_id[:8]}")
-    print("  yanex list --tag grid-search")
-    print("  yanex compare --tag grid-search")
+    print(f"  {yanex_cli} show {results[0].experiment_id[:8]}")
+    print(f"  {yanex_cli} list --tag grid-search")
+    print(f"  {yanex_cli} compare --tag grid-search")
+    print(f"  {yanex_cli} plot accuracy --tag grid-search")
+
+
+def yanex_command() -> str:
+    """How to call, from the shell, the yanex this Python runs: `make demo` does not activate its venv.
+
+    Plain `yanex` when PATH finds this one, else its path (a `yanex` found elsewhere may be another
+    install, or PyPI's unrelated project of that name).
+    """
+    ours = Path(sys.executable).parent / "yanex"
+    found = shutil.which("yanex")
+    if not ours.is_file() or (found is not None and Path(found).resolve() == ours.resolve()):
+        return "yanex"
+    return shlex.quote(str(ours))
 
 
 if __name__ == "__main__":
