@@ -219,6 +219,26 @@ def test_show_metrics_summarises_each_metric(db: Database, write_script, yanex_h
     assert piped.stderr.rstrip("\n") == "metric  count  last    min  max  first step  last step"
 
 
+def test_show_metrics_sparkline_points_are_each_metrics_bucket_means(db: Database, write_script) -> None:
+    """What `show --metrics` draws on a terminal (a pseudo-terminal is not needed to reach it)."""
+    from yanex.store.history import trends
+
+    run = yanex_cli("run", str(write_script("t.py", "import yanex\n")))
+    assert run.returncode == 0
+    experiment_id = yanex_cli("get", "id").stdout.strip()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        MetricRecord(step, start + timedelta(seconds=step), {"loss": float(step), "acc": 1.0})
+        for step in range(4)
+    ]
+    ingest_metrics(db, experiment_id, records)
+    conn = db.read_connection()
+    try:
+        assert trends(conn, experiment_id, 2) == {"acc": [1.0, 1.0], "loss": [0.5, 2.5]}
+    finally:
+        conn.close()
+
+
 def test_show_metrics_does_not_print_logged_steps_as_a_range(db: Database, write_script) -> None:
     """Steps 0, 10 and 99 are three steps, not 0..99: the first and the last step logged."""
     run = yanex_cli("run", str(write_script("t.py", "import yanex\n")))

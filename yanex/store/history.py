@@ -154,10 +154,10 @@ def trends(conn: sqlite3.Connection, experiment_id: str, width: int) -> dict[str
     rows = conn.execute(
         "WITH this AS (SELECT local_id FROM experiments WHERE id = :id), "
         "span AS (SELECT key, min(step) AS lo, max(step) AS hi FROM metrics "
-        "WHERE experiment_local_id = (SELECT key FROM this) GROUP BY key) "
+        "WHERE experiment_local_id = (SELECT local_id FROM this) GROUP BY key) "
         "SELECT m.key, CAST((m.step - span.lo) * 1.0 * :width / (span.hi - span.lo + 1) AS INTEGER) "
         "AS bucket, avg(m.value) FROM metrics AS m JOIN span ON span.key = m.key "
-        "WHERE m.experiment_local_id = (SELECT key FROM this) AND m.value IS NOT NULL "
+        "WHERE m.experiment_local_id = (SELECT local_id FROM this) AND m.value IS NOT NULL "
         "GROUP BY m.key, bucket ORDER BY m.key, bucket",
         {"id": experiment_id, "width": width},
     )
