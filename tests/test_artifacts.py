@@ -377,7 +377,7 @@ def _torch() -> Any:
     except ImportError:
         if os.environ.get("YANEX_REQUIRE_TORCH") == "1":
             pytest.fail("YANEX_REQUIRE_TORCH=1 but torch is not installed (.ci/run installs torch==2.13.0)")
-        pytest.skip("torch is not installed: .venv/bin/pip install torch==2.13.0 (README, Development)")
+        pytest.skip("torch is not installed: .venv/bin/pip install torch==2.13.0 (docs/development.md)")
     return torch
 
 
