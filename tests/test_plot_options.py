@@ -110,6 +110,8 @@ def nine(db: Database, tmp_path: Path) -> list[str]:
 def test_a_loss_spanning_decades_gets_a_log_axis_with_a_note(db: Database, nine: list[str]) -> None:
     (ax,) = _figure(db, "nine").axes[:1]
     assert ax.get_yscale() == "log"
+    shown = {t.get_text() for t in ax.get_yticklabels() if t.get_text()}
+    assert {"0.1", "1", "10"} <= shown  # plain numbers, not 10^-1
     (linear,) = _figure(db, "nine", logy=False).axes[:1]
     assert linear.get_yscale() == "linear"
     result = yanex_cli("plot", "loss", "--tag", "nine", "-o", str(Path(os.environ["YANEX_HOME"]) / "n.png"))

@@ -131,12 +131,29 @@ def _draw(ax: Axes, p: Panel, style: Styling, cmap: Any, smooth: float) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if p.logy:
         ax.set_yscale("log")
+        _log_ticks(ax, curves)
     if p.logx:
         ax.set_xscale("log")
     metric = p.selection.metric
     smoothed = f" (EMA {smooth:.3g})" if smooth > 0 else ""
     ax.set_ylabel(f"{metric} (×1e{exponent}){smoothed}" if exponent else f"{metric}{smoothed}")
     ax.grid(True, alpha=0.3, which="major")
+
+
+def _log_ticks(ax: Axes, curves: list[Curve]) -> None:
+    """Plain numbers on a log y axis (0.2, not 2×10⁻¹); within two decades the 2s and 5s
+    between the powers of ten are labelled too, else an axis may show a single number."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _number(v)))
+    values = [v for c in curves for v in c.values]
+    if math.log10(max(values) / min(values)) <= 2:
+
+        def minor(value: float, _: object) -> str:
+            leading = round(value / 10 ** math.floor(math.log10(value)), 6)
+            return _number(value) if leading in (2, 5) else ""
+
+        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _legend(fig: Figure, style: Styling, group_by: Sequence[str]) -> None:
@@ -186,8 +203,9 @@ def _colour_bar(fig: Figure, axes: list[Axes], style: Styling, cmap: Any, matplo
     if len(numbers) <= TICKED_VALUES:
         bar.set_ticks(numbers, labels=[_number(n) for n in numbers])
         bar.minorticks_off()
-    elif not style.log:
+    else:
         bar.formatter = matplotlib.ticker.FuncFormatter(lambda v, _: _number(v))
+        bar.minorticks_off()
 
 
 def _exponent(curves: list[Curve]) -> int:
