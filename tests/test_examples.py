@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -76,6 +77,19 @@ def test_grid_search_prints_the_expected_output(yanex_home):
     assert statuses(yanex_home, "grid-search") == ["completed"] * 6
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
         assert conn.execute("SELECT count(*) FROM metrics WHERE key = 'accuracy'").fetchone() == (60,)
+        # Every run's curve differs from every other's (the README's picture shows six lines), and
+        # the learning rate matters most, best near 0.01.
+        final = dict(
+            conn.execute(
+                "SELECT e.name, s.last FROM metric_summary AS s "
+                "JOIN experiments AS e ON e.id = s.experiment_id WHERE s.key = 'accuracy'"
+            ).fetchall()
+        )
+    values = sorted(final.values())
+    assert all(high - low > 0.02 for low, high in itertools.pairwise(values)), final
+    assert min(final["grid-lr0_01-bs16"], final["grid-lr0_01-bs32"]) > max(
+        v for name, v in final.items() if "lr0_01-" not in name
+    ), final
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_terminal_plot_when_piped_is_plain_braille(ids: dict[str, str]) -> None:
     ]
 
 
-def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: Path) -> None:
+def test_twenty_runs_get_a_colour_bar_beside_the_plot(db: Database, tmp_path: Path) -> None:
     owner = Owner("host", os.getpid())
     specs = [
         ExperimentSpec(script_path=tmp_path / "t.py", config={"lr": 0.001 * (n + 1)}, tags=["many"])
@@ -123,24 +123,22 @@ def test_twenty_runs_keep_the_legend_outside_and_short(db: Database, tmp_path: P
         ingest_metrics(db, experiment_id, points)
         finish(db, experiment_id, Status.COMPLETED, exit_code=0)
     from yanex.plotting.curves import load_curves
-    from yanex.plotting.figure import LEGEND_ENTRIES, figure
+    from yanex.plotting.figure import figure
+    from yanex.plotting.options import PlotOptions, panel
 
     with reading(db) as conn:
         selection = load_curves(conn, ExperimentFilter(tags=["many"]), "loss")
     assert len(selection.curves) == 20
-    fig = figure(selection, "loss (20 experiments)")
+    fig = figure([panel(selection, PlotOptions())], "loss (20 experiments)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
-    (ax,) = fig.axes
-    legend = ax.get_legend()
-    assert legend is not None
-    texts = [t.get_text() for t in legend.get_texts()]
-    assert len(texts) == LEGEND_ENTRIES and texts[-1] == "+6 more"
+    ax, bar = fig.axes  # 20 learning rates: a colour bar names them, no legend of 20 lines
+    assert fig.legends == [] and bar.get_ylabel() == "lr"
     renderer = canvas.get_renderer()
-    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # beside, not over
-    assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1  # and inside the image
+    assert bar.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # beside, not over
+    assert bar.get_window_extent(renderer).x1 <= fig.bbox.x1  # and inside the image
     assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("step", "loss", "loss (20 experiments)")
     png = tmp_path / "many.png"
     assert yanex_cli("plot", "loss", "--tag", "many", "-o", str(png)).returncode == 0
@@ -263,15 +261,16 @@ def test_extreme_and_flat_values_plot_to_readable_images(db: Database, tmp_path:
 
     from yanex.plotting.curves import load_curves
     from yanex.plotting.figure import figure
+    from yanex.plotting.options import PlotOptions, panel
 
     halves = {key: [-0.5 * v for v in values[:2]] for key, values in EXTREME.items()}
     _logged(db, tmp_path, [EXTREME, halves], "extreme")
     for metric in EXTREME:
         with reading(db) as conn:
             selection = load_curves(conn, ExperimentFilter(tags=["extreme"]), metric)
-        fig = figure(selection, metric)
+        fig = figure([panel(selection, PlotOptions())], metric)
         FigureCanvasAgg(fig).draw()
-        (ax,) = fig.axes
+        ax = fig.axes[0]
         low, high = ax.get_ylim()
         assert math.isfinite(low) and math.isfinite(high) and low < high, metric
         drawn = [float(y) for line in ax.get_lines() for y in np.asarray(line.get_ydata())]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from yanex.cli.spec import REFERENCES, REQUIRED, Command, FilterOptions, Param
+from yanex.cli.spec import REFERENCES, Command, FilterOptions, Param
 
 if TYPE_CHECKING:
-    from yanex.plotting.curves import LeftOut
+    from yanex.plotting.curves import Curve, LeftOut
+    from yanex.plotting.options import Panel
 
 TERMINAL_ROWS = 16  # canvas rows of a terminal plot when the terminal's height is unknown
 
@@ -31,30 +32,51 @@ def _left_out_note(metric: str, left_out: LeftOut) -> str:
 
 
 def plot_command(
-    metric: str,
+    metric: str | None,
     references: Sequence[str] | None,
+    metrics: Sequence[str] | None,
     group_by: Sequence[str] | None,
     output: str | None,
+    x: str,
+    logy: bool,
+    no_logy: bool,
+    logx: bool,
+    smooth: str | None,
+    title: str | None,
+    size: str | None,
     *,
     filters: FilterOptions,
 ) -> None:
     """Plot METRIC against step for the matching experiments, one curve each.
 
-    Curves are labelled by the parameters that differ between the experiments. With --group-by
-    (repeatable), experiments with the same values of those parameters become one curve: their
-    mean at each step, with a band of ± one standard deviation. With -o the plot is written to a
-    PNG, SVG or PDF file (needs matplotlib: pip install -e '.[plot]' in the yanex checkout);
-    without it, it is drawn in the terminal with braille characters (plain, without colour, when
-    piped). Values that are not finite numbers (NaN, infinities, text) are left out, with a note
-    saying how many. Exits 1 if nothing matches or no experiment logged METRIC as a finite number.
+    Curves are labelled by the parameters that differ between the experiments (numbers to 6
+    significant digits). Colour follows the parameter with the most distinct values (a colour bar
+    names a numeric one), line style the next; seed-like parameters (seed, rep, trial) take
+    colour only when nothing else differs. With --group-by (repeatable), experiments with the
+    same values of those parameters become one curve: their mean at each step, with a band of ±
+    one standard deviation. -m METRIC (repeatable) draws several metrics, one panel each.
+
+    A metric whose values are all positive and span more than two powers of ten is drawn on a log
+    y axis, with a note (--no-logy keeps it linear); on a log axis, values <= 0 are left out, with
+    a note. --smooth draws an exponential moving average over the faint raw curve, as the web
+    view does. --x time draws against seconds since each experiment started; --x METRIC against
+    another metric's value at the same step.
+
+    With -o the plot is written to a PNG, SVG or PDF file (needs matplotlib: pip install -e
+    '.[plot]' in the yanex checkout); without it, it is drawn in the terminal with braille
+    characters (plain, without colour, when piped). Values that are not finite numbers (NaN,
+    infinities, text) are left out, with a note saying how many. Exits 1 if nothing matches or no
+    experiment logged METRIC as a finite number.
 
     Examples:
 
       yanex plot loss --tag grid-search
 
-      yanex plot loss --tag grid-search -o curves.png
+      yanex plot -m loss -m accuracy --tag grid-search --smooth 0.8 -o curves.png
 
       yanex plot accuracy --tag seeds --group-by learning_rate -o accuracy.svg
+
+      yanex plot loss --tag sweep --x time --logy --size 1600x900 -o loss.png
     """
     import os
     import shutil
@@ -63,63 +85,165 @@ def plot_command(
 
     from yanex.cli.render import echo
     from yanex.cli.store import store
-    from yanex.errors import NotFoundError
-    from yanex.plotting.curves import load_curves
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.plotting.curves import STEP, load_curves
+    from yanex.plotting.options import PlotOptions, panel, smoothing
+    from yanex.plotting.options import size as size_in_inches
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.terminal import printable
 
+    if metrics and metric is not None:  # with -m, every word after the options is a reference
+        references = [metric, *(references or ())]
+    names = list(dict.fromkeys(metrics or ([metric] if metric is not None else [])))
+    if not names:
+        raise UsageError("name the metric to plot", hint="yanex plot loss ..., or -m loss -m accuracy")
+    if logy and no_logy:
+        raise UsageError("--logy and --no-logy contradict each other", hint="give one of them")
+    options = PlotOptions(
+        logy=True if logy else False if no_logy else None,
+        logx=logx,
+        smooth=smoothing(smooth) if smooth is not None else 0.0,
+        title=title,
+        size=size_in_inches(size) if size is not None else None,
+    )
     flt = filters.build()
     with reading(store()) as conn:
         if references:
             flt = flt.naming(resolve_references(conn, references))
-        selection = load_curves(conn, flt, metric, group_by or ())
-    if selection.left_out.experiments:
-        echo(_left_out_note(metric, selection.left_out), err=True)
-    if not selection.curves:
-        raise NotFoundError(
-            f"no matching experiment logged {metric!r} as a finite number",
-            hint="check the metric's name with `yanex show ID --metrics` and the filters with `yanex list`",
-        )
-    runs = _plural(selection.experiments, "experiment")
-    grouped = f" by {', '.join(selection.group_by)}" if selection.group_by else ""
-    title = f"{metric}{grouped} ({runs})"
+        selections = [load_curves(conn, flt, name, group_by or (), x) for name in names]
+    panels = []
+    for selection in selections:
+        if selection.left_out.experiments:
+            echo(_left_out_note(selection.metric, selection.left_out), err=True)
+        if selection.without_x:
+            echo(
+                f"Note: left out {_plural(selection.without_x, 'experiment')} that did not log {x!r}",
+                err=True,
+            )
+        if not selection.curves:
+            raise NotFoundError(
+                f"no matching experiment logged {selection.metric!r} as a finite number",
+                hint="check the metric's name with `yanex show ID --metrics` and the filters with "
+                "`yanex list`",
+            )
+        drawn = panel(selection, options)
+        for note in drawn.notes:
+            echo(note, err=True)
+        if not drawn.selection.curves:
+            raise UsageError(
+                f"no point of {selection.metric!r} can be drawn on a log axis: none is > 0",
+                hint="leave out --logy / --logx",
+            )
+        panels.append(drawn)
+    runs = _plural(max(s.experiments for s in selections), "experiment")
+    grouped = f" by {', '.join(selections[0].group_by)}" if selections[0].group_by else ""
+    against = f" against {selections[0].x_label}" if x != STEP else ""
+    title = options.title or f"{', '.join(names)}{grouped}{against} ({runs})"
     if output is not None:
         from yanex.plotting.figure import save
 
-        save(selection, title, Path(output))
-        echo(f"wrote {printable(output)} ({runs}, {_plural(len(selection.curves), 'curve')})", err=True)
+        save(panels, title, Path(output), options)
+        curves = sum(len(p.selection.curves) for p in panels)
+        echo(f"wrote {printable(output)} ({runs}, {_plural(curves, 'curve')})", err=True)
         return
     from yanex.plotting.terminal import render
 
-    terminal = sys.stdout.isatty()
-    size = shutil.get_terminal_size((100, TERMINAL_ROWS + 6))
-    rows = max(8, min(size.lines - 6 - len(selection.curves), 30)) if terminal else TERMINAL_ROWS
-    colour = terminal and "NO_COLOR" not in os.environ
-    printable_curves = [
-        type(c)(printable(c.label), c.steps, c.values, c.spread, c.runs) for c in selection.curves
-    ]
-    for line in render(
-        printable_curves, width=size.columns, height=rows, title=printable(title), colour=colour
-    ):
-        echo(line)
+    for drawn in panels:
+        selection = drawn.selection
+        terminal = sys.stdout.isatty()
+        size_ = shutil.get_terminal_size((100, TERMINAL_ROWS + 6))
+        rows = max(8, min(size_.lines - 6 - len(selection.curves), 30)) if terminal else TERMINAL_ROWS
+        colour = terminal and "NO_COLOR" not in os.environ
+        shown = [_in_terminal(c, drawn, options.smooth) for c in selection.curves]
+        heading = title if len(panels) == 1 else f"{selection.metric}: {title}"
+        heading += " (log10 y)" if drawn.logy else ""
+        for line in render(
+            shown,
+            width=size_.columns,
+            height=rows,
+            title=printable(heading),
+            xlabel=f"{'log10 ' if drawn.logx else ''}{selection.x_label}",
+            colour=colour,
+        ):
+            echo(line)
 
+
+def _in_terminal(c: Curve, drawn: Panel, smooth: float) -> Curve:
+    """``c`` as the braille plot draws it: its label printable, smoothed, log10 of its values on
+    a log axis (the braille canvas has no log scale), its x as chosen."""
+    import math
+    from dataclasses import replace
+
+    from yanex.plotting.options import ema
+    from yanex.terminal import printable
+
+    values = ema(c.values, smooth) if smooth > 0 else c.values
+    xs = [math.log10(v) for v in c.x] if drawn.logx else list(c.x)
+    if drawn.logy:
+        values = [math.log10(v) for v in values]
+    spread = None if drawn.logy else c.spread  # a band in log10 units would need its own edges
+    return replace(c, label=printable(c.label), values=values, xs=xs, spread=spread)
+
+
+# The options of the plot (not of the selection), together: the terminal plot honours them too.
+PLOT_OPTIONS = (
+    Param(
+        "metrics",
+        ("--metric", "-m"),
+        str,
+        None,
+        "Plot this metric too, in its own panel (repeatable); with -m, METRIC may be left out.",
+        True,
+    ),
+    Param(
+        "group_by",
+        ("--group-by", "-g"),
+        str,
+        None,
+        "Average over experiments with equal values of this parameter (repeatable; '!NAME': "
+        "every differing parameter but NAME): mean ± std.",
+        True,
+    ),
+    Param("output", ("--output", "-o"), str, None, "Write the plot to this .png, .svg or .pdf file."),
+    Param(
+        "x",
+        ("--x",),
+        str,
+        "step",
+        "The x axis: step, time (seconds since each experiment started) or a metric (its value "
+        "at the same step).",
+        metavar="step|time|METRIC",
+    ),
+    Param("logy", ("--logy",), bool, False, "Log y axis (automatic when a metric spans > 2 decades)."),
+    Param("no_logy", ("--no-logy",), bool, False, "Linear y axis, even for a metric spanning decades."),
+    Param("logx", ("--logx",), bool, False, "Log x axis."),
+    Param(
+        "smooth",
+        ("--smooth",),
+        str,
+        None,
+        "Draw an exponential moving average over the faint raw curve: a weight on the past "
+        "below 1 (0.9, as the web view's slider) or a number of points (20).",
+        metavar="WEIGHT|POINTS",
+    ),
+    Param("title", ("--title",), str, None, "The plot's title (default: metrics and experiments)."),
+    Param(
+        "size",
+        ("--size",),
+        str,
+        None,
+        "Image size WIDTHxHEIGHT: inches (12x6) or, above 50, pixels at 150 dpi (1600x900).",
+        metavar="WxH",
+    ),
+)
 
 COMMAND = Command(
     plot_command,
     (
-        Param("metric", (), str, REQUIRED, "The metric to plot, e.g. loss.", metavar="METRIC"),
+        Param("metric", (), str, None, "The metric to plot, e.g. loss.", metavar="METRIC"),
         REFERENCES,
-        Param(
-            "group_by",
-            ("--group-by", "-g"),
-            str,
-            None,
-            "Average over experiments with equal values of this parameter (repeatable; '!NAME': "
-            "every differing parameter but NAME): mean ± std.",
-            True,
-        ),
-        Param("output", ("--output", "-o"), str, None, "Write the plot to this .png, .svg or .pdf file."),
+        *PLOT_OPTIONS,
     ),
     filters=("select", "archive", "order"),
 )

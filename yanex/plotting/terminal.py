@@ -34,7 +34,7 @@ def render(
 ) -> list[str]:
     """The plot as lines of text at most ``width`` characters wide: ``height`` rows of canvas
     between a title, an x axis and a legend (one line per curve)."""
-    xs = [s for c in curves for s in c.steps]
+    xs = [s for c in curves for s in c.x]
     ys = [v for c in curves for v in c.values]
     x_low, x_high = min(xs), max(xs)
     y_low, y_high = widened(min(ys), max(ys))
@@ -55,7 +55,7 @@ def render(
 
     for index, c in enumerate(curves):
         previous: tuple[int, int] | None = None
-        for step, value in zip(c.steps, c.values, strict=True):
+        for step, value in zip(c.x, c.values, strict=True):
             x = round((step - x_low) / x_span * (dots_x - 1))
             y = round(fraction(value, y_high, y_low) * (dots_y - 1))
             if previous is None:
