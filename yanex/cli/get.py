@@ -223,7 +223,7 @@ COMMAND = Command(
         Param(
             "field", (), str, REQUIRED, "id, name, status, params.NAME, metrics.NAME, tags, ... (see below)"
         ),
-        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="[ID]"),
+        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="ID"),
         Param(
             "history", ("--history",), bool, False, "With metrics.NAME and an ID: every point, step,value."
         ),
