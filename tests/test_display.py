@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.test_ui import browser, open_page, run, start, stop
 from yanex.cli.app import app
-from yanex.display import format_float
+from yanex.display import format_float, format_size
 
 __all__ = ["browser"]  # the Chromium fixture of tests/test_ui.py
 
@@ -88,3 +88,32 @@ def test_the_web_view_shows_a_whole_float_param_as_a_float(browser: Any, tmp_pat
             opened.close()
     finally:
         stop(server)
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1 KiB"),
+        (4300, "4.2 KiB"),
+        (256 * 1024, "256 KiB"),
+        (50 * 2**20 + 1, "50.0 MiB"),
+        (3 * 2**30, "3 GiB"),
+        (5 * 2**50, "5120 TiB"),
+    ],
+)
+def test_a_size_is_in_the_powers_of_1024_its_unit_names(size: int, text: str) -> None:
+    assert format_size(size) == text
+
+
+def test_every_size_a_command_prints_names_a_binary_unit(write_script, tmp_path: Path) -> None:
+    """A listing and a refusal both go through format_size: KiB and MiB, never KB or MB for 1024s."""
+    script = write_script("save.py", "import yanex\nyanex.save_artifact('x' * 4300, 'blob.txt')\n")
+    assert runner.invoke(app, ["run", str(script), "--name", "saver"]).exit_code == 0
+    listed = runner.invoke(app, ["artifacts", "list", "saver"])
+    assert listed.exit_code == 0, listed.output
+    assert "4.2 KiB" in listed.stdout and "KB" not in listed.stdout
+    refused = runner.invoke(app, ["run", str(script), "-p", "blob=" + "x" * (2 * 2**20), "--dry-run"])
+    assert refused.exit_code != 0
+    assert "is 2.0 MiB as JSON, over the 1 MiB limit" in refused.output, refused.output

@@ -335,13 +335,3 @@ def patch_text(patch: str) -> str:
 
 def status_style(status: str) -> str:
     return STATUS_STYLES.get(status, "")
-
-
-def format_size(size: int) -> str:
-    """Bytes as people read them: ``512 B``, ``4.2 KB``, ``50.0 MB`` (powers of 1024)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
