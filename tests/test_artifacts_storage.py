@@ -121,10 +121,10 @@ def test_gc_frees_blobs_nothing_refers_to_and_says_how_much(write_script, yanex_
     (root / f"{blobs.TEMP_PREFIX}999-abc").write_bytes(b"y" * 1000)
     dry = yanex_cli("gc", "--dry-run")
     assert dry.returncode == 0
-    assert dry.stdout == "Would free 3.9 KB: 1 unreferenced blob and 1 file of interrupted saves.\n"
+    assert dry.stdout == "Would free 3.9 KiB: 1 unreferenced blob and 1 file of interrupted saves.\n"
     assert orphan.sha256 in blob_names()
     done = yanex_cli("gc")
-    assert done.stdout == "Freed 3.9 KB: 1 unreferenced blob and 1 file of interrupted saves.\n"
+    assert done.stdout == "Freed 3.9 KiB: 1 unreferenced blob and 1 file of interrupted saves.\n"
     assert blob_names() == {sha("kept")}
     assert not list(root.glob(f"{blobs.TEMP_PREFIX}*"))
     assert yanex.load_artifact("k.txt", kept) == "kept"

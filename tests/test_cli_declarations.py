@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,23 @@ def test_yanex_run_gives_no_hint_where_another_usage_error_comes_first(
     result = CliRunner().invoke(app, ["run", S, *args])
     assert result.exit_code == 2
     assert "Hint:" not in result.stderr
+
+
+# A Python type or Typer's spelling of one where --help should say what to type: <str>, <list[str]>,
+# <int range>, <table|json>, and {FIELD} for a required argument in the usage line.
+TYPE_REPR = re.compile(r"<[a-z][a-z0-9_ |\[\]]*>|list\[|str\]|int\]|\{[A-Z_]+\}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[name, *([sub] if sub else [])] for name, subs in cli_commands().items() for sub in subs or [""]],
+    ids=lambda argv: " ".join(argv),
+)
+def test_every_help_shows_types_as_a_user_reads_them(argv: list[str]) -> None:
+    """TEXT, INTEGER, PATH, the choices, FIELD and [ID]; repeatable options say so (TEXT...)."""
+    result = CliRunner().invoke(app, [*argv, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if TYPE_REPR.search(line)] == []
+    for line in result.output.splitlines():
+        if line.lstrip().startswith(("-t, --tag ", "-s, --status ")):
+            assert "TEXT..." in line or "repeatable" in line.lower(), line

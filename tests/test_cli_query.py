@@ -345,6 +345,26 @@ def test_get_ids_of_matches_one_per_line(ids: dict[str, str]) -> None:
     assert best.stdout == f"{ids['grid-lr0_1-bs32']}\n"
 
 
+def test_get_of_several_experiments_puts_each_id_beside_its_value(ids: dict[str, str]) -> None:
+    """Which value is whose: the id as tables show it, then the value; one experiment (a
+    reference, --limit 1) still prints the bare value, and `get id` the bare ids."""
+    args = ("--tag", "grid-search", "--status", "completed", "--sort", "metrics.accuracy.max", "--desc")
+    several = cli("get", "metrics.accuracy.max", *args)
+    assert several.exit_code == 0, several.output
+    rows = [line.split("  ") for line in several.stdout.splitlines()]
+    best = [
+        ids[f"grid-{point}"]
+        for point in ("lr0_1-bs32", "lr0_1-bs16", "lr0_01-bs32", "lr0_001-bs32", "lr0_001-bs16")
+    ]
+    assert [row[0] for row in rows] == [shown(full) for full in best]
+    assert [row[1] for row in rows] == [
+        cli("get", "metrics.accuracy.max", full).stdout.strip() for full in best
+    ]
+    assert cli("get", "metrics.accuracy.max", *args, "--limit", "1").stdout == f"{rows[0][1]}\n"
+    names = cli("get", "name", "--tag", "grid-search", "--status", "completed", "--sort", "name")
+    assert names.stdout.splitlines()[0] == f"{shown(ids['grid-lr0_001-bs16'])}  grid-lr0_001-bs16"
+
+
 def test_get_errors(ids: dict[str, str]) -> None:
     missing_param = cli("get", "params.nope", "baseline")
     assert missing_param.exit_code == 1 and "has no parameter 'nope'" in missing_param.stderr

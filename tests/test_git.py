@@ -178,13 +178,14 @@ def test_untracked_files_go_in_only_as_small_text_within_the_limits(
 
     info = capture_git(git_repo)
     assert info.omitted == [
-        OmittedChange(path="c.txt", reason="untracked files over 2 KB in all"),
-        OmittedChange(path="d.txt", reason="over 1 KB"),
+        OmittedChange(path="c.txt", reason="untracked files over 2 KiB in all"),
+        OmittedChange(path="d.txt", reason="over 1 KiB"),
         OmittedChange(path="e.bin", reason="binary"),
         OmittedChange(path="f.txt", reason="not UTF-8 text"),
     ]
     assert left_out_lines(capsys.readouterr().err) == [
-        "yanex: git patch leaves out 4 changes: c.txt (untracked files over 2 KB in all), d.txt (over 1 KB), "
+        "yanex: git patch leaves out 4 changes: c.txt (untracked files over 2 KiB in all), "
+        "d.txt (over 1 KiB), "
         "e.bin (binary), f.txt (not UTF-8 text)"
     ]
     assert info.dirty is True
@@ -404,16 +405,16 @@ def test_a_forty_megabyte_untracked_file_is_named_not_stored(git_repo: Path, db:
     (git_repo / "train.py").write_text("print('hi')\n")
 
     view, stderr = run_script(git_repo / "train.py")
-    assert left_out_lines(stderr) == ["yanex: git patch leaves out 1 change: data/big.csv (over 256 KB)"]
-    assert view.git.omitted == [OmittedChange(path="data/big.csv", reason="over 256 KB")]
+    assert left_out_lines(stderr) == ["yanex: git patch leaves out 1 change: data/big.csv (over 256 KiB)"]
+    assert view.git.omitted == [OmittedChange(path="data/big.csv", reason="over 256 KiB")]
     assert view.git.patch is not None and "+print('hi')" in view.git.patch and "0.25" not in view.git.patch
     assert database_bytes() < 1_000_000
 
     shown = runner.invoke(app, ["show", view.id])
     assert shown.exit_code == 0 and "left out" in shown.stdout
-    assert "data/big.csv (over 256 KB)" in shown.stdout
+    assert "data/big.csv (over 256 KiB)" in shown.stdout
     as_json = json.loads(runner.invoke(app, ["show", view.id, "--format", "json"]).stdout)
-    assert as_json["git"]["omitted"] == [{"path": "data/big.csv", "hunk": None, "reason": "over 256 KB"}]
+    assert as_json["git"]["omitted"] == [{"path": "data/big.csv", "hunk": None, "reason": "over 256 KiB"}]
 
 
 def test_deleting_experiments_gives_their_patch_space_back(git_repo: Path, db: Database) -> None:

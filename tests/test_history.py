@@ -179,6 +179,36 @@ def test_metrics_selects_with_the_shared_filters(db: Database, tmp_path: Path, y
     )
 
 
+def test_metrics_exports_carry_the_param_columns_asked_for(db: Database, tmp_path: Path) -> None:
+    """--params lr,bs: one column per param beside each point (CSV and JSON), so an analysis needs
+    no join; --params all: every param of the selection; a param no experiment has is refused."""
+    ids = populate(db, tmp_path)
+    db.dispose()
+    selection = ("--tag", "grid-search", "--status", "completed", "--key", "loss")
+    result = yanex_cli("metrics", *selection, "--params", "learning_rate,batch_size")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == [
+        "experiment_id", "key", "step", "value", "logged_at", "params.learning_rate", "params.batch_size"
+    ]  # fmt: skip
+    best = ids["grid-lr0_1-bs32"]
+    assert {
+        (r["params.learning_rate"], r["params.batch_size"]) for r in rows if r["experiment_id"] == best
+    } == {("0.1", "32")}
+    as_json = json.loads(yanex_cli("metrics", *selection, "--params", "learning_rate", "-f", "json").stdout)
+    assert {p["params.learning_rate"] for p in as_json if p["experiment_id"] == best} == {0.1}
+    assert len(as_json) == len(rows) and {type(p["params.learning_rate"]) for p in as_json} == {float}
+    every = list(csv.DictReader(io.StringIO(yanex_cli("metrics", *selection, "--params", "all").stdout)))
+    assert [c for c in every[0] if c.startswith("params.")] == [
+        "params.batch_size", "params.learning_rate", "params.optimizer"
+    ]  # fmt: skip
+    typo = yanex_cli("metrics", *selection, "--params", "learning_rat")
+    assert typo.returncode == 2 and typo.stderr.startswith(
+        "Error: no experiment of the selection has a param 'learning_rat'"
+    ), typo.stderr
+    assert "Hint: " in typo.stderr and "Traceback" not in typo.stderr
+
+
 def test_frame_without_pandas_is_one_error_naming_the_extra(logged: str) -> None:
     code = (
         "import sys; sys.modules['pandas'] = None\n"
@@ -213,7 +243,7 @@ def test_show_metrics_summarises_each_metric(db: Database, write_script, yanex_h
     }
     piped = yanex_cli("show", experiment_id, "--metrics")
     assert piped.stdout.splitlines() == [
-        "loss    5      0.5     0.5  3    0           40",
+        "loss    5      0.5     0.5  3.0  0           40",  # logged as a float, shown as one
         "phase   1      warmup            0           0",
     ]
     assert piped.stderr.rstrip("\n") == "metric  count  last    min  max  first step  last step"
@@ -251,7 +281,7 @@ def test_show_metrics_does_not_print_logged_steps_as_a_range(db: Database, write
     shown = yanex_cli("show", experiment_id, "--metrics")
     assert shown.returncode == 0, shown.stderr
     assert ".." not in shown.stdout
-    assert shown.stdout.split() == ["loss", "3", "0.01", "0.01", "1", "0", "99"]
+    assert shown.stdout.split() == ["loss", "3", "0.01", "0.01", "1.0", "0", "99"]
     assert shown.stderr.split("  ")[-2:] == ["first step", "last step\n"]
 
 

@@ -68,8 +68,9 @@ def runs(db: Database) -> dict[str, str]:
 
 
 def names(result: Result) -> list[str]:
+    """The names `get name` prints, each after its id when there are several."""
     assert result.exit_code == 0, result.output
-    return result.output.split()
+    return [line.split()[-1] for line in result.output.splitlines()]
 
 
 def test_where_on_an_aggregate_differs_from_the_last_value(runs: dict[str, str]) -> None:
@@ -376,4 +377,4 @@ def test_group_stats_of_equal_and_huge_values_are_exact(db: Database) -> None:
     assert (stats["loss"]["mean"], stats["loss"]["std"]) == (5 / 3, pytest.approx(1e308))
     table = cli(*args)
     assert table.exit_code == 0, table.output
-    assert "0.1 ± 0 " in table.output and "1.79769e+308 ± 0" in table.output
+    assert "0.1 ± 0.0 " in table.output and "1.79769e+308 ± 0.0" in table.output

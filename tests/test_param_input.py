@@ -133,7 +133,7 @@ def test_a_section_set_whole_and_a_key_inside_it_clash_in_either_order(
     assert dry(script, "-p", "a.b=list(1,2)", "-p", "a.c=3")[1]["config"] == {"a": {"b": 2, "c": 3}}
 
 
-# How large parameters may be: 1 MB of JSON per experiment's config (YANEX_PARAMS_SIZE_LIMIT).
+# How large parameters may be: 1 MiB of JSON per experiment's config (YANEX_PARAMS_SIZE_LIMIT).
 
 MB = 1024 * 1024
 
@@ -145,7 +145,7 @@ def nothing_written(home: Path) -> bool:
 def test_a_param_over_the_limit_is_refused_before_anything_is_written(script: Path, yanex_home: Path) -> None:
     lines = refused(script, "-p", "lr=0.1", "-p", "desc=" + "x" * (2 * MB))
     assert lines == [
-        "Error: parameter 'desc' is 2.0 MB as JSON, over the 1 MB limit on an experiment's parameters",
+        "Error: parameter 'desc' is 2.0 MiB as JSON, over the 1 MiB limit on an experiment's parameters",
         "Hint: save large data in a file and pass its path as the parameter, or log it with "
         "yanex.log_artifact; YANEX_PARAMS_SIZE_LIMIT=3M would raise the limit",
     ]
@@ -153,8 +153,8 @@ def test_a_param_over_the_limit_is_refused_before_anything_is_written(script: Pa
     # Several parameters under the limit each, over it together: the largest are named.
     lines = refused(script, *(arg for i in range(3) for arg in ("-p", f"p{i}=" + "y" * (400_000 + i))))
     assert lines[0] == (
-        "Error: the parameters are 1.1 MB as JSON in all, over the 1 MB limit on an experiment's "
-        "parameters (the largest: p2 390.6 KB, p1 390.6 KB, p0 390.6 KB)"
+        "Error: the parameters are 1.1 MiB as JSON in all, over the 1 MiB limit on an experiment's "
+        "parameters (the largest: p2 390.6 KiB, p1 390.6 KiB, p0 390.6 KiB)"
     )
     assert nothing_written(yanex_home)
 
@@ -163,12 +163,12 @@ def test_a_config_file_over_the_limit_is_refused_before_it_is_parsed(
     script: Path, tmp_path: Path, yanex_home: Path
 ) -> None:
     big = tmp_path / "big.yaml"
-    big.write_text("rows:\n" + "  - [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n" * 120_000)  # 4.1 MB of YAML
+    big.write_text("rows:\n" + "  - [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n" * 120_000)  # 4.1 MiB of YAML
     started = time.perf_counter()
     lines = refused(script, "-c", str(big))
     assert time.perf_counter() - started < 5  # parsing it would take half a minute
     assert lines[0] == (
-        f"Error: config file {big} is 4.1 MB, over the 1 MB limit on an experiment's parameters"
+        f"Error: config file {big} is 4.1 MiB, over the 1 MiB limit on an experiment's parameters"
     )
     assert lines[1].startswith("Hint: save large data in a file and pass its path as the parameter")
     assert nothing_written(yanex_home)
@@ -176,16 +176,16 @@ def test_a_config_file_over_the_limit_is_refused_before_it_is_parsed(
     values = tmp_path / "values.yaml"
     values.write_text(f"base: {'b' * 600_000}\n")
     lines = refused(script, "-c", str(values), "-p", f"desc=list(short, {'c' * 600_000})")
-    assert lines[0].startswith("Error: the parameters are 1.1 MB as JSON in all, over the 1 MB limit")
+    assert lines[0].startswith("Error: the parameters are 1.1 MiB as JSON in all, over the 1 MiB limit")
     assert nothing_written(yanex_home)
 
 
 def test_a_spec_over_the_limit_is_refused_at_once_in_python(yanex_home: Path) -> None:
     started = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"parameter 'x' is 16\.1 MB as JSON, over the 1 MB limit"):
+    with pytest.raises(ConfigError, match=r"parameter 'x' is 16\.1 MiB as JSON, over the 1 MiB limit"):
         yanex.ExperimentSpec("train.py", {"x": list(range(2_000_000))})
     assert time.perf_counter() - started < 1.5  # checking 2,000,000 values one by one takes 2 s
-    with pytest.raises(ConfigError, match=r"parameter 'a\.b' is 2\.0 MB"):
+    with pytest.raises(ConfigError, match=r"parameter 'a\.b' is 2\.0 MiB"):
         yanex.ExperimentSpec("train.py", {"a": {"b": "é" * 350_000}})  # \u00e9: 6 bytes as stored
     assert yanex.ExperimentSpec("train.py", {"x": "x" * (MB - 100)}).config["x"] == "x" * (MB - 100)
     assert nothing_written(yanex_home)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -489,3 +490,24 @@ def test_run_accepts_a_script_with_a_python_shebang(db: Database, write_script) 
     result = runner.invoke(app, ["run", str(tool)])
     assert result.exit_code == 0, result.output
     assert only_experiment(db).status is Status.COMPLETED
+
+
+def test_a_one_off_run_without_a_name_gets_one_like_a_sweeps(db: Database, write_script) -> None:
+    """Named by the params set on the command line (as a sweep names its points), else by a random
+    readable pair; ``run_multiple`` keeps what its spec says (no name)."""
+    import re
+
+    from yanex.runner.batch import run_multiple
+    from yanex.specs import ExperimentSpec
+
+    script = write_script("train.py", ECHO_SCRIPT)
+    assert runner.invoke(app, ["run", str(script), "-p", "score=1.0", "-p", "model.depth=3"]).exit_code == 0
+    assert runner.invoke(app, ["run", str(script)]).exit_code == 0
+    assert runner.invoke(app, ["run", str(script), "-p", "score=2", "--name", "mine"]).exit_code == 0
+    [api_result] = run_multiple([ExperimentSpec(script_path=script, config={"score": 0.5})])
+    listed = runner.invoke(app, ["list", "--format", "json"])
+    names = [record["name"] for record in json.loads(listed.stdout)]
+    assert names[0] is None and api_result.name is None
+    assert names[1] == "mine"
+    assert re.fullmatch(r"train-[a-z]+-[a-z]+", names[2]), names[2]
+    assert names[3] == "train-score1.0-model.depth3"

@@ -55,7 +55,7 @@ def test_untracked_secrets_and_files_over_the_caps_stay_on_this_machine(
     assert TOKEN.encode() not in snapshot.data and ACCESS_KEY.encode() not in snapshot.data
     assert snapshot.omitted == (
         OmittedChange(path=".env", reason="its name looks like a secret file"),
-        OmittedChange(path="big.txt", reason="over 1 KB"),
+        OmittedChange(path="big.txt", reason="over 1 KiB"),
         OmittedChange(
             path="config.py",
             reason="its uncommitted changes look like an AWS access key id: the committed version is sent",
@@ -65,7 +65,7 @@ def test_untracked_secrets_and_files_over_the_caps_stay_on_this_machine(
     )
     assert capfd.readouterr().err.splitlines() == [
         "yanex: the code sent to the cluster leaves out 5 changes: .env (its name looks like a secret "
-        "file), big.txt (over 1 KB), config.py (its uncommitted changes look like an AWS access key "
+        "file), big.txt (over 1 KiB), config.py (its uncommitted changes look like an AWS access key "
         "id: the committed version is sent), notes.txt (looks like a GitHub token), secret.key (its "
         "name looks like a secret file)"
     ]

@@ -23,8 +23,9 @@ import pytest
 import yanex
 from tests.conftest import wait_until, yanex_cli
 from yanex.cli.render import STREAM_CHUNK, OutputFormat, print_rows, stream_rows
+from yanex.display import format_value
 from yanex.runner.batch import AHEAD, FIRST
-from yanex.sweep.expand import SweepDefinition, dotted, format_value, named_points
+from yanex.sweep.expand import SweepDefinition, dotted, named_points
 from yanex.sweep.grammar import parse_axis
 
 

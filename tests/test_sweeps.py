@@ -260,9 +260,9 @@ def test_dry_run_of_ten_thousand_points_writes_nothing(script: Path, yanex_home:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 10_000
-    assert lines[0].split() == ["train-a0-b0", "0", "0"]
+    assert lines[0].split() == ["train-a0-b0.0", "0", "0.0"]  # linspace gives floats
     assert result.stderr.splitlines() == [
-        "name          a   b",
+        "name            a   b",
         "dry run: 10000 experiment(s) of train.py; nothing was run or recorded",
     ] or result.stderr.splitlines()[-1].startswith("dry run: 10000 experiment(s)")
     assert not (yanex_home / "yanex.db").exists()

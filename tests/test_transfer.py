@@ -191,7 +191,7 @@ def test_an_export_imported_into_an_empty_store_copies_everything_and_again_adds
     made = build(a)
     assert "Exported 5 experiments" in ok(a, "export", "--all", "-o", str(file))
     output = ok(b, "import", str(file))
-    assert "added 5 experiments, 500 points, 1 artifact, 1 blob (7.8 KB)" in output
+    assert "added 5 experiments, 500 points, 1 artifact, 1 blob (7.8 KiB)" in output
     for query in COMPARED:
         same_rows(a, b, query)
     same_rows(a, b, f"SELECT {SAME_COLUMNS} FROM experiments ORDER BY id")

@@ -25,6 +25,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import NamedTuple
 
+from yanex.display import format_size
 from yanex.specs import OmittedChange
 
 _GITLINK = re.compile(rb"(?:^|\0)160000 [0-9a-f]+ [0-3]\t([^\0]+)")
@@ -158,14 +159,6 @@ def find_secret(text: str) -> str | None:
     return _assigned_secret(text)
 
 
-def size_text(size: int) -> str:
-    if size >= 1024**2 and size % 1024**2 == 0:
-        return f"{size // 1024**2} MB"
-    if size >= 1024 and size % 1024 == 0:
-        return f"{size // 1024} KB"
-    return f"{size} bytes"
-
-
 def secret_name(path: str) -> bool:
     """Whether an untracked file's path looks like it holds credentials (``.env``, ``id_rsa``...)."""
     *folders, name = path.lower().split("/")
@@ -236,13 +229,13 @@ def take_outside(file: Path, path: str, file_limit: int, total_limit: int, room:
     links are the caller's to handle (a patch records them, a snapshot leaves them)."""
     if secret_name(path):
         return "its name looks like a secret file"
-    over_total = f"untracked files over {size_text(total_limit)} in all"
+    over_total = f"untracked files over {format_size(total_limit)} in all"
     try:
         info = file.lstat()
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file"
         if info.st_size > file_limit:
-            return f"over {size_text(file_limit)}"
+            return f"over {format_size(file_limit)}"
         if info.st_size > room:
             return over_total
         with file.open("rb") as handle:
@@ -250,7 +243,7 @@ def take_outside(file: Path, path: str, file_limit: int, total_limit: int, room:
     except OSError as error:
         return f"unreadable: {error.strerror or error}"
     if len(data) > file_limit:  # it grew since lstat
-        return f"over {size_text(file_limit)}"
+        return f"over {format_size(file_limit)}"
     if len(data) > room:
         return over_total
     what = find_secret(data.decode("utf-8", "replace"))  # credentials are ASCII: any file is scanned
@@ -277,7 +270,6 @@ __all__ = [
     "leave_out_secrets",
     "named",
     "secret_name",
-    "size_text",
     "take_outside",
     "unquote",
 ]

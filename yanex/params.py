@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from yanex.config import params_size_limit
+from yanex.display import format_size
 from yanex.errors import ConfigError
 from yanex.specs import MAX_CONFIG_DEPTH, check_config_size, size_limit_error, text_problem
 from yanex.sweep.grammar import Axis, looks_like_expression, parse_axis
@@ -264,7 +265,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     try:
         size = path.stat().st_size
         if size > params_size_limit():  # refused unread: parsing 10 MB of YAML takes a minute
-            raise size_limit_error(f"config file {path} is {size / 2**20:.1f} MB", size)
+            raise size_limit_error(f"config file {path} is {format_size(size)}", size)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist", hint=hint) from None

@@ -18,6 +18,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 from yanex.config import PARAMS_SIZE_LIMIT_ENV, params_size_limit
+from yanex.display import format_size
 from yanex.errors import ConfigError
 
 # Re-exported: they live in standard-library modules so that the read path needs no pydantic.
@@ -115,17 +116,12 @@ _SIZE_HINT = (
 )
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.1f} KB"
-
-
 def size_limit_error(statement: str, size: int, detail: str = "") -> ConfigError:
-    """``statement`` (``parameter 'x' is 2.0 MB as JSON``) made an error naming the limit, the
+    """``statement`` (``parameter 'x' is 2.0 MiB as JSON``) made an error naming the limit, the
     alternative, and the setting that would let ``size`` bytes through."""
     limit = params_size_limit()
-    shown = f"{limit // 2**20} MB" if limit % 2**20 == 0 else f"{limit:,} bytes"
     return ConfigError(
-        f"{statement}, over the {shown} limit on an experiment's parameters{detail}",
+        f"{statement}, over the {format_size(limit)} limit on an experiment's parameters{detail}",
         hint=_SIZE_HINT.format(env=PARAMS_SIZE_LIMIT_ENV, suggested=-(-size // 2**20)),
     )
 
@@ -148,10 +144,10 @@ def check_config_size(value: Mapping[str, Any]) -> None:
     sizes = sorted(((len(json.dumps(leaf)), key) for key, leaf in _leaves(value)), reverse=True)
     largest, key = sizes[0]
     if largest > params_size_limit():
-        raise size_limit_error(f"parameter {_short(key)!r} is {_megabytes(largest)} as JSON", largest)
-    named = ", ".join(f"{_short(key)} {_megabytes(each)}" for each, key in sizes[:3])
+        raise size_limit_error(f"parameter {_short(key)!r} is {format_size(largest)} as JSON", largest)
+    named = ", ".join(f"{_short(key)} {format_size(each)}" for each, key in sizes[:3])
     raise size_limit_error(
-        f"the parameters are {_megabytes(size)} as JSON in all", size, f" (the largest: {named})"
+        f"the parameters are {format_size(size)} as JSON in all", size, f" (the largest: {named})"
     )
 
 

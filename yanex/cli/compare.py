@@ -167,7 +167,7 @@ def compare_command(
 COMMAND = Command(
     compare_command,
     (
-        Param("references", (), str, None, "Ids, id prefixes or names (all must match).", True, "[IDS]..."),
+        Param("references", (), str, None, "Ids, id prefixes or names (all must match).", True, "IDS"),
         Param("param", ("--param", "-p"), str, None, "Show this parameter (repeatable; dotted).", True),
         Param(
             "metric",

@@ -67,7 +67,7 @@ def delete_command(references: list[str] | None, yes: bool, *, filters: FilterOp
     freed = delete_with_files(db, [e.id for e in doomed])
     typer.echo(f"Deleted {len(doomed)} experiment{'s' if len(doomed) != 1 else ''}.", err=True)
     if freed:
-        from yanex.cli.render import format_size
+        from yanex.display import format_size
 
         typer.echo(f"Freed {format_size(freed)} of artifact storage.", err=True)
 

@@ -26,8 +26,9 @@ def export_command(
 
       yanex export abc12345 -o one.tar --force
     """
-    from yanex.cli.render import echo, format_size
+    from yanex.cli.render import echo
     from yanex.cli.store import store
+    from yanex.display import format_size
     from yanex.errors import NotFoundError
     from yanex.store.exporting import check_target, export_experiments
     from yanex.store.reading import reading

@@ -21,8 +21,9 @@ def gc_command(dry_run: bool) -> None:
       yanex gc
     """
     from yanex.artifacts.collect import collect
-    from yanex.cli.render import echo, format_size
+    from yanex.cli.render import echo
     from yanex.cli.store import store
+    from yanex.display import format_size
 
     done = collect(store(), dry_run=dry_run)
     what = f"{done.blobs} unreferenced blob{'s' if done.blobs != 1 else ''}"

@@ -135,7 +135,8 @@ def get_command(
     *,
     filters: FilterOptions,
 ) -> None:
-    """Print one field of one experiment, or of every matching experiment one per line.
+    """Print one field of one experiment, or of every matching experiment one per line after its
+    id (as tables show it: `abc12345  0.95`; `get id` prints the full ids alone).
 
     Strings print bare, numbers and structures as JSON, missing values as an empty line. Exits 1
     when nothing matches, or when the one experiment named by ID lacks the param or metric.
@@ -168,6 +169,7 @@ def get_command(
     """
     from yanex.cli.store import store
     from yanex.errors import NotFoundError, UsageError
+    from yanex.store.ids import short_ids
     from yanex.store.metric_values import latest_of
     from yanex.store.reading import reading
     from yanex.store.records import find_records
@@ -192,6 +194,8 @@ def get_command(
         experiments = find_records(conn, flt)
         ids = [e.id for e in experiments]
         metrics = latest_of(conn, ids) if field.startswith("metrics") else {}
+        # Several values name their experiment (as tables show it); one value, and ids, print bare.
+        labels = short_ids(conn, ids) if len(ids) > 1 and field != "id" else {}
     if not experiments:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     for experiment in experiments:
@@ -209,7 +213,8 @@ def get_command(
                     hint=f"see `yanex show {experiment.id}`",
                 )
             value = None
-        echo(patch_text(value or "") if field == "git.patch" else _text(value))
+        text = patch_text(value or "") if field == "git.patch" else _text(value)
+        echo(f"{labels[experiment.id]}  {text}" if labels else text)
 
 
 COMMAND = Command(
@@ -218,7 +223,7 @@ COMMAND = Command(
         Param(
             "field", (), str, REQUIRED, "id, name, status, params.NAME, metrics.NAME, tags, ... (see below)"
         ),
-        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="[ID]"),
+        Param("reference", (), str, None, "Full id, unique id prefix or exact name.", metavar="ID"),
         Param(
             "history", ("--history",), bool, False, "With metrics.NAME and an ID: every point, step,value."
         ),

@@ -25,8 +25,9 @@ def import_command(path: Path, kind: str | None) -> None:
 
       yanex import old-laptop/yanex.db --from yanex
     """
-    from yanex.cli.render import echo, format_size
+    from yanex.cli.render import echo
     from yanex.cli.store import store
+    from yanex.display import format_size
     from yanex.errors import UsageError
     from yanex.store.differences import Verdict
     from yanex.store.ids import short_ids

@@ -59,7 +59,7 @@ COMMAND = Command(
             Path,
             REQUIRED,
             "A spool folder (YANEX_SPOOL of Dask workers, else their ~/.yanex-spool), a Slurm "
-            "batch's folder (<YANEX_SLURM_FOLDER>/<batch>) or the Slurm folder itself, or one experiment's "
+            "batch's folder ($YANEX_SLURM_FOLDER/BATCH_ID) or the Slurm folder itself, or one experiment's "
             "folder in any of them.",
             show_default=False,
         ),

@@ -53,11 +53,12 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
 
     flt = filters.build()
     columns, extra = list(COLUMNS), {}
+    # The sort key is always a column: a list sorted by accuracy shows the accuracy.
+    sort_column = flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS
     with reading(store()) as conn:
         experiments = find_records(conn, flt)
         ids = shown_ids(conn, [e.id for e in experiments])
-        if flt.sort is not None and SHOWN.get(flt.sort, flt.sort) not in COLUMNS:
-            # The sort key is always a column: a list sorted by accuracy shows the accuracy.
+        if flt.sort is not None and sort_column:
             columns.append(flt.sort)
             extra = field_values(conn, [e.id for e in experiments], flt.sort)
     rows = [
@@ -68,7 +69,7 @@ def list_command(fmt: OutputFormat, *, filters: FilterOptions) -> None:
             tag_list(e.tags),
             format_time(e.started_at),
             None if e.duration is None else Seconds(e.duration),
-            *([extra.get(e.id)] if flt.sort in columns else []),
+            *([extra.get(e.id)] if sort_column else []),
         ]
         for e in experiments
     ]

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from yanex.cli.spec import Param
+from yanex.display import format_float
 from yanex.terminal import json_printable, printable
 
 if TYPE_CHECKING:
@@ -101,8 +102,9 @@ def shown_ids(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, ShownId
 
 
 def cell(value: Any, *, exact: bool = False) -> str:
-    """One value as text: JSON for structures, empty for missing, numbers to 6 significant digits
-    for people or, ``exact``, every digit (``repr``) for programs."""
+    """One value as text: JSON for structures, empty for missing, floats to 6 significant digits
+    for people (``yanex.display.format_float``: ``1.0`` stays a float) or, ``exact``, every digit
+    (``repr``) for programs."""
     if type(value) is str:  # most cells: names, statuses, text values
         return value
     if isinstance(value, ShownId):
@@ -114,7 +116,7 @@ def cell(value: Any, *, exact: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value) if exact else f"{value:.6g}"
+        return repr(value) if exact else format_float(value)
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, dict | list):
@@ -333,13 +335,3 @@ def patch_text(patch: str) -> str:
 
 def status_style(status: str) -> str:
     return STATUS_STYLES.get(status, "")
-
-
-def format_size(size: int) -> str:
-    """Bytes as people read them: ``512 B``, ``4.2 KB``, ``50.0 MB`` (powers of 1024)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")

@@ -7,6 +7,7 @@ pydantic or pyyaml, which the command imports when it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,8 @@ def run_command(
             executor=executor,
         )
         return
+    if options.name is None:
+        options = dataclasses.replace(options, name=_generated_name(script_path, definition, param or []))
     spec = _single_spec(definition, script_path, script_args or [], options, parents, goals)
     if dry_run:
         show_specs([spec], fmt)
@@ -97,6 +100,17 @@ def run_command(
     if executor != "local":
         _run_elsewhere(spec, executor)
     _run_here(spec)
+
+
+def _generated_name(script_path: Path, definition: SweepDefinition, params: list[str]) -> str:
+    """A one-off run's name when none is given: ``train-lr0.05`` from its --param keys, as a sweep
+    names its points, or ``train-brisk-otter`` when none was set."""
+    from yanex.params import parse_param
+    from yanex.sweep.expand import run_name
+
+    [point] = definition.points()
+    given = [tuple(parse_param(text, sweeps=True)[0]) for text in params]
+    return run_name(script_path.stem, point.config, given)
 
 
 def _goals(given: list[str]) -> dict[str, str]:

@@ -192,13 +192,13 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     from yanex.cli.render import (
         cell,
         format_duration,
-        format_size,
         format_time,
         patch_text,
         print_json,
         print_sections,
     )
     from yanex.cli.store import store
+    from yanex.display import format_size
     from yanex.errors import NotFoundError
     from yanex.store.detail import experiment_detail
     from yanex.store.ids import short_ids

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from yanex.store.filters import ExperimentFilter, declared
@@ -41,6 +43,26 @@ class Param:
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @property
+    def shown_metavar(self) -> str | None:
+        """What --help shows for the value, as a user reads it: ``TEXT``, ``INTEGER``, ``PATH``,
+        the choices (``[table|json]``), an argument's name; ``...`` after a repeatable option's.
+        Never Typer's own ``<list[str]>`` (a Python type, not what to type)."""
+        if self.metavar is not None:
+            return self.metavar
+        if self.type is bool:
+            return None
+        if isinstance(self.type, type) and issubclass(self.type, Enum):
+            shown = "[" + "|".join(str(choice.value) for choice in self.type) + "]"
+        elif not self.flags:
+            shown = self.name.upper()
+        else:
+            shown = _TYPE_NAMES.get(self.type, "TEXT")
+        return f"{shown}..." if self.multiple and self.flags else shown
+
+
+_TYPE_NAMES: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH"}
+
 
 class _Required:
     def __repr__(self) -> str:
@@ -50,7 +72,7 @@ class _Required:
 REQUIRED: Any = _Required()  # the default of an argument that must be given
 
 REFERENCE = Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID")
-REFERENCES = Param("references", (), str, None, "Ids, id prefixes or names.", True, "[IDS]...")
+REFERENCES = Param("references", (), str, None, "Ids, id prefixes or names.", True, "IDS")
 
 
 def filter_params(groups: Sequence[str]) -> list[Param]:

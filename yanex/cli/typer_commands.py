@@ -28,13 +28,13 @@ def typer_parameter(p: Param) -> inspect.Parameter:
         typer.Option(
             *p.flags,
             help=p.help,
-            metavar=p.metavar,
+            metavar=p.shown_metavar,
             min=p.min,
             show_default=p.show_default,
             rich_help_panel=p.panel,
         )
         if p.flags
-        else typer.Argument(help=p.help, metavar=p.metavar, show_default=p.show_default)
+        else typer.Argument(help=p.help, metavar=p.shown_metavar, show_default=p.show_default)
     )
     kind = inspect.Parameter.KEYWORD_ONLY if p.flags else inspect.Parameter.POSITIONAL_OR_KEYWORD
     default = inspect.Parameter.empty if p.required else p.default
@@ -57,10 +57,46 @@ def typer_function(command: Command) -> Callable[..., None]:
     return invoke
 
 
+class ReadableCommand(TyperCommand):
+    """A command whose --help shows its arguments as they are typed: ``FIELD``, ``[ID]``,
+    ``[IDS]...`` in the usage line and no Python type beside them (Typer's own are ``{FIELD}`` and
+    ``FIELD <str>``). Options show ``Param.shown_metavar``."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(f"{name}..." if param.nargs != 1 else name)
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                arguments.append((f"{name}..." if param.nargs != 1 else name, record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 def add_command(app: typer.Typer, name: str, command: Command, **settings: Any) -> None:
     """Register ``command`` as ``name`` of ``app``; ``settings`` go to ``Typer.command``."""
-    if command.unknown_option_hint is not None:
-        settings["cls"] = _hinting(command, command.unknown_option_hint)
+    settings["cls"] = (
+        ReadableCommand
+        if command.unknown_option_hint is None
+        else _hinting(command, command.unknown_option_hint)
+    )
     app.command(name, **settings)(typer_function(command))
 
 
@@ -83,11 +119,11 @@ def _no_such_option(name: str, flags: list[str]) -> str:
     return f"No such option: {shown}" + (f" (Possible options: {', '.join(sorted(near))})" if near else "")
 
 
-def _hinting(command: Command, hint: UnknownOptionHint) -> type[TyperCommand]:
+def _hinting(command: Command, hint: UnknownOptionHint) -> type[ReadableCommand]:
     """A command class whose "No such option" error carries ``hint``."""
     flags = [flag for p in command.all_params() for flag in p.flags]
 
-    class Hinting(TyperCommand):
+    class Hinting(ReadableCommand):
         # typer.Context is the public name of the context Typer passes (a subclass of its click's).
         def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
             name = None if ctx.resilient_parsing else unknown_option(command, args, ctx.help_option_names)

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from yanex import config
+from yanex.display import format_size
 from yanex.errors import ConfigError
 from yanex.outgoing import gitlinks, leave_out_secrets, named, take_outside
 from yanex.specs import OmittedChange
@@ -178,7 +179,7 @@ def take_snapshot(script: Path, limit: int = SIZE_LIMIT) -> Snapshot:
         """Refuse before reading past ``limit``: a folder of data may be far larger."""
         if total + size > limit:
             raise ConfigError(
-                f"the code to ship to the cluster ({top}) is over {limit // (1024 * 1024)} MB",
+                f"the code to ship to the cluster ({top}) is over {format_size(limit)}",
                 hint="keep data and outputs out of the code: add them to .gitignore (in a "
                 "repository) or move the script to a folder of its own, and read data from "
                 "storage the workers share",

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from yanex.outgoing import file_path, secret_name, size_text, take_outside
+from yanex.display import format_size
+from yanex.outgoing import file_path, secret_name, take_outside
 from yanex.specs import OmittedChange
 
 SNIFF_BYTES = 8192  # as git decides: a NUL byte in the first 8 KB makes a file binary
@@ -88,7 +89,7 @@ def _read_untracked(
         except OSError as error:
             return f"unreadable: {error.strerror or error}"
         if len(target) > room:
-            return f"untracked files over {size_text(total_limit)} in all"
+            return f"untracked files over {format_size(total_limit)} in all"
         return readable(target), 0o120000, len(target)
     taken = take_outside(file, path, file_limit, total_limit, room)
     if isinstance(taken, str):

@@ -74,3 +74,12 @@ def field_values(conn: sqlite3.Connection, ids: Sequence[str], name: str) -> dic
                 if value is not None:
                     found[i] = aware_time(value) if column.endswith("_at") else value
     return found
+
+
+def param_keys(conn: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+    """The dotted keys of the parameters any of ``ids`` has, sorted (``yanex metrics --params all``)."""
+    keys: set[str] = set()
+    for chunk in chunks(conn, ids):
+        query = f"SELECT DISTINCT key FROM params WHERE experiment_id IN ({marks(len(chunk))})"
+        keys.update(key for (key,) in conn.execute(query, chunk))
+    return sorted(keys)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from yanex.display import format_value
 from yanex.errors import ConfigError
 from yanex.sweep.grammar import Axis, GridAxis, RandomAxis
 
@@ -172,15 +173,33 @@ def _assign(base: dict[str, Any], values: Sequence[tuple[KeyPath, Any]]) -> dict
     return config
 
 
-def format_value(value: Any) -> str:
-    """A value as a name shows it: numbers to 6 significant digits, text as it is."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, int | str):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"))
+# A one-off run's name when no --param names it (``train-brisk-otter``): 32 x 32 readable pairs.
+# Names need not be unique (a reference that matches several experiments lists them, as for two
+# sweeps of the same grid); the pair only makes two runs of one script easy to tell apart.
+_ADJECTIVES = (
+    "amber", "bold", "brave", "brisk", "calm", "clever", "crisp", "eager", "fair", "fast", "gentle",
+    "glad", "golden", "happy", "keen", "kind", "lively", "lucky", "mellow", "merry", "nimble",
+    "proud", "quick", "quiet", "rapid", "silver", "sleek", "steady", "sunny", "swift", "tidy", "witty",
+)  # fmt: skip
+_ANIMALS = (
+    "badger", "bear", "beaver", "bison", "crane", "dolphin", "eagle", "falcon", "finch", "fox",
+    "gecko", "hare", "heron", "ibis", "koala", "lark", "lemur", "lynx", "marten", "moose", "newt",
+    "otter", "owl", "panda", "puffin", "raven", "robin", "seal", "stork", "swan", "tiger", "wren",
+)  # fmt: skip
+
+
+def run_name(prefix: str, config: dict[str, Any], given: Sequence[KeyPath]) -> str:
+    """The name of a one-off run given none: ``prefix-lr0.05-bs32`` from the keys set on the
+    command line, as a sweep names its points, or ``prefix-brisk-otter`` when none was."""
+    if not given:
+        return f"{prefix}-{random.choice(_ADJECTIVES)}-{random.choice(_ANIMALS)}"
+    parts = []
+    for path in dict.fromkeys(given):
+        node: Any = config
+        for part in path:
+            node = node[part]
+        parts.append(f"-{dotted(path)}{format_value(node)}")
+    return prefix + "".join(parts)
 
 
 def named_points(

@@ -78,16 +78,11 @@ def _metric_refs(request: Request) -> list[str]:
 
 
 def _label(params: dict[str, JsonValue], fallback: str) -> str:
-    """A run as its curve's legend names it: the differing params' values (``lr=0.01, seed=2``,
-    floats to 4 digits), as ``yanex plot`` labels curves, else its name or id."""
-    import json
+    """A run as its curve's legend names it: the differing params' values as run names show them
+    (``lr=0.01, seed=2``, ``yanex.display.format_value``), else its name or id."""
+    from yanex.display import format_value
 
-    def text(value: JsonValue) -> str:
-        if isinstance(value, float):
-            return format(value, ".4g")  # 0.000464, not 0.0004641588833612782
-        return value if isinstance(value, str) else json.dumps(value)
-
-    shown = [f"{key}={text(value)}" for key, value in params.items()]
+    shown = [f"{key}={format_value(value)}" for key, value in params.items()]
     return ", ".join(shown) or fallback
 
 

@@ -86,8 +86,9 @@ def get_command(reference: str, name: str, output: Path | None, force: bool) -> 
     from yanex.artifacts.names import check_name
     from yanex.artifacts.reading import artifacts_of
     from yanex.artifacts.views import selected
-    from yanex.cli.render import echo, format_size
+    from yanex.cli.render import echo
     from yanex.cli.store import store
+    from yanex.display import format_size
     from yanex.errors import UsageError
 
     name = check_name(name)

@@ -33,8 +33,9 @@ def list_command(reference: str, fmt: OutputFormat) -> None:
       yanex artifacts grid-lr0_01-bs16 --format json
     """
     from yanex.artifacts.reading import artifacts_of
-    from yanex.cli.render import format_size, format_time, print_rows
+    from yanex.cli.render import format_time, print_rows
     from yanex.cli.store import store
+    from yanex.display import format_size
 
     found = artifacts_of(reference, store()).artifacts
     rows = [[r.name, format_size(r.size), r.sha256[:HASH_SHOWN], format_time(r.created_at)] for r in found]

@@ -2,7 +2,7 @@
 // progress, the best so far for a metric aggregate (by the metric's goal), and a heatmap of that
 // aggregate over two swept params whose cells link to their experiments. The choices live in the
 // URL (?metric=loss.min&x=lr&y=seed); while points are still open the page asks again every 5 s.
-import { api, cliLine, el, errorBox, fmt, statusBadge } from "./common.js";
+import { api, cliLine, el, errorBox, fmt, fmtAt, statusBadge } from "./common.js";
 
 const ref = decodeURIComponent(location.pathname.replace(/^\/batch\//, ""));
 const OPEN = new Set(["created", "queued", "running"]);
@@ -107,7 +107,7 @@ function splitMetric(label) {
 }
 
 function paramText(params) {
-  return Object.entries(params).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
+  return Object.keys(params).map((k) => `${k}=${fmtAt(params, k)}`).join(", ");
 }
 
 function best(data) {
@@ -130,6 +130,9 @@ function heatmap(data, x, y) {
   }
   const xs = levels(data.points, x);
   const ys = y ? levels(data.points, y) : [null];
+  const labels = new Map(); // an axis value as the params show it (a whole float keeps its ".0")
+  for (const p of data.points) for (const a of [x, y].filter(Boolean)) labels.set(`${a}|${key(p.params[a])}`, fmtAt(p.params, a));
+  const shown = (axis, v) => labels.get(`${axis}|${key(v)}`);
   const cells = new Map();
   for (const p of data.points) {
     const k = `${key(p.params[x])}|${y ? key(p.params[y]) : "null"}`;
@@ -146,7 +149,7 @@ function heatmap(data, x, y) {
   const height = top + ys.length * ch + bottom;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "heatmap", role: "img" });
   ys.forEach((yv, j) => {
-    root.append(svg("text", { x: left - 8, y: top + j * ch + ch / 2, class: "tick", "text-anchor": "end", "dominant-baseline": "middle" }, y ? fmt(yv) : ""));
+    root.append(svg("text", { x: left - 8, y: top + j * ch + ch / 2, class: "tick", "text-anchor": "end", "dominant-baseline": "middle" }, y ? shown(y, yv) : ""));
     xs.forEach((xv, i) => {
       const group = cells.get(`${key(xv)}|${key(yv)}`) || [];
       const nums = group.map((p) => numeric(p.value)).filter((v) => v !== null);
@@ -162,7 +165,7 @@ function heatmap(data, x, y) {
       const label = state === "value" ? fmt(mean) : state === "missing" ? "missing" : state === "novalue" ? statuses.join("/") : "";
       const dark = state === "value" && score(mean) < 0.55;
       const text = svg("text", { x: left + i * cw + cw / 2, y: top + j * ch + ch / 2, class: `cell-text${dark ? " on-dark" : ""}`, "text-anchor": "middle", "dominant-baseline": "middle" }, cw > 46 ? label : "");
-      const title = svg("title", {}, [`${x}=${fmt(xv)}`, y ? `${y}=${fmt(yv)}` : null, `${data.metric}: ${mean === null ? "—" : fmt(mean)}`,
+      const title = svg("title", {}, [`${x}=${shown(x, xv)}`, y ? `${y}=${shown(y, yv)}` : null, `${data.metric}: ${mean === null ? "—" : fmt(mean)}`,
         group.length > 1 ? `mean of ${nums.length} of ${group.length} points` : null, `status: ${statuses.join(", ")}`].filter(Boolean).join("\n"));
       const target = ran.length ? ran.reduce((a, b) => (numeric(b.value) !== null && (numeric(a.value) === null || score(b.value) > score(a.value)) ? b : a)) : null;
       const cell = target
@@ -171,7 +174,7 @@ function heatmap(data, x, y) {
       if (group.length) root.append(cell);
     });
   });
-  xs.forEach((xv, i) => root.append(svg("text", { x: left + i * cw + cw / 2, y: top + ys.length * ch + 16, class: "tick", "text-anchor": "middle" }, fmt(xv))));
+  xs.forEach((xv, i) => root.append(svg("text", { x: left + i * cw + cw / 2, y: top + ys.length * ch + 16, class: "tick", "text-anchor": "middle" }, shown(x, xv))));
   root.append(svg("text", { x: left + (width - left - right) / 2, y: height - 6, class: "axis-label", "text-anchor": "middle" }, x));
   if (y) root.append(svg("text", { x: 12, y: top + (ys.length * ch) / 2, class: "axis-label", "text-anchor": "middle", transform: `rotate(-90 12 ${top + (ys.length * ch) / 2})` }, y));
   root.prepend(svg("defs", {}, svg("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
@@ -192,8 +195,8 @@ function table(data) {
     el("td", { class: "num" }, String(p.index + 1)),
     el("td", { class: "name" }, p.id ? el("a", { href: `/experiment/${p.id}` }, p.name || p.short) : el("span", { class: "muted" }, "not run")),
     el("td", {}, p.status === "missing" ? el("span", { class: "status missing" }, "missing") : statusBadge(p.status)),
-    data.axes.map((a) => el("td", { class: "num" }, fmt(p.params[a]))),
-    el("td", { class: "num" }, fmt(p.value)),
+    data.axes.map((a) => el("td", { class: "num" }, fmtAt(p.params, a))),
+    el("td", { class: "num" }, fmtAt(p, "value")),
     el("td", { class: "num muted" }, p.runs > 1 ? String(p.runs) : "")));
   const headRow = el("tr", {}, el("th", { class: "num nosort" }, "#"), el("th", { class: "nosort" }, "name"), el("th", { class: "nosort" }, "status"),
     data.axes.map((a) => el("th", { class: "num nosort" }, a)), el("th", { class: "num nosort" }, data.metric || "value"),
@@ -209,7 +212,7 @@ async function load() {
   if (params.get("metric")) wanted.set("metric", params.get("metric"));
   let data;
   try {
-    data = await api(`/api/batch/${encodeURIComponent(ref)}?${wanted}`);
+    data = await api(`/api/batch/${encodeURIComponent(ref)}?${wanted}`, { floats: true });
   } catch (error) {
     document.getElementById("messages").replaceChildren(errorBox(error));
     document.body.dataset.loaded = "error";

@@ -1,10 +1,25 @@
 // Shared by the pages: fetching the API, formatting as the CLI does, building DOM safely
 // (text is always set as textContent, never parsed as HTML).
 
-export async function api(path) {
+// Whole numbers the answer wrote as floats (a param 1.0): JSON.parse gives 1, as for the integer 1,
+// so a parse with `floats` notes them (object -> keys) from the reviver's source text, and fmtAt
+// shows 1.0, as the CLI does. A browser without that source text (before 2025 outside Chromium)
+// shows 1. Opt-in: the long series answers need not pay for the reviver.
+const FLOATS = new WeakMap();
+
+function noteFloats(key, value, context) {
+  if (typeof value === "number" && Number.isInteger(value) && context && /[.eE]/.test(context.source)) {
+    if (!FLOATS.has(this)) FLOATS.set(this, new Set());
+    FLOATS.get(this).add(key);
+  }
+  return value;
+}
+
+export async function api(path, { floats = false } = {}) {
   const response = await fetch(path, { credentials: "same-origin" });
   const type = response.headers.get("Content-Type") || "";
-  const body = type.startsWith("application/json") ? await response.json() : { line: await response.text() };
+  const text = await response.text();
+  const body = type.startsWith("application/json") ? JSON.parse(text, floats ? noteFloats : undefined) : { line: text };
   if (!response.ok) {
     const error = new Error(body.line || body.error || response.statusText);
     error.status = response.status;
@@ -29,12 +44,17 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Numbers to 6 significant digits, as the CLI's tables (Python's "%.6g"); ints as they are.
-export function g6(x) {
+// Numbers to 6 significant digits, as the CLI's tables (yanex.display.format_float): integers as
+// they are, a float always reads as one ("1.0", "100000.0", "1e-05").
+export function g6(x, float = !Number.isInteger(x)) {
   if (typeof x !== "number") return String(x);
   if (!Number.isFinite(x)) return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
-  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
-  if (x === 0) return "0";
+  if (!float && Math.abs(x) < 1e15) return String(x);
+  const text = x === 0 ? "0" : sixDigits(x);
+  return float && /^-?\d+$/.test(text) ? `${text}.0` : text;
+}
+
+function sixDigits(x) {
   const exponent = Math.floor(Math.log10(Math.abs(Number(x.toPrecision(6)))));
   if (exponent < -4 || exponent >= 6) {
     const [mantissa, power] = x.toExponential(5).split("e");
@@ -46,12 +66,18 @@ export function g6(x) {
   return String(Number(x.toPrecision(6)));
 }
 
-export function fmt(value) {
+export function fmt(value, float) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return g6(value);
+  if (typeof value === "number") return g6(value, float);
   if (typeof value === "boolean") return value ? "true" : "false";
   if (typeof value === "string") return value;
   return JSON.stringify(value);
+}
+
+// holder[key] as fmt shows it, a whole float (noted by api's `floats`) with its ".0".
+export function fmtAt(holder, key) {
+  const value = holder[key];
+  return fmt(value, typeof value === "number" && (!Number.isInteger(value) || Boolean(FLOATS.get(holder)?.has(String(key)))));
 }
 
 const pad = (n) => String(n).padStart(2, "0");
@@ -81,15 +107,18 @@ export function ago(seconds) {
   return `${(seconds / 3600).toFixed(1)}h`;
 }
 
+// Bytes in the powers of 1024 the units name, as yanex.display.format_size: "512 B", "4.2 KiB",
+// "256 KiB".
 export function fmtSize(size) {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = size;
+  if (size < 1024) return `${size} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = size / 1024;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 export function statusBadge(status) {

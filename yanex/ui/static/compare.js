@@ -4,7 +4,7 @@
 // the metrics (`yanex compare`), parallel coordinates and a scatter of params against a metric
 // aggregate (plain SVG). While a run is running, the page asks every 2 s for the points every
 // selected run logged after its cursor, in one request.
-import { api, cliLine, el, ema, errorBox, fmt, fmtTime, g6, statusBadge } from "./common.js";
+import { api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtTime, g6, statusBadge } from "./common.js";
 
 const ACTIVE = new Set(["created", "queued", "running"]);
 const POLL_MS = 2000;
@@ -336,8 +336,8 @@ function renderTable() {
       runCell(row, i),
       el("td", {}, statusBadge(row.status)),
       columns.map((c) => c.param
-        ? el("td", { class: "num" }, fmt(row.params[c.param]))
-        : el("td", { class: best[c.metric].has(i) ? "num best" : "num" }, fmt(row.metrics[c.metric]))),
+        ? el("td", { class: "num" }, fmtAt(row.params, c.param))
+        : el("td", { class: best[c.metric].has(i) ? "num best" : "num" }, fmtAt(row.metrics, c.metric))),
     ))),
   ));
   document.getElementById("table-cli").replaceChildren(cliLine("CLI", data.command));
@@ -419,7 +419,7 @@ function renderParallel() {
     }).filter(Boolean);
     const t = metric.pos(row.metrics[ref]);
     return svg("polyline", { points: pts.join(" "), fill: "none", stroke: viridis(t), "stroke-width": 1.6, "stroke-opacity": 0.85, class: "pc-line" },
-      svg("title", {}, tooltip(row, [`${ref} = ${fmt(row.metrics[ref])}`])));
+      svg("title", {}, tooltip(row, [`${ref} = ${fmtAt(row.metrics, ref)}`])));
   });
   const axisNodes = names.map((name, k) => svg("g", { class: k === axes.length ? "pc-axis metric" : "pc-axis" },
     svg("line", { x1: xOf(k), x2: xOf(k), y1: top, y2: height - bottom, stroke: "#57606a" }),
@@ -462,7 +462,7 @@ function renderScatter() {
   const dots = rows.map(({ r, i }) => svg("circle", {
     cx: X(xs.pos(r.params[view.sx])).toFixed(1), cy: Y(ys.pos(r.metrics[ref])).toFixed(1), r: best.has(i) ? 6 : 4.5,
     fill: colour(i), "fill-opacity": 0.8, stroke: best.has(i) ? "#1a7f37" : "#fff", "stroke-width": best.has(i) ? 2 : 1, class: "sc-dot",
-  }, svg("title", {}, tooltip(r, [`${view.sx} = ${fmt(r.params[view.sx])}`, `${ref} = ${fmt(r.metrics[ref])}`]))));
+  }, svg("title", {}, tooltip(r, [`${view.sx} = ${fmtAt(r.params, view.sx)}`, `${ref} = ${fmtAt(r.metrics, ref)}`]))));
   const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "sc" },
     svg("line", { x1: left, x2: width - right, y1: height - bottom, y2: height - bottom, stroke: "#57606a" }),
     svg("line", { x1: left, x2: left, y1: top, y2: height - bottom, stroke: "#57606a" }),
@@ -505,10 +505,10 @@ function renderHead() {
 }
 
 async function loadCompare() {
-  data = await api(apiPath("/api/compare", {}));
+  data = await api(apiPath("/api/compare", {}), { floats: true });
   if (view.agg !== "last") {
     const refs = data.keys.map((k) => `${k}.${view.agg}`);
-    data = await api(apiPath("/api/compare", { metric: refs }));
+    data = await api(apiPath("/api/compare", { metric: refs }), { floats: true });
   }
   cursor = data.cursor;
   rankRows();

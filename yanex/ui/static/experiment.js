@@ -3,7 +3,7 @@
 // of each bucket of steps); dragging over a chart asks for that step range, at full resolution
 // once it holds few enough points. While the experiment runs, the page asks every 2 s for the
 // points logged after its cursor (the largest metrics.id it has seen), never a history again.
-import { ago, api, cliLine, el, ema, errorBox, fmt, fmtDuration, fmtSize, fmtTime, g6, statusBadge } from "./common.js";
+import { ago, api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtDuration, fmtSize, fmtTime, g6, statusBadge } from "./common.js";
 
 const ref = decodeURIComponent(location.pathname.replace(/^\/experiment\//, ""));
 const ACTIVE = new Set(["created", "queued", "running"]);
@@ -176,7 +176,7 @@ function flatten(config, prefix = "") {
   const rows = [];
   for (const [key, value] of Object.entries(config || {})) {
     if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) rows.push(...flatten(value, `${prefix}${key}.`));
-    else rows.push([`${prefix}${key}`, fmt(value), typeof value === "number" ? "num" : "mono"]);
+    else rows.push([`${prefix}${key}`, fmtAt(config, key), typeof value === "number" ? "num" : "mono"]);
   }
   return rows;
 }
@@ -327,7 +327,7 @@ async function poll() {
       return;
     }
     document.getElementById("live").replaceChildren();
-    detail = await api(base(detail.id));
+    detail = await api(base(detail.id), { floats: true });
     renderHead(detail);
     renderBody(detail);
     for (const m of detail.metrics) charts.get(m.key)?.setSummary(m);
@@ -339,7 +339,7 @@ async function poll() {
 
 async function main() {
   try {
-    detail = await api(base(ref));
+    detail = await api(base(ref), { floats: true });
   } catch (error) {
     showError(error);
     document.body.dataset.loaded = "error";

@@ -1,7 +1,7 @@
 // The runs page: the experiments table for the query in the URL (the CLI's filter options),
 // one page of 100 at a time; sorting, paging and filtering only change the URL, so a view can be
 // bookmarked and the back button works.
-import { ago, api, cliLine, el, errorBox, fmt, fmtDuration, fmtTime, statusBadge } from "./common.js";
+import { ago, api, cliLine, el, errorBox, fmtAt, fmtDuration, fmtTime, statusBadge } from "./common.js";
 
 const form = document.getElementById("filters");
 // Inputs holding a comma-separated list: each item is one repeated query parameter (--tag a --tag b).
@@ -152,7 +152,7 @@ function row(run, columns, data) {
     el("td", {}, run.tags.map((tag) => el("span", { class: "tag" }, tag))),
     el("td", { class: "mono" }, fmtTime(run.started)),
     el("td", { class: "num" }, fmtDuration(run.duration)),
-    columns.map((name) => el("td", { class: "num" }, fmt(run.values[name]))),
+    columns.map((name) => el("td", { class: "num" }, fmtAt(run.values, name))),
   );
 }
 
@@ -163,7 +163,7 @@ async function load() {
   const table = document.getElementById("table");
   let data;
   try {
-    data = await api(`/api/runs?${params}`);
+    data = await api(`/api/runs?${params}`, { floats: true });
   } catch (error) {
     messages.replaceChildren(errorBox(error));
     table.replaceChildren();
