@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from yanex.display import format_value
 from yanex.store.ids import shown
 from yanex.store.metric_values import JsonValue
 from yanex.store.moments import mean, stdev
@@ -104,8 +105,6 @@ class Selection:
 
 def _label(params: dict[str, JsonValue], keys: Sequence[str], fallback: str) -> str:
     """``key=value, ...`` with numbers to 6 significant digits, as run names show them."""
-    from yanex.sweep.expand import format_value
-
     shown = [f"{key}={format_value(params[key])}" for key in keys if key in params]
     return ", ".join(shown) or fallback
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yanex.display import format_value
 from yanex.errors import UsageError, install_hint
 from yanex.plotting.curves import Curve
 from yanex.plotting.options import DPI, Panel, PlotOptions, ema
@@ -165,11 +166,12 @@ def _legend(fig: Figure, style: Styling, group_by: Sequence[str]) -> None:
         if style.colour_key is not None and not style.numeric:
             for n, value in enumerate(style.colour_values):
                 colour = f"C{n % 10}" if len(style.colour_values) <= 10 else _tab20(n)
-                handles.append(Line2D([], [], color=colour, label=f"{style.colour_key}={_text(value)}"))
+                label = f"{style.colour_key}={format_value(value)}"
+                handles.append(Line2D([], [], color=colour, label=label))
         if style.style_key is not None:
             for n, value in enumerate(style.style_values):
                 dash = LINE_STYLES[n % len(LINE_STYLES)]
-                label = f"{style.style_key}={_text(value)}"
+                label = f"{style.style_key}={format_value(value)}"
                 handles.append(Line2D([], [], color="dimgrey", linestyle=dash, label=label))
         if not handles:
             return
@@ -183,12 +185,6 @@ def _legend(fig: Figure, style: Styling, group_by: Sequence[str]) -> None:
     else:
         return
     fig.legend(handles=handles, title=title, loc="outside right upper", fontsize="small", frameon=False)
-
-
-def _text(value: Any) -> str:
-    from yanex.sweep.expand import format_value
-
-    return format_value(value)
 
 
 def _colour_bar(fig: Figure, axes: list[Axes], style: Styling, cmap: Any, matplotlib: Any) -> None:
