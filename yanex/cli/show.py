@@ -105,12 +105,13 @@ def _relative_line(relative: Relative, short: Callable[[str], str]) -> str:
     return "  ".join([short(relative.id), relative.name or "-", relative.status])
 
 
-SPARK_WIDTH = 24  # blocks in a sparkline of `show --metrics`
+SPARK_WIDTH = 24  # most blocks in a sparkline of `show --metrics`
+SPARK_MIN_WIDTH = 6  # fewer would not show a shape: the trend column is left out instead
 
 
 def _metrics(reference: str, fmt: DetailFormat) -> None:
     """``--metrics``: each metric's count, last value, min, max, first and last step, one query;
-    a sparkline of its trend on a terminal."""
+    a sparkline of its trend on a terminal, as wide as the terminal leaves room for."""
     from yanex.cli.render import cell, pretty, print_json, print_table
     from yanex.cli.store import store
     from yanex.errors import NotFoundError
@@ -119,11 +120,25 @@ def _metrics(reference: str, fmt: DetailFormat) -> None:
     from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
 
-    terminal = fmt is DetailFormat.TABLE and pretty()
+    # The first and last step logged, not a range: steps 0, 10 and 99 are three points.
+    columns = ["metric", "count", "last", "min", "max", "first step", "last step"]
     with reading(store()) as conn:
         experiment_id = resolve_reference(conn, reference)
         stats = metric_stats(conn, experiment_id)
-        shapes = trends(conn, experiment_id, SPARK_WIDTH) if terminal else {}
+        rows = [
+            [
+                s.key,
+                str(s.count),
+                cell(s.last),
+                cell(s.minimum),
+                cell(s.maximum),
+                str(s.first_step),
+                str(s.last_step),
+            ]
+            for s in stats
+        ]
+        spark_width = _spark_width(columns, rows) if fmt is DetailFormat.TABLE and pretty() else 0
+        shapes = trends(conn, experiment_id, spark_width) if spark_width else {}
     if not stats:
         raise NotFoundError(
             f"experiment {experiment_id} has logged no metrics", hint=f"see `yanex show {experiment_id}`"
@@ -143,31 +158,21 @@ def _metrics(reference: str, fmt: DetailFormat) -> None:
             }
         )
         return
-    # The first and last step logged, not a range: steps 0, 10 and 99 are three points.
-    columns = [
-        "metric",
-        "count",
-        "last",
-        "min",
-        "max",
-        "first step",
-        "last step",
-        *(["trend"] if terminal else []),
-    ]
-    rows = [
-        [
-            s.key,
-            str(s.count),
-            cell(s.last),
-            cell(s.minimum),
-            cell(s.maximum),
-            str(s.first_step),
-            str(s.last_step),
-            *([sparkline(shapes.get(s.key, []))] if terminal else []),
-        ]
-        for s in stats
-    ]
+    if spark_width:
+        columns.append("trend")
+        for s, row in zip(stats, rows, strict=True):
+            row.append(sparkline(shapes.get(s.key, [])))
     print_table(columns, rows)
+
+
+def _spark_width(columns: list[str], rows: list[list[str]]) -> int:
+    """Blocks of sparkline that fit beside the other columns in the terminal (0: none), so that
+    long metric names or wide numbers never fold a row."""
+    import shutil
+
+    used = sum(max(map(len, column)) + 2 for column in zip(columns, *rows, strict=True))
+    room = min(SPARK_WIDTH, shutil.get_terminal_size().columns - used)
+    return room if room >= SPARK_MIN_WIDTH else 0
 
 
 def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: bool = False) -> None:
