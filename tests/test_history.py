@@ -322,7 +322,7 @@ def test_show_metrics_on_an_80_column_terminal_never_folds_a_row(db: Database, w
     assert "trend" in lines[0] and len(lines) == 3, lines  # header, rule, one row
     assert all(len(line) <= 80 for line in lines), lines
 
-    long_name = {"validation_accuracy": 0.123456789}
+    long_name: dict[str, Any] = {"validation_accuracy": 0.123456789}
     ingest_metrics(db, experiment_id, [MetricRecord(100, start, long_name)])
     db.dispose()
     lines = shown_on_80_columns()
