@@ -194,7 +194,7 @@ def parse_param(text: str, *, sweeps: bool = False) -> tuple[list[str], Any]:
     if not sep or not all(part.strip() for part in parts):
         raise ConfigError(
             f"--param {text!r} is not KEY=VALUE",
-            hint="write it like --param learning_rate=0.01 or --param model.layers=[64,32]",
+            hint="write it like --param learning_rate=0.01 or --param 'model.layers=[64,32]'",
         )
     parts = [part.strip() for part in parts]
     if looks_like_expression(raw):

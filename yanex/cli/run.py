@@ -53,7 +53,7 @@ def run_command(
 
     Examples:
 
-        yanex run train.py --param learning_rate=0.01 --param model.layers=[64,32]
+        yanex run train.py --param learning_rate=0.01 --param 'model.layers=[64,32]'
 
         yanex run train.py --config sweep.yaml --tag baseline -- --epochs 5
 
