@@ -34,13 +34,13 @@ def rows(home: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
         return conn.execute(query, params).fetchall()
 
 
-def groups(result: Result) -> dict[Any, tuple[int, float | None]]:
-    """A grouped compare's JSON: by the group's values, (n, mean of the one metric asked)."""
+def groups(result: Result, key: str = "lr") -> dict[Any, Any]:
+    """A grouped compare's JSON: by the group's value of ``key``, (n, mean of the first metric)."""
     assert result.exit_code == 0, result.output
     found = {}
     for row in json.loads(result.stdout):
-        [stat] = row["metrics"].values()
-        found[tuple(row["group"].values())] = (row["n"], stat["mean"])
+        stat = next(iter(row["metrics"].values()))
+        found[row["group"][key]] = (row["n"], stat["mean"])
     return found
 
 
@@ -73,7 +73,8 @@ def failed_point(home: Path) -> list[tuple[str, str, str | None]]:
     """(id, status, retry_of) of every attempt of the point lr=0.3, seed=1, oldest first."""
     return rows(
         home,
-        "SELECT id, status, retry_of FROM experiments WHERE name = 'train-lr0.3-seed1' ORDER BY created_at, rowid",
+        "SELECT id, status, retry_of FROM experiments WHERE name = 'train-lr0.3-seed1' "
+        "ORDER BY created_at, rowid",
     )
 
 
@@ -99,20 +100,20 @@ def test_group_statistics_count_completed_latest_attempts_unless_asked(
     flaky: tuple[Path, str], yanex_home: Path
 ) -> None:
     ok, batch_id = flaky
-    base = ("compare", "-t", "T", "--group-by", "!seed", "-m", "loss", "--format", "json")
+    base = ("compare", "-t", "T", "--group-by", "lr", "-m", "loss", "--format", "json")
     first = cli(*base)
-    assert groups(first)[(0.3,)] == (1, 0.7)  # the failed attempt does not count
+    assert groups(first)[0.3] == (1, 0.7)  # the failed attempt does not count
     assert "Note: completed experiments only, latest attempts only: 1 of 6 left out" in first.stderr
     assert "(--status, --all-attempts to include them)" in first.stderr
-    assert groups(cli(*base, "--status", "failed")) == {(0.3,): (1, 0.71)}  # --status overrides
+    assert groups(cli(*base, "--status", "failed")) == {0.3: (1, 0.71)}  # --status overrides
     assert yanex_cli("sweep", "resume", batch_id).returncode == 1  # fails again
-    assert groups(cli(*base, "--status", "failed"))[(0.3,)] == (1, 0.71)  # the latest attempt only
-    assert groups(cli(*base, "--status", "failed", "--all-attempts"))[(0.3,)] == (2, 0.71)
+    assert groups(cli(*base, "--status", "failed"))[0.3] == (1, 0.71)  # the latest attempt only
+    assert groups(cli(*base, "--status", "failed", "--all-attempts"))[0.3] == (2, 0.71)
     ok.touch()
     assert yanex_cli("sweep", "resume", batch_id).returncode == 0
-    assert groups(cli(*base)) == {(0.1,): (2, 0.905), (0.2,): (2, 0.805), (0.3,): (2, 0.705)}
+    assert groups(cli(*base)) == {0.1: (2, 0.905), 0.2: (2, 0.805), 0.3: (2, 0.705)}
     mixed = cli(*base, "--all-attempts", "-s", "completed", "-s", "failed")
-    assert groups(mixed)[(0.3,)] == (4, pytest.approx(0.7075))
+    assert groups(mixed)[0.3] == (4, pytest.approx(0.7075))
     assert "Note: group lr=0.3 mixes statuses completed, failed" in mixed.stderr, mixed.stderr
     # The UI's bands and `yanex plot --group-by` group through the same store function.
     from yanex.db.engine import Database
@@ -134,12 +135,15 @@ def test_group_statistics_count_completed_latest_attempts_unless_asked(
 
 def test_groups_sort_by_their_mean_and_limit_counts_groups(flaky: tuple[Path, str]) -> None:
     base = ("compare", "-t", "T", "--group-by", "!seed", "-m", "loss.min", "--format", "json")
-    assert list(groups(cli(*base, "--sort", "metrics.loss.min"))) == [(0.3,), (0.2,), (0.1,)]
-    assert list(groups(cli(*base, "--sort", "loss.min", "--desc"))) == [(0.1,), (0.2,), (0.3,)]
-    assert list(groups(cli(*base, "--sort", "loss.min", "--limit", "2"))) == [(0.3,), (0.2,)]
-    assert list(groups(cli(*base, "--limit", "1"))) == [(0.1,)]  # by value, the first group
+    assert list(groups(cli(*base, "--sort", "metrics.loss.min"))) == [0.3, 0.2, 0.1]
+    assert list(groups(cli(*base, "--sort", "loss.min", "--desc"))) == [0.1, 0.2, 0.3]
+    assert list(groups(cli(*base, "--sort", "loss.min", "--limit", "2"))) == [0.3, 0.2]
+    assert list(groups(cli(*base, "--limit", "1"))) == [0.1]  # by value, the first group
     unknown = cli(*base, "--sort", "metrics.accuracy")
-    assert unknown.exit_code == 2 and "Hint:" in unknown.output, unknown.output
+    assert list(groups(unknown)) == [0.1, 0.2, 0.3]
+    assert "Note: no group has a value of 'accuracy' to sort by" in unknown.stderr
+    refused = cli(*base, "--sort", "params.seed")  # not a group's value
+    assert refused.exit_code == 2 and "Hint: sort them by a metric's mean" in refused.output
 
 
 def test_a_name_resolves_to_the_one_experiment_that_can_qualify(
@@ -194,19 +198,18 @@ def test_git_commit_and_dirty_in_where_group_by_and_columns(git_repo: Path, yane
     assert [row["n"] for row in json.loads(mixed.stdout)] == [4]
     assert "mixes 2 git commits" in mixed.stderr and "--group-by '!seed,git.commit'" in mixed.stderr
     split = groups(
-        cli("compare", "-t", "G", "--group-by", "!seed,git.commit", "-m", "acc", "--format", "json")
+        cli("compare", "-t", "G", "--group-by", "!seed,git.commit", "-m", "acc", "--format", "json"),
+        "git.commit",
     )
-    assert split == {(v1,): (2, pytest.approx(0.505)), (v2,): (2, pytest.approx(0.805))}
+    assert split == {v1: (2, pytest.approx(0.505)), v2: (2, pytest.approx(0.805))}
     table = cli("compare", "-t", "G", "-p", "seed", "-p", "git.commit", "-p", "git.dirty", "--format", "json")
     assert table.exit_code == 0, table.output
     assert sorted(
         (r["params"]["seed"], r["git"]["commit"], r["git"]["dirty"]) for r in json.loads(table.stdout)
-    ) == [
-        (0, v1, False),
-        (0, v2, False),
-        (1, v1, False),
-        (1, v2, False),
-    ]
+    ) == sorted((seed, commit, False) for seed in (0, 1) for commit in (v1, v2))
+    shown = cli("compare", "-t", "G", "-p", "seed", "-p", "git.commit")  # newest first
+    assert shown.stderr.split() == ["id", "name", "status", "seed", "git.commit", "acc"], shown.stderr
+    assert [line.split()[4] for line in shown.stdout.splitlines()] == [v2[:8], v2[:8], v1[:8], v1[:8]]
 
 
 # lr=0.1 ends at once; lr=0.3 logs its loss, then waits for the release file.
@@ -220,7 +223,6 @@ while lr > 0.2 and not Path(yanex.get_param("release")).exists():
 """
 
 
-@pytest.mark.slow
 def test_ctrl_c_then_resume_counts_each_point_once(write_script, tmp_path: Path, yanex_home: Path) -> None:
     """The issue's trial: a sweep stopped by Ctrl-C after 2 points completed, then resumed."""
     script = write_script("train.py", WAITING)
