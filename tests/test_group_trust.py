@@ -103,8 +103,7 @@ def test_group_statistics_count_completed_latest_attempts_unless_asked(
     base = ("compare", "-t", "T", "--group-by", "lr", "-m", "loss", "--format", "json")
     first = cli(*base)
     assert groups(first)[0.3] == (1, 0.7)  # the failed attempt does not count
-    assert "Note: completed experiments only, latest attempts only: 1 of 6 left out" in first.stderr
-    assert "(--status, --all-attempts to include them)" in first.stderr
+    assert "Note: completed, latest attempts only: 1 of 6 left out (--status/--all-attempts)" in first.stderr
     assert groups(cli(*base, "--status", "failed")) == {0.3: (1, 0.71)}  # --status overrides
     assert yanex_cli("sweep", "resume", batch_id).returncode == 1  # fails again
     assert groups(cli(*base, "--status", "failed"))[0.3] == (1, 0.71)  # the latest attempt only

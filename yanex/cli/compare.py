@@ -18,8 +18,8 @@ def _scope_note(stats: GroupStats) -> str | None:
     """The one line saying what the statistics left out by default, and how to include it."""
     scope = stats.scope
     only = [
-        *(["completed experiments only"] if scope.completed_only else []),
-        *(["latest attempts only"] if scope.latest_only else []),
+        *(["completed"] if scope.completed_only else []),
+        *(["latest attempts"] if scope.latest_only else []),
     ]
     if not only:
         return None
@@ -27,10 +27,8 @@ def _scope_note(stats: GroupStats) -> str | None:
         *(["--status"] if scope.completed_only else []),
         *(["--all-attempts"] if scope.latest_only else []),
     ]
-    return (
-        f"Note: {', '.join(only)}: {scope.left_out} of {scope.selected} left out "
-        f"({', '.join(flags)} to include them)"
-    )
+    # Within 80 columns: "Note: completed, latest attempts only: 2 of 6 left out (--status/--all-attempts)"
+    return f"Note: {', '.join(only)} only: {scope.left_out} of {scope.selected} left out ({'/'.join(flags)})"
 
 
 def _label(keys: list[str], row: GroupRow) -> str:
@@ -63,7 +61,9 @@ def _mix_notes(stats: GroupStats, group_by: list[str]) -> list[str]:
             f"{'; ...' if len(mixed) > 3 else ''})"
         )
         split = ",".join([*group_by, "git.commit"])
-        notes.append(f"Note: {what}: split them with --group-by '{split}'")
+        notes.append(
+            f"Note: {what};\n      split {'it' if len(mixed) == 1 else 'them'} with --group-by '{split}'"
+        )
     return notes
 
 

@@ -104,7 +104,8 @@ def load_curves(
     name or id). With ``group_by`` (parameter names, or ``!NAME`` for every differing parameter
     but NAME, as ``yanex compare --group-by``), experiments with equal values of those
     parameters form one curve: at each step, the mean of their values and the sample standard
-    deviation (0 where only one experiment has the step).
+    deviation (0 where only one experiment has the step). Groups count what ``yanex compare
+    --group-by`` counts (``yanex.store.groups.counted``): completed, latest attempts.
     """
     if group_by:
         return _group_curves(conn, flt, metric, group_by)
