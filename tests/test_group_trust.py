@@ -105,6 +105,11 @@ def test_group_statistics_count_completed_latest_attempts_unless_asked(
     assert groups(first)[0.3] == (1, 0.7)  # the failed attempt does not count
     assert "Note: completed, latest attempts only: 1 of 6 left out (--status/--all-attempts)" in first.stderr
     assert groups(cli(*base, "--status", "failed")) == {0.3: (1, 0.71)}  # --status overrides
+    none = cli("compare", "-n", "train-lr0.3-seed1", "--group-by", "lr")
+    assert none.exit_code == 1 and "none of the 1 selected experiments counts" in none.output
+    assert "Hint: include them with --status or --all-attempts" in none.output
+    alone = cli("compare", "-t", "T", "--all-attempts")
+    assert alone.exit_code == 2 and "Hint: pass --group-by too" in alone.output
     assert yanex_cli("sweep", "resume", batch_id).returncode == 1  # fails again
     assert groups(cli(*base, "--status", "failed"))[0.3] == (1, 0.71)  # the latest attempt only
     assert groups(cli(*base, "--status", "failed", "--all-attempts"))[0.3] == (2, 0.71)

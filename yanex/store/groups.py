@@ -265,6 +265,10 @@ def group_stats(
     one the filter sorts by), ordered and cut by the filter's sort, desc and limit."""
     whole = dataclasses.replace(flt, sort=None, desc=False, limit=None)
     chosen = counted(whole, all_attempts=all_attempts)
+    selected, kept = _count(conn, whole), _count(conn, chosen)
+    scope = Scope(not whole.statuses, not all_attempts, selected, selected - kept)
+    if selected and not kept:  # nothing to group: say what was left out, not that a key is missing
+        return GroupStats((), tuple(metrics), (), scope)
     keys = group_keys(conn, chosen, by)
     by_metric = _sort_key(flt, keys)
     sql = compile_filter(chosen)
@@ -308,8 +312,6 @@ def group_stats(
         )
         for values, found in members.items()
     ]
-    selected = _count(conn, whole)
-    scope = Scope(not whole.statuses, not all_attempts, selected, selected - _count(conn, chosen))
     return GroupStats(keys, tuple(metrics), tuple(_ordered(rows, keys, flt)), scope)
 
 
