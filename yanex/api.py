@@ -76,7 +76,8 @@ def compare_frame(
     """``yanex compare`` as a pandas DataFrame indexed by experiment id, with ``find``'s filters.
 
     Columns: ``name``, ``status``, then ``params.NAME`` for the chosen parameters (by default those
-    that differ between the rows) and ``metrics.NAME`` for last metric values (by default all);
+    that differ between the rows; ``params=["lr", "git.commit"]`` adds the ``git.commit`` column, as
+    ``git.dirty`` and ``git.branch`` do) and ``metrics.NAME`` for last metric values (by default all);
     ``metrics=["loss.min", "accuracy.max"]`` gives aggregates instead (``metrics.loss.min``: the
     names of ``--where``, see docs/cli.md).
     Needs pandas: the checkout's ``pandas`` extra (``pip install -e '.[pandas]'`` in its folder).
@@ -93,13 +94,14 @@ def compare_frame(
 
     with _selecting(ids, database_url, filters) as (conn, flt):
         comparison = compare(conn, flt, params=params, metrics=metrics)
-    columns = ["name", "status", *(f"params.{k}" for k in comparison.params)]
+    columns = ["name", "status", *(f"params.{k}" for k in comparison.params), *comparison.git]
     columns += [f"metrics.{k}" for k in comparison.metrics]
     records = [
         {
             "name": row.name,
             "status": row.status.value,
             **{f"params.{k}": row.params.get(k) for k in comparison.params},
+            **row.git,
             **{f"metrics.{k}": row.metrics.get(k) for k in comparison.metrics},
         }
         for row in comparison.rows

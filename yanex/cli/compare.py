@@ -9,14 +9,86 @@ from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions, Param
 
 if TYPE_CHECKING:
-    from yanex.store.groups import GroupStats, Stat
+    from yanex.store.groups import GroupRow, GroupStats, Stat
+
+_SHORT_COMMIT = 8  # digits of a commit a table shows (JSON and CSV carry all 40)
 
 
-def _print_groups(stats: GroupStats, fmt: OutputFormat) -> None:
-    """One row per group: its parameter values, n, then mean and std of each metric."""
+def _scope_note(stats: GroupStats) -> str | None:
+    """The one line saying what the statistics left out by default, and how to include it."""
+    scope = stats.scope
+    only = [
+        *(["completed"] if scope.completed_only else []),
+        *(["latest attempts"] if scope.latest_only else []),
+    ]
+    if not only:
+        return None
+    flags = [
+        *(["--status"] if scope.completed_only else []),
+        *(["--all-attempts"] if scope.latest_only else []),
+    ]
+    # Within 80 columns: "Note: completed, latest attempts only: 2 of 6 left out (--status/--all-attempts)"
+    return f"Note: {', '.join(only)} only: {scope.left_out} of {scope.selected} left out ({'/'.join(flags)})"
+
+
+def _label(keys: list[str], row: GroupRow) -> str:
+    named = ", ".join(f"{k}={_shown(k, v)}" for k, v in zip(keys, row.values, strict=True))
+    return f"group {named}" if named else "the one group"
+
+
+def _mix_notes(stats: GroupStats, group_by: list[str]) -> list[str]:
+    """A line for the groups that mix statuses, and one for those that mix git commits, saying
+    how to split them."""
+    keys = list(stats.keys)
+    notes = []
+    mixed = [row for row in stats.rows if len(row.statuses) > 1]
+    if mixed:
+        what = (
+            f"{_label(keys, mixed[0])} mixes statuses {', '.join(mixed[0].statuses)}"
+            if len(mixed) == 1
+            else f"{len(mixed)} groups mix statuses ({'; '.join(_label(keys, r)[6:] for r in mixed[:3])}"
+            f"{'; ...' if len(mixed) > 3 else ''})"
+        )
+        notes.append(f"Note: {what}: select one with --status")
+    mixed = [row for row in stats.rows if len(row.commits) > 1]
+    if mixed and "git.commit" not in keys:
+        what = (
+            f"{_label(keys, mixed[0])} mixes {len(mixed[0].commits)} git commits "
+            f"({', '.join(c[:_SHORT_COMMIT] for c in mixed[0].commits[:3])}"
+            f"{', ...' if len(mixed[0].commits) > 3 else ''})"
+            if len(mixed) == 1
+            else f"{len(mixed)} groups mix git commits ({'; '.join(_label(keys, r)[6:] for r in mixed[:3])}"
+            f"{'; ...' if len(mixed) > 3 else ''})"
+        )
+        split = ",".join([*group_by, "git.commit"])
+        notes.append(
+            f"Note: {what};\n      split {'it' if len(mixed) == 1 else 'them'} with --group-by '{split}'"
+        )
+    return notes
+
+
+def _shown(key: str, value: object) -> object:
+    """A group's value as a table shows it: a commit's first digits, as git prints it."""
+    return value[:_SHORT_COMMIT] if key == "git.commit" and isinstance(value, str) else value
+
+
+def _print_groups(stats: GroupStats, fmt: OutputFormat, group_by: list[str]) -> None:
+    """One row per group: its parameter values, n, then mean and std of each metric; notes on
+    stderr for what was left out and for groups that mix statuses or code."""
+    import typer
+
     from yanex.cli.render import print_rows
     from yanex.errors import NotFoundError
 
+    for note in [_scope_note(stats), *_mix_notes(stats, group_by)]:
+        if note:
+            typer.echo(note, err=True)
+    if not stats.rows and stats.scope.left_out:
+        raise NotFoundError(
+            f"none of the {stats.scope.selected} selected experiments counts: not completed, or "
+            "replaced by a later attempt",
+            hint="include them with --status or --all-attempts",
+        )
     if not stats.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     keys = list(stats.keys)
@@ -37,7 +109,12 @@ def _print_groups(stats: GroupStats, fmt: OutputFormat) -> None:
     else:
         columns = [*keys, "n", *stats.metrics]
         rows = [
-            [*row.values, row.n, *(_mean_std(row.metrics[m]) for m in stats.metrics)] for row in stats.rows
+            [
+                *(_shown(k, v) for k, v in zip(keys, row.values, strict=True)),  # JSON: records
+                row.n,
+                *(_mean_std(row.metrics[m]) for m in stats.metrics),
+            ]
+            for row in stats.rows
         ]
     print_rows(fmt, columns, rows, records)
 
@@ -59,6 +136,7 @@ def compare_command(
     param: list[str] | None,
     metric: list[str] | None,
     group_by: list[str] | None,
+    all_attempts: bool,
     fmt: OutputFormat,
     *,
     filters: FilterOptions,
@@ -72,9 +150,14 @@ def compare_command(
     largest otherwise. Exits 1 if nothing matches. JSON rows carry
     id, name, status, params (flat, dotted keys) and metrics (by column name).
 
-    With --group-by PARAM (repeatable), one row per group of experiments sharing the values of
-    those params: n, then mean ± sample std of each metric column across the group's experiments.
-    --group-by '!seed' groups by every param that differs except seed (average over seeds).
+    With --group-by PARAM (repeatable, or comma-separated), one row per group of experiments
+    sharing the values of those params: n, then mean ± sample std of each metric column across the
+    group's experiments. --group-by '!seed' groups by every param that differs except seed
+    (average over seeds); git.commit, git.dirty and git.branch group by the code run. Groups
+    count completed experiments and the latest attempt of each (not one a retry, rerun or sweep
+    resume replaced), as a note says: --status and --all-attempts change that. A note names the
+    groups that mix statuses or git commits. --sort metrics.NAME orders the groups by their mean
+    of that column (--desc reverses), --limit keeps the first groups.
 
     Examples:
 
@@ -91,6 +174,8 @@ def compare_command(
       yanex compare -t grid-search --group-by learning_rate -m accuracy.max
 
       yanex compare -t grid-search --group-by '!seed'
+
+      yanex compare -t grid-search --group-by '!seed,git.commit' -m loss.min --sort loss.min
     """
     from yanex.cli.render import print_rows, shown_ids
     from yanex.cli.store import store
@@ -113,17 +198,8 @@ def compare_command(
     if group_by:
         if param:
             raise UsageError("--param and --group-by do not go together", hint="group by the params instead")
-        ordering = [
-            o
-            for o, key in (("--sort", "sort"), ("--desc", "desc"), ("--limit", "limit"))
-            if filters.values.get(key)
-        ]
-        if ordering:
-            # They order and cut experiments, which would change the groups' statistics.
-            raise UsageError(
-                f"{'/'.join(ordering)} and --group-by do not go together",
-                hint="groups are listed by their values; select experiments with the other filters",
-            )
+    elif all_attempts:
+        raise UsageError("--all-attempts counts attempts in groups", hint="pass --group-by too")
     with reading(store()) as conn:
         if references:
             from yanex.store.references import resolve_references
@@ -132,32 +208,34 @@ def compare_command(
         if group_by:
             from yanex.store.groups import group_stats  # (grouping's code loads only when asked)
 
-            stats = group_stats(conn, flt, group_by, metric or ())
+            stats = group_stats(conn, flt, group_by, metric or (), all_attempts=all_attempts)
         else:
             comparison = compare(conn, flt, params=param or (), metrics=metric or ())
             ids = shown_ids(conn, [r.id for r in comparison.rows])
     if group_by:
-        _print_groups(stats, fmt)
+        _print_groups(stats, fmt, group_by)
         return
     if not comparison.rows:
         raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
     clash = set(comparison.params) & set(comparison.metrics)
     param_heads = [f"params.{k}" if k in clash else k for k in comparison.params]
     metric_heads = [f"metrics.{k}" if k in clash else k for k in comparison.metrics]
-    columns = ["id", "name", "status", *param_heads, *metric_heads]
+    columns = ["id", "name", "status", *param_heads, *comparison.git, *metric_heads]
+    whole = fmt is OutputFormat.CSV  # a commit in full for programs
     rows = [
         [
             ids[r.id],
             r.name or "",
             r.status.value,
             *(r.params.get(k) for k in comparison.params),
+            *(r.git[k] if whole else _shown(k, r.git[k]) for k in comparison.git),
             *(r.metrics.get(k) for k in comparison.metrics),
         ]
         for r in comparison.rows
     ]
     styles: dict[tuple[int, int], str] = {}
     for offset, key in enumerate(comparison.metrics):
-        column = 3 + len(comparison.params) + offset
+        column = 3 + len(comparison.params) + len(comparison.git) + offset
         for row in best_rows([r.metrics.get(key) for r in comparison.rows], key, comparison.goals.get(key)):
             styles[(row, column)] = "bold green"
     records = [r.as_json() for r in comparison.rows] if fmt is OutputFormat.JSON else []
@@ -182,8 +260,16 @@ COMMAND = Command(
             ("--group-by",),
             str,
             None,
-            "Group by this param, or '!PARAM' for every differing param but PARAM (repeatable).",
+            "Group by this param (or git.commit, git.dirty), or '!PARAM' for every differing param "
+            "but PARAM (repeatable; comma-separated too).",
             True,
+        ),
+        Param(
+            "all_attempts",
+            ("--all-attempts",),
+            bool,
+            False,
+            "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
         ),
         FORMAT,
     ),

@@ -115,6 +115,7 @@ def run_points(
     executor: str = "local",
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
+    replaces: Mapping[int, str] | None = None,
 ) -> None:
     """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed."""
     from pydantic import ValidationError
@@ -122,7 +123,15 @@ def run_points(
     from yanex.runner.sweep import run_points as run
 
     try:
-        results = run(points, parallel, verbose, executor=executor, batch_id=batch_id, ran_before=ran_before)
+        results = run(
+            points,
+            parallel,
+            verbose,
+            executor=executor,
+            batch_id=batch_id,
+            ran_before=ran_before,
+            replaces=replaces,
+        )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except ValidationError as error:  # a point's spec (checked like the first, so hardly ever)

@@ -125,7 +125,9 @@ def load_curves(
     name or id). With ``group_by`` (parameter names, or ``!NAME`` for every differing parameter
     but NAME, as ``yanex compare --group-by``), experiments with equal values of those
     parameters form one curve: at each step, the mean of their values and the sample standard
-    deviation (0 where only one experiment has the step), at the mean of their x.
+    deviation (0 where only one experiment has the step), at the mean of their x. Groups count
+    what ``yanex compare --group-by`` counts (``yanex.store.groups.counted``): completed, latest
+    attempts.
 
     Raises ``UsageError`` when ``x`` is a metric that no selected experiment logged.
     """

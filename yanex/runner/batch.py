@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -300,7 +300,7 @@ class Batch:
         fail_fast: bool = False,
         skip_completed: bool = False,
         sweep_spec: dict[str, JsonValue] | None = None,
-        retry_of: Sequence[str] | None = None,
+        retry_of: Sequence[str] | Mapping[int, str] | None = None,
         working_dirs: Sequence[str | None] | None = None,
         ran_before: Sequence[GitInfo] = (),
         batch_id: str | None = None,
@@ -332,7 +332,8 @@ class Batch:
         self.sweep_spec = sweep_spec  # batches.spec of a sweep
         # For a re-run: the row each spec re-runs, where it ran, and the code it ran; for a sweep's
         # points (PlanSpecs), ran_before is the code its completed points ran, whatever their number.
-        self.retry_of = list(retry_of) if retry_of else None
+        # By spec index: a rerun names every spec's original, a resume the points that ran before.
+        self.retry_of = dict(retry_of if isinstance(retry_of, Mapping) else enumerate(retry_of or ()))
         self.cwds = list(working_dirs) if working_dirs else None
         self.ran_before = list(ran_before)
         self.owner = this_process()  # of every row and of the batch row, whose heartbeat it keeps
@@ -537,7 +538,7 @@ class Batch:
         indices = [index for index, _ in chunk]
         self.written += len(indices)
         if indices:
-            retry_of = [self.retry_of[index] for index in indices] if self.retry_of else None
+            retry_of = [self.retry_of.get(index) for index in indices] if self.retry_of else None
             self._create_rows(indices, retry_of, depends_on=self._edges(indices))
         return indices
 

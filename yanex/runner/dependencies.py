@@ -71,8 +71,9 @@ def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
     """The stored experiments ``references`` name (id, unique id prefix or name), in order.
 
     Raises ``NotFoundError`` or ``AmbiguousReferenceError`` for a reference that names no one
-    experiment, and ``ConfigError`` for one that has not completed: nothing may run on the outputs
-    of an experiment that is still running, or that failed. With nothing recorded yet, no
+    experiment (a name several experiments have names the one completed among them), and
+    ``ConfigError`` for one that has not completed: nothing may run on the outputs of an
+    experiment that is still running, or that failed. With nothing recorded yet, no
     reference can match, and the error says so (rather than that there is no database yet).
     """
     if not db.exists():
@@ -82,7 +83,7 @@ def completed_parents(db: Database, references: Sequence[str]) -> list[Parent]:
         )
     with reading(db) as conn:
         try:
-            ids = resolve_references(conn, references)
+            ids = resolve_references(conn, references, qualifying=[Status.COMPLETED])
         except YanexError as error:
             raise type(error)(f"dependency: {error.message}", hint=error.hint) from None
         parents: list[Parent] = []

@@ -4,7 +4,7 @@ megabytes and the first starts at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from yanex.runner.batch import Batch, preflight
 from yanex.specs import ExperimentResult, GitInfo
@@ -19,11 +19,14 @@ def run_points(
     executor: object = "local",
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
+    replaces: Mapping[int, str] | None = None,
 ) -> Iterator[ExperimentResult]:
     """``run_multiple`` for a sweep's points, which it never holds all at once: once the batch has
     ended, the results in order, built as they are read. ``batch_id``: the batch row this process
     already owns for them (``yanex.sweep.resume`` claims it before choosing the points);
-    ``ran_before``: the code the sweep's completed experiments ran (a note says if it changed)."""
+    ``ran_before``: the code the sweep's completed experiments ran (a note says if it changed);
+    ``replaces``: by position among ``points``, the earlier attempt each point's row re-runs
+    (``retry_of``)."""
     preflight(parallel)
     batch = Batch(
         points,
@@ -33,5 +36,6 @@ def run_points(
         sweep_spec=stored_plan(points),
         batch_id=batch_id,
         ran_before=ran_before,
+        retry_of=replaces,
     )
     return batch.run()

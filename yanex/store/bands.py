@@ -1,7 +1,8 @@
 """Mean ± std bands of one metric for groups of experiments, per bucket of steps: what the compare
 page draws for ``--group-by`` without sending every member's history to the browser.
 
-The groups are ``yanex.store.groups.group_experiments``'s (the CLI's ``--group-by``). The
+The groups are ``yanex.store.groups.group_experiments``'s (the CLI's ``--group-by``, counting
+completed experiments and the latest attempt of each unless the filter names statuses). The
 selection's step range is split into ``buckets`` buckets of equal width, as ``yanex.store.series``
 splits one curve; one grouped query gives each member's mean value in each bucket (SQLite's
 ``AVG``: a chart's precision), and per group and bucket the mean and sample standard deviation of

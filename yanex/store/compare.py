@@ -12,6 +12,7 @@ from typing import Any
 from yanex.status import Status
 from yanex.store.dialect import chunks, marks
 from yanex.store.filters import ExperimentFilter
+from yanex.store.git_fields import git_field, json_column
 from yanex.store.metric_names import AGGREGATES, default_goal, metric_ref
 from yanex.store.metric_values import PICKED, JsonValue, as_logged, metric_value
 from yanex.store.selection import differing_params, select_ids
@@ -24,26 +25,31 @@ class CompareRow:
     status: Status
     params: dict[str, JsonValue]  # flat, dotted keys
     metrics: dict[str, JsonValue]  # by reference: last values (loss) or aggregates (loss.min)
+    git: dict[str, JsonValue] = field(default_factory=dict)  # the git fields asked: git.commit ...
 
     def as_json(self) -> dict[str, JsonValue]:
-        return {
+        found: dict[str, JsonValue] = {
             "id": self.id,
             "name": self.name,
             "status": self.status.value,
             "params": self.params,
             "metrics": self.metrics,
         }
+        if self.git:
+            found["git"] = {name.removeprefix("git."): value for name, value in self.git.items()}
+        return found
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Rows side by side; ``params`` and ``metrics`` name the columns chosen, in order."""
+    """Rows side by side; ``params``, ``git`` and ``metrics`` name the columns chosen, in order."""
 
     params: list[str]
     metrics: list[str]
     rows: list[CompareRow]
     # The goal of each metric column's key when every row that has it agrees (metric_summary.goal).
     goals: dict[str, str] = field(default_factory=dict)
+    git: list[str] = field(default_factory=list)  # git.commit, git.dirty, git.branch, as asked
 
 
 # Metric rows are read by experiment (the primary key) and picked by key here: with both
@@ -109,16 +115,24 @@ def compare(
 
     Without ``params``, the columns are the parameters whose values differ between the selected
     experiments (all of them for a single one), over the whole selection even when ``limit``
-    shows only some: the swept parameters stay when comparing the best 3. Without ``metrics``,
-    every metric any row logged.
+    shows only some: the swept parameters stay when comparing the best 3. ``params`` may name
+    git fields (``git.commit``: ``yanex.store.git_fields``). Without ``metrics``, every metric any
+    row logged.
     """
     ids = select_ids(conn, flt)
+    asked = bool(params)
+    git = [found for name in params if (found := git_field(name)) is not None]
+    params = [name for name in params if git_field(name) is None]
     heads: dict[str, tuple[str | None, str]] = {}
+    code: dict[str, tuple[JsonValue, ...]] = {}
     raw: dict[str, dict[str, str]] = {i: {} for i in ids}  # JSON text: compared, then decoded
     for chunk in chunks(conn, ids, len(params)):
         in_chunk = marks(len(chunk))
-        query = f"SELECT id, name, status FROM experiments WHERE id IN ({in_chunk})"
-        heads.update((i, (n, s)) for i, n, s in conn.execute(query, chunk))
+        columns = "".join(f", {json_column(g)}" for g in git)
+        query = f"SELECT id, name, status{columns} FROM experiments WHERE id IN ({in_chunk})"
+        for i, n, s, *values in conn.execute(query, chunk):
+            heads[i] = (n, s)
+            code[i] = tuple(None if v is None else json.loads(v) for v in values)
         query = f"SELECT experiment_id, key, value FROM params WHERE experiment_id IN ({in_chunk})"
         args = list(chunk)
         if params:
@@ -127,7 +141,7 @@ def compare(
         for experiment_id, key, value in conn.execute(query, args):
             raw[experiment_id][key] = value
     latest, goals_seen = _metric_values(conn, ids, metrics)
-    if params:
+    if asked:
         param_keys = list(params)
     elif flt.limit is not None:
         param_keys = differing_params(conn, dataclasses.replace(flt, sort=None, desc=False, limit=None))
@@ -152,10 +166,13 @@ def compare(
             status=statuses[heads[i][1]],
             params={k: decoded[raw[i][k]] for k in param_keys if k in raw[i]},
             metrics={k: latest[i][k] for k in metric_keys if k in latest[i]},
+            git={g.name: value for g, value in zip(git, code[i], strict=True)},
         )
         for i in ids
     ]
-    return Comparison(params=param_keys, metrics=metric_keys, rows=rows, goals=goals)
+    return Comparison(
+        params=param_keys, metrics=metric_keys, rows=rows, goals=goals, git=[g.name for g in git]
+    )
 
 
 def best_rows(values: list[Any], key: str, goal: str | None = None) -> set[int]:

@@ -201,8 +201,9 @@ class ExperimentFilter:
         "--where",
         "-w",
         help="Condition on params and metrics (last values, or .min .max .mean .first .best "
-        '.step_of_best .count), e.g. "lr > 0.01 and metrics.accuracy >= 0.9", '
-        '"metrics.loss.min < 0.1", "batch_size in (16, 32)", "optimizer = \'adam\'".',
+        ".step_of_best .count) and git.commit (a prefix), git.dirty, git.branch, e.g. "
+        '"lr > 0.01 and metrics.accuracy >= 0.9", "metrics.loss.min < 0.1", '
+        '"batch_size in (16, 32)", "optimizer = \'adam\'", "git.commit = \'8dda34f\'".',
         kind="text",
     )
     latest_attempts: bool = option(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from yanex.errors import AmbiguousReferenceError, NotFoundError
+from yanex.status import Status
+from yanex.store.dialect import marks
 from yanex.store.ids import short_ids
 from yanex.terminal import text_problem
 
@@ -14,11 +16,14 @@ _HEX = frozenset("0123456789abcdef")
 _LIST_HINT = "name it by a full id, a unique id prefix or an exact name"
 
 
-def resolve_reference(conn: sqlite3.Connection, reference: str) -> str:
+def resolve_reference(conn: sqlite3.Connection, reference: str, qualifying: Collection[Status] = ()) -> str:
     """The id of the one experiment ``reference`` names: a full id, a unique id prefix or a name.
 
     An exact id wins; otherwise every experiment whose id starts with it or whose name equals it is
-    a candidate, and more than one is an ``AmbiguousReferenceError`` listing them.
+    a candidate, and more than one is an ``AmbiguousReferenceError`` listing them, unless the
+    caller can use only experiments of the ``qualifying`` statuses (a dependency: completed) and
+    exactly one candidate has one: a sweep point resumed after Ctrl-C has a cancelled and a
+    completed experiment of one name, and only the completed one can be meant.
     """
     ref = reference.strip()
     missing = NotFoundError(
@@ -40,6 +45,14 @@ def resolve_reference(conn: sqlite3.Connection, reference: str) -> str:
     ).fetchall()
     if not found:
         raise missing
+    if len(found) > 1 and qualifying:
+        statuses = [status.value for status in qualifying]
+        able = conn.execute(
+            f"SELECT id FROM experiments WHERE ({condition}) AND status IN ({marks(len(statuses))}) LIMIT 2",
+            [*args, *statuses],
+        ).fetchall()
+        if len(able) == 1:
+            return str(able[0][0])
     if len(found) > 1:
         ids = short_ids(conn, [row[0] for row in found[:10]])
         shown = "\n".join(
@@ -54,9 +67,11 @@ def resolve_reference(conn: sqlite3.Connection, reference: str) -> str:
     return str(found[0][0])
 
 
-def resolve_references(conn: sqlite3.Connection, references: Sequence[str]) -> list[str]:
+def resolve_references(
+    conn: sqlite3.Connection, references: Sequence[str], qualifying: Collection[Status] = ()
+) -> list[str]:
     """``resolve_reference`` for each, in order."""
-    return [resolve_reference(conn, reference) for reference in references]
+    return [resolve_reference(conn, reference, qualifying) for reference in references]
 
 
 def _local(stored: str) -> datetime:

@@ -62,7 +62,11 @@ def _named_fields(flt: ExperimentFilter, ids: Sequence[str]) -> list[tuple[Field
 
     named: list[tuple[Field, str]] = []
     if flt.where is not None and not ids:
-        named += [(field, "in the where condition") for field in dict.fromkeys(fields_of(flt.where))]
+        named += [
+            (field, "in the where condition")
+            for field in dict.fromkeys(fields_of(flt.where))
+            if field.kind != "git"  # a column, which every experiment has
+        ]
     if flt.sort is not None and sorted_by_field:
         prefix, _, key = flt.sort.partition(".")
         if prefix == "params":

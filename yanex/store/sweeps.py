@@ -120,6 +120,21 @@ def active_points(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> list
     ]
 
 
+def latest_attempts(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> dict[str, str]:
+    """For each spec identity that has a failed or cancelled experiment, the id of the newest: the
+    attempt a new run of that spec replaces (``yanex sweep resume`` links it by ``retry_of``)."""
+    latest: dict[str, str] = {}
+    ended = (Status.FAILED.value, Status.CANCELLED.value)
+    for chunk in chunks(conn, list(set(fingerprints)), len(ended)):
+        found = conn.execute(
+            f"SELECT spec_sha256, id FROM experiments WHERE spec_sha256 IN ({marks(len(chunk))}) "
+            f"AND status IN ({marks(len(ended))}) ORDER BY created_at, rowid",
+            [*chunk, *ended],
+        )
+        latest.update(found)  # oldest first: the newest stays
+    return latest
+
+
 class CompletedRun(NamedTuple):
     """An earlier completed experiment of the same spec (see ``find_completed``)."""
 

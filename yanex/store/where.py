@@ -5,13 +5,17 @@
     factor     := "not" factor | "(" expr ")" | condition
     condition  := field op literal | field ["not"] "in" "(" literal ("," literal)* ")"
     field      := name | "params." name | "metrics." name ["." aggregate] | `any text`
+                | "git.commit" | "git.dirty" | "git.branch"
     aggregate  := "last" | "first" | "min" | "max" | "mean" | "best" | "step_of_best" | "count"
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     literal    := number | 'text' | "text" | true | false
 
 A bare name is a parameter (nested keys dotted: ``model.lr``); ``metrics.X`` is the last logged
 value of metric X and ``metrics.X.min`` (max, mean, first, best, ...) an aggregate of it from
-``metric_summary``; ``yanex.store.metric_names.metric_ref`` says how a dotted key is read. Numbers
+``metric_summary``; ``yanex.store.metric_names.metric_ref`` says how a dotted key is read.
+``git.commit`` (a prefix matches: ``git.commit = '8dda34f'``), ``git.dirty`` and ``git.branch``
+are the code the experiment ran (``yanex.store.git_fields``), compared with ``=``, ``!=`` and
+``in``; a parameter of such a name is ``params.git.commit``. Numbers
 compare as numbers, text as text, booleans only with ``=``/``!=``. A condition holds only for
 experiments that have the field: ``x not in (1, 2)`` means ``x != 1 and x != 2``, while ``not``
 is plain negation and so also matches experiments without the field.
@@ -34,6 +38,7 @@ from typing import Literal
 
 from yanex.errors import UsageError
 from yanex.store.dialect import Binder, Sql
+from yanex.store.git_fields import GitField, git_field, matches, recorded
 from yanex.store.metric_names import LAST, Aggregate, metric_ref
 from yanex.terminal import printable, text_problem
 
@@ -77,7 +82,7 @@ class Token:
 
 @dataclass(frozen=True)
 class Field:
-    kind: Literal["param", "metric"]
+    kind: Literal["param", "metric", "git"]
     key: str
     aggregate: Aggregate = LAST  # of a metric (see yanex.store.metric_names.AGGREGATES)
 
@@ -244,6 +249,8 @@ class _Parser:
                     ref = metric_ref(name)
                     return Field("metric", ref.key, ref.aggregate)
                 return Field("param", name)
+        if git_field(token.text) is not None:
+            return Field("git", token.text)
         return Field("param", token.text)
 
     def condition(self) -> Node:
@@ -252,9 +259,9 @@ class _Parser:
         if self.take("keyword", "in"):
             if not self.take("punct", "("):
                 raise self.fail("expected '(' after 'in'")
-            values = [self.literal()]
+            values = [self.git_value(field, self.current, self.literal())]
             while self.take("punct", ","):
-                values.append(self.literal())
+                values.append(self.git_value(field, self.current, self.literal()))
             if not self.take("punct", ")"):
                 raise self.fail("expected ',' or ')' in the list")
             return InList(field, tuple(values), negated)
@@ -265,12 +272,21 @@ class _Parser:
             raise self.fail("expected a comparison (=, !=, <, <=, >, >=) or 'in'")
         op = _OPS[op_token.text]
         value_token = self.current
-        value = self.literal()
+        value = self.git_value(field, value_token, self.literal())
+        if field.kind == "git" and op not in ("=", "!="):
+            raise self.fail(f"{field.key} compares only with =, != or in", op_token)
         if isinstance(value, bool) and op not in ("=", "!="):
             raise self.fail("true and false compare only with = or !=", value_token)
         if field.kind == "metric" and isinstance(value, str) and op not in ("=", "!="):
             raise self.fail("text metric values compare only with = or !=", value_token)
         return Compare(field, op, value)
+
+    def git_value(self, field: Field, token: Token, value: Value) -> Value:
+        """``value``, refused where ``field`` is a git field that never holds one of its type."""
+        git = git_field(field.key) if field.kind == "git" else None
+        if git is not None and (isinstance(value, float) or isinstance(value, bool) != (git.kind == "flag")):
+            raise self.fail(f"{git.name} takes {git.values}", token)
+        return value
 
     def literal(self) -> Value:
         token = self.current
@@ -388,7 +404,28 @@ def fields_of(node: Node) -> list[Field]:
     return [field for operand in node.operands for field in fields_of(operand)]
 
 
+def _git(field: GitField, values: tuple[Value, ...], negated: bool, binder: Binder) -> str:
+    """``field`` equal to one of ``values`` (or, ``negated``, recorded and equal to none): the
+    alternatives as a balanced tree of ORs, as deep as the log of their number."""
+
+    def either(tests: list[str]) -> str:
+        if len(tests) == 1:
+            return tests[0]
+        half = len(tests) // 2
+        return f"({either(tests[:half])} OR {either(tests[half:])})"
+
+    found = either([matches(field, value, binder) for value in values if isinstance(value, str | bool)])
+    return f"({recorded(field)} AND NOT {found})" if negated else found
+
+
 def _compile(node: Node, binder: Binder) -> str:
+    git = (
+        git_field(node.field.key) if isinstance(node, Compare | InList) and node.field.kind == "git" else None
+    )
+    if isinstance(node, Compare) and git is not None:
+        return _git(git, (node.value,), node.op == "!=", binder)
+    if isinstance(node, InList) and git is not None:
+        return _git(git, node.values, node.negated, binder)
     if isinstance(node, Compare):
         return _matches(node.field, _value_test(node.field, node.op, node.value), binder)
     if isinstance(node, InList):

@@ -35,6 +35,8 @@ class Resumption(NamedTuple):
     plan: SweepPlan
     missing: Sequence[int]  # the points to run, in expansion order
     ran: list[GitInfo]  # the code each completed experiment of the sweep ran
+    # By position in ``missing``: the failed or cancelled attempt each point's new run replaces.
+    replaces: dict[int, str]
 
     @property
     def points(self) -> PlanSpecs:
@@ -84,7 +86,7 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
     from yanex.store.sweeps import sweep_code
 
     with reading(db, settle=False) as conn:
-        missing, active = _missing(conn, plan)
+        missing, active, replaces = _missing(conn, plan)
         code = sweep_code(conn, batch_id, plan.to_json())
         records = load_records(conn, [experiment_id for experiment_id, _ in code])
     if active:
@@ -94,18 +96,21 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
             hint="wait until they end, or stop their batch, then resume",
         )
     ran = [record.git for record, (_, count) in zip(records, code, strict=True) for _ in range(count)]
-    return Resumption(batch_id, plan, missing, ran)
+    return Resumption(batch_id, plan, missing, ran, replaces)
 
 
-def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], list[str]]:
-    """The points with no completed experiment (that ran on the sweep's stored parents), and the
-    ids of queued or running experiments of those points."""
+def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], list[str], dict[int, str]]:
+    """The points with no completed experiment (that ran on the sweep's stored parents), the ids
+    of queued or running experiments of those points, and by position among the points the
+    latest failed or cancelled attempt of each that has one (its new run is linked to it, so that
+    ``--latest-attempts`` and group statistics count the point once)."""
     from yanex.store.convert import spec_fingerprint
-    from yanex.store.sweeps import active_points, find_completed
+    from yanex.store.sweeps import active_points, find_completed, latest_attempts
 
     script, args, parents = str(plan.script_path.resolve()), list(plan.script_args), list(plan.depends_on)
     missing: array[int] = array("q")
     active: list[str] = []
+    replaces: dict[int, str] = {}
     points = enumerate(plan.definition.points())
     while chunk := list(itertools.islice(points, _CHUNK)):
         fingerprints = [spec_fingerprint(script, point.config, args) for _, point in chunk]
@@ -115,6 +120,10 @@ def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], lis
             for (index, _), fp, run in zip(chunk, fingerprints, earlier, strict=True)
             if run is None
         ]
+        attempts = latest_attempts(conn, [fp for _, fp in left])
+        for position, (_, fp) in enumerate(left, start=len(missing)):
+            if fp in attempts:
+                replaces[position] = attempts[fp]
         missing.extend(index for index, _ in left)
         active += active_points(conn, [fp for _, fp in left])
-    return missing, active
+    return missing, active, replaces

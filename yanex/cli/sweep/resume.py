@@ -19,7 +19,9 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
     script, config and arguments completed, in any batch. The sweep runs in the folder it was
     started from, with its name, tags and options. While a process runs the sweep (its first run,
     or another resume), resuming it is refused. When the code changed since its points ran, a note
-    says so. Exits 0 only if every point is now completed.
+    says so. Each point run again is linked to its failed or cancelled attempt (retry_of), which
+    --latest-attempts and compare --group-by then leave out. Exits 0 only if every point is now
+    completed.
 
     Examples:
 
@@ -52,6 +54,7 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
             verbose,
             batch_id=claimed,
             ran_before=resumption.ran,
+            replaces=resumption.replaces,
         )
 
 
