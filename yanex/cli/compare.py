@@ -28,7 +28,8 @@ def _scope_note(stats: GroupStats) -> str | None:
         *(["--all-attempts"] if scope.latest_only else []),
     ]
     # Within 80 columns: "Note: completed, latest attempts only: 2 of 6 left out (--status/--all-attempts)"
-    return f"Note: {', '.join(only)} only: {scope.left_out} of {scope.selected} left out ({'/'.join(flags)})"
+    counted = f"{scope.left_out} of {scope.selected} left out" if scope.left_out else f"all {scope.selected}"
+    return f"Note: {', '.join(only)} only: {counted} ({'/'.join(flags)})"
 
 
 def _label(keys: list[str], row: GroupRow) -> str:
