@@ -185,16 +185,21 @@ class Progress:
     recent: list[float]
     rate: float | None
     last_point: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
 
 
 def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, recent: int) -> list[Progress]:
     """The progress of each experiment ``ids`` names, in that order: the last value of every
     metric (``metric_summary``) and the last ``recent`` points of the one followed (by the
     index, however long the run)."""
-    heads: dict[str, tuple[str | None, str]] = {}
+    heads: dict[str, tuple[str | None, str, str | None, str | None]] = {}
     for chunk in chunks(conn, ids):
-        query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks(len(chunk))})"
-        heads.update((i, (name, status)) for i, name, status in conn.execute(query, chunk))
+        query = (
+            "SELECT id, name, status, started_at, ended_at FROM experiments "
+            f"WHERE id IN ({marks(len(chunk))})"
+        )
+        heads.update((i, rest) for i, *rest in conn.execute(query, chunk))
     latest = latest_of(conn, ids)
     found: list[Progress] = []
     for experiment_id in ids:
@@ -215,7 +220,7 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
         if len(tail) > 1:
             seconds = (_moment(tail[-1][2]) - _moment(tail[0][2])).total_seconds()
             rate = (tail[-1][0] - tail[0][0]) / seconds if seconds > 0 else None
-        name, status = heads[experiment_id]
+        name, status, started, ended = heads[experiment_id]
         found.append(
             Progress(
                 id=experiment_id,
@@ -227,6 +232,8 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
                 recent=[value for _, value, _ in tail if value is not None],
                 rate=rate,
                 last_point=max((s.logged_at for s in summaries.values()), default=None),
+                started_at=None if started is None else _moment(started),
+                ended_at=None if ended is None else _moment(ended),
             )
         )
     return found
