@@ -86,7 +86,19 @@ def test_piped_snapshot_shows_running_and_just_finished_and_marks_stale(running:
     db.dispose()
     result = yanex_cli("watch")
     assert result.returncode == 0, result.stderr
-    heading = ["id", "name", "status", "metric", "step", "last", "rate", "last", "point", "others"]
+    heading = [
+        "id",
+        "name",
+        "status",
+        "progress",
+        "metric",
+        "step",
+        "last",
+        "rate",
+        "last",
+        "point",
+        "others",
+    ]
     assert result.stderr.split() == heading
     rows = {
         full: line
@@ -99,6 +111,7 @@ def test_piped_snapshot_shows_running_and_just_finished_and_marks_stale(running:
     live = rows[running].split()
     assert live[1:4] == ["live-run", "running", "accuracy"] and "loss=" in rows[running]
     assert live[6].endswith("/s") and float(live[6][:-2]) > 1  # about 20 steps a second
+    # (no progress: the script declared no total)
     assert "(stale)" in rows[stuck] and "5m ago" in rows[stuck]
     assert "(stale)" not in rows[running] and "(stale)" not in rows[recent]
     chosen = yanex_cli("watch", "--status", "completed", "--metric", "loss")

@@ -29,7 +29,19 @@ STALE_SECONDS = 30.0  # a running experiment with no point for this long stands 
 SPARK = 20  # points in the trend column
 INTERVAL = 1.0  # seconds between refreshes
 NAME_WIDTH = 24  # longer names are cut, so that the columns after them stay on an 80-column screen
-COLUMNS = ["id", "name", "status", "metric", "step", "last", "trend", "rate", "last point", "others"]
+COLUMNS = [
+    "id",
+    "name",
+    "status",
+    "progress",
+    "metric",
+    "step",
+    "last",
+    "trend",
+    "rate",
+    "last point",
+    "others",
+]
 
 
 def _selected(conn: Connection, flt: ExperimentFilter, explicit_status: bool) -> list[str]:
@@ -60,10 +72,29 @@ def _ago(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+def time_left(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h10m``: a time left, to the second only when it is short."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole // 60 % 60:02d}m"
+
+
+def progress_text(done: tuple[float, float | None] | None) -> str:
+    """``42% 3m05s left``: a share of the declared total steps and the time left, if known."""
+    if done is None:
+        return ""
+    part, seconds = done
+    return f"{part:.0%}" + ("" if seconds is None else f" {time_left(seconds)} left")
+
+
 def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
     """One row's cells, and whether the experiment is stale (running, no point for a while)."""
     from yanex.cli.render import cell
     from yanex.plotting.sparkline import sparkline
+    from yanex.store.history import completion
 
     age = _age(p.last_point, now)
     stale = p.status == "running" and (age is None or age > STALE_SECONDS)
@@ -72,6 +103,7 @@ def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
         p.id,
         p.name or "",
         p.status,
+        progress_text(completion(p.latest_step, p.total, p.started_at, p.ended_at, now)),
         p.metric or "",
         "" if p.step is None else str(p.step),
         cell(p.last.get(p.metric)) if p.metric else "",
@@ -148,7 +180,7 @@ def _frame(rows: list[Progress], width: int, height: int, colour: bool) -> list[
     for r, (cells, is_stale) in enumerate(zip(table, stale, strict=True)):
         styles = {2: codes.get(status_style(rows[r].status), 0)}
         if is_stale:
-            styles[8] = 91
+            styles[COLUMNS.index("last point")] = 91
         lines.append(line(cells, styles))
     if left_out is not None:
         lines.append(f"\x1b[2m{left_out[:width]}\x1b[0m" if colour else left_out[:width])
@@ -190,7 +222,8 @@ def _live(draw: Callable[[], list[str]]) -> None:
 
 
 def watch_command(metric: str | None, *, filters: FilterOptions) -> None:
-    """Watch running and just-finished experiments live: the last value of each metric, a trend
+    """Watch running and just-finished experiments live: progress and time left (of a script that
+    declared its steps with yanex.set_total), the last value of each metric, a trend
     of one metric (--metric, else each experiment's first by name), steps per second, and the time
     since the last point (a running experiment silent for 30 s is marked stale).
 
