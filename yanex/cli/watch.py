@@ -128,6 +128,13 @@ def _snapshot(db: Database, flt: ExperimentFilter, explicit: bool, metric: str |
     return [dataclasses.replace(p, id=shown[p.id]) for p in rows]
 
 
+def _kept(rows: list[list[str]], optional: str) -> list[int]:
+    """The columns to show: all but ``optional`` when no row has a value in it (no experiment
+    shown declared its total steps: the column would only take room)."""
+    empty = all(not cells[COLUMNS.index(optional)] for cells in rows)
+    return [c for c, name in enumerate(COLUMNS) if not (empty and name == optional)]
+
+
 def _fitted(rows: list[Progress], room: int) -> tuple[list[Progress], str | None]:
     """The rows that fit in ``room`` lines: every open experiment (running first, as selected),
     then the finished ones newest first; and the line saying what was left out, which takes one
@@ -160,12 +167,14 @@ def _frame(rows: list[Progress], width: int, height: int, colour: bool) -> list[
     )
     rows, left_out = _fitted(rows, max(1, height - 3))
     made = [_cells(p, now, True) for p in rows]
-    table = [[printable(c) for c in cells] for cells, _ in made]
+    keep = _kept([cells for cells, _ in made], "progress")
+    names = [COLUMNS[c] for c in keep]
+    table = [[printable(cells[c]) for c in keep] for cells, _ in made]
     for cells in table:
         if len(cells[1]) > NAME_WIDTH:
             cells[1] = cells[1][: NAME_WIDTH - 1] + "…"
     stale = [is_stale for _, is_stale in made]
-    widths = [max([len(name), *(len(r[c]) for r in table)]) for c, name in enumerate(COLUMNS)]
+    widths = [max([len(name), *(len(r[c]) for r in table)]) for c, name in enumerate(names)]
     codes = {"green": 32, "red": 31, "yellow": 33, "cyan": 36, "blue": 34, "dim": 2}
 
     def line(cells: list[str], styles: dict[int, int]) -> str:
@@ -176,11 +185,11 @@ def _frame(rows: list[Progress], width: int, height: int, colour: bool) -> list[
             text += f"\x1b[{styles[c]}m{piece}\x1b[0m" if colour and c in styles and piece else piece
         return text.rstrip()
 
-    lines = [head[:width], "", line(COLUMNS, {c: 1 for c in range(len(COLUMNS))})]
+    lines = [head[:width], "", line(names, {c: 1 for c in range(len(names))})]
     for r, (cells, is_stale) in enumerate(zip(table, stale, strict=True)):
         styles = {2: codes.get(status_style(rows[r].status), 0)}
         if is_stale:
-            styles[COLUMNS.index("last point")] = 91
+            styles[names.index("last point")] = 91
         lines.append(line(cells, styles))
     if left_out is not None:
         lines.append(f"\x1b[2m{left_out[:width]}\x1b[0m" if colour else left_out[:width])
@@ -251,7 +260,7 @@ def watch_command(metric: str | None, *, filters: FilterOptions) -> None:
     if not sys.stdout.isatty():
         now = datetime.now(UTC)
         rows = [_cells(p, now, False)[0] for p in _snapshot(db, flt, explicit, metric)]
-        keep = [c for c, name in enumerate(COLUMNS) if name != "trend"]
+        keep = [c for c in _kept(rows, "progress") if COLUMNS[c] != "trend"]
         print_table([COLUMNS[c] for c in keep], [[r[c] for c in keep] for r in rows])
         return
     colour = "NO_COLOR" not in os.environ
