@@ -102,9 +102,9 @@ def test_terminal_plot_when_piped_is_plain_braille(ids: dict[str, str]) -> None:
     assert "\x1b" not in result.stdout
     canvas = "".join(lines[1:17])
     assert sum("\u2800" < c <= "\u28ff" for c in canvas) > 50  # two flat lines, dot by dot
-    assert lines[-2:] == [
-        " " * 12 + "━━ batch_size=32, learning_rate=0.1, optimizer=sgd",
+    assert lines[-2:] == [  # in the order of the colouring parameter's values
         " " * 12 + "━━ batch_size=16, learning_rate=0.001, optimizer=adam",
+        " " * 12 + "━━ batch_size=32, learning_rate=0.1, optimizer=sgd",
     ]
 
 
@@ -316,7 +316,7 @@ def test_points_that_are_no_finite_number_are_left_out_with_a_note(db: Database,
     terminal = yanex_cli("plot", "loss", "--tag", "gaps")
     assert terminal.returncode == 0, terminal.stderr
     assert terminal.stderr.splitlines() == [note]
-    assert terminal.stdout.splitlines()[-2:] == [" " * 12 + "━━ n=1", " " * 12 + "━━ n=0"]  # newest first
+    assert terminal.stdout.splitlines()[-1] == " " * 12 + "━━ n=0  ━━ n=1"  # by value, side by side
     png = tmp_path / "gaps.png"
     to_file = yanex_cli("plot", "loss", "--tag", "gaps", "-o", str(png))
     assert to_file.returncode == 0, to_file.stderr

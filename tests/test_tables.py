@@ -125,6 +125,7 @@ def test_a_record_is_written_and_read_back_through_its_declaration() -> None:
         archived=False,
         pid=None,
         imported_at=datetime(2026, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
+        total_steps=500,
         git=git,
         environment=EnvironmentInfo(hostname="h"),
     )

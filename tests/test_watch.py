@@ -86,7 +86,18 @@ def test_piped_snapshot_shows_running_and_just_finished_and_marks_stale(running:
     db.dispose()
     result = yanex_cli("watch")
     assert result.returncode == 0, result.stderr
-    heading = ["id", "name", "status", "metric", "step", "last", "rate", "last", "point", "others"]
+    heading = [
+        "id",
+        "name",
+        "status",
+        "metric",
+        "step",
+        "last",
+        "rate",
+        "last",
+        "point",
+        "others",
+    ]
     assert result.stderr.split() == heading
     rows = {
         full: line
@@ -99,6 +110,7 @@ def test_piped_snapshot_shows_running_and_just_finished_and_marks_stale(running:
     live = rows[running].split()
     assert live[1:4] == ["live-run", "running", "accuracy"] and "loss=" in rows[running]
     assert live[6].endswith("/s") and float(live[6][:-2]) > 1  # about 20 steps a second
+    assert "progress" not in result.stderr  # no script declared its total steps
     assert "(stale)" in rows[stuck] and "5m ago" in rows[stuck]
     assert "(stale)" not in rows[running] and "(stale)" not in rows[recent]
     chosen = yanex_cli("watch", "--status", "completed", "--metric", "loss")
@@ -151,3 +163,36 @@ def test_live_in_a_terminal_refreshes_and_restores_the_terminal(running: str, ke
     finally:
         os.close(terminal)
         os.close(controller)
+
+
+def test_in_80x24_the_heading_and_running_rows_stay_and_finished_rows_fill_the_rest(
+    running: str, db: Database
+) -> None:
+    from tests.screen import run_in_window
+
+    stuck = [finished(db, f"stuck-{n}", timedelta(0), timedelta(minutes=5), Status.RUNNING) for n in range(2)]
+    # 40 finished in the last 10 minutes, each 10 s after the previous; names longer than a column.
+    done = [
+        finished(
+            db,
+            f"sweep-point-with-a-long-name-{n:02d}",
+            timedelta(seconds=400 - 10 * n),
+            timedelta(minutes=7),
+            Status.COMPLETED,
+        )
+        for n in range(40)
+    ]
+    db.dispose()
+    screen = run_in_window(["watch", "--metric", "loss"], until="(q quits)")
+    frame = screen.lines("yanex watch ")
+    assert all(len(line) <= 80 for line in frame), [line for line in frame if len(line) > 80]
+    assert len(frame) <= 24
+    rows = screen.rows
+    assert rows[0].startswith("yanex watch ") and "3 running, 40 other" in rows[0]  # nothing scrolled off
+    assert rows[2].split()[:3] == ["id", "name", "status"]
+    shown = [row.split()[0] for row in rows[3:] if row]
+    assert set(shown[:3]) == {running[:8], *(s[:8] for s in stuck)}  # every running one, first
+    room = 24 - 3 - 3 - 1  # heading, blank, header, the running rows, the line of what is left out
+    assert shown[3 : 3 + room] == [d[:8] for d in reversed(done)][:room]  # newest first
+    assert rows[-1] == f"{40 - room} more finished not shown"
+    assert "sweep-point-with-a-long…" in rows[6]  # a long name is cut, the columns after it stay

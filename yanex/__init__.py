@@ -22,6 +22,7 @@ from yanex.run_api import (
     log_metrics,
     save_artifact,
     set_goal,
+    set_total,
 )
 from yanex.version import __version__
 
@@ -111,5 +112,6 @@ __all__ = [
     "sample",
     "save_artifact",
     "set_goal",
+    "set_total",
     "uniform",
 ]

@@ -146,10 +146,11 @@ class _Run:
             self._encode = encode
         return self._encode
 
-    def declare(self, key: str, goal: str) -> None:
-        """A goal line in the journal (see ``set_goal``), ingested with the points around it."""
+    def declare(self, entry: dict[str, Any]) -> None:
+        """A declaration line in the journal (``set_goal``, ``set_total``), ingested with the
+        points around it."""
         with self._lock:
-            line = self.encoder()({"goals": {key: goal}, "t": time.time()})
+            line = self.encoder()({**entry, "t": time.time()})
             if self.directory is not None:
                 os.write(self.journal(), (line + "\n").encode())
 
@@ -238,7 +239,19 @@ def set_goal(key: str, goal: str) -> None:
         raise TypeError(f"set_goal expects the metric name as a non-empty string, got {key!r}")
     if goal not in ("min", "max"):
         raise ValueError(f"set_goal goal must be 'min' or 'max', got {goal!r}")
-    _run.declare(key, goal)
+    _run.declare({"goals": {key: goal}})
+
+
+def set_total(steps: int) -> None:
+    """Declare how many steps the script will log (the ``n`` of its ``for step in range(n)``):
+    ``yanex watch`` and ``yanex show`` then give its progress as a percentage of them and the time
+    left at its pace so far. A later call wins. Standalone, it is checked and nothing is kept.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"set_total expects the number of steps as an int, got {type(steps).__name__}")
+    if not 0 < steps < _STEP_LIMIT:
+        raise ValueError(f"set_total steps must be at least 1 and below 2**63, got {steps}")
+    _run.declare({"total": steps})
 
 
 def get_experiment_id() -> str | None:

@@ -372,5 +372,6 @@ class ExperimentView(BaseModel):
     archived: bool
     pid: int | None
     imported_at: datetime | None  # when `yanex import` brought it from another store
+    total_steps: int | None  # the steps the script said it will log (yanex.set_total)
     git: GitInfo
     environment: EnvironmentInfo

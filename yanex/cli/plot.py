@@ -11,8 +11,6 @@ if TYPE_CHECKING:
     from yanex.plotting.curves import Curve, LeftOut
     from yanex.plotting.options import Panel
 
-TERMINAL_ROWS = 16  # canvas rows of a terminal plot when the terminal's height is unknown
-
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' if count != 1 else ''}"
@@ -113,14 +111,17 @@ def plot_command(
             flt = flt.naming(resolve_references(conn, references))
         selections = [load_curves(conn, flt, name, group_by or (), x) for name in names]
     panels = []
+    said: list[str] = []  # notes on stderr: the terminal plot leaves room for them
+
+    def note(text: str) -> None:
+        said.append(text)
+        echo(text, err=True)
+
     for selection in selections:
         if selection.left_out.experiments:
-            echo(_left_out_note(selection.metric, selection.left_out), err=True)
+            note(_left_out_note(selection.metric, selection.left_out))
         if selection.without_x:
-            echo(
-                f"Note: left out {_plural(selection.without_x, 'experiment')} that did not log {x!r}",
-                err=True,
-            )
+            note(f"Note: left out {_plural(selection.without_x, 'experiment')} that did not log {x!r}")
         if not selection.curves:
             raise NotFoundError(
                 f"no matching experiment logged {selection.metric!r} as a finite number",
@@ -128,8 +129,8 @@ def plot_command(
                 "`yanex list`",
             )
         drawn = panel(selection, options)
-        for note in drawn.notes:
-            echo(note, err=True)
+        for text in drawn.notes:
+            note(text)
         if not drawn.selection.curves:
             raise UsageError(
                 f"no point of {selection.metric!r} can be drawn on a log axis: none is > 0",
@@ -149,41 +150,40 @@ def plot_command(
         return
     from yanex.plotting.terminal import render
 
+    terminal = sys.stdout.isatty()
+    window = shutil.get_terminal_size()
+    # The panels share the window less a line for the shell's prompt and the rows of the notes.
+    noted = sum(max(1, -(-len(text) // window.columns)) for text in said)
+    lines = (window.lines - 1 - noted) // len(panels) if terminal else None
+    colour = terminal and "NO_COLOR" not in os.environ
     for drawn in panels:
         selection = drawn.selection
-        terminal = sys.stdout.isatty()
-        size_ = shutil.get_terminal_size((100, TERMINAL_ROWS + 6))
-        rows = max(8, min(size_.lines - 6 - len(selection.curves), 30)) if terminal else TERMINAL_ROWS
-        colour = terminal and "NO_COLOR" not in os.environ
         shown = [_in_terminal(c, drawn, options.smooth) for c in selection.curves]
         heading = title if len(panels) == 1 else f"{selection.metric}: {title}"
-        heading += " (log10 y)" if drawn.logy else ""
+        heading += " (log y)" if drawn.logy else ""
         for line in render(
             shown,
-            width=size_.columns,
-            height=rows,
+            width=window.columns,
+            lines=lines,
             title=printable(heading),
             xlabel=f"{'log10 ' if drawn.logx else ''}{selection.x_label}",
             colour=colour,
+            logy=drawn.logy,
         ):
             echo(line)
 
 
 def _in_terminal(c: Curve, drawn: Panel, smooth: float) -> Curve:
-    """``c`` as the braille plot draws it: its label printable, smoothed, log10 of its values on
-    a log axis (the braille canvas has no log scale), its x as chosen."""
+    """``c`` as the braille plot draws it: smoothed, log10 of its x on a log x axis, its x as
+    chosen (the renderer draws a log y axis itself, bands too)."""
     import math
     from dataclasses import replace
 
     from yanex.plotting.options import ema
-    from yanex.terminal import printable
 
     values = ema(c.values, smooth) if smooth > 0 else c.values
     xs = [math.log10(v) for v in c.x] if drawn.logx else list(c.x)
-    if drawn.logy:
-        values = [math.log10(v) for v in values]
-    spread = None if drawn.logy else c.spread  # a band in log10 units would need its own edges
-    return replace(c, label=printable(c.label), values=values, xs=xs, spread=spread)
+    return replace(c, values=values, xs=xs)
 
 
 # The options of the plot (not of the selection), together: the terminal plot honours them too.

@@ -175,6 +175,26 @@ def _spark_width(columns: list[str], rows: list[list[str]]) -> int:
     return room if room >= SPARK_MIN_WIDTH else 0
 
 
+def _progress_line(detail: ExperimentDetail) -> str:
+    """``42% (step 419 of 1000), 3m05s left``, for a script that declared its total steps."""
+    from datetime import UTC, datetime
+
+    from yanex.cli.watch import time_left
+    from yanex.store.history import completion
+
+    e = detail.experiment
+    if e.total_steps is None:
+        return ""
+    step = max((m.step for m in detail.metrics.values()), default=None)
+    done = completion(step, e.total_steps, e.started_at, e.ended_at, datetime.now(UTC))
+    if done is None:
+        return f"no step yet of {e.total_steps}"
+    part, left = done
+    return f"{part:.0%} (step {step} of {e.total_steps})" + (
+        "" if left is None else f", {time_left(left)} left"
+    )
+
+
 def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: bool = False) -> None:
     """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
 
@@ -285,6 +305,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                     ("started", format_time(e.started_at)),
                     ("ended", format_time(e.ended_at)),
                     ("duration", format_duration(e.duration)),
+                    ("progress", _progress_line(detail)),
                 ),
             ),
             (

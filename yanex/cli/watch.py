@@ -28,7 +28,20 @@ RECENT = timedelta(minutes=10)  # finished this recently: still shown
 STALE_SECONDS = 30.0  # a running experiment with no point for this long stands out
 SPARK = 20  # points in the trend column
 INTERVAL = 1.0  # seconds between refreshes
-COLUMNS = ["id", "name", "status", "metric", "step", "last", "trend", "rate", "last point", "others"]
+NAME_WIDTH = 24  # longer names are cut, so that the columns after them stay on an 80-column screen
+COLUMNS = [
+    "id",
+    "name",
+    "status",
+    "progress",
+    "metric",
+    "step",
+    "last",
+    "trend",
+    "rate",
+    "last point",
+    "others",
+]
 
 
 def _selected(conn: Connection, flt: ExperimentFilter, explicit_status: bool) -> list[str]:
@@ -59,10 +72,29 @@ def _ago(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+def time_left(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h10m``: a time left, to the second only when it is short."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole // 60 % 60:02d}m"
+
+
+def progress_text(done: tuple[float, float | None] | None) -> str:
+    """``42% 3m05s left``: a share of the declared total steps and the time left, if known."""
+    if done is None:
+        return ""
+    part, seconds = done
+    return f"{part:.0%}" + ("" if seconds is None else f" {time_left(seconds)} left")
+
+
 def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
     """One row's cells, and whether the experiment is stale (running, no point for a while)."""
     from yanex.cli.render import cell
     from yanex.plotting.sparkline import sparkline
+    from yanex.store.history import completion
 
     age = _age(p.last_point, now)
     stale = p.status == "running" and (age is None or age > STALE_SECONDS)
@@ -71,6 +103,7 @@ def _cells(p: Progress, now: datetime, trend: bool) -> tuple[list[str], bool]:
         p.id,
         p.name or "",
         p.status,
+        progress_text(completion(p.latest_step, p.total, p.started_at, p.ended_at, now)),
         p.metric or "",
         "" if p.step is None else str(p.step),
         cell(p.last.get(p.metric)) if p.metric else "",
@@ -95,8 +128,35 @@ def _snapshot(db: Database, flt: ExperimentFilter, explicit: bool, metric: str |
     return [dataclasses.replace(p, id=shown[p.id]) for p in rows]
 
 
-def _frame(rows: list[Progress], width: int, colour: bool) -> list[str]:
-    """The screen: a heading, then the table aligned and cut to ``width``."""
+def _kept(rows: list[list[str]], optional: str) -> list[int]:
+    """The columns to show: all but ``optional`` when no row has a value in it (no experiment
+    shown declared its total steps: the column would only take room)."""
+    empty = all(not cells[COLUMNS.index(optional)] for cells in rows)
+    return [c for c, name in enumerate(COLUMNS) if not (empty and name == optional)]
+
+
+def _fitted(rows: list[Progress], room: int) -> tuple[list[Progress], str | None]:
+    """The rows that fit in ``room`` lines: every open experiment (running first, as selected),
+    then the finished ones newest first; and the line saying what was left out, which takes one
+    of the lines when anything is."""
+    pinned = [p for p in rows if p.ended_at is None]
+    ended = sorted(((p.ended_at, n) for n, p in enumerate(rows) if p.ended_at is not None), reverse=True)
+    done = [rows[n] for _, n in ended]
+    if len(pinned) + len(done) <= room:
+        return pinned + done, None
+    room -= 1  # the line that says what is not shown
+    if len(pinned) >= room:
+        hidden = len(pinned) - room
+        finished = f", {len(done)} finished" if done else ""
+        return pinned[:room], f"{hidden} more open{finished} not shown"
+    shown = pinned + done[: room - len(pinned)]
+    return shown, f"{len(done) - (room - len(pinned))} more finished not shown"
+
+
+def _frame(rows: list[Progress], width: int, height: int, colour: bool) -> list[str]:
+    """The screen, at most ``height`` lines of at most ``width`` characters: a heading, the
+    table's header, every open experiment, and the finished ones newest first in what room is
+    left, with a line saying how many did not fit."""
     from yanex.cli.render import status_style
     from yanex.terminal import printable
 
@@ -105,10 +165,16 @@ def _frame(rows: list[Progress], width: int, colour: bool) -> list[str]:
     head = (
         f"yanex watch  {now.astimezone():%H:%M:%S}  {running} running, {len(rows) - running} other  (q quits)"
     )
+    rows, left_out = _fitted(rows, max(1, height - 3))
     made = [_cells(p, now, True) for p in rows]
-    table = [[printable(c) for c in cells] for cells, _ in made]
+    keep = _kept([cells for cells, _ in made], "progress")
+    names = [COLUMNS[c] for c in keep]
+    table = [[printable(cells[c]) for c in keep] for cells, _ in made]
+    for cells in table:
+        if len(cells[1]) > NAME_WIDTH:
+            cells[1] = cells[1][: NAME_WIDTH - 1] + "…"
     stale = [is_stale for _, is_stale in made]
-    widths = [max([len(name), *(len(r[c]) for r in table)]) for c, name in enumerate(COLUMNS)]
+    widths = [max([len(name), *(len(r[c]) for r in table)]) for c, name in enumerate(names)]
     codes = {"green": 32, "red": 31, "yellow": 33, "cyan": 36, "blue": 34, "dim": 2}
 
     def line(cells: list[str], styles: dict[int, int]) -> str:
@@ -119,14 +185,16 @@ def _frame(rows: list[Progress], width: int, colour: bool) -> list[str]:
             text += f"\x1b[{styles[c]}m{piece}\x1b[0m" if colour and c in styles and piece else piece
         return text.rstrip()
 
-    lines = [head, "", line(COLUMNS, {c: 1 for c in range(len(COLUMNS))})]
+    lines = [head[:width], "", line(names, {c: 1 for c in range(len(names))})]
     for r, (cells, is_stale) in enumerate(zip(table, stale, strict=True)):
         styles = {2: codes.get(status_style(rows[r].status), 0)}
         if is_stale:
-            styles[8] = 91
+            styles[names.index("last point")] = 91
         lines.append(line(cells, styles))
+    if left_out is not None:
+        lines.append(f"\x1b[2m{left_out[:width]}\x1b[0m" if colour else left_out[:width])
     if not rows:
-        lines.append("(no running or recently finished experiment matches)")
+        lines.append("(no running or recently finished experiment matches)"[:width])
     return lines
 
 
@@ -146,7 +214,8 @@ def _live(draw: Callable[[], list[str]]) -> None:
         if fd is not None:
             tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C still interrupts
         while True:
-            out.write("\x1b[H" + "".join(f"{text}\x1b[K\n" for text in draw()) + "\x1b[J")
+            # No newline after the last line: on the window's last row it would scroll the top away.
+            out.write("\x1b[H" + "\n".join(f"{text}\x1b[K" for text in draw()) + "\x1b[J")
             out.flush()
             if fd is None:
                 select.select([], [], [], INTERVAL)
@@ -162,7 +231,8 @@ def _live(draw: Callable[[], list[str]]) -> None:
 
 
 def watch_command(metric: str | None, *, filters: FilterOptions) -> None:
-    """Watch running and just-finished experiments live: the last value of each metric, a trend
+    """Watch running and just-finished experiments live: progress and time left (of a script that
+    declared its steps with yanex.set_total), the last value of each metric, a trend
     of one metric (--metric, else each experiment's first by name), steps per second, and the time
     since the last point (a running experiment silent for 30 s is marked stale).
 
@@ -190,11 +260,16 @@ def watch_command(metric: str | None, *, filters: FilterOptions) -> None:
     if not sys.stdout.isatty():
         now = datetime.now(UTC)
         rows = [_cells(p, now, False)[0] for p in _snapshot(db, flt, explicit, metric)]
-        keep = [c for c, name in enumerate(COLUMNS) if name != "trend"]
+        keep = [c for c in _kept(rows, "progress") if COLUMNS[c] != "trend"]
         print_table([COLUMNS[c] for c in keep], [[r[c] for c in keep] for r in rows])
         return
     colour = "NO_COLOR" not in os.environ
-    _live(lambda: _frame(_snapshot(db, flt, explicit, metric), shutil.get_terminal_size().columns, colour))
+
+    def draw() -> list[str]:
+        size = shutil.get_terminal_size()  # asked every time: the window may be resized
+        return _frame(_snapshot(db, flt, explicit, metric), size.columns, size.lines, colour)
+
+    _live(draw)
 
 
 COMMAND = Command(

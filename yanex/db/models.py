@@ -125,6 +125,8 @@ class ExperimentRow(Base):
     # Revision 0013: when `yanex import` brought the row from another store, whose process owns
     # it while it is open there; null for an experiment run by this store.
     imported_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Revision 0015: the steps the script said it will log (yanex.set_total); null if it did not.
+    total_steps: Mapped[int | None] = mapped_column(Integer)
 
     # `list --status S` newest first is the most common query: one index serves filter and order.
     __table_args__ = (Index("ix_experiments_status_created_at", "status", "created_at"),)

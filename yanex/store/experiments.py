@@ -200,6 +200,7 @@ def create_experiments(
                 archived=False,
                 pid=None,
                 imported_at=None,
+                total_steps=None,
                 git=git,
                 environment=environment,
             )

@@ -185,16 +185,38 @@ class Progress:
     recent: list[float]
     rate: float | None
     last_point: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    total: int | None  # the steps the script said it will log (``yanex.set_total``)
+    latest_step: int | None  # of any metric
+
+
+def completion(
+    step: int | None, total: int | None, started: datetime | None, ended: datetime | None, now: datetime
+) -> tuple[float, float | None] | None:
+    """How much of ``total`` steps is done once ``step`` (counted from 0) is logged, between 0
+    and 1, and the seconds left at the pace since ``started`` (None once ended, or with no pace
+    yet); None without a total or a step."""
+    if total is None or step is None:
+        return None
+    done = min(1.0, max(0.0, (step + 1) / total))
+    if ended is not None or started is None or done <= 0:
+        return done, None
+    elapsed = (now - started).total_seconds()
+    return done, max(0.0, elapsed * (1 - done) / done)
 
 
 def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, recent: int) -> list[Progress]:
     """The progress of each experiment ``ids`` names, in that order: the last value of every
     metric (``metric_summary``) and the last ``recent`` points of the one followed (by the
     index, however long the run)."""
-    heads: dict[str, tuple[str | None, str]] = {}
+    heads: dict[str, tuple[str | None, str, str | None, str | None, int | None]] = {}
     for chunk in chunks(conn, ids):
-        query = f"SELECT id, name, status FROM experiments WHERE id IN ({marks(len(chunk))})"
-        heads.update((i, (name, status)) for i, name, status in conn.execute(query, chunk))
+        query = (
+            "SELECT id, name, status, started_at, ended_at, total_steps FROM experiments "
+            f"WHERE id IN ({marks(len(chunk))})"
+        )
+        heads.update((i, rest) for i, *rest in conn.execute(query, chunk))
     latest = latest_of(conn, ids)
     found: list[Progress] = []
     for experiment_id in ids:
@@ -215,7 +237,7 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
         if len(tail) > 1:
             seconds = (_moment(tail[-1][2]) - _moment(tail[0][2])).total_seconds()
             rate = (tail[-1][0] - tail[0][0]) / seconds if seconds > 0 else None
-        name, status = heads[experiment_id]
+        name, status, started, ended, total = heads[experiment_id]
         found.append(
             Progress(
                 id=experiment_id,
@@ -227,6 +249,10 @@ def progress(conn: sqlite3.Connection, ids: Sequence[str], metric: str | None, r
                 recent=[value for _, value, _ in tail if value is not None],
                 rate=rate,
                 last_point=max((s.logged_at for s in summaries.values()), default=None),
+                started_at=None if started is None else _moment(started),
+                ended_at=None if ended is None else _moment(ended),
+                total=total,
+                latest_step=max((s.step for s in summaries.values()), default=None),
             )
         )
     return found

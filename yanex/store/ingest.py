@@ -7,8 +7,9 @@ still where the step began (compare and set) and inserts the points. So the supe
 reconciler that found the supervisor dead and ``yanex db repair`` can all ingest the same journal,
 even at once, and every point lands exactly once. Lines yanex cannot store are skipped and
 counted, never allowed to stop the ingest. The same transaction keeps ``metric_summary`` current
-(``yanex.store.summary``) and records goal lines (``yanex.set_goal``) in ``metric_goals``, so a
-crash between two steps leaves points, summaries and goals as they were.
+(``yanex.store.summary``), records goal lines (``yanex.set_goal``) in ``metric_goals`` and total
+lines (``yanex.set_total``) in ``experiments.total_steps``, so a crash between two steps leaves
+points, summaries, goals and totals as they were.
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ def _storable_key(key: str) -> bool:
 
 class Parsed(NamedTuple):
     """What complete journal lines hold: points, goals declared (``yanex.set_goal``, the last
-    declaration of a key wins) and how many lines could not be stored."""
+    declaration of a key wins), how many lines could not be stored, and the last total of steps
+    declared (``yanex.set_total``), if any."""
 
     points: list[PointRow]
     skipped: int
     goals: dict[str, Goal]
+    total: int | None = None
 
 
 def _goals(entry: Any) -> dict[str, Goal] | None:
@@ -106,6 +109,12 @@ def _goals(entry: Any) -> dict[str, Goal] | None:
     return declared
 
 
+def _total(entry: Any) -> int | None:
+    """A total line's steps (``{"total": 500, "t": ...}``), None if it is none."""
+    total = entry.get("total") if type(entry) is dict else None
+    return total if type(total) is int and 0 < total < 2**63 else None
+
+
 def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
     """The points and goals of complete journal lines and how many lines could not be stored.
 
@@ -116,17 +125,20 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
     append = points.append
     skipped = 0
     goals: dict[str, Goal] = {}
+    total: int | None = None
     stamp = _Timestamps().text
     good_keys: set[str] = set()
     for entry in _entries(lines):
         try:
             step, values, logged_at = entry["step"], entry["values"], stamp(entry["t"])
         except (TypeError, KeyError, ValueError, OverflowError, OSError):
-            declared = _goals(entry)
-            if declared is None:
-                skipped += 1
-            else:
+            declared, steps = _goals(entry), _total(entry)
+            if declared is not None:
                 goals.update(declared)
+            elif steps is not None:
+                total = steps
+            else:
+                skipped += 1
             continue
         if type(step) is not int or step not in _SQLITE_INTEGER or type(values) is not dict:
             skipped += 1
@@ -144,7 +156,7 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
                 append((experiment_id, key, step, raw, None, logged_at))
             else:
                 append((experiment_id, key, step, *metric_value(raw), logged_at))
-    return Parsed(points, skipped, goals)
+    return Parsed(points, skipped, goals, total)
 
 
 def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
@@ -180,6 +192,7 @@ class _Chunk(NamedTuple):
     points: list[PointRow]
     skipped: int
     goals: dict[str, Goal]
+    total: int | None
     full: bool
     artifacts: list[artifact_lines.ArtifactLine]
 
@@ -211,9 +224,12 @@ class JournalIngest:
         lines, full = _read_lines(self.path, start, limit)
         rows = [line for line in lines.split(b"\n") if line.strip()]
         rows, saved = artifact_lines.split(rows) if artifact_lines.PREFIX in lines else (rows, [])
-        points, skipped, goals = parse_journal(self.experiment_id, rows) if rows else Parsed([], 0, {})
+        parsed = parse_journal(self.experiment_id, rows) if rows else Parsed([], 0, {})
         artifacts, unreadable = artifact_lines.parse(saved)
-        return _Chunk(start, start + len(lines), points, skipped + unreadable, goals, full, artifacts)
+        skipped = parsed.skipped + unreadable
+        return _Chunk(
+            start, start + len(lines), parsed.points, skipped, parsed.goals, parsed.total, full, artifacts
+        )
 
     def _commit(self, chunk: _Chunk, *, beat: bool = False) -> bool:
         """Store a chunk in one transaction if the offset is still where it starts; else follow
@@ -232,6 +248,10 @@ class JournalIngest:
                 return False
             # Goals first: the chunk's points are then summed up under them.
             set_goals(conn, self.experiment_id, chunk.goals)
+            if chunk.total is not None:
+                conn.execute(
+                    "UPDATE experiments SET total_steps = ? WHERE id = ?", (chunk.total, self.experiment_id)
+                )
             insert_points(conn, chunk.points)
             record_artifacts(conn, self.experiment_id, chunk.artifacts)
             if beat:

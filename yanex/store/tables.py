@@ -99,6 +99,8 @@ class ExperimentRecord:
     pid: int | None = column()
     # When `yanex import` brought it from another store (None: it ran from this one)
     imported_at: datetime | None = column()
+    # The steps the script said it will log (``yanex.set_total``): its progress is step / total
+    total_steps: int | None = column()
     git: GitInfo
     environment: EnvironmentInfo
 

@@ -22,6 +22,7 @@ from yanex.ui.answers import Request, Response, json_response
 
 if TYPE_CHECKING:
     from yanex.store.filters import Declared, ExperimentFilter
+    from yanex.store.metric_values import MetricSummary
 
 PAGE_SIZE = 100
 STALE_SECONDS = 30.0  # a running experiment with no point for this long is stale, as in `yanex watch`
@@ -114,6 +115,15 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
+def _done(total: int | None, latest: dict[str, MetricSummary] | None) -> float | None:
+    """The share of its declared total steps (``yanex.set_total``) a running experiment logged."""
+    from yanex.store.history import completion
+
+    step = max((m.step for m in latest.values()), default=None) if latest else None
+    done = completion(step, total, None, None, datetime.now(UTC))
+    return None if done is None else done[0]
+
+
 def runs(request: Request) -> Response:
     """``GET /api/runs?<filters>&page=N&param=P&metric=M``: one page of the table."""
     from yanex.store.ids import short_ids
@@ -155,6 +165,8 @@ def runs(request: Request) -> Response:
                 "tags": r.tags,
                 "started": _iso(r.started_at),
                 "duration": r.duration,
+                "total_steps": r.total_steps,  # yanex.set_total; progress: a running run's share of it
+                "progress": _done(r.total_steps, latest.get(r.id)),
                 "script": r.script_path,
                 "values": {name: values[name].get(r.id) for name in columns},
             }
