@@ -94,7 +94,7 @@ class ExperimentRow(Base):
         ForeignKey("experiments.id", ondelete="SET NULL"), index=True
     )
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0", index=True)
-    git_commit: Mapped[str | None] = mapped_column(String(40))
+    git_commit: Mapped[str | None] = mapped_column(String(40), index=True)  # --where git.commit
     git_branch: Mapped[str | None] = mapped_column(String)
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
     git_patch_sha256: Mapped[str | None] = mapped_column(

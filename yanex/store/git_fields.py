@@ -4,7 +4,7 @@
 names is still reached as ``params.git.commit``.
 
 The commit condition is a range over the column (``>= '8dda34f' AND < '8dda34fg'``: the same rows
-as ``LIKE '8dda34f%'``, and a range an index on ``git_commit`` could walk).
+as ``LIKE '8dda34f%'``, and a range the index on ``git_commit`` walks: revision 0016).
 """
 
 from __future__ import annotations
