@@ -126,6 +126,7 @@ def test_a_record_is_written_and_read_back_through_its_declaration() -> None:
         pid=None,
         imported_at=datetime(2026, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
         total_steps=500,
+        imported_from="mlflow:0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         git=git,
         environment=EnvironmentInfo(hostname="h"),
     )

@@ -373,5 +373,6 @@ class ExperimentView(BaseModel):
     pid: int | None
     imported_at: datetime | None  # when `yanex import` brought it from another store
     total_steps: int | None  # the steps the script said it will log (yanex.set_total)
+    imported_from: str | None  # another tracker's run it came from, "mlflow:<run id>"
     git: GitInfo
     environment: EnvironmentInfo

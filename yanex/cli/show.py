@@ -296,6 +296,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                     ("needed by", [_relative_line(child, short) for child in detail.children]),
                     ("archived", "yes" if e.archived else ""),
                     ("imported", format_time(e.imported_at) if e.imported_at else ""),
+                    ("imported from", e.imported_from or ""),
                 ),
             ),
             (

@@ -127,6 +127,8 @@ class ExperimentRow(Base):
     imported_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Revision 0015: the steps the script said it will log (yanex.set_total); null if it did not.
     total_steps: Mapped[int | None] = mapped_column(Integer)
+    # Revision 0017: the tracker an imported run came from and its id there ("mlflow:<run id>").
+    imported_from: Mapped[str | None] = mapped_column(String)
 
     # `list --status S` newest first is the most common query: one index serves filter and order.
     __table_args__ = (Index("ix_experiments_status_created_at", "status", "created_at"),)

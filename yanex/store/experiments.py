@@ -201,6 +201,7 @@ def create_experiments(
                 pid=None,
                 imported_at=None,
                 total_steps=None,
+                imported_from=None,
                 git=git,
                 environment=environment,
             )

@@ -101,6 +101,9 @@ class ExperimentRecord:
     imported_at: datetime | None = column()
     # The steps the script said it will log (``yanex.set_total``): its progress is step / total
     total_steps: int | None = column()
+    # Another tracker's run it was imported from, as ``kind:id`` (``mlflow:<run id>``); None for
+    # experiments run by yanex, also after a yanex-to-yanex import (the id says it all there)
+    imported_from: str | None = column()
     git: GitInfo
     environment: EnvironmentInfo
 
