@@ -109,9 +109,9 @@ def main() -> int:
         report_value(f"populate {total:,} points", time.perf_counter() - started, "s")
 
         from yanex.db.engine import Database
+        from yanex.importers import opened
         from yanex.store.exporting import export_experiments
         from yanex.store.importing import import_source
-        from yanex.store.sources import opened
 
         source = Database().path
         file = scratch / "export.tar"

@@ -110,6 +110,16 @@ BELOW = {
         "yanex.ui",
     ),
     "yanex.store": (
+        "yanex.importers",
+        "yanex.supervisor",
+        "yanex.runner",
+        "yanex.executors",
+        "yanex.cli",
+        "yanex.sweep",
+        "yanex.ui",
+    ),
+    # Other trackers' readers sit on the store, which writes what they read and imports it.
+    "yanex.importers": (
         "yanex.supervisor",
         "yanex.runner",
         "yanex.executors",

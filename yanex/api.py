@@ -206,8 +206,8 @@ def import_(path: str | Path, *, kind: str | None = None, database_url: str | No
     from pathlib import Path
 
     from yanex.db.engine import Database
+    from yanex.importers import opened
     from yanex.store.importing import import_source
-    from yanex.store.sources import opened
 
     with opened(Path(path), kind) as source:
         return import_source(Database(database_url), source)

@@ -29,11 +29,11 @@ def import_command(path: Path, kind: str | None) -> None:
     from yanex.cli.store import store
     from yanex.display import format_size
     from yanex.errors import UsageError
+    from yanex.importers import opened
     from yanex.store.differences import Verdict
     from yanex.store.ids import short_ids
     from yanex.store.importing import import_source
     from yanex.store.reading import reading
-    from yanex.store.sources import opened
     from yanex.terminal import printable
 
     db = store()

@@ -1,9 +1,10 @@
-"""What ``yanex import`` can read: a small registry of source kinds.
+"""What ``yanex import`` reads: a source, and the ``yanex`` kind of source (``yanex.importers``
+holds the registry of every kind, other trackers' among them).
 
 A kind recognises its sources and opens one as a yanex database at this yanex's schema revision
 plus the files of its home (``yanex.store.bundle``), which ``yanex.store.importing`` then imports.
-Only ``yanex`` exists now: an export file, another store's folder, or a database file. Another
-tracker's stores will be one more entry, converted into a yanex database in the scratch folder.
+The ``yanex`` kind is an export file, another store's folder, or a database file; another
+tracker's store is converted into a yanex home in the scratch folder (``yanex.store.foreign``).
 
 A source is only read: its database is opened with ``mode=ro`` (an export file's is copied out of
 the tar first), and one at another schema revision is refused, never upgraded in place. Upgrading
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 import tarfile
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,26 +150,4 @@ def _check_revision(source: Source) -> None:
         )
 
 
-KINDS: dict[str, Kind] = {"yanex": Kind(_is_yanex, _open_yanex)}
-
-
-@contextmanager
-def opened(path: Path, kind: str | None = None) -> Iterator[Source]:
-    """The source at ``path``, of ``kind`` (a name in ``KINDS``) or of the kind that recognises it."""
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown source kind {kind!r}", hint=f"known kinds: {', '.join(KINDS)}")
-    if not path.exists():
-        raise UsageError(f"no such file or folder: {path}", hint="check the path")
-    chosen = KINDS[kind] if kind is not None else next((k for k in KINDS.values() if k.detect(path)), None)
-    if chosen is None:
-        raise UsageError(
-            f"cannot tell what {path} is: no yanex export file, yanex home or yanex database",
-            hint=f"pass --from KIND to say what it is (known kinds: {', '.join(KINDS)})",
-        )
-    with tempfile.TemporaryDirectory(prefix="yanex-import-") as scratch:
-        source = chosen.open(path, Path(scratch))
-        try:
-            yield source
-        finally:
-            if source.files is not None:
-                source.files.close()
+YANEX = Kind(_is_yanex, _open_yanex)
