@@ -35,6 +35,9 @@ while not stop.exists() and step < 400:
 """
 
 
+NAME = "counted-lr0.000464159-seed2-long"  # longer than watch gives a name: cut, not the values
+
+
 @pytest.fixture
 def counting(write_script, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """A real `yanex run` of COUNTER; yields its id once 20 steps are stored, the process and the
@@ -42,17 +45,17 @@ def counting(write_script, tmp_path: Path) -> Iterator[tuple[str, subprocess.Pop
     stop = tmp_path / "stop"
     script = write_script("counter.py", COUNTER)
     process = subprocess.Popen(
-        [sys.executable, "-m", "yanex", "run", str(script), "--name", "counted", "--", str(stop)],
+        [sys.executable, "-m", "yanex", "run", str(script), "--name", NAME, "--", str(stop)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=dict(os.environ),
     )
     try:
         wait_until(
-            lambda: int(yanex_cli("get", "metrics.loss.count", "counted").stdout.strip() or 0) >= 20,
+            lambda: int(yanex_cli("get", "metrics.loss.count", NAME).stdout.strip() or 0) >= 20,
             "steps",
         )
-        yield yanex_cli("get", "id", "--name", "counted").stdout.strip(), process, stop
+        yield yanex_cli("get", "id", "--name", NAME).stdout.strip(), process, stop
     finally:
         stop.touch()
         process.wait(timeout=60)
@@ -69,6 +72,7 @@ def test_watch_and_show_give_progress_and_time_left_of_a_running_script(
     screen = run_in_window(["watch"], until="(q quits)")
     (live,) = [r for r in screen.rows if r.startswith(experiment_id[:8])]
     assert len(live) <= 80 and re.search(r"running\s+\d+% \S+ left", live), live  # on 80 columns
+    assert re.search(r"left\s+loss\s+\d+\s+0\.\d+", live), live  # the name gave way to the last value
     shown = yanex_cli("show", experiment_id)
     (progress,) = [line for line in shown.stdout.splitlines() if "progress" in line]
     assert re.search(r"progress\s+\d+% \(step \d+ of 400\), \S+ left$", progress), progress

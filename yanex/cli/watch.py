@@ -29,6 +29,7 @@ STALE_SECONDS = 30.0  # a running experiment with no point for this long stands 
 SPARK = 20  # points in the trend column
 INTERVAL = 1.0  # seconds between refreshes
 NAME_WIDTH = 24  # longer names are cut, so that the columns after them stay on an 80-column screen
+NAME_MIN = 12  # and cut shorter still, to this, when the progress column needs the room
 COLUMNS = [
     "id",
     "name",
@@ -170,11 +171,16 @@ def _frame(rows: list[Progress], width: int, height: int, colour: bool) -> list[
     keep = _kept([cells for cells, _ in made], "progress")
     names = [COLUMNS[c] for c in keep]
     table = [[printable(cells[c]) for c in keep] for cells, _ in made]
-    for cells in table:
-        if len(cells[1]) > NAME_WIDTH:
-            cells[1] = cells[1][: NAME_WIDTH - 1] + "…"
-    stale = [is_stale for _, is_stale in made]
     widths = [max([len(name), *(len(r[c]) for r in table)]) for c, name in enumerate(names)]
+    # Names give way first: cut to NAME_WIDTH, and further (down to NAME_MIN) while the columns up
+    # to the last value would not fit the window otherwise.
+    through_last = sum(w + 2 for w in widths[: names.index("last") + 1]) if "last" in names else 0
+    name_width = min(NAME_WIDTH, widths[1], max(NAME_MIN, widths[1] - max(0, through_last - width)))
+    for cells in table:
+        if len(cells[1]) > name_width:
+            cells[1] = cells[1][: name_width - 1] + "…"
+    widths[1] = min(widths[1], name_width)
+    stale = [is_stale for _, is_stale in made]
     codes = {"green": 32, "red": 31, "yellow": 33, "cyan": 36, "blue": 34, "dim": 2}
 
     def line(cells: list[str], styles: dict[int, int]) -> str:
