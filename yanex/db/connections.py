@@ -56,8 +56,8 @@ def missing_database(path: Path) -> NoDatabaseError:
     experiments = config.experiments_root()
     if count := file_yanex.count(experiments):  # the file-based yanex 0.x's home
         return NoDatabaseError(
-            f"there is no yanex database at {path} yet, but {file_yanex.found(experiments, count)}",
-            hint=f"import them with {file_yanex.import_command(experiments)} (they are only read)",
+            f"no yanex database yet, but {file_yanex.found(experiments, count)}",
+            hint=f"import them (only read): {file_yanex.import_command(experiments)}",
         )
     return NoDatabaseError(
         f"there is no yanex database at {path} yet",
