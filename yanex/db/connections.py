@@ -51,6 +51,14 @@ os.register_at_fork(
 
 
 def missing_database(path: Path) -> NoDatabaseError:
+    from yanex import file_yanex
+
+    experiments = config.experiments_root()
+    if count := file_yanex.count(experiments):  # the file-based yanex 0.x's home
+        return NoDatabaseError(
+            f"no yanex database yet, but {file_yanex.found(experiments, count)}",
+            hint=f"import them (only read): {file_yanex.import_command(experiments)}",
+        )
     return NoDatabaseError(
         f"there is no yanex database at {path} yet",
         hint="it is created when the first experiment runs; check YANEX_HOME or YANEX_DATABASE_URL",

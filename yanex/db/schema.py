@@ -10,6 +10,7 @@ import fcntl
 import importlib.util
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,6 +187,7 @@ def upgrade(url: str) -> None:
     path = sqlite_file(url)
     if not path.exists() or path.stat().st_size == 0:
         _create_sqlite_file(path)
+        _notice_file_yanex()
     before = current_revision(path)
     engine = create_sqlite_engine(url, foreign_keys=False)
     try:
@@ -202,6 +204,21 @@ def upgrade(url: str) -> None:
         engine.dispose()
     if before is not None and before < GLOBAL_IDS:
         _rename_short_id_folders(path)
+
+
+def _notice_file_yanex() -> None:
+    """A new database in a home where the file-based yanex 0.x keeps experiments: say how to import
+    them, once (they stay in their folders, which this yanex never writes to)."""
+    from yanex import file_yanex
+
+    experiments = config.experiments_root()
+    if count := file_yanex.count(experiments):
+        print(
+            f"yanex: {file_yanex.found(experiments, count)}; import them with "
+            f"{file_yanex.import_command(experiments)}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 GLOBAL_IDS = "0013"  # the revision that made ids 32 digits long, extending each 8-digit one

@@ -17,7 +17,20 @@ from pathlib import Path
 from yanex.errors import UsageError
 from yanex.store.sources import YANEX, Kind, Source
 
-KINDS: dict[str, Kind] = {"yanex": YANEX}
+
+def _detect_yanex_files(path: Path) -> bool:
+    from yanex.importers import yanex_files
+
+    return yanex_files.detect(path)
+
+
+def _open_yanex_files(path: Path, scratch: Path) -> Source:
+    from yanex.importers import yanex_files
+
+    return yanex_files.open_source(path, scratch)
+
+
+KINDS: dict[str, Kind] = {"yanex": YANEX, "yanex-files": Kind(_detect_yanex_files, _open_yanex_files)}
 
 
 @contextmanager

@@ -70,6 +70,9 @@ class ForeignRun:
     id_prefix: str | None = None  # hex digits the id should start with (a file-based yanex id)
     points: Iterable[ForeignPoint] = ()
     files: tuple[ForeignFile, ...] = ()
+    archived: bool = False
+    # The runs (their ``source_id``s) this one ran on; an edge to a run not written with it is left out
+    depends_on: tuple[str, ...] = ()
 
 
 def foreign_id(kind: str, source_id: str, prefix: str | None = None) -> str:
@@ -90,15 +93,23 @@ def write_home(runs: Iterable[ForeignRun], folder: Path) -> Path:
     if database.exists():
         raise FileExistsError(database)
     db = Database(f"sqlite:///{database}")
+    written: dict[str, str] = {}  # source id -> experiment id
+    edges: list[tuple[str, str]] = []  # (experiment id, source id it depends on)
     try:
         for run in runs:
-            _write_run(db, folder, run)
+            written[run.source_id] = _write_run(db, folder, run)
+            edges += [(written[run.source_id], parent) for parent in run.depends_on]
+        with db.write() as conn:
+            conn.executemany(
+                "INSERT INTO dependencies (experiment_id, depends_on_id) VALUES (?, ?)",
+                [(child, written[parent]) for child, parent in edges if parent in written],
+            )
     finally:
         db.dispose()
     return database
 
 
-def _write_run(db: Database, folder: Path, run: ForeignRun) -> None:
+def _write_run(db: Database, folder: Path, run: ForeignRun) -> str:
     from yanex.artifacts.blobs import store_file
     from yanex.artifacts.formats import media_type
     from yanex.artifacts.lines import ArtifactLine
@@ -138,7 +149,7 @@ def _write_run(db: Database, folder: Path, run: ForeignRun) -> None:
         error_message=run.error_message,
         batch_id=None,
         retry_of=None,
-        archived=False,
+        archived=run.archived,
         pid=None,
         imported_at=None,
         total_steps=None,
@@ -192,6 +203,7 @@ def _write_run(db: Database, folder: Path, run: ForeignRun) -> None:
         ]
         with db.write() as conn:
             insert_points(conn, rows)
+    return experiment_id
 
 
 def _chunks(points: Iterable[ForeignPoint]) -> Iterator[list[ForeignPoint]]:
