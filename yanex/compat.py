@@ -178,12 +178,16 @@ def _end(function: str, status: str, message: str | None, exit_code: int) -> Non
             f"yanex.{function}() needs a tracked experiment, and this script runs standalone",
             hint="run it with `yanex run SCRIPT`, or inside `with yanex.start():`",
         )
-    if current.session is not None:
+    session = current.session
+    if session is not None:
         from yanex.runner.session import Ended
-        from yanex.specs import Status
 
-        session = current.session
-        session._end(Status(status), message)
+        if status == "completed":
+            session.finish()
+        elif status == "failed":
+            session.fail(message)
+        else:
+            session.cancel(message)
         if session.entered:
             raise Ended(status)
         return
