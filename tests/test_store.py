@@ -176,7 +176,7 @@ def dead_owner() -> Owner:
 def test_rows_of_a_dead_owner_fail_if_they_ran_and_are_cancelled_if_they_never_did(db: Database) -> None:
     dead = dead_owner()
     ran, never_ran = create(db, spec(), spec(), status=Status.QUEUED, owner=dead)
-    assert mark_running(db, ran, dead.pid, dead)
+    assert mark_running(db, ran, dead_owner().pid, dead)  # its script: another (dead) process
     [alive] = create(db, spec(), status=Status.QUEUED)
     assert sorted(reconcile_orphans(db)) == sorted([ran, never_ran])
     view = get_experiment(db, ran)

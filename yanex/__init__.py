@@ -48,6 +48,24 @@ _LAZY = {
     # Metric history (issue 11).
     "metrics": "yanex.api",
     "MetricPoint": "yanex.store.history",
+    # In-process tracking (issue 23): the store and git load on first use, not on import.
+    "start": "yanex.runner.session",
+    "create_experiment": "yanex.runner.session",
+    # The file-based yanex's script-side names (yanex.compat).
+    "artifact_exists": "yanex.compat",
+    "cancel": "yanex.compat",
+    "completed": "yanex.compat",
+    "copy_artifact": "yanex.compat",
+    "fail": "yanex.compat",
+    "get_artifacts_dir": "yanex.compat",
+    "get_cli_args": "yanex.compat",
+    "get_dependencies": "yanex.compat",
+    "get_dependency": "yanex.compat",
+    "get_experiment_dir": "yanex.compat",
+    "get_metadata": "yanex.compat",
+    "get_status": "yanex.compat",
+    "has_context": "yanex.compat",
+    "log_results": "yanex.compat",
 }
 
 # Not `from typing import TYPE_CHECKING`: importing typing alone costs ~2 ms of every script's start-up.
@@ -56,9 +74,26 @@ if TYPE_CHECKING:
     from typing import Any
 
     from yanex.api import compare_frame, export, find, import_, metrics
+    from yanex.compat import (
+        artifact_exists,
+        cancel,
+        completed,
+        copy_artifact,
+        fail,
+        get_artifacts_dir,
+        get_cli_args,
+        get_dependencies,
+        get_dependency,
+        get_experiment_dir,
+        get_metadata,
+        get_status,
+        has_context,
+        log_results,
+    )
     from yanex.errors import YanexError
     from yanex.runner.batch import run_multiple
     from yanex.runner.rerun import rerun
+    from yanex.runner.session import create_experiment, start
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
     from yanex.store.history import MetricPoint  # metric history (issue 11)
     from yanex.sweep.api import choice, grid, loguniform, randint, sample, uniform
@@ -76,7 +111,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    """The public API only, not the facade's own imports (``importlib``, ``run_api``...)."""
+    return sorted([*__all__, "executors"])
 
 
 __all__ = [
@@ -87,23 +123,38 @@ __all__ = [
     "Status",
     "YanexError",
     "__version__",
+    "artifact_exists",
     "artifact_path",
+    "cancel",
     "choice",
     "compare_frame",
+    "completed",
+    "copy_artifact",
+    "create_experiment",
     "dependencies",
     "dependency",
     "export",
+    "fail",
     "find",
+    "get_artifacts_dir",
+    "get_cli_args",
+    "get_dependencies",
+    "get_dependency",
+    "get_experiment_dir",
     "get_experiment_id",
+    "get_metadata",
     "get_param",
     "get_params",
+    "get_status",
     "grid",
+    "has_context",
     "import_",
     "is_standalone",
     "list_artifacts",
     "load_artifact",
     "log_artifact",
     "log_metrics",
+    "log_results",
     "loguniform",
     "metrics",
     "randint",
@@ -113,5 +164,6 @@ __all__ = [
     "save_artifact",
     "set_goal",
     "set_total",
+    "start",
     "uniform",
 ]

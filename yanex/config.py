@@ -33,6 +33,9 @@ CONFIG_FILE = "config.json"
 # pulls in re: several ms of every tracked script's start-up). config.json stays for people and tools.
 PARAMS_FILE = "config.marshal"
 METRICS_FILE = "metrics.jsonl"
+# The outcome a script declared (yanex.completed/fail/cancel, the file-based yanex's names), which
+# its supervisor records instead of what the exit status says.
+DECLARED_FILE = "declared.json"
 OUTCOME_FILE = "outcome.json"  # the outcome as the supervisor saw it, written before recording it
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"

@@ -76,12 +76,29 @@ class _Run:
         self._journal_pid = -1
         self._next_step = 0
         self._lock = _thread.allocate_lock()
+        # The experiment ``yanex.start`` tracks in this interpreter (a ``yanex.runner.session.Run``),
+        # which ``yanex.fail``/``cancel``/``completed`` end; None under ``yanex run`` or standalone.
+        self.session: Any = None
+        # ``get_artifacts_dir`` was called: files written into that folder are stored at the end.
+        self.collect_folder = False
         # A fork while another thread is inside ``log`` would copy the lock held, and the child's
         # first ``log_metrics`` would wait forever: the child gets a fresh lock and its own journal
         # descriptor (the parent's copy is closed, so none leaks into the child). Likewise a fork
         # while another thread imports json copies that module's import lock held: json is imported
         # before a fork, so that the child never has to.
         os.register_at_fork(before=self.encoder, after_in_child=self._after_fork)
+
+    def bind(self, experiment_id: str | None, directory: str | None) -> None:
+        """Record into another experiment from now on (``yanex.start`` and its end): its
+        parameters, its journal, steps counted from 0."""
+        with self._lock:
+            if self._journal_fd >= 0 and self._journal_pid == os.getpid():
+                os.close(self._journal_fd)
+            self._journal_fd = self._journal_pid = -1
+            self.experiment_id, self.directory = experiment_id, directory
+            self._params = None
+            self._next_step = 0
+            self.collect_folder = False
 
     def _after_fork(self) -> None:
         self._lock = _thread.allocate_lock()

@@ -186,6 +186,11 @@ def parse_time_limit(value: float | str) -> TimeLimit:
     return TimeLimit(total, text)
 
 
+# The script_path of an experiment ``yanex.start`` tracked in a REPL, ``python -c`` or a notebook
+# that cannot be found: stored as it is, never resolved against the working directory.
+INTERACTIVE = Path("<interactive>")
+
+
 class ExperimentSpec(BaseModel):
     """One experiment to run: a script, its parameters and its arguments."""
 

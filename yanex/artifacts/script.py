@@ -317,3 +317,28 @@ def names(run: Run, experiment: str | None) -> list[str]:
         for p in root.rglob("*")
         if p.is_file() and not p.name.startswith(blobs.TEMP_PREFIX)
     )
+
+
+def collect_folder(run: Run) -> list[str]:
+    """Store the files a script wrote straight into its artifacts folder (the file-based yanex's
+    ``get_artifacts_dir()``), each under its path in the folder; what was saved through yanex
+    (and the views ``artifact_path`` made of it) is left as it is. Returns the names stored."""
+    saved = _saved(run)
+    if saved is None:
+        return []
+    root = _root(run)
+    written = [
+        (file, file.relative_to(root).as_posix())
+        for file in sorted(root.rglob("*"))
+        if file.is_file() and not file.is_symlink() and not file.name.startswith(blobs.TEMP_PREFIX)
+    ]
+    stored = []
+    for file, name in written:
+        if name not in saved.saved:
+            _record(run, check_name(name), formats.media_type(name), _storing(file))
+            stored.append(name)
+    return stored
+
+
+def _storing(source: Path) -> Callable[[Path], blobs.Stored]:
+    return lambda blob_root: blobs.store_file(blob_root, source)

@@ -18,7 +18,7 @@ from yanex import config
 from yanex.db.engine import Database
 from yanex.errors import UsageError
 from yanex.owners import owner_may_be_alive
-from yanex.specs import ExperimentSpec, Status
+from yanex.specs import INTERACTIVE, ExperimentSpec, Status
 from yanex.status import OPEN_STATUSES
 from yanex.store.convert import (
     flatten_config,
@@ -177,7 +177,8 @@ def create_experiments(
         resolved: dict[Path, str] = {}  # a sweep's 10,000 specs share one script: one realpath
         for index, (experiment_id, spec) in enumerate(zip(ids, specs, strict=True)):
             script_path = resolved.get(spec.script_path) or resolved.setdefault(
-                spec.script_path, str(spec.script_path.resolve())
+                spec.script_path,
+                str(spec.script_path if spec.script_path == INTERACTIVE else spec.script_path.resolve()),
             )
             record = ExperimentRecord(
                 id=experiment_id,

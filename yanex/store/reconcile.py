@@ -35,6 +35,11 @@ from yanex.store.owned import BATCH_OWNED_HERE, EXPERIMENT_OWNED_HERE
 DIED = (
     "the process running this experiment died (orchestrator or supervisor killed) before recording an outcome"
 )
+# A row whose script was its owner's own interpreter (``yanex.start``: a notebook's kernel, a REPL).
+DIED_IN_PROCESS = (
+    "the Python process that tracked this experiment with yanex.start() died (killed, or its kernel "
+    "crashed or was shut down hard) before recording an outcome"
+)
 NEVER_STARTED = "never started: the process that queued it died (orchestrator or supervisor killed)"
 
 
@@ -44,6 +49,7 @@ class _Owned(NamedTuple):
     id: str
     status: str | None
     started: bool  # its script was started (it has a pid)
+    in_process: bool  # its script was its owner itself (yanex.start)
     remote: bool  # run by a cluster executor: its job may run on without its orchestrator
     owner_host: str | None
     owner_pid: int | None
@@ -103,6 +109,7 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
                 row[0],
                 row[1],
                 row[2] is not None,
+                row[2] is not None and row[2] == row[4],
                 bool(row[7]),
                 row[3],
                 row[4],
@@ -113,7 +120,9 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
             for row in conn.execute(statement, args)
         ]
         batches = [
-            _Owned(row[0], None, False, False, row[1], row[2], stored_time(row[3]), stored_time(row[4]))
+            _Owned(
+                row[0], None, False, False, False, row[1], row[2], stored_time(row[3]), stored_time(row[4])
+            )
             for row in conn.execute(
                 "SELECT id, owner_host, owner_pid, heartbeat_at, created_at FROM batches "
                 f"WHERE ended_at IS NULL AND {BATCH_OWNED_HERE}"
@@ -143,7 +152,12 @@ def reconcile_orphans(db: Database, ids: Sequence[str] | None = None) -> list[st
     if ours := [row.id for row in started if row.owner_host == here and not row.remote]:
         kill_leftovers(ours)
     for row in started:
-        settle(db, row.id, DIED, expect_owner=(row.owner_pid, row.heartbeat_at))
+        settle(
+            db,
+            row.id,
+            DIED_IN_PROCESS if row.in_process else DIED,
+            expect_owner=(row.owner_pid, row.heartbeat_at),
+        )
     ended = [
         b.id
         for b in batches
@@ -226,6 +240,7 @@ def repair(db: Database) -> RepairReport:
 
 __all__ = [
     "DIED",
+    "DIED_IN_PROCESS",
     "NEVER_STARTED",
     "RepairReport",
     "live_owners",

@@ -121,6 +121,20 @@ def describe_failure(returncode: int, stderr_tail: str) -> str:
     return f"exit code {returncode}"
 
 
+def declared_outcome(directory: Path) -> tuple[Status, str | None] | None:
+    """The outcome the script declared before exiting (``yanex.fail(msg)`` and its siblings,
+    ``config.DECLARED_FILE``); None if it declared none (or the file cannot be read)."""
+    try:
+        declared = json.loads((directory / config.DECLARED_FILE).read_text(encoding="utf-8"))
+        status = Status(declared["status"])
+        message = declared["message"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if status not in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        return None
+    return status, message if isinstance(message, str) else None
+
+
 def shell_exit_code(returncode: int) -> int:
     """Signals as a shell reports them (128 + signal number)."""
     return 128 - returncode if returncode < 0 else returncode
@@ -473,6 +487,8 @@ class ExperimentProcess:
             status, message = Status.CANCELLED, self.cancel_reason
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
+        if not self.timed_out and not self.interrupted:
+            status, message = declared_outcome(self.directory) or (status, message)
         return self.recorder.ended(OutcomeMarker(status, shell_exit_code(returncode), message, ended_at))
 
 
