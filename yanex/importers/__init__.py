@@ -17,7 +17,20 @@ from pathlib import Path
 from yanex.errors import UsageError
 from yanex.store.sources import YANEX, Kind, Source
 
-KINDS: dict[str, Kind] = {"yanex": YANEX}
+
+def _detect_mlflow(path: Path) -> bool:
+    from yanex.importers import mlflow
+
+    return mlflow.detect(path)
+
+
+def _open_mlflow(path: Path, scratch: Path) -> Source:
+    from yanex.importers import mlflow
+
+    return mlflow.open_source(path, scratch)
+
+
+KINDS: dict[str, Kind] = {"yanex": YANEX, "mlflow": Kind(_detect_mlflow, _open_mlflow)}
 
 
 @contextmanager
@@ -27,7 +40,9 @@ def opened(path: Path, kind: str | None = None) -> Iterator[Source]:
         raise UsageError(f"unknown source kind {kind!r}", hint=f"known kinds: {', '.join(KINDS)}")
     if not path.exists():
         raise UsageError(f"no such file or folder: {path}", hint="check the path")
-    chosen = KINDS[kind] if kind is not None else next((k for k in KINDS.values() if k.detect(path)), None)
+    # The yanex kind takes any SQLite file (to say what is wrong with one), so it is tried last.
+    tried = sorted(KINDS.values(), key=lambda k: k is YANEX)
+    chosen = KINDS[kind] if kind is not None else next((k for k in tried if k.detect(path)), None)
     if chosen is None:
         raise UsageError(
             f"cannot tell what {path} is: no yanex export file, yanex home or yanex database",
