@@ -171,7 +171,7 @@ def test_an_mlflow_store_imports_every_run_point_param_status_time_and_artifact(
         assert shown["description"] == run.tags.get("mlflow.note.content")
         user_tags = {f"{k}={v}" if v else k for k, v in run.tags.items() if not k.startswith("mlflow.")}
         parent = (
-            {f"mlflow.parentRunId={run.tags['mlflow.parentRunId']}"}
+            {f"parent={foreign_id('mlflow', run.tags['mlflow.parentRunId'])[:8]}"}
             if "mlflow.parentRunId" in run.tags
             else set()
         )
@@ -214,6 +214,8 @@ def test_params_are_typed_statuses_mapped_and_nan_and_infinity_kept(tmp_path: Pa
         "model.dropout": 0.25,
     }
     assert set(shown["tags"]) == {"mnist-sweep", "team=vision", "reviewed"}
+    children = _json(["list", "--tag", f"parent={shown['id'][:8]}", "--format", "json"])  # nested runs
+    assert isinstance(children, list) and [row["name"] for row in children] == ["eval"]
     history = _json(["get", "metrics.grad_norm", "lr-0.01", "--history", "--format", "json"])
     assert history == [
         {"step": 0, "value": 1.5},

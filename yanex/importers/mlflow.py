@@ -10,8 +10,8 @@ are left out. An MLflow run becomes a ``yanex.store.foreign.ForeignRun``:
 
 - ``mlflow.runName``, ``mlflow.note.content`` and ``mlflow.source.name`` are its name, description
   and script; ``mlflow.source.git.commit``/``.branch`` its git commit and branch;
-  ``mlflow.parentRunId`` stays a tag (``mlflow.parentRunId=<run id>``); MLflow's other system tags
-  (user, source type, logged-model history) are not kept;
+  a nested run's ``mlflow.parentRunId`` is a tag ``parent=<the parent's yanex id, 8 digits>``;
+  MLflow's other system tags (user, source type, logged-model history) are not kept;
 - each user tag is a tag ``key=value`` (``key`` alone when its value is empty), and the
   experiment's name is a tag of each of its runs;
 - params are numbers where their text is one (``"0.01"`` -> 0.01, ``"32"`` -> 32), else text;
@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlparse
 from yanex.errors import UsageError
 from yanex.status import Status
 from yanex.store.bundle import FolderHome
-from yanex.store.foreign import ForeignFile, ForeignPoint, ForeignRun, write_home
+from yanex.store.foreign import ForeignFile, ForeignPoint, ForeignRun, foreign_id, write_home
 from yanex.store.metric_values import JsonValue
 from yanex.store.sources import Source
 from yanex.store.tables import GitInfo
@@ -232,8 +232,8 @@ def _foreign_run(
     user_tags = [
         f"{key}={value}" if value else key for key, value in tags.items() if not key.startswith("mlflow.")
     ]
-    if parent := tags.get("mlflow.parentRunId"):
-        user_tags.append(f"mlflow.parentRunId={parent}")
+    if parent := tags.get("mlflow.parentRunId"):  # as the id yanex shows of the parent run
+        user_tags.append(f"parent={foreign_id(KIND, parent)[:8]}")
     first = info.start_time if info.start_time is not None else info.end_time
     artifacts = _artifact_folder(info.artifact_uri, info.run_id, bases)
     return ForeignRun(
