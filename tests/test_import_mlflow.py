@@ -21,8 +21,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import yanex
 from yanex.cli.app import app
-from yanex.importers.mlflow import detect
+from yanex.importers.mlflow import _param, detect
 from yanex.store.foreign import foreign_id
 
 runner = CliRunner()
@@ -297,3 +298,21 @@ def test_yanex_import_of_an_mlflow_database_in_a_real_process(tmp_path: Path, ya
         [*yanex, "list", "--tag", "mnist-sweep", "--format", "json"], env=env, capture_output=True, text=True
     )
     assert sorted(row["name"] for row in json.loads(listed.stdout)) == ["eval", "lr-0.01", "lr-0.1", "lr-1.0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        *[("0.01", 0.01), ("32", 32), ("-3", -3), ("1e-3", 0.001), (".5", 0.5), ("1.", 1.0)],
+        *[("adam", "adam"), ("[64, 32]", "[64, 32]"), ("007", "007"), ("nan", "nan"), ("inf", "inf")],
+        *[("1e999", "1e999"), ("1_000", "1_000"), ("", "")],
+    ],
+)
+def test_a_param_is_a_number_only_where_its_text_is_one(text: str, value: object) -> None:
+    typed = _param(text)
+    assert typed == value and type(typed) is type(value)
+
+
+def test_the_python_api_imports_an_mlflow_store(tmp_path: Path) -> None:
+    done = yanex.import_(_copy(tmp_path, "mlruns"), kind="mlflow")
+    assert len(done.decisions) == 5 and done.points == 524
