@@ -29,6 +29,7 @@ from yanex.artifacts.blobs import blob_path, store_written
 from yanex.artifacts.lines import ArtifactLine
 from yanex.cli.app import app
 from yanex.db.engine import Database
+from yanex.importers import KINDS
 from yanex.runner.environment import this_process
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
 from yanex.store.artifacts import record_artifacts
@@ -380,7 +381,8 @@ def test_the_sources_a_store_can_be_imported_from_and_what_is_refused(tmp_path: 
         assert "Traceback" not in result.output
         return result.output
 
-    assert "unknown source kind 'mlflow'\nHint: known kinds: yanex" in refused([str(a), "--from", "mlflow"])
+    unknown = refused([str(a), "--from", "neptune"])
+    assert f"unknown source kind 'neptune'\nHint: known kinds: {', '.join(KINDS)}" in unknown
     (tmp_path / "notes.txt").write_text("hello")
     output = refused([str(tmp_path / "notes.txt")])
     assert "cannot tell what" in output and "--from KIND" in output

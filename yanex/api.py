@@ -200,8 +200,9 @@ def export(
 
 
 def import_(path: str | Path, *, kind: str | None = None, database_url: str | None = None) -> Imported:
-    """``yanex import``: add what the export file, store folder or database file ``path`` has
-    and this store lacks; ``kind`` says what it is when it cannot be told (``"yanex"``). The
+    """``yanex import``: add what the export file, store folder or database file ``path`` (or an
+    MLflow store) has and this store lacks; ``kind`` says what it is when it cannot be told
+    (``"yanex"``, ``"mlflow"``). The
     result's ``decisions`` say what became of each of its experiments (docs/moving.md)."""
     from pathlib import Path
 

@@ -10,27 +10,37 @@ or tried.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from yanex.errors import UsageError
 from yanex.store.sources import YANEX, Kind, Source
 
 
-def _detect_yanex_files(path: Path) -> bool:
+def _reader(load: Callable[[], ModuleType]) -> Kind:
+    """The kind a reader module (``detect``, ``open_source``) gives, loading it on first use."""
+    return Kind(lambda path: load().detect(path), lambda path, scratch: load().open_source(path, scratch))
+
+
+def _yanex_files() -> ModuleType:
     from yanex.importers import yanex_files
 
-    return yanex_files.detect(path)
+    return yanex_files
 
 
-def _open_yanex_files(path: Path, scratch: Path) -> Source:
-    from yanex.importers import yanex_files
+def _mlflow() -> ModuleType:
+    from yanex.importers import mlflow
 
-    return yanex_files.open_source(path, scratch)
+    return mlflow
 
 
-KINDS: dict[str, Kind] = {"yanex": YANEX, "yanex-files": Kind(_detect_yanex_files, _open_yanex_files)}
+KINDS: dict[str, Kind] = {
+    "yanex": YANEX,
+    "yanex-files": _reader(_yanex_files),
+    "mlflow": _reader(_mlflow),
+}
 
 
 @contextmanager
@@ -40,7 +50,9 @@ def opened(path: Path, kind: str | None = None) -> Iterator[Source]:
         raise UsageError(f"unknown source kind {kind!r}", hint=f"known kinds: {', '.join(KINDS)}")
     if not path.exists():
         raise UsageError(f"no such file or folder: {path}", hint="check the path")
-    chosen = KINDS[kind] if kind is not None else next((k for k in KINDS.values() if k.detect(path)), None)
+    # The yanex kind takes any SQLite file (to say what is wrong with one), so it is tried last.
+    tried = sorted(KINDS.values(), key=lambda k: k is YANEX)
+    chosen = KINDS[kind] if kind is not None else next((k for k in tried if k.detect(path)), None)
     if chosen is None:
         raise UsageError(
             f"cannot tell what {path} is: no yanex export file, yanex home or yanex database",

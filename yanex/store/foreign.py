@@ -24,6 +24,7 @@ from yanex.status import Status
 from yanex.store.bundle import BLOBS, DATABASE
 from yanex.store.bundle import EXPERIMENTS as EXPERIMENT_FOLDERS
 from yanex.store.metric_values import JsonValue
+from yanex.store.tables import GitInfo
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
@@ -67,6 +68,7 @@ class ForeignRun:
     ended_at: datetime | None = None
     error_message: str | None = None
     script_path: str = ""  # what ran, where the tracker says (MLflow's source name), else ""
+    git: GitInfo = field(default_factory=GitInfo)  # what the tracker recorded of it, if anything
     id_prefix: str | None = None  # hex digits the id should start with (a file-based yanex id)
     points: Iterable[ForeignPoint] = ()
     files: tuple[ForeignFile, ...] = ()
@@ -117,13 +119,7 @@ def _write_run(db: Database, folder: Path, run: ForeignRun) -> str:
     from yanex.store.artifacts import record_artifacts
     from yanex.store.convert import flatten_config, metric_value
     from yanex.store.experiments import PointRow, insert_points
-    from yanex.store.tables import (
-        EXPERIMENTS,
-        EnvironmentInfo,
-        ExperimentBookkeeping,
-        ExperimentRecord,
-        GitInfo,
-    )
+    from yanex.store.tables import EXPERIMENTS, EnvironmentInfo, ExperimentBookkeeping, ExperimentRecord
 
     assert isinstance(db, Database)
     experiment_id = foreign_id(run.kind, run.source_id, run.id_prefix)
@@ -154,7 +150,7 @@ def _write_run(db: Database, folder: Path, run: ForeignRun) -> str:
         imported_at=None,
         total_steps=None,
         imported_from=f"{run.kind}:{run.source_id}",
-        git=GitInfo(),
+        git=run.git,
         environment=EnvironmentInfo(),
     )
     bookkeeping = ExperimentBookkeeping(
