@@ -22,7 +22,10 @@ A page that follows a fast logger gets each poll's new points reduced the same w
 from __future__ import annotations
 
 import itertools
+import math
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,27 +80,33 @@ def _times(conn: sqlite3.Connection, ids: Sequence[int]) -> list[float]:
 
 @dataclass(frozen=True)
 class _Range:
-    """The points of one experiment's metric a read covers: ``where`` binds ``args``."""
+    """The points of one experiment's metric a read covers: ``where`` binds ``args``;
+    ``points`` binds ``point_args``, the same points without their step range, for a statement
+    that bounds the steps itself (SQLite starts an index range at one lower bound of a column, not
+    the largest of several: a bucket's own bound must be the only one)."""
 
     where: str
     args: list[object]
+    points: str
+    point_args: list[object]
 
 
 def _range(
     local_id: int, key: str, until: int, first: int | None, last: int | None, after: int = 0
 ) -> _Range:
-    where = "experiment_local_id = ? AND key = ? AND id <= ?"
+    where = points = "experiment_local_id = ? AND key = ? AND id <= ?"
     args: list[object] = [local_id, key, until]
     if after:
-        where += " AND id > ?"
+        where = points = where + " AND id > ?"
         args.append(after)
+    point_args = list(args)
     if first is not None:
         where += " AND step >= ?"
         args.append(first)
     if last is not None:
         where += " AND step <= ?"
         args.append(last)
-    return _Range(where, args)
+    return _Range(where, args, points, point_args)
 
 
 def _all(conn: sqlite3.Connection, points: _Range) -> list[tuple[int, int, float]]:
@@ -108,15 +117,17 @@ def _all(conn: sqlite3.Connection, points: _Range) -> list[tuple[int, int, float
     return conn.execute(query, points.args).fetchall()
 
 
+Bucket = tuple[int, list[tuple[int, int, float]]]  # its count, its ends as (step, id, value)
+
+
 def _reduce(
     conn: sqlite3.Connection, points: _Range, low: int, high: int, buckets: int, *, scan: bool
-) -> tuple[int, list[tuple[int, int, float]]]:
-    """``points`` (steps ``low`` to ``high``) in ``buckets`` buckets of equal width: their count,
-    and each bucket's lowest and highest finite point as (step, id, value), in step order.
-    ``scan``: read bucket by bucket (large buckets), else by two sorts of the whole range."""
+) -> dict[int, Bucket]:
+    """``points`` (steps ``low`` to ``high``) in ``buckets`` buckets of equal width, by number
+    (those holding a point): each one's count and its lowest and highest finite point, in step
+    order. ``scan``: read bucket by bucket (large buckets), else by two sorts of the range."""
     span = high - low + 1
-    ends: list[tuple[int, int, float]] = []
-    count = 0
+    found: dict[int, Bucket] = {}
     if not scan:
         # A bucket's number grows with the step, but SQLite cannot know it: each GROUP BY sorts
         # the range's points once. One MIN() or MAX() per statement, so that step and id are the
@@ -128,36 +139,43 @@ def _reduce(
         bound = [low, buckets, span, *points.args]
         lows = conn.execute(query.format("MIN"), bound).fetchall()
         highs = conn.execute(query.format("MAX"), bound).fetchall()
-        for (_, number, lowest, *at_low), (_, _, highest, *at_high) in zip(lows, highs, strict=True):
-            count += number
-            if lowest is not None:
-                ends += _ordered(at_low[0], at_low[1], lowest, at_high[0], at_high[1], highest)
-        return count, ends
+        for (number, count, lowest, *at_low), (_, _, highest, *at_high) in zip(lows, highs, strict=True):
+            found[number] = (count, _ordered(at_low, lowest, at_high, highest))
+        return found
     starts = [low + (i * span + buckets - 1) // buckets for i in range(buckets + 1)]
-    bucket = f"FROM metrics WHERE {points.where} AND step >= ? AND step < ?"
+    bucket = f"FROM metrics WHERE {points.points} AND step >= ? AND step < ?"
     query = (
         f"SELECT COUNT(*), MIN(value), step, id {bucket} UNION ALL SELECT 0, MAX(value), step, id {bucket}"
     )
-    for step_from, step_to in itertools.pairwise(starts):
+    for number, (step_from, step_to) in enumerate(itertools.pairwise(starts)):
         if step_to <= step_from:
             continue
         bounds = [step_from, step_to]
-        (number, lowest, *at_low), (_, highest, *at_high) = conn.execute(
-            query, [*points.args, *bounds, *points.args, *bounds]
+        (count, lowest, *at_low), (_, highest, *at_high) = conn.execute(
+            query, [*points.point_args, *bounds, *points.point_args, *bounds]
         ).fetchall()
-        count += number
-        if lowest is not None:
-            ends += _ordered(at_low[0], at_low[1], lowest, at_high[0], at_high[1], highest)
-    return count, ends
+        if count:
+            found[number] = (count, _ordered(at_low, lowest, at_high, highest))
+    return found
+
+
+def _flat(buckets: dict[int, Bucket]) -> tuple[int, list[tuple[int, int, float]]]:
+    """The buckets' count and their ends, in bucket order."""
+    ends = [point for number in sorted(buckets) for point in buckets[number][1]]
+    return sum(count for count, _ in buckets.values()), ends
 
 
 def _ordered(
-    step_a: int, id_a: int, value_a: float, step_b: int, id_b: int, value_b: float
+    at_low: list[int], lowest: float | None, at_high: list[int], highest: float
 ) -> list[tuple[int, int, float]]:
-    """A bucket's two ends in step order (then logging order), once when they are one point."""
+    """A bucket's lowest and highest points (each with its step and id) in step order, then
+    logging order; one when they are the same point, none when the bucket has no finite value."""
+    if lowest is None:
+        return []
+    (step_a, id_a), (step_b, id_b) = at_low, at_high
     if id_a == id_b:
-        return [(step_a, id_a, value_a)]
-    a, b = (step_a, id_a, value_a), (step_b, id_b, value_b)
+        return [(step_a, id_a, lowest)]
+    a, b = (step_a, id_a, lowest), (step_b, id_b, highest)
     return [a, b] if (step_a, id_a) < (step_b, id_b) else [b, a]
 
 
@@ -199,7 +217,7 @@ def series(
         rows = _all(conn, points)
         reduced = False
     else:
-        count, rows = _reduce(conn, points, low, high, buckets, scan=count >= SCANNED_BUCKET * buckets)
+        count, rows = _flat(_reduce(conn, points, low, high, buckets, scan=count >= SCANNED_BUCKET * buckets))
         reduced = True
     steps = [row[0] for row in rows]
     values = [row[2] for row in rows]
@@ -229,18 +247,19 @@ def tails(
     buckets: int,
     key: str | None = None,
     times: bool = False,
+    kept: KeptBuckets | None = None,
 ) -> tuple[int, list[Tail]]:
     """The snapshot's cursor and the finite points the experiments logged with ``id > after`` (of
     ``key`` only, when given), by experiment and key, for a chart of ``buckets`` buckets.
 
     Up to ``2 * buckets`` new points in all are read in one walk of the rowid from the cursor and
     sent as they are. More are reduced per metric: the steps from its first new point to its
-    last, in as many of the chart's buckets as that range takes of the metric's whole range
-    (``buckets * new span / whole span``, at least one), each bucket's lowest and highest point
-    read from the index (``series``' reduction), so a live page keeps about two points per pixel
-    and its cost follows the points shown, not the points logged. The new steps are taken to
-    follow the old ones, as a script logs: a point logged later at a step before its metric's
-    first new one is shown when the curve is read again (zoom, reset, or the run's end)."""
+    last, in buckets of a width that puts at most ``buckets`` over the metric's whole range, each
+    bucket's lowest and highest point read from the index (``series``' reduction), so a live page
+    keeps about two points per pixel. The new steps are taken to follow the old ones, as a script
+    logs them (a point logged later at an earlier step shows when the curve is read again: zoom,
+    reset, or the run's end); so the buckets wholly logged can be ``kept`` for every page
+    following the metric (``KeptBuckets``), and ten pages read a point about once, not ten times."""
     local = local_ids(conn, experiment_ids)
     top = cursor(conn)
     if not local:
@@ -272,9 +291,10 @@ def tails(
     result = []
     for e, experiment_id in local.items():
         for k in [key] if key is not None else _keys(conn, e):
-            reduced = _reduced_tail(conn, e, k, after, top, buckets, first_new.get((e, k)))
-            if reduced is not None:
-                result.append(_tail(conn, experiment_id, k, reduced[1], reduced[0], True, times))
+            new = _reduced_tail(conn, (e, experiment_id), k, after, top, buckets, first_new.get((e, k)), kept)
+            if new is not None:
+                number, points, reduced = new
+                result.append(_tail(conn, experiment_id, k, points, number, reduced, times))
     return top, result
 
 
@@ -287,7 +307,6 @@ def _tail(
     reduced: bool,
     times: bool,
 ) -> Tail:
-    points = sorted(points) if not reduced else points
     moments = _times(conn, [p[1] for p in points]) if times else None
     return Tail(experiment_id, key, [p[0] for p in points], [p[2] for p in points], moments, count, reduced)
 
@@ -301,16 +320,50 @@ def _keys(conn: sqlite3.Connection, local_id: int) -> list[str]:
     return keys
 
 
+class KeptBuckets:
+    """Whole buckets of live tails, kept for every page following the same metric: bucket ``j``
+    of width ``w`` holds steps ``j * w`` to ``(j + 1) * w - 1``, and once the metric has logged a
+    later step no point lands in it again (steps follow one another), so each of its points is
+    read once for all the pages that follow it, not once per page. Keyed by experiment id (never
+    reused), key, width and number; the least recently used are dropped past ``limit``. Shared by
+    the server's threads."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str, int, int], Bucket] = OrderedDict()
+
+    def get(self, experiment_id: str, key: str, width: int, numbers: range) -> dict[int, Bucket]:
+        found = {}
+        with self._lock:
+            for number in numbers:
+                bucket = self._kept.get((experiment_id, key, width, number))
+                if bucket is not None:
+                    self._kept.move_to_end((experiment_id, key, width, number))
+                    found[number] = bucket
+        return found
+
+    def put(self, experiment_id: str, key: str, width: int, buckets: dict[int, Bucket]) -> None:
+        with self._lock:
+            for number, bucket in buckets.items():
+                self._kept[(experiment_id, key, width, number)] = bucket
+            while len(self._kept) > self._limit:
+                self._kept.popitem(last=False)
+
+
 def _reduced_tail(
     conn: sqlite3.Connection,
-    local_id: int,
+    experiment: tuple[int, str],
     key: str,
     after: int,
     top: int,
     buckets: int,
     first_new: int | None,
-) -> tuple[int, list[tuple[int, int, float]]] | None:
-    """The count and reduced points of one metric's new points (``tails``), None without any."""
+    kept: KeptBuckets | None,
+) -> tuple[int, list[tuple[int, int, float]], bool] | None:
+    """One metric's new points (``tails``): their count, the points sent and whether they are
+    reduced; None without any. ``experiment``: its local id and id."""
+    local_id, experiment_id = experiment
     ends = (
         "SELECT step, id FROM metrics WHERE experiment_local_id = ? AND key = ? AND id <= ? "
         "ORDER BY step {} LIMIT 1"
@@ -319,24 +372,57 @@ def _reduced_tail(
     if last is None or (first_new is None and last[1] <= after):
         return None  # its last step is old: it logged nothing since (steps follow one another)
     if first_new is None:  # not among the first new points: its first new one, walking the rowid
-        found = conn.execute(
+        walked = conn.execute(
             "SELECT step FROM metrics WHERE id > ? AND id <= ? AND +experiment_local_id = ? AND +key = ? "
             "ORDER BY id LIMIT 1",
             (after, top, local_id, key),
         ).fetchone()
-        if found is None:
+        if walked is None:
             return None
-        first_new = int(found[0])
+        first_new = int(walked[0])
     lowest = conn.execute(ends.format("ASC"), (local_id, key, top)).fetchone()[0]
     high = max(int(last[0]), first_new)
-    whole = high - lowest + 1
-    span = high - first_new + 1
-    count = max(1, -(-buckets * span // whole))
-    points = _range(local_id, key, top, first_new, None, after=after)
+    # Buckets on a grid of steps, a power of two wide: at most ``buckets`` over the metric's whole
+    # range, and the same grid for every page of the same width as the run grows.
+    width = 1 << max(0, math.ceil(math.log2((high - lowest + 1) / buckets)))
+    first, final = first_new // width, high // width
+    new = _range(local_id, key, top, first_new, None, after=after)
     (number,) = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {points.where} LIMIT ?)",
-        [*points.args, SCANNED_BUCKET * count],
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {new.where} LIMIT ?)",
+        [*new.args, 2 * (final - first + 1) + 1],
     ).fetchone()
-    if number <= 2 * count:
-        return number, _all(conn, points)
-    return _reduce(conn, points, first_new, high, count, scan=number >= SCANNED_BUCKET * count)
+    if number <= 2 * (final - first + 1):
+        return number, _all(conn, new), False
+
+    def part(low: int, high: int) -> dict[int, Bucket]:
+        """The new points from step ``low`` to ``high`` as one bucket (absent without any)."""
+        return _reduce(conn, _range(local_id, key, top, low, high, after=after), low, high, 1, scan=True)
+
+    # The first bucket from the first new step (the page has the rest of it), the last one as far
+    # as it goes: read for this page. The whole ones between: kept, or read and kept.
+    found: dict[int, Bucket] = {
+        first + n: b for n, b in part(first_new, min(high, (first + 1) * width - 1)).items()
+    }
+    if final > first:
+        whole = range(first + 1, final)
+        have = kept.get(experiment_id, key, width, whole) if kept else {}
+        missing = [n for n in whole if n not in have]
+        if missing:
+            low, high_missing = missing[0] * width, (missing[-1] + 1) * width - 1
+            points = _range(local_id, key, top, low, high_missing)  # all new: their steps follow
+            read = _reduce(
+                conn,
+                points,
+                low,
+                high_missing,
+                len(range(missing[0], missing[-1] + 1)),
+                scan=width >= SCANNED_BUCKET,
+            )
+            fresh = {n: read.get(n - missing[0], (0, [])) for n in missing}
+            if kept:
+                kept.put(experiment_id, key, width, fresh)
+            have = {**have, **fresh}
+        found.update(have)
+        found.update({final + n: b for n, b in part(final * width, high).items()})
+    count, points_sent = _flat(found)
+    return count, points_sent, True

@@ -14,7 +14,7 @@ from yanex.errors import DatabaseError, NotFoundError, UsageError, YanexError
 if TYPE_CHECKING:
     from yanex.db.engine import Database
     from yanex.store.counts import SelectionCounts
-    from yanex.ui.kept import KeptCurves
+    from yanex.ui.kept import Kept
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Request:
     query: dict[str, list[str]]
     db: Database
     counts: SelectionCounts | None = None
-    kept: KeptCurves | None = None
+    kept: Kept | None = None
 
     def one(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``."""

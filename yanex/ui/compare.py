@@ -235,7 +235,10 @@ def points(request: Request) -> Response:
     times = request.one("times") == "1"
     with reading(request.db, settle=False) as conn:
         selection = chosen(request, conn)
-        top, found = tails(conn, selection.ids, after, buckets=width(request), key=key, times=times)
+        kept = request.kept.buckets if request.kept else None
+        top, found = tails(
+            conn, selection.ids, after, buckets=width(request), key=key, times=times, kept=kept
+        )
         statuses = dict(
             conn.execute(
                 f"SELECT id, status FROM experiments WHERE id IN ({', '.join('?' * len(selection.ids))})",

@@ -235,7 +235,8 @@ def points(request: Request) -> Response:
     times = request.one("times") == "1"
     with reading(request.db, settle=False) as conn:
         experiment_id = resolve_reference(conn, request.parts[0])
-        top, found = tails(conn, [experiment_id], after, buckets=width(request), times=times)
+        kept = request.kept.buckets if request.kept else None
+        top, found = tails(conn, [experiment_id], after, buckets=width(request), times=times, kept=kept)
         (status,) = conn.execute("SELECT status FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
     return new_points(top, found, lambda tail: tail.key, token, status=status)
 

@@ -1,4 +1,7 @@
-"""Curves kept between requests, as the JSON they were sent as: the compare page asks for the same
+"""What the server keeps between requests: curves, as the JSON they were sent as, and the whole
+buckets of live tails (``yanex.store.series.KeptBuckets``).
+
+Curves: the compare page asks for the same
 30 curves again for every change of view (a key and back, a group and back, a zoom reset), and a
 reduced curve of 10,000 points costs its reduction (``yanex.store.series``) and its encoding.
 
@@ -18,14 +21,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from yanex.store.series import KeptBuckets
+
 KEPT_BYTES = 32 * 1024 * 1024  # about 1.2 million points of encoded curves
 
 
-class KeptCurves:
+class Kept:
     """Encoded curves by key (module docstring), the least recently used dropped past
-    ``KEPT_BYTES``; shared by the server's threads."""
+    ``KEPT_BYTES``, and live tails' whole ``buckets``; shared by the server's threads."""
 
     def __init__(self, limit: int = KEPT_BYTES) -> None:
+        self.buckets = KeptBuckets()
         self._limit = limit
         self._lock = threading.Lock()
         self._kept: OrderedDict[Hashable, bytes] = OrderedDict()
