@@ -276,6 +276,31 @@ def test_a_long_series_is_reduced_keeping_its_spike_and_zoom_is_full_resolution(
     assert zoomed["values"][33] == 1000.0
 
 
+def test_a_live_fetch_while_nothing_was_written_answers_without_a_read(yanex_home: Path) -> None:
+    from tests.test_series import log, new_run
+    from yanex.db.engine import Database
+
+    db = Database()
+    experiment_id = new_run(db)
+    log(db, experiment_id, [(step, float(step % 7)) for step in range(300)])
+    server = start(yanex_home)
+    try:
+        first = server.json(f"/api/experiment/{experiment_id}/points?width=100&after=0")
+        assert first["status"] == "running"
+        assert first["points"]["m"]["reduced"] is True and first["points"]["m"]["count"] == 300
+        points = f"/api/experiment/{experiment_id}/points?width=100"
+        again = f"{points}&after={first['cursor']}&version={first['version']}"
+        # No commit since: nothing new, and no status (nothing was read to find it).
+        assert server.json(again) == {"cursor": first["cursor"], "version": first["version"], "points": {}}
+        log(db, experiment_id, [(300, 9.0)])  # another connection commits
+        fresh = server.json(again)
+        assert fresh["version"] != first["version"] and fresh["status"] == "running"
+        assert fresh["points"]["m"]["steps"] == [300] and fresh["points"]["m"]["reduced"] is False
+    finally:
+        stop(server)
+        db.dispose()
+
+
 def test_an_artifact_downloads_its_bytes_and_a_missing_content_is_one_error(
     server: Server, store: Path
 ) -> None:
