@@ -48,7 +48,7 @@ from _common import PYTHON, report_value
 from bench_history import populate as populate_points
 from bench_query import TAG, populate
 
-from tests.test_ui import BROWSER_ARGS  # the flags Chromium needs on a closed network
+from tests.ui_support import BROWSER_ARGS  # the flags Chromium needs on a closed network
 
 TARGET_API = 0.100  # seconds, p95
 TARGET_REDUCED = 0.5  # seconds, p95

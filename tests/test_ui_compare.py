@@ -14,9 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_ui import Server, browser, open_page, server, start, stop, store
-
-__all__ = ["browser", "server", "store"]  # module fixtures, shared with test_ui
+from tests.ui_support import Server, open_page, start, stop
 
 
 def cli_json(home: Path, *args: str) -> Any:
@@ -238,7 +236,7 @@ def test_the_compare_page_picks_up_new_points_of_a_running_run_without_a_reload(
     browser: Any, tmp_path: Path, yanex_home: Path
 ) -> None:
     from tests.conftest import wait_until
-    from tests.test_ui import run
+    from tests.ui_support import run
 
     go = tmp_path / "go"
     (tmp_path / "done.py").write_text(
