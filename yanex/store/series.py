@@ -14,9 +14,10 @@ of 10,000 points and on one of a million (``benchmarks/bench_ui.py``): small buc
 ``GROUP BY`` statements per curve (one sort of its points each), large ones by two index range
 scans per bucket, which sort nothing.
 
-``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``points_since`` reads
-only the rows after it, walking the table's rowid from there, never the experiment's history.
-A page that follows a fast logger gets each poll's new points reduced the same way (``tail``).
+``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``tails`` reads the
+rows after it, walking the table's rowid from there, never the experiment's history; a page that
+follows a fast logger gets each poll's new points reduced the same way, on a grid whose whole
+buckets are read once for every page that follows the metric (``KeptBuckets``).
 """
 
 from __future__ import annotations
