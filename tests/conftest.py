@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.ui_support import BROWSER_ARGS, LONG, TRAIN, Server, run, start, stop
 from yanex.db.engine import Database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,3 +204,59 @@ def git_repo(tmp_path: Path) -> Path:
     git("add", "README")
     git("commit", "-q", "-m", "initial")
     return repo
+
+
+# ---- The web view's tests (tests/test_ui*.py; their helpers are in tests/ui_support.py)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of 6 (tag ``sweep``) and one long run (``solo``), all run for real."""
+    root = tmp_path_factory.mktemp("ui-store")
+    (root / "train.py").write_text(textwrap.dedent(TRAIN))
+    (root / "long.py").write_text(textwrap.dedent(LONG))
+    home = root / "home"
+    run(
+        home,
+        root,
+        "train.py",
+        "-p",
+        "lr=logspace(-3,-1,3)",
+        "-p",
+        "seed=range(2)",
+        "--tag",
+        "sweep",
+        "-j",
+        "2",
+    )
+    run(home, root, "long.py", "--name", "solo", "--tag", "solo")
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[Server]:
+    started = start(store)
+    yield started
+    stop(started)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None  # type: ignore[assignment]
+    missing = "Debian's chromium (apt-get install chromium)" if executable is None else None
+    if sync_playwright is None:
+        missing = "playwright (pip install -e '.[dev]')"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the UI tests need {missing}")
+        pytest.skip(f"the UI tests need {missing}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        yield launched
+        launched.close()

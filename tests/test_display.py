@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_ui import browser, open_page, run, start, stop
+from tests.ui_support import open_page, run, start, stop
 from yanex.cli.app import app
 from yanex.display import format_float, format_size
-
-__all__ = ["browser"]  # the Chromium fixture of tests/test_ui.py
 
 runner = CliRunner()
 

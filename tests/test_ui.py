@@ -4,16 +4,12 @@ Debian's ``chromium``; under CI a missing browser fails the tests instead of ski
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,134 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import wait_until
-
-TRAIN = """
-    import random
-    import yanex
-    lr = yanex.get_param("lr", 0.01)
-    rng = random.Random(yanex.get_param("seed", 0))
-    loss = 2.0
-    for step in range(40):
-        loss = loss * (1 - lr * 3) + 0.01 * rng.random()
-        yanex.log_metrics({"loss": loss, "accuracy": 1 - loss / 2.5}, step=step)
-"""
-# 5,000 points with one spike at step 3,333; an artifact; some output.
-LONG = """
-    import yanex
-    for step in range(5000):
-        yanex.log_metrics({"signal": 1000.0 if step == 3333 else (step % 7) / 7.0}, step=step)
-    yanex.save_artifact({"weights": [1, 2, 3]}, "model.json")
-    for line in range(100):
-        print("line", line)
-"""
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    url: str  # as printed: with the token
-    port: int
-    token: str
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(
-        self, path: str, *, token: bool = True, host: str | None = None, cookie: str | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Host": host or f"127.0.0.1:{self.port}"}
-        if token:
-            headers["X-Yanex-Token"] = self.token
-        if cookie:
-            headers["Cookie"] = cookie
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-        connection.close()
-        return response.status, dict(response.getheaders()), body
-
-    def json(self, path: str, status: int = 200) -> Any:
-        got, _, body = self.get(path)
-        assert got == status, body
-        return json.loads(body)
-
-
-def start(home: Path, *args: str) -> Server:
-    env = {**os.environ, "YANEX_HOME": str(home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "yanex", "ui", "--port", "0", "--no-browser", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), (url, process.stderr.read() if process.stderr else "")
-    port = int(url.split(":")[2].split("/")[0])
-    return Server(process, url, port, url.split("token=")[1])
-
-
-def stop(server: Server) -> tuple[int, str]:
-    server.process.send_signal(signal.SIGINT)
-    _, err = server.process.communicate(timeout=30)
-    return server.process.returncode, err
-
-
-def run(home: Path, cwd: Path, *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "yanex", "run", *args],
-        cwd=cwd,
-        env={**os.environ, "YANEX_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A sweep of 6 (tag ``sweep``) and one long run (``solo``), all run for real."""
-    root = tmp_path_factory.mktemp("ui-store")
-    (root / "train.py").write_text(textwrap.dedent(TRAIN))
-    (root / "long.py").write_text(textwrap.dedent(LONG))
-    home = root / "home"
-    run(
-        home,
-        root,
-        "train.py",
-        "-p",
-        "lr=logspace(-3,-1,3)",
-        "-p",
-        "seed=range(2)",
-        "--tag",
-        "sweep",
-        "-j",
-        "2",
-    )
-    run(home, root, "long.py", "--name", "solo", "--tag", "solo")
-    return home
-
-
-@pytest.fixture(scope="module")
-def server(store: Path) -> Iterator[Server]:
-    started = start(store)
-    yield started
-    stop(started)
-
+from tests.ui_support import Server, open_page, start, stop
 
 # ---- JSON through HTTP
 
@@ -276,6 +145,31 @@ def test_a_long_series_is_reduced_keeping_its_spike_and_zoom_is_full_resolution(
     assert zoomed["values"][33] == 1000.0
 
 
+def test_a_live_fetch_while_nothing_was_written_answers_without_a_read(yanex_home: Path) -> None:
+    from tests.test_series import log, new_run
+    from yanex.db.engine import Database
+
+    db = Database()
+    experiment_id = new_run(db)
+    log(db, experiment_id, [(step, float(step % 7)) for step in range(300)])
+    server = start(yanex_home)
+    try:
+        first = server.json(f"/api/experiment/{experiment_id}/points?width=100&after=0")
+        assert first["status"] == "running"
+        assert first["points"]["m"]["reduced"] is True and first["points"]["m"]["count"] == 300
+        points = f"/api/experiment/{experiment_id}/points?width=100"
+        again = f"{points}&after={first['cursor']}&version={first['version']}"
+        # No commit since: nothing new, and no status (nothing was read to find it).
+        assert server.json(again) == {"cursor": first["cursor"], "version": first["version"], "points": {}}
+        log(db, experiment_id, [(300, 9.0)])  # another connection commits
+        fresh = server.json(again)
+        assert fresh["version"] != first["version"] and fresh["status"] == "running"
+        assert fresh["points"]["m"]["steps"] == [300] and fresh["points"]["m"]["reduced"] is False
+    finally:
+        stop(server)
+        db.dispose()
+
+
 def test_an_artifact_downloads_its_bytes_and_a_missing_content_is_one_error(
     server: Server, store: Path
 ) -> None:
@@ -331,39 +225,6 @@ def test_an_address_it_cannot_listen_on_is_one_line(store: Path, flags: list[str
 
 
 # ---- In a real browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None  # type: ignore[assignment]
-    missing = "Debian's chromium (apt-get install chromium)" if executable is None else None
-    if sync_playwright is None:
-        missing = "playwright (pip install -e '.[dev]')"
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"the UI tests need {missing}")
-        pytest.skip(f"the UI tests need {missing}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
-
-
-def open_page(browser: Any, server: Server, path: str) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server.url)  # trades the token for the cookie
-    page.goto(server.base + path)
-    page.wait_for_selector("body[data-loaded]", timeout=30_000)
-    assert errors == []
-    return page
 
 
 def test_the_runs_page_renders_the_table_for_a_filter(browser: Any, server: Server) -> None:

@@ -1,5 +1,5 @@
 """``yanex ui``'s batch page on a sweep run for real (one of its points then deleted, so missing):
-its JSON through HTTP and its heatmap in headless Chromium (fixtures of tests/test_ui.py)."""
+its JSON through HTTP and its heatmap in headless Chromium (the fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui import TRAIN, Server, browser, open_page, run, start, stop
-
-__all__ = ["browser"]  # the Chromium fixture, shared
+from tests.ui_support import TRAIN, Server, open_page, run, start, stop
 
 
 def yanex(home: Path, *args: str) -> str:

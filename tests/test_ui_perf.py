@@ -1,14 +1,12 @@
 """``yanex ui`` beside another: two servers on one host (cookies ignore ports), each keeping its
-own token cookie (fixtures of tests/test_ui.py)."""
+own token cookie (the fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tests.test_ui import Server, browser, server, start, stop, store
-
-__all__ = ["browser", "server", "store"]  # module fixtures, shared with test_ui
+from tests.ui_support import Server, start, stop
 
 
 def test_two_servers_on_one_host_keep_their_own_token_cookies(

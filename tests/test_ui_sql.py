@@ -1,5 +1,5 @@
 """``yanex ui``'s SQL console: the guard and time limit of ``yanex sql`` (one implementation,
-``yanex.store.sql``), through HTTP and in headless Chromium (fixtures of tests/test_ui.py)."""
+``yanex.store.sql``), through HTTP and in headless Chromium (the fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_ui import Server, browser, open_page, start, stop, store
-
-__all__ = ["browser", "store"]  # shared fixtures: Chromium, and a sweep of 6 with one long run
+from tests.ui_support import Server, open_page, start, stop
 
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 

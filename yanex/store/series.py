@@ -1,39 +1,56 @@
-"""One metric's curve for a chart: reduced to a width in one pass, and the points logged since a
-cursor, for a page that follows a running experiment.
+"""One metric's curve for a chart: reduced to a width, and the points logged since a cursor, for a
+page that follows a running experiment.
 
 A chart of a million points draws no better than one of two points per pixel, and sampling (one
 point in N) hides spikes. ``series`` splits the step range into ``buckets`` of equal width and
-keeps each bucket's lowest and highest value, so every spike stays; one small query per bucket
-reads its points through the ``(experiment_local_id, key, step)`` index. Zooming in asks for a narrower step
-range, at full resolution once it holds few enough points.
+keeps each bucket's lowest and highest point (its step and value), so every spike stays. Zooming in
+asks for a narrower step range, at full resolution once it holds few enough points.
 
-``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``points_since`` reads
-only the rows after it, walking the table's rowid from there, never the experiment's history.
+Steps and values are read from the ``(experiment_local_id, key, step, value)`` index alone (SQLite
+takes the other columns of a ``MIN()``/``MAX()`` query from the row holding the minimum or
+maximum); ``logged_at`` costs a table lookup per point, so times are read only when asked for
+(a chart with x = time). How a range is reduced depends on its buckets' size, measured on 30 runs
+of 10,000 points and on one of a million (``benchmarks/bench_ui.py``): small buckets by two
+``GROUP BY`` statements per curve (one sort of its points each), large ones by two index range
+scans per bucket, which sort nothing.
+
+``metrics.id`` grows in logging order, so the largest id seen is a cursor: ``tails`` reads the
+rows after it, walking the table's rowid from there, never the experiment's history; a page that
+follows a fast logger gets each poll's new points reduced the same way, on a grid whose whole
+buckets are read once for every page that follows the metric (``KeptBuckets``).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from yanex.store.dialect import marks
-from yanex.store.ids import POINTS_OF, local_ids
+from yanex.store.dialect import chunks, marks
+from yanex.store.ids import local_ids
+
+# Points per bucket from which a bucket is read by its own two range scans rather than by one sort
+# of the whole range: a statement costs about as much as sorting this many points (measured).
+SCANNED_BUCKET = 64
 
 
 @dataclass(frozen=True)
 class Series:
-    """One metric's finite values in a step range, by step: ``steps``, ``values`` and ``times``
-    (seconds since the epoch) aligned. ``reduced``: each bucket of steps is two points (its
-    lowest and highest value, in the order the bucket goes) out of ``count`` in the range;
-    ``lowest``/``highest``: the range's first and last step (None when it has no point)."""
+    """One metric's finite values in a step range, by step: ``steps`` and ``values`` aligned, and
+    ``times`` (seconds since the epoch) when asked for, else None. ``reduced``: each bucket of
+    steps is its lowest and highest point (one when they are the same point), in step order, out
+    of ``count`` points in the range; ``lowest``/``highest``: the range's first and last step
+    (None when it has no point)."""
 
     key: str
     steps: list[int]
     values: list[float]
-    times: list[float]
+    times: list[float] | None
     count: int
     reduced: bool
     lowest: int | None
@@ -49,8 +66,118 @@ def cursor(conn: sqlite3.Connection) -> int:
 
 def _seconds(text: str) -> float:
     """A stored time (naive UTC, or with its offset) as seconds since the epoch."""
-    moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return datetime.fromisoformat(text + "+00:00" if len(text) <= 26 else text).timestamp()
+
+
+def _times(conn: sqlite3.Connection, ids: Sequence[int]) -> list[float]:
+    """The times of the points ``ids``, in their order: a lookup by rowid each."""
+    found: dict[int, float] = {}
+    unique = sorted(set(ids))
+    for part in chunks(conn, unique):
+        query = f"SELECT id, logged_at FROM metrics WHERE id IN ({marks(len(part))})"
+        found.update((i, _seconds(text)) for i, text in conn.execute(query, list(part)))
+    return [found[i] for i in ids]
+
+
+@dataclass(frozen=True)
+class _Range:
+    """The points of one experiment's metric a read covers: ``where`` binds ``args``;
+    ``points`` binds ``point_args``, the same points without their step range, for a statement
+    that bounds the steps itself (SQLite starts an index range at one lower bound of a column, not
+    the largest of several: a bucket's own bound must be the only one)."""
+
+    where: str
+    args: list[object]
+    points: str
+    point_args: list[object]
+
+
+def _range(
+    local_id: int, key: str, until: int, first: int | None, last: int | None, after: int = 0
+) -> _Range:
+    where = points = "experiment_local_id = ? AND key = ? AND id <= ?"
+    args: list[object] = [local_id, key, until]
+    if after:
+        where = points = where + " AND id > ?"
+        args.append(after)
+    point_args = list(args)
+    if first is not None:
+        where += " AND step >= ?"
+        args.append(first)
+    if last is not None:
+        where += " AND step <= ?"
+        args.append(last)
+    return _Range(where, args, points, point_args)
+
+
+def _all(conn: sqlite3.Connection, points: _Range) -> list[tuple[int, int, float]]:
+    """Every finite point of ``points`` as (step, id, value), in step order: the index alone."""
+    query = (
+        f"SELECT step, id, value FROM metrics WHERE {points.where} AND value IS NOT NULL ORDER BY step, id"
+    )
+    return conn.execute(query, points.args).fetchall()
+
+
+Bucket = tuple[int, list[tuple[int, int, float]]]  # its count, its ends as (step, id, value)
+
+
+def _reduce(
+    conn: sqlite3.Connection, points: _Range, low: int, high: int, buckets: int, *, scan: bool
+) -> dict[int, Bucket]:
+    """``points`` (steps ``low`` to ``high``) in ``buckets`` buckets of equal width, by number
+    (those holding a point): each one's count and its lowest and highest finite point, in step
+    order. ``scan``: read bucket by bucket (large buckets), else by two sorts of the range."""
+    span = high - low + 1
+    found: dict[int, Bucket] = {}
+    if not scan:
+        # A bucket's number grows with the step, but SQLite cannot know it: each GROUP BY sorts
+        # the range's points once. One MIN() or MAX() per statement, so that step and id are the
+        # minimum's or maximum's own.
+        query = (
+            "SELECT (step - ?) * ? / ? AS bucket, COUNT(*), {}(value), step, id FROM metrics "
+            f"WHERE {points.where} GROUP BY bucket"
+        )
+        bound = [low, buckets, span, *points.args]
+        lows = conn.execute(query.format("MIN"), bound).fetchall()
+        highs = conn.execute(query.format("MAX"), bound).fetchall()
+        for (number, count, lowest, *at_low), (_, _, highest, *at_high) in zip(lows, highs, strict=True):
+            found[number] = (count, _ordered(at_low, lowest, at_high, highest))
+        return found
+    starts = [low + (i * span + buckets - 1) // buckets for i in range(buckets + 1)]
+    bucket = f"FROM metrics WHERE {points.points} AND step >= ? AND step < ?"
+    query = (
+        f"SELECT COUNT(*), MIN(value), step, id {bucket} UNION ALL SELECT 0, MAX(value), step, id {bucket}"
+    )
+    for number, (step_from, step_to) in enumerate(itertools.pairwise(starts)):
+        if step_to <= step_from:
+            continue
+        bounds = [step_from, step_to]
+        (count, lowest, *at_low), (_, highest, *at_high) = conn.execute(
+            query, [*points.point_args, *bounds, *points.point_args, *bounds]
+        ).fetchall()
+        if count:
+            found[number] = (count, _ordered(at_low, lowest, at_high, highest))
+    return found
+
+
+def _flat(buckets: dict[int, Bucket]) -> tuple[int, list[tuple[int, int, float]]]:
+    """The buckets' count and their ends, in bucket order."""
+    ends = [point for number in sorted(buckets) for point in buckets[number][1]]
+    return sum(count for count, _ in buckets.values()), ends
+
+
+def _ordered(
+    at_low: list[int], lowest: float | None, at_high: list[int], highest: float
+) -> list[tuple[int, int, float]]:
+    """A bucket's lowest and highest points (each with its step and id) in step order, then
+    logging order; one when they are the same point, none when the bucket has no finite value."""
+    if lowest is None:
+        return []
+    (step_a, id_a), (step_b, id_b) = at_low, at_high
+    if id_a == id_b:
+        return [(step_a, id_a, lowest)]
+    a, b = (step_a, id_a, lowest), (step_b, id_b, highest)
+    return [a, b] if (step_a, id_a) < (step_b, id_b) else [b, a]
 
 
 def series(
@@ -62,108 +189,241 @@ def series(
     until: int,
     first: int | None = None,
     last: int | None = None,
+    times: bool = False,
 ) -> Series:
     """The finite points of ``key`` with ``first <= step <= last`` (either open) and
     ``id <= until`` (the page's cursor, so a live page's later fetches neither miss nor repeat a
-    point); all of them when the range holds at most ``2 * buckets`` points, else two per bucket
-    (see the module docstring; ``count`` then counts the range's points, non-finite ones too)."""
-    # The range's points are counted on the index alone (non-finite values too): reading their
-    # values costs a table lookup each, which only the pass that draws them pays.
-    where = f"{POINTS_OF} AND key = ? AND id <= ?"
-    args: list[object] = [experiment_id, key, until]
-    if first is not None:
-        where += " AND step >= ?"
-        args.append(first)
-    if last is not None:
-        where += " AND step <= ?"
-        args.append(last)
+    point); all of them when the range holds at most ``2 * buckets`` points, else the lowest and
+    highest of each bucket (see the module docstring; ``count`` then counts the range's points,
+    non-finite ones too). ``times``: read each point's time too."""
+    (local_id,) = conn.execute(
+        "SELECT local_id FROM experiments WHERE id = ?", (experiment_id,)
+    ).fetchone() or (None,)
+    if local_id is None:
+        return Series(key, [], [], [] if times else None, 0, False, None, None)
+    points = _range(local_id, key, until, first, last)
     # The ends of the range are two probes of the index, and its points are counted only up to
-    # what a chart draws in full: a reduced range's count is the sum of its buckets' counts.
-    ends_query = f"SELECT step FROM metrics WHERE {where} ORDER BY step {{}} LIMIT 1"
-    low = conn.execute(ends_query.format("ASC"), args).fetchone()
-    high = conn.execute(ends_query.format("DESC"), args).fetchone()
-    low, high = (None, None) if low is None else (low[0], high[0])
+    # what tells how to read them.
+    ends_query = f"SELECT step FROM metrics WHERE {points.where} ORDER BY step {{}} LIMIT 1"
+    low = conn.execute(ends_query.format("ASC"), points.args).fetchone()
+    if low is None:
+        return Series(key, [], [], [] if times else None, 0, False, None, None)
+    (high,) = conn.execute(ends_query.format("DESC"), points.args).fetchone()
+    (low,) = low
     (count,) = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?)", [*args, 2 * buckets + 1]
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {points.where} LIMIT ?)",
+        [*points.args, SCANNED_BUCKET * buckets],
     ).fetchone()
     if count <= 2 * buckets:
-        rows = conn.execute(
-            f"SELECT step, value, logged_at FROM metrics WHERE {where} AND value IS NOT NULL "
-            "ORDER BY step, id",
-            args,
-        )
-        steps, values, times = [], [], []
-        for step, value, logged_at in rows:
-            steps.append(step)
-            values.append(value)
-            times.append(_seconds(logged_at))
-        return Series(key, steps, values, times, len(steps), False, low, high)
-    # Each bucket of steps is read on its own, an index range: one query per bucket, each walking
-    # only its own points, costs less than one GROUP BY over them all (which sorts every point
-    # into a temporary tree). Its point count, step span, lowest and highest value, and the ids of
-    # its first and last finite points, whose values (does the bucket go up or down: which of low
-    # and high comes first) and times are read afterwards by rowid, two per bucket.
-    assert low is not None and high is not None  # more points than the chart draws: some exist
-    span = high - low + 1
-    starts = [low + (i * span + buckets - 1) // buckets for i in range(buckets + 1)]
-    bucket_query = (
-        "SELECT COUNT(*), MIN(step), MAX(step), MIN(value), MAX(value), "
-        "MIN(CASE WHEN value IS NOT NULL THEN id END), MAX(CASE WHEN value IS NOT NULL THEN id END) "
-        f"FROM metrics WHERE {where} AND step >= ? AND step < ?"
-    )
-    counted = [
-        row
-        for step_from, step_to in itertools.pairwise(starts)
-        if step_to > step_from
-        for row in conn.execute(bucket_query, [*args, step_from, step_to])
-    ]
-    count = sum(row[0] for row in counted)
-    grouped = [row[1:] for row in counted if row[3] is not None]
-    ids = sorted({i for row in grouped for i in row[4:]})
-    ends: dict[int, tuple[float, float]] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        query = f"SELECT id, value, logged_at FROM metrics WHERE id IN ({', '.join('?' * len(part))})"
-        ends.update((i, (value, _seconds(text))) for i, value, text in conn.execute(query, part))
-    steps, values, times = [], [], []
-    for step_from, step_to, lowest, highest, id_from, id_to in grouped:
-        (value_from, time_from), (value_to, time_to) = ends[id_from], ends[id_to]
-        steps += [step_from, step_to]
-        values += (highest, lowest) if value_from > value_to else (lowest, highest)
-        times += [time_from, time_to]
-    return Series(key, steps, values, times, count, True, low, high)
+        rows = _all(conn, points)
+        reduced = False
+    else:
+        count, rows = _flat(_reduce(conn, points, low, high, buckets, scan=count >= SCANNED_BUCKET * buckets))
+        reduced = True
+    steps = [row[0] for row in rows]
+    values = [row[2] for row in rows]
+    moments = _times(conn, [row[1] for row in rows]) if times else None
+    return Series(key, steps, values, moments, count, reduced, low, high)
 
 
 @dataclass(frozen=True)
-class NewPoint:
-    """A point logged after a cursor: its ``metrics.id`` (the next cursor), experiment, key,
-    step, value (None when not a finite number) and time in seconds since the epoch."""
+class Tail:
+    """One experiment's points of ``key`` logged after a page's cursor, as ``Series`` holds
+    them: all, or (``reduced``) each bucket's lowest and highest of ``count``."""
 
-    id: int
     experiment_id: str
     key: str
-    step: int
-    value: float | None
-    time: float
+    steps: list[int]
+    values: list[float]
+    times: list[float] | None
+    count: int
+    reduced: bool
 
 
-def points_since(
-    conn: sqlite3.Connection, experiment_ids: Sequence[str], after: int, limit: int, key: str | None = None
-) -> list[NewPoint]:
-    """At most ``limit`` points of the experiments (of ``key`` only, when given) with
-    ``metrics.id > after``, in logging order: one query for every run a page follows. The
-    experiments' condition is kept off its index (``+``), so SQLite walks the rowid from the
-    cursor: the cost is the points logged since, by any experiment, not these ones' histories."""
+def tails(
+    conn: sqlite3.Connection,
+    experiment_ids: Sequence[str],
+    after: int,
+    *,
+    buckets: int,
+    key: str | None = None,
+    times: bool = False,
+    kept: KeptBuckets | None = None,
+) -> tuple[int, list[Tail]]:
+    """The snapshot's cursor and the finite points the experiments logged with ``id > after`` (of
+    ``key`` only, when given), by experiment and key, for a chart of ``buckets`` buckets.
+
+    Up to ``2 * buckets`` new points in all are read in one walk of the rowid from the cursor and
+    sent as they are. More are reduced per metric: the steps from its first new point to its
+    last, in buckets of a width that puts at most ``buckets`` over the metric's whole range, each
+    bucket's lowest and highest point read from the index (``series``' reduction), so a live page
+    keeps about two points per pixel. The new steps are taken to follow the old ones, as a script
+    logs them (a point logged later at an earlier step shows when the curve is read again: zoom,
+    reset, or the run's end); so the buckets wholly logged can be ``kept`` for every page
+    following the metric (``KeptBuckets``), and ten pages read a point about once, not ten times."""
     local = local_ids(conn, experiment_ids)
+    top = cursor(conn)
     if not local:
-        return []
+        return top, []
     query = (
-        "SELECT id, experiment_local_id, key, step, value, logged_at FROM metrics WHERE id > ? AND "
+        f"SELECT id, experiment_local_id, key, step, value FROM metrics WHERE id > ? AND id <= ? AND "
         f"+experiment_local_id IN ({marks(len(local))})"
     )
-    args: list[object] = [after, *local]
+    args: list[object] = [after, top, *local]
     if key is not None:
         query += " AND +key = ?"
         args.append(key)
-    rows = conn.execute(query + " ORDER BY id LIMIT ?", [*args, limit])
-    return [NewPoint(i, local[e], k, step, value, _seconds(at)) for i, e, k, step, value, at in rows]
+    # The experiments' condition is kept off its index (``+``): SQLite walks the rowid from the
+    # cursor, reading the points logged since, not these experiments' histories.
+    rows = conn.execute(query + " ORDER BY id LIMIT ?", [*args, 2 * buckets + 1]).fetchall()
+    found: dict[tuple[int, str], list[tuple[int, int, float]]] = {}
+    first_new: dict[tuple[int, str], int] = {}
+    for i, e, k, step, value in rows:
+        first_new[(e, k)] = min(step, first_new.get((e, k), step))
+        if value is not None:
+            found.setdefault((e, k), []).append((step, i, value))
+    if len(rows) <= 2 * buckets:
+        counts: dict[tuple[int, str], int] = {}
+        for _, e, k, _, _ in rows:
+            counts[(e, k)] = counts.get((e, k), 0) + 1
+        return top, [
+            _tail(conn, local[e], k, found.get((e, k), []), n, False, times) for (e, k), n in counts.items()
+        ]
+    result = []
+    for e, experiment_id in local.items():
+        for k in [key] if key is not None else _keys(conn, e):
+            new = _reduced_tail(conn, (e, experiment_id), k, after, top, buckets, first_new.get((e, k)), kept)
+            if new is not None:
+                number, points, reduced = new
+                result.append(_tail(conn, experiment_id, k, points, number, reduced, times))
+    return top, result
+
+
+def _tail(
+    conn: sqlite3.Connection,
+    experiment_id: str,
+    key: str,
+    points: list[tuple[int, int, float]],
+    count: int,
+    reduced: bool,
+    times: bool,
+) -> Tail:
+    moments = _times(conn, [p[1] for p in points]) if times else None
+    return Tail(experiment_id, key, [p[0] for p in points], [p[2] for p in points], moments, count, reduced)
+
+
+def _keys(conn: sqlite3.Connection, local_id: int) -> list[str]:
+    """The metrics an experiment logged: one probe of the index per key."""
+    keys: list[str] = []
+    query = "SELECT MIN(key) FROM metrics WHERE experiment_local_id = ? AND key > ?"
+    while (found := conn.execute(query, (local_id, keys[-1] if keys else "")).fetchone()[0]) is not None:
+        keys.append(found)
+    return keys
+
+
+class KeptBuckets:
+    """Whole buckets of live tails, kept for every page following the same metric: bucket ``j``
+    of width ``w`` holds steps ``j * w`` to ``(j + 1) * w - 1``, and once the metric has logged a
+    later step no point lands in it again (steps follow one another), so each of its points is
+    read once for all the pages that follow it, not once per page. Keyed by experiment id (never
+    reused), key, width and number; the least recently used are dropped past ``limit``. Shared by
+    the server's threads."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str, int, int], Bucket] = OrderedDict()
+
+    def get(self, experiment_id: str, key: str, width: int, numbers: range) -> dict[int, Bucket]:
+        found = {}
+        with self._lock:
+            for number in numbers:
+                bucket = self._kept.get((experiment_id, key, width, number))
+                if bucket is not None:
+                    self._kept.move_to_end((experiment_id, key, width, number))
+                    found[number] = bucket
+        return found
+
+    def put(self, experiment_id: str, key: str, width: int, buckets: dict[int, Bucket]) -> None:
+        with self._lock:
+            for number, bucket in buckets.items():
+                self._kept[(experiment_id, key, width, number)] = bucket
+            while len(self._kept) > self._limit:
+                self._kept.popitem(last=False)
+
+
+def _reduced_tail(
+    conn: sqlite3.Connection,
+    experiment: tuple[int, str],
+    key: str,
+    after: int,
+    top: int,
+    buckets: int,
+    first_new: int | None,
+    kept: KeptBuckets | None,
+) -> tuple[int, list[tuple[int, int, float]], bool] | None:
+    """One metric's new points (``tails``): their count, the points sent and whether they are
+    reduced; None without any. ``experiment``: its local id and id."""
+    local_id, experiment_id = experiment
+    ends = (
+        "SELECT step, id FROM metrics WHERE experiment_local_id = ? AND key = ? AND id <= ? "
+        "ORDER BY step {} LIMIT 1"
+    )
+    last = conn.execute(ends.format("DESC"), (local_id, key, top)).fetchone()
+    if last is None or (first_new is None and last[1] <= after):
+        return None  # its last step is old: it logged nothing since (steps follow one another)
+    if first_new is None:  # not among the first new points: its first new one, walking the rowid
+        walked = conn.execute(
+            "SELECT step FROM metrics WHERE id > ? AND id <= ? AND +experiment_local_id = ? AND +key = ? "
+            "ORDER BY id LIMIT 1",
+            (after, top, local_id, key),
+        ).fetchone()
+        if walked is None:
+            return None
+        first_new = int(walked[0])
+    lowest = conn.execute(ends.format("ASC"), (local_id, key, top)).fetchone()[0]
+    high = max(int(last[0]), first_new)
+    # Buckets on a grid of steps, a power of two wide: at most ``buckets`` over the metric's whole
+    # range, and the same grid for every page of the same width as the run grows.
+    width = 1 << max(0, math.ceil(math.log2((high - lowest + 1) / buckets)))
+    first, final = first_new // width, high // width
+    new = _range(local_id, key, top, first_new, None, after=after)
+    (number,) = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {new.where} LIMIT ?)",
+        [*new.args, 2 * (final - first + 1) + 1],
+    ).fetchone()
+    if number <= 2 * (final - first + 1):
+        return number, _all(conn, new), False
+
+    def part(low: int, high: int) -> dict[int, Bucket]:
+        """The new points from step ``low`` to ``high`` as one bucket (absent without any)."""
+        return _reduce(conn, _range(local_id, key, top, low, high, after=after), low, high, 1, scan=True)
+
+    # The first bucket from the first new step (the page has the rest of it), the last one as far
+    # as it goes: read for this page. The whole ones between: kept, or read and kept.
+    found: dict[int, Bucket] = {
+        first + n: b for n, b in part(first_new, min(high, (first + 1) * width - 1)).items()
+    }
+    if final > first:
+        whole = range(first + 1, final)
+        have = kept.get(experiment_id, key, width, whole) if kept else {}
+        missing = [n for n in whole if n not in have]
+        if missing:
+            low, high_missing = missing[0] * width, (missing[-1] + 1) * width - 1
+            points = _range(local_id, key, top, low, high_missing)  # all new: their steps follow
+            read = _reduce(
+                conn,
+                points,
+                low,
+                high_missing,
+                len(range(missing[0], missing[-1] + 1)),
+                scan=width >= SCANNED_BUCKET,
+            )
+            fresh = {n: read.get(n - missing[0], (0, [])) for n in missing}
+            if kept:
+                kept.put(experiment_id, key, width, fresh)
+            have = {**have, **fresh}
+        found.update(have)
+        found.update({final + n: b for n, b in part(final * width, high).items()})
+    count, points_sent = _flat(found)
+    return count, points_sent, True

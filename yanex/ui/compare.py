@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response
-from yanex.ui.experiment import LIVE_LIMIT, WIDTH_RANGE, new_points
+from yanex.ui.experiment import curve_json, live_cursor, new_points, version, width
 from yanex.ui.runs import OWN, url_filter
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 100
 # Query parameters of the compare endpoints that are not filters.
-COMPARE_OWN = (*OWN, "id", "key", "group", "width", "until", "from", "to", "after")
+COMPARE_OWN = (*OWN, "id", "key", "group", "width", "until", "from", "to", "after", "version", "times")
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,6 @@ def _flags(flag: str, values: Sequence[str]) -> list[str]:
     return [text for value in values for text in (flag, value)]
 
 
-def _width(request: Request) -> int:
-    low, high = WIDTH_RANGE
-    return min(high, max(low, request.number("width", 800) or 800))
-
-
 def _key(request: Request) -> str:
     key = request.one("key")
     if not key:
@@ -160,42 +155,34 @@ def _key(request: Request) -> str:
 
 
 def curves(request: Request) -> Response:
-    """``GET /api/compare/curves?<selection>&key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]``:
-    each run's curve of ``key``, reduced as the experiment page's (two points per pixel at most)."""
+    """``GET /api/compare/curves?<selection>&key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]
+    [&times=1]``: each run's curve of ``key``, reduced as the experiment page's (two points per
+    pixel at most), kept between requests (``yanex.ui.kept``)."""
+    import json
+
     from yanex.store.reading import reading
-    from yanex.store.series import cursor, series
+    from yanex.store.series import cursor
 
     key = _key(request)
-    width = _width(request)
     with reading(request.db, settle=False) as conn:
         selection = chosen(request, conn)
+        top = cursor(conn)
         until = request.number("until")
-        until = cursor(conn) if until is None else until
-        found = [
-            series(
-                conn,
-                i,
-                key,
-                buckets=width,
-                until=until,
-                first=request.number("from"),
-                last=request.number("to"),
-            )
+        runs = [
+            b'{"id":' + json.dumps(i).encode() + b"," + curve_json(request, conn, i, key, top)[1:]
             for i in selection.ids
         ]
-    return json_response(
-        {
-            "key": key,
-            "until": until,
-            "runs": [{"id": i, **dataclasses.asdict(s)} for i, s in zip(selection.ids, found, strict=True)],
-        }
-    )
+    head = json.dumps({"key": key, "until": top if until is None else until})[:-1].encode()
+    return Response(200, "application/json", head + b',"runs":[' + b",".join(runs) + b"]}")
 
 
 def bands(request: Request) -> Response:
     """``GET /api/compare/bands?<selection>&key=K&group=P&width=PX&until=CURSOR[&from&to]``: per
     group of ``--group-by P`` (repeatable, ``!seed`` too), the mean ± std of ``key`` per bucket of
-    steps, computed here (``yanex.store.bands``)."""
+    steps, computed here (``yanex.store.bands``); kept between requests as curves are
+    (``yanex.ui.kept``: the groups' members are part of the key)."""
+    import json
+
     from yanex.store.bands import bands as group_bands
     from yanex.store.groups import group_experiments
     from yanex.store.reading import reading
@@ -205,47 +192,57 @@ def bands(request: Request) -> Response:
     by = [name for name in request.query.get("group", []) if name]
     if not by:
         raise UsageError("?group names the param to group by", hint="e.g. ?group=lr, or ?group=!seed")
+    identity = request.counts.version() if request.counts else None
     with reading(request.db, settle=False) as conn:
         selection = chosen(request, conn)
+        top = cursor(conn)
         until = request.number("until")
+        until = top if until is None else until
+        first, last, buckets = request.number("from"), request.number("to"), width(request)
         grouping = group_experiments(conn, selection.flt.naming(selection.ids), by)
-        found = group_bands(
-            conn,
-            grouping,
-            key,
-            buckets=_width(request),
-            until=cursor(conn) if until is None else until,
-            first=request.number("from"),
-            last=request.number("to"),
-        )
+        members = json.dumps([[g.values, g.ids] for g in grouping.groups])
+        key_kept = ("bands", identity[0] if identity else None, key, until, first, last, buckets, members)
+        kept = request.kept.get(key_kept) if request.kept and identity else None
+        if kept is not None:
+            return Response(200, "application/json", kept)
+        found = group_bands(conn, grouping, key, buckets=buckets, until=until, first=first, last=last)
     groups: list[dict[str, Any]] = []
     for band in found.bands:
         named = {k: v for k, v in zip(found.keys, band.values, strict=True) if v is not None}
         label = _label(named, "(no value)")
         groups.append({**dataclasses.asdict(band), "label": f"{label} (n={band.runs})"})
-    return json_response(
+    response = json_response(
         {"key": key, "keys": found.keys, "steps": found.steps, "width": found.width, "groups": groups}
     )
+    if request.kept and identity and until <= top:
+        request.kept.put(key_kept, response.body)
+    return response
 
 
 def points(request: Request) -> Response:
-    """``GET /api/compare/points?<selection>&key=K&after=CURSOR``: the points of ``key`` every
-    selected run logged since the cursor (one query for all), by run, the next cursor, and each
-    run's status (a page stops asking once none is active)."""
+    """``GET /api/compare/points?<selection>&key=K&after=CURSOR&width=PX[&version=V][&times=1]``:
+    the points of ``key`` every selected run logged since the cursor (one walk for all, reduced
+    per run when many, as the experiment page's), by run, the next cursor, the store's version
+    and each run's status (a page stops asking once none is active)."""
     from yanex.store.reading import reading
-    from yanex.store.series import points_since
+    from yanex.store.series import tails
 
     key = _key(request)
-    after = request.number("after")
-    if after is None:
-        raise UsageError("?after is the cursor of the last fetch", hint="take it from the compare answer")
+    after = live_cursor(request)
+    token = version(request)
+    if token is not None and request.one("version") == token:
+        return json_response({"cursor": after, "version": token, "points": {}})
+    times = request.one("times") == "1"
     with reading(request.db, settle=False) as conn:
         selection = chosen(request, conn)
-        new = points_since(conn, selection.ids, after, LIVE_LIMIT, key)
+        kept = request.kept.buckets if request.kept else None
+        top, found = tails(
+            conn, selection.ids, after, buckets=width(request), key=key, times=times, kept=kept
+        )
         statuses = dict(
             conn.execute(
                 f"SELECT id, status FROM experiments WHERE id IN ({', '.join('?' * len(selection.ids))})",
                 selection.ids,
             ).fetchall()
         )
-    return new_points(new, after, lambda point: point.experiment_id, statuses=statuses)
+    return new_points(top, found, lambda tail: tail.experiment_id, token, statuses=statuses)

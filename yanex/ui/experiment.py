@@ -9,6 +9,7 @@ snapshot); curves are read up to it, and a live page then asks only for the poin
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +20,11 @@ from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response, text_response
 
 if TYPE_CHECKING:
-    from yanex.store.series import NewPoint
+    from yanex.store.series import Tail
 
 TAIL_LINES = 60
 TAIL_BYTES = 64 * 1024
 WIDTH_RANGE = (50, 4000)  # pixels a chart may ask for
-LIVE_LIMIT = 50_000  # points per live fetch; the page asks again at once for the rest
 
 
 def _tail(path: Path) -> tuple[str, int | None]:
@@ -168,62 +168,118 @@ def _experiment_id(request: Request) -> str:
         return resolve_reference(conn, request.parts[0])
 
 
+def width(request: Request) -> int:
+    """``?width``: the chart's pixels, within ``WIDTH_RANGE`` (800 when not given)."""
+    low, high = WIDTH_RANGE
+    return min(high, max(low, request.number("width", 800) or 800))
+
+
+def curve_json(request: Request, conn: sqlite3.Connection, experiment_id: str, key: str, top: int) -> bytes:
+    """The JSON of ``experiment_id``'s curve of ``key`` as ``?width``, ``?until`` (``top``, the
+    snapshot's cursor, when not given), ``?from``, ``?to`` and ``?times=1`` ask; kept between
+    requests (``yanex.ui.kept``)."""
+    import json
+
+    from yanex.store.series import series as read_series
+
+    until = request.number("until")
+    until = top if until is None else until
+    buckets = width(request)
+    first, last = request.number("from"), request.number("to")
+    times = request.one("times") == "1"
+    identity = request.counts.version() if request.counts else None
+    key_kept = (identity[0] if identity else None, experiment_id, key, until, first, last, buckets, times)
+    kept = request.kept.get(key_kept) if request.kept and identity else None
+    if kept is not None:
+        return kept
+    found = read_series(
+        conn, experiment_id, key, buckets=buckets, until=until, first=first, last=last, times=times
+    )
+    fields = {f.name: getattr(found, f.name) for f in dataclasses.fields(found)}  # not asdict: no copies
+    body = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
+    if request.kept and identity and until <= top:
+        request.kept.put(key_kept, body)
+    return body
+
+
 def series(request: Request) -> Response:
-    """``GET .../series?key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]``: one metric's curve, at
-    most two points per pixel (the lowest and highest of each bucket of steps)."""
+    """``GET .../series?key=K&width=PX&until=CURSOR[&from=STEP&to=STEP][&times=1]``: one metric's
+    curve, at most two points per pixel (the lowest and highest of each bucket of steps), with
+    each point's time when ``times=1`` (a chart with x = time)."""
     from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
     from yanex.store.series import cursor
-    from yanex.store.series import series as read_series
 
     key = request.one("key")
     if not key:
         raise UsageError("?key names the metric", hint="e.g. ?key=loss")
-    low, high = WIDTH_RANGE
-    width = min(high, max(low, request.number("width", 800) or 800))
     with reading(request.db, settle=False) as conn:
         experiment_id = resolve_reference(conn, request.parts[0])
-        until = request.number("until")
-        found = read_series(
-            conn,
-            experiment_id,
-            key,
-            buckets=width,
-            until=cursor(conn) if until is None else until,
-            first=request.number("from"),
-            last=request.number("to"),
-        )
-    return json_response(dataclasses.asdict(found))
+        body = curve_json(request, conn, experiment_id, key, cursor(conn))
+    return Response(200, "application/json", body)
 
 
 def points(request: Request) -> Response:
-    """``GET .../points?after=CURSOR``: the points logged since the cursor, by key, the next
-    cursor, and the experiment's status (a page stops asking once it has ended)."""
+    """``GET .../points?after=CURSOR&width=PX[&version=V][&times=1]``: the points logged since
+    the cursor, by key (reduced when many: ``yanex.store.series.tails``), the next cursor, the
+    store's version (``version``) and the experiment's status (a page stops asking once it has
+    ended)."""
     from yanex.store.reading import reading
     from yanex.store.references import resolve_reference
-    from yanex.store.series import points_since
+    from yanex.store.series import tails
 
-    after = request.number("after")
-    if after is None:
-        raise UsageError("?after is the cursor of the last fetch", hint="take it from the experiment's JSON")
+    after = live_cursor(request)
+    token = version(request)
+    if token is not None and request.one("version") == token:
+        return json_response({"cursor": after, "version": token, "points": {}})
+    times = request.one("times") == "1"
     with reading(request.db, settle=False) as conn:
         experiment_id = resolve_reference(conn, request.parts[0])
-        new = points_since(conn, [experiment_id], after, LIVE_LIMIT)
+        kept = request.kept.buckets if request.kept else None
+        top, found = tails(conn, [experiment_id], after, buckets=width(request), times=times, kept=kept)
         (status,) = conn.execute("SELECT status FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
-    return new_points(new, after, lambda point: point.key, status=status)
+    return new_points(top, found, lambda tail: tail.key, token, status=status)
 
 
-def new_points(new: Sequence[NewPoint], after: int, by: Callable[[NewPoint], str], **extra: Any) -> Response:
-    """A live page's answer: the points since its cursor as step, value and time lists by ``by``
-    (metric or run), the next cursor, whether more are waiting, and ``extra`` fields."""
-    grouped: dict[str, dict[str, list[Any]]] = {}
-    for point in new:
-        lists = grouped.setdefault(by(point), {"steps": [], "values": [], "times": []})
-        lists["steps"].append(point.step)
-        lists["values"].append(point.value)
-        lists["times"].append(point.time)
-    cursor = new[-1].id if new else after
-    return json_response({"cursor": cursor, "more": len(new) == LIVE_LIMIT, **extra, "points": grouped})
+def live_cursor(request: Request) -> int:
+    """``?after``: the cursor of a live page's last answer."""
+    after = request.number("after")
+    if after is None:
+        raise UsageError(
+            "?after is the cursor of the last fetch", hint="take it from the page's first answer"
+        )
+    return after
+
+
+def version(request: Request) -> str | None:
+    """The store's version now (``yanex.store.counts``: the file and ``PRAGMA data_version`` on
+    the server's watching connection), read before the answer's snapshot begins. A live answer
+    carries it; a page asking again with it, while no connection has committed since, is told
+    "nothing new" (no status: it has not changed) without a connection opened or a table read."""
+    found = request.counts.version() if request.counts else None
+    if found is None:
+        return None
+    (device, inode), number = found
+    return f"{device}.{inode}.{number}"
+
+
+def new_points(
+    top: int, found: Sequence[Tail], by: Callable[[Tail], str], token: str | None, **extra: Any
+) -> Response:
+    """A live page's answer: the points since its cursor by ``by`` (metric or run), each with the
+    count they stand for and whether they are reduced, the next cursor (``top``), the store's
+    version and ``extra`` fields."""
+    grouped = {
+        by(tail): {
+            "steps": tail.steps,
+            "values": tail.values,
+            "times": tail.times,
+            "count": tail.count,
+            "reduced": tail.reduced,
+        }
+        for tail in found
+    }
+    return json_response({"cursor": top, "version": token, **extra, "points": grouped})
 
 
 def patch(request: Request) -> Response:

@@ -104,11 +104,13 @@ class UiServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, db: Database, token: str) -> None:
         from yanex.store.counts import SelectionCounts
+        from yanex.ui.kept import Kept
 
         if ":" in host:  # an IPv6 address
             self.address_family = socket.AF_INET6
         # Before binding: a bind that fails closes the server, which closes the counts.
         self.counts = SelectionCounts(db.path)
+        self.kept = Kept()
         super().__init__((host, port), Handler)
         self.host = host
         self.db = db
@@ -180,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             if match is None:
                 continue
             parts = tuple(unquote(part) for part in match.groups())
-            request = Request(parts, query, self.server.db, self.server.counts)
+            request = Request(parts, query, self.server.db, self.server.counts, self.server.kept)
             try:
                 return route(request)
             except YanexError as error:

@@ -33,6 +33,8 @@ let curves = null; // {runs: [{id, steps, values, times, ...}]} unzoomed, live p
 let zoom = null; // {from, to} steps
 let plot = null;
 let polling = false;
+let version = null; // the store's version at the last live answer: unchanged, the server says so at once
+let statuses = {}; // each run's status at the last live answer that read them
 
 function selection() {
   const params = new URLSearchParams(location.search);
@@ -135,8 +137,8 @@ function chartWidth() {
 
 function runData(run) {
   // x: the step, or seconds since the run's first point (runs started at different times overlay).
-  const t0 = run.times.length ? Math.min(...run.times) : 0;
-  const xs = view.x === "time" ? run.times.map((t) => t - t0) : run.steps;
+  const t0 = run.times && run.times.length ? Math.min(...run.times) : 0;
+  const xs = view.x === "time" && run.times ? run.times.map((t) => t - t0) : run.steps;
   const order = xs.map((_, i) => i);
   if (view.x === "time") order.sort((a, b) => xs[a] - xs[b]);
   const raw = order.map((i) => {
@@ -252,7 +254,9 @@ async function loadChart() {
     const found = await api(apiPath("/api/compare/bands", { key: view.key, group: view.group, width, until: cursor, ...range }));
     drawBands(found);
   } else {
-    curves = await api(apiPath("/api/compare/curves", { key: view.key, width, until: cursor, ...range }));
+    // Times only for a time axis: each costs the server a lookup per point.
+    const times = view.x === "time" ? 1 : null;
+    curves = await api(apiPath("/api/compare/curves", { key: view.key, width, until: cursor, times, ...range }));
     drawRuns();
   }
   curvesCli();
@@ -281,9 +285,13 @@ function curvesCli() {
 
 async function poll() {
   try {
-    const fresh = await api(apiPath("/api/compare/points", { key: view.key, after: cursor }));
+    // Many new points come reduced to the chart's width (min/max per bucket), like its curves.
+    const times = view.x === "time" ? 1 : null;
+    const fresh = await api(apiPath("/api/compare/points", { key: view.key, after: cursor, width: chartWidth(), version, times }));
     const arrived = Object.keys(fresh.points).length > 0;
     cursor = fresh.cursor;
+    version = fresh.version;
+    if (fresh.statuses) statuses = fresh.statuses; // absent: nothing was written since
     if (arrived && !view.group && curves && !zoom) {
       const byId = new Map(curves.runs.map((run) => [run.id, run]));
       for (const [id, points] of Object.entries(fresh.points)) {
@@ -291,19 +299,20 @@ async function poll() {
         if (!run) continue;
         run.steps.push(...points.steps);
         run.values.push(...points.values);
-        run.times.push(...points.times);
-        run.count += points.steps.length;
+        if (run.times && points.times) run.times.push(...points.times);
+        else run.times = null;
+        run.count += points.count;
+        run.reduced = run.reduced || points.reduced;
       }
       drawRuns();
     } else if (arrived && view.group && !zoom) {
       await loadChart(); // the bands are reduced on the server: one small answer
     }
-    const active = Object.values(fresh.statuses).filter((s) => ACTIVE.has(s)).length;
+    const active = Object.values(statuses).filter((s) => ACTIVE.has(s)).length;
     document.getElementById("live").replaceChildren(active
       ? el("span", { class: "live" }, `live · ${active} running · updated ${fmtTime(new Date().toISOString()).slice(11)}`)
       : "");
     document.getElementById("chart").dataset.cursor = String(cursor);
-    if (fresh.more) return poll();
     if (active) {
       setTimeout(poll, POLL_MS);
       return;

@@ -14,6 +14,8 @@ const options = { log: false, smooth: 0, x: "step" };
 const charts = new Map();
 let detail = null;
 let cursor = 0;
+let version = null; // the store's version at the last live answer: unchanged, the server says so at once
+let status = null; // the experiment's status at the last live answer that read it
 
 function base(id) {
   return `/api/experiment/${encodeURIComponent(id)}`;
@@ -55,6 +57,7 @@ class Chart {
 
   async load(zoom) {
     const params = new URLSearchParams({ key: this.key, width: String(this.width()), until: String(cursor) });
+    if (options.x === "time") params.set("times", "1"); // read only for a time axis: a lookup per point
     if (zoom) {
       params.set("from", String(zoom.from));
       params.set("to", String(zoom.to));
@@ -70,8 +73,10 @@ class Chart {
     if (!this.full) return;
     this.full.steps.push(...points.steps);
     this.full.values.push(...points.values);
-    this.full.times.push(...points.times);
-    this.full.count += points.steps.length;
+    if (this.full.times && points.times) this.full.times.push(...points.times);
+    else this.full.times = null;
+    this.full.count += points.count;
+    this.full.reduced = this.full.reduced || points.reduced;
     this.full.highest = this.full.steps[this.full.steps.length - 1];
     if (!this.zoom) {
       this.view = this.full;
@@ -82,8 +87,9 @@ class Chart {
   data() {
     const c = this.view;
     let order = c.steps.map((_, i) => i);
-    const xs = options.x === "time" ? c.times : c.steps;
-    if (options.x === "time") order.sort((a, b) => xs[a] - xs[b]);
+    const time = options.x === "time" && c.times;
+    const xs = time ? c.times : c.steps;
+    if (time) order.sort((a, b) => xs[a] - xs[b]);
     const x = order.map((i) => xs[i]);
     const raw = order.map((i) => {
       const v = c.values[i];
@@ -313,16 +319,22 @@ function redrawAll() {
 
 async function poll() {
   try {
-    const fresh = await api(`${base(detail.id)}/points?after=${cursor}`);
+    // Many new points come reduced to the charts' width (min/max per bucket), like the curves.
+    const width = Math.max(...[...charts.values()].map((chart) => chart.width()), 520);
+    const params = new URLSearchParams({ after: String(cursor), width: String(width) });
+    if (version) params.set("version", version);
+    if (options.x === "time") params.set("times", "1");
+    const fresh = await api(`${base(detail.id)}/points?${params}`);
     cursor = fresh.cursor;
+    version = fresh.version;
+    if (fresh.status) status = fresh.status; // absent: nothing was written since
     for (const [key, points] of Object.entries(fresh.points)) {
       const chart = charts.get(key);
       if (chart) chart.append(points);
-      else await addChart(key, null, { key, ...points, count: points.steps.length, reduced: false, lowest: points.steps[0], highest: points.steps[points.steps.length - 1] });
+      else await addChart(key, null, { key, ...points, lowest: points.steps[0], highest: points.steps[points.steps.length - 1] });
     }
-    document.getElementById("live").replaceChildren(el("span", { class: "live" }, `live · ${fresh.status} · updated ${fmtTime(new Date().toISOString()).slice(11)}`));
-    if (fresh.more) return poll();
-    if (ACTIVE.has(fresh.status)) {
+    document.getElementById("live").replaceChildren(el("span", { class: "live" }, `live · ${status} · updated ${fmtTime(new Date().toISOString()).slice(11)}`));
+    if (ACTIVE.has(status)) {
       setTimeout(poll, POLL_MS);
       return;
     }
@@ -331,6 +343,9 @@ async function poll() {
     renderHead(detail);
     renderBody(detail);
     for (const m of detail.metrics) charts.get(m.key)?.setSummary(m);
+    cursor = detail.cursor;
+    // Read once more, whole: a live tail is reduced bucket by bucket as it came.
+    await Promise.all([...charts.values()].map((chart) => chart.load(chart.zoom)));
   } catch (error) {
     showError(error);
     setTimeout(poll, POLL_MS * 3);
@@ -346,6 +361,7 @@ async function main() {
     return;
   }
   cursor = detail.cursor;
+  status = detail.status;
   renderHead(detail);
   renderBody(detail);
   document.getElementById("charts-section").hidden = !detail.metrics.length;
@@ -355,7 +371,11 @@ async function main() {
 }
 
 document.getElementById("log").addEventListener("change", (e) => { options.log = e.target.checked; redrawAll(); });
-document.getElementById("xaxis").addEventListener("change", (e) => { options.x = e.target.value; redrawAll(); });
+document.getElementById("xaxis").addEventListener("change", (e) => {
+  options.x = e.target.value;
+  // Curves come without times unless asked for: a time axis reloads them (unzoomed) with theirs.
+  for (const chart of charts.values()) if (chart.view) chart.load(null).catch(showError);
+});
 document.getElementById("smooth").addEventListener("input", (e) => {
   options.smooth = Number(e.target.value);
   document.getElementById("smooth-value").textContent = options.smooth.toFixed(2);
