@@ -17,7 +17,20 @@ from pathlib import Path
 from yanex.errors import UsageError
 from yanex.store.sources import YANEX, Kind, Source
 
-KINDS: dict[str, Kind] = {"yanex": YANEX}
+
+def _is_tensorboard(path: Path) -> bool:
+    from yanex.importers import tensorboard
+
+    return tensorboard.detect(path)
+
+
+def _open_tensorboard(path: Path, scratch: Path) -> Source:
+    from yanex.importers import tensorboard
+
+    return tensorboard.open_source(path, scratch)
+
+
+KINDS: dict[str, Kind] = {"yanex": YANEX, "tensorboard": Kind(_is_tensorboard, _open_tensorboard)}
 
 
 @contextmanager
