@@ -243,3 +243,11 @@ def test_a_file_that_holds_no_readable_record_stops_the_import(tmp_path: Path, y
         "Hint: move it out of the folder, then import again",
     ]
     assert not (yanex_home / "yanex.db").exists() or _count(yanex_home, "experiments") == 0
+
+
+def test_the_python_api_imports_tensorboard_logs(yanex_home: Path) -> None:
+    import yanex
+
+    done = yanex.import_(LOGS, kind="tensorboard")
+    assert [d.verdict.value for d in done.decisions] == ["new"] * 3 and done.points == 1200
+    assert [d.verdict.value for d in yanex.import_(LOGS).decisions] == ["same"] * 3

@@ -24,6 +24,8 @@ def import_command(path: Path, kind: str | None) -> None:
       yanex import /mnt/cluster/home/me/.yanex
 
       yanex import old-laptop/yanex.db --from yanex
+
+      yanex import --from tensorboard runs/
     """
     from yanex.cli.render import echo
     from yanex.cli.store import store
@@ -104,7 +106,8 @@ COMMAND = Command(
             (),
             Path,
             REQUIRED,
-            "An export file, another store's folder (its YANEX_HOME), or its database file.",
+            "An export file, another store's folder (its YANEX_HOME) or its database file, or "
+            "another tracker's logs (--from).",
             metavar="PATH",
             show_default=False,
         ),
@@ -113,7 +116,7 @@ COMMAND = Command(
             ("--from",),
             str,
             None,
-            "What PATH is, when it cannot be told: yanex (the only kind so far).",
+            "What PATH is, when it cannot be told: yanex, or tensorboard (a folder of TensorBoard logs).",
             metavar="KIND",
             show_default=False,
         ),
