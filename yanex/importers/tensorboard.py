@@ -74,7 +74,7 @@ def open_source(path: Path, scratch: Path) -> Source:
             f"{path} is no folder: TensorBoard logs are a folder of run folders",
             hint="pass the folder you would give tensorboard --logdir",
         )
-    folders = run_folders(path)
+    folders = _run_folders(path)
     if not folders:
         raise UsageError(
             f"no TensorBoard event files ({EVENT_FILE}*) below {path}",
@@ -86,7 +86,7 @@ def open_source(path: Path, scratch: Path) -> Source:
     return Source(path, "TensorBoard logs", write_home(runs, home), FolderHome(home), still=True)
 
 
-def run_folders(root: Path) -> list[Path]:
+def _run_folders(root: Path) -> list[Path]:
     """The folders at or below ``root`` that hold event files, in sorted order."""
     found: list[Path] = []
     for directory, folders, files in os.walk(root):
@@ -96,7 +96,7 @@ def run_folders(root: Path) -> list[Path]:
     return found
 
 
-def event_files(folder: Path) -> list[Path]:
+def _event_files(folder: Path) -> list[Path]:
     """A run's event files in the order they were begun (their names lead with the time)."""
     return sorted(
         folder / name for name in os.listdir(folder) if _is_event_file(name) and (folder / name).is_file()
@@ -145,7 +145,9 @@ class _Points:
 class _Reader:
     """TensorBoard's modules, imported once (they take ~0.15 s)."""
 
-    def __init__(self, loader: Any, hparams_data: Any, tensor_util: Any, end_statuses: dict[int, Status]):
+    def __init__(
+        self, loader: Any, hparams_data: Any, tensor_util: Any, end_statuses: dict[int, Status]
+    ) -> None:
         self.loader = loader
         self.hparams_data = hparams_data
         self.tensor_util = tensor_util
@@ -167,7 +169,7 @@ class _Reader:
 
     def run(self, root: Path, folder: Path, now: datetime) -> ForeignRun:
         """One run folder as an experiment (its points read once, into compact columns)."""
-        files = event_files(folder)
+        files = _event_files(folder)
         relative = folder.relative_to(root).as_posix()
         points = _Points()
         plugins: dict[str, str] = {}  # tag -> plugin, from the tag's first value that names one
