@@ -26,6 +26,7 @@ def import_command(path: Path, kind: str | None) -> None:
       yanex import old-laptop/yanex.db --from yanex
 
       yanex import mlruns --from mlflow
+      yanex import --from tensorboard runs/
     """
     from yanex.cli.render import echo
     from yanex.cli.store import store
@@ -106,8 +107,8 @@ COMMAND = Command(
             (),
             Path,
             REQUIRED,
-            "An export file, another store's folder (its YANEX_HOME), or its database file; or an MLflow "
-            "store (its mlruns folder or mlflow.db).",
+            "An export file, another store's folder (its YANEX_HOME) or its database file, or another "
+            "tracker's store or logs: the file-based yanex 0.x, MLflow, TensorBoard (--from).",
             metavar="PATH",
             show_default=False,
         ),
@@ -116,7 +117,7 @@ COMMAND = Command(
             ("--from",),
             str,
             None,
-            "What PATH is, when it cannot be told: yanex or mlflow.",
+            "What PATH is, when it cannot be told: yanex, yanex-files, mlflow or tensorboard.",
             metavar="KIND",
             show_default=False,
         ),

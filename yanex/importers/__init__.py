@@ -36,10 +36,17 @@ def _mlflow() -> ModuleType:
     return mlflow
 
 
+def _tensorboard() -> ModuleType:
+    from yanex.importers import tensorboard
+
+    return tensorboard
+
+
 KINDS: dict[str, Kind] = {
     "yanex": YANEX,
     "yanex-files": _reader(_yanex_files),
     "mlflow": _reader(_mlflow),
+    "tensorboard": _reader(_tensorboard),
 }
 
 
