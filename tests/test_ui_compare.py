@@ -91,6 +91,10 @@ def test_bands_are_the_mean_and_std_of_each_group_at_each_step(server: Server, s
     data = server.json("/api/compare/bands?tag=sweep&key=loss&group=lr&width=400")
     assert data["keys"] == ["lr"] and data["steps"] == list(range(40)) and data["width"] == 1
     assert [group["label"] for group in data["groups"]] == ["lr=0.001 (n=2)", "lr=0.01 (n=2)", "lr=0.1 (n=2)"]
+    # What they count, as `compare --group-by` notes it; a status asked for is counted as asked.
+    assert data["scope"] == {"completed_only": True, "latest_only": True, "selected": 6, "left_out": 0}
+    asked = server.json("/api/compare/bands?tag=sweep&status=completed&key=loss&group=lr&width=400")
+    assert asked["scope"]["completed_only"] is False
     for group in data["groups"]:
         members = [by_run[i] for i in group["ids"]]
         for step, got_mean, got_std in zip(data["steps"], group["means"], group["stds"], strict=True):

@@ -203,6 +203,14 @@ def group_experiments(
     return Grouping(keys, tuple(sorted(groups, key=lambda g: _order(g.values))))
 
 
+def scope_of(conn: sqlite3.Connection, flt: ExperimentFilter, *, all_attempts: bool = False) -> Scope:
+    """What ``counted`` leaves out of the experiments ``flt`` selects, for a note beside groups."""
+    whole = dataclasses.replace(flt, sort=None, desc=False, limit=None)
+    selected = _count(conn, whole)
+    kept = _count(conn, counted(whole, all_attempts=all_attempts))
+    return Scope(not whole.statuses, not all_attempts, selected, selected - kept)
+
+
 def _stat(numbers: list[float]) -> Stat:
     return Stat(
         len(numbers),
@@ -265,9 +273,9 @@ def group_stats(
     one the filter sorts by), ordered and cut by the filter's sort, desc and limit."""
     whole = dataclasses.replace(flt, sort=None, desc=False, limit=None)
     chosen = counted(whole, all_attempts=all_attempts)
-    selected, kept = _count(conn, whole), _count(conn, chosen)
-    scope = Scope(not whole.statuses, not all_attempts, selected, selected - kept)
-    if selected and not kept:  # nothing to group: say what was left out, not that a key is missing
+    scope = scope_of(conn, whole, all_attempts=all_attempts)
+    # Nothing to group: say what was left out, not that a key is missing.
+    if scope.selected and scope.selected == scope.left_out:
         return GroupStats((), tuple(metrics), (), scope)
     keys = group_keys(conn, chosen, by)
     by_metric = _sort_key(flt, keys)

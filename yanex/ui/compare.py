@@ -184,7 +184,7 @@ def bands(request: Request) -> Response:
     import json
 
     from yanex.store.bands import bands as group_bands
-    from yanex.store.groups import group_experiments
+    from yanex.store.groups import group_experiments, scope_of
     from yanex.store.reading import reading
     from yanex.store.series import cursor
 
@@ -200,8 +200,10 @@ def bands(request: Request) -> Response:
         until = top if until is None else until
         first, last, buckets = request.number("from"), request.number("to"), width(request)
         grouping = group_experiments(conn, selection.flt.naming(selection.ids), by)
+        scope = scope_of(conn, selection.flt.naming(selection.ids))
         members = json.dumps([[g.values, g.ids] for g in grouping.groups])
-        key_kept = ("bands", identity[0] if identity else None, key, until, first, last, buckets, members)
+        shape = (key, until, first, last, buckets, members, dataclasses.astuple(scope))
+        key_kept = ("bands", identity[0] if identity else None, *shape)
         kept = request.kept.get(key_kept) if request.kept and identity else None
         if kept is not None:
             return Response(200, "application/json", kept)
@@ -212,7 +214,15 @@ def bands(request: Request) -> Response:
         label = _label(named, "(no value)")
         groups.append({**dataclasses.asdict(band), "label": f"{label} (n={band.runs})"})
     response = json_response(
-        {"key": key, "keys": found.keys, "steps": found.steps, "width": found.width, "groups": groups}
+        {
+            "key": key,
+            "keys": found.keys,
+            "steps": found.steps,
+            "width": found.width,
+            "groups": groups,
+            # What the bands count, as `compare --group-by` says it: completed, latest attempts
+            "scope": dataclasses.asdict(scope),
+        }
     )
     if request.kept and identity and until <= top:
         request.kept.put(key_kept, response.body)

@@ -244,7 +244,18 @@ function drawBands(found) {
     zoom ? `steps ${zoom.from}–${zoom.to} (double-click to reset)` : "",
     `mean ± sample std over each group's runs${found.width > 1 ? `, per bucket of ${g6(found.width)} steps (each run's mean in the bucket)` : ", at each step"}`,
     view.smooth > 0 ? `means smoothed (EMA ${view.smooth.toFixed(2)})` : "",
+    scopeNote(found.scope),
   ].filter(Boolean).join(" · ");
+}
+
+// What the groups count, as `yanex compare --group-by` notes it: the runs left out are named, so a
+// band of running or superseded runs never looks empty without a reason.
+function scopeNote(scope) {
+  if (!scope) return "";
+  const only = [scope.completed_only ? "completed" : "", scope.latest_only ? "latest attempts" : ""].filter(Boolean);
+  if (!only.length) return "";
+  const out = scope.left_out ? `${scope.left_out} of ${scope.selected} runs left out` : `all ${scope.selected} runs`;
+  return `${only.join(", ")} only: ${out}`;
 }
 
 async function loadChart() {
