@@ -117,7 +117,7 @@ def test_a_loss_spanning_decades_gets_a_log_axis_with_a_note(db: Database, nine:
     result = yanex_cli("plot", "loss", "--tag", "nine", "-o", str(Path(os.environ["YANEX_HOME"]) / "n.png"))
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0] == (
-        "Note: 'loss' spans 2.9 powers of ten: drawn on a log y axis (--no-logy for a linear one)"
+        "Note: 'loss' spans 2.9 decades: log y axis (--no-logy: linear)"
     )
     quiet = yanex_cli("plot", "loss", "--tag", "nine", "--no-logy")
     assert quiet.returncode == 0 and "Note" not in quiet.stderr

@@ -125,8 +125,8 @@ def panel(selection: Selection, options: PlotOptions) -> Panel:
         logy = span is not None and span > DECADES
         if logy:
             notes.append(
-                f"Note: {metric!r} spans {span:.1f} powers of ten: drawn on a log y axis "
-                "(--no-logy for a linear one)"
+                # One 80-column line for a metric name of up to 16 characters.
+                f"Note: {metric!r} spans {span:.1f} decades: log y axis (--no-logy: linear)"
             )
     if not (logy or options.logx):
         return Panel(selection, False, False, tuple(notes))
