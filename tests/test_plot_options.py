@@ -116,9 +116,7 @@ def test_a_loss_spanning_decades_gets_a_log_axis_with_a_note(db: Database, nine:
     assert linear.get_yscale() == "linear"
     result = yanex_cli("plot", "loss", "--tag", "nine", "-o", str(Path(os.environ["YANEX_HOME"]) / "n.png"))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[0] == (
-        "Note: 'loss' spans 2.9 decades: log y axis (--no-logy: linear)"
-    )
+    assert result.stderr.splitlines()[0] == ("Note: 'loss' spans 2.9 decades: log y axis (--no-logy: linear)")
     quiet = yanex_cli("plot", "loss", "--tag", "nine", "--no-logy")
     assert quiet.returncode == 0 and "Note" not in quiet.stderr
 
