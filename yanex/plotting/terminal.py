@@ -131,6 +131,17 @@ def _legend(entries: Sequence[Entry], width: int, limit: int) -> tuple[list[list
     return rows[:limit], cell
 
 
+def _decade_labels(y_low: float, y_high: float, height: int) -> dict[int, str]:
+    """Rows of a log axis (``y`` = log10) labelled at the powers of ten it spans, each on the row
+    holding it, every ``n``-th one when they are more than a label every other row."""
+    powers = list(range(math.ceil(y_low), math.floor(y_high) + 1))
+    every = max(1, math.ceil(len(powers) / max(1, height // 2)))
+    return {
+        round((y_high - power) / (y_high - y_low) * (height - 1)): _number(10.0**power)
+        for power in powers[::-1][::every]
+    }
+
+
 def render(
     curves: Sequence[Curve],
     *,
@@ -201,6 +212,8 @@ def render(
         row: _number(shown_y(at(y_high, y_low, row / max(height - 1, 1))))
         for row in (0, height // 2, height - 1)
     }
+    if logy and y_high - y_low >= 2:  # powers of ten read better than the ends of the data
+        labels = _decade_labels(y_low, y_high, height)
     margin = max(LABEL_WIDTH, *map(len, labels.values()))  # -6.667e+306 is wider than most
     columns = max(10, width - margin - 2)
     dots_x, dots_y = columns * 2, height * 4
