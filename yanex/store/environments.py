@@ -1,5 +1,7 @@
 """The packages an experiment ran with, stored once per distinct set in ``environments``.
 
+Standard library only: ``yanex show`` reads it without pydantic.
+
 A batch of a thousand experiments on one interpreter shares one row: each experiment keeps only
 the row's hash (``experiments.environment_sha256``). The set arrives as one line of the metrics
 journal, written by the supervisor in the process that runs the script (see
@@ -14,9 +16,9 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from yanex.store.convert import now_utc
 from yanex.store.dialect import sqlite_value
 
 
@@ -72,7 +74,7 @@ def record_environment(conn: sqlite3.Connection, experiment_id: str, environment
             json.dumps(dict(sorted(environment.packages.items()))),
             environment.nvidia_driver,
             environment.cuda,
-            sqlite_value(now_utc()),
+            sqlite_value(datetime.now(UTC).replace(tzinfo=None)),  # naive UTC, as every stored time,
         ),
     )
     conn.execute("UPDATE experiments SET environment_sha256 = ? WHERE id = ?", (sha256, experiment_id))
