@@ -5,8 +5,8 @@ so its ``importlib.metadata`` sees what the script can import: the path the scri
 (its own folder, then the supervisor's path past its first entry) is what is read. Reading 70
 distributions' metadata costs about 60 ms (measured), so 300 would delay every experiment of a
 batch by a quarter of a second: the set is cached per interpreter and path, in
-``$YANEX_HOME/cache/``, and read again when a folder on the path changes (installing or removing a
-distribution adds or removes its ``.dist-info`` folder, which changes the folder's mtime).
+``$YANEX_HOME/cache/``, and read again when a distribution is installed, upgraded or removed (its
+``NAME-VERSION.dist-info`` folder appears or goes).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from yanex import config
 from yanex.store.environments import Packages, normalized
 
+_METADATA = (".dist-info", ".egg-info")
 _DRIVER = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+(?:\.\d+)+)")
 
 
@@ -33,14 +34,16 @@ def search_path(script_path: Path) -> list[str]:
 
 
 def _key(path: list[str]) -> str:
-    stamps = []
+    """What the set depends on: the interpreter and the metadata folders on the path (their names
+    carry the versions: ``numpy-2.1.3.dist-info``). Not the folders' mtimes, which a script's
+    own folder changes at every write."""
+    found = []
     for folder in path:
-        try:
-            stamps.append([folder, os.stat(folder or ".").st_mtime_ns])
-        except OSError:
-            stamps.append([folder, None])
-    text = json.dumps([sys.executable, stamps])
-    return hashlib.sha256(text.encode()).hexdigest()
+        with contextlib.suppress(OSError):
+            found.append(
+                [folder, sorted(e.name for e in os.scandir(folder or ".") if e.name.endswith(_METADATA))]
+            )
+    return hashlib.sha256(json.dumps([sys.executable, found]).encode()).hexdigest()
 
 
 def installed(path: list[str]) -> dict[str, str]:
@@ -84,7 +87,7 @@ def nvml() -> Any:
     """``pynvml`` initialised (extra ``[gpu]``), or None: no library, no driver or no GPU is no
     error, only no GPU metrics."""
     try:
-        import pynvml  # type: ignore[import-not-found, unused-ignore]
+        import pynvml  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         pynvml.nvmlInit()
     except Exception:  # ImportError, or any NVMLError: library, driver, permission
