@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,21 +56,27 @@ def execute(home: Path, sql: str, *args: object) -> None:
         conn.close()
 
 
+def _logged_by_the_script(entry: dict[str, Any]) -> bool:
+    """Not the supervisor's lines: its packages, its samples of system/ metrics."""
+    return "environment" not in entry and not any(key.startswith("system/") for key in entry["values"])
+
+
 def journal_points(experiment_id: str, keys: int) -> int:
-    """Points the script logged: complete journal lines times keys per line (all lines valid)."""
+    """Points the script logged: its complete journal lines times keys per line (all lines valid)."""
     path = config.experiment_dir(experiment_id) / config.METRICS_FILE
     if not path.exists():
         return 0
-    lines = path.read_bytes().split(b"\n")[:-1]
-    for line in lines:
-        assert len(json.loads(line)["values"]) == keys
+    entries = [json.loads(line) for line in path.read_bytes().split(b"\n")[:-1]]
+    lines = [entry for entry in entries if _logged_by_the_script(entry)]
+    for entry in lines:
+        assert len(entry["values"]) == keys
     return len(lines) * keys
 
 
 def stored_points(home: Path, experiment_id: str) -> int:
     [row] = query(
         home,
-        f"SELECT count(*) AS n FROM metrics WHERE {POINTS_OF}",
+        f"SELECT count(*) AS n FROM metrics WHERE {POINTS_OF} AND key NOT LIKE 'system/%'",
         experiment_id,
     )
     return int(row["n"])

@@ -448,3 +448,28 @@ def test_metric_inserts_pay_for_no_index_on_the_key_alone(db: Database) -> None:
         indexes = {row[1] for row in conn.execute("PRAGMA index_list('metrics')")}
     assert indexes == {"ix_metrics_experiment_local_id_key_step_value"}
     db.dispose()
+
+
+def test_environments_revision_downgrades_and_upgrades_keeping_rows(yanex_home: Path) -> None:
+    """0018 rebuilds experiments both ways (its views dropped and made again): every row stays."""
+    yanex_home.mkdir()
+    path = yanex_home / "yanex.db"
+    shutil.copyfile(DATA / "yanex-0018.db", path)
+    before = dump(path)
+    _downgrade(config.database_url(), "0017")
+    after = dump(path)
+    assert "environments" not in after and "environment_sha256" not in after["experiments"][0]
+    assert {name for name in before if name != "environments"} == set(after)
+    columns = after["experiments"][0]
+    kept = [before["experiments"][0].index(column) for column in columns]
+    assert (
+        sorted((tuple(row[i] for i in kept) for row in before["experiments"][1]), key=repr)
+        == (after["experiments"][1])
+    )
+    assert after["experiment_summary"][1] == before["experiment_summary"][1]
+    db = Database()  # upgrades again on first use
+    _ = db.identity
+    db.dispose()
+    upgraded = dump(path)
+    assert upgraded["environments"] == (before["environments"][0], [])
+    assert upgraded["experiment_summary"][1] == before["experiment_summary"][1]

@@ -85,6 +85,7 @@ def test_experiments_are_a_record_and_the_columns_only_the_store_keeps() -> None
         "local_id",
         "spec_sha256",
         "git_patch_sha256",
+        "environment_sha256",
         "owner_host",
         "owner_pid",
         "heartbeat_at",

@@ -237,6 +237,17 @@ def _seconds(name: str, default: float, *, most: float = 24 * 3600, zero: bool =
     return seconds
 
 
+# Metrics under this prefix are the supervisor's samples of the script's processes (CPU, memory,
+# GPU); scripts may not log names that start with it.
+SYSTEM_METRICS_PREFIX = "system/"
+SYSTEM_METRICS_INTERVAL_ENV = "YANEX_SYSTEM_METRICS_INTERVAL"
+
+
+def system_metrics_interval() -> float:
+    """Seconds between samples of a script's CPU, memory and GPU use (default 10; 0: none)."""
+    return _seconds(SYSTEM_METRICS_INTERVAL_ENV, 10.0, zero=True)
+
+
 KILL_GRACE_ENV = "YANEX_KILL_GRACE"
 
 
@@ -248,7 +259,7 @@ def kill_grace() -> float:
 def check_settings() -> None:
     """Read every timing setting once, so that a bad value is refused before anything is written
     (rather than by whichever process reads it first, mid-run)."""
-    for setting in (kill_grace, heartbeat_interval, stale_after, lock_notice_after):
+    for setting in (kill_grace, heartbeat_interval, stale_after, lock_notice_after, system_metrics_interval):
         setting()
 
 

@@ -235,6 +235,8 @@ def log_metrics(data: dict[str, Any], step: int | None = None) -> None:
     """Record metric values at ``step`` (one past the previous step when omitted, from 0).
 
     Costs a few microseconds. Standalone, values are checked and steps counted, but nothing is kept.
+    Names starting with ``system/`` are refused: the supervisor records the script's CPU, memory
+    and GPU use under them.
     """
     if not isinstance(data, dict):
         raise TypeError(f"log_metrics expects a dict of name to value, got {type(data).__name__}")
@@ -243,6 +245,12 @@ def log_metrics(data: dict[str, Any], step: int | None = None) -> None:
             raise TypeError(f"log_metrics step must be an int, got {type(step).__name__}")
         if not -(2**63) <= step < 2**63:
             raise ValueError(f"log_metrics step {step} is out of range; steps are 64-bit integers")
+    for key in data:
+        if type(key) is str and key.startswith(_config.SYSTEM_METRICS_PREFIX):
+            raise ValueError(
+                f"log_metrics cannot log {key!r}: names starting with "
+                f"{_config.SYSTEM_METRICS_PREFIX!r} are yanex's system metrics; rename it"
+            )
     _run.log(data, step)
 
 

@@ -9,6 +9,8 @@ from yanex.cli.render import FORMAT, OutputFormat
 from yanex.cli.spec import Command, FilterOptions, Param
 
 if TYPE_CHECKING:
+    from yanex.cli.render import ShownId
+    from yanex.store.environments import Packages
     from yanex.store.groups import GroupRow, GroupStats, Stat
 
 _SHORT_COMMIT = 8  # digits of a commit a table shows (JSON and CSV carry all 40)
@@ -139,6 +141,7 @@ def compare_command(
     group_by: list[str] | None,
     all_attempts: bool,
     fmt: OutputFormat,
+    packages: bool = False,
     *,
     filters: FilterOptions,
 ) -> None:
@@ -150,6 +153,9 @@ def compare_command(
     run --goal), else the smallest for names with loss, err, mse, mae, time or latency and the
     largest otherwise. Exits 1 if nothing matches. JSON rows carry
     id, name, status, params (flat, dotted keys) and metrics (by column name).
+
+    With --packages, one row per installed Python package whose version is not the same in every
+    experiment (blank: not installed), one column per experiment.
 
     With --group-by PARAM (repeatable, or comma-separated), one row per group of experiments
     sharing the values of those params: n, then mean ± sample std of each metric column across the
@@ -177,6 +183,8 @@ def compare_command(
       yanex compare -t grid-search --group-by '!seed'
 
       yanex compare -t grid-search --group-by '!seed,git.commit' -m loss.min --sort loss.min
+
+      yanex compare abc12345 def67890 --packages
     """
     from yanex.cli.render import print_rows, shown_ids
     from yanex.cli.store import store
@@ -196,6 +204,11 @@ def compare_command(
             problem = text_problem(name)
             if problem:
                 raise UsageError(f"{option} {problem}", hint="pass text that is valid UTF-8")
+    if packages and (group_by or param or metric):
+        raise UsageError(
+            "--packages compares installed packages only",
+            hint="leave out --param, --metric and --group-by, or run a second compare for them",
+        )
     if group_by:
         if param:
             raise UsageError("--param and --group-by do not go together", hint="group by the params instead")
@@ -213,6 +226,14 @@ def compare_command(
         else:
             comparison = compare(conn, flt, params=param or (), metrics=metric or ())
             ids = shown_ids(conn, [r.id for r in comparison.rows])
+            if packages:
+                from yanex.store.environments import environment_of
+
+                sets = {r.id: environment_of(conn, r.id) for r in comparison.rows}
+                titles = {r.id: r.name for r in comparison.rows}
+    if packages:
+        _print_packages(sets, ids, titles, fmt)
+        return
     if group_by:
         _print_groups(stats, fmt, group_by)
         return
@@ -241,6 +262,43 @@ def compare_command(
             styles[(row, column)] = "bold green"
     records = [r.as_json() for r in comparison.rows] if fmt is OutputFormat.JSON else []
     print_rows(fmt, columns, rows, records, styles=styles)
+
+
+def _print_packages(
+    sets: dict[str, Packages | None], ids: dict[str, ShownId], names: dict[str, str | None], fmt: OutputFormat
+) -> None:
+    """``--packages``: the packages whose versions differ, one column per experiment (headed by
+    its short id and name; CSV and JSON by the full id)."""
+    from yanex.cli.render import print_rows
+    from yanex.errors import NotFoundError, UsageError
+    from yanex.store.environments import package_differences
+
+    if not sets:
+        raise NotFoundError("no experiments match these filters", hint="check them with `yanex list --all`")
+    missing = [ids[experiment_id].short for experiment_id, found in sets.items() if found is None]
+    if missing:
+        raise UsageError(
+            f"no recorded packages for {', '.join(map(str, missing[:5]))}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
+            hint="packages are recorded when yanex starts a script (since schema revision 0018); "
+            "leave those experiments out",
+        )
+    if len(sets) < 2:
+        raise UsageError("--packages needs two experiments or more", hint="name another one to compare with")
+    recorded = [found for found in sets.values() if found is not None]
+    differences = package_differences(recorded)
+    people = fmt in (OutputFormat.TABLE, OutputFormat.MARKDOWN)
+    columns = [
+        "package",
+        *(f"{ids[i].short} {names[i] or ''}".strip() if people else str(ids[i]) for i in sets),
+    ]
+    rows = [[difference.name, *difference.versions] for difference in differences]
+    records = [{"package": d.name, "versions": dict(zip(sets, d.versions, strict=True))} for d in differences]
+    print_rows(fmt, columns, rows, records)
+    if not differences and fmt is OutputFormat.TABLE:
+        from yanex.cli.render import echo
+
+        echo(f"The {len(sets)} experiments ran with the same packages.", err=True)
 
 
 COMMAND = Command(
@@ -273,6 +331,13 @@ COMMAND = Command(
             "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
         ),
         FORMAT,
+        Param(
+            "packages",
+            ("--packages",),
+            bool,
+            False,
+            "Only the installed Python packages whose versions differ between the experiments.",
+        ),
     ),
     filters=("select", "archive", "order"),
 )

@@ -42,6 +42,7 @@ def run_command(
     fmt: OutputFormat,
     goal: list[str] | None,
     executor: str,
+    system_metrics_interval: float | None,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -67,6 +68,12 @@ def run_command(
     from yanex.params import compose
     from yanex.sweep.expand import SweepDefinition
 
+    if system_metrics_interval is not None:  # read, and checked, where each launch is prepared
+        import os
+
+        from yanex import config
+
+        os.environ[config.SYSTEM_METRICS_INTERVAL_ENV] = repr(system_metrics_interval)
     goals = _goals(goal or [])
     script_path = _script_file(script)
     composition = compose(config_file or [], param or [])
@@ -427,6 +434,17 @@ COMMAND = Command(
             "'local' (here), dask://HOST:PORT (a Dask cluster), or slurm or "
             "slurm:partition=P,time=2h,... (a Slurm job; docs/cluster.md).",
             metavar="WHERE",
+        ),
+        Param(
+            "system_metrics_interval",
+            ("--system-metrics-interval",),
+            float,
+            None,
+            "Seconds between samples of the script's CPU, memory and GPU use, stored as system/... "
+            "metrics; 0 takes none. Default: YANEX_SYSTEM_METRICS_INTERVAL, else 10.",
+            metavar="SECONDS",
+            min=0,
+            show_default=False,
         ),
     ),
     unknown_option_hint=_script_options_hint,

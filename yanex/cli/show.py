@@ -109,6 +109,50 @@ SPARK_WIDTH = 24  # most blocks in a sparkline of `show --metrics`
 SPARK_MIN_WIDTH = 6  # fewer would not show a shape: the trend column is left out instead
 
 
+def _peak_memory(detail: ExperimentDetail) -> str:
+    """The largest ``system/memory_mb`` sample, as a size (empty without samples)."""
+    from yanex import config
+    from yanex.display import format_size
+
+    memory = detail.metrics.get(f"{config.SYSTEM_METRICS_PREFIX}memory_mb")
+    if memory is None or memory.max is None:
+        return ""
+    return f"{format_size(int(memory.max * 1024 * 1024))} (largest system/memory_mb sample)"
+
+
+def _packages(reference: str, fmt: DetailFormat) -> None:
+    """``--env``: the installed packages the experiment ran with, one per line, sorted by name."""
+    from yanex.cli.render import print_json, print_table
+    from yanex.cli.store import store
+    from yanex.errors import NotFoundError
+    from yanex.store.environments import environment_of, normalized
+    from yanex.store.ids import shown
+    from yanex.store.reading import reading
+    from yanex.store.references import resolve_reference
+
+    with reading(store()) as conn:
+        experiment_id = resolve_reference(conn, reference)
+        packages = environment_of(conn, experiment_id)
+    if packages is None:
+        raise NotFoundError(
+            f"experiment {shown(experiment_id)} has no recorded packages",
+            hint="they are recorded when yanex starts a script (since schema revision 0018); "
+            "imported and older experiments have none",
+        )
+    if fmt is DetailFormat.JSON:
+        print_json(packages.as_json())
+        return
+    rows = [
+        [name, version] for name, version in sorted(packages.packages.items(), key=lambda p: normalized(p[0]))
+    ]
+    rows += [
+        [name, value]
+        for name, value in (("(nvidia driver)", packages.nvidia_driver), ("(cuda)", packages.cuda))
+        if value
+    ]
+    print_table(["package", "version"], rows)
+
+
 def _metrics(reference: str, fmt: DetailFormat) -> None:
     """``--metrics``: each metric's count, last value, min, max, first and last step, one query;
     a sparkline of its trend on a terminal, as wide as the terminal leaves room for."""
@@ -195,7 +239,9 @@ def _progress_line(detail: ExperimentDetail) -> str:
     )
 
 
-def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: bool = False) -> None:
+def show_command(
+    reference: str, fmt: DetailFormat, patch: bool, only_metrics: bool = False, env: bool = False
+) -> None:
     """Show one experiment: status, times, error, script, params, metrics, git, environment, output.
 
     Exits 1 if nothing matches ID, 2 if ID matches several experiments (they are listed).
@@ -211,6 +257,8 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
       yanex show abc12345 --patch > changes.patch
 
       yanex show abc12345 --metrics
+
+      yanex show abc12345 --env
     """
     from yanex import config
     from yanex.artifacts.reading import records
@@ -226,6 +274,7 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     from yanex.display import format_size
     from yanex.errors import NotFoundError
     from yanex.store.detail import experiment_detail
+    from yanex.store.environments import environment_of
     from yanex.store.ids import short_ids
     from yanex.store.reading import reading
     from yanex.terminal import printable, tag_list
@@ -233,8 +282,12 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
     if only_metrics:
         _metrics(reference, fmt)
         return
+    if env:
+        _packages(reference, fmt)
+        return
     with reading(store()) as conn:
         detail = experiment_detail(conn, reference)
+        packages = environment_of(conn, detail.experiment.id)
         artifacts = records(conn, detail.experiment.id)
         shown = short_ids(conn, _named_ids(detail))
         batch = detail.batch
@@ -346,6 +399,13 @@ def show_command(reference: str, fmt: DetailFormat, patch: bool, only_metrics: b
                     ("platform", e.environment.platform or ""),
                     ("host", e.environment.hostname or ""),
                     ("yanex", e.environment.yanex_version or ""),
+                    ("nvidia driver", packages.nvidia_driver or "" if packages else ""),
+                    ("cuda", packages.cuda or "" if packages else ""),
+                    (
+                        "packages",
+                        f"{len(packages.packages)} (yanex show {short(e.id)} --env)" if packages else "",
+                    ),
+                    ("peak memory", _peak_memory(detail)),
                 ),
             ),
             (
@@ -371,6 +431,14 @@ COMMAND = Command(
             False,
             "Only the metrics: count, last value, min, max, first and last step (and a sparkline on a "
             "terminal).",
+        ),
+        Param(
+            "env",
+            ("--env",),
+            bool,
+            False,
+            "Only the environment: the installed Python packages and versions the script ran with, "
+            "the NVIDIA driver and CUDA versions.",
         ),
     ),
 )

@@ -65,6 +65,19 @@ class GitPatchRow(Base):
     size: Mapped[int] = mapped_column(Integer)
 
 
+class EnvironmentRow(Base):
+    """Revision 0018: installed packages, stored once per distinct set and shared by every
+    experiment that ran with it."""
+
+    __tablename__ = "environments"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    packages: Mapped[dict[str, str]] = mapped_column(JSON)  # distribution name -> version
+    nvidia_driver: Mapped[str | None] = mapped_column(String)
+    cuda: Mapped[str | None] = mapped_column(String)  # the CUDA version the driver supports
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class ExperimentRow(Base):
     """One experiment. ``id`` is global (32 random hex digits, the same in every store it is
     imported into); ``key`` is this store's compact handle for it, which ``metrics`` rows use."""
@@ -129,6 +142,10 @@ class ExperimentRow(Base):
     total_steps: Mapped[int | None] = mapped_column(Integer)
     # Revision 0017: the tracker an imported run came from and its id there ("mlflow:<run id>").
     imported_from: Mapped[str | None] = mapped_column(String)
+    # Revision 0018: the installed packages it ran with, in environments.
+    environment_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("environments.sha256", ondelete="SET NULL")
+    )
 
     # `list --status S` newest first is the most common query: one index serves filter and order.
     __table_args__ = (Index("ix_experiments_status_created_at", "status", "created_at"),)

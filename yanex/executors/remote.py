@@ -66,6 +66,7 @@ class RemoteTask:
     env: dict[str, str] = field(default_factory=dict)
     dependencies: tuple[Parent, ...] = ()
     inputs: tuple[ParentArtifacts, ...] = ()  # what the dependencies saved, for the script to read
+    system_metrics_interval: float = 10.0  # the orchestrator's setting, not the worker's
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def run_task(
         cwd=root / task.cwd,
         time_limit=task.time_limit,
         dependencies=task.dependencies,
+        system_metrics_interval=task.system_metrics_interval,
         env={
             config.BLOBS_ENV: str(blob_root),
             config.INPUTS_ENV: str(_bring_inputs(task, channel, blob_root, folder)),

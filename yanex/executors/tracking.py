@@ -55,6 +55,7 @@ def to_remote_task(task: Task, snapshot: Snapshot, env: dict[str, str], db: Data
         env=env,
         dependencies=request.dependencies,
         inputs=dependency_artifacts(db, request.dependencies) if request.dependencies else (),
+        system_metrics_interval=request.system_metrics_interval,
     )
 
 

@@ -63,7 +63,7 @@ from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.sweeps import find_completed, fingerprint
 from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
-from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode
+from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode, sampling_interval
 from yanex.sweep.plan import PlanSpecs, stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
@@ -146,6 +146,7 @@ def run_multiple(
     skip_completed: bool = False,
     timeout: float | str | None = None,
     executor: object = "local",
+    system_metrics_interval: float | None = None,
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -158,6 +159,10 @@ def run_multiple(
     ``timeout`` (seconds, or a string like ``90s``, ``5m``, ``2h``, ``1h30m``) limits each
     experiment whose spec sets no ``timeout`` of its own; past its limit a script gets SIGTERM,
     then SIGKILL after ``YANEX_KILL_GRACE`` seconds (10), and is recorded failed.
+
+    ``system_metrics_interval``: seconds between samples of each script's CPU, memory and GPU use
+    (``system/...`` metrics, docs/scripts.md); 0 takes none; None: ``YANEX_SYSTEM_METRICS_INTERVAL``,
+    else 10.
 
     ``executor``: ``"local"`` (this machine, as ``parallel`` says), a ``distributed.Client`` or
     ``"dask://HOST:PORT"`` (a Dask cluster), or ``yanex.executors.slurm(...)`` or
@@ -179,6 +184,7 @@ def run_multiple(
     """
     preflight(parallel)
     default_limit = None if timeout is None else parse_time_limit(timeout)
+    sampling = sampling_interval(system_metrics_interval)
     if isinstance(experiments, ExperimentSpec | str) or not isinstance(experiments, Sequence):
         raise TypeError("run_multiple expects a list of yanex.ExperimentSpec")
     for index, spec in enumerate(experiments):
@@ -193,6 +199,7 @@ def run_multiple(
         parallel,
         verbose,
         time_limit=default_limit,
+        system_metrics_interval=sampling,
         executor=executor,
         retries=retries,
         fail_fast=fail_fast,
@@ -294,6 +301,7 @@ class Batch:
         *,
         db: Database | None = None,
         time_limit: TimeLimit | None = None,
+        system_metrics_interval: float | None = None,
         dependencies: Plan | None = None,
         executor: object = "local",
         retries: int = 0,
@@ -315,6 +323,7 @@ class Batch:
         self.progress: BatchProgress = make_progress(verbose)
         self.db = db or Database()
         self.time_limit = time_limit  # for specs without a timeout of their own
+        self.sampling = sampling_interval(system_metrics_interval)
         if dependencies is None and isinstance(specs, PlanSpecs):  # every point runs on the same
             parents = specs.plan.depends_on
             dependencies = Plan.shared(self.count, completed_parents(self.db, parents) if parents else ())
@@ -665,6 +674,7 @@ class Batch:
             cwd=Path(cwd) if cwd else None,
             time_limit=spec.time_limit or self.time_limit,
             dependencies=tuple(self.schedule.parents(index)),
+            system_metrics_interval=self.sampling,
         )
         future = executor.submit(Task(request, self.output))
         self.pending[future] = (index, experiment_id)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from yanex.config import SYSTEM_METRICS_PREFIX
 from yanex.status import Status
 from yanex.store.dialect import chunks, marks
 from yanex.store.filters import ExperimentFilter
@@ -117,7 +118,7 @@ def compare(
     experiments (all of them for a single one), over the whole selection even when ``limit``
     shows only some: the swept parameters stay when comparing the best 3. ``params`` may name
     git fields (``git.commit``: ``yanex.store.git_fields``). Without ``metrics``, every metric any
-    row logged.
+    row logged but the system metrics (``system/...``), which are columns only when named.
     """
     ids = select_ids(conn, flt)
     asked = bool(params)
@@ -148,7 +149,12 @@ def compare(
     else:
         every = sorted({k for v in raw.values() for k in v})
         param_keys = [k for k in every if len(ids) == 1 or len({raw[i].get(k) for i in ids}) > 1]
-    metric_keys = list(metrics) if metrics else sorted({k for m in latest.values() for k in m})
+    # The supervisor's samples (system/...) only when named: each run has them, few compare them.
+    metric_keys = (
+        list(metrics)
+        if metrics
+        else sorted({k for m in latest.values() for k in m if not k.startswith(SYSTEM_METRICS_PREFIX)})
+    )
     # The goal of a column is the one every row with the metric shares (none when they differ).
     goals = {
         name: next(iter(seen))

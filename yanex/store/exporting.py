@@ -160,6 +160,10 @@ def _copy_database(source: Path, ids: Sequence[str], target: Path) -> _Copied:
             "INSERT INTO main.git_patches SELECT * FROM source.git_patches WHERE sha256 IN "
             "(SELECT git_patch_sha256 FROM main.experiments)"
         )
+        conn.execute(
+            "INSERT INTO main.environments SELECT * FROM source.environments WHERE sha256 IN "
+            "(SELECT environment_sha256 FROM main.experiments)"
+        )
         for table in _BY_EXPERIMENT:
             conn.execute(
                 f"INSERT INTO main.{table} SELECT * FROM source.{table} "

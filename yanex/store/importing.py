@@ -166,6 +166,11 @@ def _copy_referred(conn: sqlite3.Connection) -> None:
         "FROM source.git_patches WHERE sha256 IN (SELECT git_patch_sha256 FROM source.experiments "
         "WHERE id IN (SELECT id FROM temp.arriving)) ON CONFLICT (sha256) DO NOTHING"
     )
+    conn.execute(
+        f"INSERT INTO main.environments ({_names('environments')}) SELECT {_names('environments')} "
+        "FROM source.environments WHERE sha256 IN (SELECT environment_sha256 FROM source.experiments "
+        "WHERE id IN (SELECT id FROM temp.arriving)) ON CONFLICT (sha256) DO NOTHING"
+    )
 
 
 def _copy_rows(conn: sqlite3.Connection, table: str, which: str, args: Sequence[str] = ()) -> None:

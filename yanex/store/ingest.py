@@ -7,9 +7,10 @@ still where the step began (compare and set) and inserts the points. So the supe
 reconciler that found the supervisor dead and ``yanex db repair`` can all ingest the same journal,
 even at once, and every point lands exactly once. Lines yanex cannot store are skipped and
 counted, never allowed to stop the ingest. The same transaction keeps ``metric_summary`` current
-(``yanex.store.summary``), records goal lines (``yanex.set_goal``) in ``metric_goals`` and total
-lines (``yanex.set_total``) in ``experiments.total_steps``, so a crash between two steps leaves
-points, summaries, goals and totals as they were.
+(``yanex.store.summary``), records goal lines (``yanex.set_goal``) in ``metric_goals``, total
+lines (``yanex.set_total``) in ``experiments.total_steps`` and the supervisor's environment line
+(``yanex.store.environments``), so a crash between two steps leaves points, summaries, goals,
+totals and packages as they were.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from yanex.status import OPEN_STATUSES
 from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.dialect import sqlite_value, stored_time
+from yanex.store.environments import Packages, record_environment
 from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
 from yanex.store.metric_names import GOALS, Goal
 from yanex.store.summary import set_goals
@@ -90,13 +92,14 @@ def _storable_key(key: str) -> bool:
 
 class Parsed(NamedTuple):
     """What complete journal lines hold: points, goals declared (``yanex.set_goal``, the last
-    declaration of a key wins), how many lines could not be stored, and the last total of steps
-    declared (``yanex.set_total``), if any."""
+    declaration of a key wins), how many lines could not be stored, the last total of steps
+    declared (``yanex.set_total``) and the installed packages (the supervisor's line), if any."""
 
     points: list[PointRow]
     skipped: int
     goals: dict[str, Goal]
     total: int | None = None
+    environment: Packages | None = None
 
 
 def _goals(entry: Any) -> dict[str, Goal] | None:
@@ -126,6 +129,7 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
     skipped = 0
     goals: dict[str, Goal] = {}
     total: int | None = None
+    environment: Packages | None = None
     stamp = _Timestamps().text
     good_keys: set[str] = set()
     for entry in _entries(lines):
@@ -133,10 +137,13 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
             step, values, logged_at = entry["step"], entry["values"], stamp(entry["t"])
         except (TypeError, KeyError, ValueError, OverflowError, OSError):
             declared, steps = _goals(entry), _total(entry)
+            packages = Packages.from_json(entry.get("environment")) if type(entry) is dict else None
             if declared is not None:
                 goals.update(declared)
             elif steps is not None:
                 total = steps
+            elif packages is not None:
+                environment = packages
             else:
                 skipped += 1
             continue
@@ -156,7 +163,7 @@ def parse_journal(experiment_id: str, lines: list[bytes]) -> Parsed:
                 append((experiment_id, key, step, raw, None, logged_at))
             else:
                 append((experiment_id, key, step, *metric_value(raw), logged_at))
-    return Parsed(points, skipped, goals, total)
+    return Parsed(points, skipped, goals, total, environment)
 
 
 def _read_lines(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
@@ -195,6 +202,7 @@ class _Chunk(NamedTuple):
     total: int | None
     full: bool
     artifacts: list[artifact_lines.ArtifactLine]
+    environment: Packages | None
 
 
 class JournalIngest:
@@ -228,7 +236,15 @@ class JournalIngest:
         artifacts, unreadable = artifact_lines.parse(saved)
         skipped = parsed.skipped + unreadable
         return _Chunk(
-            start, start + len(lines), parsed.points, skipped, parsed.goals, parsed.total, full, artifacts
+            start,
+            start + len(lines),
+            parsed.points,
+            skipped,
+            parsed.goals,
+            parsed.total,
+            full,
+            artifacts,
+            parsed.environment,
         )
 
     def _commit(self, chunk: _Chunk, *, beat: bool = False) -> bool:
@@ -252,6 +268,8 @@ class JournalIngest:
                 conn.execute(
                     "UPDATE experiments SET total_steps = ? WHERE id = ?", (chunk.total, self.experiment_id)
                 )
+            if chunk.environment is not None:
+                record_environment(conn, self.experiment_id, chunk.environment)
             insert_points(conn, chunk.points)
             record_artifacts(conn, self.experiment_id, chunk.artifacts)
             if beat:

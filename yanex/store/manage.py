@@ -144,6 +144,10 @@ def delete_with_files(db: Database, ids: Sequence[str]) -> int:
             "DELETE FROM git_patches WHERE sha256 NOT IN "
             "(SELECT git_patch_sha256 FROM experiments WHERE git_patch_sha256 IS NOT NULL)"
         )
+        conn.execute(
+            "DELETE FROM environments WHERE sha256 NOT IN "
+            "(SELECT environment_sha256 FROM experiments WHERE environment_sha256 IS NOT NULL)"
+        )
         _give_back_free_pages(conn)
     for experiment_id in ids:
         shutil.rmtree(config.experiment_dir(experiment_id), ignore_errors=True)

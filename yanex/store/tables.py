@@ -123,6 +123,8 @@ class ExperimentBookkeeping:
     heartbeat_at: datetime | None = column()
     # Bytes of the metrics journal whose points are in the database
     metrics_offset: int | None = column()
+    # The installed packages it ran with (``environments``), from its journal
+    environment_sha256: str | None = column(default=None)
 
 
 class BatchColumns:
@@ -142,6 +144,14 @@ class GitPatchColumns:
     sha256: str
     patch: str
     size: int
+
+
+class EnvironmentColumns:
+    sha256: str
+    packages: JsonText  # distribution name -> version
+    nvidia_driver: str | None
+    cuda: str | None
+    created_at: datetime
 
 
 class TagColumns:
@@ -223,6 +233,7 @@ def tables() -> tuple[Table, ...]:
     return (
         Table("batches", BatchColumns),
         Table("git_patches", GitPatchColumns),
+        Table("environments", EnvironmentColumns),
         EXPERIMENTS,
         Table("tags", TagColumns),
         Table("params", ParamColumns),

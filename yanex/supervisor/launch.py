@@ -34,7 +34,9 @@ from yanex.store.experiments import Owner, finish, mark_running
 from yanex.store.ids import shown
 from yanex.store.outcome import OutcomeMarker, write_marker
 from yanex.supervisor.journal import FLUSH_INTERVAL, JournalPump
+from yanex.supervisor.packages import environment_line
 from yanex.supervisor.reaper import Sweeper
+from yanex.supervisor.sampling import SystemSampler, sampler
 
 _STDERR_TAIL_BYTES = 64 * 1024
 _PIPE_GRACE = 2.0  # seconds output may still arrive after the script exits
@@ -67,6 +69,19 @@ def _write_whole(path: Path, data: bytes) -> None:
     temporary.replace(path)
 
 
+def _configured_interval() -> float:
+    return config.system_metrics_interval()  # ``config`` is a field's name inside LaunchRequest
+
+
+def sampling_interval(seconds: float | None) -> float:
+    """A ``system_metrics_interval`` argument checked (None: the configured default)."""
+    if seconds is None:
+        return config.system_metrics_interval()
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 24 * 3600:
+        raise ValueError(f"system_metrics_interval must be seconds from 0 to 86400, got {seconds!r}")
+    return float(seconds)
+
+
 class OutputMode(StrEnum):
     ECHO = "echo"  # pass the script's output straight through (yanex run)
     PREFIX = "prefix"  # each line prefixed by the experiment's name (verbose batches)
@@ -84,6 +99,10 @@ class LaunchRequest:
     time_limit: TimeLimit | None = None
     dependencies: tuple[Parent, ...] = ()  # what the script runs on (yanex.dependency)
     env: dict[str, str] = field(default_factory=dict)  # set for this script only (on a cluster worker)
+    # Seconds between samples of its CPU, memory and GPU use (0: none), by default
+    # $YANEX_SYSTEM_METRICS_INTERVAL or 10: read where the request is made, so a bad value stops
+    # the run before it starts
+    system_metrics_interval: float = field(default_factory=_configured_interval)
 
 
 class Outcome(NamedTuple):
@@ -285,6 +304,7 @@ class ExperimentProcess:
         self._sinks: dict[int, _OutputSink] = {}  # by the pipe's file descriptor
         self.recorder = recorder or DatabaseRecorder(db, request.experiment_id, owner)
         self._sweeper = Sweeper(request.experiment_id)  # before the script starts: spares what is ours
+        self._sampler: SystemSampler | None = None
 
     @property
     def pid(self) -> int | None:
@@ -321,6 +341,7 @@ class ExperimentProcess:
         )
         self._sweeper.started(self._process.pid)
         self.recorder.started(self._process.pid)
+        self._describe_system(env)
         prefix = f"[{self.request.name or shown(self.request.experiment_id)}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
         for pipe, filename, target in (
@@ -328,6 +349,16 @@ class ExperimentProcess:
             (self._process.stderr, config.STDERR_FILE, sys.stderr),
         ):
             self._sinks[pipe.fileno()] = _OutputSink(self.directory / filename, self.output, target, prefix)
+
+    def _describe_system(self, env: dict[str, str]) -> None:
+        """The installed packages as the script's first journal line, read while it starts, and
+        the sampler of its CPU, memory and GPU use (``yanex.supervisor.sampling``)."""
+        assert self._process is not None
+        journal = self.directory / config.METRICS_FILE
+        line = environment_line(self.request.script_path)
+        with contextlib.suppress(OSError), journal.open("ab", buffering=0) as handle:
+            handle.write(line)  # O_APPEND, one write: never inside a line of the script's
+        self._sampler = sampler(str(journal), self._process.pid, self.request.system_metrics_interval, env)
 
     def send_signal(self, signum: int) -> None:
         """Signal the script (its whole group when it has its own session)."""
@@ -423,6 +454,8 @@ class ExperimentProcess:
                         self.sweep()
                     elif exited_at is None:
                         self._enforce_limits(now)
+                        if self._sampler is not None and now >= self._sampler.next_at:
+                            self._sampler.sample(now)
                     # Once the script is gone its output ends at EOF; a grandchild that kept the
                     # pipes open (yanex run keeps the terminal's group) gets a grace period.
                     if exited_at is not None and (not open_pipes or now - exited_at > _PIPE_GRACE):
@@ -431,6 +464,8 @@ class ExperimentProcess:
                     limit = self._next_limit()
                     if exited_at is None and limit is not None:
                         wait_for = min(wait_for, max(0.0, limit - now))
+                    if exited_at is None and self._sampler is not None:
+                        wait_for = min(wait_for, max(0.0, self._sampler.next_at - time.monotonic()))
                     if exited_at is not None:
                         wait_for = min(wait_for, max(0.0, exited_at + _PIPE_GRACE - now))
                     if selector.get_map():
