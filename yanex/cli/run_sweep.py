@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from yanex.errors import ConfigError
+    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo
     from yanex.sweep.expand import SweepDefinition
     from yanex.sweep.plan import PlanSpecs, SweepPlan
@@ -64,6 +65,7 @@ def run_sweep(
     depends_on: Sequence[str] = (),
     goals: Mapping[str, str] | None = None,
     executor: str = "local",
+    pruning: Pruning | None = None,
 ) -> None:
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
@@ -92,7 +94,7 @@ def run_sweep(
     if dry_run:
         show_points(PlanSpecs(plan), fmt)
         return
-    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor)
+    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor, pruning=pruning)
 
 
 def check_first_spec(plan: SweepPlan) -> None:
@@ -116,6 +118,7 @@ def run_points(
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
     replaces: Mapping[int, str] | None = None,
+    pruning: Pruning | None = None,
 ) -> None:
     """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed."""
     from pydantic import ValidationError
@@ -131,6 +134,7 @@ def run_points(
             batch_id=batch_id,
             ran_before=ran_before,
             replaces=replaces,
+            pruning=pruning,
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
