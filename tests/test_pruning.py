@@ -84,7 +84,7 @@ def test_median_pruning_stops_the_bad_runs_and_never_the_best(write_script, yane
     decisions = [line for line in result.stderr.splitlines() if "✂" in line and "by median" in line]
     pruned = [q for q, (status, _, _) in runs.items() if status == "pruned"]
     assert len(decisions) >= len(pruned)
-    assert result.returncode == 1  # not every point completed, as with a failure
+    assert result.returncode == 0, result.stderr  # pruned is no failure
 
     # Shown as such: list (and --status pruned), show with the reason.
     listed = runner.invoke(app, ["list", "--status", "pruned", "--format", "json"])
@@ -180,6 +180,14 @@ def test_should_stop_inside_a_run_turns_true_once_flagged(tmp_path: Path) -> Non
     child.wait(10)
 
 
+def _any(home: Path, query: str) -> bool:
+    """Whether ``query`` finds a row, once the store exists and has its tables."""
+    try:
+        return bool(rows(home, query))
+    except sqlite3.OperationalError:
+        return False
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_pruning_sweep_ends_promptly(write_script, yanex_home: Path) -> None:
     script = write_script("toy.py", TOY)
@@ -195,7 +203,8 @@ def test_ctrl_c_during_a_pruning_sweep_ends_promptly(write_script, yanex_home: P
         start_new_session=True,
     )  # fmt: skip
     try:
-        wait_until(lambda: rows(yanex_home, "SELECT 1 FROM experiments WHERE status = 'pruned'"), "a pruned run")
+        pruned = "SELECT 1 FROM experiments WHERE status = 'pruned'"
+        wait_until(lambda: _any(yanex_home, pruned), "a pruned run")
         began = time.monotonic()
         orchestrator.send_signal(signal.SIGINT)
         _, err = orchestrator.communicate(timeout=30)
@@ -226,5 +235,6 @@ def test_bad_pruning_options_are_one_line_errors(write_script, args: list[str], 
 
 def test_pruning_a_single_run_is_refused(write_script) -> None:
     script = write_script("toy.py", TOY)
-    result = runner.invoke(app, ["run", str(script), "-p", "q=1", "--prune", "median", "--prune-metric", "loss"])
+    args = ["run", str(script), "-p", "q=1", "--prune", "median", "--prune-metric", "loss"]
+    result = runner.invoke(app, args)
     assert result.exit_code != 0 and "no sweep" in result.output and "Hint:" in result.output

@@ -67,7 +67,8 @@ def run_command(
         yanex run train.py -p "lr=logspace(-4,-1,4)" -p "bs=list(16,32)" --parallel 4
 
     With sweep expressions, --param runs one experiment per point as one batch (named
-    SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed.
+    SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed (or were
+    pruned: --prune).
     """
     from yanex.params import compose
     from yanex.sweep.expand import SweepDefinition

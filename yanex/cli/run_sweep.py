@@ -120,7 +120,8 @@ def run_points(
     replaces: Mapping[int, str] | None = None,
     pruning: Pruning | None = None,
 ) -> None:
-    """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed."""
+    """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed (or
+    were pruned)."""
     from pydantic import ValidationError
 
     from yanex.runner.sweep import run_points as run
@@ -145,7 +146,7 @@ def run_points(
 
 
 def _print_results(results: Iterable[ExperimentResult]) -> bool:
-    """A line per result; whether all completed."""
+    """A line per result; whether all completed (a run the sweep pruned counts: it did its part)."""
     from yanex.cli.render import echo
     from yanex.store.ids import shown
     from yanex.terminal import printable
@@ -154,7 +155,7 @@ def _print_results(results: Iterable[ExperimentResult]) -> bool:
     for result in results:
         line = f"{shown(result.experiment_id)}  {result.status:<9}  {result.name or '-'}"
         echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
-        completed = completed and result.status == "completed"
+        completed = completed and result.status in ("completed", "pruned")
     return completed
 
 
