@@ -32,7 +32,7 @@ def describe(result: ExperimentResult) -> str:
     line = f"{_MARKS[result.status]} {label(result.name, shown(result.experiment_id))} {result.status}"
     if result.duration is not None:
         line += f" in {result.duration:.2f}s"
-    if result.error_message:
+    if result.error_message and result.status != "pruned":  # its decision's line gave the reason
         line += f": {printable(result.error_message)}"
     return line
 
