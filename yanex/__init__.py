@@ -23,6 +23,7 @@ from yanex.run_api import (
     save_artifact,
     set_goal,
     set_total,
+    should_stop,
 )
 from yanex.version import __version__
 
@@ -164,6 +165,7 @@ __all__ = [
     "save_artifact",
     "set_goal",
     "set_total",
+    "should_stop",
     "start",
     "uniform",
 ]

@@ -37,6 +37,13 @@ METRICS_FILE = "metrics.jsonl"
 # its supervisor records instead of what the exit status says.
 DECLARED_FILE = "declared.json"
 OUTCOME_FILE = "outcome.json"  # the outcome as the supervisor saw it, written before recording it
+# A sweep's pruning decided to stop the experiment (``yanex run --prune``): the reason, written by
+# the orchestrator; its supervisor stops the script and records it ``pruned``, and
+# ``yanex.should_stop()`` in the script turns True.
+PRUNED_FILE = "pruned.txt"
+# Written by the script's first ``yanex.should_stop()``: it stops on its own, so its supervisor
+# gives it the kill grace to exit before any SIGTERM.
+LISTENING_FILE = "should_stop.polled"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 

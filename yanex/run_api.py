@@ -81,6 +81,8 @@ class _Run:
         self.session: Any = None
         # ``get_artifacts_dir`` was called: files written into that folder are stored at the end.
         self.collect_folder = False
+        self.stop_seen = False  # the sweep pruned this experiment (``should_stop``): stays True
+        self.stop_checked_at: float | None = None  # monotonic time of the last look at the flag
         # A fork while another thread is inside ``log`` would copy the lock held, and the child's
         # first ``log_metrics`` would wait forever: the child gets a fresh lock and its own journal
         # descriptor (the parent's copy is closed, so none leaks into the child). Likewise a fork
@@ -99,6 +101,7 @@ class _Run:
             self._params = None
             self._next_step = 0
             self.collect_folder = False
+            self.stop_seen, self.stop_checked_at = False, None
 
     def _after_fork(self) -> None:
         self._lock = _thread.allocate_lock()
@@ -277,6 +280,31 @@ def set_total(steps: int) -> None:
     if not 0 < steps < _STEP_LIMIT:
         raise ValueError(f"set_total steps must be at least 1 and below 2**63, got {steps}")
     _run.declare({"total": steps})
+
+
+_STOP_POLL = 0.1  # seconds between two looks at the stop flag: should_stop is called every step
+
+
+def should_stop() -> bool:
+    """True once the sweep's early stopping (``yanex run --prune``) has decided to stop this
+    experiment: save what you need and exit (any exit is recorded ``pruned``) within the kill grace
+    (``YANEX_KILL_GRACE``, 10 s), after which the script gets SIGTERM, then SIGKILL. Cheap enough
+    for every step: at most one ``stat()`` every 0.1 s. Standalone, always False."""
+    run = _run
+    if run.stop_seen or run.directory is None:
+        return run.stop_seen
+    now = time.monotonic()
+    if run.stop_checked_at is None:  # the first call: the supervisor now waits for us to stop
+        listening = os.path.join(run.directory, _config.LISTENING_FILE)
+        try:  # noqa: SIM105 (contextlib is not imported here: start-up budget)
+            os.close(os.open(listening, os.O_WRONLY | os.O_CREAT, 0o644))
+        except OSError:
+            pass
+    elif now - run.stop_checked_at < _STOP_POLL:
+        return False
+    run.stop_checked_at = now
+    run.stop_seen = os.path.exists(os.path.join(run.directory, _config.PRUNED_FILE))
+    return run.stop_seen
 
 
 def get_experiment_id() -> str | None:

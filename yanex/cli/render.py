@@ -51,6 +51,7 @@ STATUS_STYLES = {
     "completed": "green",
     "failed": "red",
     "cancelled": "yellow",
+    "pruned": "magenta",
     "running": "cyan",
     "queued": "blue",
     "created": "dim",

@@ -21,6 +21,7 @@ from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
     from yanex.params import RunOptions
+    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentSpec
     from yanex.sweep.expand import SweepDefinition
 
@@ -43,6 +44,10 @@ def run_command(
     goal: list[str] | None,
     executor: str,
     system_metrics_interval: float | None,
+    prune: str | None = None,
+    prune_metric: str | None = None,
+    prune_warmup: int = 0,
+    prune_min_runs: int = 4,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -63,7 +68,8 @@ def run_command(
         yanex run train.py -p "lr=logspace(-4,-1,4)" -p "bs=list(16,32)" --parallel 4
 
     With sweep expressions, --param runs one experiment per point as one batch (named
-    SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed.
+    SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed (or were
+    pruned: --prune).
     """
     from yanex.params import compose
     from yanex.sweep.expand import SweepDefinition
@@ -81,6 +87,7 @@ def run_command(
     _refuse_lone_options(fmt, dry_run, seed, samples)
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
     parents = _pinned(depends_on or [])
+    pruning = _pruning(prune, prune_metric, prune_warmup, prune_min_runs, goals, definition.is_sweep)
     if definition.is_sweep:
         run_sweep(
             definition,
@@ -96,6 +103,7 @@ def run_command(
             depends_on=parents,
             goals=goals,
             executor=executor,
+            pruning=pruning,
         )
         return
     if options.name is None:
@@ -125,6 +133,40 @@ def _goals(given: list[str]) -> dict[str, str]:
     from yanex.store.metric_names import parse_goal
 
     return dict(parse_goal(text) for text in given)
+
+
+def _pruning(
+    rule: str | None, metric: str | None, warmup: int, min_runs: int, goals: dict[str, str], sweep: bool
+) -> Pruning | None:
+    """``--prune`` and its options as the batch's ``Pruning``: the metric's goal from ``KEY.min`` or
+    ``KEY.max``, else from ``--goal``, else from its name."""
+    from yanex.errors import UsageError
+    from yanex.runner.pruning import RULES, Pruning
+    from yanex.store.metric_names import GOALS, default_goal
+
+    if rule is None:
+        if metric is not None:
+            raise UsageError(
+                "--prune-metric is given without --prune", hint="add --prune median or --prune asha"
+            )
+        return None
+    if rule not in RULES:
+        raise UsageError(f"unknown pruning rule {rule!r}", hint="pass --prune median or --prune asha")
+    if not sweep:
+        raise UsageError(
+            "--prune stops the runs of a sweep that fall behind the others; this run is no sweep",
+            hint='give a sweep expression, e.g. -p "lr=logspace(-4,-1,8)"',
+        )
+    if metric is None or not metric.strip():
+        raise UsageError(
+            "--prune needs the metric to compare the runs on",
+            hint="pass --prune-metric KEY (a metric the script logs), e.g. --prune-metric loss or loss.min",
+        )
+    key, dot, suffix = metric.rpartition(".")
+    if dot and key and suffix in GOALS:
+        return Pruning(rule, key, "min" if suffix == "min" else "max", warmup, min_runs)
+    goal = goals.get(metric) or default_goal(metric)
+    return Pruning(rule, metric, "min" if goal == "min" else "max", warmup, min_runs)
 
 
 def _script_file(script: Path) -> Path:
@@ -445,6 +487,45 @@ COMMAND = Command(
             metavar="SECONDS",
             min=0,
             show_default=False,
+        ),
+        # Early stopping (issue 24).
+        Param(
+            "prune",
+            ("--prune",),
+            str,
+            None,
+            "Stop the sweep's runs that fall behind the others, recorded pruned: median (worse "
+            "than the median at the same step) or asha (successive halving; docs/batches.md).",
+            metavar="median|asha",
+            show_default=False,
+        ),
+        Param(
+            "prune_metric",
+            ("--prune-metric",),
+            str,
+            None,
+            "The metric --prune compares, as logged; KEY.min or KEY.max sets its direction "
+            "(else --goal, else its name).",
+            metavar="KEY",
+            show_default=False,
+        ),
+        Param(
+            "prune_warmup",
+            ("--prune-warmup",),
+            int,
+            0,
+            "Steps before --prune may stop a run.",
+            metavar="STEPS",
+            min=0,
+        ),
+        Param(
+            "prune_min_runs",
+            ("--prune-min-runs",),
+            int,
+            4,
+            "Other runs that must have reached a step before --prune judges a run at it.",
+            metavar="N",
+            min=1,
         ),
     ),
     unknown_option_hint=_script_options_hint,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from yanex.errors import ConfigError
+    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo
     from yanex.sweep.expand import SweepDefinition
     from yanex.sweep.plan import PlanSpecs, SweepPlan
@@ -64,6 +65,7 @@ def run_sweep(
     depends_on: Sequence[str] = (),
     goals: Mapping[str, str] | None = None,
     executor: str = "local",
+    pruning: Pruning | None = None,
 ) -> None:
     """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
     import secrets
@@ -92,7 +94,7 @@ def run_sweep(
     if dry_run:
         show_points(PlanSpecs(plan), fmt)
         return
-    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor)
+    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor, pruning=pruning)
 
 
 def check_first_spec(plan: SweepPlan) -> None:
@@ -116,8 +118,10 @@ def run_points(
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
     replaces: Mapping[int, str] | None = None,
+    pruning: Pruning | None = None,
 ) -> None:
-    """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed."""
+    """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed (or
+    were pruned)."""
     from pydantic import ValidationError
 
     from yanex.runner.sweep import run_points as run
@@ -131,6 +135,7 @@ def run_points(
             batch_id=batch_id,
             ran_before=ran_before,
             replaces=replaces,
+            pruning=pruning,
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -141,7 +146,7 @@ def run_points(
 
 
 def _print_results(results: Iterable[ExperimentResult]) -> bool:
-    """A line per result; whether all completed."""
+    """A line per result; whether all completed (a run the sweep pruned counts: it did its part)."""
     from yanex.cli.render import echo
     from yanex.store.ids import shown
     from yanex.terminal import printable
@@ -150,7 +155,7 @@ def _print_results(results: Iterable[ExperimentResult]) -> bool:
     for result in results:
         line = f"{shown(result.experiment_id)}  {result.status:<9}  {result.name or '-'}"
         echo(printable(line + (f": {result.error_message}" if result.error_message else "")))
-        completed = completed and result.status == "completed"
+        completed = completed and result.status in ("completed", "pruned")
     return completed
 
 

@@ -39,6 +39,7 @@ from yanex.runner.inline import InlineExecutor
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
+from yanex.runner.pruning import CHECK_EVERY, Pruner, Pruning
 from yanex.runner.results import Results
 from yanex.runner.script_kind import not_python
 from yanex.specs import (
@@ -59,6 +60,7 @@ from yanex.store.experiments import (
     end_batch,
     heartbeat,
 )
+from yanex.store.ids import shown
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.sweeps import find_completed, fingerprint
@@ -312,6 +314,7 @@ class Batch:
         working_dirs: Sequence[str | None] | None = None,
         ran_before: Sequence[GitInfo] = (),
         batch_id: str | None = None,
+        pruning: Pruning | None = None,
     ) -> None:
         check_executor(executor)
         listed = specs if isinstance(specs, Sequence) else None
@@ -367,6 +370,11 @@ class Batch:
         self.unstarted: Counter[str] = Counter()  # specs cancelled before they started, by reason
         self.next_refresh = 0.0  # monotonic time the running experiments are listed again
         self.last_beat = 0.0  # monotonic time of the last heartbeat
+        # Early stopping (yanex.runner.pruning): the sweep's curves, and the rows that ended since
+        # they were last read (their last points are read once more).
+        self.pruner = None if pruning is None else Pruner(pruning, self.db)
+        self.next_prune = 0.0
+        self.ended_unread: list[str] = []
 
     def run(self) -> Iterator[ExperimentResult]:
         """Run every spec to its result, then give the results in input order (built as they are
@@ -465,8 +473,9 @@ class Batch:
         """Settle each try as it ends until none is pending. The first Ctrl-C or SIGTERM stops the
         batch: what runs gets ``INTERRUPT_GRACE`` to exit, and is killed after it or at a second one."""
         grace_ends: float | None = None
+        tick = _TICK if self.pruner is None else CHECK_EVERY
         while self.pending or (self.events.received and self.signalled is None):
-            wait_for = _TICK if grace_ends is None else min(_TICK, grace_ends - time.monotonic())
+            wait_for = tick if grace_ends is None else min(tick, grace_ends - time.monotonic())
             event = self.events.next(wait_for)
             if isinstance(event, StopReason):
                 if self.signalled is not None:
@@ -488,6 +497,7 @@ class Batch:
                 return
             self._refresh()
             self._heartbeat()
+            self._prune()
 
     def _refresh(self) -> None:
         """List what runs for the progress display, a few times a second at most: the list is
@@ -502,6 +512,19 @@ class Batch:
             ]
         )
         self.next_refresh = time.monotonic() + _REFRESH
+
+    def _prune(self) -> None:
+        """Every ``CHECK_EVERY`` while nothing stops the batch: read the sweep's new points and
+        stop the runs that fall behind, one line each on the batch's output."""
+        if self.pruner is None or self.stopping is not None or time.monotonic() < self.next_prune:
+            return
+        running = {row: index for future, (index, row) in self.pending.items() if future.running()}
+        ended, self.ended_unread = self.ended_unread, []
+        self.pruner.read(running, ended)
+        for decision in self.pruner.decide(running):
+            name = self.live[running[decision.experiment_id]].name
+            self.progress.note(f"✂ {progress_label(name, shown(decision.experiment_id))}: {decision.reason}")
+        self.next_prune = time.monotonic() + CHECK_EVERY
 
     def _create_batch(self, todo: Sequence[int]) -> str:
         """The batch row (unless this process claimed it already), and the specs whose rows
@@ -592,6 +615,8 @@ class Batch:
     def _settle(self, executor: Executor, future: Future[Outcome]) -> None:
         """A try has ended: another try if it failed and may retry, else the spec's result."""
         index, row = self.pending.pop(future)
+        if self.pruner is not None:
+            self.ended_unread.append(row)
         result = self._result(future, index, row)
         if result.status == "failed" and self.tries.get(index, 1) <= self.retries and self.stopping is None:
             self._retry(executor, index, row, result)

@@ -19,7 +19,7 @@ from yanex.terminal import printable
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-_MARKS = {"completed": "✓", "failed": "✗", "cancelled": "⊘"}
+_MARKS = {"completed": "✓", "failed": "✗", "cancelled": "⊘", "pruned": "✂"}
 
 
 def label(name: str | None, experiment_id: str) -> str:
@@ -32,7 +32,7 @@ def describe(result: ExperimentResult) -> str:
     line = f"{_MARKS[result.status]} {label(result.name, shown(result.experiment_id))} {result.status}"
     if result.duration is not None:
         line += f" in {result.duration:.2f}s"
-    if result.error_message:
+    if result.error_message and result.status != "pruned":  # its decision's line gave the reason
         line += f": {printable(result.error_message)}"
     return line
 
@@ -65,6 +65,7 @@ class _Counts:
         self.done = 0
         self.failed = 0
         self.cancelled = 0
+        self.pruned = 0  # stopped early by the sweep's pruning: neither completed nor failed
         self.skipped = 0
         self.batch_id = ""
         self.began = time.monotonic()
@@ -74,6 +75,11 @@ class _Counts:
         self.done += 1
         self.failed += result.status == "failed"
         self.cancelled += result.status == "cancelled"
+        self.pruned += result.status == "pruned"
+
+    @property
+    def completed(self) -> int:
+        return self.done - self.failed - self.cancelled - self.pruned
 
     def unstarted(self, count: int, reason: str) -> str:
         self.done += count
@@ -83,13 +89,16 @@ class _Counts:
 
     def summary(self) -> str:
         return (
-            f"batch {self.batch_id}: {self.done - self.failed - self.cancelled} completed, "
-            f"{self.failed + self.cancelled} failed or cancelled, in {time.monotonic() - self.began:.1f}s"
+            f"batch {self.batch_id}: {self.completed} completed, "
+            + (f"{self.pruned} pruned, " if self.pruned else "")
+            + f"{self.failed + self.cancelled} failed or cancelled, in {time.monotonic() - self.began:.1f}s"
         )
 
     def final_line(self) -> str:
         """The line a live display leaves behind: counts, time, and how to look at the batch."""
-        parts = [f"{self.done - self.failed - self.cancelled} completed", f"{self.failed} failed"]
+        parts = [f"{self.completed} completed", f"{self.failed} failed"]
+        if self.pruned:
+            parts.append(f"{self.pruned} pruned")
         if self.cancelled:
             parts.append(f"{self.cancelled} cancelled")
         if self.skipped:
@@ -189,7 +198,7 @@ class LiveProgress:
         from rich.table import Table
 
         counts, now = self._counts, time.monotonic()
-        completed = counts.done - counts.failed - counts.cancelled
+        completed = counts.completed
         eta = "…" if (left := counts.eta(now)) is None else _clock(left)
         numbers = (completed, counts.failed + counts.cancelled, len(self._running))
         words = ("completed", "failed", "running")

@@ -170,7 +170,7 @@ class ExperimentFilter:
         (),
         "--status",
         "-s",
-        help="Only this status (repeatable): created, queued, running, completed, failed, cancelled.",
+        help="Only this status (repeatable): created, queued, running, completed, failed, cancelled, pruned.",
         kind="texts",
         keyword="status",
     )

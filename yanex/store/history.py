@@ -98,6 +98,21 @@ def curve(
         yield step, (value if value_json is None else json.loads(value_json))
 
 
+def curve_after(
+    conn: sqlite3.Connection, experiment_id: str, key: str, after: int | None
+) -> list[tuple[int, JsonValue]]:
+    """``(step, value)`` of one metric's points past step ``after`` (all of them for None), by step
+    then logging order: what a sweep's pruning reads of a running experiment every few seconds,
+    one index range from where it stopped reading."""
+    query = f"SELECT step, value, value_json FROM metrics WHERE {POINTS_OF} AND key = ?"
+    args: list[object] = [experiment_id, key]
+    if after is not None:
+        query += " AND step > ?"
+        args.append(after)
+    rows = conn.execute(query + " ORDER BY step, id", args).fetchall()
+    return [(step, _decoded(value, value_json)) for step, value, value_json in rows]
+
+
 def points(conn: sqlite3.Connection, ids: Sequence[str], keys: Sequence[str] = ()) -> Iterator[MetricPoint]:
     """Every point of the experiments ``ids`` (in that order), of ``keys`` or of every metric,
     by key then step, streamed on the open snapshot ``conn``."""

@@ -35,6 +35,7 @@ from yanex.store.ids import shown
 from yanex.store.outcome import OutcomeMarker, write_marker
 from yanex.supervisor.journal import FLUSH_INTERVAL, JournalPump
 from yanex.supervisor.packages import environment_line
+from yanex.supervisor.pruned import listening, stop_reason
 from yanex.supervisor.reaper import Sweeper
 from yanex.supervisor.sampling import SystemSampler, sampler
 
@@ -297,6 +298,10 @@ class ExperimentProcess:
         self.grace = config.kill_grace()
         self._deadline: float | None = None  # monotonic time of the time limit
         self._kill_at: float | None = None  # monotonic time of the SIGKILL after a SIGTERM
+        # Set once a sweep's pruning asked this experiment to stop (``yanex.supervisor.pruned``):
+        # the reason recorded, and when the SIGTERM goes to a script that stops on its own.
+        self.pruned: str | None = None
+        self._term_at: float | None = None
         # Recorded as the error message when an interrupt ends the script; a batch that cancels its
         # remaining experiments (fail_fast) says so instead of blaming the user.
         self.cancel_reason = "interrupted by the user"
@@ -405,10 +410,27 @@ class ExperimentProcess:
         if self._process is not None:
             self._sweeper.sweep(self._process.pid)
 
+    def _check_pruned(self, now: float) -> None:
+        """Stop the script once the sweep pruned it: SIGTERM now, SIGKILL after the grace, as a
+        time limit does; a script that polls ``yanex.should_stop()`` gets the grace to exit on its
+        own first."""
+        if self.pruned is not None or (reason := stop_reason(self.directory)) is None:
+            return
+        self.pruned = reason
+        if listening(self.directory):
+            self._term_at = now + self.grace
+        else:
+            self._signal(signal.SIGTERM)
+            self._kill_soon()
+
     def _enforce_limits(self, now: float) -> None:
         """The time limit, then the SIGKILL that follows a SIGTERM past its grace."""
         if self._deadline is not None and now >= self._deadline and not self.timed_out:
             self.timed_out = True
+            self._signal(signal.SIGTERM)
+            self._kill_soon()
+        if self._term_at is not None and now >= self._term_at:  # a pruned script that did not stop
+            self._term_at = None
             self._signal(signal.SIGTERM)
             self._kill_soon()
         if self._kill_at is not None and now >= self._kill_at:
@@ -416,7 +438,8 @@ class ExperimentProcess:
             self._signal(signal.SIGKILL)
 
     def _next_limit(self) -> float | None:
-        limits = [t for t in (None if self.timed_out else self._deadline, self._kill_at) if t is not None]
+        deadline = None if self.timed_out else self._deadline
+        limits = [t for t in (deadline, self._term_at, self._kill_at) if t is not None]
         return min(limits, default=None)
 
     def poll(self) -> int | None:
@@ -483,6 +506,8 @@ class ExperimentProcess:
                         with contextlib.suppress(subprocess.TimeoutExpired):
                             process.wait(wait_for)
                     if time.monotonic() >= next_flush:
+                        if exited_at is None:
+                            self._check_pruned(time.monotonic())
                         beat = time.monotonic() >= next_beat
                         behind = self.recorder.tick(beat=beat)
                         next_flush = time.monotonic() + (0.0 if behind else FLUSH_INTERVAL)
@@ -512,8 +537,12 @@ class ExperimentProcess:
         process.stdout.close()
         process.stderr.close()
         stderr_tail = bytes(stderr_sink.tail).decode("utf-8", "replace")
+        # Pruned whatever its exit: a script that saw ``should_stop()`` may exit before we did.
+        self.pruned = self.pruned or stop_reason(self.directory)
         if self.timed_out and self.request.time_limit is not None:
             status, message = Status.FAILED, f"timed out after {self.request.time_limit.text}"
+        elif self.pruned is not None and not self.interrupted:
+            status, message = Status.PRUNED, self.pruned
         elif returncode == 0:
             status, message = Status.COMPLETED, None
         elif self.interrupted or (self.own_session and returncode == -signal.SIGINT):
@@ -522,7 +551,7 @@ class ExperimentProcess:
             status, message = Status.CANCELLED, self.cancel_reason
         else:
             status, message = Status.FAILED, describe_failure(returncode, stderr_tail)
-        if not self.timed_out and not self.interrupted:
+        if not self.timed_out and not self.interrupted and self.pruned is None:
             status, message = declared_outcome(self.directory) or (status, message)
         return self.recorder.ended(OutcomeMarker(status, shell_exit_code(returncode), message, ended_at))
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 10_000  # points a page shows; a larger sweep says how many it left out
 # A point's status when several experiments ran it: the first of these that one of them has.
-PRECEDENCE = ("completed", "running", "queued", "created", "failed", "cancelled")
+PRECEDENCE = ("completed", "running", "queued", "created", "pruned", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
