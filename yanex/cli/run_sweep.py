@@ -72,6 +72,10 @@ def run_sweep(
 
     from yanex.sweep.plan import PlanSpecs, SweepPlan
 
+    if search is not None and search.adaptive and not dry_run:
+        from yanex.sweep.search import require_optuna
+
+        require_optuna()  # before anything is said or written
     if definition.samples is not None and definition.seed is None:
         definition = dataclasses.replace(definition, seed=secrets.randbelow(2**31))
         typer.echo(

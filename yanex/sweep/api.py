@@ -137,7 +137,7 @@ def search(
     ``run_multiple`` does; ``yanex sweep resume`` on the batch continues the same search."""
     from yanex.runner.sweep import run_points
     from yanex.sweep.plan import PlanSpecs
-    from yanex.sweep.search import SearchSpecs, check_space, make_search
+    from yanex.sweep.search import SearchSpecs, check_space, make_search, require_optuna
 
     sweep = sample(
         script, axes, n, seed, config=config, script_args=script_args, name=name, tags=tags,
@@ -150,6 +150,7 @@ def search(
         from yanex.db.engine import Database
 
         check_space(plan)
+        require_optuna()
         points = SearchSpecs(plan, plan.size(), Database())
     return list(run_points(points, parallel, verbose=False, executor=executor))
 

@@ -77,7 +77,8 @@ def _search(plan: SweepPlan) -> Search:
     return plan.search
 
 
-def _optuna() -> Any:
+def require_optuna() -> Any:
+    """The ``optuna`` module; ``ConfigError`` naming the extra when it is missing."""
     try:
         import optuna
     except ImportError:
@@ -94,7 +95,7 @@ class Proposer:
     finished since the last proposal, then asks it for the next point."""
 
     def __init__(self, plan: SweepPlan, db: Database) -> None:
-        self.optuna = _optuna()
+        self.optuna = require_optuna()
         self.plan, self.db, self.search = plan, db, _search(plan)
         self.space = {dotted(path): _distribution(self.optuna, axis) for path, axis in plan.definition.axes}
         self.study: optuna.Study = self.optuna.create_study(direction=_direction(self.search.direction))
