@@ -49,7 +49,7 @@ def test_a_seeded_search_run_one_at_a_time_proposes_the_same_points(write_script
     script = write_script("branin.py", BRANIN)
     command = ["run", str(script), *SPACE, "--samples", "12", "--search", "tpe", "--objective", "loss.min"]
     for _ in range(2):
-        result = yanex_cli(*command, "--seed", "3")
+        result = yanex_cli(*command, "--seed", "3", "--parallel", "1")
         assert result.returncode == 0, result.stderr
     first, second = (batch for (batch,) in rows(yanex_home, "SELECT id FROM batches ORDER BY created_at"))
     assert len(points(yanex_home, first)) == 12
@@ -76,8 +76,30 @@ def test_the_stored_plan_records_the_search(write_script, yanex_home: Path) -> N
     assert [axis["kind"] for axis in spec["axes"]] == ["uniform", "uniform"]
 
 
+def test_sweep_show_prints_the_best_point_and_the_objective_over_trials(
+    write_script, yanex_home: Path
+) -> None:
+    script = write_script("branin.py", BRANIN)
+    command = ["run", str(script), *SPACE, "--samples", "4", "--search", "tpe", "--objective", "loss.min"]
+    assert yanex_cli(*command, "--seed", "2").returncode == 0
+    [(batch,)] = rows(yanex_home, "SELECT id FROM batches")
+    losses = [value for (value,) in rows(yanex_home, "SELECT last FROM metric_summary ORDER BY rowid")]
+    result = yanex_cli("sweep", "show", batch[:8])
+    assert result.returncode == 0, result.stderr
+    heading = result.stderr.splitlines()
+    assert heading[0] == f"batch {batch[:8]}: tpe search, 4 of 4 points of branin.py; loss.min (min)"
+    assert heading[1].startswith(f"best: {min(losses):.6g} (")
+    assert heading[2].startswith("best so far over trials: ") and len(heading[2]) == 25 + 4
+    shown = json.loads(yanex_cli("sweep", "show", batch[:8], "--format", "json").stdout)
+    assert [trial["objective"] for trial in shown] == pytest.approx(losses)
+    assert shown[-1]["best_so_far"] == pytest.approx(min(losses))
+    assert set(shown[0]["params"]) == {"x", "y"}
+
+
 # Waits until the file `release` exists once 3 points have run: Ctrl-C lands while two run.
-SLOW_AFTER_THREE = BRANIN + """
+SLOW_AFTER_THREE = (
+    BRANIN
+    + """
 import sqlite3, time, os
 from pathlib import Path
 if len(list(Path(yanex.get_param("marks")).iterdir())) >= 3:
@@ -85,6 +107,7 @@ if len(list(Path(yanex.get_param("marks")).iterdir())) >= 3:
         time.sleep(0.05)
 (Path(yanex.get_param("marks")) / yanex.get_experiment_id()).touch()
 """
+)
 
 
 @pytest.mark.slow
@@ -112,6 +135,8 @@ def test_ctrl_c_then_resume_continues_the_search_without_repeating_a_point(
             lambda: rows(yanex_home, "SELECT count(*) FROM experiments WHERE status = 'running'") == [(2,)],
             "two points running",
         )
+        # Proposed as slots free up: three done and two in flight are all the rows there are.
+        assert rows(yanex_home, "SELECT count(*) FROM experiments") == [(5,)]
         orchestrator.send_signal(signal.SIGINT)  # a real Ctrl-C to the orchestrator
         _, err = orchestrator.communicate(timeout=60)
     finally:
@@ -148,7 +173,9 @@ def test_search_without_optuna_says_which_extra_in_one_line(
     (hidden / "optuna").mkdir(parents=True)
     (hidden / "optuna" / "__init__.py").write_text("raise ImportError('No module named optuna')\n")
     monkeypatch.setenv("PYTHONPATH", str(hidden))  # an optuna that fails to import, as when missing
-    result = yanex_cli("run", str(script), *SPACE, "--samples", "3", "--search", "tpe", "--objective", "loss.min")
+    result = yanex_cli(
+        "run", str(script), *SPACE, "--samples", "3", "--search", "tpe", "--objective", "loss.min"
+    )
     assert result.returncode != 0
     assert result.stderr.splitlines() == [
         "Error: adaptive search (--search tpe or cmaes) needs Optuna, which is not installed",

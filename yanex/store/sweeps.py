@@ -199,6 +199,7 @@ class SweepTrial(NamedTuple):
     objective's aggregate (None when the metric was never logged)."""
 
     id: str
+    name: str | None
     spec_sha256: str
     status: str
     config: dict[str, Any]
@@ -213,12 +214,14 @@ def sweep_trials(
     ``column`` (an aggregate of ``metric_summary``, from ``metric_names.AGGREGATES``) of ``key``."""
     skipped = (*OPEN_STATUSES, Status.CANCELLED.value)
     rows = conn.execute(
-        f"SELECT e.id, e.spec_sha256, e.status, e.config, m.{column} FROM experiments AS e "
+        f"SELECT e.id, e.name, e.spec_sha256, e.status, e.config, m.{column} FROM experiments AS e "
         "LEFT JOIN metric_summary AS m ON m.experiment_id = e.id AND m.key = ? "
         "WHERE e.batch_id IN (SELECT id FROM batches WHERE spec = ?) "
         f"AND e.status NOT IN ({marks(len(skipped))}) ORDER BY e.created_at, e.rowid",
         (key, json_text(spec), *skipped),
     )
     return [
-        SweepTrial(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows if row[0] not in known
+        SweepTrial(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+        for row in rows
+        if row[0] not in known
     ]

@@ -55,7 +55,7 @@ class Search:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Search:
-        return cls(data["sampler"], data["objective"], data["direction"], data["key"])
+        return cls(data["sampler"], data["objective"], data["direction"], data.get("key", ""))
 
 
 @dataclass(frozen=True)
