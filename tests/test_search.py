@@ -223,3 +223,19 @@ def test_tpe_finds_a_better_branin_point_than_random_with_the_same_budget(
     print(f"best Branin loss over 5 seeds, 24 points: tpe {statistics.mean(tpe):.4f} {tpe}")
     print(f"random {statistics.mean(drawn):.4f} {drawn}")
     assert statistics.mean(tpe) < 0.8 * statistics.mean(drawn)
+
+
+@pytest.mark.slow
+def test_a_search_runs_on_a_dask_cluster_fed_as_workers_free(write_script, tmp_path: Path, yanex_home: Path) -> None:
+    from tests.cluster_support import cluster_client
+
+    script = write_script("branin.py", BRANIN)
+    with cluster_client(tmp_path / "cluster", workers=2) as client:
+        results = yanex.search(
+            script, {"x": yanex.uniform(-5, 10), "y": yanex.uniform(0, 15)}, n=6, objective="loss.min",
+            seed=0, parallel=2, executor=client,
+        )  # fmt: skip
+    assert [result.status for result in results] == ["completed"] * 6
+    [(executor, text)] = rows(yanex_home, "SELECT executor, spec FROM batches")
+    assert executor.startswith("dask://") and json.loads(text)["search"]["sampler"] == "tpe"
+    assert len(set(points(yanex_home))) == 6
