@@ -68,7 +68,9 @@ def main() -> int:
             )  # fmt: skip
             now = "2026-01-01 00:00:00.000000"
             with db.write() as conn:
-                conn.executemany("UPDATE experiments SET status = 'completed' WHERE id = ?", [(i,) for i in ids])
+                conn.executemany(
+                    "UPDATE experiments SET status = 'completed' WHERE id = ?", [(i,) for i in ids]
+                )
                 points_rows = [
                     (i, "loss", 0, _branin(p.config["x"], p.config["y"]), None, now)
                     for i, p in zip(ids, points, strict=True)
@@ -91,8 +93,8 @@ def main() -> int:
 
         space = proposer.space
         study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, constant_liar=True))
-        for trial in proposer.study.get_trials(deepcopy=False)[:FINISHED]:
-            study.add_trial(trial)
+        for stored in proposer.study.get_trials(deepcopy=False)[:FINISHED]:
+            study.add_trial(stored)
         bare: list[float] = []
         for _ in range(ROUNDS):
             started = time.perf_counter()

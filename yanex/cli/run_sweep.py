@@ -105,8 +105,9 @@ def run_sweep(
         if dry_run:  # its points depend on results that do not exist yet
             typer.echo(
                 f"dry run: --search {search.sampler} would propose {plan.size()} experiment(s) of "
-                f"{script_path.name} over {space_text(plan)}, minding {search.objective} "
-                f"({search.direction}); nothing was run or recorded",
+                f"{script_path.name} over {space_text(plan)}, "
+                f"{'minimizing' if search.direction == 'min' else 'maximizing'} {search.objective}; "
+                "nothing was run or recorded",
                 err=True,
             )
             return
