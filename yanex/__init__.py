@@ -42,6 +42,7 @@ _LAZY = {
     # Sweeps
     "grid": "yanex.sweep.api",
     "sample": "yanex.sweep.api",
+    "search": "yanex.sweep.api",
     "uniform": "yanex.sweep.api",
     "loguniform": "yanex.sweep.api",
     "randint": "yanex.sweep.api",
@@ -97,7 +98,7 @@ if TYPE_CHECKING:
     from yanex.runner.session import create_experiment, start
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
     from yanex.store.history import MetricPoint  # metric history (issue 11)
-    from yanex.sweep.api import choice, grid, loguniform, randint, sample, uniform
+    from yanex.sweep.api import choice, grid, loguniform, randint, sample, search, uniform
 
 
 def __getattr__(name: str) -> Any:
@@ -163,6 +164,7 @@ __all__ = [
     "run_multiple",
     "sample",
     "save_artifact",
+    "search",
     "set_goal",
     "set_total",
     "should_stop",

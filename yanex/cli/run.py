@@ -48,6 +48,9 @@ def run_command(
     prune_metric: str | None = None,
     prune_warmup: int = 0,
     prune_min_runs: int = 4,
+    search: str | None = None,
+    objective: str | None = None,
+    direction: str | None = None,
 ) -> None:
     """Run SCRIPT as a tracked experiment and exit with its exit code (124 past --timeout).
 
@@ -69,10 +72,14 @@ def run_command(
 
     With sweep expressions, --param runs one experiment per point as one batch (named
     SCRIPT-lr0.0001-bs16, or --name as the prefix) and exits 0 only if all completed (or were
-    pruned: --prune).
+    pruned: --prune). With --search tpe (or cmaes) and --objective, each point is proposed from the
+    results so far:
+
+        yanex run train.py -p "lr=loguniform(1e-5,1e-1)" --samples 50 --search tpe --objective loss.min
     """
     from yanex.params import compose
     from yanex.sweep.expand import SweepDefinition
+    from yanex.sweep.search import make_search
 
     if system_metrics_interval is not None:  # read, and checked, where each launch is prepared
         import os
@@ -81,6 +88,7 @@ def run_command(
 
         os.environ[config.SYSTEM_METRICS_INTERVAL_ENV] = repr(system_metrics_interval)
     goals = _goals(goal or [])
+    searched = make_search(search, objective, direction, goals)
     script_path = _script_file(script)
     composition = compose(config_file or [], param or [])
     options = _options(composition.options, name, tag or [], description, timeout, parallel)
@@ -88,6 +96,13 @@ def run_command(
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
     parents = _pinned(depends_on or [])
     pruning = _pruning(prune, prune_metric, prune_warmup, prune_min_runs, goals, definition.is_sweep)
+    if searched is not None and not definition.is_sweep:
+        from yanex.errors import UsageError
+
+        raise UsageError(
+            "--search and --objective choose a sweep's points, but no parameter is swept",
+            hint='sweep one: -p "lr=loguniform(1e-5,1e-1)" --samples 50',
+        )
     if definition.is_sweep:
         run_sweep(
             definition,
@@ -104,6 +119,7 @@ def run_command(
             goals=goals,
             executor=executor,
             pruning=pruning,
+            search=searched,
         )
         return
     if options.name is None:
@@ -526,6 +542,35 @@ COMMAND = Command(
             "Other runs that must have reached a step before --prune judges a run at it.",
             metavar="N",
             min=1,
+        ),
+        # Adaptive search (issue 24).
+        Param(
+            "search",
+            ("--search",),
+            str,
+            None,
+            "How --samples points are chosen: random (drawn up front, the default), tpe or cmaes "
+            "(each proposed from the results so far; needs --objective and the search extra).",
+            metavar="SAMPLER",
+            show_default=False,
+        ),
+        Param(
+            "objective",
+            ("--objective",),
+            str,
+            None,
+            "The metric the search optimizes, with an aggregate: loss.min, acc.max, loss (last).",
+            metavar="METRIC.AGG",
+            show_default=False,
+        ),
+        Param(
+            "direction",
+            ("--direction",),
+            str,
+            None,
+            "min or max: where --objective is best. Default: the metric's --goal, or its name's.",
+            metavar="min|max",
+            show_default=False,
         ),
     ),
     unknown_option_hint=_script_options_hint,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo
     from yanex.sweep.expand import SweepDefinition
-    from yanex.sweep.plan import PlanSpecs, SweepPlan
+    from yanex.sweep.plan import PlanSpecs, Search, SweepPlan
 
 DRY_RUN_FORMAT = dataclasses.replace(FORMAT, help="Output format of --dry-run.")
 
@@ -66,12 +66,18 @@ def run_sweep(
     goals: Mapping[str, str] | None = None,
     executor: str = "local",
     pruning: Pruning | None = None,
+    search: Search | None = None,
 ) -> None:
-    """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch."""
+    """``yanex run`` with sweep expressions: print the points (``dry_run``) or run them as a batch
+    (proposed one by one when ``search`` learns from them)."""
     import secrets
 
     from yanex.sweep.plan import PlanSpecs, SweepPlan
 
+    if search is not None and search.adaptive and not dry_run:
+        from yanex.sweep.search import require_optuna
+
+        require_optuna()  # before anything is said or written
     if definition.samples is not None and definition.seed is None:
         definition = dataclasses.replace(definition, seed=secrets.randbelow(2**31))
         typer.echo(
@@ -89,12 +95,29 @@ def run_sweep(
         working_dir=str(Path.cwd()),
         depends_on=tuple(depends_on),
         goals=tuple((goals or {}).items()),
+        search=search,
     )
     check_first_spec(plan)  # every point shares what a spec checks but its values
+    points = PlanSpecs(plan)
+    if search is not None and search.adaptive:
+        from yanex.cli.store import store
+        from yanex.sweep.search import SearchSpecs, check_space, space_text
+
+        check_space(plan)
+        if dry_run:  # its points depend on results that do not exist yet
+            typer.echo(
+                f"dry run: --search {search.sampler} would propose {plan.size()} experiment(s) of "
+                f"{script_path.name} over {space_text(plan)}, "
+                f"{'minimizing' if search.direction == 'min' else 'maximizing'} {search.objective}; "
+                "nothing was run or recorded",
+                err=True,
+            )
+            return
+        points = SearchSpecs(plan, plan.size(), store())
     if dry_run:
-        show_points(PlanSpecs(plan), fmt)
+        show_points(points, fmt)
         return
-    run_points(PlanSpecs(plan), parallel, verbose=False, executor=executor, pruning=pruning)
+    run_points(points, parallel, verbose=False, executor=executor, pruning=pruning)
 
 
 def check_first_spec(plan: SweepPlan) -> None:

@@ -318,7 +318,7 @@ class Batch:
     ) -> None:
         check_executor(executor)
         listed = specs if isinstance(specs, Sequence) else None
-        _check_scripts(listed if listed is not None else [next(iter(specs))])  # one script for all
+        _check_scripts(listed if listed is not None else [specs.first()])  # type: ignore[union-attr]  # one script for all
         self.specs = specs
         self.count = len(specs)
         self.parallel = parallel
@@ -339,6 +339,9 @@ class Batch:
         together = any(self.dependencies.in_batch.values())
         self.ahead = self.count if together else max(AHEAD, 2 * workers)
         self.first = self.ahead if together else min(self.ahead, max(FIRST, 2 * workers))
+        self.refill = self.ahead // 2  # live specs at or below which more rows are written
+        if isinstance(specs, PlanSpecs) and specs.proposes:  # a search: a point only as a worker frees
+            self.ahead = self.first = self.refill = workers
         self.target = executor  # what ``executor=`` names; ``run`` opens it
         self.retries, self.fail_fast, self.skip_completed = retries, fail_fast, skip_completed
         self.sweep_spec = sweep_spec  # batches.spec of a sweep
@@ -555,7 +558,7 @@ class Batch:
         """Keep about ``self.ahead`` specs written and submitted ahead of what has finished,
         topping up once half of them have (``self.first`` at first); a sweep's rows appear in
         ``yanex list`` as they are queued. Nothing once a signal came."""
-        if self.stopping is not None or self.events.received or len(self.live) > self.ahead // 2:
+        if self.stopping is not None or self.events.received or len(self.live) > self.refill:
             return
         for index in self._write_rows((self.ahead if self.written else self.first) - len(self.live)):
             if self.events.received:  # while the rows were written: start nothing

@@ -192,3 +192,36 @@ def find_completed(
             )
         )
     return found
+
+
+class SweepTrial(NamedTuple):
+    """A finished experiment of a searched sweep, as its sampler is told it: ``value`` is the
+    objective's aggregate (None when the metric was never logged)."""
+
+    id: str
+    name: str | None
+    spec_sha256: str
+    status: str
+    config: dict[str, Any]
+    value: float | None
+
+
+def sweep_trials(
+    conn: sqlite3.Connection, spec: dict[str, Any], key: str, column: str, known: Collection[str]
+) -> list[SweepTrial]:
+    """The experiments of every batch storing sweep ``spec`` that ended other than cancelled (a
+    cancelled point was never evaluated) and are not in ``known``, oldest first, with the
+    ``column`` (an aggregate of ``metric_summary``, from ``metric_names.AGGREGATES``) of ``key``."""
+    skipped = (*OPEN_STATUSES, Status.CANCELLED.value)
+    rows = conn.execute(
+        f"SELECT e.id, e.name, e.spec_sha256, e.status, e.config, m.{column} FROM experiments AS e "
+        "LEFT JOIN metric_summary AS m ON m.experiment_id = e.id AND m.key = ? "
+        "WHERE e.batch_id IN (SELECT id FROM batches WHERE spec = ?) "
+        f"AND e.status NOT IN ({marks(len(skipped))}) ORDER BY e.created_at, e.rowid",
+        (key, json_text(spec), *skipped),
+    )
+    return [
+        SweepTrial(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+        for row in rows
+        if row[0] not in known
+    ]

@@ -11,15 +11,19 @@ also carries its plan, so the batch that runs it can be finished by ``yanex swee
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yanex.errors import ConfigError
 from yanex.sweep.expand import KeyPath, SweepDefinition
 from yanex.sweep.grammar import Axis, GridAxis, RandomAxis, looks_like_expression, parse_axis
 from yanex.sweep.plan import Sweep, SweepPlan
+
+if TYPE_CHECKING:
+    from yanex.specs import ExperimentResult
 
 _AXIS_HINT = (
     'give a list of values, a distribution (yanex.uniform(0, 1)) or an expression ("logspace(-4, -1, 4)")'
@@ -107,6 +111,48 @@ def sample(
         dict(config or {}), _axes(axes), n, secrets.randbelow(2**31) if seed is None else seed
     )
     return _plan(script, definition, script_args, name, tags, description, timeout)
+
+
+def search(
+    script: str | Path,
+    axes: Mapping[str, Any],
+    n: int,
+    *,
+    objective: str,
+    sampler: str = "tpe",
+    direction: str | None = None,
+    seed: int | None = None,
+    parallel: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    script_args: Sequence[str] = (),
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    description: str | None = None,
+    timeout: float | str | None = None,
+    executor: object = "local",
+) -> list[ExperimentResult]:
+    """Run ``n`` experiments whose points ``sampler`` (``tpe``, ``cmaes`` or ``random``) proposes
+    from the results so far, optimizing ``objective`` (``loss.min``; best at ``direction``, by
+    default the metric's name's); ``parallel`` proposals in flight. Returns the results as
+    ``run_multiple`` does; ``yanex sweep resume`` on the batch continues the same search."""
+    from yanex.runner.sweep import run_points
+    from yanex.sweep.plan import PlanSpecs
+    from yanex.sweep.search import SearchSpecs, check_space, make_search, require_optuna
+
+    sweep = sample(
+        script, axes, n, seed, config=config, script_args=script_args, name=name, tags=tags,
+        description=description, timeout=timeout,
+    )  # fmt: skip
+    chosen = make_search(sampler, objective, direction, {})
+    plan = dataclasses.replace(sweep.plan, search=chosen, parallel=parallel)
+    points = PlanSpecs(plan)
+    if chosen is not None and chosen.adaptive:
+        from yanex.db.engine import Database
+
+        check_space(plan)
+        require_optuna()
+        points = SearchSpecs(plan, plan.size(), Database())
+    return list(run_points(points, parallel, verbose=False, executor=executor))
 
 
 def _axes(axes: Mapping[str, Any]) -> tuple[tuple[KeyPath, Axis], ...]:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from yanex.store.metric_names import Goal
 from yanex.sweep.expand import Point, SweepDefinition, named_points, repeated_names
 
 if TYPE_CHECKING:
@@ -22,6 +23,39 @@ if TYPE_CHECKING:
 
 SPEC_VERSION = 1
 _T = TypeVar("_T")
+
+Sampler = Literal["random", "tpe", "cmaes"]
+SAMPLERS: tuple[Sampler, ...] = ("random", "tpe", "cmaes")
+_ADAPTIVE = ("tpe", "cmaes")  # the samplers that learn (yanex.sweep.search), through Optuna
+
+
+@dataclass(frozen=True)
+class Search:
+    """How a sweep's points are chosen (stored in its plan): the sampler and the objective, a
+    metric reference with its aggregate (``loss.min``), best at its ``direction``."""
+
+    sampler: Sampler
+    objective: str
+    direction: Goal
+    # Drawn per search: a new `yanex run` of the same command is a search of its own, which its
+    # resumptions (the batches storing the same plan) continue; the sampler never sees it.
+    key: str = ""
+
+    @property
+    def adaptive(self) -> bool:
+        return self.sampler in _ADAPTIVE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sampler": self.sampler,
+            "objective": self.objective,
+            "direction": self.direction,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Search:
+        return cls(data["sampler"], data["objective"], data["direction"], data.get("key", ""))
 
 
 @dataclass(frozen=True)
@@ -37,6 +71,7 @@ class SweepPlan:
     working_dir: str | None = None
     depends_on: tuple[str, ...] = ()  # stored experiments every point runs on (``--depends-on``)
     goals: tuple[tuple[str, str], ...] = ()  # metric directions (``--goal``), as (key, min|max)
+    search: Search | None = None  # an objective, and a sampler other than plain expansion
 
     def size(self) -> int:
         return self.definition.size()
@@ -67,6 +102,8 @@ class SweepPlan:
             "depends_on": list(self.depends_on),
             "goals": dict(self.goals),
             **self.definition.to_json(),
+            # Only when set: the plans stored before searches (and their sweeps' identity) stay as they were.
+            **({} if self.search is None else {"search": self.search.to_json()}),
         }
 
     @classmethod
@@ -83,6 +120,7 @@ class SweepPlan:
             working_dir=data["working_dir"],
             depends_on=tuple(data.get("depends_on", ())),
             goals=tuple(data.get("goals", {}).items()),
+            search=Search.from_json(data["search"]) if data.get("search") else None,
         )
 
     def spec(self, name: str, point: Point) -> ExperimentSpec:
@@ -111,6 +149,8 @@ class PlanSpecs:
     reaches it. ``yanex.runner.batch.Batch`` runs it as it runs a list, holding only the specs
     of the rows it has queued and not finished."""
 
+    proposes = False  # whether a spec is only known once the ones before it ran (a search)
+
     def __init__(self, plan: SweepPlan, indices: Sequence[int] | None = None) -> None:
         self.plan, self.indices = plan, indices
 
@@ -125,6 +165,10 @@ class PlanSpecs:
 
     def names(self) -> Iterator[str]:
         return (name for name, _ in self.named_points())
+
+    def first(self) -> ExperimentSpec:
+        """A spec of these points, for the checks every point shares."""
+        return next(iter(self))
 
 
 def _chosen(items: Iterable[_T], indices: Sequence[int] | None) -> Iterator[_T]:

@@ -37,9 +37,14 @@ class Resumption(NamedTuple):
     ran: list[GitInfo]  # the code each completed experiment of the sweep ran
     # By position in ``missing``: the failed or cancelled attempt each point's new run replaces.
     replaces: dict[int, str]
+    db: Database | None = None  # a search's: its points are proposed from the store's results
 
     @property
     def points(self) -> PlanSpecs:
+        if self.db is not None:
+            from yanex.sweep.search import SearchSpecs
+
+            return SearchSpecs(self.plan, len(self.missing), self.db)
         return PlanSpecs(self.plan, self.missing)
 
 
@@ -85,8 +90,16 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
     from yanex.store.records import load_records
     from yanex.store.sweeps import sweep_code
 
+    searched = plan.search is not None and plan.search.adaptive
+    if searched:  # no point is known ahead: the budget left is what is missing
+        from yanex.sweep.search import remaining
+
+        missing: Sequence[int] = range(remaining(plan, db))
+        active: list[str] = []
+        replaces: dict[int, str] = {}
     with reading(db, settle=False) as conn:
-        missing, active, replaces = _missing(conn, plan)
+        if not searched:
+            missing, active, replaces = _missing(conn, plan)
         code = sweep_code(conn, batch_id, plan.to_json())
         records = load_records(conn, [experiment_id for experiment_id, _ in code])
     if active:
@@ -96,7 +109,7 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
             hint="wait until they end, or stop their batch, then resume",
         )
     ran = [record.git for record, (_, count) in zip(records, code, strict=True) for _ in range(count)]
-    return Resumption(batch_id, plan, missing, ran, replaces)
+    return Resumption(batch_id, plan, missing, ran, replaces, db if searched else None)
 
 
 def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], list[str], dict[int, str]]:
