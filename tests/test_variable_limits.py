@@ -42,8 +42,8 @@ from yanex.store.selection import select_ids
 from yanex.store.sweeps import active_points, find_completed, fingerprint
 from yanex.store.where import parse_where
 
-LIMIT = 40  # bound parameters per statement: every list below is several times longer
-COUNT = 150
+LIMIT = 64  # bound parameters per statement (one experiments row takes 43): every list below is longer
+COUNT = 200
 
 
 def lowered(conn: sqlite3.Connection) -> sqlite3.Connection:
