@@ -41,6 +41,9 @@ def yanex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # Points counted by a test are the script's: samples of system/ metrics, timed by the clock,
+    # would add some (tests/test_system_metrics.py sets the interval it tests).
+    monkeypatch.setenv("YANEX_SYSTEM_METRICS_INTERVAL", "0")
     return home
 
 

@@ -70,3 +70,15 @@ def full_id(shown: str, home: Path | None = None) -> str:
     finally:
         conn.close()
     return str(full)
+
+
+def logged_by_the_script(entry: dict[str, Any]) -> bool:
+    """A journal line the script wrote, not its supervisor's (the installed packages, samples of
+    ``system/`` metrics)."""
+    values = entry.get("values", {})
+    return "environment" not in entry and not any(key.startswith("system/") for key in values)
+
+
+def script_lines(journal: Path) -> list[str]:
+    """The lines of a metrics journal that the script wrote (``logged_by_the_script``)."""
+    return [line for line in journal.read_text().splitlines() if logged_by_the_script(json.loads(line))]

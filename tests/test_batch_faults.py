@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
+from tests.stored import script_lines
 from yanex.db.engine import Database
 from yanex.owners import process_alive
 from yanex.store.ids import POINTS_OF
@@ -486,7 +487,7 @@ def test_a_supervisor_killed_outright_takes_its_script_along(tmp_path, yanex_hom
     assert not process_alive(child_pid)
     [row] = rows(yanex_home)
     assert (row["status"], row["error_message"]) == ("failed", DIED)
-    journal = (yanex_home / "experiments" / row["id"] / "metrics.jsonl").read_text().splitlines()
+    journal = script_lines(yanex_home / "experiments" / row["id"] / "metrics.jsonl")
     with sqlite3.connect(yanex_home / "yanex.db") as conn:
         stored = conn.execute(
             f"SELECT count(*), max(step) FROM metrics WHERE {POINTS_OF}",

@@ -20,11 +20,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import process_state, wait_until, yanex_cli
+from tests.stored import logged_by_the_script
 from yanex import config
 from yanex.owners import process_alive
 from yanex.store.ids import POINTS_OF
@@ -56,18 +56,13 @@ def execute(home: Path, sql: str, *args: object) -> None:
         conn.close()
 
 
-def _logged_by_the_script(entry: dict[str, Any]) -> bool:
-    """Not the supervisor's lines: its packages, its samples of system/ metrics."""
-    return "environment" not in entry and not any(key.startswith("system/") for key in entry["values"])
-
-
 def journal_points(experiment_id: str, keys: int) -> int:
     """Points the script logged: its complete journal lines times keys per line (all lines valid)."""
     path = config.experiment_dir(experiment_id) / config.METRICS_FILE
     if not path.exists():
         return 0
     entries = [json.loads(line) for line in path.read_bytes().split(b"\n")[:-1]]
-    lines = [entry for entry in entries if _logged_by_the_script(entry)]
+    lines = [entry for entry in entries if logged_by_the_script(entry)]
     for entry in lines:
         assert len(entry["values"]) == keys
     return len(lines) * keys

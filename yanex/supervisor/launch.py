@@ -346,7 +346,8 @@ class ExperimentProcess:
         )
         self._sweeper.started(self._process.pid)
         self.recorder.started(self._process.pid)
-        self._describe_system(env)
+        journal = str(self.directory / config.METRICS_FILE)
+        self._sampler = sampler(journal, self._process.pid, self.request.system_metrics_interval, env)
         prefix = f"[{self.request.name or shown(self.request.experiment_id)}] ".encode()
         assert self._process.stdout is not None and self._process.stderr is not None
         for pipe, filename, target in (
@@ -355,15 +356,14 @@ class ExperimentProcess:
         ):
             self._sinks[pipe.fileno()] = _OutputSink(self.directory / filename, self.output, target, prefix)
 
-    def _describe_system(self, env: dict[str, str]) -> None:
-        """The installed packages as the script's first journal line, read while it starts, and
-        the sampler of its CPU, memory and GPU use (``yanex.supervisor.sampling``)."""
-        assert self._process is not None
-        journal = self.directory / config.METRICS_FILE
+    def _describe_packages(self) -> None:
+        """The installed packages as a journal line, read while the script starts: in ``wait``,
+        not ``start``, so that whoever started it knows its pid (and can kill it) meanwhile, even
+        when reading them takes a while (an uncached set of several hundred)."""
         line = environment_line(self.request.script_path)
+        journal = self.directory / config.METRICS_FILE
         with contextlib.suppress(OSError), journal.open("ab", buffering=0) as handle:
             handle.write(line)  # O_APPEND, one write: never inside a line of the script's
-        self._sampler = sampler(str(journal), self._process.pid, self.request.system_metrics_interval, env)
 
     def send_signal(self, signum: int) -> None:
         """Signal the script (its whole group when it has its own session)."""
@@ -527,6 +527,7 @@ class ExperimentProcess:
         assert process is not None and process.stdout is not None and process.stderr is not None
         stderr_sink = self._sinks[process.stderr.fileno()]
         try:
+            self._describe_packages()
             ended_at = self._pump_until_exit(process)
         except BaseException:
             self._abandon(process)
