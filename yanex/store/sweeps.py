@@ -8,6 +8,7 @@ whichever batch ran it.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -81,6 +82,7 @@ class SweepRun(NamedTuple):
     status: str
     spec_sha256: str
     batch_id: str
+    error_message: str | None  # why it failed or was pruned
 
 
 def sweep_runs(conn: sqlite3.Connection, batch_id: str) -> list[SweepRun]:
@@ -88,7 +90,7 @@ def sweep_runs(conn: sqlite3.Connection, batch_id: str) -> list[SweepRun]:
     first: together they hold each point's runs (``yanex sweep resume`` runs a sweep's missing
     points as a new batch)."""
     rows = conn.execute(
-        "SELECT id, name, status, spec_sha256, batch_id FROM experiments WHERE batch_id IN "
+        "SELECT id, name, status, spec_sha256, batch_id, error_message FROM experiments WHERE batch_id IN "
         "(SELECT id FROM batches WHERE id = ? OR spec = (SELECT spec FROM batches WHERE id = ?)) "
         "ORDER BY created_at, rowid",
         (batch_id, batch_id),
@@ -205,6 +207,20 @@ class SweepTrial(NamedTuple):
     config: dict[str, Any]
     value: float | None
 
+    def values(self, paths: Sequence[tuple[str, ...]]) -> list[object]:
+        return config_values(self.config, paths)
+
+
+def config_values(config: dict[str, Any], paths: Sequence[tuple[str, ...]]) -> list[object]:
+    """A config's value at each param path (None where it has none)."""
+    found: list[object] = []
+    for path in paths:
+        node: object = config
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        found.append(node)
+    return found
+
 
 def sweep_trials(
     conn: sqlite3.Connection, spec: dict[str, Any], key: str, column: str, known: Collection[str]
@@ -225,3 +241,35 @@ def sweep_trials(
         for row in rows
         if row[0] not in known
     ]
+
+
+class ScoredTrial(NamedTuple):
+    """A trial of a searched sweep as ``yanex sweep show`` and the UI's sweep page show it:
+    ``objective`` only when it completed, and the best finite one so far."""
+
+    number: int  # from 1, in the order the trials started
+    trial: SweepTrial
+    objective: float | None
+    best_so_far: float | None
+
+
+def scored_trials(
+    conn: sqlite3.Connection, spec: dict[str, Any], key: str, column: str, goal: str
+) -> list[ScoredTrial]:
+    """The evaluated points of sweep ``spec`` (``sweep_trials``) with the objective (``column`` of
+    ``key``) and the best so far by ``goal``: one reading for every view of a search's progress."""
+    better = min if goal == "min" else max
+    scored: list[ScoredTrial] = []
+    best: float | None = None
+    for number, trial in enumerate(sweep_trials(conn, spec, key, column, ()), start=1):
+        value = trial.value if trial.status == Status.COMPLETED.value else None
+        if value is not None and math.isfinite(value):
+            best = value if best is None else better(best, value)
+        scored.append(ScoredTrial(number, trial, value, best))
+    return scored
+
+
+def best_trial(scored: Sequence[ScoredTrial]) -> ScoredTrial | None:
+    """The first trial that reached the final best objective (None before any has a value)."""
+    best = scored[-1].best_so_far if scored else None
+    return next((s for s in scored if best is not None and s.objective == best), None)

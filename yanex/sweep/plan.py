@@ -76,6 +76,17 @@ class SweepPlan:
     def size(self) -> int:
         return self.definition.size()
 
+    def goal_of(self, reference: str) -> Goal:
+        """The direction of objective ``reference`` (``loss.min``): the search's when it is the
+        search's objective, else the metric's ``--goal``, else its default."""
+        from yanex.store.metric_names import default_goal, metric_ref
+
+        if self.search is not None and reference == self.search.objective:
+            return self.search.direction
+        key = metric_ref(reference.removeprefix("metrics.")).key
+        declared = dict(self.goals).get(key)
+        return "min" if declared == "min" else "max" if declared == "max" else default_goal(key)
+
     def named_points(self) -> Iterator[tuple[str, Point]]:
         """Every point with its name, in expansion order (``yanex.sweep.expand.named_points``)."""
         return named_points(self._prefix, self.definition, self._repeated)

@@ -5,7 +5,10 @@ A sweep's batch stores its plan (``batches.spec``): the plan is expanded again (
 always gives the same points, as ``yanex sweep resume`` relies on) and each point is matched to
 its experiments by identity (``spec_sha256``) in the batch and in any batch of the same sweep, so
 a point never run shows as missing. A batch of listed specs has no plan: its points are its
-experiments, and its axes the params that differ between them.
+experiments, and its axes the params that differ between them. A searched sweep's points are
+proposed as it runs (its plan cannot be expanded again): they are its experiments, in the order
+they started, and the page adds the search's objective over its trials, the answer of ``yanex
+sweep show`` (``store.sweeps.scored_trials``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,64 @@ def _sweep_points(batch: BatchRow, runs: list[SweepRun]) -> tuple[list[Point], l
     return points, axes, plan.size()
 
 
+def _searched_points(
+    conn: sqlite3.Connection, batch: BatchRow, runs: list[SweepRun]
+) -> tuple[list[Point], list[str], int]:
+    """A search's experiments, one point each; its axes are the plan's, its size its budget."""
+    from yanex.store.records import load_records
+    from yanex.store.sweeps import config_values
+    from yanex.sweep.expand import dotted
+    from yanex.sweep.plan import SweepPlan
+
+    assert batch.spec is not None
+    plan = SweepPlan.from_json(batch.spec)
+    paths = [path for path, _ in plan.definition.axes]
+    axes = [dotted(path) for path in paths]
+    records = load_records(conn, [run.id for run in runs[:MAX_POINTS]])
+    points = [
+        Point(index, record.name, dict(zip(axes, config_values(record.config, paths), strict=True)), run, 1)  # type: ignore[arg-type]
+        for index, (record, run) in enumerate(zip(records, runs, strict=False))
+    ]
+    return points, axes, plan.size()
+
+
+def _search(conn: sqlite3.Connection, batch: BatchRow, short: str) -> dict[str, Any] | None:
+    """A searched sweep's sampler, objective and its trials with the best so far (None for a sweep
+    that is no search): the records of ``yanex sweep show --format json``."""
+    from yanex.store.ids import short_ids
+    from yanex.store.metric_names import metric_ref
+    from yanex.store.sweeps import best_trial, scored_trials
+    from yanex.sweep.expand import dotted
+    from yanex.sweep.plan import SweepPlan
+
+    if batch.spec is None:
+        return None
+    plan = SweepPlan.from_json(batch.spec)
+    if plan.search is None:
+        return None
+    ref = metric_ref(plan.search.objective)
+    scored = scored_trials(conn, batch.spec, ref.key, ref.aggregate.number, plan.search.direction)
+    paths = [path for path, _ in plan.definition.axes]
+    shown = short_ids(conn, [s.trial.id for s in scored])
+    trials = [
+        {"trial": s.number, "id": s.trial.id, "short": shown[s.trial.id], "name": s.trial.name,
+         "status": s.trial.status, "objective": s.objective, "best_so_far": s.best_so_far,
+         "params": {dotted(path): v for path, v in zip(paths, s.trial.values(paths), strict=True)}}
+        for s in scored
+    ]  # fmt: skip
+    top = best_trial(scored)
+    return {
+        "sampler": plan.search.sampler,
+        "objective": plan.search.objective,
+        "direction": plan.search.direction,
+        "seed": plan.definition.seed,
+        "budget": plan.size(),
+        "trials": trials,
+        "best": None if top is None else trials[top.number - 1],
+        "command": shlex.join(["yanex", "sweep", "show", short]),
+    }
+
+
 def _standing(runs: list[SweepRun]) -> SweepRun | None:
     """The experiment a point's status is taken from: the newest of the best status it reached."""
     for status in PRECEDENCE:
@@ -103,16 +164,19 @@ def batch(request: Request) -> Response:
     with reading(request.db, settle=False) as conn:
         found = find_batch(conn, request.parts[0])
         runs = sweep_runs(conn, found.id)
-        if found.spec is not None:
+        short = short_ids(conn, [found.id], "batches")[found.id]
+        search = _search(conn, found, short)
+        if search is not None:
+            points, axes, size = _searched_points(conn, found, runs)
+        elif found.spec is not None:
             points, axes, size = _sweep_points(found, runs)
         else:
             points, axes, size = _listed_points(conn, runs)
         ids = [p.run.id for p in points if p.run is not None]
         summaries = latest_of(conn, ids)
         shown = short_ids(conn, ids)
-        short = short_ids(conn, [found.id], "batches")[found.id]
     keys = sorted({key for metrics in summaries.values() for key in metrics})
-    chosen = request.one("metric") or (f"{keys[0]}.best" if keys else "")
+    chosen = request.one("metric") or (search["objective"] if search else f"{keys[0]}.best" if keys else "")
     ref = metric_ref(chosen) if chosen else None
     if ref is not None and keys and ref.key not in keys:
         raise UsageError(
@@ -138,6 +202,7 @@ def batch(request: Request) -> Response:
             "short": shown[p.run.id] if p.run else None,
             "runs": p.runs,
             "value": value,
+            "reason": p.run.error_message if p.run is not None and status in ("pruned", "failed") else None,
         }
         rows.append(row)
         number = _number(value)
@@ -145,8 +210,12 @@ def batch(request: Request) -> Response:
             best is None or (number < best["value"] if goal == "min" else number > best["value"])
         ):
             best = row
+    if search is not None:  # the points the search has yet to propose (a cancelled one is proposed again)
+        evaluated = sum(1 for p in points if p.run is not None and p.run.status != "cancelled")
+        if size > evaluated:
+            progress["missing"] = size - evaluated
     notes = []
-    if size > len(points):
+    if search is None and size > len(points):
         notes.append(f"showing the first {len(points):,} of the sweep's {size:,} points")
     return json_response(
         {
@@ -166,6 +235,7 @@ def batch(request: Request) -> Response:
             "best": best,
             "points": rows,
             "notes": notes,
+            "search": search,
             "commands": _commands(short, axes, ref.label if ref else None, found.spec is not None),
         }
     )

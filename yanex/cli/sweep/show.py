@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from yanex.cli.render import FORMAT, OutputFormat
@@ -26,9 +25,9 @@ def show_command(batch: str, objective: str | None, fmt: OutputFormat) -> None:
     from yanex.errors import UsageError
     from yanex.plotting.sparkline import sparkline
     from yanex.store.ids import shown
-    from yanex.store.metric_names import default_goal, metric_ref
+    from yanex.store.metric_names import metric_ref
     from yanex.store.reading import reading
-    from yanex.store.sweeps import batch_sweep, sweep_trials
+    from yanex.store.sweeps import batch_sweep, best_trial, scored_trials
     from yanex.sweep.expand import dotted
     from yanex.sweep.plan import SweepPlan
     from yanex.terminal import printable
@@ -44,53 +43,39 @@ def show_command(batch: str, objective: str | None, fmt: OutputFormat) -> None:
                 hint="name one: yanex sweep show BATCH --objective loss.min",
             )
         ref = metric_ref(reference.removeprefix("metrics."))
-        trials = sweep_trials(conn, stored.spec, ref.key, ref.aggregate.number, ())
-    goal: str
-    if search is not None and reference == search.objective:
-        goal = search.direction
-    else:
-        goal = dict(plan.goals).get(ref.key) or default_goal(ref.key)
-    better = min if goal == "min" else max
+        goal = plan.goal_of(reference)
+        scored = scored_trials(conn, stored.spec, ref.key, ref.aggregate.number, goal)
     keys = [path for path, _ in plan.definition.axes]
     rows: list[list[Any]] = []
     records: list[dict[str, Any]] = []
-    best: float | None = None
-    curve: list[float] = []
-    for number, trial in enumerate(trials, start=1):
-        value = trial.value if trial.status == "completed" else None
-        if value is not None and math.isfinite(value):
-            best = value if best is None else better(best, value)
-        if best is not None:
-            curve.append(best)
-        params = [_at(trial.config, path) for path in keys]
-        rows.append([number, shown(trial.id), trial.status, value, best, *params])
+    for s in scored:
+        params = s.trial.values(keys)
+        rows.append([s.number, shown(s.trial.id), s.trial.status, s.objective, s.best_so_far, *params])
         records.append(
-            {"trial": number, "id": trial.id, "name": trial.name, "status": trial.status, "objective": value,
-             "best_so_far": best, "params": {dotted(path): v for path, v in zip(keys, params, strict=True)}}
+            {"trial": s.number, "id": s.trial.id, "name": s.trial.name, "status": s.trial.status,
+             "objective": s.objective, "best_so_far": s.best_so_far,
+             "params": {dotted(path): v for path, v in zip(keys, params, strict=True)}}
         )  # fmt: skip
     if fmt is OutputFormat.TABLE:
         what = f"{search.sampler} search" if search else "sweep"
         echo(
             printable(
-                f"batch {shown(stored.batch_id)}: {what}, {len(trials)} of {plan.size()} points of "
+                f"batch {shown(stored.batch_id)}: {what}, {len(scored)} of {plan.size()} points of "
                 f"{plan.script_path.name}; {ref.label} ({goal})"
             ),
             err=True,  # as a table's heading: a pipe gets only rows
         )
-        top = [row for row in rows if row[3] is not None and row[3] == best]
-        if top:
-            _, shown_id, _, top_value, _, *params = top[0]
-            values = " ".join(f"{dotted(p)}={format_value(v)}" for p, v in zip(keys, params, strict=True))
-            echo(printable(f"best: {format_value(top_value)} ({shown_id})  {values}"), err=True)
+        top = best_trial(scored)
+        if top is not None:
+            values = " ".join(
+                f"{dotted(p)}={format_value(v)}" for p, v in zip(keys, top.trial.values(keys), strict=True)
+            )
+            echo(
+                printable(f"best: {format_value(top.objective)} ({shown(top.trial.id)})  {values}"), err=True
+            )
+            curve = [s.best_so_far for s in scored if s.best_so_far is not None]
             echo(f"best so far over trials: {sparkline(curve, width=55)}", err=True)
     print_rows(fmt, ["trial", "id", "status", ref.label, "best so far", *map(dotted, keys)], rows, records)
-
-
-def _at(config: dict[str, object], path: tuple[str, ...]) -> object:
-    node: object = config
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 COMMAND = Command(

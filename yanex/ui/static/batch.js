@@ -2,6 +2,8 @@
 // progress, the best so far for a metric aggregate (by the metric's goal), and a heatmap of that
 // aggregate over two swept params whose cells link to their experiments. The choices live in the
 // URL (?metric=loss.min&x=lr&y=seed); while points are still open the page asks again every 5 s.
+// A searched sweep (--search) shows instead of the heatmap its sampler and objective, its best point
+// and the objective over trials (the answer of `yanex sweep show`).
 import { api, cliLine, el, errorBox, fmt, fmtAt, statusBadge } from "./common.js";
 
 const ref = decodeURIComponent(location.pathname.replace(/^\/batch\//, ""));
@@ -65,7 +67,7 @@ function numeric(value) {
 function head(data) {
   document.getElementById("crumb").textContent = `Batch ${data.short}`;
   document.title = `Batch ${data.short} · yanex`;
-  const what = data.sweep ? `a sweep of ${data.size.toLocaleString()} points` : `${data.size.toLocaleString()} experiments`;
+  const what = data.search ? `a ${data.search.sampler} search of ${data.size.toLocaleString()} trials` : data.sweep ? `a sweep of ${data.size.toLocaleString()} points` : `${data.size.toLocaleString()} experiments`;
   const axes = data.axes.length ? ` over ${data.axes.join(", ")}` : "";
   const where = data.executor ? `, on ${data.executor}` : "";
   return el("div", {},
@@ -74,7 +76,7 @@ function head(data) {
 }
 
 function progress(data) {
-  const total = data.points.length;
+  const total = Object.values(data.progress).reduce((a, b) => a + b, 0);
   const parts = ORDER.filter((s) => data.progress[s]);
   const bar = el("div", { class: "progress", title: parts.map((s) => `${data.progress[s]} ${s}`).join(", ") },
     parts.map((s) => el("span", { class: `seg ${s}`, style: `width:${(100 * data.progress[s]) / total}%` })));
@@ -93,6 +95,7 @@ function controls(data) {
   options(document.getElementById("metric-key"), data.metrics, metricKey);
   options(document.getElementById("metric-agg"), AGGREGATES, agg);
   const params = query();
+  for (const id of ["x", "y"]) document.getElementById(id).parentElement.style.display = data.search ? "none" : "";  // no heatmap
   const x = params.get("x") || data.axes[0] || "";
   const y = params.get("y") || data.axes.find((a) => a !== x) || "";
   options(document.getElementById("x"), data.axes, x);
@@ -111,6 +114,7 @@ function paramText(params) {
 }
 
 function best(data) {
+  if (data.search && data.metric === data.search.objective) return "";  // the search panel says it
   if (!data.metric) return el("div", { class: "muted" }, "No experiment of this batch logged a metric yet.");
   if (!data.best) return el("div", { class: "note" }, `No point has a value of ${data.metric} yet.`);
   const b = data.best;
@@ -119,6 +123,86 @@ function best(data) {
     el("span", { class: "value mono" }, fmt(b.value)),
     el("a", { href: `/experiment/${b.id}` }, b.name || b.short),
     el("span", { class: "muted mono" }, paramText(b.params)));
+}
+
+// The search's objective over its trials: each trial's value a dot (linked to its experiment), the
+// best so far a step line; on a log scale when the values are positive and span two decades.
+function searchChart(search) {
+  const trials = search.trials;
+  const values = trials.map((t) => numeric(t.objective)).filter((v) => v !== null);
+  if (!values.length) return el("div", { class: "empty" }, `No trial has a value of ${search.objective} yet.`);
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const log = lo > 0 && hi / lo >= 100;
+  const f = log ? Math.log10 : (v) => v;
+  const pad = (f(hi) - f(lo)) * 0.06 || 1;
+  const [y0, y1] = [f(lo) - pad, f(hi) + pad];
+  const left = 70, right = 16, top = 12, bottom = 40, height = 280;
+  const width = Math.max(600, document.getElementById("search").clientWidth || 1180);
+  const n = Math.max(search.budget, trials.length, 2);
+  const X = (i) => left + ((i - 1) / (n - 1)) * (width - left - right);
+  const Y = (v) => top + (1 - (f(v) - y0) / (y1 - y0)) * (height - top - bottom);
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "objective-chart", role: "img", "data-series": 2 });
+  const ticks = log
+    ? Array.from({ length: Math.floor(y1) - Math.ceil(y0) + 1 }, (_, k) => 10 ** (Math.ceil(y0) + k))
+    : Array.from({ length: 5 }, (_, k) => lo + ((hi - lo) * k) / 4);
+  for (const t of ticks) {
+    root.append(svg("line", { x1: left, x2: width - right, y1: Y(t), y2: Y(t), class: "grid" }));
+    root.append(svg("text", { x: left - 8, y: Y(t), class: "tick", "text-anchor": "end", "dominant-baseline": "middle" }, fmt(t)));
+  }
+  const step = Math.max(1, Math.ceil(n / 16));
+  for (let i = 1; i <= n; i += step) root.append(svg("text", { x: X(i), y: height - bottom + 16, class: "tick", "text-anchor": "middle" }, String(i)));
+  root.append(svg("text", { x: left + (width - left - right) / 2, y: height - 4, class: "axis-label", "text-anchor": "middle" }, "trial"));
+  const points = trials.filter((t) => numeric(t.best_so_far) !== null);
+  let d = "";
+  points.forEach((t, k) => {
+    d += k === 0 ? `M${X(t.trial)},${Y(t.best_so_far)}` : `H${X(t.trial)}V${Y(t.best_so_far)}`;
+  });
+  if (points.length) d += `H${X(trials[trials.length - 1].trial)}`;
+  root.append(svg("path", { d, class: "series best-line", "data-series": "best so far" }));
+  const dots = svg("g", { class: "series dots", "data-series": search.objective });
+  const bestId = search.best ? search.best.id : null;
+  for (const t of trials) {
+    const v = numeric(t.objective);
+    const tip = svg("title", {}, [`trial ${t.trial}: ${t.name || t.short} (${t.status})`, `${search.objective}: ${v === null ? "—" : fmt(v)}`,
+      paramText(t.params)].join("\n"));
+    const mark = v === null
+      ? svg("path", { d: `M${X(t.trial) - 4},${height - bottom - 10}l8,0`, class: `dot none ${t.status}` })
+      : svg("circle", { cx: X(t.trial), cy: Y(v), r: t.id === bestId ? 6 : 4, class: `dot ${t.id === bestId ? "best" : ""}` });
+    dots.append(svg("a", { href: `/experiment/${t.id}`, class: "trial-dot", "data-status": t.status }, mark, tip));
+  }
+  root.append(dots);
+  const noValue = trials.length - values.length;
+  const legend = el("div", { class: "legend muted" },
+    el("span", { class: "key-dot" }), el("span", {}, `a trial's ${search.objective}`),
+    el("span", { class: "key-line" }), el("span", {}, "best so far"),
+    noValue ? el("span", {}, ` · ${noValue} trial${noValue > 1 ? "s" : ""} with no value (pruned or failed) marked at the bottom`) : "",
+    log ? el("span", {}, " · log scale") : "");
+  return el("div", {}, root, legend);
+}
+
+function search(data) {
+  const section = document.getElementById("search-section");
+  const s = data.search;
+  section.hidden = !s;
+  document.getElementById("heatmap-section").hidden = !!s;
+  if (!s) return;
+  const direction = s.direction === "min" ? "lowest wins" : "highest wins";
+  document.getElementById("search-title").textContent = `${s.objective} over trials`;
+  const pruned = data.progress.pruned || 0;
+  const about = el("div", { class: "muted", id: "search-about" },
+    `${s.sampler} search`, s.seed !== null && s.seed !== undefined ? ` (seed ${s.seed})` : "",
+    ` · objective ${s.objective} (${s.direction}: ${direction}) · ${s.trials.length} of ${s.budget} trials evaluated`,
+    pruned ? ` · ${pruned} pruned` : "");
+  const b = s.best;
+  const best = b
+    ? el("div", { class: "best", id: "search-best" },
+      el("span", { class: "label" }, `Best ${s.objective} so far`),
+      el("span", { class: "value mono" }, fmt(b.objective)),
+      el("a", { href: `/experiment/${b.id}` }, b.name || b.short),
+      el("span", { class: "muted" }, `trial ${b.trial}`),
+      el("span", { class: "muted mono" }, paramText(b.params)))
+    : el("div", { class: "note" }, `No trial has a value of ${s.objective} yet.`);
+  document.getElementById("search").replaceChildren(about, best, searchChart(s), el("div", { class: "clis" }, cliLine("same answer", s.command)));
 }
 
 function heatmap(data, x, y) {
@@ -191,16 +275,20 @@ function heatmap(data, x, y) {
 function table(data) {
   const shown = data.points.slice(0, MAX_ROWS);
   const bestId = data.best ? data.best.id : null;
+  const reasons = shown.some((p) => p.reason);
+  const runs = !data.search;  // a search runs each point once
   const rows = shown.map((p) => el("tr", { class: p.id && p.id === bestId ? "best-row" : null, dataset: { status: p.status } },
     el("td", { class: "num" }, String(p.index + 1)),
     el("td", { class: "name" }, p.id ? el("a", { href: `/experiment/${p.id}` }, p.name || p.short) : el("span", { class: "muted" }, "not run")),
-    el("td", {}, p.status === "missing" ? el("span", { class: "status missing" }, "missing") : statusBadge(p.status)),
+    el("td", { title: p.reason || null }, p.status === "missing" ? el("span", { class: "status missing" }, "missing") : statusBadge(p.status)),
     data.axes.map((a) => el("td", { class: "num" }, fmtAt(p.params, a))),
     el("td", { class: "num" }, fmtAt(p, "value")),
-    el("td", { class: "num muted" }, p.runs > 1 ? String(p.runs) : "")));
+    runs ? el("td", { class: "num muted" }, p.runs > 1 ? String(p.runs) : "") : "",
+    reasons ? el("td", { class: "reason muted" }, p.reason || "") : ""));
   const headRow = el("tr", {}, el("th", { class: "num nosort" }, "#"), el("th", { class: "nosort" }, "name"), el("th", { class: "nosort" }, "status"),
     data.axes.map((a) => el("th", { class: "num nosort" }, a)), el("th", { class: "num nosort" }, data.metric || "value"),
-    el("th", { class: "num nosort", title: "experiments that ran this point (re-runs, resumptions)" }, "runs"));
+    runs ? el("th", { class: "num nosort", title: "experiments that ran this point (re-runs, resumptions)" }, "runs") : "",
+    reasons ? el("th", { class: "nosort" }, "why it stopped") : "");
   const note = data.points.length > shown.length ? el("div", { class: "note" }, `The table shows the first ${shown.length.toLocaleString()} points.`) : "";
   return [note, el("table", { class: "runs points" }, el("thead", {}, headRow), el("tbody", {}, rows))];
 }
@@ -227,7 +315,8 @@ async function load() {
     cliLine("compare", data.commands.compare),
     data.commands.resume ? cliLine("missing", data.commands.resume) : "");
   document.getElementById("best").replaceChildren(best(data));
-  heatmap(data, x, y);
+  search(data);
+  if (!data.search) heatmap(data, x, y);
   document.getElementById("points").replaceChildren(...table(data));
   const open = data.points.some((p) => OPEN.has(p.status));
   document.getElementById("live").replaceChildren(open ? el("span", { class: "live" }, "live") : "");
