@@ -238,3 +238,45 @@ def test_pruning_a_single_run_is_refused(write_script) -> None:
     args = ["run", str(script), "-p", "q=1", "--prune", "median", "--prune-metric", "loss"]
     result = runner.invoke(app, args)
     assert result.exit_code != 0 and "no sweep" in result.output and "Hint:" in result.output
+
+
+@pytest.mark.slow
+def test_prune_compares_on_the_objectives_metric_without_prune_metric(write_script, yanex_home: Path) -> None:
+    """``--objective loss.min`` names the metric ``--prune`` compares: no ``--prune-metric`` needed."""
+    script = write_script("toy.py", TOY)
+    result = yanex_cli(
+        "run", str(script), "-p", "q=range(6)", "-p", "steps=40", "-j", "3",
+        "--objective", "loss.min", "--prune", "median", "--prune-min-runs", "2", "--prune-warmup", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = by_q(yanex_home)
+    assert runs[0][0] == "completed", (runs, result.stderr)
+    pruned = [q for q, (status, _, _) in runs.items() if status == "pruned"]
+    assert pruned and 0 not in pruned, (runs, result.stderr)
+    assert all("by median: loss " in (runs[q][1] or "") for q in pruned), runs
+
+
+@pytest.mark.parametrize(
+    ("given", "objective"),
+    [
+        (["--prune-metric", "acc"], ["--objective", "loss.min"]),  # another metric
+        (["--prune-metric", "loss.max"], ["--objective", "loss.min"]),  # the other direction
+        (["--prune-metric", "loss"], ["--objective", "loss.last", "--direction", "max"]),
+    ],
+)
+def test_a_prune_metric_other_than_the_objectives_is_a_one_line_error(
+    write_script, given: list[str], objective: list[str]
+) -> None:
+    script = write_script("toy.py", TOY)
+    args = ["run", str(script), "-p", "q=range(3)", "--prune", "median", *given, *objective]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0, result.output
+    assert "is not the objective's metric" in result.output and "Hint:" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_prune_metric_that_is_the_objectives_is_accepted(write_script) -> None:
+    script = write_script("toy.py", TOY)
+    args = ["run", str(script), "-p", "q=range(3)", "--prune", "median", "--prune-metric", "loss"]
+    result = runner.invoke(app, [*args, "--objective", "loss.min", "--dry-run"])
+    assert result.exit_code == 0, result.output
