@@ -54,11 +54,13 @@ def rows(home: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
 
 
 def by_q(home: Path) -> dict[int, tuple[str, str | None, int]]:
-    """Each configuration's status, error message and number of points logged."""
+    """Each configuration's status, error message and number of loss points logged (system/...
+    metrics aside)."""
     found = rows(
         home,
         "SELECT json_extract(config, '$.q'), status, error_message, "
-        "(SELECT count(*) FROM metrics WHERE experiment_local_id = e.local_id) FROM experiments e",
+        "(SELECT count(*) FROM metrics WHERE experiment_local_id = e.local_id AND key = 'loss') "
+        "FROM experiments e",
     )
     return {q: (status, message, points) for q, status, message, points in found}
 
@@ -280,3 +282,51 @@ def test_a_prune_metric_that_is_the_objectives_is_accepted(write_script) -> None
     args = ["run", str(script), "-p", "q=range(3)", "--prune", "median", "--prune-metric", "loss"]
     result = runner.invoke(app, [*args, "--objective", "loss.min", "--dry-run"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_a_resumed_pruning_sweep_prunes_against_the_runs_before(write_script, yanex_home: Path) -> None:
+    """The plan stores the pruning: after a real Ctrl-C, ``yanex sweep resume`` prunes too, judging
+    its first point (run alone) against the runs of the first batch."""
+    script = write_script("toy.py", TOY)
+    orchestrator = subprocess.Popen(
+        [
+            sys.executable, "-m", "yanex", "run", str(script), "-p", "q=range(6)", "-p", "steps=40",
+            "-j", "2", "--prune", "median", "--prune-metric", "loss", "--prune-min-runs", "1",
+            "--prune-warmup", "2",
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        best_done = "SELECT 1 FROM experiments WHERE status = 'completed' AND json_extract(config, '$.q') = 0"
+        wait_until(lambda: _any(yanex_home, best_done), "the best run completed")
+        orchestrator.send_signal(signal.SIGINT)
+        _, err = orchestrator.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orchestrator.pid, signal.SIGKILL)
+    assert orchestrator.returncode == 130, err
+    [(first, spec)] = rows(yanex_home, "SELECT id, spec FROM batches")
+    assert json.loads(spec)["pruning"] == {
+        "rule": "median", "metric": "loss", "goal": "min", "warmup": 2, "min_runs": 1
+    }  # fmt: skip
+
+    resumed = yanex_cli("sweep", "resume", first[:8], "-j", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    later = rows(
+        yanex_home,
+        "SELECT json_extract(config, '$.q'), status, error_message FROM experiments "
+        "WHERE batch_id != ? ORDER BY created_at, rowid",
+        first,
+    )
+    assert later, resumed.stderr
+    assert all(q != 0 for q, _, _ in later)  # the completed point is not run again
+    _, status, message = later[0]  # alone, so judged against the first batch's runs only
+    assert status == "pruned", (later, resumed.stderr)
+    assert message is not None and "by median: loss" in message, message
+    assert {status for _, status, _ in later} == {"pruned"}, later
+    assert "✂" in resumed.stderr

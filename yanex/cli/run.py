@@ -21,10 +21,9 @@ from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
     from yanex.params import RunOptions
-    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentSpec
     from yanex.sweep.expand import SweepDefinition
-    from yanex.sweep.plan import Search
+    from yanex.sweep.plan import Pruning, Search
 
 
 def run_command(
@@ -167,8 +166,8 @@ def _pruning(
     ``KEY.max``, else from ``--goal``, else from its name. Without ``--prune-metric``, the metric
     of ``--objective`` as logged, best at its direction."""
     from yanex.errors import UsageError
-    from yanex.runner.pruning import RULES, Pruning
-    from yanex.store.metric_names import GOALS, default_goal, metric_ref
+    from yanex.store.metric_names import metric_ref
+    from yanex.sweep.plan import RULES, Pruning
 
     if rule is None:
         if metric is not None:
@@ -192,12 +191,10 @@ def _pruning(
             hint="pass --objective loss.min, or --prune-metric KEY (a metric the script logs), "
             "e.g. --prune-metric loss or loss.min",
         )
-    key, dot, suffix = metric.rpartition(".")
-    if dot and key and suffix in GOALS:
-        pruning = Pruning(rule, key, "min" if suffix == "min" else "max", warmup, min_runs)
-    else:
-        goal = goals.get(metric) or default_goal(metric)
-        pruning = Pruning(rule, metric, "min" if goal == "min" else "max", warmup, min_runs)
+    goal = goals.get(metric)
+    pruning = Pruning(
+        rule, metric, None if goal is None else "min" if goal == "min" else "max", warmup, min_runs
+    )
     if objective is not None and objective != (pruning.metric, pruning.goal):
         raise UsageError(
             f"--prune-metric {metric} ({pruning.metric}, best at its {pruning.goal}) is not the "

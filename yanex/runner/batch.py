@@ -39,7 +39,7 @@ from yanex.runner.inline import InlineExecutor
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
-from yanex.runner.pruning import CHECK_EVERY, Pruner, Pruning
+from yanex.runner.pruning import CHECK_EVERY, Pruner
 from yanex.runner.results import Results
 from yanex.runner.script_kind import not_python
 from yanex.specs import (
@@ -51,6 +51,7 @@ from yanex.specs import (
     TimeLimit,
     parse_time_limit,
 )
+from yanex.status import OPEN_STATUSES
 from yanex.store.dependencies import retarget
 from yanex.store.experiments import (
     cancel_active,
@@ -63,10 +64,10 @@ from yanex.store.experiments import (
 from yanex.store.ids import shown
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
-from yanex.store.sweeps import find_completed, fingerprint
+from yanex.store.sweeps import find_completed, fingerprint, sweep_runs
 from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
 from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode, sampling_interval
-from yanex.sweep.plan import PlanSpecs, stored_plan
+from yanex.sweep.plan import PlanSpecs, Pruning, stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
@@ -376,6 +377,7 @@ class Batch:
         # Early stopping (yanex.runner.pruning): the sweep's curves, and the rows that ended since
         # they were last read (their last points are read once more).
         self.pruner = None if pruning is None else Pruner(pruning, self.db)
+        self.pruner_seeded = False  # a resume's pruner also reads the runs of the sweep's batches before
         self.next_prune = 0.0
         self.ended_unread: list[str] = []
 
@@ -523,11 +525,23 @@ class Batch:
             return
         running = {row: index for future, (index, row) in self.pending.items() if future.running()}
         ended, self.ended_unread = self.ended_unread, []
+        if not self.pruner_seeded and self.batch_id is not None:
+            ended += self._sweep_before(self.batch_id)
+            self.pruner_seeded = True
         self.pruner.read(running, ended)
         for decision in self.pruner.decide(running):
             name = self.live[running[decision.experiment_id]].name
             self.progress.note(f"✂ {progress_label(name, shown(decision.experiment_id))}: {decision.reason}")
         self.next_prune = time.monotonic() + CHECK_EVERY
+
+    def _sweep_before(self, batch_id: str) -> list[str]:
+        """The ended experiments of the other batches of this sweep (a resume's earlier runs): the
+        bar the resumed points are judged against, as they were in the first run."""
+        if not self.db.exists():
+            return []
+        with reading(self.db, settle=False) as conn:
+            runs = sweep_runs(conn, batch_id)
+        return [run.id for run in runs if run.batch_id != batch_id and run.status not in OPEN_STATUSES]
 
     def _create_batch(self, todo: Sequence[int]) -> str:
         """The batch row (unless this process claimed it already), and the specs whose rows

@@ -23,31 +23,16 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from yanex import config
 from yanex.db.engine import Database
 from yanex.store.history import curve_after
-from yanex.store.metric_names import Goal
 from yanex.store.reading import reading
 from yanex.supervisor.pruned import request_stop
+from yanex.sweep.plan import Pruning
 
-Rule = Literal["median", "asha"]
-RULES: tuple[Rule, ...] = ("median", "asha")
 CHECK_EVERY = 0.25  # seconds between two looks: a point is in the database half a second after it is logged
 ETA = 3  # ASHA's reduction factor: a third of the runs go on at each rung
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """How a sweep prunes: the rule, the metric as logged and its goal, the steps before any
-    decision and the other runs a decision needs."""
-
-    rule: Rule
-    metric: str
-    goal: Goal
-    warmup: int = 0
-    min_runs: int = 4
 
 
 @dataclass(frozen=True)
