@@ -330,3 +330,58 @@ def test_a_resumed_pruning_sweep_prunes_against_the_runs_before(write_script, ya
     assert message is not None and "by median: loss" in message, message
     assert {status for _, status, _ in later} == {"pruned"}, later
     assert "✂" in resumed.stderr
+
+
+@pytest.mark.slow
+def test_run_multiple_prunes_a_grid_and_stores_it_in_the_plan(write_script, yanex_home: Path) -> None:
+    """``run_multiple(specs, parallel=N, prune=yanex.Pruning(...))``: a real batch, pruned as
+    ``--prune`` does; a ``yanex.grid`` list stores the pruning in its plan, for a resume."""
+    import yanex
+
+    script = write_script("toy.py", TOY)
+    specs = yanex.grid(script, {"q": list(range(6))}, config={"steps": 40})
+    prune = yanex.Pruning("median", "loss.min", warmup=2, min_runs=2)
+    results = yanex.run_multiple(specs, parallel=3, prune=prune)
+    statuses = {spec.config["q"]: result.status for spec, result in zip(specs, results, strict=True)}
+    assert statuses[0] == "completed", results
+    pruned = [q for q, status in statuses.items() if status == "pruned"]
+    assert pruned and set(statuses.values()) <= {"completed", "pruned"}, statuses
+    assert all("by median: loss" in (r.error_message or "") for r in results if r.status == "pruned")
+    [(spec,)] = rows(yanex_home, "SELECT spec FROM batches")
+    assert json.loads(spec)["pruning"] == {
+        "rule": "median", "metric": "loss", "goal": "min", "warmup": 2, "min_runs": 2
+    }  # fmt: skip
+
+
+def test_pruning_settings_are_checked_when_made(write_script, yanex_home: Path) -> None:
+    import yanex
+    from yanex.errors import ConfigError
+
+    assert yanex.Pruning("asha", "acc").goal == "max"  # the name's direction
+    assert (yanex.Pruning("median", "acc.min").metric, yanex.Pruning("median", "acc.min").goal) == (
+        "acc",
+        "min",
+    )
+    with pytest.raises(ConfigError, match="unknown pruning rule 'hyperband'"):
+        yanex.Pruning("hyperband", "loss")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="best at its min, not its max"):
+        yanex.Pruning("median", "loss.min", goal="max")
+    script = write_script("toy.py", TOY)
+    with pytest.raises(TypeError, match=r"not a yanex\.Pruning"):
+        yanex.run_multiple([yanex.ExperimentSpec(script_path=script)], prune="median")  # type: ignore[arg-type]
+    assert not (yanex_home / "yanex.db").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_search_takes_a_pruning_too(write_script, yanex_home: Path) -> None:
+    import yanex
+
+    script = write_script("toy.py", TOY)
+    prune = yanex.Pruning("median", "loss", warmup=2, min_runs=2)
+    results = yanex.search(
+        script, {"q": yanex.uniform(0, 5)}, n=6, objective="loss.min", sampler="random", seed=1,
+        parallel=3, config={"steps": 40}, prune=prune,
+    )  # fmt: skip
+    assert {r.status for r in results} == {"completed", "pruned"}, results
+    [(spec,)] = rows(yanex_home, "SELECT spec FROM batches")
+    assert json.loads(spec)["pruning"]["rule"] == "median"

@@ -150,6 +150,7 @@ def run_multiple(
     timeout: float | str | None = None,
     executor: object = "local",
     system_metrics_interval: float | None = None,
+    prune: Pruning | None = None,
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -171,6 +172,11 @@ def run_multiple(
     ``"dask://HOST:PORT"`` (a Dask cluster), or ``yanex.executors.slurm(...)`` or
     ``"slurm:NAME=VALUE,..."`` (Slurm jobs); on a cluster ``parallel`` is ignored. See
     docs/cluster.md.
+
+    ``prune``: early stopping, as ``yanex run --prune`` (docs/cli.md): with
+    ``yanex.Pruning("median", "loss")`` the batch stops the runs whose ``loss`` falls behind the
+    others' at the same step, recorded ``pruned`` (a list from ``yanex.grid``/``yanex.sample``
+    stores it in its plan, for ``yanex sweep resume``).
 
     A spec whose ``depends_on`` names another spec of the call starts once that one has completed
     (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
@@ -197,6 +203,8 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
+    if prune is not None and not isinstance(prune, Pruning):
+        raise TypeError(f"prune is a {type(prune).__name__}, not a yanex.Pruning")
     batch = Batch(
         experiments,
         parallel,
@@ -208,7 +216,8 @@ def run_multiple(
         fail_fast=fail_fast,
         skip_completed=skip_completed,
         # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
-        sweep_spec=stored_plan(experiments),
+        sweep_spec=stored_plan(experiments, prune),
+        pruning=prune,
     )
     return list(batch.run())
 

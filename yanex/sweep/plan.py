@@ -9,6 +9,7 @@ specs, each built when the batch reaches it, so that a million points are never 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -253,6 +254,12 @@ class Sweep(list["ExperimentSpec"]):
         self.plan = plan
 
 
-def stored_plan(experiments: Iterable[ExperimentSpec]) -> dict[str, Any] | None:
-    """What a batch of ``experiments`` stores in ``batches.spec``: the plan of a ``Sweep``."""
-    return experiments.plan.to_json() if isinstance(experiments, Sweep | PlanSpecs) else None
+def stored_plan(
+    experiments: Iterable[ExperimentSpec], pruning: Pruning | None = None
+) -> dict[str, Any] | None:
+    """What a batch of ``experiments`` stores in ``batches.spec``: the plan of a ``Sweep``, with
+    the ``pruning`` its batch applies (``run_multiple(prune=...)``) when given."""
+    if not isinstance(experiments, Sweep | PlanSpecs):
+        return None
+    plan = experiments.plan if pruning is None else dataclasses.replace(experiments.plan, pruning=pruning)
+    return plan.to_json()
