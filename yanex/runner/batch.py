@@ -65,7 +65,7 @@ from yanex.store.ids import shown
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
 from yanex.store.sweeps import find_completed, fingerprint, sweep_runs
-from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
+from yanex.supervisor.executor import Executor, Prunable, StopReason, Task, record_failure
 from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode, sampling_interval
 from yanex.sweep.plan import PlanSpecs, Pruning, stored_plan
 
@@ -511,7 +511,7 @@ class Batch:
                 return
             self._refresh()
             self._heartbeat()
-            self._prune()
+            self._prune(executor)
 
     def _refresh(self) -> None:
         """List what runs for the progress display, a few times a second at most: the list is
@@ -527,9 +527,10 @@ class Batch:
         )
         self.next_refresh = time.monotonic() + _REFRESH
 
-    def _prune(self) -> None:
+    def _prune(self, executor: Executor) -> None:
         """Every ``CHECK_EVERY`` while nothing stops the batch: read the sweep's new points and
-        stop the runs that fall behind, one line each on the batch's output."""
+        stop the runs that fall behind, one line each on the batch's output (and on a worker that
+        does not see the experiment's folder here, through its executor: ``Prunable``)."""
         if self.pruner is None or self.stopping is not None or time.monotonic() < self.next_prune:
             return
         running = {row: index for future, (index, row) in self.pending.items() if future.running()}
@@ -539,6 +540,8 @@ class Batch:
             self.pruner_seeded = True
         self.pruner.read(running, ended)
         for decision in self.pruner.decide(running):
+            if isinstance(executor, Prunable):
+                executor.prune(decision.experiment_id, decision.reason)
             name = self.live[running[decision.experiment_id]].name
             self.progress.note(f"✂ {progress_label(name, shown(decision.experiment_id))}: {decision.reason}")
         self.next_prune = time.monotonic() + CHECK_EVERY

@@ -19,6 +19,7 @@ records it ``pruned`` with the decision's reason.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from collections.abc import Iterable
@@ -100,10 +101,9 @@ class Pruner:
             decision = decide(experiment_id, curve)
             if decision is not None:
                 self._decided.add(experiment_id)
-                try:
+                # The flag for a supervisor here; a worker elsewhere gets it from its executor.
+                with contextlib.suppress(OSError):  # no folder here (a Dask run's, or deleted)
                     request_stop(config.experiment_dir(experiment_id), decision.reason)
-                except OSError:  # its folder is gone (deleted while it ran): nothing to stop
-                    continue
                 decisions.append(decision)
         return decisions
 
