@@ -197,9 +197,9 @@ def _pruning(
     )
     if objective is not None and objective != (pruning.metric, pruning.goal):
         raise UsageError(
-            f"--prune-metric {metric} ({pruning.metric}, best at its {pruning.goal}) is not the "
-            f"objective's metric ({objective[0]}, best at its {objective[1]})",
-            hint="leave out --prune-metric: --prune then compares the runs on the objective's metric",
+            f"--prune-metric {metric} is not the objective's metric ({objective[0]}, best at its "
+            f"{objective[1]})",
+            hint="leave out --prune-metric: --prune compares the runs on the objective's metric",
         )
     return pruning
 
