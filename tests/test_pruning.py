@@ -54,11 +54,13 @@ def rows(home: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
 
 
 def by_q(home: Path) -> dict[int, tuple[str, str | None, int]]:
-    """Each configuration's status, error message and number of points logged."""
+    """Each configuration's status, error message and number of loss points logged (system/...
+    metrics aside)."""
     found = rows(
         home,
         "SELECT json_extract(config, '$.q'), status, error_message, "
-        "(SELECT count(*) FROM metrics WHERE experiment_local_id = e.local_id) FROM experiments e",
+        "(SELECT count(*) FROM metrics WHERE experiment_local_id = e.local_id AND key = 'loss') "
+        "FROM experiments e",
     )
     return {q: (status, message, points) for q, status, message, points in found}
 
@@ -238,3 +240,148 @@ def test_pruning_a_single_run_is_refused(write_script) -> None:
     args = ["run", str(script), "-p", "q=1", "--prune", "median", "--prune-metric", "loss"]
     result = runner.invoke(app, args)
     assert result.exit_code != 0 and "no sweep" in result.output and "Hint:" in result.output
+
+
+@pytest.mark.slow
+def test_prune_compares_on_the_objectives_metric_without_prune_metric(write_script, yanex_home: Path) -> None:
+    """``--objective loss.min`` names the metric ``--prune`` compares: no ``--prune-metric`` needed."""
+    script = write_script("toy.py", TOY)
+    result = yanex_cli(
+        "run", str(script), "-p", "q=range(6)", "-p", "steps=40", "-j", "3",
+        "--objective", "loss.min", "--prune", "median", "--prune-min-runs", "2", "--prune-warmup", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = by_q(yanex_home)
+    assert runs[0][0] == "completed", (runs, result.stderr)
+    pruned = [q for q, (status, _, _) in runs.items() if status == "pruned"]
+    assert pruned and 0 not in pruned, (runs, result.stderr)
+    assert all("by median: loss " in (runs[q][1] or "") for q in pruned), runs
+
+
+@pytest.mark.parametrize(
+    ("given", "objective"),
+    [
+        (["--prune-metric", "acc"], ["--objective", "loss.min"]),  # another metric
+        (["--prune-metric", "loss.max"], ["--objective", "loss.min"]),  # the other direction
+        (["--prune-metric", "loss"], ["--objective", "loss.last", "--direction", "max"]),
+    ],
+)
+def test_a_prune_metric_other_than_the_objectives_is_a_one_line_error(
+    write_script, given: list[str], objective: list[str]
+) -> None:
+    script = write_script("toy.py", TOY)
+    args = ["run", str(script), "-p", "q=range(3)", "--prune", "median", *given, *objective]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0, result.output
+    assert "is not the objective's metric" in result.output and "Hint:" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_prune_metric_that_is_the_objectives_is_accepted(write_script) -> None:
+    script = write_script("toy.py", TOY)
+    args = ["run", str(script), "-p", "q=range(3)", "--prune", "median", "--prune-metric", "loss"]
+    result = runner.invoke(app, [*args, "--objective", "loss.min", "--dry-run"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_a_resumed_pruning_sweep_prunes_against_the_runs_before(write_script, yanex_home: Path) -> None:
+    """The plan stores the pruning: after a real Ctrl-C, ``yanex sweep resume`` prunes too, judging
+    its first point (run alone) against the runs of the first batch."""
+    script = write_script("toy.py", TOY)
+    orchestrator = subprocess.Popen(
+        [
+            sys.executable, "-m", "yanex", "run", str(script), "-p", "q=range(6)", "-p", "steps=40",
+            "-j", "2", "--prune", "median", "--prune-metric", "loss", "--prune-min-runs", "1",
+            "--prune-warmup", "2",
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        best_done = "SELECT 1 FROM experiments WHERE status = 'completed' AND json_extract(config, '$.q') = 0"
+        wait_until(lambda: _any(yanex_home, best_done), "the best run completed")
+        orchestrator.send_signal(signal.SIGINT)
+        _, err = orchestrator.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orchestrator.pid, signal.SIGKILL)
+    assert orchestrator.returncode == 130, err
+    [(first, spec)] = rows(yanex_home, "SELECT id, spec FROM batches")
+    assert json.loads(spec)["pruning"] == {
+        "rule": "median", "metric": "loss", "goal": "min", "warmup": 2, "min_runs": 1
+    }  # fmt: skip
+
+    resumed = yanex_cli("sweep", "resume", first[:8], "-j", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    later = rows(
+        yanex_home,
+        "SELECT json_extract(config, '$.q'), status, error_message FROM experiments "
+        "WHERE batch_id != ? ORDER BY created_at, rowid",
+        first,
+    )
+    assert later, resumed.stderr
+    assert all(q != 0 for q, _, _ in later)  # the completed point is not run again
+    _, status, message = later[0]  # alone, so judged against the first batch's runs only
+    assert status == "pruned", (later, resumed.stderr)
+    assert message is not None and "by median: loss" in message, message
+    assert {status for _, status, _ in later} == {"pruned"}, later
+    assert "✂" in resumed.stderr
+
+
+@pytest.mark.slow
+def test_run_multiple_prunes_a_grid_and_stores_it_in_the_plan(write_script, yanex_home: Path) -> None:
+    """``run_multiple(specs, parallel=N, prune=yanex.Pruning(...))``: a real batch, pruned as
+    ``--prune`` does; a ``yanex.grid`` list stores the pruning in its plan, for a resume."""
+    import yanex
+
+    script = write_script("toy.py", TOY)
+    specs = yanex.grid(script, {"q": list(range(6))}, config={"steps": 40})
+    prune = yanex.Pruning("median", "loss.min", warmup=2, min_runs=2)
+    results = yanex.run_multiple(specs, parallel=3, prune=prune)
+    statuses = {spec.config["q"]: result.status for spec, result in zip(specs, results, strict=True)}
+    assert statuses[0] == "completed", results
+    pruned = [q for q, status in statuses.items() if status == "pruned"]
+    assert pruned and set(statuses.values()) <= {"completed", "pruned"}, statuses
+    assert all("by median: loss" in (r.error_message or "") for r in results if r.status == "pruned")
+    [(spec,)] = rows(yanex_home, "SELECT spec FROM batches")
+    assert json.loads(spec)["pruning"] == {
+        "rule": "median", "metric": "loss", "goal": "min", "warmup": 2, "min_runs": 2
+    }  # fmt: skip
+
+
+def test_pruning_settings_are_checked_when_made(write_script, yanex_home: Path) -> None:
+    import yanex
+    from yanex.errors import ConfigError
+
+    assert yanex.Pruning("asha", "acc").goal == "max"  # the name's direction
+    assert (yanex.Pruning("median", "acc.min").metric, yanex.Pruning("median", "acc.min").goal) == (
+        "acc",
+        "min",
+    )
+    with pytest.raises(ConfigError, match="unknown pruning rule 'hyperband'"):
+        yanex.Pruning("hyperband", "loss")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="best at its min, not its max"):
+        yanex.Pruning("median", "loss.min", goal="max")
+    script = write_script("toy.py", TOY)
+    with pytest.raises(TypeError, match=r"not a yanex\.Pruning"):
+        yanex.run_multiple([yanex.ExperimentSpec(script_path=script)], prune="median")  # type: ignore[arg-type]
+    assert not (yanex_home / "yanex.db").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_search_takes_a_pruning_too(write_script, yanex_home: Path) -> None:
+    import yanex
+
+    script = write_script("toy.py", TOY)
+    prune = yanex.Pruning("median", "loss", warmup=2, min_runs=2)
+    results = yanex.search(
+        script, {"q": yanex.uniform(0, 5)}, n=6, objective="loss.min", sampler="random", seed=1,
+        parallel=3, config={"steps": 40}, prune=prune,
+    )  # fmt: skip
+    assert {r.status for r in results} == {"completed", "pruned"}, results
+    [(spec,)] = rows(yanex_home, "SELECT spec FROM batches")
+    assert json.loads(spec)["pruning"]["rule"] == "median"

@@ -303,6 +303,9 @@ def test_a_requeued_job_returns_at_once_and_keeps_the_first_runs_spool(tmp_path:
         def stop_reason(self) -> str | None:
             return None
 
+        def pruned(self, experiment_id: str) -> str | None:
+            return None
+
     def no_code() -> bytes:
         raise AssertionError("the code was fetched again")
 

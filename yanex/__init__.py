@@ -47,6 +47,7 @@ _LAZY = {
     "loguniform": "yanex.sweep.api",
     "randint": "yanex.sweep.api",
     "choice": "yanex.sweep.api",
+    "Pruning": "yanex.sweep.plan",
     # Metric history (issue 11).
     "metrics": "yanex.api",
     "MetricPoint": "yanex.store.history",
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
     from yanex.specs import ExperimentResult, ExperimentSpec, ExperimentView, Status
     from yanex.store.history import MetricPoint  # metric history (issue 11)
     from yanex.sweep.api import choice, grid, loguniform, randint, sample, search, uniform
+    from yanex.sweep.plan import Pruning
 
 
 def __getattr__(name: str) -> Any:
@@ -122,6 +124,7 @@ __all__ = [
     "ExperimentSpec",
     "ExperimentView",
     "MetricPoint",
+    "Pruning",
     "Status",
     "YanexError",
     "__version__",

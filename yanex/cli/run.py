@@ -21,9 +21,9 @@ from yanex.cli.spec import REQUIRED, Command, Param
 
 if TYPE_CHECKING:
     from yanex.params import RunOptions
-    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentSpec
     from yanex.sweep.expand import SweepDefinition
+    from yanex.sweep.plan import Pruning, Search
 
 
 def run_command(
@@ -95,7 +95,9 @@ def run_command(
     _refuse_lone_options(fmt, dry_run, seed, samples)
     definition = SweepDefinition(composition.config, composition.axes, samples, seed)
     parents = _pinned(depends_on or [])
-    pruning = _pruning(prune, prune_metric, prune_warmup, prune_min_runs, goals, definition.is_sweep)
+    pruning = _pruning(
+        prune, prune_metric, prune_warmup, prune_min_runs, goals, definition.is_sweep, searched
+    )
     if searched is not None and not definition.is_sweep:
         from yanex.errors import UsageError
 
@@ -152,13 +154,20 @@ def _goals(given: list[str]) -> dict[str, str]:
 
 
 def _pruning(
-    rule: str | None, metric: str | None, warmup: int, min_runs: int, goals: dict[str, str], sweep: bool
+    rule: str | None,
+    metric: str | None,
+    warmup: int,
+    min_runs: int,
+    goals: dict[str, str],
+    sweep: bool,
+    search: Search | None,
 ) -> Pruning | None:
     """``--prune`` and its options as the batch's ``Pruning``: the metric's goal from ``KEY.min`` or
-    ``KEY.max``, else from ``--goal``, else from its name."""
+    ``KEY.max``, else from ``--goal``, else from its name. Without ``--prune-metric``, the metric
+    of ``--objective`` as logged, best at its direction."""
     from yanex.errors import UsageError
-    from yanex.runner.pruning import RULES, Pruning
-    from yanex.store.metric_names import GOALS, default_goal
+    from yanex.store.metric_names import metric_ref
+    from yanex.sweep.plan import RULES, Pruning
 
     if rule is None:
         if metric is not None:
@@ -173,16 +182,26 @@ def _pruning(
             "--prune stops the runs of a sweep that fall behind the others; this run is no sweep",
             hint='give a sweep expression, e.g. -p "lr=logspace(-4,-1,8)"',
         )
+    objective = None if search is None else (metric_ref(search.objective).key, search.direction)
+    if metric is None and objective is not None:
+        return Pruning(rule, objective[0], objective[1], warmup, min_runs)
     if metric is None or not metric.strip():
         raise UsageError(
             "--prune needs the metric to compare the runs on",
-            hint="pass --prune-metric KEY (a metric the script logs), e.g. --prune-metric loss or loss.min",
+            hint="pass --objective loss.min, or --prune-metric KEY (a metric the script logs), "
+            "e.g. --prune-metric loss or loss.min",
         )
-    key, dot, suffix = metric.rpartition(".")
-    if dot and key and suffix in GOALS:
-        return Pruning(rule, key, "min" if suffix == "min" else "max", warmup, min_runs)
-    goal = goals.get(metric) or default_goal(metric)
-    return Pruning(rule, metric, "min" if goal == "min" else "max", warmup, min_runs)
+    goal = goals.get(metric)
+    pruning = Pruning(
+        rule, metric, None if goal is None else "min" if goal == "min" else "max", warmup, min_runs
+    )
+    if objective is not None and objective != (pruning.metric, pruning.goal):
+        raise UsageError(
+            f"--prune-metric {metric} is not the objective's metric ({objective[0]}, best at its "
+            f"{objective[1]})",
+            hint="leave out --prune-metric: --prune compares the runs on the objective's metric",
+        )
+    return pruning
 
 
 def _script_file(script: Path) -> Path:
@@ -521,7 +540,7 @@ COMMAND = Command(
             str,
             None,
             "The metric --prune compares, as logged; KEY.min or KEY.max sets its direction "
-            "(else --goal, else its name).",
+            "(else --goal, else its name). Default: --objective's metric.",
             metavar="KEY",
             show_default=False,
         ),

@@ -21,10 +21,9 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from yanex.errors import ConfigError
-    from yanex.runner.pruning import Pruning
     from yanex.specs import ExperimentResult, ExperimentSpec, GitInfo
     from yanex.sweep.expand import SweepDefinition
-    from yanex.sweep.plan import PlanSpecs, Search, SweepPlan
+    from yanex.sweep.plan import PlanSpecs, Pruning, Search, SweepPlan
 
 DRY_RUN_FORMAT = dataclasses.replace(FORMAT, help="Output format of --dry-run.")
 
@@ -96,6 +95,7 @@ def run_sweep(
         depends_on=tuple(depends_on),
         goals=tuple((goals or {}).items()),
         search=search,
+        pruning=pruning,
     )
     check_first_spec(plan)  # every point shares what a spec checks but its values
     points = PlanSpecs(plan)
@@ -117,7 +117,7 @@ def run_sweep(
     if dry_run:
         show_points(points, fmt)
         return
-    run_points(points, parallel, verbose=False, executor=executor, pruning=pruning)
+    run_points(points, parallel, verbose=False, executor=executor)
 
 
 def check_first_spec(plan: SweepPlan) -> None:
@@ -141,7 +141,6 @@ def run_points(
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
     replaces: Mapping[int, str] | None = None,
-    pruning: Pruning | None = None,
 ) -> None:
     """Run a sweep's points as one batch, a line per experiment; exits 1 unless all completed (or
     were pruned)."""
@@ -158,7 +157,6 @@ def run_points(
             batch_id=batch_id,
             ran_before=ran_before,
             replaces=replaces,
-            pruning=pruning,
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

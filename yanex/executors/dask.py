@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import socket
 import threading
@@ -85,11 +86,13 @@ def connect(address: str) -> Client:
 
 
 class _Names(NamedTuple):
-    """What a task needs to reach its batch: the live queue, the stop variable, the orchestrator."""
+    """What a task needs to reach its batch: the live queue, the stop variable, the orchestrator,
+    and the pruning variable (JSON: the reason of each experiment the batch's pruning stopped)."""
 
     live: str
     stop: str
     client: str  # the orchestrator's Dask client id: alive while it is connected
+    pruned: str
 
 
 def _has_client(dask_scheduler: Any, client: str) -> bool:
@@ -133,6 +136,7 @@ class _WorkerChannel:
         client = distributed.get_client()
         self.queue = distributed.Queue(names.live, client=client)
         self.stop = distributed.Variable(names.stop, client=client)
+        self.pruning = distributed.Variable(names.pruned, client=client)
         self.names = names
         self.address = address
 
@@ -197,6 +201,10 @@ class _WorkerChannel:
     def stop_reason(self) -> str | None:
         value = self.stop.get(timeout=2)
         return str(value) or None
+
+    def pruned(self, experiment_id: str) -> str | None:
+        reasons: dict[str, str] = json.loads(self.pruning.get(timeout=2))
+        return reasons.get(experiment_id)
 
 
 def _suspicious(dask_scheduler: Any, key: str) -> int:
@@ -264,10 +272,15 @@ class DaskExecutor:
         self._env = dict(env or {})
         self._own_client = own_client
         token = uuid.uuid4().hex[:12]
-        self._names = _Names(f"yanex-{token}-live", f"yanex-{token}-stop", str(self._client.id))
+        self._names = _Names(
+            f"yanex-{token}-live", f"yanex-{token}-stop", str(self._client.id), f"yanex-{token}-pruned"
+        )
         self._queue = distributed.Queue(self._names.live, client=client)
         self._stop = distributed.Variable(self._names.stop, client=client)
         self._stop.set("")
+        self._pruned: dict[str, str] = {}  # sent to the workers whole, set before any task reads it
+        self._pruned_variable = distributed.Variable(self._names.pruned, client=client)
+        self._pruned_variable.set("{}")
         self._snapshots: dict[Path, tuple[Snapshot, str]] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, Tracked] = {}
@@ -338,6 +351,8 @@ class DaskExecutor:
             if not self._stopped:  # a stopped batch keeps its stop word for tasks that start late
                 with contextlib.suppress(Exception):
                     self._stop.delete()
+            with contextlib.suppress(Exception):
+                self._pruned_variable.delete()
         if self._own_client:
             if self._gone:  # closed while it tries to reconnect, it logs a traceback: it closes itself
                 deadline = time.monotonic() + _RECONNECT
@@ -353,6 +368,14 @@ class DaskExecutor:
         snapshot, code = self._snapshot(task.request.script_path)
         remote_task = to_remote_task(task, snapshot, self._env, self._db)
         return self._client.submit(_run_on_worker, remote_task, code, self._names, key=key, pure=False)
+
+    def prune(self, experiment_id: str, reason: str) -> None:
+        """The batch's pruning stopped ``experiment_id``: its worker writes the stop flag into the
+        folder its supervisor (and ``yanex.should_stop``) watches (``yanex.supervisor.pruned``)."""
+        with self._lock:
+            self._pruned[experiment_id] = reason
+            if self._client.status == "running":
+                self._pruned_variable.set(json.dumps(self._pruned))
 
     def _say_stop(self, word: str) -> None:
         """Set the stop word every running task reads, unless the scheduler holding it is gone."""

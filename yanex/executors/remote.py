@@ -15,6 +15,7 @@ are put there before it starts, and ``inputs.json`` lists them (``yanex.artifact
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -43,6 +44,7 @@ from yanex.store.experiments import Owner
 from yanex.store.outcome import OutcomeMarker, marker_text
 from yanex.supervisor.executor import StopReason
 from yanex.supervisor.launch import ExperimentProcess, LaunchRequest, Outcome, OutputMode
+from yanex.supervisor.pruned import request_stop
 
 SPOOL_ENV = "YANEX_SPOOL"  # on a worker: where experiments' folders go (a shared one for Slurm)
 TASK_FILE = "task.json"  # in a spool folder: which experiment it is, for `yanex ingest`
@@ -101,6 +103,10 @@ class Channel(Protocol):
         """A ``StopReason`` value, ``KILL``, or None to run on."""
         ...
 
+    def pruned(self, experiment_id: str) -> str | None:
+        """Why the batch's pruning stopped the experiment, or None to run on."""
+        ...
+
 
 def spool_root() -> Path:
     """``$YANEX_SPOOL``, else ``~/.yanex-spool``: outside the engine's scratch space, which a
@@ -147,6 +153,9 @@ class SpoolRecorder:
             reason = self.channel.stop_reason()
         except Exception:
             return
+        with contextlib.suppress(Exception):  # the flag its supervisor reads, once
+            if process.pruned is None and (pruned := self.channel.pruned(self.task.experiment_id)):
+                request_stop(self.folder, pruned)
         if reason == KILL:
             process.send_signal(signal.SIGKILL)
         elif reason:

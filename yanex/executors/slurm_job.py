@@ -118,6 +118,10 @@ class _FileChannel:
         except FileNotFoundError:
             return None
 
+    def pruned(self, experiment_id: str) -> str | None:
+        """Not relayed: a Slurm job is not pruned (docs/cli.md)."""
+        return None
+
 
 def run_in_job(task: RemoteTask, folder: BatchFolder) -> RemoteResult:
     """The submitit job, on a compute node: the script under yanex's supervisor.

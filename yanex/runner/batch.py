@@ -39,7 +39,7 @@ from yanex.runner.inline import InlineExecutor
 from yanex.runner.local_pool import BOOTSTRAP_ERROR, LocalPool
 from yanex.runner.progress import BatchProgress, make_progress
 from yanex.runner.progress import label as progress_label
-from yanex.runner.pruning import CHECK_EVERY, Pruner, Pruning
+from yanex.runner.pruning import CHECK_EVERY, Pruner
 from yanex.runner.results import Results
 from yanex.runner.script_kind import not_python
 from yanex.specs import (
@@ -51,6 +51,7 @@ from yanex.specs import (
     TimeLimit,
     parse_time_limit,
 )
+from yanex.status import OPEN_STATUSES
 from yanex.store.dependencies import retarget
 from yanex.store.experiments import (
     cancel_active,
@@ -63,10 +64,10 @@ from yanex.store.experiments import (
 from yanex.store.ids import shown
 from yanex.store.reading import reading
 from yanex.store.reconcile import reconcile_orphans
-from yanex.store.sweeps import find_completed, fingerprint
-from yanex.supervisor.executor import Executor, StopReason, Task, record_failure
+from yanex.store.sweeps import find_completed, fingerprint, sweep_runs
+from yanex.supervisor.executor import Executor, Prunable, StopReason, Task, record_failure
 from yanex.supervisor.launch import LaunchRequest, Outcome, OutputMode, sampling_interval
-from yanex.sweep.plan import PlanSpecs, stored_plan
+from yanex.sweep.plan import PlanSpecs, Pruning, stored_plan
 
 INTERRUPT_GRACE = 3.0  # seconds running scripts get to exit after Ctrl-C before they are killed
 _TICK = 1.0  # seconds between progress refreshes while nothing finishes
@@ -149,6 +150,7 @@ def run_multiple(
     timeout: float | str | None = None,
     executor: object = "local",
     system_metrics_interval: float | None = None,
+    prune: Pruning | None = None,
 ) -> list[ExperimentResult]:
     """Run every spec as its own tracked experiment; block until all are done.
 
@@ -170,6 +172,11 @@ def run_multiple(
     ``"dask://HOST:PORT"`` (a Dask cluster), or ``yanex.executors.slurm(...)`` or
     ``"slurm:NAME=VALUE,..."`` (Slurm jobs); on a cluster ``parallel`` is ignored. See
     docs/cluster.md.
+
+    ``prune``: early stopping, as ``yanex run --prune`` (docs/cli.md): with
+    ``yanex.Pruning("median", "loss")`` the batch stops the runs whose ``loss`` falls behind the
+    others' at the same step, recorded ``pruned`` (a list from ``yanex.grid``/``yanex.sample``
+    stores it in its plan, for ``yanex sweep resume``).
 
     A spec whose ``depends_on`` names another spec of the call starts once that one has completed
     (its last try), and is cancelled (``dependency 'train' failed``) when it fails or is cancelled,
@@ -196,6 +203,8 @@ def run_multiple(
         raise ValueError("run_multiple needs at least one ExperimentSpec; the list is empty")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
+    if prune is not None and not isinstance(prune, Pruning):
+        raise TypeError(f"prune is a {type(prune).__name__}, not a yanex.Pruning")
     batch = Batch(
         experiments,
         parallel,
@@ -207,7 +216,8 @@ def run_multiple(
         fail_fast=fail_fast,
         skip_completed=skip_completed,
         # Sweeps: a list from yanex.grid/yanex.sample or `yanex run -p KEY=EXPR` stores its plan.
-        sweep_spec=stored_plan(experiments),
+        sweep_spec=stored_plan(experiments, prune),
+        pruning=prune,
     )
     return list(batch.run())
 
@@ -376,6 +386,7 @@ class Batch:
         # Early stopping (yanex.runner.pruning): the sweep's curves, and the rows that ended since
         # they were last read (their last points are read once more).
         self.pruner = None if pruning is None else Pruner(pruning, self.db)
+        self.pruner_seeded = False  # a resume's pruner also reads the runs of the sweep's batches before
         self.next_prune = 0.0
         self.ended_unread: list[str] = []
 
@@ -500,7 +511,7 @@ class Batch:
                 return
             self._refresh()
             self._heartbeat()
-            self._prune()
+            self._prune(executor)
 
     def _refresh(self) -> None:
         """List what runs for the progress display, a few times a second at most: the list is
@@ -516,18 +527,33 @@ class Batch:
         )
         self.next_refresh = time.monotonic() + _REFRESH
 
-    def _prune(self) -> None:
+    def _prune(self, executor: Executor) -> None:
         """Every ``CHECK_EVERY`` while nothing stops the batch: read the sweep's new points and
-        stop the runs that fall behind, one line each on the batch's output."""
+        stop the runs that fall behind, one line each on the batch's output (and on a worker that
+        does not see the experiment's folder here, through its executor: ``Prunable``)."""
         if self.pruner is None or self.stopping is not None or time.monotonic() < self.next_prune:
             return
         running = {row: index for future, (index, row) in self.pending.items() if future.running()}
         ended, self.ended_unread = self.ended_unread, []
+        if not self.pruner_seeded and self.batch_id is not None:
+            ended += self._sweep_before(self.batch_id)
+            self.pruner_seeded = True
         self.pruner.read(running, ended)
         for decision in self.pruner.decide(running):
+            if isinstance(executor, Prunable):
+                executor.prune(decision.experiment_id, decision.reason)
             name = self.live[running[decision.experiment_id]].name
             self.progress.note(f"✂ {progress_label(name, shown(decision.experiment_id))}: {decision.reason}")
         self.next_prune = time.monotonic() + CHECK_EVERY
+
+    def _sweep_before(self, batch_id: str) -> list[str]:
+        """The ended experiments of the other batches of this sweep (a resume's earlier runs): the
+        bar the resumed points are judged against, as they were in the first run."""
+        if not self.db.exists():
+            return []
+        with reading(self.db, settle=False) as conn:
+            runs = sweep_runs(conn, batch_id)
+        return [run.id for run in runs if run.batch_id != batch_id and run.status not in OPEN_STATUSES]
 
     def _create_batch(self, todo: Sequence[int]) -> str:
         """The batch row (unless this process claimed it already), and the specs whose rows

@@ -19,35 +19,21 @@ records it ``pruned`` with the decision's reason.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from yanex import config
 from yanex.db.engine import Database
 from yanex.store.history import curve_after
-from yanex.store.metric_names import Goal
 from yanex.store.reading import reading
 from yanex.supervisor.pruned import request_stop
+from yanex.sweep.plan import Pruning
 
-Rule = Literal["median", "asha"]
-RULES: tuple[Rule, ...] = ("median", "asha")
 CHECK_EVERY = 0.25  # seconds between two looks: a point is in the database half a second after it is logged
 ETA = 3  # ASHA's reduction factor: a third of the runs go on at each rung
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """How a sweep prunes: the rule, the metric as logged and its goal, the steps before any
-    decision and the other runs a decision needs."""
-
-    rule: Rule
-    metric: str
-    goal: Goal
-    warmup: int = 0
-    min_runs: int = 4
 
 
 @dataclass(frozen=True)
@@ -115,10 +101,9 @@ class Pruner:
             decision = decide(experiment_id, curve)
             if decision is not None:
                 self._decided.add(experiment_id)
-                try:
+                # The flag for a supervisor here; a worker elsewhere gets it from its executor.
+                with contextlib.suppress(OSError):  # no folder here (a Dask run's, or deleted)
                     request_stop(config.experiment_dir(experiment_id), decision.reason)
-                except OSError:  # its folder is gone (deleted while it ran): nothing to stop
-                    continue
                 decisions.append(decision)
         return decisions
 

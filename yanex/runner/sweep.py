@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from yanex.runner.batch import Batch, preflight
-from yanex.runner.pruning import Pruning
 from yanex.specs import ExperimentResult, GitInfo
 from yanex.sweep.plan import PlanSpecs, stored_plan
 
@@ -21,14 +20,14 @@ def run_points(
     batch_id: str | None = None,
     ran_before: Sequence[GitInfo] = (),
     replaces: Mapping[int, str] | None = None,
-    pruning: Pruning | None = None,
 ) -> Iterator[ExperimentResult]:
     """``run_multiple`` for a sweep's points, which it never holds all at once: once the batch has
     ended, the results in order, built as they are read. ``batch_id``: the batch row this process
     already owns for them (``yanex.sweep.resume`` claims it before choosing the points);
     ``ran_before``: the code the sweep's completed experiments ran (a note says if it changed);
     ``replaces``: by position among ``points``, the earlier attempt each point's row re-runs
-    (``retry_of``); ``pruning``: stop the runs that fall behind (``yanex.runner.pruning``)."""
+    (``retry_of``). A plan with ``pruning`` stops the runs that fall behind (``yanex.runner.pruning``),
+    on a resume as on the first run."""
     preflight(parallel)
     batch = Batch(
         points,
@@ -39,6 +38,6 @@ def run_points(
         batch_id=batch_id,
         ran_before=ran_before,
         retry_of=replaces,
-        pruning=pruning,
+        pruning=points.plan.pruning,
     )
     return batch.run()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from yanex.db.engine import Database
 from yanex.specs import Status
@@ -53,6 +53,14 @@ class Executor(Protocol):
     def shutdown(self, *, kill: bool = False) -> None:
         """Release the workers; with ``kill`` first SIGKILL every running script's process group."""
         ...
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    """An executor whose scripts run where the experiment's folder here is not seen (a Dask
+    worker): it relays the batch's pruning decisions (``yanex.runner.pruning``) to them."""
+
+    def prune(self, experiment_id: str, reason: str) -> None: ...
 
 
 def drop(future: Future[Outcome]) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from yanex.errors import ConfigError
 from yanex.sweep.expand import KeyPath, SweepDefinition
 from yanex.sweep.grammar import Axis, GridAxis, RandomAxis, looks_like_expression, parse_axis
-from yanex.sweep.plan import Sweep, SweepPlan
+from yanex.sweep.plan import Pruning, Sweep, SweepPlan
 
 if TYPE_CHECKING:
     from yanex.specs import ExperimentResult
@@ -130,11 +130,14 @@ def search(
     description: str | None = None,
     timeout: float | str | None = None,
     executor: object = "local",
+    prune: Pruning | None = None,
 ) -> list[ExperimentResult]:
     """Run ``n`` experiments whose points ``sampler`` (``tpe``, ``cmaes`` or ``random``) proposes
     from the results so far, optimizing ``objective`` (``loss.min``; best at ``direction``, by
     default the metric's name's); ``parallel`` proposals in flight. Returns the results as
-    ``run_multiple`` does; ``yanex sweep resume`` on the batch continues the same search."""
+    ``run_multiple`` does; ``yanex sweep resume`` on the batch continues the same search.
+    ``prune`` (``yanex.Pruning("median", "loss")``) stops the runs that fall behind, as
+    ``run_multiple``'s does."""
     from yanex.runner.sweep import run_points
     from yanex.sweep.plan import PlanSpecs
     from yanex.sweep.search import SearchSpecs, check_space, make_search, require_optuna
@@ -144,7 +147,9 @@ def search(
         description=description, timeout=timeout,
     )  # fmt: skip
     chosen = make_search(sampler, objective, direction, {})
-    plan = dataclasses.replace(sweep.plan, search=chosen, parallel=parallel)
+    if prune is not None and not isinstance(prune, Pruning):
+        raise TypeError(f"prune is a {type(prune).__name__}, not a yanex.Pruning")
+    plan = dataclasses.replace(sweep.plan, search=chosen, parallel=parallel, pruning=prune)
     points = PlanSpecs(plan)
     if chosen is not None and chosen.adaptive:
         from yanex.db.engine import Database

@@ -9,13 +9,15 @@ specs, each built when the batch reaches it, so that a million points are never 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from yanex.store.metric_names import Goal
+from yanex.errors import ConfigError
+from yanex.store.metric_names import GOALS, Goal, default_goal
 from yanex.sweep.expand import Point, SweepDefinition, named_points, repeated_names
 
 if TYPE_CHECKING:
@@ -58,6 +60,60 @@ class Search:
         return cls(data["sampler"], data["objective"], data["direction"], data.get("key", ""))
 
 
+Rule = Literal["median", "asha"]
+RULES: tuple[Rule, ...] = ("median", "asha")
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How a sweep stops its runs that fall behind the others (``yanex run --prune``,
+    ``run_multiple(..., prune=Pruning("median", "loss"))``; ``yanex.runner.pruning`` decides): the
+    rule, the metric as logged, where it is best (``metric="acc.max"`` sets it too; default: the
+    name's, ``loss`` at its smallest), the steps before any decision, and the other runs that must
+    have reached a step before a run is judged at it. Stored in the sweep's plan, so that
+    ``yanex sweep resume`` prunes as the first run did."""
+
+    rule: Rule
+    metric: str
+    goal: Goal | None = None
+    warmup: int = 0
+    min_runs: int = 4
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ConfigError(f"unknown pruning rule {self.rule!r}", hint="use median or asha")
+        key, dot, suffix = self.metric.rpartition(".")
+        if dot and key and suffix in GOALS:
+            if self.goal not in (None, suffix):
+                raise ConfigError(
+                    f"pruning metric {self.metric} is best at its {suffix}, not its {self.goal}",
+                    hint=f"give the goal once: metric={key!r}, goal={self.goal!r}",
+                )
+            object.__setattr__(self, "metric", key)
+            object.__setattr__(self, "goal", suffix)
+        if not self.metric.strip():
+            raise ConfigError("pruning needs a metric", hint="name one the script logs, e.g. 'loss'")
+        if self.goal is None:
+            object.__setattr__(self, "goal", default_goal(self.metric))
+        elif self.goal not in GOALS:
+            raise ConfigError(f"invalid pruning goal {self.goal!r}", hint="use min or max")
+        if self.warmup < 0 or self.min_runs < 0:
+            raise ConfigError("pruning's warmup and min_runs are counts", hint="give 0 or more for each")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "metric": self.metric,
+            "goal": self.goal,
+            "warmup": self.warmup,
+            "min_runs": self.min_runs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pruning:
+        return cls(data["rule"], data["metric"], data["goal"], data["warmup"], data["min_runs"])
+
+
 @dataclass(frozen=True)
 class SweepPlan:
     definition: SweepDefinition
@@ -72,6 +128,7 @@ class SweepPlan:
     depends_on: tuple[str, ...] = ()  # stored experiments every point runs on (``--depends-on``)
     goals: tuple[tuple[str, str], ...] = ()  # metric directions (``--goal``), as (key, min|max)
     search: Search | None = None  # an objective, and a sampler other than plain expansion
+    pruning: Pruning | None = None  # early stopping (``--prune``)
 
     def size(self) -> int:
         return self.definition.size()
@@ -115,6 +172,7 @@ class SweepPlan:
             **self.definition.to_json(),
             # Only when set: the plans stored before searches (and their sweeps' identity) stay as they were.
             **({} if self.search is None else {"search": self.search.to_json()}),
+            **({} if self.pruning is None else {"pruning": self.pruning.to_json()}),
         }
 
     @classmethod
@@ -132,6 +190,7 @@ class SweepPlan:
             depends_on=tuple(data.get("depends_on", ())),
             goals=tuple(data.get("goals", {}).items()),
             search=Search.from_json(data["search"]) if data.get("search") else None,
+            pruning=Pruning.from_json(data["pruning"]) if data.get("pruning") else None,
         )
 
     def spec(self, name: str, point: Point) -> ExperimentSpec:
@@ -206,6 +265,12 @@ class Sweep(list["ExperimentSpec"]):
         self.plan = plan
 
 
-def stored_plan(experiments: Iterable[ExperimentSpec]) -> dict[str, Any] | None:
-    """What a batch of ``experiments`` stores in ``batches.spec``: the plan of a ``Sweep``."""
-    return experiments.plan.to_json() if isinstance(experiments, Sweep | PlanSpecs) else None
+def stored_plan(
+    experiments: Iterable[ExperimentSpec], pruning: Pruning | None = None
+) -> dict[str, Any] | None:
+    """What a batch of ``experiments`` stores in ``batches.spec``: the plan of a ``Sweep``, with
+    the ``pruning`` its batch applies (``run_multiple(prune=...)``) when given."""
+    if not isinstance(experiments, Sweep | PlanSpecs):
+        return None
+    plan = experiments.plan if pruning is None else dataclasses.replace(experiments.plan, pruning=pruning)
+    return plan.to_json()
