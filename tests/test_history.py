@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import yanex
 from tests.conftest import yanex_cli
 from tests.query_fixtures import populate
+from tests.screen import run_in_window
 from yanex.db.engine import Database
 from yanex.store.experiments import MetricRecord, ingest_metrics
 
@@ -289,32 +289,14 @@ def test_show_metrics_does_not_print_logged_steps_as_a_range(db: Database, write
 def test_show_metrics_on_an_80_column_terminal_never_folds_a_row(db: Database, write_script) -> None:
     """The trend column takes only the room the other columns leave: short names get a sparkline,
     a longer name leaves no room for one, and then no trend is shown rather than rows folded."""
-    import pty
-
     run = yanex_cli("run", str(write_script("t.py", "import yanex\n")))
     assert run.returncode == 0
     experiment_id = yanex_cli("get", "id").stdout.strip()
     start = datetime(2026, 1, 1, tzinfo=UTC)
 
     def shown_on_80_columns() -> list[str]:
-        parent, child = pty.openpty()
-        env = {**os.environ, "COLUMNS": "80", "LINES": "24"}
-        argv = [sys.executable, "-m", "yanex", "show", experiment_id, "--metrics"]
-        process = subprocess.Popen(argv, stdout=child, stderr=child, env=env)
-        os.close(child)
-        chunks: list[bytes] = []
-        while True:
-            try:
-                chunk = os.read(parent, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert process.wait(timeout=60) == 0
-        os.close(parent)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())  # colours take no room
-        return [line for line in text.splitlines() if line.strip()]
+        written = run_in_window(["show", experiment_id, "--metrics"]).lines()
+        return [line for line in written if line.strip()]
 
     points = [MetricRecord(s, start + timedelta(seconds=s), {"loss": 20 / (s + 1) ** 3}) for s in range(100)]
     ingest_metrics(db, experiment_id, points)
