@@ -176,13 +176,13 @@ def test_compare_packages_shows_what_differs(tmp_path: Path, yanex_home: Path):
 
 def test_compare_packages_refuses_experiments_without_packages(tmp_path: Path, yanex_home: Path):
     script = _with_toy_package(tmp_path / "a", "1.0")
-    assert yanex_cli("run", str(script), "--name", "a").returncode == 0
-    assert yanex_cli("run", str(script), "--name", "b").returncode == 0
+    assert yanex_cli("run", str(script), "--name", "first").returncode == 0
+    assert yanex_cli("run", str(script), "--name", "second").returncode == 0
     conn = sqlite3.connect(yanex_home / "yanex.db")
     with conn:
         conn.execute("UPDATE experiments SET environment_sha256 = NULL")
     conn.close()
-    result = yanex_cli("compare", "a", "b", "--packages")
+    result = yanex_cli("compare", "first", "second", "--packages")
     assert result.returncode == 2
     assert result.stderr.startswith("Error: no recorded packages for ")
     assert "Hint: " in result.stderr and "Traceback" not in result.stderr
