@@ -221,9 +221,14 @@ def test_make_demo_ends_with_commands_that_work_as_printed(yanex_home):
         pytest.skip("make is not installed")
     # This venv stands for the one `make install` made: -o keeps make from reinstalling into it.
     result = subprocess.run(
-        [make, "-o", f"{VENV}/.installed-base", "demo", f"VENV={VENV}"],
+        [make, "--no-print-directory", "-o", f"{VENV}/.installed-base", "demo", f"VENV={VENV}"],
         cwd=REPO_ROOT,
-        env={**os.environ, "PATH": BARE_PATH, "EXAMPLE_EPOCH_SECONDS": "0.01"},
+        # Run from `make test`, a nested make would print "make[1]: Leaving directory" last.
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
+            "PATH": BARE_PATH,
+            "EXAMPLE_EPOCH_SECONDS": "0.01",
+        },
         capture_output=True,
         text=True,
         timeout=300,
