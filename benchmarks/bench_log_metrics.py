@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import report_value, supervise, use_scratch_home
 
-CHILD = """
+# The timed loop, shared with bench_session.py (the same calls in a yanex.start() session).
+LOOP = """
 import json, sys, time, yanex
 calls = int(sys.argv[1])
 log = yanex.log_metrics
@@ -40,8 +41,8 @@ start = time.perf_counter()
 for i in range(calls):
     log({"loss": 1.0 / (i + 1), "accuracy": i / calls})
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "ended_at": time.time()}))
 """
+CHILD = LOOP + 'print(json.dumps({"seconds": elapsed, "ended_at": time.time()}))\n'
 
 
 def _last_only(conn: Any, points: Sequence[Any]) -> None:

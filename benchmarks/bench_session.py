@@ -26,16 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import report_value, supervise, use_scratch_home
+from bench_log_metrics import LOOP
 
-LOOP = """
-import json, sys, time, yanex
-calls = int(sys.argv[1])
-log = yanex.log_metrics
-start = time.perf_counter()
-for i in range(calls):
-    log({"loss": 1.0 / (i + 1), "accuracy": i / calls})
-elapsed = time.perf_counter() - start
-"""
 SCRIPT = LOOP + 'print(json.dumps({"seconds": elapsed}))\n'
 SESSION = (
     "import yanex\nrun = yanex.start(name='bench')\n"
