@@ -5,6 +5,7 @@ Debian's ``chromium``; under CI a missing browser fails the tests instead of ski
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -247,12 +248,21 @@ def test_the_runs_page_renders_the_table_for_a_filter(browser: Any, server: Serv
 
 
 def test_the_experiment_page_draws_one_chart_per_metric(browser: Any, server: Server) -> None:
-    sweep = server.json("/api/runs?tag=sweep")["rows"][0]["id"]
+    # lr=0.1, seed=1: the loss falls from 1.4 to 0.0077, 2.3 decades
+    [sweep] = [row["id"] for row in server.json("/api/runs?where=lr+%3E+0.05+and+seed+%3D+1")["rows"]]
     page = open_page(browser, server, f"/experiment/{sweep}")
     charts = page.locator(".metric-chart")
     assert sorted(charts.evaluate_all("nodes => nodes.map(n => n.dataset.key)")) == ["accuracy", "loss"]
     assert page.locator(".metric-chart canvas").count() == 2
     assert charts.evaluate_all("nodes => nodes.map(n => n.dataset.series)") == ["1", "1"]
+    # Each chart's y axis as `yanex plot` chooses it: log when its values span over two decades.
+    for key, log in (("loss", True), ("accuracy", False)):
+        curve = server.json(f"/api/experiment/{sweep}/series?key={key}")
+        values = [v for v in curve["values"] if v is not None]
+        spans = min(values) > 0 and math.log10(max(values) / min(values)) > 2
+        assert spans is log, (key, min(values), max(values))
+        assert page.locator(f".metric-chart[data-key={key}]").get_attribute("data-log") == str(spans).lower()
+        assert ("log y: " in page.locator(f".metric-chart[data-key={key}] .foot").inner_text()) is spans
     page.fill("#smooth", "0.6")  # smoothing adds the smoothed curve beside the raw one
     page.wait_for_function("document.querySelector('.metric-chart').dataset.series === '2'")
     assert page.locator(".cli code").first.inner_text().startswith("yanex show ")

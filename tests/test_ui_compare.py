@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -132,6 +133,25 @@ def test_bands_over_buckets_average_each_run_in_the_bucket_first(
             assert got_std == pytest.approx(statistics.stdev(run_means), rel=1e-9)
 
 
+def test_curves_and_bands_in_parts_are_the_whole_answer_cut_in_order(server: Server) -> None:
+    """What the page asks for at once: the parts' runs (or groups), in order, are the whole's,
+    and each part's bands lie on the whole selection's buckets."""
+    chart = "tag=sweep&key=loss&width=400"
+    whole = server.json(f"/api/compare/curves?{chart}")
+    chart += f"&until={whole['until']}"
+    parts = [server.json(f"/api/compare/curves?{chart}&part={k}&parts=4") for k in range(4)]
+    assert [len(part["runs"]) for part in parts] == [1, 2, 1, 2]
+    assert [run for part in parts for run in part["runs"]] == whole["runs"]
+    whole_bands = server.json(f"/api/compare/bands?{chart}&group=lr")
+    band_parts = [server.json(f"/api/compare/bands?{chart}&group=lr&part={k}&parts=2") for k in range(2)]
+    assert [len(part["groups"]) for part in band_parts] == [1, 2]
+    assert [g for part in band_parts for g in part["groups"]] == whole_bands["groups"]
+    assert all(part["steps"] == whole_bands["steps"] for part in band_parts)
+    for bad in ("part=4&parts=4", "part=-1&parts=2", "part=0&parts=0", "part=0&parts=65"):
+        status, _, body = server.get(f"/api/compare/curves?{chart}&{bad}")
+        assert status == 400 and json.loads(body)["error"].endswith("names no part"), (bad, body)
+
+
 def test_new_points_for_every_run_come_in_one_request_after_the_cursor(server: Server, store: Path) -> None:
     by_run = losses(store)
     data = server.json("/api/compare/points?tag=sweep&key=loss&after=0")
@@ -225,6 +245,24 @@ def test_the_compare_page_draws_bands_parallel_coordinates_and_a_scatter(
     assert grouped == "yanex compare --tag sweep --group-by lr -m loss"
     page.select_option("#agg", "min")
     page.wait_for_selector("#table-cli code:has-text('-m loss.min')")
+    page.close()
+
+
+def test_a_metric_spanning_decades_gets_a_log_axis_as_yanex_plot_does(browser: Any, server: Server) -> None:
+    """The sweep's loss falls from 2 to about 0.01 (over two decades): log, said under the chart,
+    as ``yanex plot`` does; accuracy stays within one decade: linear; ``y`` chosen is kept in the
+    URL."""
+    page = open_page(browser, server, "/compare?tag=sweep&key=loss")
+    page.wait_for_selector("#chart[data-loading='0'][data-series='6']")
+    assert page.locator("#chart").get_attribute("data-log") == "true"
+    assert re.search(r"log y: loss spans 2\.\d decades", page.locator("#chart-foot").inner_text())
+    page.select_option("#yscale", "linear")
+    page.wait_for_selector("#chart[data-log='false']")
+    assert "y=linear" in page.url and "log y" not in page.locator("#chart-foot").inner_text()
+    page.select_option("#yscale", "auto")
+    page.select_option("#key", "accuracy")
+    page.wait_for_selector("#curves-title:has-text('accuracy of 6 runs')")  # all its parts are in
+    assert page.locator("#chart").get_attribute("data-log") == "false"
     page.close()
 
 

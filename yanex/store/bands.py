@@ -15,10 +15,11 @@ the plot keeps its last value).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from yanex.store.dialect import chunks, marks
-from yanex.store.groups import Grouping
+from yanex.store.groups import Group, Grouping
 from yanex.store.ids import local_ids
 from yanex.store.metric_values import JsonValue
 from yanex.store.moments import mean, stdev
@@ -57,11 +58,13 @@ def bands(
     until: int,
     first: int | None = None,
     last: int | None = None,
+    only: Sequence[Group] | None = None,
 ) -> Bands:
-    """The bands of ``key`` for ``grouping``'s groups, over points with ``id <= until`` (the
-    page's cursor) and ``first <= step <= last`` (either open); see the module docstring."""
-    every = [i for group in grouping.groups for i in group.ids]
-    local = local_ids(conn, every)
+    """The bands of ``key`` for ``grouping``'s groups (those of ``only``, when given), over
+    points with ``id <= until`` (the page's cursor) and ``first <= step <= last`` (either open);
+    see the module docstring. The buckets are the whole grouping's either way, so that the bands
+    of its parts line up."""
+    local = local_ids(conn, [i for group in grouping.groups for i in group.ids])
     where = "key = ? AND id <= ? AND value IS NOT NULL"
     args: list[object] = [key, until]
     if first is not None:
@@ -70,25 +73,25 @@ def bands(
     if last is not None:
         where += " AND step <= ?"
         args.append(last)
-    low: int | None = None
-    high: int | None = None
-    for chunk in chunks(conn, list(local), len(args)):
-        query = (
-            f"SELECT MIN(step), MAX(step) FROM metrics WHERE experiment_local_id IN ({marks(len(chunk))}) "
-            f"AND {where}"
-        )
-        lo, hi = conn.execute(query, [*chunk, *args]).fetchone()
-        if lo is not None:
-            low = lo if low is None else min(low, lo)
-            high = hi if high is None else max(high, hi)
-    if low is None or high is None:
-        empty = [Band(g.values, g.ids, 0, [], []) for g in grouping.groups]
-        return Bands(key, grouping.keys, [], 1.0, empty)
+    # Each member's first and last step: two probes of the (experiment, key, step) index each.
+    probe = f"SELECT step FROM metrics WHERE experiment_local_id = ? AND {where} ORDER BY step {{}} LIMIT 1"
+    ends = [
+        conn.execute(probe.format(order), [local_id, *args]).fetchone()
+        for local_id in local
+        for order in ("ASC", "DESC")
+    ]
+    found_ends = [step for (step,) in filter(None, ends)]
+    groups = grouping.groups if only is None else only
+    if not found_ends:
+        return Bands(key, grouping.keys, [], 1.0, [Band(g.values, g.ids, 0, [], []) for g in groups])
+    low, high = min(found_ends), max(found_ends)
     span = high - low + 1
     count = min(buckets, span)
     # Each member's mean value per bucket.
+    wanted = {i for group in groups for i in group.ids}
+    computed = [local_id for local_id, experiment_id in local.items() if experiment_id in wanted]
     member: dict[str, dict[int, float]] = {}
-    for chunk in chunks(conn, list(local), len(args) + 3):
+    for chunk in chunks(conn, computed, len(args) + 3):
         query = (
             "SELECT experiment_local_id, (step - ?) * ? / ? AS bucket, AVG(value) FROM metrics "
             f"WHERE experiment_local_id IN ({marks(len(chunk))}) AND {where} "
@@ -98,14 +101,18 @@ def bands(
             member.setdefault(local[local_id], {})[bucket] = value
     used = sorted({b for points in member.values() for b in points})
     found = []
-    for group in grouping.groups:
+    for group in groups:
         members = [member[i] for i in group.ids if i in member]
         means: list[float | None] = []
         stds: list[float | None] = []
         for bucket in used:
             values = [points[bucket] for points in members if bucket in points]
-            means.append(mean(values) if values else None)
-            stds.append((stdev(values) if len(values) > 1 else 0.0) if values else None)
+            if len(values) == 1:
+                means.append(values[0])
+                stds.append(0.0)
+            else:
+                means.append(mean(values) if values else None)
+                stds.append(stdev(values) if values else None)
         found.append(Band(group.values, group.ids, len(members), means, stds))
     steps = [low + -(-b * span // count) for b in used]  # the first step of each bucket
     return Bands(key, grouping.keys, steps, span / count, found)

@@ -7,16 +7,21 @@ The selection is the runs page's query (``?tag=grid&status=completed``, the CLI'
 narrowing. Every endpoint takes it again: a page holds a URL, not a list of ids. At most
 ``MAX_RUNS`` runs: beyond that a chart of overlaid curves says nothing, and the error says how to
 narrow the selection.
+
+Curves and bands come in parts (``?part=K&parts=N``: the K-th of N contiguous slices of the runs,
+or of the groups): a page asks for the parts at once and draws when they are in, so the server
+reduces them on every core and no single answer waits for thirty curves read one after the other.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response
@@ -29,7 +34,11 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 100
 # Query parameters of the compare endpoints that are not filters.
-COMPARE_OWN = (*OWN, "id", "key", "group", "width", "until", "from", "to", "after", "version", "times")
+COMPARE_OWN = (
+    *OWN, "id", "key", "group", "width", "until", "from", "to", "after", "version", "times", "part", "parts",
+)  # fmt: skip
+MAX_PARTS = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,7 @@ def compare(request: Request) -> Response:
             "rows": rows,
             "notes": selection.notes,
             "cursor": at,
+            "cores": os.cpu_count() or 1,  # how many parts of a chart the page asks for at a time
             "selection": shlex.join(selection.argv),
             "command": shlex.join(
                 ["yanex", "compare", *selection.argv, *(x for m in metrics for x in ("-m", m))]
@@ -147,6 +157,18 @@ def _flags(flag: str, values: Sequence[str]) -> list[str]:
     return [text for value in values for text in (flag, value)]
 
 
+def part_of(request: Request, items: Sequence[T]) -> Sequence[T]:
+    """The slice of ``items`` that ``?part=K&parts=N`` asks for (all of them without ``?parts``)."""
+    parts, part = request.number("parts"), request.number("part")
+    parts, part = 1 if parts is None else parts, 0 if part is None else part
+    if not 1 <= parts <= MAX_PARTS or not 0 <= part < parts:
+        raise UsageError(
+            f"?part={part}&parts={parts} names no part",
+            hint=f"parts is 1 to {MAX_PARTS}, and part counts from 0 to parts - 1",
+        )
+    return items[len(items) * part // parts : len(items) * (part + 1) // parts]
+
+
 def _key(request: Request) -> str:
     key = request.one("key")
     if not key:
@@ -156,8 +178,9 @@ def _key(request: Request) -> str:
 
 def curves(request: Request) -> Response:
     """``GET /api/compare/curves?<selection>&key=K&width=PX&until=CURSOR[&from=STEP&to=STEP]
-    [&times=1]``: each run's curve of ``key``, reduced as the experiment page's (two points per
-    pixel at most), kept between requests (``yanex.ui.kept``)."""
+    [&times=1][&part=K&parts=N]``: each run's curve of ``key`` (of the part's runs), reduced as
+    the experiment page's (two points per pixel at most), kept between requests
+    (``yanex.ui.kept``)."""
     import json
 
     from yanex.store.reading import reading
@@ -170,17 +193,18 @@ def curves(request: Request) -> Response:
         until = request.number("until")
         runs = [
             b'{"id":' + json.dumps(i).encode() + b"," + curve_json(request, conn, i, key, top)[1:]
-            for i in selection.ids
+            for i in part_of(request, selection.ids)
         ]
     head = json.dumps({"key": key, "until": top if until is None else until})[:-1].encode()
     return Response(200, "application/json", head + b',"runs":[' + b",".join(runs) + b"]}")
 
 
 def bands(request: Request) -> Response:
-    """``GET /api/compare/bands?<selection>&key=K&group=P&width=PX&until=CURSOR[&from&to]``: per
-    group of ``--group-by P`` (repeatable, ``!seed`` too), the mean ± std of ``key`` per bucket of
-    steps, computed here (``yanex.store.bands``); kept between requests as curves are
-    (``yanex.ui.kept``: the groups' members are part of the key)."""
+    """``GET /api/compare/bands?<selection>&key=K&group=P&width=PX&until=CURSOR[&from&to]
+    [&part=K&parts=N]``: per group of ``--group-by P`` (repeatable, ``!seed`` too; the part's
+    groups), the mean ± std of ``key`` per bucket of steps, computed here (``yanex.store.bands``)
+    on the buckets of the whole selection, so that parts line up; kept between requests as curves
+    are (``yanex.ui.kept``: the groups' members are part of the key)."""
     import json
 
     from yanex.store.bands import bands as group_bands
@@ -201,13 +225,18 @@ def bands(request: Request) -> Response:
         first, last, buckets = request.number("from"), request.number("to"), width(request)
         grouping = group_experiments(conn, selection.flt.naming(selection.ids), by)
         scope = scope_of(conn, selection.flt.naming(selection.ids))
-        members = json.dumps([[g.values, g.ids] for g in grouping.groups])
+        chosen_groups = part_of(request, grouping.groups)
+        members = json.dumps([[g.values, g.ids] for g in grouping.groups]) + repr(
+            [g.ids for g in chosen_groups]
+        )
         shape = (key, until, first, last, buckets, members, dataclasses.astuple(scope))
         key_kept = ("bands", identity[0] if identity else None, *shape)
         kept = request.kept.get(key_kept) if request.kept and identity else None
         if kept is not None:
             return Response(200, "application/json", kept)
-        found = group_bands(conn, grouping, key, buckets=buckets, until=until, first=first, last=last)
+        found = group_bands(
+            conn, grouping, key, buckets=buckets, until=until, first=first, last=last, only=chosen_groups
+        )
     groups: list[dict[str, Any]] = []
     for band in found.bands:
         named = {k: v for k, v in zip(found.keys, band.values, strict=True) if v is not None}

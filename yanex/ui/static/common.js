@@ -153,6 +153,27 @@ export function errorBox(error) {
 }
 
 // Debiased exponential moving average (TensorBoard's smoothing): weight w on the past.
+// The y axis as `yanex plot` chooses it: "log" or "linear" when asked for, else ("auto") log when
+// every value is positive and they span more than DECADES powers of ten (a loss from 10 to 0.001),
+// with the note the page shows under the chart.
+export const DECADES = 2;
+
+export function yAxis(asked, values, name) {
+  if (asked !== "auto") return { log: asked === "log", note: "" };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined) continue;
+    if (v <= 0) return { log: false, note: "" };
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const span = lo <= hi ? Math.log10(hi / lo) : 0;
+  return span > DECADES
+    ? { log: true, note: `log y: ${name} spans ${span.toFixed(1)} decades` }
+    : { log: false, note: "" };
+}
+
 export function ema(values, w) {
   const out = new Array(values.length);
   let last = 0;

@@ -4,12 +4,12 @@
 // the metrics (`yanex compare`), parallel coordinates and a scatter of params against a metric
 // aggregate (plain SVG). While a run is running, the page asks every 2 s for the points every
 // selected run logged after its cursor, in one request.
-import { api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtTime, g6, statusBadge } from "./common.js";
+import { api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtTime, g6, statusBadge, yAxis } from "./common.js";
 
 const ACTIVE = new Set(["created", "queued", "running"]);
 const POLL_MS = 2000;
 // The page's own view settings in the URL; everything else is the selection.
-const VIEW = ["key", "group", "agg", "sx"];
+const VIEW = ["key", "group", "agg", "sx", "y"];
 const AGGREGATES = ["last", "min", "max", "mean", "first", "best"];
 const PALETTE = [
   "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b", "#bcbd22", "#7f7f7f",
@@ -23,7 +23,7 @@ const view = {
   group: url.get("group") || "",
   agg: url.get("agg") || "last",
   sx: url.get("sx") || "",
-  log: false,
+  y: url.get("y") || "auto",
   smooth: 0,
   x: "step",
 };
@@ -32,6 +32,7 @@ let cursor = 0;
 let curves = null; // {runs: [{id, steps, values, times, ...}]} unzoomed, live points appended
 let zoom = null; // {from, to} steps
 let plot = null;
+let axis = { log: false, note: "" }; // the y axis of the chart drawn (yAxis)
 let polling = false;
 let version = null; // the store's version at the last live answer: unchanged, the server says so at once
 let statuses = {}; // each run's status at the last live answer that read them
@@ -58,6 +59,7 @@ function saveView() {
   if (view.group) params.set("group", view.group);
   if (view.agg !== "last") params.set("agg", view.agg);
   if (view.sx) params.set("sx", view.sx);
+  if (view.y !== "auto") params.set("y", view.y);
   history.replaceState(null, "", `/compare?${params}`);
 }
 
@@ -143,7 +145,7 @@ function runData(run) {
   if (view.x === "time") order.sort((a, b) => xs[a] - xs[b]);
   const raw = order.map((i) => {
     const v = run.values[i];
-    return v === null || (view.log && v <= 0) ? null : v;
+    return v === null || (axis.log && v <= 0) ? null : v;
   });
   return [order.map((i) => xs[i]), view.smooth > 0 ? ema(raw, view.smooth) : raw];
 }
@@ -158,11 +160,12 @@ function xLabel() {
 
 function newPlot(series, aligned, bands) {
   const node = document.getElementById("chart");
+  node.dataset.log = String(axis.log);
   if (plot) plot.destroy();
   plot = new uPlot({
     width: chartWidth(),
     height: 380,
-    scales: { x: { time: false }, y: view.log ? { distr: 3 } : {} },
+    scales: { x: { time: false }, y: axis.log ? { distr: 3 } : {} },
     series: [{ label: xLabel(), value: (u, v) => (v === null ? "" : g6(v)) }, ...series],
     bands,
     axes: [{ label: xLabel(), labelSize: 20 }, valueAxis()],
@@ -187,10 +190,11 @@ function newPlot(series, aligned, bands) {
   });
 }
 
-function drawRuns() {
-  const runs = curves.runs;
+function drawRuns(shown = curves) {
+  const runs = shown.runs;
   const rows = new Map(data.rows.map((row, i) => [row.id, { row, i }]));
   const drawn = runs.filter((run) => run.steps.length);
+  axis = yAxis(view.y, drawn.flatMap((run) => run.values), view.key);
   const aligned = drawn.length ? uPlot.join(drawn.map(runData)) : [[]];
   const series = drawn.map((run) => {
     const { row, i } = rows.get(run.id);
@@ -208,6 +212,7 @@ function drawRuns() {
     reduced ? `${reduced} of ${runs.length} curves reduced to min/max per bucket; drag to zoom in for full resolution` : "",
     missing ? `${missing} run${missing === 1 ? "" : "s"} without a finite ${view.key}` : "",
     view.smooth > 0 ? `smoothed (EMA ${view.smooth.toFixed(2)})` : "",
+    axis.note,
   ].filter(Boolean).join(" · ");
 }
 
@@ -215,10 +220,11 @@ function drawBands(found) {
   const series = [];
   const bands = [];
   const columns = [found.steps];
+  axis = yAxis(view.y, found.groups.flatMap((group) => group.means), view.key);
   found.groups.forEach((group, g) => {
     // Groups come ordered by value: up to 10 get distinct colours, more a hue ramp.
     const c = found.groups.length <= 10 ? PALETTE[g] : hsl((g / (found.groups.length - 1)) * 285, 68, 42);
-    const keep = (v) => (v === null || (view.log && v <= 0) ? null : v);
+    const keep = (v) => (v === null || (axis.log && v <= 0) ? null : v);
     const means = group.means.map(keep);
     const smoothed = view.smooth > 0 ? ema(means, view.smooth) : means;
     const hi = group.means.map((m, i) => (m === null ? null : keep(m + group.stds[i])));
@@ -245,6 +251,7 @@ function drawBands(found) {
     `mean ± sample std over each group's runs${found.width > 1 ? `, per bucket of ${g6(found.width)} steps (each run's mean in the bucket)` : ", at each step"}`,
     view.smooth > 0 ? `means smoothed (EMA ${view.smooth.toFixed(2)})` : "",
     scopeNote(found.scope),
+    axis.note,
   ].filter(Boolean).join(" · ");
 }
 
@@ -258,17 +265,69 @@ function scopeNote(scope) {
   return `${only.join(", ")} only: ${out}`;
 }
 
+// Curves and bands are asked for in parts of about RUNS_PER_PART runs (or their groups), as many
+// at a time as the server has cores (data.cores): each is reduced on a core of its own. The
+// chart is drawn when the first part is in, so that curves show before the last are read, and
+// again when all are (a draw of thirty curves takes a while: one per part would slow the rest).
+const RUNS_PER_PART = 4;
+const MAX_PARTS = 16;
+let loads = 0; // the latest loadChart: parts of an earlier one are dropped
+
+async function inParts(path, extra, draw) {
+  const load = ++loads;
+  const parts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(data.rows.length / RUNS_PER_PART)));
+  const answers = new Array(parts);
+  let next = 0;
+  let drawn = false;
+  const worker = async () => {
+    while (next < parts && load === loads) {
+      const part = next++;
+      answers[part] = await api(apiPath(path, { ...extra, part, parts }));
+      if (load === loads && !drawn && next < parts) {
+        drawn = true;
+        draw([answers[part]], false);
+      }
+    }
+  };
+  document.getElementById("chart").dataset.loading = "1";
+  await Promise.all(Array.from({ length: Math.min(parts, data.cores || 2) }, worker));
+  if (load !== loads) return;
+  draw(answers, true);
+  document.getElementById("chart").dataset.loading = "0";
+}
+
+// The parts' bands on one step axis: the buckets are the whole selection's, each part lists the
+// ones its groups have a point in.
+function mergeBands(answers) {
+  const steps = [...new Set(answers.flatMap((a) => a.steps))].sort((a, b) => a - b);
+  const at = new Map(steps.map((step, i) => [step, i]));
+  const groups = answers.flatMap((a) =>
+    a.groups.map((group) => {
+      const means = new Array(steps.length).fill(null);
+      const stds = new Array(steps.length).fill(null);
+      a.steps.forEach((step, i) => {
+        means[at.get(step)] = group.means[i];
+        stds[at.get(step)] = group.stds[i];
+      });
+      return { ...group, means, stds };
+    }),
+  );
+  return { ...answers[0], steps, groups };
+}
+
 async function loadChart() {
   const range = zoom ? { from: zoom.from, to: zoom.to } : {};
   const width = chartWidth();
   if (view.group) {
-    const found = await api(apiPath("/api/compare/bands", { key: view.key, group: view.group, width, until: cursor, ...range }));
-    drawBands(found);
+    await inParts("/api/compare/bands", { key: view.key, group: view.group, width, until: cursor, ...range }, (answers) => drawBands(mergeBands(answers)));
   } else {
     // Times only for a time axis: each costs the server a lookup per point.
     const times = view.x === "time" ? 1 : null;
-    curves = await api(apiPath("/api/compare/curves", { key: view.key, width, until: cursor, times, ...range }));
-    drawRuns();
+    await inParts("/api/compare/curves", { key: view.key, width, until: cursor, times, ...range }, (answers, all) => {
+      const found = { ...answers[0], runs: answers.flatMap((a) => a.runs) };
+      if (all) curves = found; // what live points are added to: whole, or the earlier curves until then
+      drawRuns(found);
+    });
   }
   curvesCli();
 }
@@ -506,6 +565,7 @@ function renderControls() {
   if (data.differing.includes("seed") && data.differing.length > 1) options.push(["!seed", "every param but seed"]);
   if (view.group && !options.some(([v]) => v === view.group)) options.push([view.group, view.group]);
   group.replaceChildren(...options.map(([value, label]) => el("option", { value, selected: value === view.group }, label)));
+  document.getElementById("yscale").value = view.y;
   document.getElementById("agg").replaceChildren(...AGGREGATES.map((a) => el("option", { value: a, selected: a === view.agg }, a === "last" ? "last value" : a)));
   document.getElementById("xaxis").disabled = Boolean(view.group);
   if (view.group) view.x = "step";
@@ -592,9 +652,11 @@ document.getElementById("scatter-log").addEventListener("change", (e) => {
   e.target.dataset.touched = "1";
   renderScatter();
 });
-document.getElementById("log").addEventListener("change", (e) => {
-  view.log = e.target.checked;
-  rerender(loadChart);
+document.getElementById("yscale").addEventListener("change", (e) => {
+  view.y = e.target.value;
+  saveView();
+  if (view.group) rerender(loadChart);
+  else if (curves) drawRuns();
 });
 document.getElementById("xaxis").addEventListener("change", (e) => {
   view.x = e.target.value;

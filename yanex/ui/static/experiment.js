@@ -3,14 +3,14 @@
 // of each bucket of steps); dragging over a chart asks for that step range, at full resolution
 // once it holds few enough points. While the experiment runs, the page asks every 2 s for the
 // points logged after its cursor (the largest metrics.id it has seen), never a history again.
-import { ago, api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtDuration, fmtSize, fmtTime, g6, statusBadge } from "./common.js";
+import { ago, api, cliLine, el, ema, errorBox, fmt, fmtAt, fmtDuration, fmtSize, fmtTime, g6, statusBadge, yAxis } from "./common.js";
 
 const ref = decodeURIComponent(location.pathname.replace(/^\/experiment\//, ""));
 const ACTIVE = new Set(["created", "queued", "running"]);
 const STALE_SECONDS = 30;
 const POLL_MS = 2000;
 const PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#bf3989", "#6e7781"];
-const options = { log: false, smooth: 0, x: "step" };
+const options = { y: "auto", smooth: 0, x: "step" };
 const charts = new Map();
 let detail = null;
 let cursor = 0;
@@ -34,6 +34,7 @@ class Chart {
     this.zoom = null; // {from, to} steps while zoomed
     this.view = null; // the curve drawn
     this.plot = null;
+    this.axis = { log: false, note: "" }; // the y axis drawn (yAxis)
     this.summary = el("span", { class: "summary" });
     this.note = el("span", { class: "reduced" });
     this.range = el("span");
@@ -93,7 +94,7 @@ class Chart {
     const x = order.map((i) => xs[i]);
     const raw = order.map((i) => {
       const v = c.values[i];
-      return v === null || (options.log && v <= 0) ? null : v;
+      return v === null || (this.axis.log && v <= 0) ? null : v;
     });
     return options.smooth > 0 ? [x, raw, ema(raw, options.smooth)] : [x, raw];
   }
@@ -101,9 +102,10 @@ class Chart {
   footer() {
     const c = this.view;
     const shown = c.steps.length.toLocaleString();
-    this.note.textContent = c.reduced
-      ? `reduced: ${shown} of ${c.count.toLocaleString()} points (min/max per bucket); drag to zoom in`
-      : "";
+    this.note.textContent = [
+      c.reduced ? `reduced: ${shown} of ${c.count.toLocaleString()} points (min/max per bucket); drag to zoom in` : "",
+      this.axis.note,
+    ].filter(Boolean).join(" · ");
     this.range.replaceChildren(this.zoom
       ? el("span", {}, `steps ${this.zoom.from}–${this.zoom.to} `, el("a", { href: "#", onclick: (e) => { e.preventDefault(); this.load(null); } }, "reset"))
       : c.count ? `steps ${c.lowest}–${c.highest}` : "no finite value to draw");
@@ -113,13 +115,15 @@ class Chart {
   }
 
   redraw() {
-    if (!this.plot) return this.draw();
+    // A live chart whose values come to span decades turns logarithmic: drawn anew.
+    if (!this.plot || yAxis(options.y, this.view.values, this.key).log !== this.axis.log) return this.draw();
     this.plot.setData(this.data());
     this.footer();
   }
 
   draw() {
     if (this.plot) this.plot.destroy();
+    this.axis = yAxis(options.y, this.view.values, this.key);
     const time = options.x === "time";
     const series = [
       { label: time ? "time" : "step", value: (u, v) => (v === null ? "" : time ? fmtTime(new Date(v * 1000).toISOString()) : String(v)) },
@@ -130,7 +134,7 @@ class Chart {
     this.plot = new uPlot({
       width: this.width(),
       height: 210,
-      scales: { x: { time }, y: options.log ? { distr: 3 } : {} },
+      scales: { x: { time }, y: this.axis.log ? { distr: 3 } : {} },
       series,
       axes: [{}, { size: 64, values: (u, splits) => splits.map((v) => (v === null ? "" : g6(v))) }],
       cursor: { drag: { x: true, y: false, setScale: false } },
@@ -147,6 +151,7 @@ class Chart {
     }, this.data(), this.area);
     this.plot.over.addEventListener("dblclick", () => this.zoom && this.load(null));
     this.node.dataset.series = String(this.plot.series.length - 1);
+    this.node.dataset.log = String(this.axis.log);
     this.footer();
   }
 
@@ -370,7 +375,7 @@ async function main() {
   if (ACTIVE.has(detail.status)) setTimeout(poll, POLL_MS);
 }
 
-document.getElementById("log").addEventListener("change", (e) => { options.log = e.target.checked; redrawAll(); });
+document.getElementById("yscale").addEventListener("change", (e) => { options.y = e.target.value; redrawAll(); });
 document.getElementById("xaxis").addEventListener("change", (e) => {
   options.x = e.target.value;
   // Curves come without times unless asked for: a time axis reloads them (unzoomed) with theirs.
