@@ -185,6 +185,63 @@ def test_a_tail_of_several_metrics_brings_each(db: Database) -> None:
     assert not by_key["val"].reduced and by_key["val"].steps == [0, 100, 200, 300, 400]
 
 
+def test_a_sparse_metric_s_new_points_are_found_after_its_history_not_among_the_first_new(
+    db: Database,
+) -> None:
+    """``val`` has a history, then logs again after 2,000 points of ``loss``: its first new step is
+    found by the index (a binary search over steps), and its tail counts its new points only."""
+    experiment_id = new_run(db)
+    log(db, experiment_id, [(s, float(s)) for s in range(0, 5_000, 100)], key="val")
+    log(db, experiment_id, [(0, 1.0)], key="loss")
+    after = cursor_of(db)
+    log(db, experiment_id, [(s, 1.0 / (s + 1)) for s in range(1, 2_000)], key="loss")
+    log(db, experiment_id, [(s, float(s)) for s in range(5_000, 5_500, 100)], key="val")
+    with reading(db, settle=False) as conn:
+        _, found = tails(conn, [experiment_id], after, buckets=20)
+    by_key = {tail.key: tail for tail in found}
+    assert by_key["loss"].count == 1_999
+    val = by_key["val"]  # all five counted, from the first; two buckets of the grid keep four
+    assert val.count == 5 and val.steps[0] == 5_000 and set(val.steps) <= {5_000, 5_100, 5_200, 5_300, 5_400}
+
+
+def test_pages_polling_together_read_the_new_buckets_once(db: Database, tmp_path: Path) -> None:
+    """Two pages asking at the same moment (tabs reopened at once): one reads the whole new
+    buckets, the other waits and finds them kept; as many statements as the two asking one after
+    the other."""
+    import sqlite3
+    import threading
+
+    experiment_id = new_run(db)
+    log(db, experiment_id, [(s, float(s % 7)) for s in range(100)])
+    after = cursor_of(db)
+    log(db, experiment_id, [(s, float(s % 7)) for s in range(100, 200_000)])
+
+    def statements(kept: KeptBuckets, pages: int) -> int:
+        """Statements ``pages`` pages run for one poll, started together."""
+        counted: list[int] = []
+        start = threading.Barrier(pages)
+
+        def page() -> None:
+            conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            start.wait()
+            tails(conn, [experiment_id], after, buckets=400, kept=kept)
+            counted.append(len(seen))
+            conn.close()
+
+        threads = [threading.Thread(target=page) for _ in range(pages)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sum(counted)
+
+    one_after_the_other = KeptBuckets()
+    alone = statements(one_after_the_other, 1) + statements(one_after_the_other, 1)
+    assert statements(KeptBuckets(), 2) == alone
+
+
 def cursor_of(db: Database) -> int:
     with reading(db, settle=False) as conn:
         return cursor(conn)

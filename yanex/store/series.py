@@ -22,6 +22,7 @@ buckets are read once for every page that follows the metric (``KeptBuckets``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import sqlite3
@@ -333,6 +334,13 @@ class KeptBuckets:
         self._limit = limit
         self._lock = threading.Lock()
         self._kept: OrderedDict[tuple[str, str, int, int], Bucket] = OrderedDict()
+        # Pages that poll together (tabs reopened at once) would each read the buckets none has
+        # kept yet: one reads them while the others of the same metric wait, then find them kept.
+        self._readers = [threading.Lock() for _ in range(64)]
+
+    def reader(self, experiment_id: str, key: str, width: int) -> threading.Lock:
+        """The lock to hold while reading and keeping buckets of this metric's grid."""
+        return self._readers[hash((experiment_id, key, width)) % len(self._readers)]
 
     def get(self, experiment_id: str, key: str, width: int, numbers: range) -> dict[int, Bucket]:
         found = {}
@@ -350,6 +358,29 @@ class KeptBuckets:
                 self._kept[(experiment_id, key, width, number)] = bucket
             while len(self._kept) > self._limit:
                 self._kept.popitem(last=False)
+
+
+def _first_new_step(
+    conn: sqlite3.Connection, local_id: int, key: str, after: int, top: int, lowest: int, highest: int
+) -> int:
+    """The step of a metric's first point logged after the cursor, whose last step (``highest``)
+    is new: steps follow one another, so a binary search over the steps finds where the old points
+    end, a probe of the index each (about 40 for any range of steps), where walking the rowid from
+    the cursor would read every point every run logged since."""
+    probe = (
+        "SELECT step, id FROM metrics WHERE experiment_local_id = ? AND key = ? AND step >= ? AND id <= ? "
+        "ORDER BY step LIMIT 1"
+    )
+    low, high = lowest, highest
+    while low < high:
+        middle = (low + high) // 2
+        step, point = conn.execute(probe, (local_id, key, middle, top)).fetchone()
+        if point > after:
+            high = middle
+        else:
+            low = step + 1  # no step between middle and this old one
+    (step, _) = conn.execute(probe, (local_id, key, low, top)).fetchone()
+    return int(step)
 
 
 def _reduced_tail(
@@ -372,16 +403,9 @@ def _reduced_tail(
     last = conn.execute(ends.format("DESC"), (local_id, key, top)).fetchone()
     if last is None or (first_new is None and last[1] <= after):
         return None  # its last step is old: it logged nothing since (steps follow one another)
-    if first_new is None:  # not among the first new points: its first new one, walking the rowid
-        walked = conn.execute(
-            "SELECT step FROM metrics WHERE id > ? AND id <= ? AND +experiment_local_id = ? AND +key = ? "
-            "ORDER BY id LIMIT 1",
-            (after, top, local_id, key),
-        ).fetchone()
-        if walked is None:
-            return None
-        first_new = int(walked[0])
     lowest = conn.execute(ends.format("ASC"), (local_id, key, top)).fetchone()[0]
+    if first_new is None:  # not among the first new points: found by its step
+        first_new = _first_new_step(conn, local_id, key, after, top, lowest, int(last[0]))
     high = max(int(last[0]), first_new)
     # Buckets on a grid of steps, a power of two wide: at most ``buckets`` over the metric's whole
     # range, and the same grid for every page of the same width as the run grows.
@@ -406,23 +430,24 @@ def _reduced_tail(
     }
     if final > first:
         whole = range(first + 1, final)
-        have = kept.get(experiment_id, key, width, whole) if kept else {}
-        missing = [n for n in whole if n not in have]
-        if missing:
-            low, high_missing = missing[0] * width, (missing[-1] + 1) * width - 1
-            points = _range(local_id, key, top, low, high_missing)  # all new: their steps follow
-            read = _reduce(
-                conn,
-                points,
-                low,
-                high_missing,
-                len(range(missing[0], missing[-1] + 1)),
-                scan=width >= SCANNED_BUCKET,
-            )
-            fresh = {n: read.get(n - missing[0], (0, [])) for n in missing}
-            if kept:
-                kept.put(experiment_id, key, width, fresh)
-            have = {**have, **fresh}
+        with kept.reader(experiment_id, key, width) if kept else contextlib.nullcontext():
+            have = kept.get(experiment_id, key, width, whole) if kept else {}
+            missing = [n for n in whole if n not in have]
+            if missing:
+                low, high_missing = missing[0] * width, (missing[-1] + 1) * width - 1
+                points = _range(local_id, key, top, low, high_missing)  # all new: their steps follow
+                read = _reduce(
+                    conn,
+                    points,
+                    low,
+                    high_missing,
+                    len(range(missing[0], missing[-1] + 1)),
+                    scan=width >= SCANNED_BUCKET,
+                )
+                fresh = {n: read.get(n - missing[0], (0, [])) for n in missing}
+                if kept:
+                    kept.put(experiment_id, key, width, fresh)
+                have = {**have, **fresh}
         found.update(have)
         found.update({final + n: b for n, b in part(final * width, high).items()})
     count, points_sent = _flat(found)
