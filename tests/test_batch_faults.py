@@ -387,6 +387,20 @@ CTRL_C_TRIALS = 20
 SWEEP_POINTS = 20_000
 
 
+def where_it_hangs(pid: int) -> str:
+    """The stacks of a process that did not stop, for the failure message (py-spy, when present)."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run(
+            [spy, "dump", "--subprocesses", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"(no stacks: {error})"
+    return dump.stdout + dump.stderr
+
+
 @pytest.mark.slow
 def test_ctrl_c_at_random_moments_of_a_large_sweep_always_ends_it_promptly(tmp_path, monkeypatch):
     """Ctrl-C landing anywhere (rows being written, workers starting, experiments finishing by the
@@ -421,10 +435,17 @@ def test_ctrl_c_at_random_moments_of_a_large_sweep_always_ends_it_promptly(tmp_p
             try:
                 returncode = process.wait(5)
             except subprocess.TimeoutExpired:
+                stacks = where_it_hangs(process.pid)
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                pytest.fail(f"trial {trial}: yanex run still running 5 s after Ctrl-C")
-        assert returncode == 130, (tmp_path / f"err{trial}").read_text()[-2000:]
+                said = (tmp_path / f"err{trial}").read_text()[-2000:]
+                pytest.fail(f"trial {trial}: yanex run still running 5 s after Ctrl-C\n{said}\n{stacks}")
+        said = (tmp_path / f"err{trial}").read_text()
+        assert "Traceback" not in said and "Exception ignored" not in said, said[-3000:]
+        if returncode == -signal.SIGINT:  # in Python's start-up, before it handles SIGINT
+            assert not rows(home), said[-2000:]
+            continue
+        assert returncode == 130, said[-2000:]
         if not rows(home):
             continue  # stopped before anything was recorded
         with sqlite3.connect(home / "yanex.db") as conn:

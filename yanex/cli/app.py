@@ -194,6 +194,9 @@ def _keep_standard_descriptors_open() -> None:
 
 
 def main() -> None:
+    from yanex import interrupts
+
+    interrupts.install()
     # Started with stdout or stderr closed (`yanex run train.py >&-`), Python has None there: the
     # user wants no output, not a crash halfway through a run.
     _keep_standard_descriptors_open()
@@ -203,6 +206,16 @@ def main() -> None:
     try:
         _fast(sys.argv[1:])
         __getattr__("app")()
+    except Exception as error:
+        # A failure on the way out of a Ctrl-C (a library's clean-up), or after one Python dropped
+        # (the batch's worker processes, in the same process group, died of it while starting).
+        if not (interrupts.caused(error) or interrupts.take()):
+            raise
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # Ctrl-C before a command took it (while yanex starts): no traceback
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(130)
     finally:
         try:
             sys.stdout.flush()

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from yanex import config
 from yanex.errors import DatabaseBusyError, NoDatabaseError
@@ -188,10 +188,17 @@ def open_writer(path: Path) -> sqlite3.Connection:
 
 def create_sqlite_engine(url: str, *, foreign_keys: bool = True) -> Engine:
     """An SQLAlchemy engine with yanex's pragmas, for alembic's migrations (``yanex.db.schema``)."""
+    import logging
+
     from sqlalchemy import create_engine, event
+
+    from yanex import interrupts
 
     path = sqlite_file(url)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    # The pool logs a KeyboardInterrupt that lands while it closes a connection, then raises it on.
+    pool_logger = engine.pool.logger
+    cast(logging.Logger, getattr(pool_logger, "logger", pool_logger)).addFilter(interrupts.not_interrupted)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

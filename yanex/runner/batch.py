@@ -28,7 +28,7 @@ from queue import Empty, SimpleQueue
 
 from pydantic import JsonValue
 
-from yanex import config
+from yanex import config, interrupts
 from yanex.db.engine import Database
 from yanex.errors import ConfigError, NestedRunError, YanexWarning
 from yanex.executors import check_executor, open_executor
@@ -116,22 +116,22 @@ class _Events:
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
         """Take Ctrl-C and SIGTERM as events while the batch runs. Only from the main thread, and
-        only for a signal that still has Python's default handling: a handler of the caller's wins."""
+        only for a signal that still has Python's default handling (or the CLI's, which notes a
+        Ctrl-C that came before: ``yanex.interrupts``): a handler of the caller's wins."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        ours: dict[int, StopReason] = {
-            signum: reason
-            for signum, reason, default in (
-                (signal.SIGINT, StopReason.USER, signal.default_int_handler),
-                (signal.SIGTERM, StopReason.TERMINATED, signal.SIG_DFL),
-            )
-            if signal.getsignal(signum) is default
-        }
+        ours: dict[int, StopReason] = {}
+        if interrupts.is_default(signal.getsignal(signal.SIGINT)):
+            ours[signal.SIGINT] = StopReason.USER
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            ours[signal.SIGTERM] = StopReason.TERMINATED
         previous = {
             signum: signal.signal(signum, lambda signum, _frame: self._receive(ours[signum]))
             for signum in ours
         }
+        if signal.SIGINT in ours and interrupts.take():  # a Ctrl-C that Python dropped on the way here
+            self._receive(StopReason.USER)
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,7 +29,16 @@ from typing import Any
 from yanex.db.engine import Database
 from yanex.owners import process_alive
 from yanex.runner.task_runner import kill_group
-from yanex.runner.worker import STOP_SIGNALS, Crashed, Done, Ready, Started, WorkerMessage, worker_main
+from yanex.runner.worker import (
+    STOP_SIGNALS,
+    WORKER_SIGNALS,
+    Crashed,
+    Done,
+    Ready,
+    Started,
+    WorkerMessage,
+    worker_main,
+)
 from yanex.store.reading import reading
 from yanex.store.views import experiment_view
 from yanex.supervisor.executor import StopReason, Task, drop, record_failure, resolve
@@ -142,7 +152,13 @@ class LocalPool:
             # orchestrator's exit, which stops its script, instead of being waited for forever.
             daemon=True,
         )
-        process.start()
+        # A terminal's Ctrl-C reaches the workers too: one that lands while a worker starts waits,
+        # blocked, until worker_main has its handlers (the orchestrator takes its own at once).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         return _Worker(process, ours)
 

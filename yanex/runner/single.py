@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
-from yanex import config
+from yanex import config, interrupts
 from yanex.db.engine import Database
 from yanex.runner.dependencies import completed_parents
 from yanex.runner.environment import capture_environment, this_process
@@ -72,6 +72,8 @@ class _SignalForwarder:
     def __enter__(self) -> _SignalForwarder:
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
+        if interrupts.take():  # a Ctrl-C that Python dropped before it reached here
+            self._handle(signal.SIGINT, None)
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -32,6 +32,8 @@ STOP_SIGNALS = {
     StopReason.ERROR: signal.SIGUSR2,
     StopReason.TERMINATED: signal.SIGHUP,
 }
+# Blocked while a worker starts (``LocalPool``), taken once its handlers are in place.
+WORKER_SIGNALS = frozenset({*STOP_SIGNALS.values(), signal.SIGTERM})
 
 
 class Ready(NamedTuple):
@@ -89,8 +91,9 @@ def _interrupt_handler(runner: TaskRunner, reason: StopReason) -> Callable[[int,
 def worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], parent_pid: int) -> None:
     """Run tasks from ``conn`` one at a time, report each outcome back."""
     runner = TaskRunner(Database(db_url, identity=db_identity), this_process())
-    # First of all: a terminal's Ctrl-C reaches the workers too, and one landing while a worker
-    # starts must not end it with a KeyboardInterrupt (the orchestrator stops the batch).
+    # A terminal's Ctrl-C reaches the workers too: the worker started with it blocked
+    # (``LocalPool``), and takes one that came meanwhile once its handlers are in place, never as a
+    # KeyboardInterrupt (the orchestrator stops the batch).
     for reason, signum in STOP_SIGNALS.items():
         signal.signal(signum, _interrupt_handler(runner, reason))
 
@@ -99,6 +102,7 @@ def worker_main(conn: Connection, db_url: str, db_identity: tuple[int, int], par
         os._exit(1)
 
     signal.signal(signal.SIGTERM, terminate)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
     _die_with(parent_pid, runner)
     become_subreaper()  # a worker is yanex's own process: its script's orphans come back to it
     conn.send(Ready())
