@@ -267,10 +267,11 @@ function scopeNote(scope) {
 
 // Curves and bands are asked for in parts of about RUNS_PER_PART runs (or their groups), as many
 // at a time as the server has cores (data.cores): each is reduced on a core of its own. The
-// chart is drawn when the first part is in, so that curves show before the last are read, and
-// again when all are (a draw of thirty curves takes a while: one per part would slow the rest).
+// chart is drawn once all are in; when the rest takes longer than PARTIAL_MS after the first (the
+// server reads them afresh), it is drawn with the first part meanwhile, so that curves show early.
 const RUNS_PER_PART = 4;
 const MAX_PARTS = 16;
+const PARTIAL_MS = 100;
 let loads = 0; // the latest loadChart: parts of an earlier one are dropped
 
 async function inParts(path, extra, draw) {
@@ -278,19 +279,22 @@ async function inParts(path, extra, draw) {
   const parts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(data.rows.length / RUNS_PER_PART)));
   const answers = new Array(parts);
   let next = 0;
-  let drawn = false;
+  let partial = null;
   const worker = async () => {
     while (next < parts && load === loads) {
       const part = next++;
       answers[part] = await api(apiPath(path, { ...extra, part, parts }));
-      if (load === loads && !drawn && next < parts) {
-        drawn = true;
-        draw([answers[part]], false);
+      if (partial === null && next < parts) {
+        partial = setTimeout(() => load === loads && draw([answers[part]], false), PARTIAL_MS);
       }
     }
   };
   document.getElementById("chart").dataset.loading = "1";
-  await Promise.all(Array.from({ length: Math.min(parts, data.cores || 2) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(parts, data.cores || 2) }, worker));
+  } finally {
+    clearTimeout(partial);
+  }
   if (load !== loads) return;
   draw(answers, true);
   document.getElementById("chart").dataset.loading = "0";
