@@ -6,23 +6,18 @@ callback (SQLAlchemy's, say), where Python prints "Exception ignored in ..." and
 Ctrl-C is gone, and a sweep of 20,000 points runs to its end. The CLI's handler notes each SIGINT
 before raising as Python's does; whoever takes signals over later (``yanex.runner.batch``,
 ``yanex.runner.single``) takes a noted one as the first Ctrl-C, and the dropped KeyboardInterrupt
-is not printed. Standard library only: the CLI installs it before importing anything else.
+is not printed. Imports only ``signal`` and ``sys``: the CLI installs it before importing anything else.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import logging
 
 _noted = False
 
 
-def raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+def raise_interrupt(_signum: int, _frame: object) -> None:
     """Python's own SIGINT handling (``signal.default_int_handler``), the signal noted first."""
     global _noted
     _noted = True
@@ -63,10 +58,12 @@ def caused(error: BaseException) -> bool:
     return False
 
 
-def not_interrupted(record: logging.LogRecord) -> bool:
-    """A logging filter: drop a library's report of the KeyboardInterrupt it re-raises (SQLAlchemy
-    logs "Exception closing connection" with the traceback before raising it on)."""
-    return not (record.exc_info and record.exc_info[0] and issubclass(record.exc_info[0], KeyboardInterrupt))
+def not_interrupted(record: object) -> bool:
+    """A logging filter (of ``logging.LogRecord``s: not imported, this module loads with the CLI):
+    drop a library's report of the KeyboardInterrupt it re-raises (SQLAlchemy logs "Exception
+    closing connection" with the traceback before raising it on)."""
+    exc_info = getattr(record, "exc_info", None)
+    return not (exc_info and isinstance(exc_info[1], KeyboardInterrupt))
 
 
 def take() -> bool:
