@@ -94,6 +94,14 @@ class Ui:
         self.token = url.split("token=")[1]
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
 
+    def client(self) -> Ui:
+        """Another client of the same server, on a kept-alive connection of its own (a page, a
+        browser's second connection); close its ``connection``, not the server."""
+        other = Ui.__new__(Ui)
+        other.port, other.token = self.port, self.token
+        other.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        return other
+
     def get(self, path: str) -> bytes:
         self.connection.request("GET", path, headers={"X-Yanex-Token": self.token})
         response = self.connection.getresponse()
@@ -226,9 +234,7 @@ class LivePage(threading.Thread):
 
     def __init__(self, ui: Ui, experiment_id: str) -> None:
         super().__init__(daemon=True)
-        self.ui = Ui.__new__(Ui)  # its own kept-alive connection to the same server
-        self.ui.port, self.ui.token = ui.port, ui.token
-        self.ui.connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=60)
+        self.ui = ui.client()
         self.experiment_id = experiment_id
         self.requests = 0
         self.points = 0
@@ -395,9 +401,7 @@ def page_parts(ui: Ui, paths: list[str]) -> tuple[list[float], float, float]:
     done: list[float] = []
 
     def timed(path: str) -> float:
-        client = Ui.__new__(Ui)
-        client.port, client.token = ui.port, ui.token
-        client.connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=60)
+        client = ui.client()
         try:
             asked = time.perf_counter()
             client.get(path)

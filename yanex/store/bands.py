@@ -23,6 +23,7 @@ from yanex.store.groups import Group, Grouping
 from yanex.store.ids import local_ids
 from yanex.store.metric_values import JsonValue
 from yanex.store.moments import mean, stdev
+from yanex.store.series import step_bounds
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,9 @@ def bands(
     see the module docstring. The buckets are the whole grouping's either way, so that the bands
     of its parts line up."""
     local = local_ids(conn, [i for group in grouping.groups for i in group.ids])
-    where = "key = ? AND id <= ? AND value IS NOT NULL"
-    args: list[object] = [key, until]
-    if first is not None:
-        where += " AND step >= ?"
-        args.append(first)
-    if last is not None:
-        where += " AND step <= ?"
-        args.append(last)
+    bounds, bound_args = step_bounds(first, last)
+    where = "key = ? AND id <= ? AND value IS NOT NULL" + bounds
+    args: list[object] = [key, until, *bound_args]
     # Each member's first and last step: two probes of the (experiment, key, step) index each.
     probe = f"SELECT step FROM metrics WHERE experiment_local_id = ? AND {where} ORDER BY step {{}} LIMIT 1"
     ends = [

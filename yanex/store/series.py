@@ -93,22 +93,30 @@ class _Range:
     point_args: list[object]
 
 
+def step_bounds(first: int | None, last: int | None) -> tuple[str, list[object]]:
+    """The conditions (`` AND ...``) keeping steps ``first`` to ``last`` (either open), and
+    their arguments."""
+    sql = ""
+    args: list[object] = []
+    if first is not None:
+        sql += " AND step >= ?"
+        args.append(first)
+    if last is not None:
+        sql += " AND step <= ?"
+        args.append(last)
+    return sql, args
+
+
 def _range(
     local_id: int, key: str, until: int, first: int | None, last: int | None, after: int = 0
 ) -> _Range:
-    where = points = "experiment_local_id = ? AND key = ? AND id <= ?"
-    args: list[object] = [local_id, key, until]
+    points = "experiment_local_id = ? AND key = ? AND id <= ?"
+    point_args: list[object] = [local_id, key, until]
     if after:
-        where = points = where + " AND id > ?"
-        args.append(after)
-    point_args = list(args)
-    if first is not None:
-        where += " AND step >= ?"
-        args.append(first)
-    if last is not None:
-        where += " AND step <= ?"
-        args.append(last)
-    return _Range(where, args, points, point_args)
+        points += " AND id > ?"
+        point_args.append(after)
+    bounds, bound_args = step_bounds(first, last)
+    return _Range(points + bounds, [*point_args, *bound_args], points, point_args)
 
 
 def _all(conn: sqlite3.Connection, points: _Range) -> list[tuple[int, int, float]]:
