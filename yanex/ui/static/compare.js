@@ -23,7 +23,7 @@ const view = {
   group: url.get("group") || "",
   agg: url.get("agg") || "last",
   sx: url.get("sx") || "",
-  y: url.get("y") || "auto",
+  y: ["linear", "log"].includes(url.get("y")) ? url.get("y") : "auto",
   smooth: 0,
   x: "step",
 };
