@@ -58,6 +58,33 @@ def test_statuses_and_tags(db: Database, ids: dict[str, str]) -> None:
     assert names(db, tags=["nope"]) == []
 
 
+def test_a_status_with_a_tag_ids_or_batch_starts_from_their_rows(db: Database, ids: dict[str, str]) -> None:
+    """A status holds for most experiments (80,000 of 100,000 completed): with a tag, ids or a batch
+    the query must start from their few rows, not walk the status index (compare --group-by over
+    a 1,000-run tag took 270 ms at 100,000 experiments, 75 ms at one); alone, it walks it."""
+    from yanex.store.filters import compile_filter
+
+    def plan(flt: ExperimentFilter) -> str:
+        sql = compile_filter(flt)
+        with reading(db) as conn:
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql.text}", sql.sqlite_params()).fetchall()
+        return " | ".join(row[3] for row in rows)
+
+    completed = (Status.COMPLETED,)
+    for narrower in (
+        {"tags": ("grid-search",)},
+        {"ids": (ids["baseline"],)},
+        {"batch": "0"},
+    ):
+        flt = ExperimentFilter(statuses=completed, latest_attempts=True, **narrower)
+        assert "ix_experiments_status" not in plan(flt), (narrower, plan(flt))
+    assert "USING INDEX ix_experiments_status_created_at" in plan(ExperimentFilter(statuses=completed))
+    completed_names = set(names(db, statuses=["completed"]))
+    assert names(db, statuses=["completed"], tags=["grid-search"]) == [
+        name for name in names(db, tags=["grid-search"]) if name in completed_names
+    ]
+
+
 def test_unknown_status_lists_the_valid_ones() -> None:
     with pytest.raises(UsageError) as caught:
         ExperimentFilter(statuses=["done"])

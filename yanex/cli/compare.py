@@ -249,9 +249,9 @@ def compare_command(
             ids[r.id],
             r.name or "",
             r.status.value,
-            *(r.params.get(k) for k in comparison.params),
+            *map(r.params.get, comparison.params),
             *(r.git[k] if whole else _shown(k, r.git[k]) for k in comparison.git),
-            *(r.metrics.get(k) for k in comparison.metrics),
+            *map(r.metrics.get, comparison.metrics),
         ]
         for r in comparison.rows
     ]

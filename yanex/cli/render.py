@@ -106,8 +106,13 @@ def cell(value: Any, *, exact: bool = False) -> str:
     """One value as text: JSON for structures, empty for missing, floats to 6 significant digits
     for people (``yanex.display.format_float``: ``1.0`` stays a float) or, ``exact``, every digit
     (``repr``) for programs."""
-    if type(value) is str:  # most cells: names, statuses, text values
+    # Exact types first, the common ones: a compare of 1,000 runs formats 11,000 cells.
+    if type(value) is str:
         return value
+    if type(value) is float:
+        return repr(value) if exact else format_float(value)
+    if type(value) is int:
+        return str(value)
     if isinstance(value, ShownId):
         return str(value) if exact else value.short
     if value is None:

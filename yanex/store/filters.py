@@ -294,7 +294,13 @@ def _conditions(flt: ExperimentFilter, binder: Binder) -> list[str]:
     if flt.ids is not None:
         conds.append(f"experiments.id IN ({binder.bind_all(flt.ids)})" if flt.ids else "1 = 0")
     if flt.statuses:
-        conds.append(f"experiments.status IN ({binder.bind_all(s.value for s in flt.statuses)})")
+        # A status holds for a large share of all experiments; SQLite, which has no statistics
+        # here, would still walk its index in place of a tag's, ids' or batch's few rows (50 ms
+        # over 80,000 of 100,000 completed rows for a 1,000-row tag). A unary + keeps it off the
+        # status index when one of those is given.
+        narrower = flt.ids is not None or bool(flt.tags) or flt.batch is not None
+        column = "+experiments.status" if narrower else "experiments.status"
+        conds.append(f"{column} IN ({binder.bind_all(s.value for s in flt.statuses)})")
     # IN, not EXISTS: a tag names a sweep, usually a small share of all experiments, so reading its
     # members through the tag index beats walking every experiment.
     for tag in dict.fromkeys(flt.tags):
