@@ -52,12 +52,12 @@ def populate(home: Path, points: int) -> str:
     from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
     from yanex.store.experiments import (
         Owner,
-        PointRow,
         create_experiments,
         finish,
         insert_points,
         mark_running,
     )
+    from yanex.store.summary import PointRow
 
     db = Database()
     owner = Owner("bench", os.getpid())

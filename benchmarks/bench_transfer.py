@@ -52,7 +52,8 @@ def populate(experiments: int, points: int) -> list[str]:
     """``experiments`` finished experiments of ``points`` points each (two metrics); their ids."""
     from yanex.db.engine import Database
     from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-    from yanex.store.experiments import Owner, PointRow, create_experiments, finish, insert_points
+    from yanex.store.experiments import Owner, create_experiments, finish, insert_points
+    from yanex.store.summary import PointRow
 
     db = Database()
     owner = Owner("bench", os.getpid())

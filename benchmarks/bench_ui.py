@@ -162,12 +162,12 @@ def populate_sweep(home: Path, runs: int) -> float:
     from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
     from yanex.store.experiments import (
         Owner,
-        PointRow,
         create_experiments,
         finish,
         insert_points,
         mark_running,
     )
+    from yanex.store.summary import PointRow
 
     db = Database()
     owner = Owner("bench", os.getpid())

@@ -94,7 +94,8 @@ def test_a_replaced_database_file_is_counted_again(db: Database, tmp_path: Path)
 def test_a_metric_order_reads_the_same_pages_sorted_whole_or_from_its_index(
     db: Database, monkeypatch: pytest.MonkeyPatch, whole: int
 ) -> None:
-    from yanex.store.experiments import PointRow, insert_points
+    from yanex.store.experiments import insert_points
+    from yanex.store.summary import PointRow
 
     ids = add(db, 25)
     add(db, 10, tag="other")

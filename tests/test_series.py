@@ -14,9 +14,10 @@ import pytest
 
 from yanex.db.engine import Database
 from yanex.specs import EnvironmentInfo, ExperimentSpec, GitInfo, Status
-from yanex.store.experiments import Owner, PointRow, create_experiments, insert_points, mark_running
+from yanex.store.experiments import Owner, create_experiments, insert_points, mark_running
 from yanex.store.reading import reading
 from yanex.store.series import SCANNED_BUCKET, KeptBuckets, cursor, series, tails
+from yanex.store.summary import PointRow
 
 START = datetime(2026, 1, 1)
 Point = tuple[int, float | None]  # step, value (None: not a finite number)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import yanex.store.where
 from tests.conftest import yanex_cli
 from tests.query_fixtures import GRID, grid_name, populate
 from yanex.cli.app import app
@@ -301,3 +302,43 @@ def test_a_limit_beyond_any_table_is_no_limit(grid: Database) -> None:
     assert result.returncode == 0, result.stderr
     assert [row["id"] for row in json.loads(result.stdout)] == [e.id for e in everything]
     assert cli_runner.invoke(app, ["get", "id", "--limit", str(2**63)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["compare"],
+        ["get", "id"],
+        ["metrics"],
+        ["archive"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_command_parses_its_where_once(
+    grid: Database, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter parses the condition when it is made; every later use (counting, selecting,
+    naming what differs) reuses that tree."""
+    parsed: list[str] = []
+
+    def counting(text: str) -> object:
+        parsed.append(text)
+        return parse_where(text)
+
+    monkeypatch.setattr(yanex.store.where, "parse_where", counting)
+    result = cli_runner.invoke(app, [*command, "--where", "learning_rate > 0.001"])
+    assert result.exit_code == 0, result.output
+    assert parsed == ["learning_rate > 0.001"]
+
+
+def test_only_the_filter_parses_a_where_condition() -> None:
+    """One parse site (``ExperimentFilter``): the commands above would not count a second one that
+    imported the parser by name."""
+    package = Path(yanex.store.where.__file__).parents[1]
+    callers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "parse_where(" in path.read_text() and path.name != "where.py"
+    )
+    assert callers == ["store/filters.py"]

@@ -6,24 +6,26 @@ from collections.abc import Sequence
 from sqlite3 import Connection
 
 from yanex.artifacts.lines import ArtifactLine
-from yanex.store.dialect import sqlite_value
+from yanex.store.tables import ARTIFACTS, ArtifactRecord
+
+_KEY = ("experiment_id", "name")
 
 
 def record_artifacts(conn: Connection, experiment_id: str, artifacts: Sequence[ArtifactLine]) -> None:
     """Insert each artifact; a name saved again takes its newer content (journal order)."""
+    newer = ", ".join(f"{c.name} = excluded.{c.name}" for c in ARTIFACTS.columns if c.name not in _KEY)
     conn.executemany(
-        "INSERT INTO artifacts (experiment_id, name, sha256, size, media_type, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name) DO UPDATE SET "
-        "sha256 = excluded.sha256, size = excluded.size, media_type = excluded.media_type, "
-        "created_at = excluded.created_at",
+        f"{ARTIFACTS.insert()} ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {newer}",
         [
-            (
-                experiment_id,
-                artifact.name,
-                artifact.sha256,
-                artifact.size,
-                artifact.media_type,
-                sqlite_value(artifact.created_at),
+            ARTIFACTS.row(
+                ArtifactRecord(
+                    experiment_id=experiment_id,
+                    name=artifact.name,
+                    sha256=artifact.sha256,
+                    size=artifact.size,
+                    media_type=artifact.media_type,
+                    created_at=artifact.created_at,
+                )
             )
             for artifact in artifacts
         ],

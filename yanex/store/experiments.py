@@ -30,7 +30,7 @@ from yanex.store.convert import (
 from yanex.store.dependencies import insert_edges
 from yanex.store.dialect import chunks, marks, sqlite_value, stored_time
 from yanex.store.ids import new_ids, shown
-from yanex.store.summary import fold_points, set_goals
+from yanex.store.summary import PointRow, fold_points, set_goals
 from yanex.store.tables import (
     EXPERIMENTS,
     EnvironmentInfo,
@@ -56,11 +56,6 @@ class MetricRecord(NamedTuple):
     step: int
     logged_at: datetime
     values: dict[str, JsonValue]
-
-
-# One point: (experiment id, key, step, value, value_json, logged_at as text); its metrics row
-# carries the experiment's key instead of its id.
-PointRow = tuple[str, str, int, float | None, str | None, str]
 
 
 def _store_patch(conn: Connection, patch: str | None) -> str | None:
@@ -401,7 +396,6 @@ __all__ = [
     "Finished",
     "MetricRecord",
     "Owner",
-    "PointRow",
     "cancel_active",
     "cancel_batch",
     "claim_sweep",

@@ -118,7 +118,8 @@ def _write_run(db: Database, folder: Path, run: ForeignRun) -> str:
     from yanex.db.engine import Database
     from yanex.store.artifacts import record_artifacts
     from yanex.store.convert import flatten_config, metric_value
-    from yanex.store.experiments import PointRow, insert_points
+    from yanex.store.experiments import insert_points
+    from yanex.store.summary import PointRow
     from yanex.store.tables import EXPERIMENTS, EnvironmentInfo, ExperimentBookkeeping, ExperimentRecord
 
     assert isinstance(db, Database)

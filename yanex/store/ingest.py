@@ -30,9 +30,9 @@ from yanex.store.artifacts import record_artifacts
 from yanex.store.convert import metric_value, now_utc
 from yanex.store.dialect import sqlite_value, stored_time
 from yanex.store.environments import Packages, record_environment
-from yanex.store.experiments import OPEN_SQL, PointRow, insert_points
+from yanex.store.experiments import OPEN_SQL, insert_points
 from yanex.store.metric_names import GOALS, Goal
-from yanex.store.summary import set_goals
+from yanex.store.summary import PointRow, set_goals
 
 # Bytes per transaction once the script has ended (about 130,000 points of two small keys): large
 # enough that a million points take a few seconds, small enough that each write stays well under a

@@ -37,7 +37,9 @@ from yanex.store.tables import METRIC_SUMMARY
 if TYPE_CHECKING:
     from sqlite3 import Connection
 
-    from yanex.store.experiments import PointRow
+# One point: (experiment id, key, step, value, value_json, logged_at as text); its metrics row
+# carries the experiment's key instead of its id.
+PointRow = tuple[str, str, int, float | None, str | None, str]
 
 _NOT_NUMBERS = frozenset(("true", "false"))  # value_json of a boolean, whose value is 0/1
 _EXPERIMENT, _KEY, _VALUE, _JSON = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(4)
@@ -335,6 +337,7 @@ __all__ = [
     "COLUMNS",
     "NUMERIC_POINT",
     "STORED_AT_ONCE",
+    "PointRow",
     "Summed",
     "declared_goals",
     "fold_points",
