@@ -44,13 +44,13 @@ def ui_command(host: str, port: int, no_browser: bool) -> None:
             f"cannot listen on {host}:{port}: {reason}",
             hint="pass --port 0 for a free port, or another --host",
         ) from None
-    echo(server.url)
-    sys.stdout.flush()
-    if not no_browser:
-        import webbrowser
+    try:  # from the printed URL on, a Ctrl-C is the way to stop it
+        echo(server.url)
+        sys.stdout.flush()
+        if not no_browser:
+            import webbrowser
 
-        webbrowser.open(server.url)
-    try:
+            webbrowser.open(server.url)
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:
         echo("yanex ui stopped.", err=True)

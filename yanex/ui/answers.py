@@ -15,18 +15,21 @@ if TYPE_CHECKING:
     from yanex.db.engine import Database
     from yanex.store.counts import SelectionCounts
     from yanex.ui.kept import Kept
+    from yanex.ui.readers import Readers
 
 
 @dataclass(frozen=True)
 class Request:
     """What a route reads: the path's captured parts, the query, the store, the counts of
-    selections the server keeps while the store does not change, and the curves it keeps."""
+    selections the server keeps while the store does not change, the curves it keeps, and the
+    processes that read curves."""
 
     parts: tuple[str, ...]
     query: dict[str, list[str]]
     db: Database
     counts: SelectionCounts | None = None
     kept: Kept | None = None
+    readers: Readers | None = None
 
     def one(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``."""

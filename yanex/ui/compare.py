@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response
-from yanex.ui.experiment import curve_json, live_cursor, new_points, version, width
+from yanex.ui.experiment import curve_ask, curves_json, live_cursor, new_points, version, width
 from yanex.ui.runs import OWN, url_filter
 
 if TYPE_CHECKING:
@@ -144,7 +144,9 @@ def compare(request: Request) -> Response:
             "rows": rows,
             "notes": selection.notes,
             "cursor": at,
-            "cores": os.cpu_count() or 1,  # how many parts of a chart the page asks for at a time
+            # How many parts of a chart the page asks for at a time: one per reader (a part is
+            # reduced on a core of its own), else one per core.
+            "cores": (request.readers.count if request.readers else 0) or os.cpu_count() or 1,
             "selection": shlex.join(selection.argv),
             "command": shlex.join(
                 ["yanex", "compare", *selection.argv, *(x for m in metrics for x in ("-m", m))]
@@ -191,9 +193,10 @@ def curves(request: Request) -> Response:
         selection = chosen(request, conn)
         top = cursor(conn)
         until = request.number("until")
+        ids = part_of(request, selection.ids)
+        bodies = curves_json(request, conn, [curve_ask(request, i, key, top) for i in ids], top)
         runs = [
-            b'{"id":' + json.dumps(i).encode() + b"," + curve_json(request, conn, i, key, top)[1:]
-            for i in part_of(request, selection.ids)
+            b'{"id":' + json.dumps(i).encode() + b"," + body[1:] for i, body in zip(ids, bodies, strict=True)
         ]
     head = json.dumps({"key": key, "until": top if until is None else until})[:-1].encode()
     return Response(200, "application/json", head + b',"runs":[' + b",".join(runs) + b"]}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from yanex import config
 from yanex.errors import NotFoundError, UsageError
 from yanex.ui.answers import Request, Response, json_response, text_response
+from yanex.ui.readers import CurveAsk, read_curve
 
 if TYPE_CHECKING:
     from yanex.store.series import Tail
@@ -174,32 +175,40 @@ def width(request: Request) -> int:
     return min(high, max(low, request.number("width", 800) or 800))
 
 
-def curve_json(request: Request, conn: sqlite3.Connection, experiment_id: str, key: str, top: int) -> bytes:
-    """The JSON of ``experiment_id``'s curve of ``key`` as ``?width``, ``?until`` (``top``, the
-    snapshot's cursor, when not given), ``?from``, ``?to`` and ``?times=1`` ask; kept between
-    requests (``yanex.ui.kept``)."""
-    import json
-
-    from yanex.store.series import series as read_series
-
+def curve_ask(request: Request, experiment_id: str, key: str, top: int) -> CurveAsk:
+    """``experiment_id``'s curve of ``key`` as ``?width``, ``?until`` (``top``, the snapshot's
+    cursor, when not given), ``?from``, ``?to`` and ``?times=1`` ask."""
     until = request.number("until")
-    until = top if until is None else until
-    buckets = width(request)
-    first, last = request.number("from"), request.number("to")
-    times = request.one("times") == "1"
-    identity = request.counts.version() if request.counts else None
-    key_kept = (identity[0] if identity else None, experiment_id, key, until, first, last, buckets, times)
-    kept = request.kept.get(key_kept) if request.kept and identity else None
-    if kept is not None:
-        return kept
-    found = read_series(
-        conn, experiment_id, key, buckets=buckets, until=until, first=first, last=last, times=times
+    return CurveAsk(
+        experiment_id,
+        key,
+        width(request),
+        top if until is None else until,
+        request.number("from"),
+        request.number("to"),
+        request.one("times") == "1",
     )
-    fields = {f.name: getattr(found, f.name) for f in dataclasses.fields(found)}  # not asdict: no copies
-    body = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
-    if request.kept and identity and until <= top:
-        request.kept.put(key_kept, body)
-    return body
+
+
+def curves_json(request: Request, conn: sqlite3.Connection, asks: list[CurveAsk], top: int) -> list[bytes]:
+    """The JSON of each curve ``asks`` names: kept between requests (``yanex.ui.kept``), else read
+    by one of the server's readers (``yanex.ui.readers``), else here, on ``conn``."""
+    identity = request.counts.version() if request.counts else None
+    keys = [(identity[0] if identity else None, *ask) for ask in asks]
+    kept = request.kept if identity else None
+    bodies = [kept.get(key) if kept else None for key in keys]
+    missing = [n for n, body in enumerate(bodies) if body is None]
+    if not missing:
+        return [body for body in bodies if body is not None]
+    unread = [asks[n] for n in missing]
+    read = request.readers.curves(unread) if request.readers else None
+    if read is None:
+        read = [read_curve(conn, ask) for ask in unread]
+    for n, body in zip(missing, read, strict=True):
+        bodies[n] = body
+        if kept and asks[n].until <= top:
+            kept.put(keys[n], body)
+    return [body for body in bodies if body is not None]
 
 
 def series(request: Request) -> Response:
@@ -215,7 +224,8 @@ def series(request: Request) -> Response:
         raise UsageError("?key names the metric", hint="e.g. ?key=loss")
     with reading(request.db, settle=False) as conn:
         experiment_id = resolve_reference(conn, request.parts[0])
-        body = curve_json(request, conn, experiment_id, key, cursor(conn))
+        top = cursor(conn)
+        [body] = curves_json(request, conn, [curve_ask(request, experiment_id, key, top)], top)
     return Response(200, "application/json", body)
 
 

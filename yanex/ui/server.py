@@ -13,6 +13,7 @@ never blocks a writer.
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import socket
 import sys
@@ -29,6 +30,7 @@ from yanex.ui.answers import Request, Response, error_response, json_response, t
 
 if TYPE_CHECKING:
     from yanex.db.engine import Database
+    from yanex.ui.readers import Readers
 
 STATIC = Path(__file__).parent / "static"
 # Cookies ignore ports: each server names its own (``yanex_token_<port>``), so that two servers of
@@ -98,19 +100,22 @@ def _routes() -> list[tuple[re.Pattern[str], Route]]:
 
 
 class UiServer(ThreadingHTTPServer):
-    """The server, with what its handlers need: the store, the token and the Hosts accepted."""
+    """The server, with what its handlers need: the store, the token, the Hosts accepted, what it
+    keeps between requests and its curve readers (``yanex.ui.readers``)."""
 
     daemon_threads = True  # Ctrl-C does not wait for a browser's open connections
 
     def __init__(self, host: str, port: int, db: Database, token: str) -> None:
         from yanex.store.counts import SelectionCounts
         from yanex.ui.kept import Kept
+        from yanex.ui.readers import MAX_READERS, Readers
 
         if ":" in host:  # an IPv6 address
             self.address_family = socket.AF_INET6
         # Before binding: a bind that fails closes the server, which closes the counts.
         self.counts = SelectionCounts(db.path)
         self.kept = Kept()
+        self.readers: Readers | None = None  # once bound
         super().__init__((host, port), Handler)
         self.host = host
         self.db = db
@@ -123,10 +128,13 @@ class UiServer(ThreadingHTTPServer):
         # Bound to every address, any name may reach it: the token is then the only guard.
         self.any_host = host in ("0.0.0.0", "::", "")
         self.hosts = {f"[{n}]:{bound}" if ":" in n else f"{n}:{bound}" for n in names}
+        self.readers = Readers(db, min(MAX_READERS, os.cpu_count() or 1))
 
     def server_close(self) -> None:
         super().server_close()
         self.counts.close()
+        if self.readers is not None:
+            self.readers.close()
 
     @property
     def url(self) -> str:
@@ -182,7 +190,8 @@ class Handler(BaseHTTPRequestHandler):
             if match is None:
                 continue
             parts = tuple(unquote(part) for part in match.groups())
-            request = Request(parts, query, self.server.db, self.server.counts, self.server.kept)
+            server = self.server
+            request = Request(parts, query, server.db, server.counts, server.kept, server.readers)
             try:
                 return route(request)
             except YanexError as error:

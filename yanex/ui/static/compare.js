@@ -266,7 +266,7 @@ function scopeNote(scope) {
 }
 
 // Curves and bands are asked for in parts of about RUNS_PER_PART runs (or their groups), as many
-// at a time as the server has cores (data.cores): each is reduced on a core of its own. The
+// at a time as the server has cores (data.cores; its curve readers read parts side by side). The
 // chart is drawn once all are in; when the rest takes longer than PARTIAL_MS after the first (the
 // server reads them afresh), it is drawn with the first part meanwhile, so that curves show early.
 const RUNS_PER_PART = 4;
