@@ -5,6 +5,7 @@ when they die, and they end with it however it ends: Ctrl-C to its process group
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -33,6 +34,10 @@ def children(pid: int) -> dict[int, str]:
 def readers(server: Server) -> list[int]:
     """The readers set up (named once they die with the server), by pid."""
     return [pid for pid, name in children(server.process.pid).items() if name == READER_NAME]
+
+
+def ended(pids: list[int]) -> bool:
+    return not any(map(alive, pids))
 
 
 def alive(pid: int) -> bool:
@@ -77,14 +82,16 @@ def test_curves_are_read_by_the_server_when_its_readers_died(store: Path) -> Non
 def test_a_server_killed_outright_takes_its_readers_along(store: Path) -> None:
     """Even readers that cannot see their pipe close: stopped here, as one deep in a long read."""
     server = start(store)
-    wait_until(lambda: len(readers(server)) == READERS, "the readers", 30)
-    left = list(children(server.process.pid))
-    server.json(CURVES.format(400))
-    for pid in readers(server):
-        os.kill(pid, signal.SIGSTOP)
-    server.process.kill()
-    server.process.wait()
-    wait_until(lambda: not any(alive(pid) for pid in left), "the readers to end with the server", 30)
+    try:
+        wait_until(lambda: len(readers(server)) == READERS, "the readers", 30)
+        left = list(children(server.process.pid))
+        server.json(CURVES.format(400))
+        for pid in readers(server):
+            os.kill(pid, signal.SIGSTOP)
+    finally:
+        server.process.kill()
+        server.process.wait()
+    wait_until(functools.partial(ended, left), "the readers to end with the server", 30)
 
 
 def test_ctrl_c_to_the_process_group_while_readers_start_says_no_traceback(store: Path) -> None:
@@ -98,10 +105,14 @@ def test_ctrl_c_to_the_process_group_while_readers_start_says_no_traceback(store
             env={**os.environ, "YANEX_HOME": str(store)},
             start_new_session=True,
         )
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("http://127.0.0.1:")  # the readers are starting
-        started = list(children(process.pid))
-        os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith("http://127.0.0.1:")  # the readers are starting
+            started = list(children(process.pid))
+            os.killpg(process.pid, signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         assert process.returncode == 0 and "Traceback" not in err, err
-        wait_until(lambda pids=started: not any(map(alive, pids)), "the readers to end", 30)
+        wait_until(functools.partial(ended, started), "the readers to end", 30)
