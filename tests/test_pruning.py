@@ -330,6 +330,20 @@ def test_a_resumed_pruning_sweep_prunes_against_the_runs_before(write_script, ya
     assert message is not None and "by median: loss" in message, message
     assert {status for _, status, _ in later} == {"pruned"}, later
     assert "✂" in resumed.stderr
+    # A pruned point has its answer: neither that resume nor the next runs it again.
+    pruned_first = rows(
+        yanex_home,
+        "SELECT json_extract(config, '$.q') FROM experiments WHERE batch_id = ? AND status = 'pruned'",
+        first,
+    )
+    assert not {q for (q,) in pruned_first} & {q for q, _, _ in later}, (pruned_first, later)
+    experiments = rows(yanex_home, "SELECT id FROM experiments")
+    again = yanex_cli("sweep", "resume", first[:8])
+    assert again.returncode == 0, again.stderr
+    [line] = again.stderr.splitlines()
+    said = r"batch \w{8}: all 6 points of its sweep are done \(\d completed, \d pruned\); nothing to run"
+    assert re.fullmatch(said, line), line
+    assert rows(yanex_home, "SELECT id FROM experiments") == experiments
 
 
 @pytest.mark.slow

@@ -113,7 +113,7 @@ def test_resume_after_sigkill_of_the_orchestrator_runs_only_the_missing_points(
 
     result = yanex_cli("sweep", "resume", batch_id)
     assert result.returncode == 0, result.stderr
-    assert f"batch {batch_id}: 2 of 6 points completed; running the other 4" in result.stderr
+    assert f"batch {batch_id[:8]}: 2 of 6 points completed; running the other 4" in result.stderr
     assert completed_per_point(yanex_home) == dict.fromkeys(range(6), 1)
     [(resumed, total, spec)] = rows(yanex_home, "SELECT id, total, spec FROM batches WHERE id != ?", batch_id)
     assert total == 4

@@ -138,11 +138,13 @@ def latest_attempts(conn: sqlite3.Connection, fingerprints: Sequence[str]) -> di
 
 
 class CompletedRun(NamedTuple):
-    """An earlier completed experiment of the same spec (see ``find_completed``)."""
+    """An earlier completed (or, when asked for, pruned) experiment of the same spec (see
+    ``find_completed``)."""
 
     id: str
     name: str | None
     duration: float | None
+    pruned: bool = False
 
 
 def fingerprint(spec: ExperimentSpec) -> str:
@@ -154,19 +156,25 @@ def find_completed(
     conn: sqlite3.Connection,
     fingerprints: Sequence[str],
     parents: Sequence[Collection[str] | None] | None = None,
+    *,
+    pruned: bool = False,
 ) -> list[CompletedRun | None]:
     """For each spec identity (``fingerprint``), the newest completed experiment that has it, and,
-    where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any)."""
+    where ``parents`` gives a spec's stored parents (ids), that ran on exactly those (None: any).
+    With ``pruned``, one a sweep's pruning stopped counts too (a completed one first): for a sweep,
+    that point has its answer."""
+    done = [Status.COMPLETED.value, *([Status.PRUNED.value] if pruned else [])]
     rows = [
         row
-        for chunk in chunks(conn, list(set(fingerprints)), 1)
+        for chunk in chunks(conn, list(set(fingerprints)), len(done))
         for row in conn.execute(
-            f"SELECT spec_sha256, id, name, duration, ended_at FROM experiments WHERE spec_sha256 IN "
-            f"({marks(len(chunk))}) AND status = ?",
-            [*chunk, Status.COMPLETED.value],
+            f"SELECT spec_sha256, id, name, duration, ended_at, status FROM experiments WHERE spec_sha256 IN "
+            f"({marks(len(chunk))}) AND status IN ({marks(len(done))})",
+            [*chunk, *done],
         )
     ]
     rows.sort(key=lambda row: row[4] or "", reverse=True)  # newest first, over every chunk
+    rows.sort(key=lambda row: row[5] != Status.COMPLETED.value)  # completed ones first (stable)
     recorded: dict[str, set[str]] = {row[1]: set() for row in rows}
     if parents is not None:
         for chunk in chunks(conn, list(recorded)):
@@ -178,8 +186,10 @@ def find_completed(
             for child, parent in edges:
                 recorded[child].add(parent)
     candidates: dict[str, list[CompletedRun]] = {}
-    for sha, eid, name, duration, _ in rows:  # newest first
-        candidates.setdefault(sha, []).append(CompletedRun(eid, name, duration))
+    for sha, eid, name, duration, _, status in rows:  # completed first, newest first
+        candidates.setdefault(sha, []).append(
+            CompletedRun(eid, name, duration, status == Status.PRUNED.value)
+        )
     found: list[CompletedRun | None] = []
     for index, fingerprint in enumerate(fingerprints):
         expected = None if parents is None else parents[index]

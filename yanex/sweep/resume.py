@@ -38,6 +38,7 @@ class Resumption(NamedTuple):
     # By position in ``missing``: the failed or cancelled attempt each point's new run replaces.
     replaces: dict[int, str]
     db: Database | None = None  # a search's: its points are proposed from the store's results
+    pruned: int = 0  # points done because the sweep's pruning stopped them (not run again)
 
     @property
     def points(self) -> PlanSpecs:
@@ -97,9 +98,10 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
         missing: Sequence[int] = range(remaining(plan, db))
         active: list[str] = []
         replaces: dict[int, str] = {}
+        pruned = 0
     with reading(db, settle=False) as conn:
         if not searched:
-            missing, active, replaces = _missing(conn, plan)
+            missing, active, replaces, pruned = _missing(conn, plan)
         code = sweep_code(conn, batch_id, plan.to_json())
         records = load_records(conn, [experiment_id for experiment_id, _ in code])
     if active:
@@ -109,14 +111,15 @@ def _resumption(db: Database, batch_id: str, plan: SweepPlan) -> Resumption:
             hint="wait until they end, or stop their batch, then resume",
         )
     ran = [record.git for record, (_, count) in zip(records, code, strict=True) for _ in range(count)]
-    return Resumption(batch_id, plan, missing, ran, replaces, db if searched else None)
+    return Resumption(batch_id, plan, missing, ran, replaces, db if searched else None, pruned)
 
 
-def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], list[str], dict[int, str]]:
-    """The points with no completed experiment (that ran on the sweep's stored parents), the ids
-    of queued or running experiments of those points, and by position among the points the
-    latest failed or cancelled attempt of each that has one (its new run is linked to it, so that
-    ``--latest-attempts`` and group statistics count the point once)."""
+def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], list[str], dict[int, str], int]:
+    """The points with no completed experiment (that ran on the sweep's stored parents) and none
+    its pruning stopped, the ids of queued or running experiments of those points, by position
+    among the points the latest failed or cancelled attempt of each that has one (its new run is
+    linked to it, so that ``--latest-attempts`` and group statistics count the point once), and
+    how many points are done because they were pruned."""
     from yanex.store.convert import spec_fingerprint
     from yanex.store.sweeps import active_points, find_completed, latest_attempts
 
@@ -124,10 +127,12 @@ def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], lis
     missing: array[int] = array("q")
     active: list[str] = []
     replaces: dict[int, str] = {}
+    pruned = 0
     points = enumerate(plan.definition.points())
     while chunk := list(itertools.islice(points, _CHUNK)):
         fingerprints = [spec_fingerprint(script, point.config, args) for _, point in chunk]
-        earlier = find_completed(conn, fingerprints, [parents] * len(chunk))
+        earlier = find_completed(conn, fingerprints, [parents] * len(chunk), pruned=True)
+        pruned += sum(1 for run in earlier if run is not None and run.pruned)
         left = [
             (index, fp)
             for (index, _), fp, run in zip(chunk, fingerprints, earlier, strict=True)
@@ -139,4 +144,4 @@ def _missing(conn: sqlite3.Connection, plan: SweepPlan) -> tuple[array[int], lis
                 replaces[position] = attempts[fp]
         missing.extend(index for index, _ in left)
         active += active_points(conn, [fp for _, fp in left])
-    return missing, active, replaces
+    return missing, active, replaces, pruned

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from yanex.cli.render import OutputFormat
 from yanex.cli.run_sweep import DRY_RUN_FORMAT, run_points, show_points
 from yanex.cli.spec import REQUIRED, Command, Param
+from yanex.store.ids import shown
+
+if TYPE_CHECKING:
+    from yanex.sweep.resume import Resumption
 
 
 def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputFormat, verbose: bool) -> None:
     """Run the points of a sweep that have no completed experiment yet, as a new batch.
 
     After a Ctrl-C, a crash or a killed orchestrator: a point is done when an experiment with its
-    script, config and arguments completed, in any batch. The sweep runs in the folder it was
+    script, config and arguments completed, in any batch, or the sweep's pruning stopped one
+    (--prune): a pruned point is not run again. The sweep runs in the folder it was
     started from, with its name, tags and options. While a process runs the sweep (its first run,
     or another resume), resuming it is refused. When the code changed since its points ran, a note
     says so. Each point run again is linked to its failed or cancelled attempt (retry_of), which
@@ -35,16 +41,16 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
 
     if dry_run:
         resumption = plan_resumption(store(), batch)
-        if _nothing_left(resumption.batch_id, resumption.plan.size(), len(resumption.missing)):
+        if _nothing_left(resumption):
             return
         show_points(resumption.points, fmt)
         return
     with claim_resumption(store(), batch, this_process()) as (resumption, claimed):
         total, todo = resumption.plan.size(), len(resumption.missing)
-        if _nothing_left(resumption.batch_id, total, todo):
+        if _nothing_left(resumption):
             return
-        done = f"batch {resumption.batch_id}: {total - todo} of {total} points completed"
-        typer.echo(f"{done}; running the other {todo}", err=True)
+        done = f"{total - todo} of {total} points {_counted(total - todo, resumption.pruned)}"
+        typer.echo(f"batch {shown(resumption.batch_id)}: {done}; running the other {todo}", err=True)
         working_dir = resumption.plan.working_dir
         if working_dir and Path(working_dir).is_dir():
             os.chdir(working_dir)  # relative paths in the script's arguments mean what they meant
@@ -58,10 +64,20 @@ def resume_command(batch: str, parallel: int | None, dry_run: bool, fmt: OutputF
         )
 
 
-def _nothing_left(batch_id: str, total: int, todo: int) -> bool:
-    if todo:
+def _counted(done: int, pruned: int) -> str:
+    """What ``done`` points are: ``completed``, or ``done (3 completed, 2 pruned)``."""
+    return "completed" if not pruned else f"done ({done - pruned} completed, {pruned} pruned)"
+
+
+def _nothing_left(resumption: Resumption) -> bool:
+    total, pruned = resumption.plan.size(), resumption.pruned
+    if resumption.missing:
         return False
-    typer.echo(f"batch {batch_id}: all {total} points of its sweep are completed; nothing to run", err=True)
+    typer.echo(
+        f"batch {shown(resumption.batch_id)}: all {total} points of its sweep are {_counted(total, pruned)}; "
+        "nothing to run",
+        err=True,
+    )
     return True
 
 
