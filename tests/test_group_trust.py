@@ -271,3 +271,20 @@ def test_ctrl_c_then_resume_counts_each_point_once(write_script, tmp_path: Path,
     assert [(row["group"]["lr"], row["n"]) for row in json.loads(compared.stdout)] == [(0.1, 2), (0.3, 2)]
     child = write_script("child.py", "print('ok')\n")
     assert yanex_cli("run", str(child), "--depends-on", "train-lr0.3-seed0").returncode == 0
+
+
+def test_plot_groups_say_what_they_count_and_take_all_attempts(
+    flaky: tuple[Path, str], yanex_home: Path
+) -> None:
+    """``yanex plot --group-by`` counts what ``compare --group-by`` counts, and says so the same way."""
+    _, batch_id = flaky
+    assert yanex_cli("sweep", "resume", batch_id).returncode == 1  # the point fails again
+    plotted = yanex_cli("plot", "loss", "-t", "T", "--group-by", "lr")
+    assert plotted.returncode == 0, plotted.stderr
+    note = "Note: completed, latest attempts only: 2 of 7 left out (--status/--all-attempts)"
+    assert plotted.stderr.splitlines()[0] == note, plotted.stderr
+    every = yanex_cli("plot", "loss", "-t", "T", "--group-by", "lr", "-s", "failed", "--all-attempts")
+    assert every.returncode == 0, every.stderr
+    assert "Note:" not in every.stderr and "lr=0.3 (n=2)" in every.stdout  # both failed attempts
+    alone = yanex_cli("plot", "loss", "-t", "T", "--all-attempts")
+    assert alone.returncode == 2 and "Hint: pass --group-by too" in alone.stderr

@@ -16,24 +16,6 @@ if TYPE_CHECKING:
 _SHORT_COMMIT = 8  # digits of a commit a table shows (JSON and CSV carry all 40)
 
 
-def _scope_note(stats: GroupStats) -> str | None:
-    """The one line saying what the statistics left out by default, and how to include it."""
-    scope = stats.scope
-    only = [
-        *(["completed"] if scope.completed_only else []),
-        *(["latest attempts"] if scope.latest_only else []),
-    ]
-    if not only:
-        return None
-    flags = [
-        *(["--status"] if scope.completed_only else []),
-        *(["--all-attempts"] if scope.latest_only else []),
-    ]
-    # Within 80 columns: "Note: completed, latest attempts only: 2 of 6 left out (--status/--all-attempts)"
-    counted = f"{scope.left_out} of {scope.selected} left out" if scope.left_out else f"all {scope.selected}"
-    return f"Note: {', '.join(only)} only: {counted} ({'/'.join(flags)})"
-
-
 def _label(keys: list[str], row: GroupRow) -> str:
     named = ", ".join(f"{k}={_shown(k, v)}" for k, v in zip(keys, row.values, strict=True))
     return f"group {named}" if named else "the one group"
@@ -83,7 +65,7 @@ def _print_groups(stats: GroupStats, fmt: OutputFormat, group_by: list[str]) -> 
     from yanex.cli.render import print_rows
     from yanex.errors import NotFoundError
 
-    for note in [_scope_note(stats), *_mix_notes(stats, group_by)]:
+    for note in [stats.scope.note(), *_mix_notes(stats, group_by)]:
         if note:
             typer.echo(note, err=True)
     if not stats.rows and stats.scope.left_out:

@@ -34,6 +34,7 @@ def plot_command(
     references: Sequence[str] | None,
     metrics: Sequence[str] | None,
     group_by: Sequence[str] | None,
+    all_attempts: bool,
     output: str | None,
     x: str,
     logy: bool,
@@ -52,7 +53,9 @@ def plot_command(
     names a numeric one), line style the next; seed-like parameters (seed, rep, trial) take
     colour only when nothing else differs. With --group-by (repeatable), experiments with the
     same values of those parameters become one curve: their mean at each step, with a band of ±
-    one standard deviation. -m METRIC (repeatable) draws several metrics, one panel each.
+    one standard deviation. Groups count completed experiments and the latest attempt of each, as
+    compare --group-by does and a note says (--status and --all-attempts change that). -m METRIC
+    (repeatable) draws several metrics, one panel each.
 
     A metric whose values are all positive and span more than two powers of ten is drawn on a log
     y axis, with a note (--no-logy keeps it linear); on a log axis, values <= 0 are left out, with
@@ -98,6 +101,8 @@ def plot_command(
         raise UsageError("name the metric to plot", hint="yanex plot loss ..., or -m loss -m accuracy")
     if logy and no_logy:
         raise UsageError("--logy and --no-logy contradict each other", hint="give one of them")
+    if all_attempts and not group_by:
+        raise UsageError("--all-attempts counts attempts in groups", hint="pass --group-by too")
     options = PlotOptions(
         logy=True if logy else False if no_logy else None,
         logx=logx,
@@ -109,7 +114,9 @@ def plot_command(
     with reading(store()) as conn:
         if references:
             flt = flt.naming(resolve_references(conn, references))
-        selections = [load_curves(conn, flt, name, group_by or (), x) for name in names]
+        selections = [
+            load_curves(conn, flt, name, group_by or (), x, all_attempts=all_attempts) for name in names
+        ]
     panels = []
     said: list[str] = []  # notes on stderr: the terminal plot leaves room for them
 
@@ -117,6 +124,9 @@ def plot_command(
         said.append(text)
         echo(text, err=True)
 
+    scope = selections[0].scope
+    if scope is not None and scope.left_out:  # the same for every metric: said once, if it matters
+        note(scope.note() or "")
     for selection in selections:
         if selection.left_out.experiments:
             note(_left_out_note(selection.metric, selection.left_out))
@@ -204,6 +214,13 @@ PLOT_OPTIONS = (
         "Average over experiments with equal values of this parameter (repeatable; '!NAME': "
         "every differing parameter but NAME): mean ± std.",
         True,
+    ),
+    Param(
+        "all_attempts",
+        ("--all-attempts",),
+        bool,
+        False,
+        "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
     ),
     Param("output", ("--output", "-o"), str, None, "Write the plot to this .png, .svg or .pdf file."),
     Param(

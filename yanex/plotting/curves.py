@@ -23,6 +23,7 @@ from yanex.store.moments import mean, stdev
 
 if TYPE_CHECKING:
     from yanex.store.filters import ExperimentFilter
+    from yanex.store.groups import Scope
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Selection:
     keys: tuple[str, ...] = ()  # the parameters that label the curves (group_by, when grouped)
     x: str = STEP  # STEP, TIME or the metric the curves are drawn against
     without_x: int = 0  # experiments left out for never logging the x metric
+    scope: Scope | None = None  # grouped: what the groups leave out (``yanex.store.groups``)
 
     @property
     def x_label(self) -> str:
@@ -115,6 +117,8 @@ def load_curves(
     metric: str,
     group_by: Sequence[str] = (),
     x: str = STEP,
+    *,
+    all_attempts: bool = False,
 ) -> Selection:
     """The curves of ``metric`` for the experiments ``flt`` selects (in its order), against
     ``x``: the step, ``TIME`` (seconds since the experiment started, at the last point of each
@@ -127,12 +131,12 @@ def load_curves(
     parameters form one curve: at each step, the mean of their values and the sample standard
     deviation (0 where only one experiment has the step), at the mean of their x. Groups count
     what ``yanex compare --group-by`` counts (``yanex.store.groups.counted``): completed, latest
-    attempts.
+    attempts unless ``all_attempts`` (``Selection.scope`` says what that left out).
 
     Raises ``UsageError`` when ``x`` is a metric that no selected experiment logged.
     """
     if group_by:
-        return _group_curves(conn, flt, metric, group_by, x)
+        return _group_curves(conn, flt, metric, group_by, x, all_attempts)
     from yanex.store.compare import compare
 
     comparison = compare(conn, flt, metrics=[metric])
@@ -219,13 +223,18 @@ def _single(label: str, params: dict[str, JsonValue], member: Points, x: str) ->
 
 
 def _group_curves(
-    conn: sqlite3.Connection, flt: ExperimentFilter, metric: str, group_by: Sequence[str], x: str
+    conn: sqlite3.Connection,
+    flt: ExperimentFilter,
+    metric: str,
+    group_by: Sequence[str],
+    x: str,
+    all_attempts: bool,
 ) -> Selection:
     """One mean curve per group of ``yanex.store.groups`` (groups in the order of their values,
     numbers as numbers, so the legend reads like an axis)."""
-    from yanex.store.groups import group_experiments
+    from yanex.store.groups import group_experiments, scope_of
 
-    grouping = group_experiments(conn, flt, group_by)
+    grouping = group_experiments(conn, flt, group_by, all_attempts=all_attempts)
     ids = [experiment_id for group in grouping.groups for experiment_id in group.ids]
     axis = _XAxis(conn, ids, x)
     curves = []
@@ -255,6 +264,7 @@ def _group_curves(
         keys=grouping.keys,
         x=x,
         without_x=axis.checked(),
+        scope=scope_of(conn, flt, all_attempts=all_attempts),
     )
 
 

@@ -89,6 +89,24 @@ class Scope:
     selected: int
     left_out: int
 
+    def note(self) -> str | None:
+        """The one line ``compare --group-by`` and ``plot --group-by`` print about it, naming the
+        options that count the rest; None when nothing is left out by default."""
+        only = [
+            *(["completed"] if self.completed_only else []),
+            *(["latest attempts"] if self.latest_only else []),
+        ]
+        if not only:
+            return None
+        flags = [
+            *(["--status"] if self.completed_only else []),
+            *(["--all-attempts"] if self.latest_only else []),
+        ]
+        # Within 80 columns:
+        # "Note: completed, latest attempts only: 2 of 6 left out (--status/--all-attempts)"
+        counted = f"{self.left_out} of {self.selected} left out" if self.left_out else f"all {self.selected}"
+        return f"Note: {', '.join(only)} only: {counted} ({'/'.join(flags)})"
+
 
 @dataclass(frozen=True)
 class GroupStats:
