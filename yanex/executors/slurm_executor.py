@@ -44,6 +44,7 @@ from yanex.specs import TimeLimit
 from yanex.store.experiments import Owner
 from yanex.supervisor.executor import StopReason, Task, drop
 from yanex.supervisor.launch import Outcome, say
+from yanex.supervisor.pruned import request_stop
 
 _TICK = 0.5  # seconds between reads of the spool
 _QUEUE_EVERY = 10.0  # seconds between asks to squeue which jobs are still there
@@ -148,6 +149,15 @@ class SlurmExecutor:
             self._waiting.append(_Job(entry, remote, _minutes(limit)))
             self._last_submit = time.monotonic()
         return future
+
+    def prune(self, experiment_id: str, reason: str) -> None:
+        """The batch's pruning stopped ``experiment_id``: its stop flag goes into its spool folder,
+        on the storage the job shares, where the job's supervisor (and ``yanex.should_stop``)
+        reads it (``yanex.supervisor.pruned``); a job not started yet has no folder to write it to
+        (pruning judges running experiments)."""
+        folder = self.folder.spool / experiment_id
+        if folder.is_dir():
+            request_stop(folder, reason)
 
     def interrupt(self, reason: StopReason) -> None:
         with self._lock:

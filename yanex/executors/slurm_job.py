@@ -119,7 +119,8 @@ class _FileChannel:
             return None
 
     def pruned(self, experiment_id: str) -> str | None:
-        """Not relayed: a Slurm job is not pruned (docs/cli.md)."""
+        """Nothing to relay: the orchestrator writes the stop flag into the spool folder the job
+        shares (``SlurmExecutor.prune``), where its supervisor reads it."""
         return None
 
 
