@@ -298,3 +298,30 @@ def test_pruning_reaches_a_slurm_job_and_should_stop_turns_true(tmp_path: Path) 
         assert printed.startswith("saved at step"), printed
         assert 2 < len(yanex.metrics(result.experiment_id, keys="loss")) < 200  # stopped early, points kept
     wait_until(lambda: not _our_jobs(shared), "the jobs to leave the queue", timeout=30)
+
+
+def test_a_search_runs_on_slurm_fed_as_jobs_end(tmp_path: Path, db: Database) -> None:
+    """``yanex.search`` proposes each point when a job ends and the sampler has its result: two
+    jobs at a time, every point a job of its own, the plan recording the search."""
+    import json
+
+    from tests.test_search import BRANIN
+
+    code, shared = tmp_path / "code", tmp_path / "shared"
+    script = make_script(code, "branin.py", BRANIN)
+    space = {"x": yanex.uniform(-5, 10), "y": yanex.uniform(0, 15)}
+    results = yanex.search(
+        script, space, n=4, objective="loss.min", seed=0, parallel=2, executor=_options(shared)
+    )
+    assert [result.status for result in results] == ["completed"] * 4, results
+    conn = db.read_connection()
+    try:
+        [(executor, spec)] = conn.execute("SELECT executor, spec FROM batches").fetchall()
+        points = conn.execute(
+            "SELECT json_extract(config, '$.x'), json_extract(config, '$.y') FROM experiments"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert executor.startswith("slurm") and json.loads(spec)["search"]["sampler"] == "tpe", executor
+    assert len(set(points)) == 4
+    wait_until(lambda: not _our_jobs(shared), "the jobs to leave the queue", timeout=30)
