@@ -14,6 +14,7 @@ import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yanex
 from tests.conftest import wait_until
@@ -266,3 +267,36 @@ def artifacts_come_home_and_reach_dependents(code: Path, executor: object) -> di
         "model": {"seed": 7},
     }
     return ids
+
+
+# Logs a loss that is worse the larger q, for up to `steps` steps, pausing `pause` s a step unless
+# q is 0: the best run is always ahead, so the others have it to compare with.
+PRUNED_TOY = """
+import time, yanex
+q = yanex.get_param("q")
+for step in range(yanex.get_param("steps")):
+    yanex.log_metrics({"loss": q + 1 / (step + 1)}, step=step)
+    if yanex.should_stop():
+        print(f"saved at step {step}")
+        raise SystemExit(0)
+    time.sleep(yanex.get_param("pause") if q else 0)
+"""
+
+
+def pruning_reaches_the_script(folder: Path, executor: Any, runs: int, steps: int, pause: float) -> None:
+    """The orchestrator decides from the store; the executor brings the decision to where the
+    script runs: its supervisor stops it, recorded pruned, and ``yanex.should_stop()`` in the
+    script sees it first (it saves, then exits on its own). Every run but the best is pruned."""
+    script = make_script(folder, "toy.py", PRUNED_TOY)
+    specs = [
+        yanex.ExperimentSpec(script, config={"q": q, "steps": steps, "pause": pause}, name=f"toy-q{q}")
+        for q in range(runs)
+    ]
+    prune = yanex.Pruning("median", "loss", warmup=2, min_runs=1)
+    results = yanex.run_multiple(specs, executor=executor, prune=prune)
+    statuses = [r.status for r in results]
+    assert statuses[0] == "completed" and set(statuses[1:]) == {"pruned"}, results
+    for result in results[1:]:
+        assert "by median: loss" in (result.error_message or ""), result
+        assert output(result.experiment_id, config.STDOUT_FILE).startswith("saved at step")
+        assert 2 < len(yanex.metrics(result.experiment_id, keys="loss")) < steps  # stopped early, points kept

@@ -27,6 +27,7 @@ from tests.executor_scenarios import (
     lost_then_retried,
     make_script,
     output,
+    pruning_reaches_the_script,
     statuses_in_input_order,
 )
 from tests.stored import get_experiment, get_metrics
@@ -302,29 +303,5 @@ def test_yanex_run_with_a_malformed_dask_address_is_one_line_and_exits_at_once(t
 def test_pruning_reaches_a_dask_worker_and_should_stop_turns_true(
     tmp_path: Path, two_workers: Client
 ) -> None:
-    """The orchestrator decides from the store; the worker, whose folder is not the one here,
-    gets the decision through the executor: its supervisor stops the script, recorded pruned,
-    and ``yanex.should_stop()`` in the script sees it (and it saves, then exits on its own)."""
-    script = make_script(
-        tmp_path / "code",
-        "toy.py",
-        """
-        import time, yanex
-        q = yanex.get_param("q")
-        for step in range(60):
-            yanex.log_metrics({"loss": q + 1 / (step + 1)}, step=step)
-            if yanex.should_stop():
-                print(f"saved at step {step}")
-                raise SystemExit(0)
-            time.sleep(0.05 if q else 0)  # the best run is always ahead: the others have it to compare with
-        """,
-    )
-    specs = [yanex.ExperimentSpec(script, config={"q": q}, name=f"toy-q{q}") for q in range(4)]
-    prune = yanex.Pruning("median", "loss", warmup=2, min_runs=1)
-    results = yanex.run_multiple(specs, executor=two_workers, prune=prune)
-    statuses = [r.status for r in results]
-    assert statuses[0] == "completed" and set(statuses[1:]) == {"pruned"}, results
-    for result in results[1:]:
-        assert "by median: loss" in (result.error_message or ""), result
-        assert output(result.experiment_id, config.STDOUT_FILE).startswith("saved at step")
-        assert 2 < len(yanex.metrics(result.experiment_id, keys="loss")) < 60  # stopped early, points kept
+    """The worker, whose folder is not the one here, gets the decision through the scheduler."""
+    pruning_reaches_the_script(tmp_path / "code", two_workers, runs=4, steps=60, pause=0.05)

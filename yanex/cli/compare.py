@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from yanex.cli.render import FORMAT, OutputFormat
-from yanex.cli.spec import Command, FilterOptions, Param
+from yanex.cli.spec import ALL_ATTEMPTS, Command, FilterOptions, Param
 
 if TYPE_CHECKING:
     from yanex.cli.render import ShownId
@@ -305,13 +305,7 @@ COMMAND = Command(
             "but PARAM (repeatable; comma-separated too).",
             True,
         ),
-        Param(
-            "all_attempts",
-            ("--all-attempts",),
-            bool,
-            False,
-            "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
-        ),
+        ALL_ATTEMPTS,
         FORMAT,
         Param(
             "packages",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from yanex.cli.spec import REFERENCES, Command, FilterOptions, Param
+from yanex.cli.spec import ALL_ATTEMPTS, REFERENCES, Command, FilterOptions, Param
 
 if TYPE_CHECKING:
     from yanex.plotting.curves import Curve, LeftOut
@@ -215,13 +215,7 @@ PLOT_OPTIONS = (
         "every differing parameter but NAME): mean ± std.",
         True,
     ),
-    Param(
-        "all_attempts",
-        ("--all-attempts",),
-        bool,
-        False,
-        "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
-    ),
+    ALL_ATTEMPTS,
     Param("output", ("--output", "-o"), str, None, "Write the plot to this .png, .svg or .pdf file."),
     Param(
         "x",

@@ -73,6 +73,13 @@ REQUIRED: Any = _Required()  # the default of an argument that must be given
 
 REFERENCE = Param("reference", (), str, REQUIRED, "Full id, unique id prefix, or exact name.", metavar="ID")
 REFERENCES = Param("references", (), str, None, "Ids, id prefixes or names.", True, "IDS")
+ALL_ATTEMPTS = Param(
+    "all_attempts",
+    ("--all-attempts",),
+    bool,
+    False,
+    "With --group-by: count every attempt, not only the latest of each (retried, re-run or resumed).",
+)
 
 
 def filter_params(groups: Sequence[str]) -> list[Param]:
