@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import wait_until
@@ -48,24 +49,29 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_the_server_reads_curves_in_one_process_per_core(store: Path) -> None:
+@contextlib.contextmanager
+def serving(store: Path) -> Iterator[Server]:
+    """A server whose readers are all set up, stopped with Ctrl-C at the end: exit 0, no traceback."""
     server = start(store)
     try:
         wait_until(lambda: len(readers(server)) == READERS, "the readers", 30)
-        assert server.json("/api/compare?tag=sweep")["cores"] == READERS
-        # Two requests at once are answered as one after the other would be.
-        first, second = server.json(CURVES.format(400)), server.json(CURVES.format(400) + "&from=0&to=19")
-        assert len(first["runs"]) == 6 and len(second["runs"]) == 6
-        assert all(run["highest"] <= 19 for run in second["runs"])
+        yield server
     finally:
         code, err = stop(server)
     assert code == 0 and "Traceback" not in err, err
 
 
+def test_the_server_reads_curves_in_one_process_per_core(store: Path) -> None:
+    with serving(store) as server:
+        assert server.json("/api/compare?tag=sweep")["cores"] == READERS
+        # Read by the readers: the whole curves, and a zoom.
+        first, second = server.json(CURVES.format(400)), server.json(CURVES.format(400) + "&from=0&to=19")
+        assert len(first["runs"]) == 6 and len(second["runs"]) == 6
+        assert all(run["highest"] <= 19 for run in second["runs"])
+
+
 def test_curves_are_read_by_the_server_when_its_readers_died(store: Path) -> None:
-    server = start(store)
-    try:
-        wait_until(lambda: len(readers(server)) == READERS, "the readers", 30)
+    with serving(store) as server:
         before = server.json(CURVES.format(300))
         for pid in readers(server):
             os.kill(pid, signal.SIGKILL)
@@ -74,9 +80,6 @@ def test_curves_are_read_by_the_server_when_its_readers_died(store: Path) -> Non
         assert [run["values"] for run in after["runs"]] == [run["values"] for run in before["runs"]]
         assert server.json(CURVES.format(302) + "&part=1&parts=2")["runs"] == after["runs"][3:]
         assert server.json("/api/compare?tag=sweep")["cores"] == (os.cpu_count() or 1)
-    finally:
-        code, err = stop(server)
-    assert code == 0 and "Traceback" not in err, err
 
 
 def test_a_server_killed_outright_takes_its_readers_along(store: Path) -> None:

@@ -90,6 +90,7 @@ def plot_command(
     from yanex.plotting.curves import STEP, load_curves
     from yanex.plotting.options import PlotOptions, panel, smoothing
     from yanex.plotting.options import size as size_in_inches
+    from yanex.store.groups import scope_of
     from yanex.store.reading import reading
     from yanex.store.references import resolve_references
     from yanex.terminal import printable
@@ -117,6 +118,7 @@ def plot_command(
         selections = [
             load_curves(conn, flt, name, group_by or (), x, all_attempts=all_attempts) for name in names
         ]
+        scope = scope_of(conn, flt, all_attempts=all_attempts) if group_by else None
     panels = []
     said: list[str] = []  # notes on stderr: the terminal plot leaves room for them
 
@@ -124,8 +126,7 @@ def plot_command(
         said.append(text)
         echo(text, err=True)
 
-    scope = selections[0].scope
-    if scope is not None and scope.left_out:  # the same for every metric: said once, if it matters
+    if scope is not None and scope.left_out:  # what the groups of every metric leave out, if it matters
         note(scope.note() or "")
     for selection in selections:
         if selection.left_out.experiments:

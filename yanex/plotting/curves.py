@@ -23,7 +23,6 @@ from yanex.store.moments import mean, stdev
 
 if TYPE_CHECKING:
     from yanex.store.filters import ExperimentFilter
-    from yanex.store.groups import Scope
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,6 @@ class Selection:
     keys: tuple[str, ...] = ()  # the parameters that label the curves (group_by, when grouped)
     x: str = STEP  # STEP, TIME or the metric the curves are drawn against
     without_x: int = 0  # experiments left out for never logging the x metric
-    scope: Scope | None = None  # grouped: what the groups leave out (``yanex.store.groups``)
 
     @property
     def x_label(self) -> str:
@@ -131,7 +129,7 @@ def load_curves(
     parameters form one curve: at each step, the mean of their values and the sample standard
     deviation (0 where only one experiment has the step), at the mean of their x. Groups count
     what ``yanex compare --group-by`` counts (``yanex.store.groups.counted``): completed, latest
-    attempts unless ``all_attempts`` (``Selection.scope`` says what that left out).
+    attempts unless ``all_attempts`` (``yanex.store.groups.scope_of`` says what that leaves out).
 
     Raises ``UsageError`` when ``x`` is a metric that no selected experiment logged.
     """
@@ -232,7 +230,7 @@ def _group_curves(
 ) -> Selection:
     """One mean curve per group of ``yanex.store.groups`` (groups in the order of their values,
     numbers as numbers, so the legend reads like an axis)."""
-    from yanex.store.groups import group_experiments, scope_of
+    from yanex.store.groups import group_experiments
 
     grouping = group_experiments(conn, flt, group_by, all_attempts=all_attempts)
     ids = [experiment_id for group in grouping.groups for experiment_id in group.ids]
@@ -264,7 +262,6 @@ def _group_curves(
         keys=grouping.keys,
         x=x,
         without_x=axis.checked(),
-        scope=scope_of(conn, flt, all_attempts=all_attempts),
     )
 
 

@@ -7,7 +7,8 @@ which a page load trades for an HttpOnly cookie, or the ``X-Yanex-Token`` header
 header names the address the server is bound to, so that a web page elsewhere cannot read the
 store through DNS rebinding. Each API request reads one snapshot through
 ``yanex.store.reading.reading(db, settle=False)``: a read-only connection that writes nothing and
-never blocks a writer.
+never blocks a writer. Curves not kept from an earlier request are read the same way in reader
+processes of the server's own (``yanex.ui.readers``), so that a page's parts are read side by side.
 """
 
 from __future__ import annotations
